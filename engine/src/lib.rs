@@ -1,0 +1,11 @@
+//! segdb's engine: tables, fields, shards, evaluation of bitmap expressions
+//! and bulk import. See ARCHITECTURE.md.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod expr;
+pub mod schema;
+
+pub use expr::{CmpOp, DayRange, Expr};
+pub use schema::{FieldDef, FieldKind, Schema, ID_COLUMN};
+pub use segdb_storage_format::date;

@@ -1,0 +1,93 @@
+//! Table schemas: named fields of one field kind each.
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of a field (DESIGN.md, "Field kinds").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum FieldKind {
+    /// One value per row; a bitmap per value.
+    Enum,
+    /// Any number of values per row; a bitmap per value. An empty set is null.
+    Set,
+    /// true / false / null: a bitmap of true rows and a bitmap of non-null rows.
+    Bool,
+    /// A 64-bit signed integer: a bit-sliced index plus a not-null bitmap.
+    Int,
+    /// A count per row per day.
+    Event,
+    /// A display string, not indexed.
+    Text,
+}
+
+impl FieldKind {
+    /// The kind's keyword in the language (`ENUM`, `SET`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldKind::Enum => "ENUM",
+            FieldKind::Set => "SET",
+            FieldKind::Bool => "BOOL",
+            FieldKind::Int => "INT",
+            FieldKind::Event => "EVENT",
+            FieldKind::Text => "TEXT",
+        }
+    }
+
+    /// Parses a kind keyword, case-insensitively.
+    pub fn parse(s: &str) -> Option<FieldKind> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "ENUM" => FieldKind::Enum,
+            "SET" => FieldKind::Set,
+            "BOOL" | "BOOLEAN" => FieldKind::Bool,
+            "INT" | "INTEGER" | "BIGINT" => FieldKind::Int,
+            "EVENT" => FieldKind::Event,
+            "TEXT" => FieldKind::Text,
+            _ => return None,
+        })
+    }
+}
+
+/// One field of a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldDef {
+    /// The field's name (unique in its table; `user_id` is reserved).
+    pub name: String,
+    /// Its kind.
+    pub kind: FieldKind,
+    /// TEXT only: redacted unless the caller may see it.
+    #[serde(default)]
+    pub sensitive: bool,
+}
+
+impl FieldDef {
+    /// A field that is not sensitive.
+    pub fn new(name: impl Into<String>, kind: FieldKind) -> FieldDef {
+        FieldDef {
+            name: name.into(),
+            kind,
+            sensitive: false,
+        }
+    }
+}
+
+/// The name of the external id column in every table.
+pub const ID_COLUMN: &str = "user_id";
+
+/// The fields of a table, in declaration order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schema {
+    /// The fields.
+    pub fields: Vec<FieldDef>,
+}
+
+impl Schema {
+    /// The field with this name (names compare case-sensitively).
+    pub fn field(&self, name: &str) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The index of the field with this name.
+    pub fn field_index(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name)
+    }
+}

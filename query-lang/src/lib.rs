@@ -1,0 +1,2 @@
+//! segdb's query language.
+#![forbid(unsafe_code)]
