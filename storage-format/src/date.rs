@@ -86,7 +86,10 @@ mod tests {
         assert_eq!(parse_iso_day("2026-11-22"), Some(20_779));
         assert_eq!(format_iso_day(20_779), "2026-11-22");
         assert_eq!(parse_iso_day("2026-10-24"), Some(20_750));
-        assert_eq!(parse_iso_day("2024-02-29").map(format_iso_day).as_deref(), Some("2024-02-29"));
+        assert_eq!(
+            parse_iso_day("2024-02-29").map(format_iso_day).as_deref(),
+            Some("2024-02-29")
+        );
         assert_eq!(parse_iso_day("2026-02-29"), None);
         assert_eq!(parse_iso_day("2026-13-01"), None);
         assert_eq!(parse_iso_day("2026-1-01"), None);

@@ -1,0 +1,331 @@
+//! The id dictionary (OneID): external string ids <-> dense row ids.
+//!
+//! The dictionary is append-only: each import that creates ids adds one
+//! sealed *dictionary part* holding the ids of a contiguous range of new row
+//! ids, with a hash table to find a row id by external id. Row ids are never
+//! reused. A dictionary part is a [block file](crate::block_file):
+//!
+//! - `TAG_META` (16 bytes): `first_row: u64`, `num_ids: u32`, `log2(slots): u32`.
+//! - `TAG_IDS`, key `p`: the ids of rows `first_row + p * IDS_PER_PAGE ..`:
+//!   `u32` count, `count + 1` `u32` offsets, then the UTF-8 bytes.
+//! - `TAG_SLOTS`, key `p`: slots `p * SLOTS_PER_PAGE ..` of the open-addressing
+//!   (linear probing) hash table, 8 bytes each: `u32` local row + 1 (0 = empty),
+//!   `u32` high half of the id's hash.
+
+use std::path::Path;
+
+use bytes::Bytes;
+
+use crate::block_file::{BlockFile, BlockFileWriter, BlockKey};
+use crate::error::{FormatError, Result};
+
+/// Magic number of dictionary parts.
+pub const DICT_MAGIC: &[u8; 8] = b"SEGDBIDS";
+/// Current dictionary part version.
+pub const DICT_VERSION: u32 = 1;
+/// Ids per `TAG_IDS` block.
+pub const IDS_PER_PAGE: u32 = 1 << 16;
+/// Hash slots per `TAG_SLOTS` block.
+pub const SLOTS_PER_PAGE: u64 = 1 << 13;
+/// Longest external id, in bytes.
+pub const MAX_ID_LEN: usize = 1024;
+const TAG_META: u8 = 1;
+const TAG_IDS: u8 = 2;
+const TAG_SLOTS: u8 = 3;
+
+/// The dictionary's hash of an external id (FNV-1a 64 finished with the
+/// murmur3 mixer). Part of the format: never change it.
+pub fn hash_id(id: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in id {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// Writes a dictionary part for ids of rows `first_row..first_row + ids.len()`.
+/// The ids must be distinct (the caller checks against older parts).
+pub fn write_dictionary_part(path: &Path, first_row: u64, ids: &[&str]) -> Result<u64> {
+    let n = ids.len();
+    let log2 = (n.max(8) * 10 / 7)
+        .next_power_of_two()
+        .trailing_zeros()
+        .max(4);
+    let num_slots = 1u64 << log2;
+    let mut slots = vec![0u64; num_slots as usize];
+    let mask = num_slots - 1;
+    for (i, id) in ids.iter().enumerate() {
+        let h = hash_id(id.as_bytes());
+        let mut s = h & mask;
+        while slots[s as usize] != 0 {
+            s = (s + 1) & mask;
+        }
+        slots[s as usize] = (i as u64 + 1) | ((h >> 32) << 32);
+    }
+    let mut w = BlockFileWriter::create(path, DICT_MAGIC, DICT_VERSION)?;
+    let mut meta = Vec::with_capacity(16);
+    meta.extend_from_slice(&first_row.to_le_bytes());
+    meta.extend_from_slice(&(n as u32).to_le_bytes());
+    meta.extend_from_slice(&log2.to_le_bytes());
+    w.add(BlockKey::new(0, TAG_META, 0, 0), &meta)?;
+    for (p, page) in ids.chunks(IDS_PER_PAGE as usize).enumerate() {
+        let mut out = Vec::new();
+        out.extend_from_slice(&(page.len() as u32).to_le_bytes());
+        let mut at = 0u32;
+        for id in page {
+            out.extend_from_slice(&at.to_le_bytes());
+            at += id.len() as u32;
+        }
+        out.extend_from_slice(&at.to_le_bytes());
+        for id in page {
+            out.extend_from_slice(id.as_bytes());
+        }
+        w.add(BlockKey::new(0, TAG_IDS, p as u32, 0), &out)?;
+    }
+    for (p, page) in slots.chunks(SLOTS_PER_PAGE as usize).enumerate() {
+        let mut out = Vec::with_capacity(page.len() * 8);
+        for s in page {
+            out.extend_from_slice(&s.to_le_bytes());
+        }
+        w.add(BlockKey::new(0, TAG_SLOTS, p as u32, 0), &out)?;
+    }
+    w.finish(DICT_VERSION, first_row)
+}
+
+/// A dictionary part opened for reading.
+#[derive(Debug)]
+pub struct DictionaryPart {
+    file: BlockFile,
+    first_row: u64,
+    num_ids: u32,
+    log2_slots: u32,
+    ids_blocks: Vec<usize>,
+    slot_blocks: Vec<usize>,
+}
+
+impl DictionaryPart {
+    /// Opens a dictionary part from its bytes.
+    pub fn open(path: &Path, bytes: Bytes) -> Result<DictionaryPart> {
+        let file = BlockFile::open(path, bytes, DICT_MAGIC, DICT_VERSION)?;
+        let corrupt = |what: &str| FormatError::corrupt(path, 0, what);
+        let meta_i = file
+            .find(BlockKey::new(0, TAG_META, 0, 0))
+            .ok_or_else(|| corrupt("dictionary part has no metadata block"))?;
+        let meta = file.block_validated(meta_i, |b| {
+            if b.len() != 16 {
+                return Err((0, "metadata block is not 16 bytes".into()));
+            }
+            let log2 = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
+            if !(4..=40).contains(&log2) {
+                return Err((12, format!("hash table of 2^{log2} slots")));
+            }
+            Ok(())
+        })?;
+        let mut fr = [0u8; 8];
+        fr.copy_from_slice(&meta[..8]);
+        let first_row = u64::from_le_bytes(fr);
+        let num_ids = u32::from_le_bytes([meta[8], meta[9], meta[10], meta[11]]);
+        let log2_slots = u32::from_le_bytes([meta[12], meta[13], meta[14], meta[15]]);
+        let num_pages = num_ids.div_ceil(IDS_PER_PAGE) as usize;
+        let num_slot_pages = ((1u64 << log2_slots).div_ceil(SLOTS_PER_PAGE)) as usize;
+        let find_all = |tag: u8, n: usize, what: &str| -> Result<Vec<usize>> {
+            (0..n)
+                .map(|p| {
+                    file.find(BlockKey::new(0, tag, p as u32, 0))
+                        .ok_or_else(|| corrupt(&format!("dictionary part lacks {what} block {p}")))
+                })
+                .collect()
+        };
+        let ids_blocks = find_all(TAG_IDS, num_pages, "ids")?;
+        let slot_blocks = find_all(TAG_SLOTS, num_slot_pages, "hash")?;
+        if num_ids as u64 >= 1u64 << log2_slots {
+            return Err(corrupt("hash table smaller than the number of ids"));
+        }
+        Ok(DictionaryPart {
+            file,
+            first_row,
+            num_ids,
+            log2_slots,
+            ids_blocks,
+            slot_blocks,
+        })
+    }
+
+    /// Maps and opens the dictionary part at `path`.
+    pub fn open_mapped(path: &Path) -> Result<DictionaryPart> {
+        DictionaryPart::open(path, crate::mmap::map_sealed_file(path)?)
+    }
+
+    /// The row id of the first id.
+    pub fn first_row(&self) -> u64 {
+        self.first_row
+    }
+
+    /// The number of ids.
+    pub fn num_ids(&self) -> u32 {
+        self.num_ids
+    }
+
+    /// The file's length in bytes.
+    pub fn len_bytes(&self) -> usize {
+        self.file.len()
+    }
+
+    /// The external id of `row` (which must be in this part's range).
+    pub fn id_of(&self, row: u64) -> Result<Option<&str>> {
+        if row < self.first_row || row >= self.first_row + u64::from(self.num_ids) {
+            return Ok(None);
+        }
+        let local = (row - self.first_row) as u32;
+        let page = (local / IDS_PER_PAGE) as usize;
+        let i = local % IDS_PER_PAGE;
+        let b = self
+            .file
+            .block_validated(self.ids_blocks[page], validate_ids_page)?;
+        let off = |j: u32| {
+            let at = 4 + 4 * j as usize;
+            u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize
+        };
+        let count = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        if i >= count {
+            return Err(FormatError::corrupt(
+                self.file.path(),
+                self.file.entry(self.ids_blocks[page]).offset,
+                "ids page shorter than the metadata says",
+            ));
+        }
+        let base = 4 + 4 * (count as usize + 1);
+        Ok(std::str::from_utf8(&b[base + off(i)..base + off(i + 1)]).ok())
+    }
+
+    /// The row id of external id `id`, if this part has it.
+    pub fn row_of(&self, id: &str) -> Result<Option<u64>> {
+        let h = hash_id(id.as_bytes());
+        let mask = (1u64 << self.log2_slots) - 1;
+        let tag = h >> 32;
+        let mut s = h & mask;
+        for _ in 0..=mask {
+            let page = (s / SLOTS_PER_PAGE) as usize;
+            let b = self.file.block(self.slot_blocks[page])?;
+            let at = ((s % SLOTS_PER_PAGE) * 8) as usize;
+            if at + 8 > b.len() {
+                return Err(FormatError::corrupt(
+                    self.file.path(),
+                    0,
+                    "hash page truncated",
+                ));
+            }
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[at..at + 8]);
+            let slot = u64::from_le_bytes(x);
+            let local = slot & 0xffff_ffff;
+            if local == 0 {
+                return Ok(None);
+            }
+            if slot >> 32 == tag {
+                let row = self.first_row + local - 1;
+                if self.id_of(row)? == Some(id) {
+                    return Ok(Some(row));
+                }
+            }
+            s = (s + 1) & mask;
+        }
+        Ok(None)
+    }
+}
+
+fn validate_ids_page(b: &[u8]) -> std::result::Result<(), (usize, String)> {
+    if b.len() < 4 {
+        return Err((0, "ids page truncated".into()));
+    }
+    let count = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let base = 4 + 4 * (count + 1);
+    if count > IDS_PER_PAGE as usize || b.len() < base {
+        return Err((0, "ids page offsets truncated".into()));
+    }
+    let mut prev = 0u32;
+    for j in 0..=count {
+        let at = 4 + 4 * j;
+        let o = u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        if o < prev || base + o as usize > b.len() {
+            return Err((at, "id offset out of order or past the end".into()));
+        }
+        prev = o;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_lookups() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ids-1.seg");
+        let owned: Vec<String> = (0..150_000).map(|i| format!("u{i:09}")).collect();
+        let ids: Vec<&str> = owned.iter().map(String::as_str).collect();
+        write_dictionary_part(&path, 1000, &ids).unwrap();
+        let d = DictionaryPart::open_mapped(&path).unwrap();
+        assert_eq!(d.num_ids(), 150_000);
+        for i in (0..150_000u64)
+            .step_by(997)
+            .chain([0, 65_535, 65_536, 149_999])
+        {
+            assert_eq!(d.id_of(1000 + i).unwrap(), Some(ids[i as usize]));
+            assert_eq!(d.row_of(ids[i as usize]).unwrap(), Some(1000 + i));
+        }
+        assert_eq!(d.row_of("nope").unwrap(), None);
+        assert_eq!(d.row_of("").unwrap(), None);
+        assert_eq!(d.id_of(999).unwrap(), None);
+        assert_eq!(d.id_of(151_000).unwrap(), None);
+    }
+
+    #[test]
+    fn empty_and_odd_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ids-2.seg");
+        write_dictionary_part(&path, 0, &["", "é", "a,b", "x\"y"]).unwrap();
+        let d = DictionaryPart::open_mapped(&path).unwrap();
+        for (i, id) in ["", "é", "a,b", "x\"y"].iter().enumerate() {
+            assert_eq!(d.row_of(id).unwrap(), Some(i as u64));
+        }
+        let path = dir.path().join("ids-3.seg");
+        write_dictionary_part(&path, 7, &[]).unwrap();
+        let d = DictionaryPart::open_mapped(&path).unwrap();
+        assert_eq!(d.row_of("a").unwrap(), None);
+    }
+
+    #[test]
+    fn damage_is_a_clear_error_or_detected_on_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ids-4.seg");
+        let owned: Vec<String> = (0..300).map(|i| format!("id{i}")).collect();
+        let ids: Vec<&str> = owned.iter().map(String::as_str).collect();
+        write_dictionary_part(&path, 0, &ids).unwrap();
+        let full = std::fs::read(&path).unwrap();
+        for i in (0..full.len()).step_by(7) {
+            let mut b = full.clone();
+            b[i] ^= 0x40;
+            match DictionaryPart::open(&path, Bytes::from(b)) {
+                Err(e) => assert!(e.to_string().contains("ids-4.seg")),
+                Ok(d) => {
+                    // Every lookup either answers right or reports corruption.
+                    for (r, id) in ids.iter().enumerate() {
+                        if let Ok(x) = d.row_of(id) {
+                            assert!(x.is_none() || x == Some(r as u64));
+                        }
+                    }
+                }
+            }
+        }
+        for cut in [0, 10, full.len() / 2, full.len() - 1] {
+            assert!(DictionaryPart::open(&path, Bytes::from(full[..cut].to_vec())).is_err());
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The one error type of the storage layer.
+
+use std::path::PathBuf;
+
+/// What can go wrong reading or writing segdb's files.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    /// The operating system refused an operation on a file.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What we were doing (`open`, `read`, `write`, `fsync`, `rename`, …).
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The bytes of a file are not what we wrote: truncated, bit-flipped or
+    /// not one of our files at all.
+    #[error("corrupt file {path} at offset {offset}: {what}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset of the damage (or of the structure that is damaged).
+        offset: u64,
+        /// What is wrong.
+        what: String,
+    },
+    /// The file was written by a format version this build cannot read.
+    #[error("{path}: unsupported format version {found} (this build reads version {supported})")]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version found in the file.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+}
+
+impl FormatError {
+    /// A `Corrupt` error.
+    pub fn corrupt(path: impl Into<PathBuf>, offset: u64, what: impl Into<String>) -> FormatError {
+        FormatError::Corrupt {
+            path: path.into(),
+            offset,
+            what: what.into(),
+        }
+    }
+
+    /// An `Io` error.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> FormatError {
+        FormatError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// The storage layer's result.
+pub type Result<T, E = FormatError> = std::result::Result<T, E>;

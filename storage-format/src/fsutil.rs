@@ -1,0 +1,44 @@
+//! Atomic replacement of files: write a temporary file, fsync, rename,
+//! fsync the directory.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{FormatError, Result};
+
+/// The temporary name under which `path` is written before the rename.
+pub fn temp_path_for(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// Fsyncs the directory holding `path`, so that a rename into it is durable.
+pub fn fsync_dir(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let f = File::open(dir).map_err(|e| FormatError::io("open", dir, e))?;
+    f.sync_all().map_err(|e| FormatError::io("fsync", dir, e))
+}
+
+/// Replaces `path` with `bytes` atomically: readers see the old or the new
+/// contents, never a mix, even across a crash.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let temp = temp_path_for(path);
+    let mut f = File::create(&temp).map_err(|e| FormatError::io("create", &temp, e))?;
+    f.write_all(bytes)
+        .map_err(|e| FormatError::io("write", &temp, e))?;
+    f.sync_all()
+        .map_err(|e| FormatError::io("fsync", &temp, e))?;
+    drop(f);
+    std::fs::rename(&temp, path).map_err(|e| FormatError::io("rename", &temp, e))?;
+    fsync_dir(path)
+}
+
+/// Reads a whole file.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| FormatError::io("read", path, e))
+}

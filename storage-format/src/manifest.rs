@@ -1,0 +1,237 @@
+//! The manifest: the schema of every table and the files that are live.
+//! Replaced atomically (temporary file, fsync, rename, fsync of the
+//! directory), so a store is always at one committed state.
+//!
+//! Bytes: `SEGDBMAN`, `u32` version, `u32` reserved, `u64` payload length,
+//! `u32` CRC32C of the payload, `u32` reserved, then the payload (JSON).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{FormatError, Result};
+use crate::fsutil::{read_file, replace_file};
+
+/// Magic number of the manifest.
+pub const MANIFEST_MAGIC: &[u8; 8] = b"SEGDBMAN";
+/// Current manifest version.
+pub const MANIFEST_VERSION: u32 = 1;
+/// The manifest's file name in a store directory.
+pub const MANIFEST_FILE: &str = "MANIFEST";
+const HEADER_LEN: usize = 32;
+
+/// The whole committed state of a store.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Increases by one at every commit.
+    pub generation: u64,
+    /// The next number to use in a new file's name.
+    pub next_file_id: u64,
+    /// Tables by name.
+    pub tables: BTreeMap<String, TableManifest>,
+}
+
+/// One table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TableManifest {
+    /// Fields in declaration order.
+    pub fields: Vec<FieldManifest>,
+    /// Rows (external ids) allocated: row ids are `0..num_rows`.
+    pub num_rows: u64,
+    /// The live part of each shard that has one, sorted by shard.
+    pub parts: Vec<PartManifest>,
+    /// The id dictionary's parts, sorted by first row id.
+    pub dictionary: Vec<DictionaryPartManifest>,
+}
+
+/// One field and, for ENUM and SET, its values: value id `i` is `values[i]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldManifest {
+    /// Name.
+    pub name: String,
+    /// Kind keyword (`ENUM`, `SET`, `BOOL`, `INT`, `EVENT`, `TEXT`).
+    pub kind: String,
+    /// TEXT only: redacted unless the caller may see it.
+    #[serde(default)]
+    pub sensitive: bool,
+    /// Known values of an ENUM or SET field, by value id.
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+/// A live part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartManifest {
+    /// The shard it holds.
+    pub shard: u32,
+    /// File name, relative to the table's directory.
+    pub file: String,
+    /// Length in bytes.
+    pub bytes: u64,
+}
+
+/// A live dictionary part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DictionaryPartManifest {
+    /// File name, relative to the table's directory.
+    pub file: String,
+    /// The row id of its first external id.
+    pub first_row: u64,
+    /// Number of external ids.
+    pub num_ids: u64,
+    /// Length in bytes.
+    pub bytes: u64,
+}
+
+impl Manifest {
+    /// Encodes the manifest's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let payload = serde_json::to_vec(self).unwrap_or_default();
+        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+        out.extend_from_slice(MANIFEST_MAGIC);
+        out.extend_from_slice(&MANIFEST_VERSION.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    /// Decodes the bytes of the manifest file at `path`.
+    pub fn decode(path: &Path, b: &[u8]) -> Result<Manifest> {
+        if b.len() < HEADER_LEN {
+            return Err(FormatError::corrupt(
+                path,
+                b.len() as u64,
+                "manifest truncated in its header",
+            ));
+        }
+        if &b[..8] != MANIFEST_MAGIC {
+            return Err(FormatError::corrupt(
+                path,
+                0,
+                "bad magic number: not a segdb manifest",
+            ));
+        }
+        let version = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
+        if version != MANIFEST_VERSION {
+            return Err(FormatError::UnsupportedVersion {
+                path: path.to_path_buf(),
+                found: version,
+                supported: MANIFEST_VERSION,
+            });
+        }
+        let mut len = [0u8; 8];
+        len.copy_from_slice(&b[16..24]);
+        let len = u64::from_le_bytes(len);
+        let crc = u32::from_le_bytes([b[24], b[25], b[26], b[27]]);
+        let payload = &b[HEADER_LEN..];
+        if payload.len() as u64 != len {
+            return Err(FormatError::corrupt(
+                path,
+                b.len() as u64,
+                format!(
+                    "manifest payload is {} bytes, header says {len}",
+                    payload.len()
+                ),
+            ));
+        }
+        if crc32c::crc32c(payload) != crc {
+            return Err(FormatError::corrupt(
+                path,
+                HEADER_LEN as u64,
+                "manifest checksum mismatch",
+            ));
+        }
+        serde_json::from_slice(payload).map_err(|e| {
+            FormatError::corrupt(
+                path,
+                HEADER_LEN as u64 + e.column() as u64,
+                format!("manifest payload is not valid: {e}"),
+            )
+        })
+    }
+
+    /// Reads the manifest of the store in `dir`; `None` if the store has none yet.
+    pub fn load(dir: &Path) -> Result<Option<Manifest>> {
+        let path = dir.join(MANIFEST_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        Manifest::decode(&path, &read_file(&path)?).map(Some)
+    }
+
+    /// Replaces the manifest of the store in `dir` atomically.
+    pub fn store(&self, dir: &Path) -> Result<()> {
+        replace_file(&dir.join(MANIFEST_FILE), &self.encode())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        let mut m = Manifest {
+            generation: 3,
+            next_file_id: 17,
+            ..Manifest::default()
+        };
+        m.tables.insert(
+            "users".into(),
+            TableManifest {
+                fields: vec![FieldManifest {
+                    name: "city".into(),
+                    kind: "ENUM".into(),
+                    sensitive: false,
+                    values: vec!["c000".into(), "c001".into()],
+                }],
+                num_rows: 5,
+                parts: vec![PartManifest {
+                    shard: 0,
+                    file: "part-000016.seg".into(),
+                    bytes: 1234,
+                }],
+                dictionary: vec![DictionaryPartManifest {
+                    file: "ids-000015.seg".into(),
+                    first_row: 0,
+                    num_ids: 5,
+                    bytes: 300,
+                }],
+            },
+        );
+        m
+    }
+
+    #[test]
+    fn round_trip_through_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Manifest::load(dir.path()).unwrap(), None);
+        sample().store(dir.path()).unwrap();
+        assert_eq!(Manifest::load(dir.path()).unwrap(), Some(sample()));
+        assert!(!dir.path().join("MANIFEST.tmp").exists());
+    }
+
+    #[test]
+    fn damage_is_a_clear_error() {
+        let p = Path::new("/store/MANIFEST");
+        let bytes = sample().encode();
+        for cut in 0..bytes.len() {
+            let err = Manifest::decode(p, &bytes[..cut]).unwrap_err().to_string();
+            assert!(err.contains("/store/MANIFEST"), "{err}");
+        }
+        for i in (0..bytes.len()).filter(|&i| !(12..16).contains(&i) && !(28..32).contains(&i)) {
+            let mut b = bytes.clone();
+            b[i] ^= 1;
+            assert!(Manifest::decode(p, &b).is_err(), "flip at {i} not detected");
+        }
+        let mut b = bytes.clone();
+        b[8] = 9;
+        assert!(matches!(
+            Manifest::decode(p, &b),
+            Err(FormatError::UnsupportedVersion { found: 9, .. })
+        ));
+    }
+}

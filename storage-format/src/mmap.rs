@@ -1,0 +1,30 @@
+//! The one place where segdb maps a file into memory.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::path::Path;
+
+use bytes::Bytes;
+
+use crate::error::{FormatError, Result};
+
+/// Maps a sealed file read-only and wraps the map in `Bytes`, so that readers
+/// work the same on mapped and on heap bytes. An empty file gives empty bytes.
+pub fn map_sealed_file(path: &Path) -> Result<Bytes> {
+    let file = File::open(path).map_err(|e| FormatError::io("open", path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| FormatError::io("stat", path, e))?
+        .len();
+    if len == 0 {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: we map only sealed files: parts and dictionary parts are written
+    // with plain I/O to a temporary name, fsynced, renamed into place and never
+    // changed again; segdb never writes through a map nor truncates a sealed
+    // file while it is in use (files are only unlinked, which keeps the pages
+    // of an existing map valid on Linux). Another process modifying the file
+    // would break this, as it would break any database.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| FormatError::io("mmap", path, e))?;
+    Ok(Bytes::from_owner(map))
+}
