@@ -9,3 +9,14 @@ pub mod schema;
 pub use expr::{CmpOp, DayRange, Expr};
 pub use schema::{FieldDef, FieldKind, Schema, ID_COLUMN};
 pub use segdb_storage_format::date;
+pub mod error;
+pub mod eval;
+pub mod import;
+pub mod store;
+pub mod table;
+
+pub use error::{EngineError, Result};
+pub use eval::IntStats;
+pub use import::{ImportFormat, ImportOptions, ImportReport, OnError};
+pub use store::Store;
+pub use table::Table;

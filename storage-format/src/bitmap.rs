@@ -514,8 +514,7 @@ impl RoaringWriter {
             .iter()
             .any(|(_, c)| matches!(c, ContainerBuf::Run(_)));
         let mut out = Vec::new();
-        let has_offsets;
-        if has_runs {
+        let has_offsets = if has_runs {
             out.extend_from_slice(
                 &(u32::from(SERIAL_COOKIE) | ((n as u32 - 1) << 16)).to_le_bytes(),
             );
@@ -526,12 +525,12 @@ impl RoaringWriter {
                 }
             }
             out.extend_from_slice(&flags);
-            has_offsets = n >= NO_OFFSET_THRESHOLD;
+            n >= NO_OFFSET_THRESHOLD
         } else {
             out.extend_from_slice(&SERIAL_COOKIE_NO_RUNCONTAINER.to_le_bytes());
             out.extend_from_slice(&(n as u32).to_le_bytes());
-            has_offsets = true;
-        }
+            true
+        };
         for (key, c) in &self.containers {
             out.extend_from_slice(&key.to_le_bytes());
             out.extend_from_slice(&((c.cardinality() - 1) as u16).to_le_bytes());

@@ -100,6 +100,11 @@ impl PartWriter {
         self.inner.add(key, bitmap)
     }
 
+    /// Adds a block as it is (copied from another part).
+    pub fn add_raw(&mut self, key: BlockKey, bytes: &[u8]) -> Result<()> {
+        self.inner.add(key, bytes)
+    }
+
     /// Adds the INT metadata of a field.
     pub fn add_int_meta(&mut self, field: u32, meta: IntMeta) -> Result<()> {
         self.inner
@@ -240,6 +245,16 @@ impl Part {
             i += 1;
         }
         days
+    }
+
+    /// The number of rows covered by the TEXT column of `field` (0 if none).
+    pub fn text_rows(&self, field: u32) -> Result<u32> {
+        let key = BlockKey::new(field, TAG_TEXT, 0, 0);
+        let Some(i) = self.file.find(key) else {
+            return Ok(0);
+        };
+        let b = self.file.block_validated(i, validate_text)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// The text of `row` (relative to the shard) in a TEXT field.

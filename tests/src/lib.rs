@@ -1,1 +1,4 @@
-//! Shared test code.
+//! Shared test code: the naive row-scan model that the engine is checked
+//! against, and generators of random tables and expressions.
+
+pub mod model;

@@ -1,0 +1,69 @@
+//! The engine's errors: the client's mistakes and our faults are different
+//! variants, so that the server can map them to 4xx and 5xx.
+
+use segdb_storage_format::FormatError;
+
+/// What can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No table of that name.
+    #[error("unknown table `{0}`")]
+    UnknownTable(String),
+    /// The table exists already.
+    #[error("table `{0}` already exists")]
+    TableExists(String),
+    /// No field of that name in the table.
+    #[error("unknown field `{field}` in table `{table}`")]
+    UnknownField {
+        /// The table.
+        table: String,
+        /// The field asked for.
+        field: String,
+    },
+    /// A field used in a way its kind does not allow.
+    #[error("field `{field}` is {kind}: {what}")]
+    WrongKind {
+        /// The field.
+        field: String,
+        /// Its kind.
+        kind: &'static str,
+        /// What was attempted.
+        what: String,
+    },
+    /// A schema that cannot be created.
+    #[error("invalid schema: {0}")]
+    InvalidSchema(String),
+    /// Bad input to an import, with where and why.
+    #[error("{source_name}: line {line}, column `{column}`: {reason}")]
+    BadInput {
+        /// File name or `<stdin>`/`<body>`.
+        source_name: String,
+        /// 1-based line number.
+        line: u64,
+        /// Column (or JSON key) name.
+        column: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The storage layer failed: I/O or corruption (our fault or the disk's).
+    #[error(transparent)]
+    Storage(#[from] FormatError),
+    /// An I/O error reading an import's input.
+    #[error("reading {source_name}: {error}")]
+    Input {
+        /// File name.
+        source_name: String,
+        /// The error.
+        error: std::io::Error,
+    },
+}
+
+impl EngineError {
+    /// Whether the error is the client's mistake (as opposed to ours or the disk's).
+    pub fn is_client_error(&self) -> bool {
+        !matches!(self, EngineError::Storage(_) | EngineError::Input { .. })
+    }
+}
+
+/// The engine's result.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

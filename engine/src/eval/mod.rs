@@ -1,0 +1,333 @@
+//! Evaluation of bitmap expressions and aggregates over a table snapshot,
+//! shard by shard and chunk by chunk on the rayon worker pool. Results of
+//! chunks merge by addition (counts, sums, group-by tables) and
+//! concatenation (row ids).
+
+mod chunk;
+pub(crate) mod plan;
+pub(crate) mod shard;
+
+use rayon::prelude::*;
+use segdb_storage_format::block_file::BlockKey;
+use segdb_storage_format::dense::{self, Words};
+use segdb_storage_format::part::{CHUNKS_PER_SHARD, SHARD_ROWS, TAG_NOT_NULL, TAG_TRUE, TAG_VALUE};
+
+use crate::error::{EngineError, Result};
+use crate::expr::Expr;
+use crate::schema::FieldKind;
+use crate::table::Table;
+use chunk::{eval, with_scratch};
+use plan::{compile, Plan};
+use shard::{int_ctx, resolve, ShardCtx};
+
+/// SUM, MIN, MAX and the count of non-null values of an INT field over a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IntStats {
+    /// Rows of the segment whose field is not null.
+    pub count: u64,
+    /// Sum of the values (exact).
+    pub sum: i128,
+    /// Smallest value, if any row has one.
+    pub min: Option<i64>,
+    /// Largest value, if any row has one.
+    pub max: Option<i64>,
+}
+
+impl IntStats {
+    /// The mean, if any row has a value.
+    pub fn avg(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum as f64 / self.count as f64)
+    }
+
+    fn merge(self, o: IntStats) -> IntStats {
+        IntStats {
+            count: self.count + o.count,
+            sum: self.sum + o.sum,
+            min: match (self.min, o.min) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            max: match (self.max, o.max) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            },
+        }
+    }
+}
+
+fn universe(table: &Table, shard: u32, key: u16, buf: &mut Words) {
+    let start = u64::from(shard) * u64::from(SHARD_ROWS) + (u64::from(key) << 16);
+    let n = table.num_rows.saturating_sub(start).min(65_536) as u32;
+    dense::fill_prefix(buf, n);
+}
+
+impl Table {
+    fn chunks_of(&self, shard: usize) -> u16 {
+        let start = shard as u64 * u64::from(SHARD_ROWS);
+        (self.num_rows.saturating_sub(start).div_ceil(65_536)).min(u64::from(CHUNKS_PER_SHARD))
+            as u16
+    }
+
+    /// Evaluates `plan` on every chunk in parallel and folds the results:
+    /// `f(ctx, chunk key, segment words)` per chunk, merged with `merge`.
+    fn fold_chunks<T: Send>(
+        &self,
+        plan: &Plan,
+        identity: impl Fn() -> T + Sync + Send,
+        f: impl Fn(&ShardCtx<'_>, u16, &Words, &mut chunk::Scratch) -> Result<T> + Sync + Send,
+        merge: impl Fn(T, T) -> T + Sync + Send,
+    ) -> Result<T> {
+        (0..self.num_shards())
+            .into_par_iter()
+            .map(|s| -> Result<T> {
+                let part = self.part(s).map(|p| p.as_ref());
+                let ctx = resolve(plan, part, s as u32)?;
+                (0..self.chunks_of(s))
+                    .into_par_iter()
+                    .map(|key| {
+                        with_scratch(|scratch| {
+                            let mut uni = scratch.take();
+                            let mut out = scratch.take();
+                            universe(self, s as u32, key, &mut uni);
+                            eval(&plan.root, &ctx, key, &uni, &mut out, scratch);
+                            let r = f(&ctx, key, &out, scratch);
+                            scratch.give(uni);
+                            scratch.give(out);
+                            r
+                        })
+                    })
+                    .try_reduce(&identity, |a, b| Ok(merge(a, b)))
+            })
+            .try_reduce(&identity, |a, b| Ok(merge(a, b)))
+    }
+
+    /// The number of rows matching `expr`. Never builds the segment's bitmap.
+    pub fn count(&self, expr: &Expr) -> Result<u64> {
+        let plan = compile(self, expr)?;
+        self.fold_chunks(
+            &plan,
+            || 0u64,
+            |_, _, w, _| Ok(dense::count(w)),
+            |a, b| a + b,
+        )
+    }
+
+    /// The row ids matching `expr`, in increasing order.
+    pub fn rows(&self, expr: &Expr) -> Result<Vec<u32>> {
+        let plan = compile(self, expr)?;
+        self.fold_chunks(
+            &plan,
+            Vec::new,
+            |ctx, key, w, _| {
+                let base = (ctx.shard << 20) | (u32::from(key) << 16);
+                let mut v = Vec::with_capacity(dense::count(w) as usize);
+                dense::for_each_set(w, |r| v.push(base | u32::from(r)));
+                Ok(v)
+            },
+            |mut a, b| {
+                a.extend(b);
+                a
+            },
+        )
+    }
+
+    /// The external ids of the rows matching `expr`, in row-id order,
+    /// skipping `offset` and returning at most `limit`.
+    pub fn ids(&self, expr: &Expr, offset: u64, limit: Option<u64>) -> Result<Vec<String>> {
+        let rows = self.rows(expr)?;
+        let take = limit.unwrap_or(u64::MAX);
+        rows.iter()
+            .skip(offset.min(rows.len() as u64) as usize)
+            .take(take.min(rows.len() as u64) as usize)
+            .map(|&r| {
+                self.id_of(r)?.map(str::to_owned).ok_or_else(|| {
+                    EngineError::Storage(segdb_storage_format::FormatError::corrupt(
+                        &self.dir,
+                        0,
+                        format!("row {r} has no external id in the dictionary"),
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// COUNT, SUM, MIN and MAX of INT `field` over the rows matching `expr`.
+    pub fn int_stats(&self, expr: &Expr, field: &str) -> Result<IntStats> {
+        let (fi, def) = self.field(field)?;
+        if def.kind != FieldKind::Int {
+            return Err(EngineError::WrongKind {
+                field: field.to_owned(),
+                kind: def.kind.as_str(),
+                what: "SUM, AVG, MIN and MAX need an INT field".into(),
+            });
+        }
+        let plan = compile(self, expr)?;
+        let ints: Vec<Option<shard::IntCtx<'_>>> = (0..self.num_shards())
+            .map(|s| self.part(s).map(|p| int_ctx(p, fi as u32)).transpose())
+            .collect::<Result<_>>()?;
+        self.fold_chunks(
+            &plan,
+            IntStats::default,
+            |ctx, key, seg, s| {
+                let Some(int) = &ints[ctx.shard as usize] else {
+                    return Ok(IntStats::default());
+                };
+                Ok(chunk_int_stats(int, key, seg, s))
+            },
+            IntStats::merge,
+        )
+    }
+
+    /// For an ENUM, SET or BOOL `field`, the number of rows matching `expr`
+    /// that hold each value (values with no row are left out), in value-id
+    /// order (BOOL: `false`, `true`).
+    pub fn group_count(&self, expr: &Expr, field: &str) -> Result<Vec<(String, u64)>> {
+        let (fi, def) = self.field(field)?;
+        let fi = fi as u32;
+        let (names, keys): (Vec<String>, Vec<Vec<BlockKey>>) = match def.kind {
+            FieldKind::Enum | FieldKind::Set => self
+                .value_dict(fi as usize)
+                .values()
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v.clone(), vec![BlockKey::new(fi, TAG_VALUE, i as u32, 0)]))
+                .unzip(),
+            FieldKind::Bool => (
+                vec!["false".into(), "true".into()],
+                vec![
+                    vec![
+                        BlockKey::new(fi, TAG_NOT_NULL, 0, 0),
+                        BlockKey::new(fi, TAG_TRUE, 0, 0),
+                    ],
+                    vec![BlockKey::new(fi, TAG_TRUE, 0, 0)],
+                ],
+            ),
+            k => {
+                return Err(EngineError::WrongKind {
+                    field: field.to_owned(),
+                    kind: k.as_str(),
+                    what: "GROUP BY needs an ENUM, SET or BOOL field".into(),
+                })
+            }
+        };
+        let plan = compile(self, expr)?;
+        // Per shard, the bitmaps of every group.
+        let views: Vec<Vec<Vec<Option<_>>>> = (0..self.num_shards())
+            .map(|s| -> Result<_> {
+                keys.iter()
+                    .map(|ks| {
+                        ks.iter()
+                            .map(|k| match self.part(s) {
+                                Some(p) => Ok(p.bitmap(*k)?),
+                                None => Ok(None),
+                            })
+                            .collect::<Result<Vec<_>>>()
+                    })
+                    .collect()
+            })
+            .collect::<Result<_>>()?;
+        let counts = self.fold_chunks(
+            &plan,
+            || vec![0u64; names.len()],
+            |ctx, key, seg, s| {
+                let mut out = vec![0u64; names.len()];
+                if dense::is_empty(seg) {
+                    return Ok(out);
+                }
+                for (g, vs) in views[ctx.shard as usize].iter().enumerate() {
+                    out[g] = match vs.as_slice() {
+                        [one] => one
+                            .as_ref()
+                            .and_then(|v| v.container(key))
+                            .map_or(0, |c| dense::and_count_with(seg, c)),
+                        [nn, t] => {
+                            // BOOL false: not null and not true.
+                            let Some(nn) = nn.as_ref().and_then(|v| v.container(key)) else {
+                                continue;
+                            };
+                            let mut w = s.take();
+                            w.copy_from_slice(seg);
+                            dense::and_with(&mut w, nn);
+                            if let Some(t) = t.as_ref().and_then(|v| v.container(key)) {
+                                dense::andnot_with(&mut w, t);
+                            }
+                            let c = dense::count(&w);
+                            s.give(w);
+                            c
+                        }
+                        _ => 0,
+                    };
+                }
+                Ok(out)
+            },
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+                a
+            },
+        )?;
+        Ok(names
+            .into_iter()
+            .zip(counts)
+            .filter(|(_, c)| *c > 0)
+            .collect())
+    }
+}
+
+fn chunk_int_stats(
+    int: &shard::IntCtx<'_>,
+    key: u16,
+    seg: &Words,
+    s: &mut chunk::Scratch,
+) -> IntStats {
+    let (Some(meta), Some(nn)) = (
+        int.meta,
+        int.not_null.as_ref().and_then(|v| v.container(key)),
+    ) else {
+        return IntStats::default();
+    };
+    let mut cand = s.take();
+    let mut slice = s.take();
+    cand.copy_from_slice(seg);
+    dense::and_with(&mut cand, nn);
+    let count = dense::count(&cand);
+    let mut stats = IntStats::default();
+    if count > 0 {
+        let mut sum: i128 = i128::from(meta.base) * i128::from(count);
+        let mut min_c = s.take();
+        let mut max_c = s.take();
+        min_c.copy_from_slice(&cand[..]);
+        max_c.copy_from_slice(&cand[..]);
+        let (mut min_u, mut max_u) = (0u64, 0u64);
+        for j in (0..meta.bits as usize).rev() {
+            match int.slices[j].as_ref().and_then(|v| v.container(key)) {
+                Some(c) => dense::load(&mut slice, c),
+                None => slice.fill(0),
+            }
+            sum += i128::from(dense::and_count(&cand, &slice)) << j;
+            // Minimum: prefer rows with this bit clear, if any remain.
+            if dense::and_count(&min_c, &slice) < dense::count(&min_c) {
+                dense::andnot(&mut min_c, &slice);
+            } else {
+                min_u |= 1 << j;
+            }
+            // Maximum: prefer rows with this bit set, if any remain.
+            if dense::and_count(&max_c, &slice) > 0 {
+                dense::and(&mut max_c, &slice);
+                max_u |= 1 << j;
+            }
+        }
+        s.give(min_c);
+        s.give(max_c);
+        stats = IntStats {
+            count,
+            sum,
+            min: Some((i128::from(meta.base) + i128::from(min_u)) as i64),
+            max: Some((i128::from(meta.base) + i128::from(max_u)) as i64),
+        };
+    }
+    s.give(cand);
+    s.give(slice);
+    stats
+}

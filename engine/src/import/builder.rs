@@ -1,0 +1,429 @@
+//! Building the new part of one shard: the rows an import wrote, laid over
+//! the shard's previous part (decoded only for the fields the import
+//! touched; other fields' blocks are copied as they are).
+
+use std::path::Path;
+
+use segdb_storage_format::bitmap::RoaringWriter;
+use segdb_storage_format::block_file::BlockKey;
+use segdb_storage_format::part::{
+    bias_day, unbias_day, IntMeta, Part, PartWriter, EVENT_ACTIVE, SHARD_ROWS, TAG_EVENT,
+    TAG_INT_SLICE, TAG_NOT_NULL, TAG_TRUE, TAG_VALUE,
+};
+
+use crate::error::Result;
+use crate::schema::{FieldKind, Schema};
+
+const NULL: u32 = u32::MAX;
+const ROWS: usize = SHARD_ROWS as usize;
+
+/// A set of rows of a shard.
+#[derive(Debug, Clone)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new() -> Bits {
+        Bits(vec![0; ROWS / 64])
+    }
+    fn set(&mut self, r: u32) {
+        self.0[r as usize / 64] |= 1 << (r % 64);
+    }
+    fn get(&self, r: u32) -> bool {
+        self.0[r as usize / 64] & (1 << (r % 64)) != 0
+    }
+}
+
+/// The values an import wrote to one field of one shard.
+#[derive(Debug)]
+enum Column {
+    Enum(Vec<u32>),
+    Set(Vec<Option<Box<[u32]>>>),
+    /// 0 false, 1 true, 2 null.
+    Bool(Vec<u8>),
+    Int(Vec<i64>, Bits),
+    Text(Vec<Option<Box<str>>>),
+}
+
+/// One cell of an imported row, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cell {
+    Null,
+    Enum(u32),
+    Set(Vec<u32>),
+    Bool(bool),
+    Int(i64),
+    Text(String),
+}
+
+#[derive(Debug)]
+struct FieldBuilder {
+    touched: Bits,
+    column: Column,
+}
+
+/// Everything an import wrote to one shard, before it becomes a part.
+#[derive(Debug)]
+pub(crate) struct ShardBuilder {
+    pub shard: u32,
+    fields: Vec<Option<FieldBuilder>>,
+    /// Per field: (day, row, count) to add.
+    events: Vec<Vec<(i32, u32, u64)>>,
+    pub approx_bytes: usize,
+}
+
+impl ShardBuilder {
+    pub fn new(shard: u32, num_fields: usize) -> ShardBuilder {
+        ShardBuilder {
+            shard,
+            fields: (0..num_fields).map(|_| None).collect(),
+            events: vec![Vec::new(); num_fields],
+            approx_bytes: 0,
+        }
+    }
+
+    fn field(&mut self, f: usize, kind: FieldKind) -> &mut FieldBuilder {
+        let approx = &mut self.approx_bytes;
+        self.fields[f].get_or_insert_with(|| {
+            let column = match kind {
+                FieldKind::Enum => Column::Enum(vec![NULL; ROWS]),
+                FieldKind::Set => Column::Set(vec![None; ROWS]),
+                FieldKind::Bool => Column::Bool(vec![2; ROWS]),
+                FieldKind::Int => Column::Int(vec![0; ROWS], Bits::new()),
+                FieldKind::Text | FieldKind::Event => Column::Text(vec![None; ROWS]),
+            };
+            *approx += ROWS * 9 + ROWS / 8;
+            FieldBuilder {
+                touched: Bits::new(),
+                column,
+            }
+        })
+    }
+
+    /// Sets field `f` (of kind `kind`) of row `r` (relative to the shard).
+    pub fn set(&mut self, f: usize, kind: FieldKind, r: u32, cell: Cell) {
+        if let Cell::Text(t) = &cell {
+            self.approx_bytes += t.len();
+        }
+        let fb = self.field(f, kind);
+        fb.touched.set(r);
+        let i = r as usize;
+        match (&mut fb.column, cell) {
+            (Column::Enum(v), Cell::Enum(x)) => v[i] = x,
+            (Column::Enum(v), _) => v[i] = NULL,
+            (Column::Set(v), Cell::Set(mut xs)) => {
+                xs.sort_unstable();
+                xs.dedup();
+                v[i] = (!xs.is_empty()).then(|| xs.into_boxed_slice());
+            }
+            (Column::Set(v), _) => v[i] = None,
+            (Column::Bool(v), Cell::Bool(b)) => v[i] = u8::from(b),
+            (Column::Bool(v), _) => v[i] = 2,
+            (Column::Int(v, nn), Cell::Int(x)) => {
+                v[i] = x;
+                nn.set(r);
+            }
+            (Column::Int(v, nn), _) => {
+                v[i] = 0;
+                nn.0[i / 64] &= !(1 << (i % 64));
+            }
+            (Column::Text(v), Cell::Text(s)) => v[i] = Some(s.into_boxed_str()),
+            (Column::Text(v), _) => v[i] = None,
+        }
+    }
+
+    /// Adds `count` to the events of field `f` of row `r` on `day`.
+    pub fn add_event(&mut self, f: usize, r: u32, day: i32, count: u64) {
+        self.events[f].push((day, r, count));
+        self.approx_bytes += 16;
+    }
+
+    /// Writes the shard's new part to `path`, laid over `old`.
+    pub fn seal(mut self, schema: &Schema, old: Option<&Part>, path: &Path) -> Result<u64> {
+        let mut w = PartWriter::create(path, self.shard)?;
+        for (f, def) in schema.fields.iter().enumerate() {
+            let fi = f as u32;
+            let fb = self.fields[f].take();
+            let events = std::mem::take(&mut self.events[f]);
+            match (fb, def.kind) {
+                (None, FieldKind::Event) if events.is_empty() => copy_field(&mut w, old, fi)?,
+                (_, FieldKind::Event) => write_events(&mut w, old, fi, events)?,
+                (None, _) => copy_field(&mut w, old, fi)?,
+                (Some(mut fb), _) => {
+                    if let Some(old) = old {
+                        decode_old(old, fi, &mut fb)?;
+                    }
+                    encode(&mut w, fi, fb)?;
+                }
+            }
+        }
+        Ok(w.finish()?)
+    }
+}
+
+fn copy_field(w: &mut PartWriter, old: Option<&Part>, field: u32) -> Result<()> {
+    let Some(old) = old else { return Ok(()) };
+    let f = old.file();
+    let mut i = f.lower_bound(BlockKey::new(field, 0, 0, 0));
+    while i < f.num_blocks() && f.entry(i).key.field == field {
+        let key = f.entry(i).key;
+        w.add_raw(key, f.block(i)?)?;
+        i += 1;
+    }
+    Ok(())
+}
+
+fn for_each_row(old: &Part, key: BlockKey, mut f: impl FnMut(u32)) -> Result<()> {
+    if let Some(v) = old.bitmap(key)? {
+        for i in 0..v.num_containers() {
+            let high = u32::from(v.key(i)) << 16;
+            v.container_at(i).for_each(|low| f(high | u32::from(low)));
+        }
+    }
+    Ok(())
+}
+
+/// Fills the rows the import did not touch with the old part's values.
+fn decode_old(old: &Part, field: u32, fb: &mut FieldBuilder) -> Result<()> {
+    let touched = &fb.touched;
+    let file = old.file();
+    match &mut fb.column {
+        Column::Enum(v) => {
+            let mut i = file.lower_bound(BlockKey::new(field, TAG_VALUE, 0, 0));
+            while i < file.num_blocks()
+                && file.entry(i).key.field == field
+                && file.entry(i).key.tag == TAG_VALUE
+            {
+                let vid = file.entry(i).key.key;
+                for_each_row(old, file.entry(i).key, |r| {
+                    if !touched.get(r) {
+                        v[r as usize] = vid;
+                    }
+                })?;
+                i += 1;
+            }
+        }
+        Column::Set(v) => {
+            let mut i = file.lower_bound(BlockKey::new(field, TAG_VALUE, 0, 0));
+            let mut rows_of: Vec<(u32, u32)> = Vec::new();
+            while i < file.num_blocks()
+                && file.entry(i).key.field == field
+                && file.entry(i).key.tag == TAG_VALUE
+            {
+                let vid = file.entry(i).key.key;
+                for_each_row(old, file.entry(i).key, |r| {
+                    if !touched.get(r) {
+                        rows_of.push((r, vid));
+                    }
+                })?;
+                i += 1;
+            }
+            rows_of.sort_unstable();
+            let mut j = 0;
+            while j < rows_of.len() {
+                let r = rows_of[j].0;
+                let mut vals = Vec::new();
+                while j < rows_of.len() && rows_of[j].0 == r {
+                    vals.push(rows_of[j].1);
+                    j += 1;
+                }
+                v[r as usize] = Some(vals.into_boxed_slice());
+            }
+        }
+        Column::Bool(v) => {
+            for_each_row(old, BlockKey::new(field, TAG_NOT_NULL, 0, 0), |r| {
+                if !touched.get(r) {
+                    v[r as usize] = 0;
+                }
+            })?;
+            for_each_row(old, BlockKey::new(field, TAG_TRUE, 0, 0), |r| {
+                if !touched.get(r) {
+                    v[r as usize] = 1;
+                }
+            })?;
+        }
+        Column::Int(v, nn) => {
+            if let Some(meta) = old.int_meta(field)? {
+                let mut u: Vec<(u32, u64)> = Vec::new();
+                for_each_row(old, BlockKey::new(field, TAG_NOT_NULL, 0, 0), |r| {
+                    if !touched.get(r) {
+                        u.push((r, 0));
+                    }
+                })?;
+                let mut acc = vec![0u64; ROWS];
+                for j in 0..meta.bits {
+                    for_each_row(old, BlockKey::new(field, TAG_INT_SLICE, j, 0), |r| {
+                        acc[r as usize] |= 1 << j;
+                    })?;
+                }
+                for (r, _) in u {
+                    v[r as usize] = (i128::from(meta.base) + i128::from(acc[r as usize])) as i64;
+                    nn.set(r);
+                }
+            }
+        }
+        Column::Text(v) => {
+            for r in 0..old.text_rows(field)?.min(SHARD_ROWS) {
+                if !touched.get(r) {
+                    if let Some(s) = old.text(field, r)? {
+                        v[r as usize] = Some(s.into());
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn push_bitmap(w: &mut PartWriter, key: BlockKey, rows: &[u32]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut rw = RoaringWriter::new();
+    for &r in rows {
+        rw.push(r);
+    }
+    Ok(w.add_bitmap(key, &rw.finish())?)
+}
+
+fn encode(w: &mut PartWriter, field: u32, fb: FieldBuilder) -> Result<()> {
+    let nn_key = BlockKey::new(field, TAG_NOT_NULL, 0, 0);
+    match fb.column {
+        Column::Enum(v) => {
+            let mut lists: Vec<Vec<u32>> = Vec::new();
+            let mut nn = Vec::new();
+            for (r, &x) in v.iter().enumerate() {
+                if x != NULL {
+                    if lists.len() <= x as usize {
+                        lists.resize(x as usize + 1, Vec::new());
+                    }
+                    lists[x as usize].push(r as u32);
+                    nn.push(r as u32);
+                }
+            }
+            push_bitmap(w, nn_key, &nn)?;
+            for (vid, rows) in lists.iter().enumerate() {
+                push_bitmap(w, BlockKey::new(field, TAG_VALUE, vid as u32, 0), rows)?;
+            }
+        }
+        Column::Set(v) => {
+            let mut lists: Vec<Vec<u32>> = Vec::new();
+            let mut nn = Vec::new();
+            for (r, xs) in v.iter().enumerate() {
+                if let Some(xs) = xs {
+                    nn.push(r as u32);
+                    for &x in xs.iter() {
+                        if lists.len() <= x as usize {
+                            lists.resize(x as usize + 1, Vec::new());
+                        }
+                        lists[x as usize].push(r as u32);
+                    }
+                }
+            }
+            push_bitmap(w, nn_key, &nn)?;
+            for (vid, rows) in lists.iter().enumerate() {
+                push_bitmap(w, BlockKey::new(field, TAG_VALUE, vid as u32, 0), rows)?;
+            }
+        }
+        Column::Bool(v) => {
+            let nn: Vec<u32> = (0..ROWS as u32).filter(|&r| v[r as usize] != 2).collect();
+            let t: Vec<u32> = (0..ROWS as u32).filter(|&r| v[r as usize] == 1).collect();
+            push_bitmap(w, nn_key, &nn)?;
+            push_bitmap(w, BlockKey::new(field, TAG_TRUE, 0, 0), &t)?;
+        }
+        Column::Int(v, nn) => {
+            let rows: Vec<u32> = (0..ROWS as u32).filter(|&r| nn.get(r)).collect();
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let min = rows.iter().map(|&r| v[r as usize]).min().unwrap_or(0);
+            let max = rows.iter().map(|&r| v[r as usize]).max().unwrap_or(0);
+            let meta = IntMeta::for_range(min, max);
+            push_bitmap(w, nn_key, &rows)?;
+            w.add_int_meta(field, meta)?;
+            let mut slices: Vec<Vec<u32>> = vec![Vec::new(); meta.bits as usize];
+            for &r in &rows {
+                let u = (i128::from(v[r as usize]) - i128::from(meta.base)) as u64;
+                let mut x = u;
+                while x != 0 {
+                    let j = x.trailing_zeros();
+                    slices[j as usize].push(r);
+                    x &= x - 1;
+                }
+            }
+            for (j, s) in slices.iter().enumerate() {
+                push_bitmap(w, BlockKey::new(field, TAG_INT_SLICE, j as u32, 0), s)?;
+            }
+        }
+        Column::Text(v) => {
+            let last = v.iter().rposition(Option::is_some);
+            if let Some(last) = last {
+                let texts: Vec<Option<&str>> = v[..=last].iter().map(|t| t.as_deref()).collect();
+                w.add_text(field, &texts)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes an EVENT field: the old part's counts plus the new ones.
+fn write_events(
+    w: &mut PartWriter,
+    old: Option<&Part>,
+    field: u32,
+    mut events: Vec<(i32, u32, u64)>,
+) -> Result<()> {
+    if let Some(old) = old {
+        let file = old.file();
+        let mut i = file.lower_bound(BlockKey::new(field, TAG_EVENT, 0, 0));
+        while i < file.num_blocks()
+            && file.entry(i).key.field == field
+            && file.entry(i).key.tag == TAG_EVENT
+        {
+            let k = file.entry(i).key;
+            if k.aux != EVENT_ACTIVE {
+                let day = unbias_day(k.key);
+                let add = 1u64 << k.aux;
+                for_each_row(old, k, |r| events.push((day, r, add)))?;
+            }
+            i += 1;
+        }
+    }
+    events.sort_unstable_by_key(|&(d, r, _)| (d, r));
+    let mut i = 0;
+    while i < events.len() {
+        let day = events[i].0;
+        let mut active = Vec::new();
+        let mut slices: Vec<Vec<u32>> = Vec::new();
+        while i < events.len() && events[i].0 == day {
+            let r = events[i].1;
+            let mut total = 0u64;
+            while i < events.len() && events[i].0 == day && events[i].1 == r {
+                total = total.saturating_add(events[i].2);
+                i += 1;
+            }
+            if total == 0 {
+                continue;
+            }
+            active.push(r);
+            let mut x = total;
+            while x != 0 {
+                let j = x.trailing_zeros() as usize;
+                if slices.len() <= j {
+                    slices.resize(j + 1, Vec::new());
+                }
+                slices[j].push(r);
+                x &= x - 1;
+            }
+        }
+        let key = bias_day(day);
+        push_bitmap(
+            w,
+            BlockKey::new(field, TAG_EVENT, key, EVENT_ACTIVE),
+            &active,
+        )?;
+        for (j, s) in slices.iter().enumerate() {
+            push_bitmap(w, BlockKey::new(field, TAG_EVENT, key, j as u16), s)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! A store: a directory holding the manifest and, per table, its parts and
+//! dictionary parts. Readers take an `Arc` snapshot of a table and never
+//! wait for writers; writers (imports, schema changes) are serialized and
+//! publish a new snapshot only after the manifest naming its files is
+//! durable.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use segdb_storage_format::manifest::{FieldManifest, Manifest, TableManifest, MANIFEST_FILE};
+use segdb_storage_format::FormatError;
+
+use crate::error::{EngineError, Result};
+use crate::schema::{FieldKind, Schema, ID_COLUMN};
+use crate::table::Table;
+
+#[derive(Debug, Default)]
+struct State {
+    manifest: Manifest,
+    tables: BTreeMap<String, Arc<Table>>,
+}
+
+/// A segdb store on disk.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    state: RwLock<Arc<State>>,
+    writer: Mutex<()>,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+impl Store {
+    /// Opens the store in `dir`, creating an empty one if the directory has
+    /// no manifest. Opening maps the live files and reads only their footers
+    /// and directories. Files no manifest names (left by an interrupted
+    /// import) are deleted.
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| FormatError::io("create directory", dir, e))?;
+        let manifest = match Manifest::load(dir)? {
+            Some(m) => m,
+            None => {
+                let m = Manifest::default();
+                m.store(dir)?;
+                m
+            }
+        };
+        let mut tables = BTreeMap::new();
+        for (name, tm) in &manifest.tables {
+            let tdir = dir.join(name);
+            remove_unlisted_files(&tdir, tm);
+            tables.insert(name.clone(), Arc::new(Table::open(name, &tdir, tm)?));
+        }
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            state: RwLock::new(Arc::new(State { manifest, tables })),
+            writer: Mutex::new(()),
+        })
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn state(&self) -> Arc<State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A snapshot of a table.
+    pub fn table(&self, name: &str) -> Result<Arc<Table>> {
+        self.state()
+            .tables
+            .get(name)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownTable(name.to_owned()))
+    }
+
+    /// The names of the tables.
+    pub fn table_names(&self) -> Vec<String> {
+        self.state().tables.keys().cloned().collect()
+    }
+
+    pub(crate) fn lock_writer(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A name for a new file, unique in the store.
+    pub(crate) fn new_file_name(&self, counter: &mut u64, prefix: &str) -> String {
+        *counter += 1;
+        format!("{prefix}-{:08}.seg", *counter)
+    }
+
+    /// The next file number of the committed manifest.
+    pub(crate) fn next_file_id(&self) -> u64 {
+        self.state().manifest.next_file_id
+    }
+
+    /// Makes `table` (a new snapshot) durable and visible: writes the
+    /// manifest, then publishes. The caller holds the writer lock.
+    pub(crate) fn commit(&self, table: Table, next_file_id: u64) -> Result<Arc<Table>> {
+        let old = self.state();
+        let mut manifest = old.manifest.clone();
+        manifest.generation += 1;
+        manifest.next_file_id = manifest.next_file_id.max(next_file_id);
+        manifest.tables.insert(table.name.clone(), table.manifest());
+        manifest.store(&self.dir)?;
+        let table = Arc::new(table);
+        let mut tables = old.tables.clone();
+        let replaced = tables.insert(table.name.clone(), table.clone());
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(State { manifest, tables });
+        // Files of the old snapshot that the new one no longer names. Open
+        // maps stay valid after the unlink.
+        if let Some(old_table) = replaced {
+            let live: HashSet<&str> = table
+                .part_files
+                .iter()
+                .flatten()
+                .map(|(f, _)| f.as_str())
+                .chain(table.dictionary_files.iter().map(|(f, _)| f.as_str()))
+                .collect();
+            for (f, _) in old_table.part_files.iter().flatten() {
+                if !live.contains(f.as_str()) {
+                    let _ = std::fs::remove_file(table.dir.join(f));
+                }
+            }
+        }
+        Ok(table)
+    }
+
+    /// Creates an empty table.
+    pub fn create_table(&self, name: &str, schema: &Schema) -> Result<Arc<Table>> {
+        let _w = self.lock_writer();
+        if !valid_name(name) {
+            return Err(EngineError::InvalidSchema(format!(
+                "table name `{name}` must be letters, digits and `_`, not starting with a digit"
+            )));
+        }
+        if self.state().tables.contains_key(name) {
+            return Err(EngineError::TableExists(name.to_owned()));
+        }
+        let mut seen = HashSet::new();
+        for f in &schema.fields {
+            if !valid_name(&f.name) {
+                return Err(EngineError::InvalidSchema(format!(
+                    "field name `{}` must be letters, digits and `_`, not starting with a digit",
+                    f.name
+                )));
+            }
+            if f.name == ID_COLUMN {
+                return Err(EngineError::InvalidSchema(format!(
+                    "`{ID_COLUMN}` is the external id; it cannot be a field"
+                )));
+            }
+            if !seen.insert(f.name.as_str()) {
+                return Err(EngineError::InvalidSchema(format!(
+                    "field `{}` defined twice",
+                    f.name
+                )));
+            }
+            if f.sensitive && f.kind != FieldKind::Text {
+                return Err(EngineError::InvalidSchema(format!(
+                    "only TEXT fields can be SENSITIVE (`{}`)",
+                    f.name
+                )));
+            }
+        }
+        let tdir = self.dir.join(name);
+        std::fs::create_dir_all(&tdir)
+            .map_err(|e| FormatError::io("create directory", &tdir, e))?;
+        let tm = TableManifest {
+            fields: schema
+                .fields
+                .iter()
+                .map(|f| FieldManifest {
+                    name: f.name.clone(),
+                    kind: f.kind.as_str().to_owned(),
+                    sensitive: f.sensitive,
+                    values: Vec::new(),
+                })
+                .collect(),
+            ..TableManifest::default()
+        };
+        let table = Table::open(name, &tdir, &tm)?;
+        let next = self.next_file_id();
+        self.commit(table, next)
+    }
+}
+
+/// Deletes files of a table directory that the manifest does not name.
+fn remove_unlisted_files(tdir: &Path, tm: &TableManifest) {
+    let live: HashSet<&str> = tm
+        .parts
+        .iter()
+        .map(|p| p.file.as_str())
+        .chain(tm.dictionary.iter().map(|d| d.file.as_str()))
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(tdir) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if (name.ends_with(".seg") || name.ends_with(".tmp"))
+                && !live.contains(name.as_ref())
+                && name != MANIFEST_FILE
+            {
+                tracing::info!(file = %e.path().display(), "removing a file no manifest names");
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}

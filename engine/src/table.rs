@@ -1,0 +1,270 @@
+//! A table as queries see it: an immutable snapshot of its schema, value
+//! dictionaries, parts (one per shard at most) and id dictionary parts.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use segdb_storage_format::dictionary::DictionaryPart;
+use segdb_storage_format::manifest::{FieldManifest, TableManifest};
+use segdb_storage_format::part::{Part, SHARD_ROWS};
+
+use crate::error::{EngineError, Result};
+use crate::schema::{FieldDef, FieldKind, Schema};
+
+/// The values of an ENUM or SET field: value id <-> text.
+#[derive(Debug, Clone, Default)]
+pub struct ValueDict {
+    values: Vec<String>,
+    ids: HashMap<String, u32>,
+}
+
+impl ValueDict {
+    /// A dictionary of these values, by id.
+    pub fn new(values: Vec<String>) -> ValueDict {
+        let ids = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.clone(), i as u32))
+            .collect();
+        ValueDict { values, ids }
+    }
+
+    /// The id of a value.
+    pub fn id(&self, value: &str) -> Option<u32> {
+        self.ids.get(value).copied()
+    }
+
+    /// The id of a value, adding it if new.
+    pub fn intern(&mut self, value: &str) -> u32 {
+        if let Some(&id) = self.ids.get(value) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(value.to_owned());
+        self.ids.insert(value.to_owned(), id);
+        id
+    }
+
+    /// The text of a value id.
+    pub fn value(&self, id: u32) -> Option<&str> {
+        self.values.get(id as usize).map(String::as_str)
+    }
+
+    /// Every value, by id.
+    pub fn values(&self) -> &[String] {
+        &self.values
+    }
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the field has no value yet.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+/// An immutable snapshot of a table.
+#[derive(Debug)]
+pub struct Table {
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
+    pub(crate) schema: Schema,
+    pub(crate) values: Vec<ValueDict>,
+    pub(crate) num_rows: u64,
+    /// By shard; `None` for a shard without a part (no data yet).
+    pub(crate) parts: Vec<Option<Arc<Part>>>,
+    pub(crate) part_files: Vec<Option<(String, u64)>>,
+    pub(crate) dictionary: Vec<Arc<DictionaryPart>>,
+    pub(crate) dictionary_files: Vec<(String, u64)>,
+}
+
+impl Table {
+    /// Opens the files of a table as its manifest lists them. Parts are
+    /// mapped, not read: only footers and directories are checked.
+    pub(crate) fn open(name: &str, dir: &Path, m: &TableManifest) -> Result<Table> {
+        let mut schema = Schema::default();
+        let mut values = Vec::with_capacity(m.fields.len());
+        for f in &m.fields {
+            let kind = FieldKind::parse(&f.kind).ok_or_else(|| {
+                EngineError::InvalidSchema(format!(
+                    "field `{}` has unknown kind `{}`",
+                    f.name, f.kind
+                ))
+            })?;
+            schema.fields.push(FieldDef {
+                name: f.name.clone(),
+                kind,
+                sensitive: f.sensitive,
+            });
+            values.push(ValueDict::new(f.values.clone()));
+        }
+        let num_shards = m.num_rows.div_ceil(u64::from(SHARD_ROWS)) as usize;
+        let mut parts: Vec<Option<Arc<Part>>> = vec![None; num_shards];
+        let mut part_files = vec![None; num_shards];
+        for p in &m.parts {
+            let part = Part::open_mapped(&dir.join(&p.file))?;
+            let s = p.shard as usize;
+            if s >= num_shards || part.shard() != p.shard {
+                return Err(EngineError::Storage(
+                    segdb_storage_format::FormatError::corrupt(
+                        dir.join(&p.file),
+                        0,
+                        format!(
+                            "part of shard {} listed for shard {} of {num_shards}",
+                            part.shard(),
+                            p.shard
+                        ),
+                    ),
+                ));
+            }
+            parts[s] = Some(Arc::new(part));
+            part_files[s] = Some((p.file.clone(), p.bytes));
+        }
+        let mut dictionary = Vec::new();
+        let mut dictionary_files = Vec::new();
+        for d in &m.dictionary {
+            dictionary.push(Arc::new(DictionaryPart::open_mapped(&dir.join(&d.file))?));
+            dictionary_files.push((d.file.clone(), d.bytes));
+        }
+        Ok(Table {
+            name: name.to_owned(),
+            dir: dir.to_path_buf(),
+            schema,
+            values,
+            num_rows: m.num_rows,
+            parts,
+            part_files,
+            dictionary,
+            dictionary_files,
+        })
+    }
+
+    /// The manifest entry describing this snapshot.
+    pub(crate) fn manifest(&self) -> TableManifest {
+        TableManifest {
+            fields: self
+                .schema
+                .fields
+                .iter()
+                .zip(&self.values)
+                .map(|(f, v)| FieldManifest {
+                    name: f.name.clone(),
+                    kind: f.kind.as_str().to_owned(),
+                    sensitive: f.sensitive,
+                    values: v.values().to_vec(),
+                })
+                .collect(),
+            num_rows: self.num_rows,
+            parts: self
+                .part_files
+                .iter()
+                .enumerate()
+                .filter_map(|(s, p)| {
+                    p.as_ref().map(
+                        |(file, bytes)| segdb_storage_format::manifest::PartManifest {
+                            shard: s as u32,
+                            file: file.clone(),
+                            bytes: *bytes,
+                        },
+                    )
+                })
+                .collect(),
+            dictionary: self
+                .dictionary
+                .iter()
+                .zip(&self.dictionary_files)
+                .map(
+                    |(d, (file, bytes))| segdb_storage_format::manifest::DictionaryPartManifest {
+                        file: file.clone(),
+                        first_row: d.first_row(),
+                        num_ids: u64::from(d.num_ids()),
+                        bytes: *bytes,
+                    },
+                )
+                .collect(),
+        }
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The table's schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The number of rows (external ids) in the table.
+    pub fn num_rows(&self) -> u64 {
+        self.num_rows
+    }
+
+    /// The number of shards.
+    pub fn num_shards(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// The part of shard `s`, if it has one.
+    pub fn part(&self, s: usize) -> Option<&Arc<Part>> {
+        self.parts.get(s).and_then(Option::as_ref)
+    }
+
+    /// The known values of an ENUM or SET field (empty for other kinds).
+    pub fn field_values(&self, field: &str) -> &[String] {
+        match self.schema.field_index(field) {
+            Some(i) => self.values[i].values(),
+            None => &[],
+        }
+    }
+
+    /// The value dictionary of field `i`.
+    pub fn value_dict(&self, i: usize) -> &ValueDict {
+        &self.values[i]
+    }
+
+    /// Bytes on disk of the table's live files.
+    pub fn bytes_on_disk(&self) -> u64 {
+        self.part_files
+            .iter()
+            .flatten()
+            .map(|(_, b)| *b)
+            .sum::<u64>()
+            + self.dictionary_files.iter().map(|(_, b)| *b).sum::<u64>()
+    }
+
+    /// The row id of an external id.
+    pub fn row_of(&self, external_id: &str) -> Result<Option<u32>> {
+        for d in &self.dictionary {
+            if let Some(r) = d.row_of(external_id)? {
+                return Ok(Some(r as u32));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The external id of a row id.
+    pub fn id_of(&self, row: u32) -> Result<Option<&str>> {
+        let row = u64::from(row);
+        let i = self.dictionary.partition_point(|d| d.first_row() <= row);
+        if i == 0 {
+            return Ok(None);
+        }
+        Ok(self.dictionary[i - 1].id_of(row)?)
+    }
+
+    /// The index and definition of a field, or an unknown-field error.
+    pub fn field(&self, name: &str) -> Result<(usize, &FieldDef)> {
+        self.schema
+            .field_index(name)
+            .map(|i| (i, &self.schema.fields[i]))
+            .ok_or_else(|| EngineError::UnknownField {
+                table: self.name.clone(),
+                field: name.to_owned(),
+            })
+    }
+}

@@ -1,0 +1,342 @@
+//! A naive model of a table: a `Vec` of rows scanned one by one. The engine
+//! must give the same answers as this model for every expression.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use proptest::prelude::*;
+use segdb_engine::{CmpOp, DayRange, Expr, FieldDef, FieldKind, IntStats, Schema};
+
+/// A field's value in one row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MValue {
+    /// No value.
+    Null,
+    /// ENUM value.
+    Enum(String),
+    /// SET values (never empty: an empty set is `Null`).
+    Set(BTreeSet<String>),
+    /// BOOL value.
+    Bool(bool),
+    /// INT value.
+    Int(i64),
+    /// TEXT value.
+    Text(String),
+}
+
+/// A table as plain rows.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    /// The schema.
+    pub schema: Schema,
+    /// External ids by row id.
+    pub ids: Vec<String>,
+    /// Values by row id, then field index.
+    pub rows: Vec<Vec<MValue>>,
+    /// Event counts: (row, field) -> day -> count.
+    pub events: BTreeMap<(u32, usize), BTreeMap<i32, u64>>,
+    /// Row ids by external id.
+    pub index: std::collections::HashMap<String, u32>,
+}
+
+impl Model {
+    /// An empty model of a schema.
+    pub fn new(schema: Schema) -> Model {
+        Model {
+            schema,
+            ..Model::default()
+        }
+    }
+
+    /// The row of an external id, created if new.
+    pub fn row(&mut self, id: &str) -> u32 {
+        if let Some(&r) = self.index.get(id) {
+            return r;
+        }
+        self.index.insert(id.to_owned(), self.ids.len() as u32);
+        self.ids.push(id.to_owned());
+        self.rows.push(vec![MValue::Null; self.schema.fields.len()]);
+        (self.ids.len() - 1) as u32
+    }
+
+    /// Whether `row` matches `e`.
+    pub fn matches(&self, e: &Expr, row: u32) -> bool {
+        let r = &self.rows[row as usize];
+        let val = |field: &str| &r[self.schema.field_index(field).expect("known field")];
+        match e {
+            Expr::All => true,
+            Expr::Nothing => false,
+            Expr::And(xs) => xs.iter().all(|x| self.matches(x, row)),
+            Expr::Or(xs) => xs.iter().any(|x| self.matches(x, row)),
+            Expr::Not(x) => !self.matches(x, row),
+            Expr::Value { field, value } => match val(field) {
+                MValue::Enum(v) => v == value,
+                MValue::Set(s) => s.contains(value),
+                _ => false,
+            },
+            Expr::AnyValue { field, values } => match val(field) {
+                MValue::Enum(v) => values.contains(v),
+                MValue::Set(s) => values.iter().any(|v| s.contains(v)),
+                _ => false,
+            },
+            Expr::AllValues { field, values } => match val(field) {
+                MValue::Enum(v) => values.iter().all(|x| x == v),
+                MValue::Set(s) => values.iter().all(|v| s.contains(v)),
+                _ => false,
+            },
+            Expr::NoneOfValues { field, values } => match val(field) {
+                MValue::Enum(v) => !values.contains(v),
+                MValue::Set(s) => !values.iter().any(|v| s.contains(v)),
+                _ => false,
+            },
+            Expr::NotNull { field } => !matches!(val(field), MValue::Null),
+            Expr::Bool { field, value } => matches!(val(field), MValue::Bool(b) if b == value),
+            Expr::IntCmp { field, op, value } => {
+                matches!(val(field), MValue::Int(x) if op.holds(*x, *value))
+            }
+            Expr::IntBetween { field, lo, hi } => {
+                matches!(val(field), MValue::Int(x) if lo <= x && x <= hi)
+            }
+            Expr::EventCount { field, days, op, n } => {
+                let f = self.schema.field_index(field).expect("known field");
+                let total: u64 = self
+                    .events
+                    .get(&(row, f))
+                    .map(|m| m.range(days.first..=days.last).map(|(_, c)| *c).sum())
+                    .unwrap_or(0);
+                op.holds(i128::from(total), i128::from(*n))
+            }
+            Expr::Rows(rows) => rows.contains(&row),
+        }
+    }
+
+    /// The rows matching `e`, in order.
+    pub fn rows_matching(&self, e: &Expr) -> Vec<u32> {
+        (0..self.rows.len() as u32)
+            .filter(|&r| self.matches(e, r))
+            .collect()
+    }
+
+    /// SUM/MIN/MAX/COUNT of an INT field over the rows matching `e`.
+    pub fn int_stats(&self, e: &Expr, field: &str) -> IntStats {
+        let f = self.schema.field_index(field).expect("known field");
+        let vals: Vec<i64> = self
+            .rows_matching(e)
+            .into_iter()
+            .filter_map(|r| match self.rows[r as usize][f] {
+                MValue::Int(x) => Some(x),
+                _ => None,
+            })
+            .collect();
+        IntStats {
+            count: vals.len() as u64,
+            sum: vals.iter().map(|&x| i128::from(x)).sum(),
+            min: vals.iter().copied().min(),
+            max: vals.iter().copied().max(),
+        }
+    }
+
+    /// Group counts of an ENUM, SET or BOOL field, by value text.
+    pub fn group_count(&self, e: &Expr, field: &str) -> BTreeMap<String, u64> {
+        let f = self.schema.field_index(field).expect("known field");
+        let mut out = BTreeMap::new();
+        for r in self.rows_matching(e) {
+            match &self.rows[r as usize][f] {
+                MValue::Enum(v) => *out.entry(v.clone()).or_insert(0) += 1,
+                MValue::Set(s) => {
+                    for v in s {
+                        *out.entry(v.clone()).or_insert(0) += 1;
+                    }
+                }
+                MValue::Bool(b) => *out.entry(b.to_string()).or_insert(0) += 1,
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Applies a CSV line's cells (the model of an import): every column
+    /// named in `cols` is overwritten.
+    pub fn set(&mut self, id: &str, cols: &[(usize, MValue)]) {
+        let r = self.row(id) as usize;
+        for (f, v) in cols {
+            self.rows[r][*f] = v.clone();
+        }
+    }
+
+    /// Adds an event count.
+    pub fn add_event(&mut self, id: &str, field: usize, day: i32, count: u64) {
+        let r = self.row(id);
+        *self
+            .events
+            .entry((r, field))
+            .or_default()
+            .entry(day)
+            .or_insert(0) += count;
+    }
+}
+
+/// Formats a cell as the CSV import reads it.
+pub fn csv_cell(v: &MValue) -> String {
+    match v {
+        MValue::Null => String::new(),
+        MValue::Enum(s) | MValue::Text(s) => s.clone(),
+        MValue::Set(s) => s.iter().cloned().collect::<Vec<_>>().join("|"),
+        MValue::Bool(b) => u8::from(*b).to_string(),
+        MValue::Int(x) => x.to_string(),
+    }
+}
+
+/// A CSV text of `rows` (id, cells for `fields`), with a header.
+pub fn to_csv(schema: &Schema, fields: &[usize], rows: &[(String, Vec<MValue>)]) -> String {
+    let mut out = String::from("user_id");
+    for &f in fields {
+        out.push(',');
+        out.push_str(&schema.fields[f].name);
+    }
+    out.push('\n');
+    for (id, cells) in rows {
+        out.push_str(id);
+        for c in cells {
+            out.push(',');
+            out.push_str(&csv_cell(c));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// An events CSV text.
+pub fn events_csv(schema: &Schema, events: &[(String, usize, i32, u64)]) -> String {
+    let mut out = String::from("user_id,event,day,count\n");
+    for (id, f, day, count) in events {
+        let _ = writeln!(
+            out,
+            "{id},{},{},{count}",
+            schema.fields[*f].name,
+            segdb_engine::date::format_iso_day(*day)
+        );
+    }
+    out
+}
+
+/// The value pool of ENUM and SET fields (`v0`..`v5`; `zz` is never stored).
+pub const VALUES: [&str; 6] = ["v0", "v1", "v2", "v3", "v4", "v5"];
+/// The first day events are generated on.
+pub const DAY0: i32 = 20_750;
+
+/// A random schema: a few fields of every kind.
+pub fn arb_schema() -> impl Strategy<Value = Schema> {
+    (1..3usize, 1..3usize, 1..3usize, 1..3usize, 1..3usize).prop_map(|(e, s, b, i, v)| {
+        let mut fields = Vec::new();
+        for (n, kind, prefix) in [
+            (e, FieldKind::Enum, "e"),
+            (s, FieldKind::Set, "s"),
+            (b, FieldKind::Bool, "b"),
+            (i, FieldKind::Int, "i"),
+            (v, FieldKind::Event, "ev"),
+        ] {
+            for k in 0..n {
+                fields.push(FieldDef::new(format!("{prefix}{k}"), kind));
+            }
+        }
+        fields.push(FieldDef::new("t0", FieldKind::Text));
+        Schema { fields }
+    })
+}
+
+/// Values of INT fields: small, around zero, and at the extremes.
+pub fn arb_int() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        4 => -5i64..20,
+        2 => -1000i64..1000,
+        1 => any::<i64>(),
+        1 => Just(i64::MIN),
+        1 => Just(i64::MAX),
+    ]
+}
+
+/// A random value of a field kind (null included).
+pub fn arb_value(kind: FieldKind) -> BoxedStrategy<MValue> {
+    let null = Just(MValue::Null);
+    match kind {
+        FieldKind::Enum => prop_oneof![1 => null, 4 => prop::sample::select(&VALUES[..]).prop_map(|v| MValue::Enum(v.into()))].boxed(),
+        FieldKind::Set => prop::collection::btree_set(prop::sample::select(&VALUES[..]).prop_map(String::from), 0..4)
+            .prop_map(|s| if s.is_empty() { MValue::Null } else { MValue::Set(s) })
+            .boxed(),
+        FieldKind::Bool => prop_oneof![1 => null, 3 => any::<bool>().prop_map(MValue::Bool)].boxed(),
+        FieldKind::Int => prop_oneof![1 => null, 4 => arb_int().prop_map(MValue::Int)].boxed(),
+        FieldKind::Text => prop_oneof![1 => null, 1 => "[a-z]{1,6}".prop_map(MValue::Text)].boxed(),
+        FieldKind::Event => Just(MValue::Null).boxed(),
+    }
+}
+
+fn pick_field(schema: &Schema, kind: FieldKind) -> impl Strategy<Value = String> {
+    let names: Vec<String> = schema
+        .fields
+        .iter()
+        .filter(|f| f.kind == kind)
+        .map(|f| f.name.clone())
+        .collect();
+    prop::sample::select(names)
+}
+
+fn arb_values() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(
+        prop_oneof![10 => prop::sample::select(&VALUES[..]).prop_map(String::from), 1 => Just("zz".to_string())],
+        0..4,
+    )
+}
+
+fn arb_op() -> impl Strategy<Value = CmpOp> {
+    prop::sample::select(vec![
+        CmpOp::Eq,
+        CmpOp::Ne,
+        CmpOp::Lt,
+        CmpOp::Le,
+        CmpOp::Gt,
+        CmpOp::Ge,
+    ])
+}
+
+/// A random predicate over `schema` (which has every kind but TEXT at least once).
+pub fn arb_leaf(schema: &Schema, num_rows: u32) -> BoxedStrategy<Expr> {
+    let value_field = prop_oneof![
+        pick_field(schema, FieldKind::Enum),
+        pick_field(schema, FieldKind::Set)
+    ];
+    let vf = || value_field.clone();
+    let days = (0i32..12, 0i32..12).prop_map(|(a, b)| DayRange {
+        first: DAY0 + a.min(b),
+        last: DAY0 + a.max(b),
+    });
+    prop_oneof![
+        1 => (vf(), prop::sample::select(&VALUES[..])).prop_map(|(field, v)| Expr::Value { field, value: v.into() }),
+        1 => (vf(), arb_values()).prop_map(|(field, values)| Expr::AnyValue { field, values }),
+        1 => (pick_field(schema, FieldKind::Set), arb_values()).prop_map(|(field, values)| Expr::AllValues { field, values }),
+        1 => (vf(), arb_values()).prop_map(|(field, values)| Expr::NoneOfValues { field, values }),
+        1 => prop_oneof![vf(), pick_field(schema, FieldKind::Bool), pick_field(schema, FieldKind::Int)]
+            .prop_map(|field| Expr::NotNull { field }),
+        1 => (pick_field(schema, FieldKind::Bool), any::<bool>()).prop_map(|(field, value)| Expr::Bool { field, value }),
+        3 => (pick_field(schema, FieldKind::Int), arb_op(), arb_int()).prop_map(|(field, op, value)| Expr::IntCmp { field, op, value }),
+        2 => (pick_field(schema, FieldKind::Int), arb_int(), arb_int()).prop_map(|(field, lo, hi)| Expr::IntBetween { field, lo, hi }),
+        3 => (pick_field(schema, FieldKind::Event), days, arb_op(), -1i64..40).prop_map(|(field, days, op, n)| Expr::EventCount { field, days, op, n }),
+        1 => prop::collection::vec(0..num_rows.max(1) + 3, 0..6).prop_map(Expr::Rows),
+        1 => Just(Expr::All),
+        1 => Just(Expr::Nothing),
+    ]
+    .boxed()
+}
+
+/// A random nested expression.
+pub fn arb_expr(schema: &Schema, num_rows: u32) -> BoxedStrategy<Expr> {
+    arb_leaf(schema, num_rows)
+        .prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Expr::And),
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Expr::Or),
+                inner.prop_map(|x| Expr::Not(Box::new(x))),
+            ]
+        })
+        .boxed()
+}

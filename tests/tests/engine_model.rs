@@ -1,0 +1,365 @@
+//! The engine against the naive model: random schemas, random data
+//! (imported in two batches, the second updating rows and adding event
+//! counts), random nested expressions; counts, row ids, external ids and
+//! aggregates must be identical. A second suite runs on one table that
+//! spans two shards (row ids past 2^20) with dense, sparse and run
+//! containers at the 65,536-row and 2^20-row boundaries.
+
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+use segdb_engine::{Expr, FieldKind, ImportFormat, ImportOptions, Schema, Store};
+use segdb_tests::model::*;
+
+#[derive(Clone)]
+struct Case {
+    schema: Schema,
+    batch1: Vec<(String, Vec<MValue>)>,
+    /// Rows updated by the second batch, on a subset of fields.
+    batch2_fields: Vec<usize>,
+    batch2: Vec<(String, Vec<MValue>)>,
+    events1: Vec<(String, usize, i32, u64)>,
+    events2: Vec<(String, usize, i32, u64)>,
+}
+
+impl std::fmt::Debug for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Case {{ rows: {}, updates: {}, events: {} }}",
+            self.batch1.len(),
+            self.batch2.len(),
+            self.events1.len() + self.events2.len()
+        )
+    }
+}
+
+fn non_event(schema: &Schema) -> Vec<usize> {
+    (0..schema.fields.len())
+        .filter(|&f| schema.fields[f].kind != FieldKind::Event)
+        .collect()
+}
+
+fn arb_rows(
+    schema: &Schema,
+    fields: Vec<usize>,
+    n: std::ops::Range<usize>,
+    id_space: u32,
+) -> BoxedStrategy<Vec<(String, Vec<MValue>)>> {
+    let cells: Vec<BoxedStrategy<MValue>> = fields
+        .iter()
+        .map(|&f| arb_value(schema.fields[f].kind))
+        .collect();
+    prop::collection::vec((0..id_space, cells), n)
+        .prop_map(|rows| {
+            rows.into_iter()
+                .map(|(i, c)| (format!("u{i}"), c))
+                .collect()
+        })
+        .boxed()
+}
+
+fn arb_events(schema: &Schema, id_space: u32) -> BoxedStrategy<Vec<(String, usize, i32, u64)>> {
+    let evs: Vec<usize> = (0..schema.fields.len())
+        .filter(|&f| schema.fields[f].kind == FieldKind::Event)
+        .collect();
+    prop::collection::vec(
+        (
+            0..id_space,
+            prop::sample::select(evs),
+            0i32..12,
+            prop_oneof![5 => 1u64..4, 1 => 1u64..300],
+        ),
+        0..300,
+    )
+    .prop_map(|v| {
+        v.into_iter()
+            .map(|(i, f, d, c)| (format!("u{i}"), f, DAY0 + d, c))
+            .collect()
+    })
+    .boxed()
+}
+
+fn arb_case() -> impl Strategy<Value = Case> {
+    (arb_schema(), 1u32..400).prop_flat_map(|(schema, id_space)| {
+        let all = non_event(&schema);
+        let subset = prop::sample::subsequence(all.clone(), 0..=all.len());
+        (
+            Just(schema.clone()),
+            arb_rows(&schema, all, 0..300, id_space),
+            subset.prop_flat_map({
+                let schema = schema.clone();
+                move |fields| {
+                    (
+                        Just(fields.clone()),
+                        arb_rows(&schema, fields, 0..100, id_space),
+                    )
+                }
+            }),
+            arb_events(&schema, id_space),
+            arb_events(&schema, id_space),
+        )
+            .prop_map(
+                |(schema, batch1, (batch2_fields, batch2), events1, events2)| Case {
+                    schema,
+                    batch1,
+                    batch2_fields,
+                    batch2,
+                    events1,
+                    events2,
+                },
+            )
+    })
+}
+
+fn import(store: &Store, format: ImportFormat, text: &str) {
+    store
+        .import("t", format, text.as_bytes(), &ImportOptions::default())
+        .unwrap_or_else(|e| panic!("import failed: {e}\n{text}"));
+}
+
+/// Builds the store and the model of a case.
+fn build(case: &Case, dir: &std::path::Path) -> (Store, Model) {
+    let store = Store::open(dir).unwrap();
+    store.create_table("t", &case.schema).unwrap();
+    let mut model = Model::new(case.schema.clone());
+    let all = non_event(&case.schema);
+    import(
+        &store,
+        ImportFormat::Csv,
+        &to_csv(&case.schema, &all, &case.batch1),
+    );
+    for (id, cells) in &case.batch1 {
+        model.set(
+            id,
+            &all.iter()
+                .copied()
+                .zip(cells.iter().cloned())
+                .collect::<Vec<_>>(),
+        );
+    }
+    import(
+        &store,
+        ImportFormat::Events,
+        &events_csv(&case.schema, &case.events1),
+    );
+    for (id, f, d, c) in &case.events1 {
+        model.add_event(id, *f, *d, *c);
+    }
+    import(
+        &store,
+        ImportFormat::Csv,
+        &to_csv(&case.schema, &case.batch2_fields, &case.batch2),
+    );
+    for (id, cells) in &case.batch2 {
+        model.set(
+            id,
+            &case
+                .batch2_fields
+                .iter()
+                .copied()
+                .zip(cells.iter().cloned())
+                .collect::<Vec<_>>(),
+        );
+    }
+    import(
+        &store,
+        ImportFormat::Events,
+        &events_csv(&case.schema, &case.events2),
+    );
+    for (id, f, d, c) in &case.events2 {
+        model.add_event(id, *f, *d, *c);
+    }
+    (store, model)
+}
+
+fn check(store: &Store, model: &Model, e: &Expr) -> Result<(), TestCaseError> {
+    let t = store.table("t").unwrap();
+    prop_assert_eq!(t.num_rows(), model.rows.len() as u64);
+    let want = model.rows_matching(e);
+    prop_assert_eq!(t.count(e).unwrap(), want.len() as u64, "count of {:?}", e);
+    let got = t.rows(e).unwrap();
+    prop_assert_eq!(&got, &want, "rows of {:?}", e);
+    let ids = t.ids(e, 1, Some(3)).unwrap();
+    let want_ids: Vec<String> = want
+        .iter()
+        .skip(1)
+        .take(3)
+        .map(|&r| model.ids[r as usize].clone())
+        .collect();
+    prop_assert_eq!(ids, want_ids);
+    for f in &model.schema.fields {
+        match f.kind {
+            FieldKind::Int => prop_assert_eq!(
+                t.int_stats(e, &f.name).unwrap(),
+                model.int_stats(e, &f.name),
+                "stats of {} over {:?}",
+                f.name,
+                e
+            ),
+            FieldKind::Enum | FieldKind::Set | FieldKind::Bool => {
+                let got: std::collections::BTreeMap<String, u64> =
+                    t.group_count(e, &f.name).unwrap().into_iter().collect();
+                prop_assert_eq!(
+                    got,
+                    model.group_count(e, &f.name),
+                    "groups of {} over {:?}",
+                    f.name,
+                    e
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #[test]
+    fn random_tables_agree_with_the_model(
+        (case, exprs) in arb_case().prop_flat_map(|c| {
+            let s = c.schema.clone();
+            (Just(c), prop::collection::vec(arb_expr(&s, 400), 1..24))
+        })
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, model) = build(&case, dir.path());
+        for e in &exprs {
+            check(&store, &model, e)?;
+        }
+        // Reopening (through mmap, from the manifest) answers the same.
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        for e in exprs.iter().take(3) {
+            check(&store, &model, e)?;
+        }
+    }
+}
+
+/// One table across two shards: rows 0..1,050,000 plus dense data around
+/// the chunk and shard boundaries.
+fn big() -> &'static (tempfile::TempDir, Store, Model) {
+    static BIG: OnceLock<(tempfile::TempDir, Store, Model)> = OnceLock::new();
+    BIG.get_or_init(|| {
+        let schema = Schema {
+            fields: vec![
+                segdb_engine::FieldDef::new("e0", FieldKind::Enum),
+                segdb_engine::FieldDef::new("s0", FieldKind::Set),
+                segdb_engine::FieldDef::new("b0", FieldKind::Bool),
+                segdb_engine::FieldDef::new("i0", FieldKind::Int),
+                segdb_engine::FieldDef::new("ev0", FieldKind::Event),
+            ],
+        };
+        let n: u32 = (1 << 20) + 70_000;
+        let mut model = Model::new(schema.clone());
+        let mut csv = String::from("user_id,e0,s0,b0,i0\n");
+        let mut events = String::from("user_id,event,day,count\n");
+        // A cheap deterministic generator.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut pending = Vec::new();
+        for r in 0..n {
+            let id = format!("r{r}");
+            // Dense near the start, a full run region, sparse in the middle,
+            // dense again across the shard boundary.
+            let dense = !(70_000..(1 << 20) - 3_000).contains(&r);
+            let row = if dense || rnd() % 500 == 0 {
+                let k = rnd();
+                let e = if r % 7 == 0 {
+                    MValue::Null
+                } else {
+                    MValue::Enum(VALUES[(k % 3) as usize].into())
+                };
+                let s: std::collections::BTreeSet<String> = VALUES
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| (k >> (8 + i)) & 1 == 1)
+                    .map(|(_, v)| v.to_string())
+                    .collect();
+                let s = if s.is_empty() {
+                    MValue::Null
+                } else {
+                    MValue::Set(s)
+                };
+                let b = if (10_000..20_000).contains(&r) {
+                    MValue::Bool(true)
+                } else if k % 5 == 0 {
+                    MValue::Null
+                } else {
+                    MValue::Bool(k & 4 == 0)
+                };
+                let i = match k % 4 {
+                    0 => MValue::Null,
+                    1 => MValue::Int((k >> 20) as i64 % 100 - 50),
+                    2 => MValue::Int(r as i64),
+                    _ => MValue::Int(-((k >> 3) as i64)),
+                };
+                if k % 3 == 0 {
+                    let day = DAY0 + (k >> 30) as i32 % 12;
+                    let c = 1 + (k >> 40) % 9;
+                    events.push_str(&format!(
+                        "{id},ev0,{},{c}\n",
+                        segdb_engine::date::format_iso_day(day)
+                    ));
+                    pending.push((id.clone(), day, c));
+                }
+                vec![e, s, b, i]
+            } else {
+                vec![MValue::Null, MValue::Null, MValue::Null, MValue::Null]
+            };
+            csv.push_str(&id);
+            for c in &row {
+                csv.push(',');
+                csv.push_str(&csv_cell(c));
+            }
+            csv.push('\n');
+            let r = model.row(&id);
+            model.rows[r as usize] = row;
+            for (id, day, c) in pending.drain(..) {
+                model.add_event(&id, 4, day, c);
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_table("t", &schema).unwrap();
+        store
+            .import(
+                "t",
+                ImportFormat::Csv,
+                csv.as_bytes(),
+                &ImportOptions::default(),
+            )
+            .unwrap();
+        store
+            .import(
+                "t",
+                ImportFormat::Events,
+                events.as_bytes(),
+                &ImportOptions::default(),
+            )
+            .unwrap();
+        (dir, store, model)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #[test]
+    fn two_shards_agree_with_the_model(e in arb_expr(&big().2.schema, (1 << 20) + 70_000)) {
+        let (_dir, store, model) = big();
+        let t = store.table("t").unwrap();
+        prop_assert_eq!(t.num_shards(), 2);
+        let want = model.rows_matching(&e);
+        prop_assert_eq!(t.count(&e).unwrap(), want.len() as u64, "count of {:?}", e);
+        prop_assert_eq!(t.rows(&e).unwrap(), want, "rows of {:?}", e);
+        prop_assert_eq!(t.int_stats(&e, "i0").unwrap(), model.int_stats(&e, "i0"));
+        let got: std::collections::BTreeMap<String, u64> = t.group_count(&e, "s0").unwrap().into_iter().collect();
+        prop_assert_eq!(got, model.group_count(&e, "s0"));
+    }
+}
