@@ -1,2 +1,147 @@
-//! segdb's query language.
+//! segdb's query language: text -> syntax tree (with byte spans) ->
+//! statements bound to a table's schema -> the engine's [`Expr`](segdb_engine::Expr).
+//!
+//! ```text
+//! text --parse--> ast::Statement --bind(Catalog, today)--> Statement { filter: Expr, … }
+//! ```
+//!
+//! [`parse`] knows no schema and no engine type, so it can be tested and
+//! fuzzed alone; [`bind`] checks names and kinds against a [`Catalog`]
+//! and turns the WHERE clause into an [`Expr`](segdb_engine::Expr) with set semantics of two
+//! values (DESIGN.md, "The language").
+//!
+//! # Grammar
+//!
+//! ```text
+//! statements   ::= [ statement ( ";" statement )* [ ";" ] ]
+//! statement    ::= select | create_table
+//!
+//! select       ::= "SELECT" select_item ( "," select_item )* "FROM" name
+//!                  [ "WHERE" expr ]
+//!                  [ "GROUP" "BY" name ]
+//!                  [ "ORDER" "BY" "COUNT" "(" "*" ")" [ "ASC" | "DESC" ] ]
+//!                  [ "LIMIT" integer [ "OFFSET" integer ] ]
+//!                  [ "AS" "OF" string ]
+//! select_item  ::= "COUNT" "(" "*" ")"
+//!                | ( "SUM" | "AVG" | "MIN" | "MAX" ) "(" name ")"
+//!                | name
+//!
+//! create_table ::= "CREATE" "TABLE" name "(" field_decl ( "," field_decl )* ")"
+//! field_decl   ::= name kind [ "SENSITIVE" ]
+//! kind         ::= "ENUM" | "SET" | "BOOL" | "INT" | "EVENT" | "TEXT"
+//!
+//! expr         ::= and_expr ( "OR" and_expr )*
+//! and_expr     ::= not_expr ( "AND" not_expr )*
+//! not_expr     ::= "NOT" not_expr | primary
+//! primary      ::= "(" expr ")"
+//!                | "IN" "SEGMENT" name
+//!                | "count" "(" name "," window ")" cmp_op integer
+//!                | "did" "(" name "," window ")"
+//!                | name predicate
+//! predicate    ::= cmp_op value
+//!                | "BETWEEN" value "AND" value
+//!                | [ "NOT" ] "IN" value_list
+//!                | "HAS" value | "HAS" "ANY" value_list | "HAS" "ALL" value_list
+//!                | "IS" [ "NOT" ] "NULL"
+//!                | (* nothing: a bare BOOL field *)
+//! window       ::= "last" integer ( "day" | "days" ) | string ".." string
+//! value_list   ::= "(" value ( "," value )* ")"
+//! value        ::= string | integer | "TRUE" | "FALSE"
+//! cmp_op       ::= "=" | "!=" | "<>" | "<" | "<=" | ">" | ">="
+//! name         ::= word | quoted_name
+//!
+//! word         ::= [A-Za-z_][A-Za-z0-9_]*      (not a reserved word)
+//! quoted_name  ::= '"' ( any character but '"' | '""' )+ '"'
+//! string       ::= "'" ( any character but "'" | "''" )* "'"
+//! integer      ::= [-]?[0-9]+                  (a 64-bit signed integer)
+//! comment      ::= "--" to the end of the line | "/*" … "*/"
+//! ```
+//!
+//! Keywords are case-insensitive; names are case-sensitive. The reserved
+//! words, which name nothing unless quoted, are AND AS BETWEEN BY CREATE
+//! FALSE FROM GROUP HAS IN IS LIMIT NOT NULL OFFSET OR ORDER SELECT TABLE
+//! TRUE WHERE; other keywords (`count`, `last`, `ASC`, …) are keywords only
+//! where the grammar expects them. `NOT` binds tighter than `AND`, which
+//! binds tighter than `OR`. The text, the nesting of parentheses and `NOT`,
+//! and every list are capped ([`limits`]).
+//!
+//! # Example
+//!
+//! ```
+//! use segdb_engine::date::parse_iso_day;
+//! use segdb_engine::{CmpOp, DayRange, Expr, FieldDef, FieldKind, Schema};
+//! use segdb_query_lang::{parse_and_bind, Catalog, Projection, Statement};
+//!
+//! struct Users;
+//! impl Catalog for Users {
+//!     fn schema(&self, table: &str) -> Option<Schema> {
+//!         (table == "users").then(|| Schema {
+//!             fields: vec![
+//!                 FieldDef::new("city", FieldKind::Enum),
+//!                 FieldDef::new("search", FieldKind::Event),
+//!             ],
+//!         })
+//!     }
+//!     fn table_names(&self) -> Vec<String> {
+//!         vec!["users".into()]
+//!     }
+//!     fn field_values(&self, _: &str, _: &str) -> Vec<String> {
+//!         Vec::new()
+//!     }
+//!     fn resolve_ids(&self, _: &str, _: &[String]) -> Vec<u32> {
+//!         Vec::new()
+//!     }
+//! }
+//!
+//! let today = parse_iso_day("2026-11-22").unwrap();
+//! let text = "SELECT COUNT(*) FROM users WHERE city = 'c000' AND count(search, last 7 days) > 3";
+//! let mut statements = parse_and_bind(text, &Users, today)?;
+//! let Some(Statement::Select(select)) = statements.pop() else {
+//!     panic!("a select")
+//! };
+//! assert_eq!(select.projection, Projection::Count);
+//! let week = DayRange { first: parse_iso_day("2026-11-16").unwrap(), last: today };
+//! assert_eq!(
+//!     select.filter,
+//!     Expr::And(vec![
+//!         Expr::Value { field: "city".into(), value: "c000".into() },
+//!         Expr::EventCount { field: "search".into(), days: week, op: CmpOp::Gt, n: 3 },
+//!     ])
+//! );
+//!
+//! let err = parse_and_bind("SELECT COUNT(*) FROM users WHERE cty = 'c000'", &Users, today)
+//!     .unwrap_err();
+//! assert_eq!(err.code(), "unknown_field");
+//! assert_eq!(err.hint().as_deref(), Some("did you mean `city`?"));
+//! # Ok::<(), segdb_query_lang::QueryError>(())
+//! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod ast;
+mod bind;
+mod error;
+mod explain;
+mod parse;
+mod print;
+mod suggest;
+
+pub use ast::SortOrder;
+pub use bind::{bind, parse_and_bind, Aggregate, BoundSelect, Catalog, Projection, Statement};
+pub use error::{ErrorKind, QueryError, Warning};
+pub use explain::ExplainExpr;
+pub use parse::{parse, parse_expr};
+
+/// The caps that keep any text from exhausting memory or the stack.
+pub mod limits {
+    /// The longest text accepted, in bytes (1 MiB).
+    pub const MAX_QUERY_BYTES: usize = 1 << 20;
+    /// The deepest nesting of parentheses and `NOT`s.
+    pub const MAX_DEPTH: usize = 256;
+    /// The most items in one list: values of `IN (…)`, fields of a table,
+    /// items of a select list.
+    pub const MAX_LIST_LEN: usize = 100_000;
+    /// The deepest syntax tree the binder accepts. Parsed trees stay far
+    /// below it; it guards trees built by hand.
+    pub const MAX_TREE_DEPTH: usize = 4 * MAX_DEPTH;
+}

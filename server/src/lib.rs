@@ -1,5 +1,8 @@
-//! The segdb binary's library: command-line tools and (later) the HTTP server.
+//! The segdb binary's library: the data generator, statement execution and
+//! the standard workload (the HTTP server comes with its own issue).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod exec;
 pub mod gen;
+pub mod workload;

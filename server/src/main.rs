@@ -1,1 +1,348 @@
-fn main() {}
+//! The `segdb` command: generate the standard data set, import it, query a
+//! store, and benchmark it.
+#![forbid(unsafe_code)]
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use segdb_engine::{ImportFormat, ImportOptions, OnError, Store};
+use segdb_server::{exec, gen, workload};
+
+#[derive(Parser)]
+#[command(name = "segdb", version, about = "segdb: segments of users, fast")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Table,
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OnErrorArg {
+    Abort,
+    Skip,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Writes users.csv, events.csv and schema.sql of the standard data set.
+    Gen {
+        /// small (1M users), medium (10M), large (100M) or a number.
+        #[arg(long, default_value = "small")]
+        scale: String,
+        /// Seed of the generator: the same seed gives the same data.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Directory to write to.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Imports CSV, JSON lines or events into a table of a store.
+    Import {
+        /// The store's directory (created if missing).
+        #[arg(long)]
+        data: PathBuf,
+        /// The table.
+        #[arg(long, default_value = "users")]
+        table: String,
+        /// A file of CREATE TABLE statements to run first (tables that exist are kept).
+        #[arg(long)]
+        schema: Option<PathBuf>,
+        /// Import this events file (`user_id,event,day,count`).
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// Files of rows: `.csv`, or `.jsonl`/`.ndjson` for JSON lines.
+        files: Vec<PathBuf>,
+        /// What to do with a bad line.
+        #[arg(long, value_enum, default_value = "abort")]
+        on_error: OnErrorArg,
+    },
+    /// Runs statements on a local store, without a server.
+    Query {
+        /// The store's directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// The statements (`;`-separated).
+        statement: String,
+    },
+    /// Measures a local store: open time, bytes on disk, W1–W6 latency.
+    Bench {
+        /// The store's directory (holding the standard data set as `users`).
+        #[arg(long)]
+        data: PathBuf,
+        /// Runs of each workload (after 5 warm-up runs).
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SEGDB_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli.cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type AnyError = Box<dyn std::error::Error>;
+
+fn run(cmd: Cmd) -> Result<(), AnyError> {
+    match cmd {
+        Cmd::Gen { scale, seed, out } => {
+            let rows = gen::Scale::parse(&scale)
+                .ok_or_else(|| {
+                    format!("unknown scale `{scale}` (small, medium, large or a number)")
+                })?
+                .rows();
+            let tty = std::io::stderr().is_terminal();
+            let start = Instant::now();
+            let progress = |done: u64| {
+                if tty {
+                    eprint!("\rgenerating: {done} / {rows} users");
+                }
+            };
+            let report = gen::generate(
+                &gen::GenOptions {
+                    rows,
+                    seed,
+                    out_dir: out.clone(),
+                },
+                &progress,
+            )?;
+            if tty {
+                eprintln!();
+            }
+            println!(
+                "wrote {} users ({} bytes) and {} event rows ({} bytes) to {} in {:.2} s",
+                report.users,
+                report.users_bytes,
+                report.event_rows,
+                report.events_bytes,
+                out.display(),
+                start.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Cmd::Import {
+            data,
+            table,
+            schema,
+            events,
+            files,
+            on_error,
+        } => {
+            let store = Store::open(&data)?;
+            if let Some(schema) = schema {
+                let text = std::fs::read_to_string(&schema)
+                    .map_err(|e| format!("reading {}: {e}", schema.display()))?;
+                let stmts = segdb_query_lang::parse_and_bind(
+                    &text,
+                    &exec::StoreCatalog(&store),
+                    segdb_engine::date::today(),
+                )
+                .map_err(|e| format!("{}:\n{e}", schema.display()))?;
+                for s in stmts {
+                    match s {
+                        segdb_query_lang::Statement::CreateTable { name, schema } => {
+                            if store.table(&name).is_err() {
+                                store.create_table(&name, &schema)?;
+                                println!("created table {name}");
+                            } else {
+                                println!("table {name} exists; kept");
+                            }
+                        }
+                        _ => {
+                            return Err(format!(
+                                "{}: only CREATE TABLE statements are allowed",
+                                schema.display()
+                            )
+                            .into())
+                        }
+                    }
+                }
+            }
+            let mut inputs: Vec<(PathBuf, ImportFormat)> = files
+                .into_iter()
+                .map(|f| {
+                    let jsonl = f.extension().is_some_and(|e| e == "jsonl" || e == "ndjson");
+                    (
+                        f,
+                        if jsonl {
+                            ImportFormat::JsonLines
+                        } else {
+                            ImportFormat::Csv
+                        },
+                    )
+                })
+                .collect();
+            if let Some(e) = events {
+                inputs.push((e, ImportFormat::Events));
+            }
+            for (path, format) in inputs {
+                import_file(&store, &table, &path, format, on_error)?;
+            }
+            Ok(())
+        }
+        Cmd::Query {
+            data,
+            format,
+            statement,
+        } => {
+            if !data.join("MANIFEST").exists() {
+                return Err(
+                    format!("{} is not a segdb store (no MANIFEST)", data.display()).into(),
+                );
+            }
+            let store = Store::open(&data)?;
+            let results = exec::run(&store, &statement)?;
+            for r in &results {
+                match format {
+                    Format::Json => println!("{}", exec::to_json(r)),
+                    Format::Csv => print!("{}", exec::to_csv(r)),
+                    Format::Table => print!("{}", exec::to_table(r)),
+                }
+            }
+            Ok(())
+        }
+        Cmd::Bench { data, runs } => bench(&data, runs),
+    }
+}
+
+fn import_file(
+    store: &Store,
+    table: &str,
+    path: &PathBuf,
+    format: ImportFormat,
+    on_error: OnErrorArg,
+) -> Result<(), AnyError> {
+    let file = std::fs::File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let tty = std::io::stderr().is_terminal();
+    let name = path.display().to_string();
+    let progress = |p: segdb_engine::import::ImportProgress| {
+        if tty {
+            let pct = if total > 0 {
+                p.bytes as f64 * 100.0 / total as f64
+            } else {
+                0.0
+            };
+            if p.finishing {
+                eprint!("\r{name}: {} lines read, writing parts…          ", p.lines);
+            } else {
+                eprint!("\r{name}: {} lines ({pct:.0}%)", p.lines);
+            }
+        }
+    };
+    let opts = ImportOptions {
+        on_error: match on_error {
+            OnErrorArg::Abort => OnError::Abort,
+            OnErrorArg::Skip => OnError::Skip,
+        },
+        source_name: name.clone(),
+        progress: Some(&progress),
+        ..ImportOptions::default()
+    };
+    let start = Instant::now();
+    let report = store.import(table, format, file, &opts);
+    if tty {
+        eprintln!();
+    }
+    let report = report?;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{name}: {} lines imported in {secs:.2} s ({:.0} lines/s), {} new rows, {} skipped; table {table} has {} rows",
+        report.applied,
+        report.lines as f64 / secs.max(1e-9),
+        report.new_rows,
+        report.skipped,
+        report.num_rows
+    );
+    for e in &report.errors {
+        println!("  skipped: {e}");
+    }
+    Ok(())
+}
+
+fn anon_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("RssAnon:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn bench(data: &std::path::Path, runs: usize) -> Result<(), AnyError> {
+    let start = Instant::now();
+    let store = Store::open(data)?;
+    let open_ms = start.elapsed().as_secs_f64() * 1e3;
+    let t = store.table("users")?;
+    println!(
+        "store {}: {} rows in {} shards, {} bytes on disk",
+        data.display(),
+        t.num_rows(),
+        t.num_shards(),
+        t.bytes_on_disk()
+    );
+    println!("open: {open_ms:.2} ms");
+    println!("threads: {}", rayon::current_num_threads());
+    println!(
+        "{:<4} {:>12} {:>10} {:>10} {:>10}",
+        "id", "count", "median ms", "p90 ms", "min ms"
+    );
+    let catalog = exec::StoreCatalog(&store);
+    for (id, text) in workload::COUNT_WORKLOADS {
+        let stmt = segdb_query_lang::parse_and_bind(text, &catalog, segdb_engine::date::today())?;
+        let Some(segdb_query_lang::Statement::Select(sel)) = stmt.into_iter().next() else {
+            return Err(format!("{id} is not a SELECT").into());
+        };
+        let mut count = 0;
+        for _ in 0..5 {
+            count = t.count(&sel.filter)?;
+        }
+        let mut times: Vec<f64> = (0..runs.max(1))
+            .map(|_| {
+                let s = Instant::now();
+                let _ = t.count(&sel.filter);
+                s.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        times.sort_by(|a, b| a.total_cmp(b));
+        let q = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+        println!(
+            "{id:<4} {count:>12} {:>10.3} {:>10.3} {:>10.3}",
+            q(0.5),
+            q(0.9),
+            times[0]
+        );
+    }
+    if let Some(kib) = anon_rss_kib() {
+        println!(
+            "heap (anonymous RSS) after W1-W6: {:.1} MiB = {:.1}% of bytes on disk",
+            kib as f64 / 1024.0,
+            kib as f64 * 1024.0 * 100.0 / t.bytes_on_disk().max(1) as f64
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,634 @@
+//! The syntax tree: what the text says, before any schema is consulted.
+//!
+//! Every node keeps its byte span in the text it was parsed from, so that
+//! the binder can point at the exact spot of a mistake. The tree holds no
+//! engine types: it can be printed back to text (see `print.rs`, the
+//! `Display` impls), golden-tested and fuzzed on its own.
+//!
+//! `AND` and `OR` are n-ary: `a AND b AND c` is one `And` with three
+//! operands, so a long chain is a flat list rather than a deep tree.
+//! Parentheses leave no node of their own, but the parser never merges a
+//! parenthesized `AND` into the `AND` around it, so `a AND (b AND c)` stays
+//! two nodes and prints back as written.
+
+use std::sync::Arc;
+
+/// A range of bytes `start..end` in the text a node was parsed from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Span {
+    /// First byte, included.
+    pub start: usize,
+    /// Last byte, excluded.
+    pub end: usize,
+}
+
+impl Span {
+    /// The span `start..end`.
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span::new(self.start.min(other.start), self.end.max(other.end))
+    }
+}
+
+/// A name: of a table, field or segment. Quoted names (`"select"`) are
+/// names even when they spell a keyword.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ident {
+    /// The name, with quotes and escapes removed.
+    pub name: String,
+    /// Where it is written.
+    pub span: Span,
+}
+
+/// A constant value: `'text'`, `42`, `true`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// A string, `'…'`.
+    Str(String),
+    /// A 64-bit signed integer.
+    Int(i64),
+    /// `true` or `false`.
+    Bool(bool),
+}
+
+/// A [`Value`] and where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Literal {
+    /// The value.
+    pub value: Value,
+    /// Where it is written.
+    pub span: Span,
+}
+
+/// An integer where only an integer may stand (`LIMIT 10`, `last 7 days`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntLit {
+    /// The integer.
+    pub value: i64,
+    /// Where it is written.
+    pub span: Span,
+}
+
+/// A string that should hold a date, `'YYYY-MM-DD'`; the binder checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateLit {
+    /// The string's text.
+    pub text: String,
+    /// Where it is written (quotes included).
+    pub span: Span,
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    /// `=`
+    Eq,
+    /// `!=` or `<>`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl CmpOp {
+    /// The operator's text (`!=` for both spellings of "not equal").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+/// A window of days for `count(…)` and `did(…)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Window {
+    /// `last N days`: the N days ending on the statement's date.
+    Last {
+        /// N.
+        days: IntLit,
+        /// The whole window.
+        span: Span,
+    },
+    /// `'a'..'b'`: both ends included.
+    Range {
+        /// First day.
+        first: DateLit,
+        /// Last day.
+        last: DateLit,
+    },
+}
+
+impl Window {
+    /// Where the window is written.
+    pub fn span(&self) -> Span {
+        match self {
+            Window::Last { span, .. } => *span,
+            Window::Range { first, last } => first.span.to(last.span),
+        }
+    }
+}
+
+/// A condition of a WHERE clause, and where it is written.
+///
+/// Small on purpose (the predicates are boxed): the parser, binder and
+/// printer recurse over it, and its size sets their stack use per level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expr {
+    /// What it says.
+    pub kind: ExprKind,
+    /// Where it is written (parentheses around it included).
+    pub span: Span,
+}
+
+/// The kinds of [`Expr`]: the logic, and the predicates it combines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExprKind {
+    /// `a AND b AND …` (two operands or more).
+    And(Vec<Expr>),
+    /// `a OR b OR …` (two operands or more).
+    Or(Vec<Expr>),
+    /// `NOT a`.
+    Not(Box<Expr>),
+    /// A condition on one field, an event count or a segment.
+    Predicate(Box<Predicate>),
+}
+
+/// A condition that holds no other condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Predicate {
+    /// A bare field, `is_owner`.
+    Field(Ident),
+    /// `field op value`.
+    Compare {
+        /// The field.
+        field: Ident,
+        /// The operator.
+        op: CmpOp,
+        /// Where the operator is written.
+        op_span: Span,
+        /// The value.
+        value: Literal,
+    },
+    /// `field BETWEEN lo AND hi`.
+    Between {
+        /// The field.
+        field: Ident,
+        /// Low end.
+        lo: Literal,
+        /// High end.
+        hi: Literal,
+    },
+    /// `field IN (…)` or `field NOT IN (…)`.
+    In {
+        /// The field.
+        field: Ident,
+        /// `NOT IN`.
+        negated: bool,
+        /// The values (one or more).
+        values: Vec<Literal>,
+    },
+    /// `field HAS value`.
+    Has {
+        /// The field.
+        field: Ident,
+        /// The value.
+        value: Literal,
+    },
+    /// `field HAS ANY (…)`.
+    HasAny {
+        /// The field.
+        field: Ident,
+        /// The values (one or more).
+        values: Vec<Literal>,
+    },
+    /// `field HAS ALL (…)`.
+    HasAll {
+        /// The field.
+        field: Ident,
+        /// The values (one or more).
+        values: Vec<Literal>,
+    },
+    /// `field IS NULL` or `field IS NOT NULL`.
+    IsNull {
+        /// The field.
+        field: Ident,
+        /// `IS NOT NULL`.
+        negated: bool,
+    },
+    /// `count(event, window) op n`.
+    EventCount {
+        /// The EVENT field.
+        event: Ident,
+        /// The window.
+        window: Window,
+        /// The comparison.
+        op: CmpOp,
+        /// Where the operator is written.
+        op_span: Span,
+        /// The constant.
+        n: IntLit,
+    },
+    /// `did(event, window)`.
+    Did {
+        /// The EVENT field.
+        event: Ident,
+        /// The window.
+        window: Window,
+    },
+    /// `IN SEGMENT name` (`NOT IN SEGMENT name` is `Not` of this).
+    InSegment(Ident),
+}
+
+impl Expr {
+    /// A predicate as an expression.
+    pub fn predicate(predicate: Predicate, span: Span) -> Expr {
+        Expr {
+            kind: ExprKind::Predicate(Box::new(predicate)),
+            span,
+        }
+    }
+}
+
+/// A statement, with the text it was parsed from (for error messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// What it says.
+    pub kind: StatementKind,
+    /// Where it is written, without the `;`.
+    pub span: Span,
+    /// The whole text the statement was parsed from; spans index into it.
+    /// A statement built by hand may leave it empty, and its errors then
+    /// point at line 1.
+    pub source: Arc<str>,
+}
+
+/// The kinds of [`Statement`].
+// A SELECT is larger than a CREATE TABLE; there is one per statement, and
+// boxing it would only make matching on it clumsier.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatementKind {
+    /// `SELECT …`.
+    Select(Select),
+    /// `CREATE TABLE …`.
+    CreateTable(CreateTable),
+}
+
+/// `SELECT items FROM table [WHERE …] [GROUP BY …] [ORDER BY …] [LIMIT …] [AS OF …]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Select {
+    /// The select list (one item or more).
+    pub items: Vec<SelectItem>,
+    /// The table after FROM.
+    pub table: Ident,
+    /// The WHERE clause.
+    pub filter: Option<Expr>,
+    /// The GROUP BY field.
+    pub group_by: Option<Ident>,
+    /// The ORDER BY clause.
+    pub order_by: Option<OrderBy>,
+    /// The LIMIT clause.
+    pub limit: Option<Limit>,
+    /// The AS OF date.
+    pub as_of: Option<DateLit>,
+}
+
+/// One item of a select list, and where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectItem {
+    /// What it says.
+    pub kind: SelectItemKind,
+    /// Where it is written.
+    pub span: Span,
+}
+
+/// The kinds of [`SelectItem`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SelectItemKind {
+    /// `COUNT(*)`.
+    CountStar,
+    /// `SUM(f)`, `AVG(f)`, `MIN(f)`, `MAX(f)`.
+    Aggregate {
+        /// The function.
+        func: AggFunc,
+        /// Its field.
+        field: Ident,
+    },
+    /// A field, `user_id` or `city`.
+    Field(Ident),
+}
+
+/// An aggregate function over an INT field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AggFunc {
+    /// `SUM`
+    Sum,
+    /// `AVG`
+    Avg,
+    /// `MIN`
+    Min,
+    /// `MAX`
+    Max,
+}
+
+impl AggFunc {
+    /// The function's keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AggFunc::Sum => "SUM",
+            AggFunc::Avg => "AVG",
+            AggFunc::Min => "MIN",
+            AggFunc::Max => "MAX",
+        }
+    }
+}
+
+/// A sort order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortOrder {
+    /// Smallest first (the default).
+    Asc,
+    /// Largest first.
+    Desc,
+}
+
+/// `ORDER BY COUNT(*) [ASC|DESC]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderBy {
+    /// The order (ASC when not written).
+    pub order: SortOrder,
+    /// Where the clause is written.
+    pub span: Span,
+}
+
+/// `LIMIT n [OFFSET m]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// n.
+    pub limit: IntLit,
+    /// m.
+    pub offset: Option<IntLit>,
+}
+
+/// `CREATE TABLE name (field KIND [SENSITIVE], …)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateTable {
+    /// The table's name.
+    pub name: Ident,
+    /// Its fields (one or more).
+    pub fields: Vec<FieldDecl>,
+}
+
+/// One field of a CREATE TABLE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldDecl {
+    /// The field's name.
+    pub name: Ident,
+    /// Its kind.
+    pub kind: KindName,
+    /// `SENSITIVE`: where it is written, if it is.
+    pub sensitive: Option<Span>,
+    /// Where the whole declaration is written.
+    pub span: Span,
+}
+
+/// A field kind keyword (the engine's `FieldKind`, kept apart so that the
+/// parser knows no engine type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KindName {
+    /// `ENUM`
+    Enum,
+    /// `SET`
+    Set,
+    /// `BOOL` (or `BOOLEAN`)
+    Bool,
+    /// `INT` (or `INTEGER`, `BIGINT`)
+    Int,
+    /// `EVENT`
+    Event,
+    /// `TEXT`
+    Text,
+}
+
+impl KindName {
+    /// The kind's keyword.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KindName::Enum => "ENUM",
+            KindName::Set => "SET",
+            KindName::Bool => "BOOL",
+            KindName::Int => "INT",
+            KindName::Event => "EVENT",
+            KindName::Text => "TEXT",
+        }
+    }
+
+    /// The kind a keyword names, case-insensitively.
+    pub fn from_keyword(word: &str) -> Option<KindName> {
+        Some(match word.to_ascii_uppercase().as_str() {
+            "ENUM" => KindName::Enum,
+            "SET" => KindName::Set,
+            "BOOL" | "BOOLEAN" => KindName::Bool,
+            "INT" | "INTEGER" | "BIGINT" => KindName::Int,
+            "EVENT" => KindName::Event,
+            "TEXT" => KindName::Text,
+            _ => return None,
+        })
+    }
+}
+
+/// Resetting every span to `0..0`, to compare trees by what they say
+/// rather than where (e.g. `parse(print(ast)) == ast`).
+pub trait ClearSpans {
+    /// Sets every span in `self` to `Span::default()`.
+    fn clear_spans(&mut self);
+}
+
+impl ClearSpans for Span {
+    fn clear_spans(&mut self) {
+        *self = Span::default();
+    }
+}
+
+impl ClearSpans for Ident {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+    }
+}
+
+impl ClearSpans for Literal {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+    }
+}
+
+impl ClearSpans for IntLit {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+    }
+}
+
+impl ClearSpans for DateLit {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+    }
+}
+
+impl<T: ClearSpans> ClearSpans for Vec<T> {
+    fn clear_spans(&mut self) {
+        self.iter_mut().for_each(ClearSpans::clear_spans);
+    }
+}
+
+impl<T: ClearSpans> ClearSpans for Option<T> {
+    fn clear_spans(&mut self) {
+        if let Some(x) = self {
+            x.clear_spans();
+        }
+    }
+}
+
+impl ClearSpans for Window {
+    fn clear_spans(&mut self) {
+        match self {
+            Window::Last { days, span } => {
+                days.clear_spans();
+                span.clear_spans();
+            }
+            Window::Range { first, last } => {
+                first.clear_spans();
+                last.clear_spans();
+            }
+        }
+    }
+}
+
+impl ClearSpans for Expr {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+        match &mut self.kind {
+            ExprKind::And(xs) | ExprKind::Or(xs) => xs.clear_spans(),
+            ExprKind::Not(x) => x.clear_spans(),
+            ExprKind::Predicate(p) => p.clear_spans(),
+        }
+    }
+}
+
+impl ClearSpans for Predicate {
+    fn clear_spans(&mut self) {
+        match self {
+            Predicate::Field(field) | Predicate::IsNull { field, .. } => field.clear_spans(),
+            Predicate::InSegment(name) => name.clear_spans(),
+            Predicate::Compare {
+                field,
+                op_span,
+                value,
+                ..
+            } => {
+                field.clear_spans();
+                op_span.clear_spans();
+                value.clear_spans();
+            }
+            Predicate::Between { field, lo, hi } => {
+                field.clear_spans();
+                lo.clear_spans();
+                hi.clear_spans();
+            }
+            Predicate::Has { field, value } => {
+                field.clear_spans();
+                value.clear_spans();
+            }
+            Predicate::In { field, values, .. }
+            | Predicate::HasAny { field, values }
+            | Predicate::HasAll { field, values } => {
+                field.clear_spans();
+                values.clear_spans();
+            }
+            Predicate::EventCount {
+                event,
+                window,
+                op_span,
+                n,
+                ..
+            } => {
+                event.clear_spans();
+                window.clear_spans();
+                op_span.clear_spans();
+                n.clear_spans();
+            }
+            Predicate::Did { event, window } => {
+                event.clear_spans();
+                window.clear_spans();
+            }
+        }
+    }
+}
+
+impl ClearSpans for SelectItem {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+        match &mut self.kind {
+            SelectItemKind::CountStar => {}
+            SelectItemKind::Aggregate { field, .. } | SelectItemKind::Field(field) => {
+                field.clear_spans()
+            }
+        }
+    }
+}
+
+impl ClearSpans for OrderBy {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+    }
+}
+
+impl ClearSpans for Limit {
+    fn clear_spans(&mut self) {
+        self.limit.clear_spans();
+        self.offset.clear_spans();
+    }
+}
+
+impl ClearSpans for FieldDecl {
+    fn clear_spans(&mut self) {
+        self.name.clear_spans();
+        self.sensitive.clear_spans();
+        self.span.clear_spans();
+    }
+}
+
+impl ClearSpans for Statement {
+    /// Clears the spans; the source text is kept.
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+        match &mut self.kind {
+            StatementKind::Select(s) => {
+                s.items.clear_spans();
+                s.table.clear_spans();
+                s.filter.clear_spans();
+                s.group_by.clear_spans();
+                s.order_by.clear_spans();
+                s.limit.clear_spans();
+                s.as_of.clear_spans();
+            }
+            StatementKind::CreateTable(c) => {
+                c.name.clear_spans();
+                c.fields.clear_spans();
+            }
+        }
+    }
+}

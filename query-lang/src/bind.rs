@@ -1,0 +1,504 @@
+//! Syntax tree -> statements bound to a table's schema: names checked
+//! against the [`Catalog`], kinds checked against what each operator
+//! needs, WHERE clauses turned into the engine's [`Expr`], windows of days
+//! turned into [`DayRange`](segdb_engine::DayRange)s. No I/O but through
+//! the catalog.
+
+mod filter;
+
+use std::collections::HashSet;
+
+use segdb_engine::date::{parse_iso_day, Day};
+use segdb_engine::{Expr, FieldDef, FieldKind, Schema, ID_COLUMN};
+
+use crate::ast::{self, DateLit, Ident, KindName, SelectItemKind, SortOrder, Span};
+use crate::error::{snippet, ErrorKind, QueryError, Warning};
+use crate::suggest;
+use filter::FilterBinder;
+
+/// What the binder needs to know about the database.
+pub trait Catalog {
+    /// The schema of `table`, or `None` if there is no such table.
+    fn schema(&self, table: &str) -> Option<Schema>;
+    /// The names of every table (for "did you mean").
+    fn table_names(&self) -> Vec<String>;
+    /// The known values of an ENUM or SET field (for warnings and "did you
+    /// mean" only; an empty list means "not known" and warns of nothing).
+    fn field_values(&self, table: &str, field: &str) -> Vec<String>;
+    /// The row ids of these external ids; ids that do not exist are left out.
+    fn resolve_ids(&self, table: &str, ids: &[String]) -> Vec<u32>;
+}
+
+/// A statement bound to the database's schemas, ready to plan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    /// A query.
+    Select(BoundSelect),
+    /// A new table.
+    CreateTable {
+        /// Its name.
+        name: String,
+        /// Its fields.
+        schema: Schema,
+    },
+}
+
+/// A bound SELECT.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoundSelect {
+    /// The table.
+    pub table: String,
+    /// The rows it is about (`Expr::All` without WHERE).
+    pub filter: Expr,
+    /// What it returns about them.
+    pub projection: Projection,
+    /// The day it is evaluated on: its AS OF date, else today.
+    pub as_of: Day,
+    /// Things that are allowed but likely mistakes (a value no row holds).
+    pub warnings: Vec<Warning>,
+}
+
+/// What a SELECT returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Projection {
+    /// `SELECT COUNT(*)`: the number of rows.
+    Count,
+    /// `SELECT user_id [LIMIT n [OFFSET m]]`: the external ids.
+    Ids {
+        /// At most this many.
+        limit: Option<u64>,
+        /// After skipping this many.
+        offset: u64,
+    },
+    /// `SELECT SUM(f), COUNT(*), …`: one row of aggregates, in this order.
+    Aggregates(Vec<Aggregate>),
+    /// `SELECT f, COUNT(*) … GROUP BY f`: the number of rows per value.
+    GroupBy {
+        /// The ENUM, SET or BOOL field.
+        field: String,
+        /// `ORDER BY COUNT(*) …`, if given.
+        order: Option<SortOrder>,
+        /// At most this many groups.
+        limit: Option<u64>,
+        /// After skipping this many.
+        offset: u64,
+    },
+}
+
+/// One aggregate of a select list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Aggregate {
+    /// `COUNT(*)`
+    Count,
+    /// `SUM(f)` of an INT field.
+    Sum(String),
+    /// `AVG(f)` of an INT field.
+    Avg(String),
+    /// `MIN(f)` of an INT field.
+    Min(String),
+    /// `MAX(f)` of an INT field.
+    Max(String),
+}
+
+/// Binds one parsed statement. `today` is the day `last N days` counts
+/// back from when the statement has no AS OF.
+pub fn bind(
+    stmt: &ast::Statement,
+    catalog: &dyn Catalog,
+    today: Day,
+) -> Result<Statement, QueryError> {
+    let source: &str = &stmt.source;
+    match &stmt.kind {
+        ast::StatementKind::Select(select) => {
+            bind_select(select, source, catalog, today).map(Statement::Select)
+        }
+        ast::StatementKind::CreateTable(create) => bind_create_table(create, source),
+    }
+}
+
+/// Parses `text` and binds each of its statements.
+pub fn parse_and_bind(
+    text: &str,
+    catalog: &dyn Catalog,
+    today: Day,
+) -> Result<Vec<Statement>, QueryError> {
+    crate::parse::parse(text)?
+        .iter()
+        .map(|stmt| bind(stmt, catalog, today))
+        .collect()
+}
+
+fn type_error(message: String, span: Span, source: &str) -> QueryError {
+    QueryError::new(ErrorKind::Type(message), span, source)
+}
+
+/// A date string as a day number, or an error at the string.
+fn bind_day(date: &DateLit, source: &str) -> Result<Day, QueryError> {
+    parse_iso_day(&date.text).ok_or_else(|| {
+        type_error(
+            format!("invalid date {}", snippet(&format!("'{}'", date.text))),
+            date.span,
+            source,
+        )
+        .with_hint("dates are written 'YYYY-MM-DD', e.g. '2026-11-22'")
+    })
+}
+
+/// The schema and names of the table a statement is about.
+pub(crate) struct TableScope<'a> {
+    pub catalog: &'a dyn Catalog,
+    pub table: &'a str,
+    pub schema: Schema,
+    pub source: &'a str,
+}
+
+impl TableScope<'_> {
+    /// The field named `ident` (not `user_id`), or an "unknown field" error
+    /// with the nearest name.
+    pub fn field(&self, ident: &Ident) -> Result<&FieldDef, QueryError> {
+        if let Some(def) = self.schema.field(&ident.name) {
+            return Ok(def);
+        }
+        let names = self.schema.fields.iter().map(|f| f.name.as_str());
+        let hint = suggest::nearest(&ident.name, names.chain([ID_COLUMN]))
+            .map(|name| format!("did you mean `{name}`?"));
+        Err(QueryError::new(
+            ErrorKind::UnknownField {
+                table: self.table.to_string(),
+                field: ident.name.clone(),
+            },
+            ident.span,
+            self.source,
+        )
+        .with_hint_opt(hint))
+    }
+
+    pub fn type_error(&self, message: String, span: Span) -> QueryError {
+        type_error(message, span, self.source)
+    }
+
+    /// "`user_id` cannot be used in …": the external id is no field.
+    pub fn id_column_error(&self, ident: &Ident, use_: &str) -> QueryError {
+        self.type_error(
+            format!("`{ID_COLUMN}` is the external id and cannot be used in {use_}"),
+            ident.span,
+        )
+    }
+}
+
+fn bind_select(
+    select: &ast::Select,
+    source: &str,
+    catalog: &dyn Catalog,
+    today: Day,
+) -> Result<BoundSelect, QueryError> {
+    let table = &select.table;
+    let Some(schema) = catalog.schema(&table.name) else {
+        let names = catalog.table_names();
+        let hint = suggest::nearest(&table.name, names.iter().map(String::as_str))
+            .map(|name| format!("did you mean `{name}`?"));
+        return Err(QueryError::new(
+            ErrorKind::UnknownTable {
+                table: table.name.clone(),
+            },
+            table.span,
+            source,
+        )
+        .with_hint_opt(hint));
+    };
+    let scope = TableScope {
+        catalog,
+        table: &table.name,
+        schema,
+        source,
+    };
+    let projection = bind_projection(select, &scope)?;
+    let as_of = match &select.as_of {
+        Some(date) => bind_day(date, source)?,
+        None => today,
+    };
+    let mut binder = FilterBinder::new(&scope, as_of);
+    let filter = match &select.filter {
+        Some(expr) => binder.bind(expr)?,
+        None => Expr::All,
+    };
+    let warnings = binder.into_warnings();
+    Ok(BoundSelect {
+        table: table.name.clone(),
+        filter,
+        projection,
+        as_of,
+        warnings,
+    })
+}
+
+/// A LIMIT or OFFSET count.
+fn bind_count(n: &ast::IntLit, what: &str, scope: &TableScope<'_>) -> Result<u64, QueryError> {
+    u64::try_from(n.value).map_err(|_| {
+        scope.type_error(
+            format!("{what} must be 0 or more, found `{}`", n.value),
+            n.span,
+        )
+    })
+}
+
+fn bind_projection(select: &ast::Select, scope: &TableScope<'_>) -> Result<Projection, QueryError> {
+    // Unknown names first, in the order they are written.
+    for item in &select.items {
+        match &item.kind {
+            SelectItemKind::Field(f) | SelectItemKind::Aggregate { field: f, .. }
+                if f.name != ID_COLUMN =>
+            {
+                scope.field(f)?;
+            }
+            _ => {}
+        }
+    }
+    if let Some(g) = select.group_by.as_ref().filter(|g| g.name != ID_COLUMN) {
+        scope.field(g)?;
+    }
+
+    let (limit, offset) = match &select.limit {
+        Some(l) => (
+            Some(bind_count(&l.limit, "LIMIT", scope)?),
+            match &l.offset {
+                Some(o) => bind_count(o, "OFFSET", scope)?,
+                None => 0,
+            },
+        ),
+        None => (None, 0),
+    };
+    let has_fields = select
+        .items
+        .iter()
+        .any(|i| matches!(i.kind, SelectItemKind::Field(_)));
+
+    if !has_fields {
+        if let Some(g) = &select.group_by {
+            return Err(scope
+                .type_error(
+                    "GROUP BY needs the grouped field in the select list".into(),
+                    g.span,
+                )
+                .with_hint(format!("write SELECT {g}, COUNT(*) FROM … GROUP BY {g}")));
+        }
+        no_order_by(select, scope)?;
+        if let Some(l) = &select.limit {
+            return Err(scope
+                .type_error(
+                    "LIMIT does not apply to a select list of aggregates (it has one row)".into(),
+                    l.limit.span,
+                )
+                .with_hint("LIMIT applies to SELECT user_id and to GROUP BY"));
+        }
+        let aggregates = select
+            .items
+            .iter()
+            .map(|item| bind_aggregate(&item.kind, scope))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(match aggregates.as_slice() {
+            [Aggregate::Count] => Projection::Count,
+            _ => Projection::Aggregates(aggregates),
+        });
+    }
+
+    match select.items.as_slice() {
+        [ast::SelectItem {
+            kind: SelectItemKind::Field(id),
+            ..
+        }] if id.name == ID_COLUMN => {
+            if let Some(g) = &select.group_by {
+                return Err(scope
+                    .type_error("GROUP BY does not apply to SELECT user_id".into(), g.span)
+                    .with_hint(format!(
+                        "to count rows per value write SELECT {g}, COUNT(*) FROM … GROUP BY {g}"
+                    )));
+            }
+            no_order_by(select, scope)?;
+            Ok(Projection::Ids { limit, offset })
+        }
+        [ast::SelectItem {
+            kind: SelectItemKind::Field(field),
+            ..
+        }, ast::SelectItem {
+            kind: SelectItemKind::CountStar,
+            ..
+        }] => {
+            bind_group_by(select, field, scope)?;
+            Ok(Projection::GroupBy {
+                field: field.name.clone(),
+                order: select.order_by.map(|o| o.order),
+                limit,
+                offset,
+            })
+        }
+        items => {
+            let misplaced = items.iter().find_map(|item| match &item.kind {
+                SelectItemKind::Field(field) => Some((item.span, field)),
+                _ => None,
+            });
+            let Some((span, field)) = misplaced else {
+                return Err(
+                    scope.type_error("this select list is not supported".into(), Span::default())
+                );
+            };
+            let hint = if field.name == ID_COLUMN {
+                "user_id is selected alone: SELECT user_id FROM … WHERE …".to_string()
+            } else {
+                format!("to count rows per value write SELECT {field}, COUNT(*) FROM … GROUP BY {field}")
+            };
+            Err(scope
+                .type_error(
+                    format!(
+                        "{} cannot be selected here: select user_id alone, a field with COUNT(*) \
+                         and GROUP BY, or aggregates",
+                        snippet(&field.name)
+                    ),
+                    span,
+                )
+                .with_hint(hint))
+        }
+    }
+}
+
+fn no_order_by(select: &ast::Select, scope: &TableScope<'_>) -> Result<(), QueryError> {
+    match &select.order_by {
+        Some(o) => Err(scope.type_error("ORDER BY applies only with GROUP BY".into(), o.span)),
+        None => Ok(()),
+    }
+}
+
+/// Checks `SELECT field, COUNT(*) … GROUP BY field`.
+fn bind_group_by(
+    select: &ast::Select,
+    field: &Ident,
+    scope: &TableScope<'_>,
+) -> Result<(), QueryError> {
+    if field.name == ID_COLUMN {
+        return Err(scope
+            .type_error(
+                format!("rows cannot be grouped by `{ID_COLUMN}`: every row has its own"),
+                field.span,
+            )
+            .with_hint("to list ids write SELECT user_id FROM … WHERE …"));
+    }
+    let Some(group) = &select.group_by else {
+        return Err(scope
+            .type_error(
+                format!("`SELECT {field}, COUNT(*)` needs GROUP BY {field}"),
+                field.span,
+            )
+            .with_hint(format!("add GROUP BY {field} after the WHERE clause")));
+    };
+    if group.name != field.name {
+        return Err(scope
+            .type_error(
+                format!("GROUP BY {group} does not match the selected field {field}"),
+                group.span,
+            )
+            .with_hint(format!("write SELECT {group}, COUNT(*) … GROUP BY {group}")));
+    }
+    let def = scope.field(field)?;
+    match def.kind {
+        FieldKind::Enum | FieldKind::Set | FieldKind::Bool => Ok(()),
+        kind => Err(scope
+            .type_error(
+                format!(
+                    "GROUP BY applies to ENUM, SET and BOOL fields; `{}` is {}",
+                    def.name,
+                    kind.as_str()
+                ),
+                group.span,
+            )
+            .with_hint_opt(
+                (kind == FieldKind::Int)
+                    .then(|| format!("aggregate INT fields instead: SELECT AVG({field}) …")),
+            )),
+    }
+}
+
+fn bind_aggregate(item: &SelectItemKind, scope: &TableScope<'_>) -> Result<Aggregate, QueryError> {
+    let (func, field) = match item {
+        SelectItemKind::CountStar => return Ok(Aggregate::Count),
+        SelectItemKind::Aggregate { func, field } => (func, field),
+        SelectItemKind::Field(field) => {
+            return Err(scope.type_error(
+                format!("{} is not an aggregate", snippet(&field.name)),
+                field.span,
+            ))
+        }
+    };
+    if field.name == ID_COLUMN {
+        return Err(scope.id_column_error(field, func.as_str()));
+    }
+    let def = scope.field(field)?;
+    if def.kind != FieldKind::Int {
+        return Err(scope.type_error(
+            format!(
+                "{}(…) applies to INT fields; `{}` is {}",
+                func.as_str(),
+                def.name,
+                def.kind.as_str()
+            ),
+            field.span,
+        ));
+    }
+    let name = def.name.clone();
+    Ok(match func {
+        ast::AggFunc::Sum => Aggregate::Sum(name),
+        ast::AggFunc::Avg => Aggregate::Avg(name),
+        ast::AggFunc::Min => Aggregate::Min(name),
+        ast::AggFunc::Max => Aggregate::Max(name),
+    })
+}
+
+fn bind_create_table(create: &ast::CreateTable, source: &str) -> Result<Statement, QueryError> {
+    let schema_error = |message: String, span: Span| {
+        QueryError::new(ErrorKind::InvalidSchema(message), span, source)
+    };
+    let mut seen = HashSet::new();
+    let mut fields = Vec::with_capacity(create.fields.len());
+    for decl in &create.fields {
+        let name = &decl.name;
+        if name.name == ID_COLUMN {
+            return Err(schema_error(
+                format!("`{ID_COLUMN}` is reserved for the external id of every table"),
+                name.span,
+            )
+            .with_hint("every table has user_id already; choose another name"));
+        }
+        if !seen.insert(name.name.as_str()) {
+            return Err(schema_error(
+                format!("field {} is declared twice", snippet(&name.name)),
+                name.span,
+            ));
+        }
+        let kind = match decl.kind {
+            KindName::Enum => FieldKind::Enum,
+            KindName::Set => FieldKind::Set,
+            KindName::Bool => FieldKind::Bool,
+            KindName::Int => FieldKind::Int,
+            KindName::Event => FieldKind::Event,
+            KindName::Text => FieldKind::Text,
+        };
+        if let (Some(span), false) = (decl.sensitive, kind == FieldKind::Text) {
+            return Err(schema_error(
+                format!(
+                    "SENSITIVE applies only to TEXT fields; {} is {}",
+                    snippet(&name.name),
+                    kind.as_str()
+                ),
+                span,
+            ));
+        }
+        fields.push(FieldDef {
+            name: name.name.clone(),
+            kind,
+            sensitive: decl.sensitive.is_some(),
+        });
+    }
+    Ok(Statement::CreateTable {
+        name: create.name.name.clone(),
+        schema: Schema { fields },
+    })
+}

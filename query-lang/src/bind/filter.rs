@@ -1,0 +1,596 @@
+//! WHERE clause -> the engine's [`Expr`], with two-valued set semantics
+//! (DESIGN.md): comparisons never match a null, `NOT` is the complement in
+//! the table.
+
+use std::collections::{HashMap, HashSet};
+
+use segdb_engine::date::Day;
+use segdb_engine::{CmpOp, DayRange, Expr, FieldDef, FieldKind, ID_COLUMN};
+
+use super::{bind_day, TableScope};
+use crate::ast::{self, ExprKind, Ident, Literal, Predicate, Span, Value, Window};
+use crate::error::{snippet, ErrorKind, QueryError, Warning};
+use crate::{limits, suggest};
+
+/// At most this many warnings per statement (each may compute a "did you
+/// mean" over thousands of values).
+const MAX_WARNINGS: usize = 10;
+
+/// Binds the WHERE clause of one SELECT.
+pub(super) struct FilterBinder<'s, 'a> {
+    scope: &'s TableScope<'a>,
+    as_of: Day,
+    depth: usize,
+    warnings: Vec<Warning>,
+    /// The known values of ENUM and SET fields met so far, by field.
+    known_values: HashMap<String, (Vec<String>, HashSet<String>)>,
+}
+
+impl<'s, 'a> FilterBinder<'s, 'a> {
+    pub fn new(scope: &'s TableScope<'a>, as_of: Day) -> Self {
+        FilterBinder {
+            scope,
+            as_of,
+            depth: 0,
+            warnings: Vec::new(),
+            known_values: HashMap::new(),
+        }
+    }
+
+    pub fn into_warnings(self) -> Vec<Warning> {
+        self.warnings
+    }
+
+    /// Binds `expr`; nested ANDs (and ORs) become one flat `And` (`Or`).
+    /// The recursive path (this and `bind_flat`) keeps its frames small;
+    /// predicates are bound in [`FilterBinder::bind_predicate`].
+    pub fn bind(&mut self, expr: &ast::Expr) -> Result<Expr, QueryError> {
+        // The parser caps nesting; a tree built by hand may be deeper.
+        if self.depth >= limits::MAX_TREE_DEPTH {
+            return Err(self.too_deep(expr.span));
+        }
+        self.depth += 1;
+        let bound = match &expr.kind {
+            ExprKind::And(xs) => self.bind_flat(xs, true).map(Expr::And),
+            ExprKind::Or(xs) => self.bind_flat(xs, false).map(Expr::Or),
+            ExprKind::Not(x) => self.bind(x).map(|x| Expr::Not(Box::new(x))),
+            ExprKind::Predicate(p) => self.bind_predicate(p, expr.span),
+        };
+        self.depth -= 1;
+        bound
+    }
+
+    fn too_deep(&self, span: Span) -> QueryError {
+        QueryError::new(
+            ErrorKind::LimitExceeded {
+                what: "the depth of the expression tree",
+                limit: limits::MAX_TREE_DEPTH,
+            },
+            span,
+            self.scope.source,
+        )
+    }
+
+    /// The operands of an AND (`and`) or OR, with nested ones spliced in.
+    fn bind_flat(&mut self, xs: &[ast::Expr], and: bool) -> Result<Vec<Expr>, QueryError> {
+        let mut out = Vec::with_capacity(xs.len());
+        for x in xs {
+            match (self.bind(x)?, and) {
+                (Expr::And(inner), true) | (Expr::Or(inner), false) => out.extend(inner),
+                (other, _) => out.push(other),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Binds a predicate written at `span`.
+    #[inline(never)]
+    fn bind_predicate(&mut self, predicate: &Predicate, span: Span) -> Result<Expr, QueryError> {
+        match predicate {
+            Predicate::Field(field) => self.bind_bare(field),
+            Predicate::Compare {
+                field,
+                op,
+                op_span,
+                value,
+            } => self.bind_compare(field, *op, *op_span, value),
+            Predicate::Between { field, lo, hi } => self.bind_between(field, lo, hi, span),
+            Predicate::In {
+                field,
+                negated,
+                values,
+            } => self.bind_in(field, *negated, values),
+            Predicate::Has { field, value } => {
+                let def = self.set_field(field, "HAS")?;
+                Ok(Expr::Value {
+                    value: self.text_value(def, value)?,
+                    field: def.name.clone(),
+                })
+            }
+            Predicate::HasAny { field, values } => {
+                let def = self.set_field(field, "HAS ANY")?;
+                Ok(Expr::AnyValue {
+                    values: self.text_values(def, values)?,
+                    field: def.name.clone(),
+                })
+            }
+            Predicate::HasAll { field, values } => {
+                let def = self.set_field(field, "HAS ALL")?;
+                Ok(Expr::AllValues {
+                    values: self.text_values(def, values)?,
+                    field: def.name.clone(),
+                })
+            }
+            Predicate::IsNull { field, negated } => self.bind_is_null(field, *negated),
+            Predicate::EventCount {
+                event,
+                window,
+                op,
+                n,
+                ..
+            } => Ok(Expr::EventCount {
+                field: self.event_field(event, "count(…)")?,
+                days: self.bind_window(window)?,
+                op: engine_op(*op),
+                n: n.value,
+            }),
+            Predicate::Did { event, window } => Ok(Expr::did(
+                self.event_field(event, "did(…)")?,
+                self.bind_window(window)?,
+            )),
+            Predicate::InSegment(_) => Err(QueryError::new(
+                ErrorKind::Unsupported("segments are".into()),
+                span,
+                self.scope.source,
+            )),
+        }
+    }
+
+    fn field(&self, ident: &Ident) -> Result<&'s FieldDef, QueryError> {
+        self.scope.field(ident)
+    }
+
+    fn type_error(&self, message: String, span: Span) -> QueryError {
+        self.scope.type_error(message, span)
+    }
+
+    /// The error for an operator that does not apply to the field's kind,
+    /// or for an EVENT or TEXT field used in a condition at all.
+    fn misuse(&self, def: &FieldDef, what: &str, span: Span) -> QueryError {
+        let message = match def.kind {
+            FieldKind::Text => format!(
+                "TEXT field {} is not indexed and cannot be used in WHERE",
+                snippet(&def.name)
+            ),
+            kind => format!(
+                "{what} does not apply to {} field {}",
+                kind.as_str(),
+                snippet(&def.name)
+            ),
+        };
+        self.type_error(message, span).with_hint(kind_hint(def))
+    }
+
+    /// A bare field: a BOOL field is the rows where it is true.
+    fn bind_bare(&self, ident: &Ident) -> Result<Expr, QueryError> {
+        if ident.name == ID_COLUMN {
+            return Err(self.scope.id_column_error(ident, "WHERE by itself"));
+        }
+        let def = self.field(ident)?;
+        if def.kind == FieldKind::Bool {
+            return Ok(Expr::Bool {
+                field: def.name.clone(),
+                value: true,
+            });
+        }
+        let message = match def.kind {
+            FieldKind::Text => return Err(self.misuse(def, "", ident.span)),
+            kind => format!(
+                "{} is {} field, and only a BOOL field is a condition by itself",
+                snippet(&def.name),
+                with_article(kind)
+            ),
+        };
+        Err(self
+            .type_error(message, ident.span)
+            .with_hint(kind_hint(def)))
+    }
+
+    fn bind_compare(
+        &mut self,
+        ident: &Ident,
+        op: ast::CmpOp,
+        op_span: Span,
+        value: &Literal,
+    ) -> Result<Expr, QueryError> {
+        let what = format!("`{}`", op.as_str());
+        if ident.name == ID_COLUMN {
+            return match op {
+                ast::CmpOp::Eq | ast::CmpOp::Ne => {
+                    let rows = self.bind_ids(std::slice::from_ref(value))?;
+                    Ok(if op == ast::CmpOp::Eq {
+                        rows
+                    } else {
+                        Expr::Not(Box::new(rows))
+                    })
+                }
+                _ => Err(self
+                    .scope
+                    .id_column_error(ident, &format!("a {what} comparison"))
+                    .with_hint("the external id takes = != IN NOT IN")),
+            };
+        }
+        let def = self.field(ident)?;
+        let field = def.name.clone();
+        match (def.kind, op) {
+            (FieldKind::Enum, ast::CmpOp::Eq) => Ok(Expr::Value {
+                value: self.text_value(def, value)?,
+                field,
+            }),
+            (FieldKind::Enum, ast::CmpOp::Ne) => Ok(Expr::NoneOfValues {
+                values: vec![self.text_value(def, value)?],
+                field,
+            }),
+            (FieldKind::Bool, ast::CmpOp::Eq | ast::CmpOp::Ne) => match value.value {
+                Value::Bool(b) => Ok(Expr::Bool {
+                    field,
+                    value: b == (op == ast::CmpOp::Eq),
+                }),
+                _ => Err(self
+                    .type_error(
+                        format!(
+                            "BOOL field {} takes true or false, found {}",
+                            snippet(&def.name),
+                            snippet(&value.to_string())
+                        ),
+                        value.span,
+                    )
+                    .with_hint(format!("write {} = true or {0} = false", def.name))),
+            },
+            (FieldKind::Int, _) => Ok(Expr::IntCmp {
+                field,
+                op: engine_op(op),
+                value: self.int_value(def, value)?,
+            }),
+            (FieldKind::Event | FieldKind::Text, _) => Err(self.misuse(def, &what, ident.span)),
+            _ => Err(self.misuse(def, &what, op_span)),
+        }
+    }
+
+    fn bind_between(
+        &self,
+        ident: &Ident,
+        lo: &Literal,
+        hi: &Literal,
+        span: Span,
+    ) -> Result<Expr, QueryError> {
+        if ident.name == ID_COLUMN {
+            return Err(self.scope.id_column_error(ident, "BETWEEN"));
+        }
+        let def = self.field(ident)?;
+        if def.kind != FieldKind::Int {
+            return Err(self.misuse(def, "BETWEEN", ident.span));
+        }
+        let (lo_n, hi_n) = (self.int_value(def, lo)?, self.int_value(def, hi)?);
+        if lo_n > hi_n {
+            return Err(self
+                .type_error(
+                    format!("inverted range: BETWEEN {lo_n} AND {hi_n} matches no rows"),
+                    span,
+                )
+                .with_hint(format!(
+                    "write the low end first: BETWEEN {hi_n} AND {lo_n}"
+                )));
+        }
+        Ok(Expr::IntBetween {
+            field: def.name.clone(),
+            lo: lo_n,
+            hi: hi_n,
+        })
+    }
+
+    fn bind_in(
+        &mut self,
+        ident: &Ident,
+        negated: bool,
+        values: &[Literal],
+    ) -> Result<Expr, QueryError> {
+        let what = if negated { "NOT IN" } else { "IN" };
+        let wrap = |e: Expr| if negated { Expr::Not(Box::new(e)) } else { e };
+        if ident.name == ID_COLUMN {
+            return Ok(wrap(self.bind_ids(values)?));
+        }
+        let def = self.field(ident)?;
+        let field = def.name.clone();
+        match def.kind {
+            FieldKind::Enum => {
+                let values = self.text_values(def, values)?;
+                Ok(if negated {
+                    Expr::NoneOfValues { field, values }
+                } else {
+                    Expr::AnyValue { field, values }
+                })
+            }
+            FieldKind::Int => {
+                // Two-valued: NOT IN matches neither nulls nor the values.
+                let op = if negated { CmpOp::Ne } else { CmpOp::Eq };
+                let mut cmps = values
+                    .iter()
+                    .map(|v| {
+                        Ok(Expr::IntCmp {
+                            field: field.clone(),
+                            op,
+                            value: self.int_value(def, v)?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, QueryError>>()?;
+                Ok(match (cmps.len(), negated) {
+                    (1, _) => cmps.remove(0),
+                    (_, true) => Expr::And(cmps),
+                    (_, false) => Expr::Or(cmps),
+                })
+            }
+            FieldKind::Set => Err(self.misuse(def, what, ident.span).with_hint(format!(
+                "SET fields take HAS ANY (…): {} HAS ANY ('…', '…')",
+                def.name
+            ))),
+            _ => Err(self.misuse(def, what, ident.span)),
+        }
+    }
+
+    fn bind_is_null(&self, ident: &Ident, negated: bool) -> Result<Expr, QueryError> {
+        if ident.name == ID_COLUMN {
+            // Every row has an external id.
+            return Ok(if negated { Expr::All } else { Expr::Nothing });
+        }
+        let def = self.field(ident)?;
+        if matches!(def.kind, FieldKind::Event | FieldKind::Text) {
+            let what = if negated { "IS NOT NULL" } else { "IS NULL" };
+            return Err(self.misuse(def, what, ident.span));
+        }
+        let not_null = Expr::NotNull {
+            field: def.name.clone(),
+        };
+        Ok(if negated {
+            not_null
+        } else {
+            Expr::Not(Box::new(not_null))
+        })
+    }
+
+    /// The SET field for HAS.
+    fn set_field(&self, ident: &Ident, what: &str) -> Result<&'s FieldDef, QueryError> {
+        if ident.name == ID_COLUMN {
+            return Err(self.scope.id_column_error(ident, what));
+        }
+        let def = self.field(ident)?;
+        match def.kind {
+            FieldKind::Set => Ok(def),
+            FieldKind::Enum => {
+                let instead = if what == "HAS" {
+                    "= '…'"
+                } else {
+                    "IN ('…', '…')"
+                };
+                Err(self.misuse(def, what, ident.span).with_hint(format!(
+                    "ENUM fields hold one value: {} {instead}",
+                    def.name
+                )))
+            }
+            _ => Err(self.misuse(def, what, ident.span)),
+        }
+    }
+
+    /// The EVENT field of `count(…)` or `did(…)`.
+    fn event_field(&self, ident: &Ident, what: &str) -> Result<String, QueryError> {
+        if ident.name == ID_COLUMN {
+            return Err(self.scope.id_column_error(ident, what));
+        }
+        let def = self.field(ident)?;
+        if def.kind != FieldKind::Event {
+            return Err(self.type_error(
+                format!(
+                    "{what} applies to EVENT fields; {} is {}",
+                    snippet(&def.name),
+                    def.kind.as_str()
+                ),
+                ident.span,
+            ));
+        }
+        Ok(def.name.clone())
+    }
+
+    fn bind_window(&self, window: &Window) -> Result<DayRange, QueryError> {
+        match window {
+            Window::Last { days, .. } => {
+                if days.value < 1 {
+                    return Err(self
+                        .type_error(
+                            format!("a window needs 1 day or more, found {}", days.value),
+                            days.span,
+                        )
+                        .with_hint("`last 1 day` is the AS OF day alone"));
+                }
+                let first = i64::from(self.as_of)
+                    .checked_sub(days.value - 1)
+                    .and_then(|first| Day::try_from(first).ok());
+                let first = first.ok_or_else(|| {
+                    self.type_error(
+                        format!("a window of {} days is too long", days.value),
+                        days.span,
+                    )
+                })?;
+                Ok(DayRange {
+                    first,
+                    last: self.as_of,
+                })
+            }
+            Window::Range { first, last } => {
+                let source = self.scope.source;
+                let (a, b) = (bind_day(first, source)?, bind_day(last, source)?);
+                if a > b {
+                    return Err(self
+                        .type_error(
+                            format!("inverted range: {first}..{last} holds no day"),
+                            window.span(),
+                        )
+                        .with_hint(format!("write the first day first: {last}..{first}")));
+                }
+                Ok(DayRange { first: a, last: b })
+            }
+        }
+    }
+
+    /// `user_id = '…'` or `IN (…)`: the rows of these external ids.
+    fn bind_ids(&self, values: &[Literal]) -> Result<Expr, QueryError> {
+        let ids = values
+            .iter()
+            .map(|v| match &v.value {
+                Value::Str(s) => Ok(s.clone()),
+                _ => Err(self
+                    .type_error(
+                        format!(
+                            "`{ID_COLUMN}` takes external ids in single quotes, found {}",
+                            snippet(&v.to_string())
+                        ),
+                        v.span,
+                    )
+                    .with_hint(format!("quote it: '{v}'"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Expr::Rows(
+            self.scope.catalog.resolve_ids(self.scope.table, &ids),
+        ))
+    }
+
+    fn int_value(&self, def: &FieldDef, value: &Literal) -> Result<i64, QueryError> {
+        match &value.value {
+            Value::Int(n) => Ok(*n),
+            other => {
+                let hint = match other {
+                    Value::Str(s) if s.trim().parse::<i64>().is_ok() => {
+                        Some(format!("remove the quotes: {}", s.trim()))
+                    }
+                    _ => None,
+                };
+                Err(self
+                    .type_error(
+                        format!(
+                            "INT field {} takes integers, found {}",
+                            snippet(&def.name),
+                            snippet(&value.to_string())
+                        ),
+                        value.span,
+                    )
+                    .with_hint_opt(hint))
+            }
+        }
+    }
+
+    fn text_values(
+        &mut self,
+        def: &FieldDef,
+        values: &[Literal],
+    ) -> Result<Vec<String>, QueryError> {
+        values.iter().map(|v| self.text_value(def, v)).collect()
+    }
+
+    /// The text of a value of an ENUM or SET field. A value the catalog
+    /// does not know is allowed (it matches no rows) but warned of.
+    fn text_value(&mut self, def: &FieldDef, value: &Literal) -> Result<String, QueryError> {
+        let Value::Str(text) = &value.value else {
+            return Err(self
+                .type_error(
+                    format!(
+                        "{} field {} takes text values in single quotes, found {}",
+                        def.kind.as_str(),
+                        snippet(&def.name),
+                        snippet(&value.to_string())
+                    ),
+                    value.span,
+                )
+                .with_hint(format!("quote it: '{value}'")));
+        };
+        if self.warnings.len() < MAX_WARNINGS {
+            self.check_known(def, text, value.span);
+        }
+        Ok(text.clone())
+    }
+
+    fn check_known(&mut self, def: &FieldDef, text: &str, span: Span) {
+        let scope = self.scope;
+        let (list, set) = self
+            .known_values
+            .entry(def.name.clone())
+            .or_insert_with(|| {
+                let list = scope.catalog.field_values(scope.table, &def.name);
+                let set = list.iter().cloned().collect();
+                (list, set)
+            });
+        if list.is_empty() || set.contains(text) {
+            return;
+        }
+        let hint = suggest::nearest(text, list.iter().map(String::as_str))
+            .map(|v| format!("did you mean '{}'?", v.replace('\'', "''")));
+        self.warnings.push(Warning::new(
+            "unknown_value",
+            format!(
+                "{} field {} has no value {}; this matches no rows",
+                def.kind.as_str(),
+                snippet(&def.name),
+                quoted_value(text)
+            ),
+            span,
+            scope.source,
+            hint,
+        ));
+    }
+}
+
+/// How to use a field of this kind in WHERE.
+fn kind_hint(def: &FieldDef) -> String {
+    let name = &def.name;
+    match def.kind {
+        FieldKind::Event => format!(
+            "count its events over a window: count({name}, last 7 days) > 3, or did({name}, last 7 days)"
+        ),
+        FieldKind::Text => "TEXT fields are shown in profiles only".to_string(),
+        FieldKind::Enum => format!("ENUM fields take = != IN NOT IN IS NULL: {name} = '…'"),
+        FieldKind::Set => format!(
+            "SET fields take HAS, HAS ANY (…), HAS ALL (…) and IS NULL: {name} HAS '…'"
+        ),
+        FieldKind::Bool => format!("BOOL fields are tested bare or with = true/false: {name}"),
+        FieldKind::Int => format!("INT fields take = != < <= > >= BETWEEN IS NULL: {name} > 0"),
+    }
+}
+
+/// "an INT", "a SET".
+fn with_article(kind: FieldKind) -> String {
+    let s = kind.as_str();
+    let article = if matches!(kind, FieldKind::Int | FieldKind::Enum | FieldKind::Event) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {s}")
+}
+
+/// A value as a string literal, cut to a readable length: `'c9999'`.
+fn quoted_value(text: &str) -> String {
+    const MAX: usize = 40;
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(MAX).collect();
+    let more = if chars.next().is_some() { "…" } else { "" };
+    format!("'{}{more}'", head.replace('\'', "''"))
+}
+
+fn engine_op(op: ast::CmpOp) -> CmpOp {
+    match op {
+        ast::CmpOp::Eq => CmpOp::Eq,
+        ast::CmpOp::Ne => CmpOp::Ne,
+        ast::CmpOp::Lt => CmpOp::Lt,
+        ast::CmpOp::Le => CmpOp::Le,
+        ast::CmpOp::Gt => CmpOp::Gt,
+        ast::CmpOp::Ge => CmpOp::Ge,
+    }
+}

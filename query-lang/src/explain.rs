@@ -1,0 +1,203 @@
+//! Bound statements -> a compact S-expression, for EXPLAIN and golden
+//! tests: `(AND (= city 'c000') (count search 2026-11-16..2026-11-22 > 3))`.
+
+use std::fmt::{self, Display, Formatter};
+
+use segdb_engine::date::format_iso_day;
+use segdb_engine::{DayRange, Expr};
+
+use crate::ast::SortOrder;
+use crate::bind::{Aggregate, BoundSelect, Projection, Statement};
+use crate::print::write_name;
+
+/// Shows an engine [`Expr`] as an S-expression.
+///
+/// `(AND …)`, `(OR …)`, `(NOT x)`, `ALL`, `NOTHING`; `(= f 'v')` for a
+/// value, `(IN f 'a' 'b')`, `(HAS-ALL f …)`, `(NONE-OF f …)`,
+/// `(NOT-NULL f)`, `(= flag true)`, `(> age 30)`, `(BETWEEN age 25 35)`,
+/// `(count e 2026-11-16..2026-11-22 > 3)`, `(ROWS 1 2)`.
+#[derive(Debug, Clone, Copy)]
+pub struct ExplainExpr<'a>(pub &'a Expr);
+
+fn write_values(f: &mut Formatter<'_>, head: &str, field: &str, values: &[String]) -> fmt::Result {
+    write!(f, "({head} ")?;
+    write_name(f, field)?;
+    for v in values {
+        write!(f, " '{}'", v.replace('\'', "''"))?;
+    }
+    f.write_str(")")
+}
+
+fn write_days(f: &mut Formatter<'_>, days: &DayRange) -> fmt::Result {
+    write!(
+        f,
+        "{}..{}",
+        format_iso_day(days.first),
+        format_iso_day(days.last)
+    )
+}
+
+impl Display for ExplainExpr<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Expr::All => f.write_str("ALL"),
+            Expr::Nothing => f.write_str("NOTHING"),
+            Expr::And(xs) | Expr::Or(xs) => {
+                let head = if matches!(self.0, Expr::And(_)) {
+                    "AND"
+                } else {
+                    "OR"
+                };
+                write!(f, "({head}")?;
+                for x in xs {
+                    write!(f, " {}", ExplainExpr(x))?;
+                }
+                f.write_str(")")
+            }
+            Expr::Not(x) => write!(f, "(NOT {})", ExplainExpr(x)),
+            Expr::Value { field, value } => {
+                write_values(f, "=", field, std::slice::from_ref(value))
+            }
+            Expr::AnyValue { field, values } => write_values(f, "IN", field, values),
+            Expr::AllValues { field, values } => write_values(f, "HAS-ALL", field, values),
+            Expr::NoneOfValues { field, values } => write_values(f, "NONE-OF", field, values),
+            Expr::NotNull { field } => {
+                f.write_str("(NOT-NULL ")?;
+                write_name(f, field)?;
+                f.write_str(")")
+            }
+            Expr::Bool { field, value } => {
+                f.write_str("(= ")?;
+                write_name(f, field)?;
+                write!(f, " {value})")
+            }
+            Expr::IntCmp { field, op, value } => {
+                write!(f, "({} ", op.as_str())?;
+                write_name(f, field)?;
+                write!(f, " {value})")
+            }
+            Expr::IntBetween { field, lo, hi } => {
+                f.write_str("(BETWEEN ")?;
+                write_name(f, field)?;
+                write!(f, " {lo} {hi})")
+            }
+            Expr::EventCount { field, days, op, n } => {
+                f.write_str("(count ")?;
+                write_name(f, field)?;
+                f.write_str(" ")?;
+                write_days(f, days)?;
+                write!(f, " {} {n})", op.as_str())
+            }
+            Expr::Rows(rows) => {
+                f.write_str("(ROWS")?;
+                for r in rows {
+                    write!(f, " {r}")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+impl Display for Aggregate {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let (func, field) = match self {
+            Aggregate::Count => return f.write_str("COUNT(*)"),
+            Aggregate::Sum(field) => ("SUM", field),
+            Aggregate::Avg(field) => ("AVG", field),
+            Aggregate::Min(field) => ("MIN", field),
+            Aggregate::Max(field) => ("MAX", field),
+        };
+        write!(f, "{func}(")?;
+        write_name(f, field)?;
+        f.write_str(")")
+    }
+}
+
+fn write_limit(f: &mut Formatter<'_>, limit: Option<u64>, offset: u64) -> fmt::Result {
+    if let Some(limit) = limit {
+        write!(f, " limit {limit}")?;
+    }
+    if offset > 0 {
+        write!(f, " offset {offset}")?;
+    }
+    Ok(())
+}
+
+impl Display for Projection {
+    /// `count`, `(ids limit 10 offset 5)`, `(aggregates COUNT(*) SUM(income))`,
+    /// `(group-by city desc limit 10)`.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Projection::Count => f.write_str("count"),
+            Projection::Ids { limit, offset } => {
+                f.write_str("(ids")?;
+                write_limit(f, *limit, *offset)?;
+                f.write_str(")")
+            }
+            Projection::Aggregates(aggregates) => {
+                f.write_str("(aggregates")?;
+                for a in aggregates {
+                    write!(f, " {a}")?;
+                }
+                f.write_str(")")
+            }
+            Projection::GroupBy {
+                field,
+                order,
+                limit,
+                offset,
+            } => {
+                f.write_str("(group-by ")?;
+                write_name(f, field)?;
+                match order {
+                    Some(SortOrder::Asc) => f.write_str(" asc")?,
+                    Some(SortOrder::Desc) => f.write_str(" desc")?,
+                    None => {}
+                }
+                write_limit(f, *limit, *offset)?;
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+impl Display for BoundSelect {
+    /// `(select users 2026-11-22 count (= city 'c000'))`: table, day,
+    /// projection, filter.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str("(select ")?;
+        write_name(f, &self.table)?;
+        write!(
+            f,
+            " {} {} {})",
+            format_iso_day(self.as_of),
+            self.projection,
+            ExplainExpr(&self.filter)
+        )
+    }
+}
+
+impl Display for Statement {
+    /// A select as [`BoundSelect`] shows it; a table as
+    /// `(create-table t (a ENUM) (b TEXT SENSITIVE))`.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Statement::Select(select) => select.fmt(f),
+            Statement::CreateTable { name, schema } => {
+                f.write_str("(create-table ")?;
+                write_name(f, name)?;
+                for field in &schema.fields {
+                    f.write_str(" (")?;
+                    write_name(f, &field.name)?;
+                    write!(f, " {}", field.kind.as_str())?;
+                    if field.sensitive {
+                        f.write_str(" SENSITIVE")?;
+                    }
+                    f.write_str(")")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! Statements: `SELECT …` and `CREATE TABLE …`.
+
+use super::lexer::TokenKind;
+use super::Parser;
+use crate::ast::{
+    AggFunc, CreateTable, FieldDecl, KindName, Limit, OrderBy, Select, SelectItem, SelectItemKind,
+    SortOrder, Span, StatementKind,
+};
+use crate::error::{ErrorKind, QueryError};
+use crate::suggest;
+
+/// Statements of the language that are not built yet.
+const NOT_YET: &[&str] = &["SHOW", "INSIGHT", "CALL", "EXPLAIN", "DROP", "INSERT"];
+
+/// The clauses of SELECT after FROM, in their order.
+const CLAUSES: &[&str] = &["WHERE", "GROUP BY", "ORDER BY", "LIMIT", "AS OF"];
+
+impl Parser<'_> {
+    /// `statement ::= select | create_table`
+    pub(super) fn parse_statement(&mut self) -> Result<StatementKind, QueryError> {
+        if self.at_keyword("SELECT") {
+            return Ok(StatementKind::Select(self.parse_select()?));
+        }
+        if self.at_keyword("CREATE") {
+            return Ok(StatementKind::CreateTable(self.parse_create_table()?));
+        }
+        let token = self.peek();
+        if let TokenKind::Word(w) = token.kind {
+            if let Some(word) = NOT_YET.iter().find(|k| k.eq_ignore_ascii_case(w)) {
+                return Err(self.error_at(
+                    ErrorKind::Unsupported(format!("{word} statements are")),
+                    token.span,
+                ));
+            }
+        }
+        let err = self.expected("a statement (SELECT or CREATE TABLE)");
+        Err(match token.kind {
+            TokenKind::Semicolon => err.with_hint("remove the extra `;`"),
+            TokenKind::Word(w) => err.with_hint_opt(
+                suggest::nearest(&w.to_ascii_uppercase(), ["SELECT", "CREATE"])
+                    .map(|k| format!("did you mean `{k}`?")),
+            ),
+            _ => err,
+        })
+    }
+
+    /// `select ::= "SELECT" select_item ( "," select_item )* "FROM" name
+    ///   [ "WHERE" expr ] [ "GROUP" "BY" name ] [ "ORDER" "BY" "COUNT" "(" "*" ")" [ "ASC" | "DESC" ] ]
+    ///   [ "LIMIT" integer [ "OFFSET" integer ] ] [ "AS" "OF" string ]`
+    fn parse_select(&mut self) -> Result<Select, QueryError> {
+        self.advance();
+        let mut items = Vec::new();
+        loop {
+            self.check_list_len(items.len())?;
+            items.push(self.parse_select_item()?);
+            if self.eat(&TokenKind::Comma).is_none() {
+                break;
+            }
+        }
+        if !self.at_keyword("FROM") {
+            let err = self.expected("`,` or FROM after the select list");
+            return Err(match self.peek().kind {
+                TokenKind::Word(w) if w.eq_ignore_ascii_case("WHERE") => {
+                    err.with_hint("name the table first: SELECT … FROM users WHERE …")
+                }
+                _ => err,
+            });
+        }
+        self.advance();
+        let table = self.parse_ident("a table name after FROM")?;
+        let mut select = Select {
+            items,
+            table,
+            filter: None,
+            group_by: None,
+            order_by: None,
+            limit: None,
+            as_of: None,
+        };
+        // `next` is the index in CLAUSES of the first clause still allowed.
+        let mut next = 0;
+        if self.eat_keyword("WHERE").is_some() {
+            select.filter = Some(self.parse_expr()?);
+            next = 1;
+        }
+        if self.eat_keyword("GROUP").is_some() {
+            self.expect_keyword("BY", "BY after GROUP")?;
+            select.group_by = Some(self.parse_ident("a field name after GROUP BY")?);
+            next = 2;
+        }
+        if let Some(start) = self.eat_keyword("ORDER") {
+            self.expect_keyword("BY", "BY after ORDER")?;
+            select.order_by = Some(self.parse_order_by(start)?);
+            next = 3;
+        }
+        if self.eat_keyword("LIMIT").is_some() {
+            let limit = self.parse_int("a number of rows after LIMIT")?;
+            let offset = match self.eat_keyword("OFFSET") {
+                Some(_) => Some(self.parse_int("a number of rows after OFFSET")?),
+                None => None,
+            };
+            select.limit = Some(Limit { limit, offset });
+            next = 4;
+        }
+        if self.eat_keyword("AS").is_some() {
+            self.expect_keyword("OF", "OF after AS")?;
+            select.as_of = Some(self.parse_date("a date 'YYYY-MM-DD' after AS OF")?);
+            next = 5;
+        }
+        if !matches!(self.peek().kind, TokenKind::Semicolon | TokenKind::Eof) {
+            return Err(self.unexpected_in_select(next, select.filter.is_some()));
+        }
+        Ok(select)
+    }
+
+    /// The error for a token that no clause of SELECT accepts, after the
+    /// clauses before `CLAUSES[next]`.
+    fn unexpected_in_select(&self, next: usize, after_where: bool) -> QueryError {
+        let mut allowed: Vec<&str> = Vec::new();
+        if next == 1 {
+            allowed.extend(["AND", "OR"]);
+        }
+        allowed.extend(&CLAUSES[next..]);
+        allowed.extend(["`;`", "the end of the input"]);
+        let last = allowed.pop().unwrap_or_default();
+        let err = self.expected(format!("{} or {last}", allowed.join(", ")));
+        let TokenKind::Word(word) = self.peek().kind else {
+            return err;
+        };
+        let upper = word.to_ascii_uppercase();
+        let first_words = [
+            "WHERE", "GROUP", "ORDER", "LIMIT", "AS", "OFFSET", "AND", "OR",
+        ];
+        if let Some(i) = CLAUSES
+            .iter()
+            .position(|c| c.split(' ').next() == Some(&upper))
+        {
+            if i < next {
+                return err.with_hint(
+                    "clauses go in this order: WHERE, GROUP BY, ORDER BY, LIMIT, AS OF",
+                );
+            }
+        }
+        if let Some(k) = suggest::nearest(&upper, first_words) {
+            return err.with_hint(format!("did you mean `{k}`?"));
+        }
+        if after_where && next == 1 {
+            return err.with_hint("you may have forgotten AND or OR between two conditions");
+        }
+        err
+    }
+
+    /// `select_item ::= "COUNT" "(" "*" ")" | agg_func "(" name ")" | name`
+    fn parse_select_item(&mut self) -> Result<SelectItem, QueryError> {
+        let start = self.peek().span;
+        let next_is_paren = self.peek_nth(1).kind == TokenKind::LParen;
+        if next_is_paren && self.at_keyword("COUNT") {
+            let span = self.parse_count_star()?;
+            return Ok(SelectItem {
+                kind: SelectItemKind::CountStar,
+                span,
+            });
+        }
+        let func = [AggFunc::Sum, AggFunc::Avg, AggFunc::Min, AggFunc::Max]
+            .into_iter()
+            .find(|f| self.at_keyword(f.as_str()));
+        if let (Some(func), true) = (func, next_is_paren) {
+            self.advance();
+            self.advance();
+            let field = self.parse_ident(&format!("an INT field name in {}(…)", func.as_str()))?;
+            let end = self.expect(&TokenKind::RParen, "`)`")?;
+            return Ok(SelectItem {
+                kind: SelectItemKind::Aggregate { func, field },
+                span: start.to(end),
+            });
+        }
+        let what = "COUNT(*), user_id, SUM/AVG/MIN/MAX(field) or a field to group by";
+        if self.at(&TokenKind::Star) {
+            return Err(self
+                .expected(what)
+                .with_hint("SELECT * is not supported; select COUNT(*) or user_id"));
+        }
+        let field = self.parse_ident(what)?;
+        Ok(SelectItem {
+            span: field.span,
+            kind: SelectItemKind::Field(field),
+        })
+    }
+
+    /// `"COUNT" "(" "*" ")"`, at COUNT; its span.
+    fn parse_count_star(&mut self) -> Result<Span, QueryError> {
+        let start = self.advance();
+        self.expect(&TokenKind::LParen, "`(` after COUNT")?;
+        if !self.at(&TokenKind::Star) {
+            return Err(self.expected("`*` in COUNT(*)").with_hint(
+                "COUNT takes only `*`; to count rows with a value, add `WHERE field IS NOT NULL`",
+            ));
+        }
+        self.advance();
+        let end = self.expect(&TokenKind::RParen, "`)` after COUNT(*")?;
+        Ok(start.to(end))
+    }
+
+    /// `COUNT(*) [ASC|DESC]` after ORDER BY, which starts at `start`.
+    fn parse_order_by(&mut self, start: Span) -> Result<OrderBy, QueryError> {
+        if !self.at_keyword("COUNT") {
+            return Err(self
+                .expected("COUNT(*) after ORDER BY")
+                .with_hint("groups can only be ordered by their count, for now"));
+        }
+        let mut end = self.parse_count_star()?;
+        let mut order = SortOrder::Asc;
+        if let Some(span) = self.eat_keyword("ASC") {
+            end = span;
+        } else if let Some(span) = self.eat_keyword("DESC") {
+            order = SortOrder::Desc;
+            end = span;
+        }
+        Ok(OrderBy {
+            order,
+            span: start.to(end),
+        })
+    }
+
+    /// `create_table ::= "CREATE" "TABLE" name "(" field_decl ( "," field_decl )* ")"`
+    fn parse_create_table(&mut self) -> Result<CreateTable, QueryError> {
+        self.advance();
+        if self.at_keyword("SEGMENT") {
+            let span = self.peek().span;
+            return Err(self.error_at(ErrorKind::Unsupported("CREATE SEGMENT is".into()), span));
+        }
+        self.expect_keyword("TABLE", "TABLE after CREATE")?;
+        let name = self.parse_ident("a table name after CREATE TABLE")?;
+        self.expect(&TokenKind::LParen, "`(` and the table's fields")?;
+        let mut fields = Vec::new();
+        loop {
+            self.check_list_len(fields.len())?;
+            fields.push(self.parse_field_decl()?);
+            if self.eat(&TokenKind::Comma).is_none() {
+                break;
+            }
+        }
+        let what = if fields.last().is_some_and(|f| f.sensitive.is_some()) {
+            "`,` or `)`"
+        } else {
+            "SENSITIVE, `,` or `)`"
+        };
+        self.expect(&TokenKind::RParen, what)?;
+        if !matches!(self.peek().kind, TokenKind::Semicolon | TokenKind::Eof) {
+            return Err(self.expected("`;` or the end of the input after the statement"));
+        }
+        Ok(CreateTable { name, fields })
+    }
+
+    /// `field_decl ::= name kind [ "SENSITIVE" ]`
+    fn parse_field_decl(&mut self) -> Result<FieldDecl, QueryError> {
+        let name = self.parse_ident("a field name")?;
+        let kind = match self.peek().kind {
+            TokenKind::Word(w) => KindName::from_keyword(w),
+            _ => None,
+        };
+        let Some(kind) = kind else {
+            let what = format!(
+                "a field kind (ENUM, SET, BOOL, INT, EVENT or TEXT) after `{}`",
+                name.name
+            );
+            let err = self.expected(what);
+            let kinds = ["ENUM", "SET", "BOOL", "INT", "EVENT", "TEXT"];
+            return Err(match self.peek().kind {
+                TokenKind::Word(w) => err.with_hint_opt(match w.to_ascii_uppercase().as_str() {
+                    "STRING" | "VARCHAR" | "CHAR" => Some("use TEXT for strings".into()),
+                    "BIGINT" | "SMALLINT" | "TINYINT" => Some("use INT for integers".into()),
+                    upper => suggest::nearest(upper, kinds).map(|k| format!("did you mean {k}?")),
+                }),
+                _ => err,
+            });
+        };
+        let mut end = self.advance();
+        let sensitive = self.eat_keyword("SENSITIVE");
+        if let Some(span) = sensitive {
+            end = span;
+        }
+        Ok(FieldDecl {
+            span: name.span.to(end),
+            name,
+            kind,
+            sensitive,
+        })
+    }
+}

@@ -1,0 +1,163 @@
+//! The caps on text length, nesting depth and list length: a text past
+//! them is a clean `limit_exceeded` error, never a stack overflow, and a
+//! text just within them works.
+
+mod common;
+
+use segdb_engine::Expr;
+use segdb_query_lang::ast::{
+    Expr as AstExpr, ExprKind, Ident, Predicate, Select, SelectItem, SelectItemKind, Span,
+    Statement, StatementKind,
+};
+use segdb_query_lang::limits::{MAX_DEPTH, MAX_LIST_LEN, MAX_QUERY_BYTES};
+use segdb_query_lang::{bind, parse, parse_and_bind, Statement as Bound};
+
+use common::{today, TestCatalog};
+
+fn count_where(condition: &str) -> String {
+    format!("SELECT COUNT(*) FROM users WHERE {condition}")
+}
+
+fn filter_of(text: &str) -> Expr {
+    match parse_and_bind(text, &TestCatalog, today()).unwrap().pop() {
+        Some(Bound::Select(select)) => select.filter,
+        other => panic!("not a select: {other:?}"),
+    }
+}
+
+#[test]
+fn ten_thousand_nested_parentheses_are_a_depth_error() {
+    let n = 10_000;
+    let text = count_where(&format!("{}is_owner{}", "(".repeat(n), ")".repeat(n)));
+    let err = parse(&text).unwrap_err();
+    assert_eq!(err.code(), "limit_exceeded");
+    assert_eq!(
+        err.message(),
+        format!("the nesting depth of the expression exceeds the limit of {MAX_DEPTH}")
+    );
+    // The error points at the first parenthesis past the limit.
+    assert_eq!(
+        err.column(),
+        "SELECT COUNT(*) FROM users WHERE ".len() + MAX_DEPTH + 1
+    );
+    assert_eq!(
+        parse_and_bind(&text, &TestCatalog, today()).unwrap_err(),
+        err
+    );
+}
+
+#[test]
+fn ten_thousand_nots_are_a_depth_error() {
+    let text = count_where(&format!("{}is_owner", "NOT ".repeat(10_000)));
+    assert_eq!(parse(&text).unwrap_err().code(), "limit_exceeded");
+}
+
+#[test]
+fn unclosed_parentheses_past_the_limit_are_a_depth_error() {
+    let text = count_where(&"(".repeat(100_000));
+    assert_eq!(parse(&text).unwrap_err().code(), "limit_exceeded");
+}
+
+#[test]
+fn nesting_at_the_limit_parses_and_binds() {
+    let text = count_where(&format!(
+        "{}is_owner{}",
+        "(".repeat(MAX_DEPTH),
+        ")".repeat(MAX_DEPTH)
+    ));
+    assert_eq!(
+        filter_of(&text),
+        Expr::Bool {
+            field: "is_owner".into(),
+            value: true
+        }
+    );
+    // Alternating AND and OR: the deepest tree the parser can build.
+    let mut condition = "is_owner".to_string();
+    for i in 0..MAX_DEPTH {
+        let op = if i % 2 == 0 { "AND" } else { "OR" };
+        condition = format!("flag_1 {op} ({condition})");
+    }
+    let stmt = &parse(&count_where(&condition)).unwrap()[0];
+    bind(stmt, &TestCatalog, today()).unwrap();
+    let printed = stmt.to_string();
+    assert_eq!(parse(&printed).unwrap()[0].to_string(), printed);
+}
+
+#[test]
+fn long_chains_of_and_are_flat() {
+    let n = 20_000;
+    let condition = vec!["age > 3"; n].join(" AND ");
+    match filter_of(&count_where(&condition)) {
+        Expr::And(xs) => assert_eq!(xs.len(), n),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn lists_are_capped() {
+    let list = |n: usize| vec!["'c000'"; n].join(",");
+    let at_limit = count_where(&format!("city IN ({})", list(MAX_LIST_LEN)));
+    match filter_of(&at_limit) {
+        Expr::AnyValue { values, .. } => assert_eq!(values.len(), MAX_LIST_LEN),
+        other => panic!("{other:?}"),
+    }
+    let past = count_where(&format!("city IN ({})", list(MAX_LIST_LEN + 1)));
+    let err = parse(&past).unwrap_err();
+    assert_eq!(err.code(), "limit_exceeded");
+    assert!(
+        err.message().contains("the number of items in the list"),
+        "{err}"
+    );
+}
+
+#[test]
+fn text_length_is_capped() {
+    let padding = " ".repeat(MAX_QUERY_BYTES);
+    let err = parse(&format!("SELECT COUNT(*) FROM users{padding}")).unwrap_err();
+    assert_eq!(err.code(), "limit_exceeded");
+    // A text just within the cap is fine.
+    let text = format!(
+        "SELECT COUNT(*) FROM users{}",
+        " ".repeat(MAX_QUERY_BYTES - 26)
+    );
+    assert_eq!(text.len(), MAX_QUERY_BYTES);
+    assert_eq!(parse(&text).unwrap().len(), 1);
+}
+
+#[test]
+fn hand_built_trees_deeper_than_the_binder_allows_are_an_error() {
+    let field = Ident {
+        name: "is_owner".into(),
+        span: Span::default(),
+    };
+    let mut expr = AstExpr::predicate(Predicate::Field(field), Span::default());
+    for _ in 0..5_000 {
+        expr = AstExpr {
+            kind: ExprKind::Not(Box::new(expr)),
+            span: Span::default(),
+        };
+    }
+    let stmt = Statement {
+        kind: StatementKind::Select(Select {
+            items: vec![SelectItem {
+                kind: SelectItemKind::CountStar,
+                span: Span::default(),
+            }],
+            table: Ident {
+                name: "users".into(),
+                span: Span::default(),
+            },
+            filter: Some(expr),
+            group_by: None,
+            order_by: None,
+            limit: None,
+            as_of: None,
+        }),
+        span: Span::default(),
+        source: "".into(),
+    };
+    let err = bind(&stmt, &TestCatalog, today()).unwrap_err();
+    assert_eq!(err.code(), "limit_exceeded");
+    assert_eq!((err.line(), err.column()), (1, 1));
+}

@@ -1,0 +1,246 @@
+//! Runs bound statements against a store and shapes their answers as
+//! columns and rows.
+
+use segdb_engine::{date, EngineError, Expr, Schema, Store};
+use segdb_query_lang::{Aggregate, Catalog, Projection, QueryError, SortOrder, Statement};
+use serde_json::{json, Value};
+
+/// An answer: named columns and rows of JSON values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultSet {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Rows, each as long as `columns`.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// What can go wrong running a statement.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The statement does not parse or bind.
+    #[error("{0}")]
+    Query(#[from] QueryError),
+    /// The engine refused or failed.
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+}
+
+/// The store seen by the binder.
+pub struct StoreCatalog<'a>(pub &'a Store);
+
+impl Catalog for StoreCatalog<'_> {
+    fn schema(&self, table: &str) -> Option<Schema> {
+        self.0.table(table).ok().map(|t| t.schema().clone())
+    }
+    fn table_names(&self) -> Vec<String> {
+        self.0.table_names()
+    }
+    fn field_values(&self, table: &str, field: &str) -> Vec<String> {
+        self.0
+            .table(table)
+            .map(|t| t.field_values(field).to_vec())
+            .unwrap_or_default()
+    }
+    fn resolve_ids(&self, table: &str, ids: &[String]) -> Vec<u32> {
+        let Ok(t) = self.0.table(table) else {
+            return Vec::new();
+        };
+        ids.iter()
+            .filter_map(|id| t.row_of(id).ok().flatten())
+            .collect()
+    }
+}
+
+/// Parses, binds and runs every statement of `text`; returns the answer of
+/// each.
+pub fn run(store: &Store, text: &str) -> Result<Vec<ResultSet>, ExecError> {
+    let stmts = segdb_query_lang::parse_and_bind(text, &StoreCatalog(store), date::today())?;
+    stmts.into_iter().map(|s| run_statement(store, s)).collect()
+}
+
+fn int_or_null(v: Option<i64>) -> Value {
+    v.map_or(Value::Null, |x| json!(x))
+}
+
+/// Runs one bound statement.
+pub fn run_statement(store: &Store, stmt: Statement) -> Result<ResultSet, ExecError> {
+    match stmt {
+        Statement::CreateTable { name, schema } => {
+            store.create_table(&name, &schema)?;
+            Ok(ResultSet {
+                columns: vec!["created".into()],
+                rows: vec![vec![json!(name)]],
+            })
+        }
+        Statement::Select(sel) => {
+            let t = store.table(&sel.table)?;
+            let filter: &Expr = &sel.filter;
+            match sel.projection {
+                Projection::Count => Ok(ResultSet {
+                    columns: vec!["count".into()],
+                    rows: vec![vec![json!(t.count(filter)?)]],
+                }),
+                Projection::Ids { limit, offset } => Ok(ResultSet {
+                    columns: vec![segdb_engine::ID_COLUMN.into()],
+                    rows: t
+                        .ids(filter, offset, limit)?
+                        .into_iter()
+                        .map(|id| vec![json!(id)])
+                        .collect(),
+                }),
+                Projection::Aggregates(aggs) => {
+                    let mut columns = Vec::new();
+                    let mut row = Vec::new();
+                    for a in aggs {
+                        let (name, v) = match &a {
+                            Aggregate::Count => ("count".to_string(), json!(t.count(filter)?)),
+                            Aggregate::Sum(f) => {
+                                let s = t.int_stats(filter, f)?;
+                                let v = if s.count == 0 {
+                                    Value::Null
+                                } else if let Ok(x) = i64::try_from(s.sum) {
+                                    json!(x)
+                                } else {
+                                    json!(s.sum.to_string())
+                                };
+                                (format!("sum({f})"), v)
+                            }
+                            Aggregate::Avg(f) => (
+                                format!("avg({f})"),
+                                t.int_stats(filter, f)?
+                                    .avg()
+                                    .map_or(Value::Null, |x| json!(x)),
+                            ),
+                            Aggregate::Min(f) => (
+                                format!("min({f})"),
+                                int_or_null(t.int_stats(filter, f)?.min),
+                            ),
+                            Aggregate::Max(f) => (
+                                format!("max({f})"),
+                                int_or_null(t.int_stats(filter, f)?.max),
+                            ),
+                        };
+                        columns.push(name);
+                        row.push(v);
+                    }
+                    Ok(ResultSet {
+                        columns,
+                        rows: vec![row],
+                    })
+                }
+                Projection::GroupBy {
+                    field,
+                    order,
+                    limit,
+                    offset,
+                } => {
+                    let mut groups = t.group_count(filter, &field)?;
+                    match order {
+                        Some(SortOrder::Desc) => {
+                            groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)))
+                        }
+                        Some(SortOrder::Asc) => {
+                            groups.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)))
+                        }
+                        None => {}
+                    }
+                    let rows = groups
+                        .into_iter()
+                        .skip(offset as usize)
+                        .take(limit.map_or(usize::MAX, |l| l as usize))
+                        .map(|(v, c)| vec![json!(v), json!(c)])
+                        .collect();
+                    Ok(ResultSet {
+                        columns: vec![field, "count".into()],
+                        rows,
+                    })
+                }
+            }
+        }
+    }
+}
+
+fn cell_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        v => v.to_string(),
+    }
+}
+
+/// `{"columns": [...], "rows": [[...], ...]}`.
+pub fn to_json(r: &ResultSet) -> String {
+    json!({"columns": r.columns, "rows": r.rows}).to_string()
+}
+
+/// CSV with a header (RFC 4180 quoting).
+pub fn to_csv(r: &ResultSet) -> String {
+    let quote = |s: String| {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s
+        }
+    };
+    let mut out = r
+        .columns
+        .iter()
+        .map(|c| quote(c.clone()))
+        .collect::<Vec<_>>()
+        .join(",");
+    out.push('\n');
+    for row in &r.rows {
+        out.push_str(
+            &row.iter()
+                .map(|v| quote(cell_text(v)))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push('\n');
+    }
+    out
+}
+
+/// An aligned text table with a row count.
+pub fn to_table(r: &ResultSet) -> String {
+    let cells: Vec<Vec<String>> = r
+        .rows
+        .iter()
+        .map(|row| row.iter().map(cell_text).collect())
+        .collect();
+    let mut widths: Vec<usize> = r.columns.iter().map(|c| c.chars().count()).collect();
+    for row in &cells {
+        for (i, c) in row.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |vals: &[String]| {
+        vals.iter()
+            .enumerate()
+            .map(|(i, v)| format!("{v:<w$}", w = widths[i]))
+            .collect::<Vec<_>>()
+            .join(" | ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(&r.columns);
+    out.push('\n');
+    out.push_str(
+        &widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("-+-"),
+    );
+    out.push('\n');
+    for row in &cells {
+        out.push_str(&line(row));
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "({} row{})\n",
+        cells.len(),
+        if cells.len() == 1 { "" } else { "s" }
+    ));
+    out
+}

@@ -1,0 +1,11 @@
+//! The standard workload of ../shared/bench/DATASET.md as segdb statements.
+
+/// W1–W6: the count workloads, as of the data set's "today".
+pub const COUNT_WORKLOADS: [(&str, &str); 6] = [
+    ("W1", "SELECT COUNT(*) FROM users WHERE gender = 'f' AND age BETWEEN 25 AND 35 AND city IN ('c000', 'c001', 'c002') AND os = 'ios'"),
+    ("W2", "SELECT COUNT(*) FROM users WHERE (is_owner OR member_level >= 3) AND NOT flag_3"),
+    ("W3", "SELECT COUNT(*) FROM users WHERE city = 'c000' AND count(search, last 7 days) > 3 AS OF '2026-11-22'"),
+    ("W4", "SELECT COUNT(*) FROM users WHERE did(view, last 14 days) AND NOT did(book, last 14 days) AS OF '2026-11-22'"),
+    ("W5", "SELECT COUNT(*) FROM users WHERE interests HAS 'i01' AND interests HAS 'i05' AND NOT interests HAS 'i00'"),
+    ("W6", "SELECT COUNT(*) FROM users WHERE district IN ('d0100', 'd0101', 'd0102', 'd0103', 'd0104', 'd0105', 'd0106', 'd0107', 'd0108', 'd0109', 'd0110', 'd0111', 'd0112', 'd0113', 'd0114', 'd0115', 'd0116', 'd0117', 'd0118', 'd0119', 'd0120', 'd0121', 'd0122', 'd0123', 'd0124', 'd0125', 'd0126', 'd0127', 'd0128', 'd0129', 'd0130', 'd0131', 'd0132', 'd0133', 'd0134', 'd0135', 'd0136', 'd0137', 'd0138', 'd0139', 'd0140', 'd0141', 'd0142', 'd0143', 'd0144', 'd0145', 'd0146', 'd0147', 'd0148', 'd0149')"),
+];
