@@ -1,0 +1,104 @@
+//! The `segdb` binary end to end: generate a small data set, import it, and
+//! check `segdb query` answers against a scan of the generated CSV.
+
+use std::path::Path;
+use std::process::Command;
+
+fn segdb(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_segdb"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn gen_import_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("csv");
+    let store = dir.path().join("store");
+    let (ok, _, err) = segdb(&["gen", "--scale", "5000", "--seed", "7", "--out", p(&csv)]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = segdb(&[
+        "import",
+        "--data",
+        p(&store),
+        "--table",
+        "users",
+        "--schema",
+        p(&csv.join("schema.sql")),
+        "--events",
+        p(&csv.join("events.csv")),
+        p(&csv.join("users.csv")),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("5000 new rows"), "{out}");
+
+    // The naive answer: scan users.csv.
+    let text = std::fs::read_to_string(csv.join("users.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let (city, os, age) = (col("city"), col("os"), col("age"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let want: Vec<&str> = rows
+        .iter()
+        .filter(|r| r[city] == "c000" && r[os] == "ios" && r[age].parse::<i64>().unwrap() >= 30)
+        .map(|r| r[0])
+        .collect();
+
+    let q = "SELECT COUNT(*) FROM users WHERE city = 'c000' AND os = 'ios' AND age >= 30";
+    let (ok, out, err) = segdb(&["query", "--data", p(&store), "--format", "json", q]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        format!("{{\"columns\":[\"count\"],\"rows\":[[{}]]}}", want.len())
+    );
+
+    let q = "SELECT user_id FROM users WHERE city = 'c000' AND os = 'ios' AND age >= 30 LIMIT 5 OFFSET 1";
+    let (ok, out, err) = segdb(&["query", "--data", p(&store), "--format", "csv", q]);
+    assert!(ok, "{err}");
+    let got: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(
+        got,
+        want.iter().skip(1).take(5).copied().collect::<Vec<_>>()
+    );
+
+    // A mistake: a clear error with the caret and a suggestion, exit 1.
+    let (ok, _, err) = segdb(&[
+        "query",
+        "--data",
+        p(&store),
+        "SELECT COUNT(*) FROM users WHERE cty = 'c000'",
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("line 1, column 34") && err.contains("did you mean `city`?"),
+        "{err}"
+    );
+    assert!(!err.contains("error: error"), "{err}");
+
+    // A bad import line: the line number, nothing imported.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "user_id,age\nz1,1\nz2,x\n").unwrap();
+    let (ok, _, err) = segdb(&["import", "--data", p(&store), "--table", "users", p(&bad)]);
+    assert!(!ok);
+    assert!(err.contains("line 3, column `age`"), "{err}");
+    let (_, out, _) = segdb(&[
+        "query",
+        "--data",
+        p(&store),
+        "--format",
+        "csv",
+        "SELECT COUNT(*) FROM users",
+    ]);
+    assert_eq!(out, "count\n5000\n");
+}
