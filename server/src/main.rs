@@ -138,14 +138,15 @@ fn run(cmd: Cmd) -> Result<(), AnyError> {
             if tty {
                 eprintln!();
             }
+            let secs = start.elapsed().as_secs_f64();
             println!(
-                "wrote {} users ({} bytes) and {} event rows ({} bytes) to {} in {:.2} s",
+                "wrote {} users ({} bytes) and {} event rows ({} bytes) to {} in {secs:.2} s ({:.0} users/s)",
                 report.users,
                 report.users_bytes,
                 report.event_rows,
                 report.events_bytes,
                 out.display(),
-                start.elapsed().as_secs_f64()
+                report.users as f64 / secs.max(1e-9)
             );
             Ok(())
         }

@@ -182,51 +182,41 @@ fn for_each_row(old: &Part, key: BlockKey, mut f: impl FnMut(u32)) -> Result<()>
     Ok(())
 }
 
+/// Calls `f(value id, row)` for every row of every value bitmap of `field`.
+fn for_each_value_row(old: &Part, field: u32, mut f: impl FnMut(u32, u32)) -> Result<()> {
+    let file = old.file();
+    let mut i = file.lower_bound(BlockKey::new(field, TAG_VALUE, 0, 0));
+    while i < file.num_blocks()
+        && file.entry(i).key.field == field
+        && file.entry(i).key.tag == TAG_VALUE
+    {
+        let vid = file.entry(i).key.key;
+        for_each_row(old, file.entry(i).key, |r| f(vid, r))?;
+        i += 1;
+    }
+    Ok(())
+}
+
 /// Fills the rows the import did not touch with the old part's values.
 fn decode_old(old: &Part, field: u32, fb: &mut FieldBuilder) -> Result<()> {
     let touched = &fb.touched;
-    let file = old.file();
     match &mut fb.column {
-        Column::Enum(v) => {
-            let mut i = file.lower_bound(BlockKey::new(field, TAG_VALUE, 0, 0));
-            while i < file.num_blocks()
-                && file.entry(i).key.field == field
-                && file.entry(i).key.tag == TAG_VALUE
-            {
-                let vid = file.entry(i).key.key;
-                for_each_row(old, file.entry(i).key, |r| {
-                    if !touched.get(r) {
-                        v[r as usize] = vid;
-                    }
-                })?;
-                i += 1;
+        Column::Enum(v) => for_each_value_row(old, field, |vid, r| {
+            if !touched.get(r) {
+                v[r as usize] = vid;
             }
-        }
+        })?,
         Column::Set(v) => {
-            let mut i = file.lower_bound(BlockKey::new(field, TAG_VALUE, 0, 0));
             let mut rows_of: Vec<(u32, u32)> = Vec::new();
-            while i < file.num_blocks()
-                && file.entry(i).key.field == field
-                && file.entry(i).key.tag == TAG_VALUE
-            {
-                let vid = file.entry(i).key.key;
-                for_each_row(old, file.entry(i).key, |r| {
-                    if !touched.get(r) {
-                        rows_of.push((r, vid));
-                    }
-                })?;
-                i += 1;
-            }
-            rows_of.sort_unstable();
-            let mut j = 0;
-            while j < rows_of.len() {
-                let r = rows_of[j].0;
-                let mut vals = Vec::new();
-                while j < rows_of.len() && rows_of[j].0 == r {
-                    vals.push(rows_of[j].1);
-                    j += 1;
+            for_each_value_row(old, field, |vid, r| {
+                if !touched.get(r) {
+                    rows_of.push((r, vid));
                 }
-                v[r as usize] = Some(vals.into_boxed_slice());
+            })?;
+            rows_of.sort_unstable();
+            for group in rows_of.chunk_by(|a, b| a.0 == b.0) {
+                let vals: Box<[u32]> = group.iter().map(|&(_, vid)| vid).collect();
+                v[group[0].0 as usize] = Some(vals);
             }
         }
         Column::Bool(v) => {

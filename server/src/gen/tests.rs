@@ -346,32 +346,3 @@ fn event_rows() {
         "{active_users} active users"
     );
 }
-
-/// Generation speed, in release mode:
-/// `SEGDB_GEN_ROWS=10000000 cargo test --release -p segdb-server gen::tests::speed -- --ignored --nocapture`
-/// (`SEGDB_GEN_DIR` picks the output directory, a temporary one otherwise).
-#[test]
-#[ignore = "benchmark; run by hand in release mode"]
-fn speed() {
-    let rows: u64 = std::env::var("SEGDB_GEN_ROWS")
-        .ok()
-        .and_then(|s| Scale::parse(&s))
-        .map_or(1_000_000, |s| s.rows());
-    let temp = tempfile::tempdir().unwrap();
-    let out_dir =
-        std::env::var_os("SEGDB_GEN_DIR").map_or_else(|| temp.path().to_owned(), Into::into);
-    let opts = GenOptions {
-        rows,
-        seed: 42,
-        out_dir,
-    };
-    let started = std::time::Instant::now();
-    let report = generate(&opts, &|_| {}).unwrap();
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "{rows} users on {} threads: {secs:.2} s, {:.2} M users/s, {:.0} MB/s; {report:?}",
-        rayon::current_num_threads(),
-        rows as f64 / secs / 1e6,
-        (report.users_bytes + report.events_bytes) as f64 / secs / 1e6,
-    );
-}
