@@ -1,7 +1,6 @@
 //! A table as queries see it: an immutable snapshot of its schema, value
 //! dictionaries, parts (one per shard at most) and id dictionary parts.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use crate::schema::{FieldDef, FieldKind, Schema};
 #[derive(Debug, Clone, Default)]
 pub struct ValueDict {
     values: Vec<String>,
-    ids: HashMap<String, u32>,
+    ids: rustc_hash::FxHashMap<String, u32>,
 }
 
 impl ValueDict {

@@ -84,6 +84,9 @@ enum Cmd {
         /// Runs of each workload (after 5 warm-up runs).
         #[arg(long, default_value_t = 200)]
         runs: usize,
+        /// Only these workloads (e.g. `W1,W3`); all by default.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
 }
 
@@ -231,7 +234,7 @@ fn run(cmd: Cmd) -> Result<(), AnyError> {
             }
             Ok(())
         }
-        Cmd::Bench { data, runs } => bench(&data, runs),
+        Cmd::Bench { data, runs, only } => bench(&data, runs, &only),
     }
 }
 
@@ -299,7 +302,7 @@ fn anon_rss_kib() -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-fn bench(data: &std::path::Path, runs: usize) -> Result<(), AnyError> {
+fn bench(data: &std::path::Path, runs: usize, only: &[String]) -> Result<(), AnyError> {
     let start = Instant::now();
     let store = Store::open(data)?;
     let open_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -319,6 +322,9 @@ fn bench(data: &std::path::Path, runs: usize) -> Result<(), AnyError> {
     );
     let catalog = exec::StoreCatalog(&store);
     for (id, text) in workload::COUNT_WORKLOADS {
+        if !only.is_empty() && !only.iter().any(|o| o.eq_ignore_ascii_case(id)) {
+            continue;
+        }
         let stmt = segdb_query_lang::parse_and_bind(text, &catalog, segdb_engine::date::today())?;
         let Some(segdb_query_lang::Statement::Select(sel)) = stmt.into_iter().next() else {
             return Err(format!("{id} is not a SELECT").into());

@@ -291,19 +291,22 @@ fn event_count(
         s.give(union);
         return;
     }
-    // General case: add each day's count into per-row counters.
-    if s.counts.len() < 65_536 {
+    // General case: add each day's count into per-row counters, for the
+    // rows of the universe only (an AND passes its running set down).
+    dense::and(&mut union, universe);
+    if s.counts.len() != 65_536 {
         s.counts = vec![0u32; 65_536];
     }
-    let counts = &mut s.counts;
+    // A fixed-size array indexed by u16: no bounds checks, no reloads.
+    let counts: &mut [u32; 65_536] = match (&mut s.counts[..]).try_into() {
+        Ok(c) => c,
+        Err(_) => unreachable!("counts has 65,536 entries"),
+    };
     for d in days {
         for (j, v) in d.slices.iter().enumerate() {
             if let Some(c) = container(v, key) {
                 let add = 1u32.checked_shl(j as u32).unwrap_or(u32::MAX);
-                c.for_each(|r| {
-                    let x = &mut counts[usize::from(r)];
-                    *x = x.saturating_add(add);
-                });
+                add_masked(counts, &union, c, add);
             }
         }
     }
@@ -322,4 +325,22 @@ fn event_count(
     });
     dense::and(out, universe);
     s.give(union);
+}
+
+/// `counts[r] += add` for every value `r` of `c` that is set in `mask`.
+#[inline]
+fn add_masked(counts: &mut [u32; 65_536], mask: &Words, c: Container<'_>, add: u32) {
+    let mut one = |r: u16| {
+        let bit = (mask[usize::from(r >> 6)] >> (r & 63)) as u32 & 1;
+        let x = &mut counts[usize::from(r)];
+        *x = x.saturating_add(add & bit.wrapping_neg());
+    };
+    match c {
+        Container::Array(b) => {
+            for v in b.chunks_exact(2) {
+                one(u16::from_le_bytes([v[0], v[1]]));
+            }
+        }
+        c => c.for_each(one),
+    }
 }

@@ -45,14 +45,14 @@ enum Column {
 }
 
 /// One cell of an imported row, typed.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Cell {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Cell<'a> {
     Null,
     Enum(u32),
-    Set(Vec<u32>),
+    Set(&'a [u32]),
     Bool(bool),
     Int(i64),
-    Text(String),
+    Text(&'a str),
 }
 
 #[derive(Debug)]
@@ -100,7 +100,7 @@ impl ShardBuilder {
     }
 
     /// Sets field `f` (of kind `kind`) of row `r` (relative to the shard).
-    pub fn set(&mut self, f: usize, kind: FieldKind, r: u32, cell: Cell) {
+    pub fn set(&mut self, f: usize, kind: FieldKind, r: u32, cell: Cell<'_>) {
         if let Cell::Text(t) = &cell {
             self.approx_bytes += t.len();
         }
@@ -110,7 +110,8 @@ impl ShardBuilder {
         match (&mut fb.column, cell) {
             (Column::Enum(v), Cell::Enum(x)) => v[i] = x,
             (Column::Enum(v), _) => v[i] = NULL,
-            (Column::Set(v), Cell::Set(mut xs)) => {
+            (Column::Set(v), Cell::Set(xs)) => {
+                let mut xs = xs.to_vec();
                 xs.sort_unstable();
                 xs.dedup();
                 v[i] = (!xs.is_empty()).then(|| xs.into_boxed_slice());
@@ -126,7 +127,7 @@ impl ShardBuilder {
                 v[i] = 0;
                 nn.0[i / 64] &= !(1 << (i % 64));
             }
-            (Column::Text(v), Cell::Text(s)) => v[i] = Some(s.into_boxed_str()),
+            (Column::Text(v), Cell::Text(s)) => v[i] = Some(s.into()),
             (Column::Text(v), _) => v[i] = None,
         }
     }

@@ -6,8 +6,11 @@
 
 mod builder;
 mod input;
+mod parse;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -16,7 +19,6 @@ use segdb_storage_format::dictionary::{write_dictionary_part, DictionaryPart};
 use segdb_storage_format::part::{Part, SHARD_ROWS};
 
 use crate::error::{EngineError, Result};
-use crate::schema::FieldKind;
 use crate::store::Store;
 use crate::table::{Table, ValueDict};
 use builder::{Cell, ShardBuilder};
@@ -111,8 +113,10 @@ struct Session<'s> {
     store: &'s Store,
     table: Arc<Table>,
     values: Vec<ValueDict>,
-    new_ids: HashMap<Box<str>, u32>,
-    new_id_list: Vec<Box<str>>,
+    new_ids: FxHashMap<Arc<str>, u32>,
+    /// The last id resolved (consecutive lines often name the same id).
+    last_id: (String, Option<u32>),
+    new_id_list: Vec<Arc<str>>,
     builders: BTreeMap<u32, ShardBuilder>,
     /// Parts written by this import but not committed, by shard.
     written: BTreeMap<u32, (String, u64, Arc<Part>)>,
@@ -122,18 +126,52 @@ struct Session<'s> {
 
 impl Session<'_> {
     fn row_for(&mut self, id: &str) -> Result<u32> {
-        if let Some(r) = self.table.row_of(id)? {
+        if let (last, Some(r)) = &self.last_id {
+            if last == id {
+                return Ok(*r);
+            }
+        }
+        let r = self.lookup_or_create(id)?;
+        self.last_id.0.clear();
+        self.last_id.0.push_str(id);
+        self.last_id.1 = Some(r);
+        Ok(r)
+    }
+
+    fn lookup_or_create(&mut self, id: &str) -> Result<u32> {
+        if let Some(&r) = self.new_ids.get(id) {
             return Ok(r);
         }
-        if let Some(&r) = self.new_ids.get(id) {
+        if let Some(r) = self.table.row_of(id)? {
             return Ok(r);
         }
         let r = self.table.num_rows() + self.new_id_list.len() as u64;
         let r = u32::try_from(r)
             .map_err(|_| EngineError::InvalidSchema("table is full: 2^32 rows".into()))?;
-        self.new_ids.insert(id.into(), r);
-        self.new_id_list.push(id.into());
+        let shared: Arc<str> = id.into();
+        self.new_ids.insert(shared.clone(), r);
+        self.new_id_list.push(shared);
         Ok(r)
+    }
+
+    /// Applies one parsed row.
+    fn apply_row(&mut self, id: &str, cells: &[(usize, Cell<'_>)]) -> Result<()> {
+        let row = self.row_for(id)?;
+        let table = self.table.clone();
+        let b = self.builder(row);
+        let local = row % SHARD_ROWS;
+        for (f, cell) in cells {
+            b.set(*f, table.schema().fields[*f].kind, local, *cell);
+        }
+        self.maybe_seal()
+    }
+
+    /// Adds an event count.
+    fn add_event(&mut self, id: &str, field: usize, day: i32, count: u64) -> Result<()> {
+        let row = self.row_for(id)?;
+        self.builder(row)
+            .add_event(field, row % SHARD_ROWS, day, count);
+        self.maybe_seal()
     }
 
     fn builder(&mut self, row: u32) -> &mut ShardBuilder {
@@ -242,7 +280,7 @@ impl Store {
         &self,
         table: &str,
         format: ImportFormat,
-        input: impl Read,
+        input: impl Read + Send,
         opts: &ImportOptions<'_>,
     ) -> Result<ImportReport> {
         let _w = self.lock_writer();
@@ -251,7 +289,8 @@ impl Store {
             store: self,
             values: t.values.clone(),
             table: t,
-            new_ids: HashMap::new(),
+            new_ids: FxHashMap::default(),
+            last_id: (String::new(), None),
             new_id_list: Vec::new(),
             builders: BTreeMap::new(),
             written: BTreeMap::new(),
@@ -291,26 +330,4 @@ impl Store {
             }
         }
     }
-}
-
-/// Applies one parsed row to the session.
-fn apply_row(s: &mut Session<'_>, id: &str, cells: Vec<(usize, Cell)>) -> Result<()> {
-    let row = s.row_for(id)?;
-    let kinds: Vec<FieldKind> = cells
-        .iter()
-        .map(|(f, _)| s.table.schema().fields[*f].kind)
-        .collect();
-    let b = s.builder(row);
-    let local = row % SHARD_ROWS;
-    for ((f, cell), kind) in cells.into_iter().zip(kinds) {
-        b.set(f, kind, local, cell);
-    }
-    s.maybe_seal()
-}
-
-fn apply_event(s: &mut Session<'_>, id: &str, field: usize, day: i32, count: u64) -> Result<()> {
-    let row = s.row_for(id)?;
-    let b = s.builder(row);
-    b.add_event(field, row % SHARD_ROWS, day, count);
-    s.maybe_seal()
 }
