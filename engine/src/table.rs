@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use segdb_storage_format::dictionary::DictionaryPart;
+use segdb_storage_format::dictionary::{hash_id, DictionaryPart};
 use segdb_storage_format::manifest::{FieldManifest, TableManifest};
 use segdb_storage_format::part::{Part, SHARD_ROWS};
 
@@ -238,8 +238,13 @@ impl Table {
 
     /// The row id of an external id.
     pub fn row_of(&self, external_id: &str) -> Result<Option<u32>> {
+        self.row_of_hashed(external_id, hash_id(external_id.as_bytes()))
+    }
+
+    /// [`Table::row_of`] with the id's dictionary hash computed already.
+    pub fn row_of_hashed(&self, external_id: &str, hash: u64) -> Result<Option<u32>> {
         for d in &self.dictionary {
-            if let Some(r) = d.row_of(external_id)? {
+            if let Some(r) = d.row_of_hashed(external_id, hash)? {
                 return Ok(Some(r as u32));
             }
         }

@@ -403,22 +403,29 @@ impl ContainerBuf {
 
     /// The smallest container for sorted, distinct values.
     fn from_sorted(values: &[u16]) -> ContainerBuf {
-        let mut runs: Vec<(u16, u16)> = Vec::new();
-        for &v in values {
-            match runs.last_mut() {
-                Some((start, len)) if u32::from(*start) + u32::from(*len) + 1 == u32::from(v) => {
-                    *len += 1
-                }
-                _ => runs.push((v, 0)),
-            }
-        }
-        let run_size = 2 + 4 * runs.len();
+        // Count runs first; build them only if they are the smallest form.
+        let num_runs = 1 + values
+            .windows(2)
+            .filter(|w| u32::from(w[0]) + 1 != u32::from(w[1]))
+            .count();
+        let run_size = 2 + 4 * num_runs;
         let other_size = if values.len() <= ARRAY_MAX {
             2 * values.len()
         } else {
             BITMAP_BYTES
         };
         if run_size < other_size {
+            let mut runs: Vec<(u16, u16)> = Vec::with_capacity(num_runs);
+            for &v in values {
+                match runs.last_mut() {
+                    Some((start, len))
+                        if u32::from(*start) + u32::from(*len) + 1 == u32::from(v) =>
+                    {
+                        *len += 1
+                    }
+                    _ => runs.push((v, 0)),
+                }
+            }
             ContainerBuf::Run(runs)
         } else if values.len() <= ARRAY_MAX {
             ContainerBuf::Array(values.to_vec())

@@ -51,6 +51,17 @@ pub fn hash_id(id: &[u8]) -> u64 {
 /// Writes a dictionary part for ids of rows `first_row..first_row + ids.len()`.
 /// The ids must be distinct (the caller checks against older parts).
 pub fn write_dictionary_part(path: &Path, first_row: u64, ids: &[&str]) -> Result<u64> {
+    let hashes: Vec<u64> = ids.iter().map(|id| hash_id(id.as_bytes())).collect();
+    write_dictionary_part_hashed(path, first_row, ids, &hashes)
+}
+
+/// [`write_dictionary_part`] with the ids' [`hash_id`]es computed already.
+pub fn write_dictionary_part_hashed(
+    path: &Path,
+    first_row: u64,
+    ids: &[&str],
+    hashes: &[u64],
+) -> Result<u64> {
     let n = ids.len();
     let log2 = (n.max(8) * 10 / 7)
         .next_power_of_two()
@@ -59,8 +70,7 @@ pub fn write_dictionary_part(path: &Path, first_row: u64, ids: &[&str]) -> Resul
     let num_slots = 1u64 << log2;
     let mut slots = vec![0u64; num_slots as usize];
     let mask = num_slots - 1;
-    for (i, id) in ids.iter().enumerate() {
-        let h = hash_id(id.as_bytes());
+    for (i, &h) in hashes.iter().enumerate().take(n) {
         let mut s = h & mask;
         while slots[s as usize] != 0 {
             s = (s + 1) & mask;
@@ -205,7 +215,11 @@ impl DictionaryPart {
 
     /// The row id of external id `id`, if this part has it.
     pub fn row_of(&self, id: &str) -> Result<Option<u64>> {
-        let h = hash_id(id.as_bytes());
+        self.row_of_hashed(id, hash_id(id.as_bytes()))
+    }
+
+    /// [`DictionaryPart::row_of`] with the id's [`hash_id`] computed already.
+    pub fn row_of_hashed(&self, id: &str, h: u64) -> Result<Option<u64>> {
         let mask = (1u64 << self.log2_slots) - 1;
         let tag = h >> 32;
         let mut s = h & mask;

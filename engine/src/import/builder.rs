@@ -3,6 +3,7 @@
 //! touched; other fields' blocks are copied as they are).
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use segdb_storage_format::bitmap::RoaringWriter;
 use segdb_storage_format::block_file::BlockKey;
@@ -56,58 +57,18 @@ pub(crate) enum Cell<'a> {
 }
 
 #[derive(Debug)]
-struct FieldBuilder {
+pub(crate) struct FieldBuilder {
     touched: Bits,
     column: Column,
 }
 
-/// Everything an import wrote to one shard, before it becomes a part.
-#[derive(Debug)]
-pub(crate) struct ShardBuilder {
-    pub shard: u32,
-    fields: Vec<Option<FieldBuilder>>,
-    /// Per field: (day, row, count) to add.
-    events: Vec<Vec<(i32, u32, u64)>>,
-    pub approx_bytes: usize,
-}
-
-impl ShardBuilder {
-    pub fn new(shard: u32, num_fields: usize) -> ShardBuilder {
-        ShardBuilder {
-            shard,
-            fields: (0..num_fields).map(|_| None).collect(),
-            events: vec![Vec::new(); num_fields],
-            approx_bytes: 0,
-        }
-    }
-
-    fn field(&mut self, f: usize, kind: FieldKind) -> &mut FieldBuilder {
-        let approx = &mut self.approx_bytes;
-        self.fields[f].get_or_insert_with(|| {
-            let column = match kind {
-                FieldKind::Enum => Column::Enum(vec![NULL; ROWS]),
-                FieldKind::Set => Column::Set(vec![None; ROWS]),
-                FieldKind::Bool => Column::Bool(vec![2; ROWS]),
-                FieldKind::Int => Column::Int(vec![0; ROWS], Bits::new()),
-                FieldKind::Text | FieldKind::Event => Column::Text(vec![None; ROWS]),
-            };
-            *approx += ROWS * 9 + ROWS / 8;
-            FieldBuilder {
-                touched: Bits::new(),
-                column,
-            }
-        })
-    }
-
-    /// Sets field `f` (of kind `kind`) of row `r` (relative to the shard).
-    pub fn set(&mut self, f: usize, kind: FieldKind, r: u32, cell: Cell<'_>) {
-        if let Cell::Text(t) = &cell {
-            self.approx_bytes += t.len();
-        }
-        let fb = self.field(f, kind);
-        fb.touched.set(r);
+impl FieldBuilder {
+    /// Sets row `r` (relative to the shard); returns the bytes of text kept.
+    #[inline]
+    pub fn put(&mut self, r: u32, cell: Cell<'_>) -> usize {
+        self.touched.set(r);
         let i = r as usize;
-        match (&mut fb.column, cell) {
+        match (&mut self.column, cell) {
             (Column::Enum(v), Cell::Enum(x)) => v[i] = x,
             (Column::Enum(v), _) => v[i] = NULL,
             (Column::Set(v), Cell::Set(xs)) => {
@@ -127,9 +88,116 @@ impl ShardBuilder {
                 v[i] = 0;
                 nn.0[i / 64] &= !(1 << (i % 64));
             }
-            (Column::Text(v), Cell::Text(s)) => v[i] = Some(s.into()),
+            (Column::Text(v), Cell::Text(s)) => {
+                v[i] = Some(s.into());
+                return s.len();
+            }
             (Column::Text(v), _) => v[i] = None,
         }
+        0
+    }
+
+    fn kind_matches(&self, kind: FieldKind) -> bool {
+        matches!(
+            (&self.column, kind),
+            (Column::Enum(_), FieldKind::Enum)
+                | (Column::Set(_), FieldKind::Set)
+                | (Column::Bool(_), FieldKind::Bool)
+                | (Column::Int(..), FieldKind::Int)
+                | (Column::Text(_), FieldKind::Text | FieldKind::Event)
+        )
+    }
+
+    /// Back to "nothing written".
+    fn reset(&mut self) {
+        self.touched.0.fill(0);
+        match &mut self.column {
+            Column::Enum(v) => v.fill(NULL),
+            Column::Set(v) => v.fill(None),
+            Column::Bool(v) => v.fill(2),
+            Column::Int(v, nn) => {
+                v.fill(0);
+                nn.0.fill(0);
+            }
+            Column::Text(v) => v.fill(None),
+        }
+    }
+}
+
+/// Column buffers kept for the next shard builders of an import: fresh
+/// buffers for every shard would cost a page fault every 4 KiB.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Spares(Arc<Mutex<Vec<FieldBuilder>>>);
+
+impl Spares {
+    fn take(&self, kind: FieldKind) -> Option<FieldBuilder> {
+        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let i = v.iter().position(|fb| fb.kind_matches(kind))?;
+        Some(v.swap_remove(i))
+    }
+
+    fn give(&self, mut fb: FieldBuilder, max: usize) {
+        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if v.len() < max {
+            fb.reset();
+            v.push(fb);
+        }
+    }
+}
+
+/// Everything an import wrote to one shard, before it becomes a part.
+#[derive(Debug)]
+pub(crate) struct ShardBuilder {
+    pub shard: u32,
+    fields: Vec<Option<FieldBuilder>>,
+    /// Per field: (day, row, count) to add.
+    events: Vec<Vec<(i32, u32, u64)>>,
+    pub approx_bytes: usize,
+    spares: Spares,
+}
+
+impl ShardBuilder {
+    pub fn new(shard: u32, num_fields: usize, spares: Spares) -> ShardBuilder {
+        ShardBuilder {
+            shard,
+            fields: (0..num_fields).map(|_| None).collect(),
+            events: vec![Vec::new(); num_fields],
+            approx_bytes: 0,
+            spares,
+        }
+    }
+
+    fn field(&mut self, f: usize, kind: FieldKind) -> &mut FieldBuilder {
+        let approx = &mut self.approx_bytes;
+        let spares = &self.spares;
+        self.fields[f].get_or_insert_with(|| {
+            *approx += ROWS * 9 + ROWS / 8;
+            if let Some(fb) = spares.take(kind) {
+                return fb;
+            }
+            let column = match kind {
+                FieldKind::Enum => Column::Enum(vec![NULL; ROWS]),
+                FieldKind::Set => Column::Set(vec![None; ROWS]),
+                FieldKind::Bool => Column::Bool(vec![2; ROWS]),
+                FieldKind::Int => Column::Int(vec![0; ROWS], Bits::new()),
+                FieldKind::Text | FieldKind::Event => Column::Text(vec![None; ROWS]),
+            };
+            FieldBuilder {
+                touched: Bits::new(),
+                column,
+            }
+        })
+    }
+
+    /// The builder of field `f` (of kind `kind`), to [`FieldBuilder::put`]
+    /// rows (relative to the shard) into.
+    pub fn field_mut(&mut self, f: usize, kind: FieldKind) -> &mut FieldBuilder {
+        self.field(f, kind)
+    }
+
+    /// Counts `bytes` more of memory held (TEXT values).
+    pub fn add_bytes(&mut self, bytes: usize) {
+        self.approx_bytes += bytes;
     }
 
     /// Adds `count` to the events of field `f` of row `r` on `day`.
@@ -153,7 +221,8 @@ impl ShardBuilder {
                     if let Some(old) = old {
                         decode_old(old, fi, &mut fb)?;
                     }
-                    encode(&mut w, fi, fb)?;
+                    encode(&mut w, fi, &fb)?;
+                    self.spares.give(fb, 2 * schema.fields.len());
                 }
             }
         }
@@ -276,9 +345,24 @@ fn push_bitmap(w: &mut PartWriter, key: BlockKey, rows: &[u32]) -> Result<()> {
     Ok(w.add_bitmap(key, &rw.finish())?)
 }
 
-fn encode(w: &mut PartWriter, field: u32, fb: FieldBuilder) -> Result<()> {
+/// Writes a bitmap from a shard's worth of dense words.
+fn push_dense(w: &mut PartWriter, key: BlockKey, words: &[u64]) -> Result<()> {
+    let mut rw = RoaringWriter::new();
+    for (chunk, c) in words.chunks_exact(1024).enumerate() {
+        if c.iter().any(|&x| x != 0) {
+            let c: &[u64; 1024] = c.try_into().unwrap_or(&[0; 1024]);
+            rw.push_words(chunk as u16, c);
+        }
+    }
+    if rw.is_empty() {
+        return Ok(());
+    }
+    Ok(w.add_bitmap(key, &rw.finish())?)
+}
+
+fn encode(w: &mut PartWriter, field: u32, fb: &FieldBuilder) -> Result<()> {
     let nn_key = BlockKey::new(field, TAG_NOT_NULL, 0, 0);
-    match fb.column {
+    match &fb.column {
         Column::Enum(v) => {
             let mut lists: Vec<Vec<u32>> = Vec::new();
             let mut nn = Vec::new();
@@ -316,10 +400,17 @@ fn encode(w: &mut PartWriter, field: u32, fb: FieldBuilder) -> Result<()> {
             }
         }
         Column::Bool(v) => {
-            let nn: Vec<u32> = (0..ROWS as u32).filter(|&r| v[r as usize] != 2).collect();
-            let t: Vec<u32> = (0..ROWS as u32).filter(|&r| v[r as usize] == 1).collect();
-            push_bitmap(w, nn_key, &nn)?;
-            push_bitmap(w, BlockKey::new(field, TAG_TRUE, 0, 0), &t)?;
+            let (mut nn, mut t) = (Bits::new(), Bits::new());
+            for (r, &x) in v.iter().enumerate() {
+                if x != 2 {
+                    nn.set(r as u32);
+                }
+                if x == 1 {
+                    t.set(r as u32);
+                }
+            }
+            push_dense(w, nn_key, &nn.0)?;
+            push_dense(w, BlockKey::new(field, TAG_TRUE, 0, 0), &t.0)?;
         }
         Column::Int(v, nn) => {
             let rows: Vec<u32> = (0..ROWS as u32).filter(|&r| nn.get(r)).collect();
@@ -329,20 +420,20 @@ fn encode(w: &mut PartWriter, field: u32, fb: FieldBuilder) -> Result<()> {
             let min = rows.iter().map(|&r| v[r as usize]).min().unwrap_or(0);
             let max = rows.iter().map(|&r| v[r as usize]).max().unwrap_or(0);
             let meta = IntMeta::for_range(min, max);
-            push_bitmap(w, nn_key, &rows)?;
+            push_dense(w, nn_key, &nn.0)?;
             w.add_int_meta(field, meta)?;
-            let mut slices: Vec<Vec<u32>> = vec![Vec::new(); meta.bits as usize];
+            // Slices are dense (about half the rows have any given bit), so
+            // they are built as words, not row lists.
+            let mut slices: Vec<Bits> = (0..meta.bits).map(|_| Bits::new()).collect();
             for &r in &rows {
-                let u = (i128::from(v[r as usize]) - i128::from(meta.base)) as u64;
-                let mut x = u;
+                let mut x = (i128::from(v[r as usize]) - i128::from(meta.base)) as u64;
                 while x != 0 {
-                    let j = x.trailing_zeros();
-                    slices[j as usize].push(r);
+                    slices[x.trailing_zeros() as usize].set(r);
                     x &= x - 1;
                 }
             }
             for (j, s) in slices.iter().enumerate() {
-                push_bitmap(w, BlockKey::new(field, TAG_INT_SLICE, j as u32, 0), s)?;
+                push_dense(w, BlockKey::new(field, TAG_INT_SLICE, j as u32, 0), &s.0)?;
             }
         }
         Column::Text(v) => {

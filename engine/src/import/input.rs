@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::builder::Cell;
 use super::parse::{split_csv, suggest, Bad, Block, LineParser, PCell, PRow};
-use super::{ImportFormat, ImportOptions, ImportProgress, ImportReport, OnError, Session};
+use super::{ImportFormat, ImportOptions, ImportProgress, ImportReport, OnError, Session, NO_ROW};
 use crate::error::{EngineError, Result};
 use crate::schema::{FieldKind, ID_COLUMN};
 
@@ -263,48 +263,53 @@ fn apply_block(
         .collect();
     // SET values with the table's value ids.
     let mut sets = block.sets.clone();
-    for (f, c) in &block.cells {
-        if let PCell::Set(a, n) = *c {
-            for v in &mut sets[a as usize..(a + n) as usize] {
-                *v = value_map[*f as usize][*v as usize];
+    for (f, cells) in &block.cols {
+        for c in cells {
+            if let PCell::Set(a, n) = *c {
+                for v in &mut sets[a as usize..(a + n) as usize] {
+                    *v = value_map[*f as usize][*v as usize];
+                }
             }
         }
     }
-    let mut cells: Vec<(usize, Cell<'_>)> = Vec::new();
-    for row in &block.rows {
+    // Row ids first (in order: bad lines are reported as they come), then
+    // the block's columns one at a time.
+    let mut rows = vec![NO_ROW; block.rows.len()];
+    for (k, row) in block.rows.iter().enumerate() {
         match row {
             PRow::Bad { line, bad } => on_bad(opts, report, *line, bad.clone())?,
             PRow::Event {
                 id,
+                hash,
                 field,
                 day,
                 count,
                 ..
             } => {
                 if *count > 0 {
-                    s.add_event(block.str(*id), *field as usize, *day, *count)?;
+                    s.add_event(block.str(*id), *hash, *field as usize, *day, *count)?;
                 }
                 report.applied += 1;
             }
-            PRow::Cells { id, start, len, .. } => {
-                let row_cells = &block.cells[*start as usize..(*start + *len) as usize];
-                cells.clear();
-                for (f, c) in row_cells {
-                    let f = *f as usize;
-                    let cell = match *c {
-                        PCell::Null => Cell::Null,
-                        PCell::Enum(v) => Cell::Enum(value_map[f][v as usize]),
-                        PCell::Set(a, n) => Cell::Set(&sets[a as usize..(a + n) as usize]),
-                        PCell::Bool(b) => Cell::Bool(b),
-                        PCell::Int(x) => Cell::Int(x),
-                        PCell::Text(a, n) => Cell::Text(block.str((a, n))),
-                    };
-                    cells.push((f, cell));
-                }
-                s.apply_row(block.str(*id), &cells)?;
+            PRow::Cells { id, hash, .. } => {
+                rows[k] = s.row_for(block.str(*id), *hash)?;
                 report.applied += 1;
             }
         }
     }
+    for (f, cells) in &block.cols {
+        let f = *f as usize;
+        let map: &[u32] = value_map.get(f).map_or(&[], |v| v);
+        s.apply_column(f, &rows, |k| match cells[k] {
+            PCell::Absent => None,
+            PCell::Null => Some(Cell::Null),
+            PCell::Enum(v) => Some(Cell::Enum(map[v as usize])),
+            PCell::Set(a, n) => Some(Cell::Set(&sets[a as usize..(a + n) as usize])),
+            PCell::Bool(b) => Some(Cell::Bool(b)),
+            PCell::Int(x) => Some(Cell::Int(x)),
+            PCell::Text(a, n) => Some(Cell::Text(block.str((a, n)))),
+        });
+    }
+    s.maybe_seal()?;
     Ok(())
 }

@@ -6,22 +6,24 @@
 
 mod builder;
 mod input;
+mod new_ids;
 mod parse;
 
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashMap;
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
-use rayon::prelude::*;
-use segdb_storage_format::dictionary::{write_dictionary_part, DictionaryPart};
+use segdb_storage_format::dictionary::{write_dictionary_part_hashed, DictionaryPart};
 use segdb_storage_format::part::{Part, SHARD_ROWS};
 
 use crate::error::{EngineError, Result};
 use crate::store::Store;
 use crate::table::{Table, ValueDict};
 use builder::{Cell, ShardBuilder};
+
+/// No row (a bad line) in a block's row ids.
+const NO_ROW: u32 = u32::MAX;
 
 /// What an import's input holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,62 +115,102 @@ struct Session<'s> {
     store: &'s Store,
     table: Arc<Table>,
     values: Vec<ValueDict>,
-    new_ids: FxHashMap<Arc<str>, u32>,
+    new_ids: new_ids::NewIds,
     /// The last id resolved (consecutive lines often name the same id).
     last_id: (String, Option<u32>),
-    new_id_list: Vec<Arc<str>>,
     builders: BTreeMap<u32, ShardBuilder>,
     /// Parts written by this import but not committed, by shard.
     written: BTreeMap<u32, (String, u64, Arc<Part>)>,
     file_counter: u64,
     memory_budget: usize,
+    /// Column buffers for new shard builders.
+    spares: builder::Spares,
+    /// Shard builders being sealed in the background.
+    pending: Vec<(u32, mpsc::Receiver<Sealed>)>,
+    /// Shards that new rows have moved past, to seal once the block that
+    /// moved past them is applied.
+    finished_shards: Vec<u32>,
+    /// The shard of the last row id created.
+    last_new_shard: Option<u32>,
 }
 
+/// A shard builder written as an uncommitted part: shard, file name, bytes, part.
+type Sealed = Result<(u32, String, u64, Arc<Part>)>;
+
 impl Session<'_> {
-    fn row_for(&mut self, id: &str) -> Result<u32> {
+    fn row_for(&mut self, id: &str, hash: u64) -> Result<u32> {
         if let (last, Some(r)) = &self.last_id {
-            if last == id {
+            if parse::same_bytes(last.as_bytes(), id.as_bytes()) {
                 return Ok(*r);
             }
         }
-        let r = self.lookup_or_create(id)?;
+        let r = self.lookup_or_create(id, hash)?;
         self.last_id.0.clear();
         self.last_id.0.push_str(id);
         self.last_id.1 = Some(r);
         Ok(r)
     }
 
-    fn lookup_or_create(&mut self, id: &str) -> Result<u32> {
-        if let Some(&r) = self.new_ids.get(id) {
+    fn lookup_or_create(&mut self, id: &str, hash: u64) -> Result<u32> {
+        let first_new = self.table.num_rows();
+        if let Some(i) = self.new_ids.get(id, hash) {
+            return Ok((first_new + u64::from(i)) as u32);
+        }
+        if let Some(r) = self.table.row_of_hashed(id, hash)? {
             return Ok(r);
         }
-        if let Some(r) = self.table.row_of(id)? {
-            return Ok(r);
-        }
-        let r = self.table.num_rows() + self.new_id_list.len() as u64;
-        let r = u32::try_from(r)
+        let r = u32::try_from(first_new + self.new_ids.len() as u64)
             .map_err(|_| EngineError::InvalidSchema("table is full: 2^32 rows".into()))?;
-        let shared: Arc<str> = id.into();
-        self.new_ids.insert(shared.clone(), r);
-        self.new_id_list.push(shared);
+        self.new_ids.push(id, hash);
+        // A bulk load of new rows fills shards one after the other: once it
+        // moves on, the previous shard's builder is sealed in the background.
+        let shard = r / SHARD_ROWS;
+        if let Some(prev) = self.last_new_shard.filter(|&p| p < shard) {
+            self.finished_shards.push(prev);
+        }
+        self.last_new_shard = Some(shard);
         Ok(r)
     }
 
-    /// Applies one parsed row.
-    fn apply_row(&mut self, id: &str, cells: &[(usize, Cell<'_>)]) -> Result<()> {
-        let row = self.row_for(id)?;
-        let table = self.table.clone();
-        let b = self.builder(row);
-        let local = row % SHARD_ROWS;
-        for (f, cell) in cells {
-            b.set(*f, table.schema().fields[*f].kind, local, *cell);
+    /// Writes one column of a block: `cells[k]` to row `rows[k]` (skipping
+    /// `NO_ROW` rows and `None` cells).
+    fn apply_column<'c>(
+        &mut self,
+        field: usize,
+        rows: &[u32],
+        cells: impl Fn(usize) -> Option<Cell<'c>>,
+    ) {
+        let kind = self.table.schema().fields[field].kind;
+        let n = self.table.schema().fields.len();
+        let mut k = 0;
+        while k < rows.len() {
+            if rows[k] == NO_ROW {
+                k += 1;
+                continue;
+            }
+            let shard = rows[k] / SHARD_ROWS;
+            let spares = &self.spares;
+            let b = self
+                .builders
+                .entry(shard)
+                .or_insert_with(|| ShardBuilder::new(shard, n, spares.clone()));
+            let fb = b.field_mut(field, kind);
+            let mut text_bytes = 0;
+            while k < rows.len() && (rows[k] == NO_ROW || rows[k] / SHARD_ROWS == shard) {
+                if rows[k] != NO_ROW {
+                    if let Some(cell) = cells(k) {
+                        text_bytes += fb.put(rows[k] % SHARD_ROWS, cell);
+                    }
+                }
+                k += 1;
+            }
+            b.add_bytes(text_bytes);
         }
-        self.maybe_seal()
     }
 
     /// Adds an event count.
-    fn add_event(&mut self, id: &str, field: usize, day: i32, count: u64) -> Result<()> {
-        let row = self.row_for(id)?;
+    fn add_event(&mut self, id: &str, hash: u64, field: usize, day: i32, count: u64) -> Result<()> {
+        let row = self.row_for(id, hash)?;
         self.builder(row)
             .add_event(field, row % SHARD_ROWS, day, count);
         self.maybe_seal()
@@ -177,9 +219,10 @@ impl Session<'_> {
     fn builder(&mut self, row: u32) -> &mut ShardBuilder {
         let shard = row / SHARD_ROWS;
         let n = self.table.schema().fields.len();
+        let spares = &self.spares;
         self.builders
             .entry(shard)
-            .or_insert_with(|| ShardBuilder::new(shard, n))
+            .or_insert_with(|| ShardBuilder::new(shard, n, spares.clone()))
     }
 
     fn old_part(&self, shard: u32) -> Option<Arc<Part>> {
@@ -189,37 +232,74 @@ impl Session<'_> {
         }
     }
 
-    /// Writes out every shard builder (in parallel) as a new, uncommitted part.
-    fn seal_all(&mut self) -> Result<()> {
-        let builders = std::mem::take(&mut self.builders);
-        let jobs: Vec<(ShardBuilder, Option<Arc<Part>>, String)> = builders
-            .into_values()
-            .map(|b| {
-                let name = self.store.new_file_name(&mut self.file_counter, "part");
-                let old = self.old_part(b.shard);
-                (b, old, name)
-            })
-            .collect();
-        let dir = self.table.dir.clone();
+    /// Seals a shard builder on the worker pool, as a new uncommitted part
+    /// laid over the shard's latest part.
+    fn spawn_seal(&mut self, b: ShardBuilder) -> Result<()> {
+        self.wait_for(b.shard)?;
+        let name = self.store.new_file_name(&mut self.file_counter, "part");
+        let old = self.old_part(b.shard);
+        let path = self.table.dir.join(&name);
         let schema = self.table.schema().clone();
-        let done: Vec<(u32, String, u64, Arc<Part>)> = jobs
-            .into_par_iter()
-            .map(|(b, old, name)| {
-                let shard = b.shard;
-                let path = dir.join(&name);
-                let bytes = b.seal(&schema, old.as_deref(), &path)?;
-                Ok((shard, name, bytes, Arc::new(Part::open_mapped(&path)?)))
-            })
-            .collect::<Result<_>>()?;
-        for (shard, name, bytes, part) in done {
-            if let Some((old_name, _, _)) = self.written.insert(shard, (name, bytes, part)) {
-                let _ = std::fs::remove_file(dir.join(old_name));
-            }
+        let (tx, rx) = mpsc::channel();
+        let shard = b.shard;
+        rayon::spawn(move || {
+            let sealed = b
+                .seal(&schema, old.as_deref(), &path)
+                .and_then(|bytes| Ok((shard, name, bytes, Arc::new(Part::open_mapped(&path)?))));
+            let _ = tx.send(sealed);
+        });
+        self.pending.push((shard, rx));
+        Ok(())
+    }
+
+    fn finish_sealed(&mut self, sealed: Sealed) -> Result<()> {
+        let (shard, name, bytes, part) = sealed?;
+        if let Some((old_name, _, _)) = self.written.insert(shard, (name, bytes, part)) {
+            let _ = std::fs::remove_file(self.table.dir.join(old_name));
         }
         Ok(())
     }
 
+    /// Waits for the background seals of `shard` (every shard if `None`).
+    fn wait_for_shards(&mut self, shard: Option<u32>) -> Result<()> {
+        let (wait, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|(s, _)| shard.is_none_or(|x| x == *s));
+        self.pending = keep;
+        let mut first_err = None;
+        for (_, rx) in wait {
+            let sealed = rx.recv().unwrap_or_else(|_| {
+                Err(EngineError::InvalidSchema(
+                    "a background seal stopped without an answer".into(),
+                ))
+            });
+            if let Err(e) = self.finish_sealed(sealed) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn wait_for(&mut self, shard: u32) -> Result<()> {
+        self.wait_for_shards(Some(shard))
+    }
+
+    /// Writes out every shard builder (in parallel) as a new, uncommitted part.
+    fn seal_all(&mut self) -> Result<()> {
+        for b in std::mem::take(&mut self.builders).into_values() {
+            self.spawn_seal(b)?;
+        }
+        self.wait_for_shards(None)
+    }
+
+    /// After a block: seals the shards bulk loading has moved past, and
+    /// everything if the builders hold more than the memory budget.
     fn maybe_seal(&mut self) -> Result<()> {
+        for shard in std::mem::take(&mut self.finished_shards) {
+            if let Some(b) = self.builders.remove(&shard) {
+                self.spawn_seal(b)?;
+            }
+        }
         let total: usize = self.builders.values().map(|b| b.approx_bytes).sum();
         if total > self.memory_budget {
             self.seal_all()?;
@@ -229,6 +309,7 @@ impl Session<'_> {
 
     /// Deletes the files of an import that will not be committed.
     fn abandon(&mut self) {
+        let _ = self.wait_for_shards(None);
         for (name, _, _) in self.written.values() {
             let _ = std::fs::remove_file(self.table.dir.join(name));
         }
@@ -238,7 +319,7 @@ impl Session<'_> {
     fn commit(mut self) -> Result<Arc<Table>> {
         self.seal_all()?;
         let old = &self.table;
-        let num_rows = old.num_rows() + self.new_id_list.len() as u64;
+        let num_rows = old.num_rows() + self.new_ids.len() as u64;
         let num_shards = num_rows.div_ceil(u64::from(SHARD_ROWS)) as usize;
         let mut parts = old.parts.clone();
         let mut part_files = old.part_files.clone();
@@ -250,11 +331,11 @@ impl Session<'_> {
         }
         let mut dictionary = old.dictionary.clone();
         let mut dictionary_files = old.dictionary_files.clone();
-        if !self.new_id_list.is_empty() {
+        if self.new_ids.len() > 0 {
             let name = self.store.new_file_name(&mut self.file_counter, "ids");
             let path = old.dir.join(&name);
-            let ids: Vec<&str> = self.new_id_list.iter().map(|s| &**s).collect();
-            let bytes = write_dictionary_part(&path, old.num_rows(), &ids)?;
+            let (ids, hashes) = self.new_ids.ids_and_hashes();
+            let bytes = write_dictionary_part_hashed(&path, old.num_rows(), &ids, hashes)?;
             dictionary.push(Arc::new(DictionaryPart::open_mapped(&path)?));
             dictionary_files.push((name, bytes));
         }
@@ -289,13 +370,16 @@ impl Store {
             store: self,
             values: t.values.clone(),
             table: t,
-            new_ids: FxHashMap::default(),
+            new_ids: new_ids::NewIds::default(),
             last_id: (String::new(), None),
-            new_id_list: Vec::new(),
             builders: BTreeMap::new(),
             written: BTreeMap::new(),
             file_counter: self.next_file_id(),
             memory_budget: opts.memory_budget,
+            pending: Vec::new(),
+            spares: builder::Spares::default(),
+            last_new_shard: None,
+            finished_shards: Vec::new(),
         };
         let mut report = ImportReport::default();
         let result = input::read_lines(&mut session, format, input, opts, &mut report);
@@ -308,7 +392,7 @@ impl Store {
                         finishing: true,
                     });
                 }
-                report.new_rows = session.new_id_list.len() as u64;
+                report.new_rows = session.new_ids.len() as u64;
                 match session.commit() {
                     Ok(t) => {
                         report.num_rows = t.num_rows();

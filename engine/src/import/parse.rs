@@ -5,6 +5,7 @@
 
 use rustc_hash::FxHashMap;
 use segdb_storage_format::date::parse_iso_day;
+use segdb_storage_format::dictionary::hash_id;
 
 use super::ImportFormat;
 use crate::schema::{FieldKind, ID_COLUMN};
@@ -39,6 +40,8 @@ pub(crate) struct LineParser {
 /// A cell of a parsed block; strings and sets point into the block's arenas.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum PCell {
+    /// The row does not set this field (JSON lines without the key, bad rows).
+    Absent,
     Null,
     Enum(u32),
     Set(u32, u32),
@@ -49,17 +52,17 @@ pub(crate) enum PCell {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum PRow {
-    /// Cells `cells[start..start + len]` of the row with this id.
+    /// A row with this id; its cells are in the block's columns.
     Cells {
         line: u64,
         id: (u32, u32),
-        start: u32,
-        len: u32,
+        hash: u64,
     },
     /// Add `count` to `field` on `day`.
     Event {
         line: u64,
         id: (u32, u32),
+        hash: u64,
         field: u32,
         day: i32,
         count: u64,
@@ -70,6 +73,58 @@ pub(crate) enum PRow {
     },
 }
 
+/// Block-local value ids of one field: a hash table of indices into the
+/// field's value list, compared without calling `memcmp` (values are short).
+#[derive(Debug, Default, Clone)]
+struct Interner {
+    table: hashbrown::HashTable<u32>,
+    hashes: Vec<u64>,
+}
+
+/// Byte equality for short strings, inline (no call to `memcmp`).
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        let x = u64::from_le_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]);
+        let y = u64::from_le_bytes([y[0], y[1], y[2], y[3], y[4], y[5], y[6], y[7]]);
+        if x != y {
+            return false;
+        }
+    }
+    ca.remainder()
+        .iter()
+        .zip(cb.remainder())
+        .all(|(x, y)| x == y)
+}
+
+fn fx_hash(v: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(v);
+    h.finish()
+}
+
+impl Interner {
+    fn intern(&mut self, values: &mut Vec<String>, v: &str) -> u32 {
+        let h = fx_hash(v.as_bytes());
+        if let Some(&i) = self.table.find(h, |&i| {
+            self.hashes[i as usize] == h && same_bytes(values[i as usize].as_bytes(), v.as_bytes())
+        }) {
+            return i;
+        }
+        let i = values.len() as u32;
+        values.push(v.to_owned());
+        self.hashes.push(h);
+        let hashes = &self.hashes;
+        self.table.insert_unique(h, i, |&j| hashes[j as usize]);
+        i
+    }
+}
+
 /// A block of lines, parsed.
 #[derive(Debug, Default)]
 pub(crate) struct Block {
@@ -78,27 +133,48 @@ pub(crate) struct Block {
     pub bytes: u64,
     pub last_line: u64,
     pub rows: Vec<PRow>,
-    pub cells: Vec<(u32, PCell)>,
+    /// Cells by column: `cols[c].1[k]` is row `k`'s cell of field `cols[c].0`.
+    pub cols: Vec<(u32, Vec<PCell>)>,
+    /// Field index -> column index + 1 (0: no column yet).
+    col_of_field: Vec<u32>,
     pub sets: Vec<u32>,
     pub text: String,
     /// Per field: local value id -> text.
     pub locals: Vec<Vec<String>>,
-    local_ids: Vec<FxHashMap<String, u32>>,
+    local_ids: Vec<Interner>,
 }
 
 impl Block {
     fn intern(&mut self, field: usize, v: &str) -> u32 {
         if self.locals.len() <= field {
             self.locals.resize(field + 1, Vec::new());
-            self.local_ids.resize(field + 1, FxHashMap::default());
+            self.local_ids.resize_with(field + 1, Interner::default);
         }
-        if let Some(&id) = self.local_ids[field].get(v) {
-            return id;
+        self.local_ids[field].intern(&mut self.locals[field], v)
+    }
+
+    /// The index of the column of `field`, created (padded with `Absent`)
+    /// if new.
+    fn col(&mut self, field: usize) -> usize {
+        if self.col_of_field.len() <= field {
+            self.col_of_field.resize(field + 1, 0);
         }
-        let id = self.locals[field].len() as u32;
-        self.locals[field].push(v.to_owned());
-        self.local_ids[field].insert(v.to_owned(), id);
-        id
+        if self.col_of_field[field] == 0 {
+            self.cols
+                .push((field as u32, vec![PCell::Absent; self.rows.len()]));
+            self.col_of_field[field] = self.cols.len() as u32;
+        }
+        self.col_of_field[field] as usize - 1
+    }
+
+    /// Ends a row pushed to `rows`: every column gets exactly one cell for
+    /// it (`Absent` if the row set none, or if the row is bad).
+    fn end_row(&mut self, ok: bool) {
+        let n = self.rows.len();
+        for (_, cells) in &mut self.cols {
+            cells.truncate(if ok { n } else { n - 1 });
+            cells.resize(n, PCell::Absent);
+        }
     }
 
     fn push_text(&mut self, s: &str) -> (u32, u32) {
@@ -113,10 +189,50 @@ impl Block {
     }
 }
 
+#[cold]
+fn cell_error(column: &str, text: &str, what: &str) -> Box<Bad> {
+    Box::new(bad(column, format!("`{text}` {what}")))
+}
+
+/// Parses a decimal `i64` (optional sign); `None` if not one or out of range.
+#[inline]
+fn parse_i64(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 19 {
+        return if digits.len() > 19 {
+            t.parse().ok()
+        } else {
+            None
+        };
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u64::from(d);
+    }
+    if neg {
+        if v <= 1 << 63 {
+            Some((v as i64).wrapping_neg())
+        } else {
+            None
+        }
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
 fn parse_bool(t: &str) -> Option<bool> {
-    match t {
-        "1" => Some(true),
-        "0" => Some(false),
+    match t.as_bytes() {
+        [b'1'] => Some(true),
+        [b'0'] => Some(false),
         _ if t.eq_ignore_ascii_case("true") => Some(true),
         _ if t.eq_ignore_ascii_case("false") => Some(false),
         _ => None,
@@ -229,6 +345,10 @@ impl LineParser {
             bytes: text.len() as u64,
             ..Block::default()
         };
+        // CSV: one column per header column, in header order.
+        for (f, _) in self.columns.iter().flatten() {
+            block.col(*f);
+        }
         let mut cells = Vec::new();
         let mut scratch = Vec::new();
         let mut line_no = first_line;
@@ -247,8 +367,10 @@ impl LineParser {
                 }
                 ImportFormat::JsonLines => self.json_row(&mut block, line, this),
             };
+            let ok = row.is_ok();
             let row = row.unwrap_or_else(|bad| PRow::Bad { line: this, bad });
             block.rows.push(row);
+            block.end_row(ok);
             for c in cells.drain(..) {
                 if let std::borrow::Cow::Owned(s) = c {
                     scratch.push(s);
@@ -259,48 +381,59 @@ impl LineParser {
         block
     }
 
-    fn cell(
+    /// Parses a CSV cell of field `f` and appends it to the field's column.
+    /// (Writing the cell in place, rather than returning a `Result` holding
+    /// it, avoids a store-forwarding stall per cell.)
+    fn push_cell(
         &self,
         block: &mut Block,
+        col: usize,
         f: usize,
         kind: FieldKind,
         column: &str,
         text: &str,
-    ) -> Result<PCell, Bad> {
-        if text.is_empty() {
-            return Ok(PCell::Null);
-        }
-        Ok(match kind {
-            FieldKind::Enum => PCell::Enum(block.intern(f, text)),
-            FieldKind::Set => {
-                let start = block.sets.len() as u32;
-                for v in text.split('|').filter(|v| !v.is_empty()) {
-                    let id = block.intern(f, v);
-                    block.sets.push(id);
+    ) -> Result<(), Box<Bad>> {
+        let cell = if text.is_empty() {
+            PCell::Null
+        } else {
+            match kind {
+                FieldKind::Enum => PCell::Enum(block.intern(f, text)),
+                FieldKind::Set => {
+                    let start = block.sets.len() as u32;
+                    for v in text.split('|').filter(|v| !v.is_empty()) {
+                        let id = block.intern(f, v);
+                        block.sets.push(id);
+                    }
+                    PCell::Set(start, block.sets.len() as u32 - start)
                 }
-                PCell::Set(start, block.sets.len() as u32 - start)
+                FieldKind::Bool => match parse_bool(text) {
+                    Some(b) => PCell::Bool(b),
+                    None => {
+                        return Err(cell_error(
+                            column,
+                            text,
+                            "is not a BOOL (0, 1, true or false)",
+                        ))
+                    }
+                },
+                FieldKind::Int => match parse_i64(text) {
+                    Some(x) => PCell::Int(x),
+                    None => return Err(cell_error(column, text, "is not a 64-bit integer")),
+                },
+                FieldKind::Text => {
+                    let (s, l) = block.push_text(text);
+                    PCell::Text(s, l)
+                }
+                FieldKind::Event => {
+                    return Err(Box::new(bad(
+                        column,
+                        "EVENT fields are imported from the events format",
+                    )))
+                }
             }
-            FieldKind::Bool => PCell::Bool(parse_bool(text).ok_or_else(|| {
-                bad(
-                    column,
-                    format!("`{text}` is not a BOOL (0, 1, true or false)"),
-                )
-            })?),
-            FieldKind::Int => PCell::Int(
-                text.parse::<i64>()
-                    .map_err(|_| bad(column, format!("`{text}` is not a 64-bit integer")))?,
-            ),
-            FieldKind::Text => {
-                let (s, l) = block.push_text(text);
-                PCell::Text(s, l)
-            }
-            FieldKind::Event => {
-                return Err(bad(
-                    column,
-                    "EVENT fields are imported from the events format",
-                ))
-            }
-        })
+        };
+        block.cols[col].1.push(cell);
+        Ok(())
     }
 
     fn csv_row<'a>(
@@ -324,24 +457,20 @@ impl LineParser {
         }
         let id = &cells[self.id_col];
         check_id(id)?;
-        let start = block.cells.len();
+        let mut col = 0;
         for (i, text) in cells.iter().enumerate() {
             if let Some((f, kind)) = self.columns[i] {
-                match self.cell(block, f, kind, &self.names[i], text) {
-                    Ok(c) => block.cells.push((f as u32, c)),
-                    Err(b) => {
-                        block.cells.truncate(start);
-                        return Err(b);
-                    }
-                }
+                self.push_cell(block, col, f, kind, &self.names[i], text)
+                    .map_err(|b| *b)?;
+                col += 1;
             }
         }
+        let hash = hash_id(cells[self.id_col].as_bytes());
         let id = block.push_text(&cells[self.id_col]);
         Ok(PRow::Cells {
             line: line_no,
             id,
-            start: start as u32,
-            len: (block.cells.len() - start) as u32,
+            hash,
         })
     }
 
@@ -380,10 +509,12 @@ impl LineParser {
                 format!("`{count}` is not a count (a non-negative integer)"),
             )
         })?;
+        let hash = hash_id(id.as_bytes());
         let id = block.push_text(id);
         Ok(PRow::Event {
             line: line_no,
             id,
+            hash,
             field: field as u32,
             day,
             count,
@@ -401,18 +532,13 @@ impl LineParser {
             .and_then(|v| v.as_str())
             .ok_or_else(|| bad(ID_COLUMN, "missing, or not a string"))?;
         check_id(id)?;
-        let start = block.cells.len();
-        let result = self.json_cells(block, obj);
-        if let Err(b) = result {
-            block.cells.truncate(start);
-            return Err(b);
-        }
+        self.json_cells(block, obj)?;
+        let hash = hash_id(id.as_bytes());
         let id = block.push_text(id);
         Ok(PRow::Cells {
             line: line_no,
             id,
-            start: start as u32,
-            len: (block.cells.len() - start) as u32,
+            hash,
         })
     }
 
@@ -472,7 +598,8 @@ impl LineParser {
                     ))
                 }
             };
-            block.cells.push((f as u32, cell));
+            let c = block.col(f);
+            block.cols[c].1.push(cell);
         }
         Ok(())
     }
@@ -498,6 +625,37 @@ mod tests {
         assert!(split("\"open").is_err());
         assert!(split("a\"b").is_err());
         assert!(split("\"a\"b").is_err());
+    }
+
+    #[test]
+    fn integers() {
+        for t in [
+            "0",
+            "-0",
+            "+7",
+            "42",
+            "-9223372036854775808",
+            "9223372036854775807",
+            "00012",
+            "-1",
+        ] {
+            assert_eq!(parse_i64(t), t.parse::<i64>().ok(), "{t}");
+        }
+        for t in [
+            "",
+            "-",
+            "+",
+            "1a",
+            " 1",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999",
+            "1.5",
+            "--1",
+        ] {
+            assert_eq!(parse_i64(t), None, "{t}");
+            assert_eq!(t.parse::<i64>().ok(), None, "{t}");
+        }
     }
 
     #[test]
