@@ -270,6 +270,7 @@ fn import_file(
         },
         source_name: name.clone(),
         progress: Some(&progress),
+        size_hint: Some(total),
         ..ImportOptions::default()
     };
     let start = Instant::now();

@@ -148,24 +148,73 @@ fn line_parser(
     Ok(Some(parser))
 }
 
-/// Reads whole lines of about `BLOCK_BYTES`; `None` at the end.
-fn read_block(reader: &mut impl BufRead) -> std::io::Result<Option<String>> {
-    let mut buf = Vec::with_capacity(BLOCK_BYTES + 4096);
-    while buf.len() < BLOCK_BYTES {
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            break;
+/// Cuts its input into blocks of whole lines of about `BLOCK_BYTES`.
+struct BlockReader<R> {
+    inner: R,
+    /// The start of a line that the previous block cut off.
+    carry: Vec<u8>,
+    eof: bool,
+}
+
+impl<R: Read> BlockReader<R> {
+    /// The next block (ending with a newline, unless it is the input's
+    /// last line); `None` at the end.
+    fn next_block(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let mut buf = std::mem::take(&mut self.carry);
+        let mut searched = 0;
+        loop {
+            while buf.len() < BLOCK_BYTES && !self.eof {
+                let len = buf.len();
+                buf.resize(len.max(BLOCK_BYTES), 0);
+                match self.inner.read(&mut buf[len..]) {
+                    Ok(0) => {
+                        buf.truncate(len);
+                        self.eof = true;
+                    }
+                    Ok(n) => buf.truncate(len + n),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
+                    Err(e) => return Err(e),
+                }
+            }
+            if self.eof {
+                return Ok((!buf.is_empty()).then_some(buf));
+            }
+            match buf[searched..].iter().rposition(|&c| c == b'\n') {
+                Some(p) => {
+                    self.carry = buf[searched + p + 1..].to_vec();
+                    buf.truncate(searched + p + 1);
+                    return Ok(Some(buf));
+                }
+                // One line longer than a block: read on.
+                None => {
+                    searched = buf.len();
+                    buf.reserve(BLOCK_BYTES);
+                    let len = buf.len();
+                    buf.resize(len + BLOCK_BYTES, 0);
+                    let n = loop {
+                        match self.inner.read(&mut buf[len..]) {
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                            r => break r?,
+                        }
+                    };
+                    buf.truncate(len + n);
+                    if n == 0 {
+                        self.eof = true;
+                    }
+                }
+            }
         }
     }
-    if buf.is_empty() {
-        return Ok(None);
-    }
-    String::from_utf8(buf).map(Some).map_err(|e| {
+}
+
+/// The block as text, or an error naming the line that is not UTF-8.
+fn block_text(bytes: Vec<u8>, first_line: u64) -> std::io::Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = first_line + e.as_bytes()[..at].iter().filter(|&&c| c == b'\n').count() as u64;
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!(
-                "input is not UTF-8 (near byte {} of a block)",
-                e.utf8_error().valid_up_to()
-            ),
+            format!("line {line} is not UTF-8"),
         )
     })
 }
@@ -191,10 +240,27 @@ pub(super) fn read_lines(
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut next_line = first_line;
+            let mut blocks_in = BlockReader {
+                inner: reader,
+                carry: Vec::new(),
+                eof: false,
+            };
             loop {
                 let mut texts = Vec::with_capacity(BLOCKS_AT_ONCE);
+                let mut starts = Vec::with_capacity(BLOCKS_AT_ONCE);
                 for _ in 0..BLOCKS_AT_ONCE {
-                    match read_block(&mut reader) {
+                    let block = blocks_in.next_block().and_then(|b| {
+                        b.map(|b| {
+                            let lines = b.iter().filter(|&&c| c == b'\n').count() as u64
+                                + u64::from(b.last() != Some(&b'\n'));
+                            let text = block_text(b, next_line);
+                            starts.push(next_line);
+                            next_line += lines;
+                            text
+                        })
+                        .transpose()
+                    });
+                    match block {
                         Ok(Some(t)) => texts.push(t),
                         Ok(None) => break,
                         Err(e) => {
@@ -206,15 +272,6 @@ pub(super) fn read_lines(
                 if texts.is_empty() {
                     return;
                 }
-                let starts: Vec<u64> = texts
-                    .iter()
-                    .map(|t| {
-                        let s = next_line;
-                        next_line += t.bytes().filter(|&b| b == b'\n').count() as u64
-                            + u64::from(!t.ends_with('\n'));
-                        s
-                    })
-                    .collect();
                 let blocks: Vec<Block> = texts
                     .par_iter()
                     .zip(starts)
@@ -253,6 +310,16 @@ fn apply_block(
     opts: &ImportOptions<'_>,
     report: &mut ImportReport,
 ) -> Result<()> {
+    if report.lines == 0 && block.lines > 0 {
+        // The first block tells the bytes per line: make room for the ids
+        // the whole input may create.
+        if let Some(total) = opts.size_hint {
+            let per_line = block.bytes / block.lines;
+            let lines = (total / per_line.max(1)) as usize;
+            let avg_id = block.text.len() / block.rows.len().max(1);
+            s.new_ids.reserve(lines.min(1 << 28), avg_id.clamp(1, 64));
+        }
+    }
     report.lines += block.lines;
     report.bytes += block.bytes;
     let value_map: Vec<Vec<u32>> = block
@@ -312,4 +379,55 @@ fn apply_block(
     }
     s.maybe_seal()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocks(input: &[u8]) -> Vec<Vec<u8>> {
+        let mut r = BlockReader {
+            inner: input,
+            carry: Vec::new(),
+            eof: false,
+        };
+        let mut out = Vec::new();
+        while let Some(b) = r.next_block().unwrap() {
+            out.push(b);
+        }
+        out
+    }
+
+    #[test]
+    fn blocks_are_whole_lines_and_lose_nothing() {
+        let mut input = Vec::new();
+        for i in 0..200_000 {
+            input.extend_from_slice(format!("line {i},x\n").as_bytes());
+        }
+        input.extend_from_slice(b"last line without newline");
+        let bs = blocks(&input);
+        assert!(bs.len() > 1);
+        for b in &bs[..bs.len() - 1] {
+            assert_eq!(b.last(), Some(&b'\n'));
+        }
+        assert_eq!(bs.concat(), input);
+    }
+
+    #[test]
+    fn a_line_longer_than_a_block() {
+        let long = vec![b'a'; 3 * BLOCK_BYTES + 17];
+        let mut input = b"short\n".to_vec();
+        input.extend_from_slice(&long);
+        input.extend_from_slice(b"\nend\n");
+        let bs = blocks(&input);
+        assert_eq!(bs.concat(), input);
+        assert!(bs.iter().any(|b| b.len() > 3 * BLOCK_BYTES));
+        assert!(blocks(b"").is_empty());
+    }
+
+    #[test]
+    fn not_utf8_names_the_line() {
+        let err = block_text(b"a\nb\nc\xff\n".to_vec(), 10).unwrap_err();
+        assert_eq!(err.to_string(), "line 12 is not UTF-8");
+    }
 }

@@ -69,6 +69,8 @@ pub struct ImportOptions<'a> {
     pub progress: Option<&'a (dyn Fn(ImportProgress) + Sync)>,
     /// Shard builders in memory above this many bytes are written out.
     pub memory_budget: usize,
+    /// The input's size in bytes, if known (to size tables up front).
+    pub size_hint: Option<u64>,
 }
 
 impl Default for ImportOptions<'_> {
@@ -78,6 +80,7 @@ impl Default for ImportOptions<'_> {
             source_name: "<input>".into(),
             progress: None,
             memory_budget: 1 << 30,
+            size_hint: None,
         }
     }
 }
@@ -317,9 +320,35 @@ impl Session<'_> {
     }
 
     fn commit(mut self) -> Result<Arc<Table>> {
-        self.seal_all()?;
+        // The dictionary part is written while the last shards are sealed.
+        let new_ids = std::mem::take(&mut self.new_ids);
+        let first_new = self.table.num_rows();
+        let dir = self.table.dir.clone();
+        let dict_name =
+            (new_ids.len() > 0).then(|| self.store.new_file_name(&mut self.file_counter, "ids"));
+        let (sealed, dict) = std::thread::scope(|scope| {
+            let writer = dict_name.as_ref().map(|name| {
+                let (path, new_ids) = (dir.join(name), &new_ids);
+                scope.spawn(move || -> Result<(u64, Arc<DictionaryPart>)> {
+                    let (ids, hashes) = new_ids.ids_and_hashes();
+                    let bytes = write_dictionary_part_hashed(&path, first_new, &ids, hashes)?;
+                    Ok((bytes, Arc::new(DictionaryPart::open_mapped(&path)?)))
+                })
+            });
+            let sealed = self.seal_all();
+            let dict = writer.map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(EngineError::InvalidSchema(
+                        "the dictionary writer failed".into(),
+                    ))
+                })
+            });
+            (sealed, dict)
+        });
+        sealed?;
+        let dict = dict.transpose()?;
         let old = &self.table;
-        let num_rows = old.num_rows() + self.new_ids.len() as u64;
+        let num_rows = old.num_rows() + new_ids.len() as u64;
         let num_shards = num_rows.div_ceil(u64::from(SHARD_ROWS)) as usize;
         let mut parts = old.parts.clone();
         let mut part_files = old.part_files.clone();
@@ -331,12 +360,8 @@ impl Session<'_> {
         }
         let mut dictionary = old.dictionary.clone();
         let mut dictionary_files = old.dictionary_files.clone();
-        if self.new_ids.len() > 0 {
-            let name = self.store.new_file_name(&mut self.file_counter, "ids");
-            let path = old.dir.join(&name);
-            let (ids, hashes) = self.new_ids.ids_and_hashes();
-            let bytes = write_dictionary_part_hashed(&path, old.num_rows(), &ids, hashes)?;
-            dictionary.push(Arc::new(DictionaryPart::open_mapped(&path)?));
+        if let (Some(name), Some((bytes, part))) = (dict_name, dict) {
+            dictionary.push(part);
             dictionary_files.push((name, bytes));
         }
         let table = Table {

@@ -35,6 +35,15 @@ impl NewIds {
             .copied()
     }
 
+    /// Makes room for `n` more ids of about `avg_len` bytes.
+    pub fn reserve(&mut self, n: usize, avg_len: usize) {
+        self.bytes.reserve(n * avg_len);
+        self.ends.reserve(n);
+        self.hashes.reserve(n);
+        let hashes = &self.hashes;
+        self.table.reserve(n, |&j| hashes[j as usize]);
+    }
+
     /// Adds an id that [`NewIds::get`] did not find; returns its index.
     pub fn push(&mut self, id: &str, hash: u64) -> u32 {
         let i = self.ends.len() as u32;
