@@ -15,6 +15,10 @@ use crate::expr::CmpOp;
 pub(crate) struct Scratch {
     pool: Vec<Box<Words>>,
     counts: Vec<u32>,
+    /// Saturating per-row counters, all zero between uses.
+    counts8: Vec<u8>,
+    /// Rows whose `counts8` entry is not zero.
+    touched: Vec<u16>,
 }
 
 impl Scratch {
@@ -258,13 +262,6 @@ fn event_count(
     out: &mut Words,
     s: &mut Scratch,
 ) {
-    let mut union = s.take();
-    union.fill(0);
-    for d in days {
-        if let Some(c) = container(&d.active, key) {
-            dense::or_with(&mut union, c);
-        }
-    }
     let zero_holds = op.holds(0, n);
     // Whether every positive count satisfies the comparison, or none does.
     let positive_all = match op {
@@ -279,6 +276,18 @@ fn event_count(
         CmpOp::Eq => n <= 0,
         _ => false,
     };
+    if !(positive_all || positive_none || zero_holds) && (0..255).contains(&n) {
+        // Only rows with events can match, and counts saturating at 255
+        // compare with n < 255 as the true sums do.
+        return event_count_small(days, key, op, n, universe, out, s);
+    }
+    let mut union = s.take();
+    union.fill(0);
+    for d in days {
+        if let Some(c) = container(&d.active, key) {
+            dense::or_with(&mut union, c);
+        }
+    }
     if positive_all || positive_none {
         out.copy_from_slice(universe);
         if positive_all && !zero_holds {
@@ -325,6 +334,80 @@ fn event_count(
     });
     dense::and(out, universe);
     s.give(union);
+}
+
+/// `event_count` when zero does not satisfy `op n` and `0 <= n < 255`: adds
+/// the day slices of the universe's rows into saturating `u8` counters,
+/// remembering which rows it touched; never builds the union of days.
+fn event_count_small(
+    days: &[EventDay<'_>],
+    key: u16,
+    op: CmpOp,
+    n: i64,
+    universe: &Words,
+    out: &mut Words,
+    s: &mut Scratch,
+) {
+    if s.counts8.len() != 65_536 {
+        s.counts8 = vec![0u8; 65_536];
+    }
+    let counts: &mut [u8; 65_536] = match (&mut s.counts8[..]).try_into() {
+        Ok(c) => c,
+        Err(_) => unreachable!("counts8 has 65,536 entries"),
+    };
+    let touched = &mut s.touched;
+    // The containers to add, with their weights; arrays are walked a
+    // quarter of the chunk at a time so that the counters they hit (16 KiB)
+    // stay in the L1 cache.
+    let mut arrays: Vec<(&[u8], u8, usize)> = Vec::new();
+    for d in days {
+        for (j, v) in d.slices.iter().enumerate() {
+            let Some(c) = container(v, key) else { continue };
+            let add = if j < 8 { 1u8 << j } else { u8::MAX };
+            match c {
+                Container::Array(b) => arrays.push((b, add, 0)),
+                c => c.for_each(|r| {
+                    if universe[usize::from(r >> 6)] & (1 << (r & 63)) != 0 {
+                        let x = counts[usize::from(r)];
+                        if x == 0 {
+                            touched.push(r);
+                        }
+                        counts[usize::from(r)] = x.saturating_add(add);
+                    }
+                }),
+            }
+        }
+    }
+    for quarter in 1..=4u32 {
+        let end = quarter << 14;
+        for (b, add, pos) in arrays.iter_mut() {
+            let vals = b.chunks_exact(2).skip(*pos);
+            for v in vals {
+                let r = u16::from_le_bytes([v[0], v[1]]);
+                if u32::from(r) >= end {
+                    break;
+                }
+                *pos += 1;
+                // Whether the row is in the universe is data, not a jump
+                // (it is unpredictable); a first touch is rare.
+                let inside = ((universe[usize::from(r >> 6)] >> (r & 63)) & 1) as u8;
+                let x = counts[usize::from(r)];
+                if (x == 0) & (inside != 0) {
+                    touched.push(r);
+                }
+                counts[usize::from(r)] = x.saturating_add(*add & inside.wrapping_neg());
+            }
+        }
+    }
+    out.fill(0);
+    for &r in touched.iter() {
+        let x = &mut counts[usize::from(r)];
+        if op.holds(i64::from(*x), n) {
+            out[usize::from(r >> 6)] |= 1 << (r & 63);
+        }
+        *x = 0;
+    }
+    touched.clear();
 }
 
 /// `counts[r] += add` for every value `r` of `c` that is set in `mask`.
