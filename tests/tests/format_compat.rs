@@ -1,0 +1,172 @@
+//! A small store written by format version 1 is kept in
+//! `tests/compat/v1/` and must be read, with the same answers, by every
+//! later build. `SEGDB_BLESS=1` writes the fixture again (only when the
+//! format version changes: then add a new directory, keep the old one).
+
+use std::path::{Path, PathBuf};
+
+use segdb_engine::{
+    CmpOp, DayRange, Expr, FieldDef, FieldKind, ImportFormat, ImportOptions, Schema, Store,
+};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("compat/v1")
+}
+
+fn write_fixture(dir: &Path) {
+    let schema = Schema {
+        fields: vec![
+            FieldDef::new("city", FieldKind::Enum),
+            FieldDef::new("tags", FieldKind::Set),
+            FieldDef::new("owner", FieldKind::Bool),
+            FieldDef::new("age", FieldKind::Int),
+            FieldDef::new("search", FieldKind::Event),
+            FieldDef {
+                name: "phone".into(),
+                kind: FieldKind::Text,
+                sensitive: true,
+            },
+        ],
+    };
+    let store = Store::open(dir).unwrap();
+    store.create_table("users", &schema).unwrap();
+    let mut csv = String::from("user_id,city,tags,owner,age,phone\n");
+    for i in 0..3000 {
+        let city = ["c0", "c1", "c2"][i % 3];
+        let tags = ["a", "a|b", "", "c"][i % 4];
+        let owner = ["1", "0", ""][i % 3];
+        let age = if i % 5 == 0 {
+            String::new()
+        } else {
+            (i as i64 % 90 - 20).to_string()
+        };
+        csv.push_str(&format!("u{i},{city},{tags},{owner},{age},+1-555-{i:04}\n"));
+    }
+    store
+        .import(
+            "users",
+            ImportFormat::Csv,
+            csv.as_bytes(),
+            &ImportOptions::default(),
+        )
+        .unwrap();
+    let mut ev = String::from("user_id,event,day,count\n");
+    for i in (0..3000).step_by(7) {
+        ev.push_str(&format!(
+            "u{i},search,2026-11-{:02},{}\n",
+            10 + i % 13,
+            1 + i % 6
+        ));
+    }
+    store
+        .import(
+            "users",
+            ImportFormat::Events,
+            ev.as_bytes(),
+            &ImportOptions::default(),
+        )
+        .unwrap();
+}
+
+#[test]
+fn version_1_store_is_read_with_the_same_answers() {
+    let dir = fixture();
+    if std::env::var_os("SEGDB_BLESS").is_some() {
+        let _ = std::fs::remove_dir_all(&dir);
+        write_fixture(&dir);
+    }
+    // Work on a copy: opening may clean up, and the fixture must not change.
+    let copy = tempfile::tempdir().unwrap();
+    let mut files = 0;
+    for entry in walk(&dir) {
+        let rel = entry.strip_prefix(&dir).unwrap();
+        let to = copy.path().join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, &to).unwrap();
+        files += 1;
+    }
+    assert!(files >= 3, "fixture missing: run with SEGDB_BLESS=1 once");
+    let store = Store::open(copy.path()).unwrap();
+    let t = store.table("users").unwrap();
+    assert_eq!(t.num_rows(), 3000);
+    let c0 = Expr::Value {
+        field: "city".into(),
+        value: "c0".into(),
+    };
+    assert_eq!(t.count(&c0).unwrap(), 1000);
+    assert_eq!(
+        t.count(&Expr::Value {
+            field: "tags".into(),
+            value: "a".into()
+        })
+        .unwrap(),
+        1500
+    );
+    assert_eq!(
+        t.count(&Expr::Bool {
+            field: "owner".into(),
+            value: false
+        })
+        .unwrap(),
+        1000
+    );
+    assert_eq!(
+        t.count(&Expr::Not(Box::new(Expr::NotNull {
+            field: "age".into()
+        })))
+        .unwrap(),
+        600
+    );
+    let neg = Expr::IntCmp {
+        field: "age".into(),
+        op: CmpOp::Lt,
+        value: 0,
+    };
+    assert_eq!(
+        t.count(&neg).unwrap(),
+        (0..3000).filter(|i| i % 5 != 0 && i % 90 < 20).count() as u64
+    );
+    let stats = t.int_stats(&Expr::All, "age").unwrap();
+    let ages: Vec<i64> = (0..3000)
+        .filter(|i| i % 5 != 0)
+        .map(|i| i as i64 % 90 - 20)
+        .collect();
+    assert_eq!(
+        (stats.min, stats.max, stats.count, stats.sum),
+        (
+            ages.iter().min().copied(),
+            ages.iter().max().copied(),
+            2400,
+            ages.iter().map(|&a| i128::from(a)).sum()
+        )
+    );
+    let first = segdb_engine::date::parse_iso_day("2026-11-10").unwrap();
+    let window = DayRange {
+        first,
+        last: first + 12,
+    };
+    let e = Expr::EventCount {
+        field: "search".into(),
+        days: window,
+        op: CmpOp::Ge,
+        n: 4,
+    };
+    let want = (0..3000).step_by(7).filter(|i| 1 + i % 6 >= 4).count() as u64;
+    assert_eq!(t.count(&e).unwrap(), want);
+    assert_eq!(t.ids(&c0, 0, Some(2)).unwrap(), ["u0", "u3"]);
+    assert_eq!(t.row_of("u2999").unwrap(), Some(2999));
+    assert_eq!(t.part(0).unwrap().text(5, 42).unwrap(), Some("+1-555-0042"));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
