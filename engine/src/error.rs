@@ -45,6 +45,12 @@ pub enum EngineError {
         /// What is wrong.
         reason: String,
     },
+    /// A table cannot take more rows: row ids are 32-bit.
+    #[error("table `{0}` is full: it has 2^32 rows")]
+    TableFull(String),
+    /// A failure of segdb itself (a worker that stopped without an answer).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The storage layer failed: I/O or corruption (our fault or the disk's).
     #[error(transparent)]
     Storage(#[from] FormatError),
@@ -61,7 +67,10 @@ pub enum EngineError {
 impl EngineError {
     /// Whether the error is the client's mistake (as opposed to ours or the disk's).
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, EngineError::Storage(_) | EngineError::Input { .. })
+        !matches!(
+            self,
+            EngineError::Storage(_) | EngineError::Input { .. } | EngineError::Internal(_)
+        )
     }
 }
 

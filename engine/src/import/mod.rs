@@ -163,7 +163,7 @@ impl Session<'_> {
             return Ok(r);
         }
         let r = u32::try_from(first_new + self.new_ids.len() as u64)
-            .map_err(|_| EngineError::InvalidSchema("table is full: 2^32 rows".into()))?;
+            .map_err(|_| EngineError::TableFull(self.table.name().to_owned()))?;
         self.new_ids.push(id, hash);
         // A bulk load of new rows fills shards one after the other: once it
         // moves on, the previous shard's builder is sealed in the background.
@@ -272,7 +272,7 @@ impl Session<'_> {
         let mut first_err = None;
         for (_, rx) in wait {
             let sealed = rx.recv().unwrap_or_else(|_| {
-                Err(EngineError::InvalidSchema(
+                Err(EngineError::Internal(
                     "a background seal stopped without an answer".into(),
                 ))
             });
@@ -338,8 +338,8 @@ impl Session<'_> {
             let sealed = self.seal_all();
             let dict = writer.map(|h| {
                 h.join().unwrap_or_else(|_| {
-                    Err(EngineError::InvalidSchema(
-                        "the dictionary writer failed".into(),
+                    Err(EngineError::Internal(
+                        "the dictionary writer stopped without an answer".into(),
                     ))
                 })
             });
