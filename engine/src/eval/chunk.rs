@@ -381,13 +381,21 @@ fn event_count_small(
     for quarter in 1..=4u32 {
         let end = quarter << 14;
         for (b, add, pos) in arrays.iter_mut() {
-            let vals = b.chunks_exact(2).skip(*pos);
-            for v in vals {
-                let r = u16::from_le_bytes([v[0], v[1]]);
-                if u32::from(r) >= end {
-                    break;
+            // The entries of this quarter: up to the first value >= end.
+            let rest = &b[*pos * 2..];
+            let (mut lo, mut hi) = (0, rest.len() / 2);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if u32::from(u16::from_le_bytes([rest[2 * mid], rest[2 * mid + 1]])) < end {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
                 }
-                *pos += 1;
+            }
+            *pos += lo;
+            let add = *add;
+            for v in rest[..2 * lo].chunks_exact(2) {
+                let r = u16::from_le_bytes([v[0], v[1]]);
                 // Whether the row is in the universe is data, not a jump
                 // (it is unpredictable); a first touch is rare.
                 let inside = ((universe[usize::from(r >> 6)] >> (r & 63)) & 1) as u8;
@@ -395,7 +403,7 @@ fn event_count_small(
                 if (x == 0) & (inside != 0) {
                     touched.push(r);
                 }
-                counts[usize::from(r)] = x.saturating_add(*add & inside.wrapping_neg());
+                counts[usize::from(r)] = x.saturating_add(add & inside.wrapping_neg());
             }
         }
     }
