@@ -11,12 +11,14 @@ pub use schema::{FieldDef, FieldKind, Schema, ID_COLUMN};
 pub use segdb_storage_format::date;
 pub mod error;
 pub mod eval;
+pub mod explain;
 pub mod import;
 pub mod store;
 pub mod table;
 
 pub use error::{EngineError, Result};
 pub use eval::IntStats;
+pub use explain::PlanNode;
 pub use import::{ImportFormat, ImportOptions, ImportReport, OnError};
 pub use store::Store;
 pub use table::Table;

@@ -12,7 +12,7 @@ use segdb_storage_format::manifest::{FieldManifest, Manifest, TableManifest, MAN
 use segdb_storage_format::FormatError;
 
 use crate::error::{EngineError, Result};
-use crate::schema::{FieldKind, Schema, ID_COLUMN};
+use crate::schema::{FieldDef, FieldKind, Schema, ID_COLUMN};
 use crate::table::Table;
 
 #[derive(Debug, Default)]
@@ -148,26 +148,10 @@ impl Store {
         }
         let mut seen = HashSet::new();
         for f in &schema.fields {
-            if !valid_name(&f.name) {
-                return Err(EngineError::InvalidSchema(format!(
-                    "field name `{}` must be letters, digits and `_`, not starting with a digit",
-                    f.name
-                )));
-            }
-            if f.name == ID_COLUMN {
-                return Err(EngineError::InvalidSchema(format!(
-                    "`{ID_COLUMN}` is the external id; it cannot be a field"
-                )));
-            }
+            check_field(f)?;
             if !seen.insert(f.name.as_str()) {
                 return Err(EngineError::InvalidSchema(format!(
                     "field `{}` defined twice",
-                    f.name
-                )));
-            }
-            if f.sensitive && f.kind != FieldKind::Text {
-                return Err(EngineError::InvalidSchema(format!(
-                    "only TEXT fields can be SENSITIVE (`{}`)",
                     f.name
                 )));
             }
@@ -188,10 +172,80 @@ impl Store {
                 .collect(),
             ..TableManifest::default()
         };
+        // Files left by a table of this name dropped in a crash.
+        remove_unlisted_files(&tdir, &tm);
         let table = Table::open(name, &tdir, &tm)?;
         let next = self.next_file_id();
         self.commit(table, next)
     }
+
+    /// Adds a field at the end of a table's schema and commits. Rows that
+    /// exist read it as null (an EVENT as no events) until an import writes
+    /// it; no part is rewritten. The same rules as [`Store::create_table`]
+    /// apply to the field, and its name must be new in the table.
+    pub fn add_field(&self, table: &str, field: FieldDef) -> Result<Arc<Table>> {
+        let _w = self.lock_writer();
+        let old = self.table(table)?;
+        check_field(&field)?;
+        if old.schema().field(&field.name).is_some() {
+            return Err(EngineError::InvalidSchema(format!(
+                "table `{table}` has a field `{}` already",
+                field.name
+            )));
+        }
+        let next = self.next_file_id();
+        self.commit(old.with_field(field), next)
+    }
+
+    /// Deletes a table: commits a manifest without it, then deletes its
+    /// directory. Snapshots that readers hold stay readable (their files
+    /// are mapped); a crash between the two steps leaves a directory that
+    /// no manifest names, which the next [`Store::create_table`] of that
+    /// name empties.
+    pub fn drop_table(&self, name: &str) -> Result<()> {
+        let _w = self.lock_writer();
+        let old = self.state();
+        if !old.tables.contains_key(name) {
+            return Err(EngineError::UnknownTable(name.to_owned()));
+        }
+        let mut manifest = old.manifest.clone();
+        manifest.generation += 1;
+        manifest.tables.remove(name);
+        manifest.store(&self.dir)?;
+        let mut tables = old.tables.clone();
+        let dropped = tables.remove(name);
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(State { manifest, tables });
+        if let Some(t) = dropped {
+            if let Err(e) = std::fs::remove_dir_all(&t.dir) {
+                tracing::warn!(dir = %t.dir.display(), error = %e, "removing a dropped table's files");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The rules every field follows: a plain name that is not `user_id`, and
+/// SENSITIVE only on TEXT.
+fn check_field(f: &FieldDef) -> Result<()> {
+    if !valid_name(&f.name) {
+        return Err(EngineError::InvalidSchema(format!(
+            "field name `{}` must be letters, digits and `_`, not starting with a digit",
+            f.name
+        )));
+    }
+    if f.name == ID_COLUMN {
+        return Err(EngineError::InvalidSchema(format!(
+            "`{ID_COLUMN}` is the external id; it cannot be a field"
+        )));
+    }
+    if f.sensitive && f.kind != FieldKind::Text {
+        return Err(EngineError::InvalidSchema(format!(
+            "only TEXT fields can be SENSITIVE (`{}`)",
+            f.name
+        )));
+    }
+    Ok(())
 }
 
 /// Deletes files of a table directory that the manifest does not name.

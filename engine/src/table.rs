@@ -142,6 +142,27 @@ impl Table {
         })
     }
 
+    /// The same snapshot with one more field at the end of the schema.
+    /// Existing parts hold no block of it, so every row reads as null (or
+    /// as no events) until an import writes it.
+    pub(crate) fn with_field(&self, field: FieldDef) -> Table {
+        let mut schema = self.schema.clone();
+        schema.fields.push(field);
+        let mut values = self.values.clone();
+        values.push(ValueDict::default());
+        Table {
+            name: self.name.clone(),
+            dir: self.dir.clone(),
+            schema,
+            values,
+            num_rows: self.num_rows,
+            parts: self.parts.clone(),
+            part_files: self.part_files.clone(),
+            dictionary: self.dictionary.clone(),
+            dictionary_files: self.dictionary_files.clone(),
+        }
+    }
+
     /// The manifest entry describing this snapshot.
     pub(crate) fn manifest(&self) -> TableManifest {
         TableManifest {

@@ -277,8 +277,8 @@ pub struct Statement {
 }
 
 /// The kinds of [`Statement`].
-// A SELECT is larger than a CREATE TABLE; there is one per statement, and
-// boxing it would only make matching on it clumsier.
+// A SELECT is larger than the other statements; there is one per statement,
+// and boxing it would only make matching on it clumsier.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatementKind {
@@ -286,6 +286,16 @@ pub enum StatementKind {
     Select(Select),
     /// `CREATE TABLE …`.
     CreateTable(CreateTable),
+    /// `ALTER TABLE t ADD name KIND [SENSITIVE]`.
+    AlterTable(AlterTable),
+    /// `DROP TABLE t`: the table's name.
+    DropTable(Ident),
+    /// `SHOW TABLES`.
+    ShowTables,
+    /// `SHOW FIELDS FROM t`: the table's name.
+    ShowFields(Ident),
+    /// `EXPLAIN SELECT …`: the plan of a query, not its answer.
+    Explain(Select),
 }
 
 /// `SELECT items FROM table [WHERE …] [GROUP BY …] [ORDER BY …] [LIMIT …] [AS OF …]`.
@@ -393,7 +403,16 @@ pub struct CreateTable {
     pub fields: Vec<FieldDecl>,
 }
 
-/// One field of a CREATE TABLE.
+/// `ALTER TABLE table ADD field`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlterTable {
+    /// The table.
+    pub table: Ident,
+    /// The field it gains.
+    pub field: FieldDecl,
+}
+
+/// One field of a CREATE TABLE or ALTER TABLE … ADD.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldDecl {
     /// The field's name.
@@ -611,24 +630,34 @@ impl ClearSpans for FieldDecl {
     }
 }
 
+impl ClearSpans for Select {
+    fn clear_spans(&mut self) {
+        self.items.clear_spans();
+        self.table.clear_spans();
+        self.filter.clear_spans();
+        self.group_by.clear_spans();
+        self.order_by.clear_spans();
+        self.limit.clear_spans();
+        self.as_of.clear_spans();
+    }
+}
+
 impl ClearSpans for Statement {
     /// Clears the spans; the source text is kept.
     fn clear_spans(&mut self) {
         self.span.clear_spans();
         match &mut self.kind {
-            StatementKind::Select(s) => {
-                s.items.clear_spans();
-                s.table.clear_spans();
-                s.filter.clear_spans();
-                s.group_by.clear_spans();
-                s.order_by.clear_spans();
-                s.limit.clear_spans();
-                s.as_of.clear_spans();
-            }
+            StatementKind::Select(s) | StatementKind::Explain(s) => s.clear_spans(),
             StatementKind::CreateTable(c) => {
                 c.name.clear_spans();
                 c.fields.clear_spans();
             }
+            StatementKind::AlterTable(a) => {
+                a.table.clear_spans();
+                a.field.clear_spans();
+            }
+            StatementKind::DropTable(name) | StatementKind::ShowFields(name) => name.clear_spans(),
+            StatementKind::ShowTables => {}
         }
     }
 }

@@ -25,6 +25,16 @@ pub trait Catalog {
     /// The known values of an ENUM or SET field (for warnings and "did you
     /// mean" only; an empty list means "not known" and warns of nothing).
     fn field_values(&self, table: &str, field: &str) -> Vec<String>;
+    /// Whether `value` is a known value of an ENUM or SET field, or `None`
+    /// if the field's values are not known (then nothing is warned of).
+    /// The binder asks this of every value a statement names, and lists
+    /// [`Catalog::field_values`] only to suggest a value for one that is
+    /// not known. The default looks through that list; a catalog that can
+    /// look a value up directly should.
+    fn has_value(&self, table: &str, field: &str, value: &str) -> Option<bool> {
+        let values = self.field_values(table, field);
+        (!values.is_empty()).then(|| values.iter().any(|v| v == value))
+    }
     /// The row ids of these external ids; ids that do not exist are left out.
     fn resolve_ids(&self, table: &str, ids: &[String]) -> Vec<u32>;
 }
@@ -41,6 +51,27 @@ pub enum Statement {
         /// Its fields.
         schema: Schema,
     },
+    /// A new field at the end of a table's schema.
+    AlterTableAdd {
+        /// The table (it exists).
+        table: String,
+        /// The field (its name is new in the table).
+        field: FieldDef,
+    },
+    /// A table to delete, with all its rows.
+    DropTable {
+        /// The table (it exists).
+        name: String,
+    },
+    /// The list of tables.
+    ShowTables,
+    /// The fields of a table.
+    ShowFields {
+        /// The table (it exists).
+        table: String,
+    },
+    /// The plan of a query, with estimated sizes, instead of its answer.
+    Explain(BoundSelect),
 }
 
 /// A bound SELECT.
@@ -112,8 +143,44 @@ pub fn bind(
         ast::StatementKind::Select(select) => {
             bind_select(select, source, catalog, today).map(Statement::Select)
         }
+        ast::StatementKind::Explain(select) => {
+            bind_select(select, source, catalog, today).map(Statement::Explain)
+        }
         ast::StatementKind::CreateTable(create) => bind_create_table(create, source),
+        ast::StatementKind::AlterTable(alter) => bind_alter_table(alter, source, catalog),
+        ast::StatementKind::DropTable(name) => {
+            table_schema(name, source, catalog)?;
+            Ok(Statement::DropTable {
+                name: name.name.clone(),
+            })
+        }
+        ast::StatementKind::ShowTables => Ok(Statement::ShowTables),
+        ast::StatementKind::ShowFields(table) => {
+            table_schema(table, source, catalog)?;
+            Ok(Statement::ShowFields {
+                table: table.name.clone(),
+            })
+        }
     }
+}
+
+/// The schema of the table `table` names, or an "unknown table" error with
+/// the nearest name.
+fn table_schema(table: &Ident, source: &str, catalog: &dyn Catalog) -> Result<Schema, QueryError> {
+    if let Some(schema) = catalog.schema(&table.name) {
+        return Ok(schema);
+    }
+    let names = catalog.table_names();
+    let hint = suggest::nearest(&table.name, names.iter().map(String::as_str))
+        .map(|name| format!("did you mean `{name}`?"));
+    Err(QueryError::new(
+        ErrorKind::UnknownTable {
+            table: table.name.clone(),
+        },
+        table.span,
+        source,
+    )
+    .with_hint_opt(hint))
 }
 
 /// Parses `text` and binds each of its statements.
@@ -193,19 +260,7 @@ fn bind_select(
     today: Day,
 ) -> Result<BoundSelect, QueryError> {
     let table = &select.table;
-    let Some(schema) = catalog.schema(&table.name) else {
-        let names = catalog.table_names();
-        let hint = suggest::nearest(&table.name, names.iter().map(String::as_str))
-            .map(|name| format!("did you mean `{name}`?"));
-        return Err(QueryError::new(
-            ErrorKind::UnknownTable {
-                table: table.name.clone(),
-            },
-            table.span,
-            source,
-        )
-        .with_hint_opt(hint));
-    };
+    let schema = table_schema(table, source, catalog)?;
     let scope = TableScope {
         catalog,
         table: &table.name,
@@ -452,53 +507,88 @@ fn bind_aggregate(item: &SelectItemKind, scope: &TableScope<'_>) -> Result<Aggre
     })
 }
 
-fn bind_create_table(create: &ast::CreateTable, source: &str) -> Result<Statement, QueryError> {
-    let schema_error = |message: String, span: Span| {
-        QueryError::new(ErrorKind::InvalidSchema(message), span, source)
+fn schema_error(message: String, span: Span, source: &str) -> QueryError {
+    QueryError::new(ErrorKind::InvalidSchema(message), span, source)
+}
+
+/// One field declaration: not `user_id`, SENSITIVE only on TEXT.
+fn bind_field_decl(decl: &ast::FieldDecl, source: &str) -> Result<FieldDef, QueryError> {
+    let name = &decl.name;
+    if name.name == ID_COLUMN {
+        return Err(schema_error(
+            format!("`{ID_COLUMN}` is reserved for the external id of every table"),
+            name.span,
+            source,
+        )
+        .with_hint("every table has user_id already; choose another name"));
+    }
+    let kind = match decl.kind {
+        KindName::Enum => FieldKind::Enum,
+        KindName::Set => FieldKind::Set,
+        KindName::Bool => FieldKind::Bool,
+        KindName::Int => FieldKind::Int,
+        KindName::Event => FieldKind::Event,
+        KindName::Text => FieldKind::Text,
     };
+    if let (Some(span), false) = (decl.sensitive, kind == FieldKind::Text) {
+        return Err(schema_error(
+            format!(
+                "SENSITIVE applies only to TEXT fields; {} is {}",
+                snippet(&name.name),
+                kind.as_str()
+            ),
+            span,
+            source,
+        ));
+    }
+    Ok(FieldDef {
+        name: name.name.clone(),
+        kind,
+        sensitive: decl.sensitive.is_some(),
+    })
+}
+
+fn bind_create_table(create: &ast::CreateTable, source: &str) -> Result<Statement, QueryError> {
     let mut seen = HashSet::new();
     let mut fields = Vec::with_capacity(create.fields.len());
     for decl in &create.fields {
-        let name = &decl.name;
-        if name.name == ID_COLUMN {
+        let field = bind_field_decl(decl, source)?;
+        if !seen.insert(decl.name.name.as_str()) {
             return Err(schema_error(
-                format!("`{ID_COLUMN}` is reserved for the external id of every table"),
-                name.span,
-            )
-            .with_hint("every table has user_id already; choose another name"));
-        }
-        if !seen.insert(name.name.as_str()) {
-            return Err(schema_error(
-                format!("field {} is declared twice", snippet(&name.name)),
-                name.span,
+                format!("field {} is declared twice", snippet(&decl.name.name)),
+                decl.name.span,
+                source,
             ));
         }
-        let kind = match decl.kind {
-            KindName::Enum => FieldKind::Enum,
-            KindName::Set => FieldKind::Set,
-            KindName::Bool => FieldKind::Bool,
-            KindName::Int => FieldKind::Int,
-            KindName::Event => FieldKind::Event,
-            KindName::Text => FieldKind::Text,
-        };
-        if let (Some(span), false) = (decl.sensitive, kind == FieldKind::Text) {
-            return Err(schema_error(
-                format!(
-                    "SENSITIVE applies only to TEXT fields; {} is {}",
-                    snippet(&name.name),
-                    kind.as_str()
-                ),
-                span,
-            ));
-        }
-        fields.push(FieldDef {
-            name: name.name.clone(),
-            kind,
-            sensitive: decl.sensitive.is_some(),
-        });
+        fields.push(field);
     }
     Ok(Statement::CreateTable {
         name: create.name.name.clone(),
         schema: Schema { fields },
+    })
+}
+
+fn bind_alter_table(
+    alter: &ast::AlterTable,
+    source: &str,
+    catalog: &dyn Catalog,
+) -> Result<Statement, QueryError> {
+    let schema = table_schema(&alter.table, source, catalog)?;
+    let field = bind_field_decl(&alter.field, source)?;
+    if let Some(old) = schema.field(&field.name) {
+        return Err(schema_error(
+            format!(
+                "table {} has a field {} already ({})",
+                snippet(&alter.table.name),
+                snippet(&field.name),
+                old.kind.as_str()
+            ),
+            alter.field.name.span,
+            source,
+        ));
+    }
+    Ok(Statement::AlterTableAdd {
+        table: alter.table.name.clone(),
+        field,
     })
 }

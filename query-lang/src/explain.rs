@@ -4,7 +4,7 @@
 use std::fmt::{self, Display, Formatter};
 
 use segdb_engine::date::format_iso_day;
-use segdb_engine::{DayRange, Expr};
+use segdb_engine::{DayRange, Expr, FieldDef};
 
 use crate::ast::SortOrder;
 use crate::bind::{Aggregate, BoundSelect, Projection, Statement};
@@ -178,9 +178,21 @@ impl Display for BoundSelect {
     }
 }
 
+fn write_field(f: &mut Formatter<'_>, field: &FieldDef) -> fmt::Result {
+    f.write_str("(")?;
+    write_name(f, &field.name)?;
+    write!(f, " {}", field.kind.as_str())?;
+    if field.sensitive {
+        f.write_str(" SENSITIVE")?;
+    }
+    f.write_str(")")
+}
+
 impl Display for Statement {
-    /// A select as [`BoundSelect`] shows it; a table as
-    /// `(create-table t (a ENUM) (b TEXT SENSITIVE))`.
+    /// A select as [`BoundSelect`] shows it; the others as
+    /// `(create-table t (a ENUM) (b TEXT SENSITIVE))`,
+    /// `(alter-table-add t (c INT))`, `(drop-table t)`, `(show-tables)`,
+    /// `(show-fields t)`, `(explain (select …))`.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
             Statement::Select(select) => select.fmt(f),
@@ -188,16 +200,30 @@ impl Display for Statement {
                 f.write_str("(create-table ")?;
                 write_name(f, name)?;
                 for field in &schema.fields {
-                    f.write_str(" (")?;
-                    write_name(f, &field.name)?;
-                    write!(f, " {}", field.kind.as_str())?;
-                    if field.sensitive {
-                        f.write_str(" SENSITIVE")?;
-                    }
-                    f.write_str(")")?;
+                    f.write_str(" ")?;
+                    write_field(f, field)?;
                 }
                 f.write_str(")")
             }
+            Statement::AlterTableAdd { table, field } => {
+                f.write_str("(alter-table-add ")?;
+                write_name(f, table)?;
+                f.write_str(" ")?;
+                write_field(f, field)?;
+                f.write_str(")")
+            }
+            Statement::DropTable { name } => {
+                f.write_str("(drop-table ")?;
+                write_name(f, name)?;
+                f.write_str(")")
+            }
+            Statement::ShowTables => f.write_str("(show-tables)"),
+            Statement::ShowFields { table } => {
+                f.write_str("(show-fields ")?;
+                write_name(f, table)?;
+                f.write_str(")")
+            }
+            Statement::Explain(select) => write!(f, "(explain {select})"),
         }
     }
 }

@@ -14,7 +14,8 @@
 //!
 //! ```text
 //! statements   ::= [ statement ( ";" statement )* [ ";" ] ]
-//! statement    ::= select | create_table
+//! statement    ::= select | create_table | alter_table | drop_table
+//!                | show | explain
 //!
 //! select       ::= "SELECT" select_item ( "," select_item )* "FROM" name
 //!                  [ "WHERE" expr ]
@@ -27,6 +28,10 @@
 //!                | name
 //!
 //! create_table ::= "CREATE" "TABLE" name "(" field_decl ( "," field_decl )* ")"
+//! alter_table  ::= "ALTER" "TABLE" name "ADD" field_decl
+//! drop_table   ::= "DROP" "TABLE" name
+//! show         ::= "SHOW" "TABLES" | "SHOW" "FIELDS" "FROM" name
+//! explain      ::= "EXPLAIN" select
 //! field_decl   ::= name kind [ "SENSITIVE" ]
 //! kind         ::= "ENUM" | "SET" | "BOOL" | "INT" | "EVENT" | "TEXT"
 //!
@@ -60,10 +65,10 @@
 //! Keywords are case-insensitive; names are case-sensitive. The reserved
 //! words, which name nothing unless quoted, are AND AS BETWEEN BY CREATE
 //! FALSE FROM GROUP HAS IN IS LIMIT NOT NULL OFFSET OR ORDER SELECT TABLE
-//! TRUE WHERE; other keywords (`count`, `last`, `ASC`, …) are keywords only
-//! where the grammar expects them. `NOT` binds tighter than `AND`, which
-//! binds tighter than `OR`. The text, the nesting of parentheses and `NOT`,
-//! and every list are capped ([`limits`]).
+//! TRUE WHERE; other keywords (`count`, `last`, `ASC`, `SHOW`, `TABLES`,
+//! `ADD`, …) are keywords only where the grammar expects them. `NOT` binds
+//! tighter than `AND`, which binds tighter than `OR`. The text, the nesting
+//! of parentheses and `NOT`, and every list are capped ([`limits`]).
 //!
 //! # Example
 //!

@@ -6,8 +6,8 @@
 use std::fmt::{self, Display, Formatter};
 
 use crate::ast::{
-    CreateTable, DateLit, Expr, ExprKind, FieldDecl, Ident, IntLit, Literal, Predicate, Select,
-    SelectItem, SelectItemKind, SortOrder, Statement, StatementKind, Value, Window,
+    AlterTable, CreateTable, DateLit, Expr, ExprKind, FieldDecl, Ident, IntLit, Literal, Predicate,
+    Select, SelectItem, SelectItemKind, SortOrder, Statement, StatementKind, Value, Window,
 };
 use crate::parse::is_reserved;
 
@@ -239,11 +239,22 @@ impl Display for CreateTable {
     }
 }
 
+impl Display for AlterTable {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "ALTER TABLE {} ADD {}", self.table, self.field)
+    }
+}
+
 impl Display for Statement {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match &self.kind {
             StatementKind::Select(select) => select.fmt(f),
             StatementKind::CreateTable(create) => create.fmt(f),
+            StatementKind::AlterTable(alter) => alter.fmt(f),
+            StatementKind::DropTable(name) => write!(f, "DROP TABLE {name}"),
+            StatementKind::ShowTables => f.write_str("SHOW TABLES"),
+            StatementKind::ShowFields(name) => write!(f, "SHOW FIELDS FROM {name}"),
+            StatementKind::Explain(select) => write!(f, "EXPLAIN {select}"),
         }
     }
 }

@@ -96,7 +96,9 @@ fn run_good(text: &str, out: &mut String) -> bool {
         match bind(stmt, &TestCatalog, today()) {
             Ok(bound) => {
                 writeln!(out, "=> {bound}").unwrap();
-                if let segdb_query_lang::Statement::Select(select) = &bound {
+                if let segdb_query_lang::Statement::Select(select)
+                | segdb_query_lang::Statement::Explain(select) = &bound
+                {
                     for w in &select.warnings {
                         writeln!(out, "{w}").unwrap();
                     }

@@ -7,8 +7,9 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use segdb_query_lang::ast::{
-    AggFunc, ClearSpans, CmpOp, DateLit, Expr, ExprKind, Ident, IntLit, Limit, Literal, OrderBy,
-    Predicate, Select, SelectItem, SelectItemKind, SortOrder, Span, StatementKind, Value, Window,
+    AggFunc, AlterTable, ClearSpans, CmpOp, DateLit, Expr, ExprKind, FieldDecl, Ident, IntLit,
+    KindName, Limit, Literal, OrderBy, Predicate, Select, SelectItem, SelectItemKind, SortOrder,
+    Span, StatementKind, Value, Window,
 };
 use segdb_query_lang::{parse, parse_and_bind, parse_expr, QueryError};
 
@@ -68,6 +69,14 @@ const SOUP: &[&str] = &[
     "EVENT",
     "TEXT",
     "SENSITIVE",
+    "SHOW",
+    "TABLES",
+    "FIELDS",
+    "DROP",
+    "ALTER",
+    "ADD",
+    "COLUMN",
+    "EXPLAIN",
     "count",
     "did",
     "last",
@@ -154,6 +163,48 @@ proptest! {
     ) {
         parse_and_bind_quietly(&format!("SELECT COUNT(*) FROM users WHERE {}", tokens.join(" ")));
         parse_and_bind_quietly(&format!("SELECT city, COUNT(*) FROM users {}", tokens.join(" ")));
+    }
+
+    #[test]
+    fn whatever_parses_prints_back_to_itself(
+        head in select(&[
+            "SELECT",
+            "SELECT COUNT(*) FROM users WHERE",
+            "EXPLAIN SELECT user_id FROM users WHERE city",
+            "SHOW",
+            "DROP TABLE",
+            "ALTER TABLE users ADD",
+            "CREATE TABLE t (",
+        ][..]),
+        tokens in proptest::collection::vec(select(SOUP), 0..8),
+    ) {
+        let text = format!("{head} {}", tokens.join(" "));
+        if let Ok(statements) = parse(&text) {
+            for stmt in statements {
+                let printed = stmt.to_string();
+                let mut again = match parse(&printed) {
+                    Ok(again) if again.len() == 1 => again,
+                    other => panic!("{text}\n{printed}\n{other:?}"),
+                };
+                again[0].clear_spans();
+                let mut stmt = stmt;
+                stmt.clear_spans();
+                prop_assert_eq!(&again[0].kind, &stmt.kind, "{} / {}", text, printed);
+            }
+        }
+    }
+
+    #[test]
+    fn statements_round_trip(kind in arb_statement()) {
+        let text = statement_text(&kind);
+        let mut statements = match parse(&text) {
+            Ok(s) => s,
+            Err(e) => panic!("{text}\n{e}"),
+        };
+        prop_assert_eq!(statements.len(), 1);
+        statements[0].clear_spans();
+        prop_assert_eq!(&statements[0].kind, &kind, "{}", text);
+        parse_and_bind_quietly(&text);
     }
 
     #[test]
@@ -370,4 +421,45 @@ fn arb_select() -> impl Strategy<Value = Select> {
                 as_of,
             },
         )
+}
+
+fn arb_field_decl() -> impl Strategy<Value = FieldDecl> {
+    let kinds = [
+        KindName::Enum,
+        KindName::Set,
+        KindName::Bool,
+        KindName::Int,
+        KindName::Event,
+        KindName::Text,
+    ];
+    (arb_ident(), select(kinds.to_vec()), any::<bool>()).prop_map(|(name, kind, sensitive)| {
+        FieldDecl {
+            name,
+            kind,
+            sensitive: sensitive.then(Span::default),
+            span: Span::default(),
+        }
+    })
+}
+
+/// Statements other than SELECT and CREATE TABLE, and EXPLAIN of a SELECT.
+fn arb_statement() -> impl Strategy<Value = StatementKind> {
+    prop_oneof![
+        Just(StatementKind::ShowTables),
+        arb_ident().prop_map(StatementKind::ShowFields),
+        arb_ident().prop_map(StatementKind::DropTable),
+        (arb_ident(), arb_field_decl())
+            .prop_map(|(table, field)| StatementKind::AlterTable(AlterTable { table, field })),
+        arb_select().prop_map(StatementKind::Explain),
+    ]
+}
+
+/// The text of a statement, printed as `Display` for `ast::Statement` does.
+fn statement_text(kind: &StatementKind) -> String {
+    segdb_query_lang::ast::Statement {
+        kind: kind.clone(),
+        span: Span::default(),
+        source: "".into(),
+    }
+    .to_string()
 }

@@ -1,7 +1,7 @@
 //! Runs bound statements against a store and shapes their answers as
 //! columns and rows.
 
-use segdb_engine::{date, EngineError, Expr, Schema, Store};
+use segdb_engine::{date, EngineError, Expr, FieldKind, Schema, Store, Table};
 use segdb_query_lang::{Aggregate, Catalog, Projection, QueryError, SortOrder, Statement};
 use serde_json::{json, Value};
 
@@ -41,6 +41,11 @@ impl Catalog for StoreCatalog<'_> {
             .map(|t| t.field_values(field).to_vec())
             .unwrap_or_default()
     }
+    fn has_value(&self, table: &str, field: &str, value: &str) -> Option<bool> {
+        let t = self.0.table(table).ok()?;
+        let dict = t.value_dict(t.schema().field_index(field)?);
+        (!dict.is_empty()).then(|| dict.id(value).is_some())
+    }
     fn resolve_ids(&self, table: &str, ids: &[String]) -> Vec<u32> {
         let Ok(t) = self.0.table(table) else {
             return Vec::new();
@@ -51,11 +56,95 @@ impl Catalog for StoreCatalog<'_> {
     }
 }
 
-/// Parses, binds and runs every statement of `text`; returns the answer of
-/// each.
+/// Parses every statement of `text`, then binds and runs them one after
+/// the other (so that a statement sees the tables and fields the ones
+/// before it made); returns the answer of each. A syntax error anywhere
+/// runs nothing; any other error stops at its statement.
 pub fn run(store: &Store, text: &str) -> Result<Vec<ResultSet>, ExecError> {
-    let stmts = segdb_query_lang::parse_and_bind(text, &StoreCatalog(store), date::today())?;
-    stmts.into_iter().map(|s| run_statement(store, s)).collect()
+    let stmts = segdb_query_lang::parse(text)?;
+    let today = date::today();
+    let mut results = Vec::with_capacity(stmts.len());
+    for stmt in &stmts {
+        let bound = segdb_query_lang::bind(stmt, &StoreCatalog(store), today)?;
+        results.push(run_statement(store, bound)?);
+    }
+    Ok(results)
+}
+
+/// A one-row answer.
+fn one_row(columns: &[&str], row: Vec<Value>) -> ResultSet {
+    ResultSet {
+        columns: columns.iter().map(|c| c.to_string()).collect(),
+        rows: vec![row],
+    }
+}
+
+/// `SHOW TABLES`: each table's name, rows, fields and bytes on disk.
+fn show_tables(store: &Store) -> ResultSet {
+    let rows = store
+        .table_names()
+        .into_iter()
+        .filter_map(|name| store.table(&name).ok())
+        .map(|t| {
+            vec![
+                json!(t.name()),
+                json!(t.num_rows()),
+                json!(t.schema().fields.len()),
+                json!(t.bytes_on_disk()),
+            ]
+        })
+        .collect();
+    ResultSet {
+        columns: ["table", "rows", "fields", "bytes"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+    }
+}
+
+/// `SHOW FIELDS FROM t`: each field's name, kind, sensitivity, and for ENUM
+/// and SET fields the number of values known.
+fn show_fields(table: &Table) -> ResultSet {
+    let rows = table
+        .schema()
+        .fields
+        .iter()
+        .map(|f| {
+            let values = match f.kind {
+                FieldKind::Enum | FieldKind::Set => json!(table.field_values(&f.name).len()),
+                _ => Value::Null,
+            };
+            vec![
+                json!(f.name),
+                json!(f.kind.as_str()),
+                json!(f.sensitive),
+                values,
+            ]
+        })
+        .collect();
+    ResultSet {
+        columns: ["field", "kind", "sensitive", "values"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+    }
+}
+
+/// `EXPLAIN`: one row per plan node, parents first, indented two spaces a
+/// level.
+fn explain(table: &Table, filter: &Expr) -> Result<ResultSet, ExecError> {
+    let plan = table.explain(filter)?;
+    let mut rows = Vec::new();
+    plan.walk(&mut |depth, node| {
+        rows.push(vec![
+            json!(format!("{}{}", "  ".repeat(depth), node.label)),
+            json!(node.estimated_rows),
+        ])
+    });
+    Ok(ResultSet {
+        columns: vec!["plan".into(), "estimated_rows".into()],
+        rows,
+    })
 }
 
 fn int_or_null(v: Option<i64>) -> Value {
@@ -67,11 +156,22 @@ pub fn run_statement(store: &Store, stmt: Statement) -> Result<ResultSet, ExecEr
     match stmt {
         Statement::CreateTable { name, schema } => {
             store.create_table(&name, &schema)?;
-            Ok(ResultSet {
-                columns: vec!["created".into()],
-                rows: vec![vec![json!(name)]],
-            })
+            Ok(one_row(&["created"], vec![json!(name)]))
         }
+        Statement::AlterTableAdd { table, field } => {
+            store.add_field(&table, field.clone())?;
+            Ok(one_row(
+                &["table", "added", "kind"],
+                vec![json!(table), json!(field.name), json!(field.kind.as_str())],
+            ))
+        }
+        Statement::DropTable { name } => {
+            store.drop_table(&name)?;
+            Ok(one_row(&["dropped"], vec![json!(name)]))
+        }
+        Statement::ShowTables => Ok(show_tables(store)),
+        Statement::ShowFields { table } => Ok(show_fields(&*store.table(&table)?)),
+        Statement::Explain(sel) => explain(&*store.table(&sel.table)?, &sel.filter),
         Statement::Select(sel) => {
             let t = store.table(&sel.table)?;
             let filter: &Expr = &sel.filter;

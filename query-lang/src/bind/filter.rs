@@ -2,8 +2,6 @@
 //! (DESIGN.md): comparisons never match a null, `NOT` is the complement in
 //! the table.
 
-use std::collections::{HashMap, HashSet};
-
 use segdb_engine::date::Day;
 use segdb_engine::{CmpOp, DayRange, Expr, FieldDef, FieldKind, ID_COLUMN};
 
@@ -22,8 +20,6 @@ pub(super) struct FilterBinder<'s, 'a> {
     as_of: Day,
     depth: usize,
     warnings: Vec<Warning>,
-    /// The known values of ENUM and SET fields met so far, by field.
-    known_values: HashMap<String, (Vec<String>, HashSet<String>)>,
 }
 
 impl<'s, 'a> FilterBinder<'s, 'a> {
@@ -33,7 +29,6 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
             as_of,
             depth: 0,
             warnings: Vec::new(),
-            known_values: HashMap::new(),
         }
     }
 
@@ -203,7 +198,7 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
         op_span: Span,
         value: &Literal,
     ) -> Result<Expr, QueryError> {
-        let what = format!("`{}`", op.as_str());
+        let what = || format!("`{}`", op.as_str());
         if ident.name == ID_COLUMN {
             return match op {
                 ast::CmpOp::Eq | ast::CmpOp::Ne => {
@@ -216,7 +211,7 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
                 }
                 _ => Err(self
                     .scope
-                    .id_column_error(ident, &format!("a {what} comparison"))
+                    .id_column_error(ident, &format!("a {} comparison", what()))
                     .with_hint("the external id takes = != IN NOT IN")),
             };
         }
@@ -252,8 +247,8 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
                 op: engine_op(op),
                 value: self.int_value(def, value)?,
             }),
-            (FieldKind::Event | FieldKind::Text, _) => Err(self.misuse(def, &what, ident.span)),
-            _ => Err(self.misuse(def, &what, op_span)),
+            (FieldKind::Event | FieldKind::Text, _) => Err(self.misuse(def, &what(), ident.span)),
+            _ => Err(self.misuse(def, &what(), op_span)),
         }
     }
 
@@ -519,17 +514,10 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
 
     fn check_known(&mut self, def: &FieldDef, text: &str, span: Span) {
         let scope = self.scope;
-        let (list, set) = self
-            .known_values
-            .entry(def.name.clone())
-            .or_insert_with(|| {
-                let list = scope.catalog.field_values(scope.table, &def.name);
-                let set = list.iter().cloned().collect();
-                (list, set)
-            });
-        if list.is_empty() || set.contains(text) {
+        if scope.catalog.has_value(scope.table, &def.name, text) != Some(false) {
             return;
         }
+        let list = scope.catalog.field_values(scope.table, &def.name);
         let hint = suggest::nearest(text, list.iter().map(String::as_str))
             .map(|v| format!("did you mean '{}'?", v.replace('\'', "''")));
         self.warnings.push(Warning::new(

@@ -1,5 +1,7 @@
 //! WHERE expressions: `OR` binds loosest, then `AND`, then `NOT`.
 
+use std::fmt::Display;
+
 use super::lexer::TokenKind;
 use super::Parser;
 use crate::ast::{CmpOp, DateLit, Expr, ExprKind, Ident, Literal, Predicate, Span, Value, Window};
@@ -120,7 +122,7 @@ impl Parser<'_> {
     fn parse_predicate(&mut self, field: Ident) -> Result<(Predicate, Span), QueryError> {
         if let Some(op) = self.cmp_op() {
             let op_span = self.advance();
-            let value = self.parse_value(&format!("a value after `{}`", op.as_str()))?;
+            let value = self.parse_value(format_args!("a value after `{}`", op.as_str()))?;
             let end = value.span;
             let predicate = Predicate::Compare {
                 field,
@@ -210,10 +212,10 @@ impl Parser<'_> {
     }
 
     /// `value ::= string | integer | TRUE | FALSE`
-    fn parse_value(&mut self, what: &str) -> Result<Literal, QueryError> {
+    fn parse_value(&mut self, what: impl Display) -> Result<Literal, QueryError> {
         let token = self.peek();
         let value = match &token.kind {
-            TokenKind::Str(s) => Value::Str(s.clone()),
+            TokenKind::Str(_) => Value::Str(self.take_string()),
             TokenKind::Int(n) => Value::Int(*n),
             TokenKind::Word(w) if w.eq_ignore_ascii_case("TRUE") => Value::Bool(true),
             TokenKind::Word(w) if w.eq_ignore_ascii_case("FALSE") => Value::Bool(false),
@@ -266,7 +268,7 @@ impl Parser<'_> {
                 .with_hint("compare the count with a number: count(search, last 7 days) > 3"));
         };
         let op_span = self.advance();
-        let n = self.parse_int(&format!("an integer after `{}`", op.as_str()))?;
+        let n = self.parse_int(format_args!("an integer after `{}`", op.as_str()))?;
         let span = start.to(n.span);
         let predicate = Predicate::EventCount {
             event,
@@ -289,7 +291,7 @@ impl Parser<'_> {
     /// `"(" name "," window ")"` after `count` or `did`.
     fn parse_event_args(&mut self, func: &str) -> Result<(Ident, Window), QueryError> {
         self.expect(&TokenKind::LParen, "`(`")?;
-        let event = self.parse_ident(&format!("an EVENT field name in {func}(…)"))?;
+        let event = self.parse_ident(format_args!("an EVENT field name in {func}(…)"))?;
         self.expect(&TokenKind::Comma, "`,` and a window of days")
             .map_err(|e| e.with_hint(format!("write {func}({}, last 7 days)", event.name)))?;
         let window = self.parse_window()?;
@@ -321,13 +323,10 @@ impl Parser<'_> {
     /// A string meant to hold a date; the binder checks the date.
     pub(super) fn parse_date(&mut self, what: &str) -> Result<DateLit, QueryError> {
         match &self.peek().kind {
-            TokenKind::Str(text) => {
-                let text = text.clone();
-                Ok(DateLit {
-                    text,
-                    span: self.advance(),
-                })
-            }
+            TokenKind::Str(_) => Ok(DateLit {
+                text: self.take_string(),
+                span: self.advance(),
+            }),
             _ => Err(self.expected(what)),
         }
     }

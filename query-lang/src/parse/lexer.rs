@@ -132,6 +132,11 @@ fn quoted_body(input: &str, quote: char) -> Option<(&str, String)> {
 /// `/* …` is an error.
 fn skip_trivia<'t>(text: &'t str, mut input: &'t str) -> Result<&'t str, QueryError> {
     loop {
+        // Most tokens follow one space or none: decide on the first byte.
+        match input.as_bytes().first() {
+            Some(b' ' | b'\t' | b'\r' | b'\n' | b'-' | b'/') => {}
+            _ => return Ok(input),
+        }
         if let Ok((rest, _)) = multispace1::<_, nom::error::Error<&str>>(input) {
             input = rest;
         } else if let Some(comment) = input.strip_prefix("--") {
@@ -158,7 +163,9 @@ fn skip_trivia<'t>(text: &'t str, mut input: &'t str) -> Result<&'t str, QueryEr
 
 /// Reads every token of `text`, ending with one `Eof`.
 pub(crate) fn tokenize(text: &str) -> Result<Vec<Token<'_>>, QueryError> {
-    let mut tokens = Vec::new();
+    // About one token per four bytes of text (most statements): grown
+    // at most once or twice.
+    let mut tokens = Vec::with_capacity(text.len() / 4 + 2);
     let mut input = text;
     loop {
         input = skip_trivia(text, input)?;
@@ -195,10 +202,14 @@ fn token<'t>(
     };
     let first = input.chars().next().unwrap_or(' ');
 
-    if let Ok((rest, w)) = word(input) {
-        return Ok((rest, TokenKind::Word(w)));
+    if is_word_start(first) {
+        if let Ok((rest, w)) = word(input) {
+            return Ok((rest, TokenKind::Word(w)));
+        }
     }
-    if let Ok((rest, digits)) = integer(input) {
+    let number = first.is_ascii_digit() || first == '-';
+    let int = if number { integer(input).ok() } else { None };
+    if let Some((rest, digits)) = int {
         if let Ok((_, tail)) = take_while1::<_, _, nom::error::Error<&str>>(is_word_char)(rest) {
             let whole = &input[..digits.len() + tail.len()];
             return Err(

@@ -10,6 +10,7 @@ mod expr;
 mod lexer;
 mod statement;
 
+use std::fmt::Display;
 use std::sync::Arc;
 
 use crate::ast::{self, Ident, IntLit, Span};
@@ -27,7 +28,8 @@ const RESERVED: &[&str] = &[
 
 /// Whether `word` is a reserved word, in any case.
 pub(crate) fn is_reserved(word: &str) -> bool {
-    RESERVED.iter().any(|r| r.eq_ignore_ascii_case(word))
+    // Every reserved word has 2 to 7 letters: most names end here.
+    (2..=7).contains(&word.len()) && RESERVED.iter().any(|r| r.eq_ignore_ascii_case(word))
 }
 
 /// Parses statements separated by `;` (a trailing `;` is allowed). A text
@@ -103,6 +105,15 @@ impl<'t> Parser<'t> {
         &self.tokens[(self.pos + n).min(self.tokens.len() - 1)]
     }
 
+    /// The text of the current token, a string or quoted name, taken out
+    /// of it (the token is consumed next; errors show tokens by their span).
+    fn take_string(&mut self) -> String {
+        match &mut self.tokens[self.pos].kind {
+            TokenKind::Str(s) | TokenKind::QuotedIdent(s) => std::mem::take(s),
+            _ => String::new(),
+        }
+    }
+
     /// Moves past the current token (never past `Eof`) and returns its span.
     fn advance(&mut self) -> Span {
         let span = self.tokens[self.pos].span;
@@ -149,7 +160,7 @@ impl<'t> Parser<'t> {
     }
 
     /// A syntax error at the current token: "expected {what}, found …".
-    fn expected(&self, what: impl Into<String>) -> QueryError {
+    fn expected(&self, what: impl Display) -> QueryError {
         let token = self.peek();
         let found = match token.kind {
             TokenKind::Word(w) if is_reserved(w) => {
@@ -159,7 +170,7 @@ impl<'t> Parser<'t> {
         };
         self.error_at(
             ErrorKind::Syntax {
-                expected: what.into(),
+                expected: what.to_string(),
                 found,
             },
             token.span,
@@ -172,11 +183,11 @@ impl<'t> Parser<'t> {
 
     /// A name: an unreserved word or a quoted name. `what` says which
     /// name, for the error ("a field name").
-    fn parse_ident(&mut self, what: &str) -> Result<Ident, QueryError> {
+    fn parse_ident(&mut self, what: impl Display) -> Result<Ident, QueryError> {
         let token = self.peek();
         let name = match &token.kind {
             TokenKind::Word(w) if !is_reserved(w) => w.to_string(),
-            TokenKind::QuotedIdent(name) => name.clone(),
+            TokenKind::QuotedIdent(_) => self.take_string(),
             TokenKind::Word(w) => {
                 let hint = format!("to use `{w}` as a name, quote it: \"{w}\"");
                 return Err(self.expected(what).with_hint(hint));
@@ -188,7 +199,7 @@ impl<'t> Parser<'t> {
     }
 
     /// An integer, or fails saying `what` was expected.
-    fn parse_int(&mut self, what: &str) -> Result<IntLit, QueryError> {
+    fn parse_int(&mut self, what: impl Display) -> Result<IntLit, QueryError> {
         match self.peek().kind {
             TokenKind::Int(value) => Ok(IntLit {
                 value,

@@ -1,28 +1,44 @@
-//! Statements: `SELECT …` and `CREATE TABLE …`.
+//! Statements: `SELECT …`, `CREATE TABLE …`, `ALTER TABLE … ADD …`,
+//! `DROP TABLE …`, `SHOW …` and `EXPLAIN SELECT …`.
 
 use super::lexer::TokenKind;
 use super::Parser;
 use crate::ast::{
-    AggFunc, CreateTable, FieldDecl, KindName, Limit, OrderBy, Select, SelectItem, SelectItemKind,
-    SortOrder, Span, StatementKind,
+    AggFunc, AlterTable, CreateTable, FieldDecl, KindName, Limit, OrderBy, Select, SelectItem,
+    SelectItemKind, SortOrder, Span, StatementKind,
 };
 use crate::error::{ErrorKind, QueryError};
 use crate::suggest;
 
 /// Statements of the language that are not built yet.
-const NOT_YET: &[&str] = &["SHOW", "INSIGHT", "CALL", "EXPLAIN", "DROP", "INSERT"];
+const NOT_YET: &[&str] = &["INSIGHT", "CALL", "INSERT"];
+
+/// The words that open a statement.
+const STATEMENT_WORDS: &[&str] = &["SELECT", "CREATE", "ALTER", "DROP", "SHOW", "EXPLAIN"];
 
 /// The clauses of SELECT after FROM, in their order.
 const CLAUSES: &[&str] = &["WHERE", "GROUP BY", "ORDER BY", "LIMIT", "AS OF"];
 
 impl Parser<'_> {
-    /// `statement ::= select | create_table`
+    /// `statement ::= select | create_table | alter_table | drop_table | show | explain`
     pub(super) fn parse_statement(&mut self) -> Result<StatementKind, QueryError> {
         if self.at_keyword("SELECT") {
             return Ok(StatementKind::Select(self.parse_select()?));
         }
         if self.at_keyword("CREATE") {
             return Ok(StatementKind::CreateTable(self.parse_create_table()?));
+        }
+        if self.at_keyword("ALTER") {
+            return Ok(StatementKind::AlterTable(self.parse_alter_table()?));
+        }
+        if self.at_keyword("DROP") {
+            return self.parse_drop();
+        }
+        if self.at_keyword("SHOW") {
+            return self.parse_show();
+        }
+        if self.at_keyword("EXPLAIN") {
+            return self.parse_explain();
         }
         let token = self.peek();
         if let TokenKind::Word(w) = token.kind {
@@ -33,15 +49,150 @@ impl Parser<'_> {
                 ));
             }
         }
-        let err = self.expected("a statement (SELECT or CREATE TABLE)");
+        let err = self.expected("a statement (SELECT, CREATE, ALTER, DROP, SHOW or EXPLAIN)");
         Err(match token.kind {
             TokenKind::Semicolon => err.with_hint("remove the extra `;`"),
             TokenKind::Word(w) => err.with_hint_opt(
-                suggest::nearest(&w.to_ascii_uppercase(), ["SELECT", "CREATE"])
+                suggest::nearest(&w.to_ascii_uppercase(), STATEMENT_WORDS.iter().copied())
                     .map(|k| format!("did you mean `{k}`?")),
             ),
             _ => err,
         })
+    }
+
+    /// Fails unless the statement ends here (`;` or the end of the input).
+    fn expect_statement_end(&self, what: &str) -> Result<(), QueryError> {
+        if matches!(self.peek().kind, TokenKind::Semicolon | TokenKind::Eof) {
+            Ok(())
+        } else {
+            Err(self.expected(what))
+        }
+    }
+
+    /// `explain ::= "EXPLAIN" select`
+    fn parse_explain(&mut self) -> Result<StatementKind, QueryError> {
+        self.advance();
+        if self.at_keyword("SELECT") {
+            return Ok(StatementKind::Explain(self.parse_select()?));
+        }
+        let err = self.expected("SELECT after EXPLAIN");
+        let other_statement = STATEMENT_WORDS.iter().any(|w| self.at_keyword(w));
+        Err(if other_statement {
+            err.with_hint("only a SELECT has a plan to explain")
+        } else {
+            err
+        })
+    }
+
+    /// `show ::= "SHOW" "TABLES" | "SHOW" "FIELDS" "FROM" name`
+    fn parse_show(&mut self) -> Result<StatementKind, QueryError> {
+        self.advance();
+        if self.eat_keyword("TABLES").is_some() {
+            self.expect_statement_end("`;` or the end of the input after SHOW TABLES")?;
+            return Ok(StatementKind::ShowTables);
+        }
+        if self.eat_keyword("FIELDS").is_some() {
+            if !self.at_keyword("FROM") {
+                let err = self.expected("FROM after SHOW FIELDS");
+                return Err(match &self.peek().kind {
+                    TokenKind::Word(w) if !super::is_reserved(w) => {
+                        err.with_hint(format!("write SHOW FIELDS FROM {w}"))
+                    }
+                    _ => err,
+                });
+            }
+            self.advance();
+            let table = self.parse_ident("a table name after SHOW FIELDS FROM")?;
+            self.expect_statement_end("`;` or the end of the input after the table name")?;
+            return Ok(StatementKind::ShowFields(table));
+        }
+        if self.at_keyword("SEGMENTS") {
+            let span = self.peek().span;
+            return Err(self.error_at(ErrorKind::Unsupported("SHOW SEGMENTS is".into()), span));
+        }
+        let err = self.expected("TABLES or FIELDS after SHOW");
+        Err(match self.peek().kind {
+            TokenKind::Word(w) if w.eq_ignore_ascii_case("COLUMNS") => {
+                err.with_hint("a table has fields: SHOW FIELDS FROM t")
+            }
+            TokenKind::Word(w) => err.with_hint_opt(
+                suggest::nearest(&w.to_ascii_uppercase(), ["TABLES", "FIELDS"])
+                    .map(|k| format!("did you mean `{k}`?")),
+            ),
+            _ => err,
+        })
+    }
+
+    /// `drop_table ::= "DROP" "TABLE" name`
+    fn parse_drop(&mut self) -> Result<StatementKind, QueryError> {
+        self.advance();
+        if self.at_keyword("SEGMENT") {
+            let span = self.peek().span;
+            return Err(self.error_at(ErrorKind::Unsupported("DROP SEGMENT is".into()), span));
+        }
+        if !self.at_keyword("TABLE") {
+            let err = self.expected("TABLE after DROP");
+            return Err(match &self.peek().kind {
+                TokenKind::Word(w) if !super::is_reserved(w) => {
+                    err.with_hint(format!("write DROP TABLE {w}"))
+                }
+                _ => err,
+            });
+        }
+        self.advance();
+        let name = self.parse_ident("a table name after DROP TABLE")?;
+        self.expect_statement_end("`;` or the end of the input after the table name")?;
+        Ok(StatementKind::DropTable(name))
+    }
+
+    /// `alter_table ::= "ALTER" "TABLE" name "ADD" field_decl`
+    fn parse_alter_table(&mut self) -> Result<AlterTable, QueryError> {
+        self.advance();
+        self.expect_keyword("TABLE", "TABLE after ALTER")?;
+        let table = self.parse_ident("a table name after ALTER TABLE")?;
+        if !self.at_keyword("ADD") {
+            let err = self.expected(format!("ADD after ALTER TABLE {table}"));
+            let changes = ["DROP", "RENAME", "MODIFY", "ALTER", "CHANGE"];
+            return Err(if changes.iter().any(|w| self.at_keyword(w)) {
+                err.with_hint("fields can only be added: ALTER TABLE t ADD name KIND")
+            } else if matches!(
+                self.peek().kind,
+                TokenKind::Word(_) | TokenKind::QuotedIdent(_)
+            ) {
+                err.with_hint(format!("write ALTER TABLE {table} ADD name KIND"))
+            } else {
+                err
+            });
+        }
+        self.advance();
+        // `ADD COLUMN x INT`: COLUMN is not part of the language (a field
+        // may be called `column`, as in `ADD column INT`).
+        let next_is_name = matches!(
+            self.peek_nth(1).kind,
+            TokenKind::Word(_) | TokenKind::QuotedIdent(_)
+        );
+        let then_a_kind = match self.peek_nth(2).kind {
+            TokenKind::Word(w) => KindName::from_keyword(w).is_some(),
+            _ => false,
+        };
+        if (self.at_keyword("COLUMN") || self.at_keyword("FIELD")) && next_is_name && then_a_kind {
+            return Err(self
+                .expected("a field's name and kind after ADD")
+                .with_hint("write ALTER TABLE t ADD name KIND, without COLUMN or FIELD"));
+        }
+        let field = self.parse_field_decl()?;
+        if self.at(&TokenKind::Comma) {
+            return Err(self
+                .expected("`;` or the end of the input")
+                .with_hint("add one field per ALTER TABLE statement"));
+        }
+        let what = if field.sensitive.is_some() {
+            "`;` or the end of the input"
+        } else {
+            "SENSITIVE, `;` or the end of the input"
+        };
+        self.expect_statement_end(what)?;
+        Ok(AlterTable { table, field })
     }
 
     /// `select ::= "SELECT" select_item ( "," select_item )* "FROM" name
@@ -167,7 +318,8 @@ impl Parser<'_> {
         if let (Some(func), true) = (func, next_is_paren) {
             self.advance();
             self.advance();
-            let field = self.parse_ident(&format!("an INT field name in {}(…)", func.as_str()))?;
+            let field =
+                self.parse_ident(format_args!("an INT field name in {}(…)", func.as_str()))?;
             let end = self.expect(&TokenKind::RParen, "`)`")?;
             return Ok(SelectItem {
                 kind: SelectItemKind::Aggregate { func, field },

@@ -1,0 +1,554 @@
+//! Every statement kind through `segdb query --format json` on a generated
+//! store, with the answers checked against a naive scan of the generated
+//! users.csv and events.csv.
+//!
+//! One test: nextest runs each test in its own process, so a shared data
+//! set would be generated once per test.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+fn segdb(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_segdb"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// The generated files, read naively.
+struct Data {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+    /// (user, event) -> (ISO day, count).
+    events: HashMap<(String, String), Vec<(String, u64)>>,
+}
+
+/// One row of users.csv.
+struct Row<'a> {
+    data: &'a Data,
+    cells: &'a [String],
+}
+
+impl<'a> Row<'a> {
+    fn get(&self, field: &str) -> &'a str {
+        let i = self.data.header.iter().position(|h| h == field).unwrap();
+        &self.cells[i]
+    }
+    fn id(&self) -> &'a str {
+        self.get("user_id")
+    }
+    fn int(&self, field: &str) -> Option<i64> {
+        let v = self.get(field);
+        (!v.is_empty()).then(|| v.parse().unwrap())
+    }
+    fn is(&self, field: &str) -> bool {
+        self.get(field) == "1"
+    }
+    fn has(&self, field: &str, value: &str) -> bool {
+        self.get(field).split('|').any(|v| v == value)
+    }
+    /// The sum of an event's counts over `first..=last`.
+    fn events(&self, event: &str, first: &str, last: &str) -> u64 {
+        let key = (self.id().to_string(), event.to_string());
+        self.data.events.get(&key).map_or(0, |days| {
+            days.iter()
+                .filter(|(d, _)| d.as_str() >= first && d.as_str() <= last)
+                .map(|(_, c)| c)
+                .sum()
+        })
+    }
+}
+
+impl Data {
+    fn read(dir: &Path) -> Data {
+        let text = std::fs::read_to_string(dir.join("users.csv")).unwrap();
+        let mut lines = text.lines();
+        let header = lines.next().unwrap().split(',').map(String::from).collect();
+        let rows = lines
+            .map(|l| l.split(',').map(String::from).collect())
+            .collect();
+        let mut events: HashMap<(String, String), Vec<(String, u64)>> = HashMap::new();
+        let text = std::fs::read_to_string(dir.join("events.csv")).unwrap();
+        for line in text.lines().skip(1) {
+            let cells: Vec<&str> = line.split(',').collect();
+            events
+                .entry((cells[0].to_string(), cells[1].to_string()))
+                .or_default()
+                .push((cells[2].to_string(), cells[3].parse().unwrap()));
+        }
+        Data {
+            header,
+            rows,
+            events,
+        }
+    }
+
+    fn rows(&self) -> impl Iterator<Item = Row<'_>> {
+        self.rows.iter().map(|cells| Row { data: self, cells })
+    }
+
+    fn count(&self, f: impl Fn(&Row<'_>) -> bool) -> u64 {
+        self.rows().filter(|r| f(r)).count() as u64
+    }
+}
+
+/// Runs `text`; one JSON answer per statement.
+fn query(store: &Path, text: &str) -> Vec<Value> {
+    let (ok, out, err) = segdb(&["query", "--data", p(store), "--format", "json", text]);
+    assert!(ok, "{text}\n{err}");
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Runs one statement; its answer.
+fn one(store: &Path, text: &str) -> Value {
+    let mut answers = query(store, text);
+    assert_eq!(answers.len(), 1, "{text}");
+    answers.pop().unwrap()
+}
+
+/// The single number a `SELECT COUNT(*)` answers.
+fn count(store: &Path, text: &str) -> u64 {
+    let v = one(store, text);
+    assert_eq!(v["columns"], json!(["count"]), "{text}");
+    v["rows"][0][0].as_u64().unwrap()
+}
+
+fn setup() -> (tempfile::TempDir, PathBuf, Data) {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("csv");
+    let store = dir.path().join("store");
+    let (ok, _, err) = segdb(&["gen", "--scale", "5000", "--seed", "11", "--out", p(&csv)]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = segdb(&[
+        "import",
+        "--data",
+        p(&store),
+        "--table",
+        "users",
+        "--schema",
+        p(&csv.join("schema.sql")),
+        "--events",
+        p(&csv.join("events.csv")),
+        p(&csv.join("users.csv")),
+    ]);
+    assert!(ok, "{err}");
+    let data = Data::read(&csv);
+    (dir, store, data)
+}
+
+#[test]
+fn every_statement_kind_against_a_scan_of_the_data() {
+    let (dir, store, data) = setup();
+    let store = store.as_path();
+    assert_eq!(data.rows.len(), 5000);
+
+    counts(store, &data);
+    ids_and_aggregates(store, &data);
+    group_by(store, &data);
+    explain(store, &data);
+    schema_statements(store, &data, dir.path());
+}
+
+/// Which rows of users.csv a WHERE clause keeps.
+type Naive = dyn Fn(&Row<'_>) -> bool;
+
+fn counts(store: &Path, data: &Data) {
+    let cases: Vec<(&str, Box<Naive>)> = vec![
+        (
+            "gender = 'f' AND age BETWEEN 25 AND 35 AND city IN ('c000', 'c001', 'c002') AND os = 'ios'",
+            Box::new(|r| {
+                r.get("gender") == "f"
+                    && r.int("age").is_some_and(|a| (25..=35).contains(&a))
+                    && ["c000", "c001", "c002"].contains(&r.get("city"))
+                    && r.get("os") == "ios"
+            }),
+        ),
+        (
+            "(is_owner OR member_level >= 3) AND NOT flag_3",
+            Box::new(|r| {
+                (r.is("is_owner") || r.int("member_level").is_some_and(|m| m >= 3))
+                    && !r.is("flag_3")
+            }),
+        ),
+        (
+            "interests HAS ALL ('i01', 'i05') OR interests HAS 'i07' AND NOT interests HAS ANY ('i00', 'i02')",
+            Box::new(|r| {
+                (r.has("interests", "i01") && r.has("interests", "i05"))
+                    || (r.has("interests", "i07")
+                        && !(r.has("interests", "i00") || r.has("interests", "i02")))
+            }),
+        ),
+        (
+            "contract_end_days IS NULL OR contract_end_days < 0",
+            Box::new(|r| r.int("contract_end_days").is_none_or(|d| d < 0)),
+        ),
+        (
+            "education != 'bachelor' AND city NOT IN ('c000', 'c001')",
+            Box::new(|r| {
+                !r.get("education").is_empty()
+                    && r.get("education") != "bachelor"
+                    && !r.get("city").is_empty()
+                    && !["c000", "c001"].contains(&r.get("city"))
+            }),
+        ),
+        (
+            "city = 'c000' AND count(search, last 7 days) > 3 AS OF '2026-11-22'",
+            Box::new(|r| {
+                r.get("city") == "c000" && r.events("search", "2026-11-16", "2026-11-22") > 3
+            }),
+        ),
+        (
+            "did(view, '2026-11-09'..'2026-11-22') AND NOT did(book, last 14 days) AS OF '2026-11-22'",
+            Box::new(|r| {
+                r.events("view", "2026-11-09", "2026-11-22") > 0
+                    && r.events("book", "2026-11-09", "2026-11-22") == 0
+            }),
+        ),
+        (
+            "user_id IN ('u000000001', 'u000000007', 'nobody') OR user_id = 'u000000042'",
+            Box::new(|r| ["u000000001", "u000000007", "u000000042"].contains(&r.id())),
+        ),
+    ];
+    for (filter, naive) in &cases {
+        let text = format!("SELECT COUNT(*) FROM users WHERE {filter}");
+        assert_eq!(count(store, &text), data.count(naive), "{text}");
+    }
+    assert_eq!(count(store, "SELECT COUNT(*) FROM users"), 5000);
+}
+
+fn ids_and_aggregates(store: &Path, data: &Data) {
+    let want: Vec<&str> = data
+        .rows()
+        .filter(|r| r.get("city") == "c001" && r.get("os") == "android")
+        .map(|r| r.id())
+        .collect();
+    assert!(want.len() > 12, "{}", want.len());
+    let v = one(
+        store,
+        "SELECT user_id FROM users WHERE city = 'c001' AND os = 'android' LIMIT 7 OFFSET 3",
+    );
+    assert_eq!(v["columns"], json!(["user_id"]));
+    let got: Vec<&str> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap())
+        .collect();
+    assert_eq!(got, want[3..10]);
+    let v = one(
+        store,
+        "SELECT user_id FROM users WHERE city = 'c001' AND os = 'android'",
+    );
+    assert_eq!(v["rows"].as_array().unwrap().len(), want.len());
+
+    let v = one(
+        store,
+        "SELECT SUM(income), AVG(income), MIN(income), MAX(income), COUNT(*) FROM users WHERE os = 'ios'",
+    );
+    assert_eq!(
+        v["columns"],
+        json!([
+            "sum(income)",
+            "avg(income)",
+            "min(income)",
+            "max(income)",
+            "count"
+        ])
+    );
+    let incomes: Vec<i64> = data
+        .rows()
+        .filter(|r| r.get("os") == "ios")
+        .filter_map(|r| r.int("income"))
+        .collect();
+    let sum: i64 = incomes.iter().sum();
+    let row = &v["rows"][0];
+    assert_eq!(row[0], json!(sum));
+    let avg = row[1].as_f64().unwrap();
+    assert!(
+        (avg - sum as f64 / incomes.len() as f64).abs() < 1e-6,
+        "{avg}"
+    );
+    assert_eq!(row[2], json!(incomes.iter().min().unwrap()));
+    assert_eq!(row[3], json!(incomes.iter().max().unwrap()));
+    assert_eq!(row[4], json!(data.count(|r| r.get("os") == "ios")));
+
+    // No rows: no sum, average, minimum or maximum.
+    let v = one(
+        store,
+        "SELECT SUM(ltv), AVG(ltv), MIN(ltv), MAX(ltv), COUNT(*) FROM users WHERE city = 'nowhere'",
+    );
+    assert_eq!(v["rows"], json!([[null, null, null, null, 0]]));
+}
+
+/// Groups by count descending (ties by value), as `ORDER BY COUNT(*) DESC`.
+fn naive_groups(
+    data: &Data,
+    field: &str,
+    set: bool,
+    keep: impl Fn(&Row<'_>) -> bool,
+) -> Vec<(String, u64)> {
+    let mut groups: BTreeMap<String, u64> = BTreeMap::new();
+    for r in data.rows().filter(|r| keep(r)) {
+        let v = r.get(field);
+        let values: Vec<&str> = if set {
+            v.split('|').filter(|s| !s.is_empty()).collect()
+        } else if v.is_empty() {
+            vec![]
+        } else {
+            vec![v]
+        };
+        for v in values {
+            *groups.entry(v.to_string()).or_default() += 1;
+        }
+    }
+    let mut groups: Vec<(String, u64)> = groups.into_iter().collect();
+    groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    groups
+}
+
+fn group_rows(v: &Value) -> Vec<(String, u64)> {
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_u64().unwrap()))
+        .collect()
+}
+
+fn group_by(store: &Path, data: &Data) {
+    let want = naive_groups(data, "city", false, |r| r.is("is_owner"));
+    let v = one(
+        store,
+        "SELECT city, COUNT(*) FROM users WHERE is_owner GROUP BY city ORDER BY COUNT(*) DESC LIMIT 5",
+    );
+    assert_eq!(v["columns"], json!(["city", "count"]));
+    assert_eq!(group_rows(&v), want[..5]);
+
+    let mut want = naive_groups(data, "interests", true, |r| {
+        r.int("age").is_some_and(|a| a < 30)
+    });
+    want.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    let v = one(
+        store,
+        "SELECT interests, COUNT(*) FROM users WHERE age < 30 GROUP BY interests ORDER BY COUNT(*) ASC LIMIT 4 OFFSET 2",
+    );
+    assert_eq!(group_rows(&v), want[2..6]);
+
+    // Without ORDER BY, the same groups in some order.
+    let mut want = naive_groups(data, "os", false, |_| true);
+    let mut got = group_rows(&one(store, "SELECT os, COUNT(*) FROM users GROUP BY os"));
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    let got = group_rows(&one(
+        store,
+        "SELECT is_tenant, COUNT(*) FROM users GROUP BY is_tenant",
+    ));
+    let tenants = data.count(|r| r.is("is_tenant"));
+    let mut want = vec![
+        ("false".to_string(), 5000 - tenants),
+        ("true".to_string(), tenants),
+    ];
+    want.retain(|g| g.1 > 0);
+    assert_eq!(got, want);
+}
+
+/// `(label, estimated rows)` of each row of an EXPLAIN.
+fn plan_rows(v: &Value) -> Vec<(String, u64)> {
+    assert_eq!(v["columns"], json!(["plan", "estimated_rows"]));
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_u64().unwrap()))
+        .collect()
+}
+
+fn explain(store: &Path, data: &Data) {
+    let c000 = data.count(|r| r.get("city") == "c000");
+    let ios = data.count(|r| r.get("os") == "ios");
+    let v = one(
+        store,
+        "EXPLAIN SELECT COUNT(*) FROM users WHERE city = 'c000' AND os = 'ios'",
+    );
+    assert_eq!(
+        plan_rows(&v),
+        [
+            ("AND".to_string(), c000.min(ios)),
+            ("  city = 'c000'".to_string(), c000),
+            ("  os = 'ios'".to_string(), ios),
+        ]
+    );
+
+    // Any projection explains its filter; bounds hold against the scan.
+    let v = one(
+        store,
+        "EXPLAIN SELECT user_id FROM users WHERE count(search, last 7 days) > 3 \
+         OR NOT is_owner LIMIT 3 AS OF '2026-11-22'",
+    );
+    let rows = plan_rows(&v);
+    let labels: Vec<&str> = rows.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "OR",
+            "  count(search, 2026-11-16..2026-11-22) > 3",
+            "  NOT",
+            "    is_owner = true"
+        ]
+    );
+    let searchers = data.count(|r| r.events("search", "2026-11-16", "2026-11-22") > 3);
+    let owners = data.count(|r| r.is("is_owner"));
+    assert!(rows[1].1 >= searchers, "{rows:?} {searchers}");
+    assert_eq!(rows[3].1, owners);
+    assert_eq!(rows[2].1, 5000 - owners);
+    let all =
+        data.count(|r| r.events("search", "2026-11-16", "2026-11-22") > 3 || !r.is("is_owner"));
+    assert!(rows[0].1 >= all && rows[0].1 <= 5000, "{rows:?} {all}");
+
+    // Without WHERE, or with a value no row has.
+    let v = one(store, "EXPLAIN SELECT COUNT(*) FROM users");
+    assert_eq!(plan_rows(&v), [("ALL".to_string(), 5000)]);
+    let v = one(
+        store,
+        "EXPLAIN SELECT COUNT(*) FROM users WHERE city = 'nowhere' AND is_owner",
+    );
+    assert_eq!(plan_rows(&v), [("NOTHING".to_string(), 0)]);
+}
+
+fn schema_statements(store: &Path, data: &Data, dir: &Path) {
+    // SHOW FIELDS: the schema of schema.sql, with the values the data has.
+    let v = one(store, "SHOW FIELDS FROM users");
+    assert_eq!(
+        v["columns"],
+        json!(["field", "kind", "sensitive", "values"])
+    );
+    let fields = v["rows"].as_array().unwrap();
+    assert_eq!(fields.len(), 29);
+    let distinct = |field: &str, set: bool| naive_groups(data, field, set, |_| true).len();
+    assert_eq!(
+        fields[0],
+        json!(["gender", "ENUM", false, distinct("gender", false)])
+    );
+    assert_eq!(fields[1], json!(["age", "INT", false, null]));
+    assert_eq!(
+        fields[2],
+        json!(["city", "ENUM", false, distinct("city", false)])
+    );
+    assert_eq!(fields[12], json!(["is_owner", "BOOL", false, null]));
+    assert_eq!(
+        fields[24],
+        json!(["interests", "SET", false, distinct("interests", true)])
+    );
+    assert_eq!(fields[28], json!(["book", "EVENT", false, null]));
+
+    // CREATE TABLE, SHOW TABLES.
+    let v = one(
+        store,
+        "CREATE TABLE houses (rooms INT, address TEXT SENSITIVE)",
+    );
+    assert_eq!(v, json!({"columns": ["created"], "rows": [["houses"]]}));
+    let v = one(store, "SHOW TABLES");
+    assert_eq!(v["columns"], json!(["table", "rows", "fields", "bytes"]));
+    let tables = v["rows"].as_array().unwrap();
+    assert_eq!(tables.len(), 2);
+    assert_eq!(tables[0], json!(["houses", 0, 2, 0]));
+    assert_eq!(
+        tables[1].as_array().unwrap()[..3],
+        [json!("users"), json!(5000), json!(29)]
+    );
+    assert!(tables[1][3].as_u64().unwrap() > 0);
+
+    // ALTER TABLE ADD: null for every row until an import writes it.
+    let v = one(store, "ALTER TABLE users ADD score INT");
+    assert_eq!(
+        v,
+        json!({"columns": ["table", "added", "kind"], "rows": [["users", "score", "INT"]]})
+    );
+    assert_eq!(
+        count(store, "SELECT COUNT(*) FROM users WHERE score IS NOT NULL"),
+        0
+    );
+    assert_eq!(
+        count(store, "SELECT COUNT(*) FROM users WHERE NOT score > 3"),
+        5000
+    );
+    let scores = dir.join("scores.csv");
+    let mut csv = String::from("user_id,score\n");
+    for r in data.rows().take(100) {
+        csv.push_str(&format!(
+            "{},{}\n",
+            r.id(),
+            r.id()[1..].parse::<u64>().unwrap() % 10
+        ));
+    }
+    std::fs::write(&scores, csv).unwrap();
+    let (ok, _, err) = segdb(&["import", "--data", p(store), "--table", "users", p(&scores)]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        count(store, "SELECT COUNT(*) FROM users WHERE score >= 5"),
+        50
+    );
+    assert_eq!(
+        count(store, "SELECT COUNT(*) FROM users WHERE city = 'c000'"),
+        data.count(|r| r.get("city") == "c000")
+    );
+    let v = one(store, "SHOW FIELDS FROM users");
+    assert_eq!(v["rows"][29], json!(["score", "INT", false, null]));
+
+    // Several statements: each sees what the ones before it made.
+    let answers = query(
+        store,
+        "SELECT COUNT(*) FROM users WHERE is_owner; CREATE TABLE t2 (a INT);\n\
+         ALTER TABLE t2 ADD b ENUM; SHOW FIELDS FROM t2; DROP TABLE t2; SHOW TABLES;",
+    );
+    assert_eq!(answers.len(), 6);
+    assert_eq!(
+        answers[0]["rows"],
+        json!([[data.count(|r| r.is("is_owner"))]])
+    );
+    assert_eq!(answers[1]["rows"], json!([["t2"]]));
+    assert_eq!(answers[2]["rows"], json!([["t2", "b", "ENUM"]]));
+    assert_eq!(
+        answers[3]["rows"],
+        json!([["a", "INT", false, null], ["b", "ENUM", false, 0]])
+    );
+    assert_eq!(
+        answers[4],
+        json!({"columns": ["dropped"], "rows": [["t2"]]})
+    );
+    let names: Vec<&Value> = answers[5]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r[0])
+        .collect();
+    assert_eq!(names, [&json!("houses"), &json!("users")]);
+
+    // DROP TABLE: gone, and a statement about it is an error.
+    let v = one(store, "DROP TABLE houses");
+    assert_eq!(v, json!({"columns": ["dropped"], "rows": [["houses"]]}));
+    let (ok, _, err) = segdb(&["query", "--data", p(store), "SELECT COUNT(*) FROM houses"]);
+    assert!(!ok);
+    assert!(err.contains("unknown table `houses`"), "{err}");
+    let (ok, out, err) = segdb(&["query", "--data", p(store), "SHOW FIELDS FROM user"]);
+    assert!(!ok && out.is_empty());
+    assert!(err.contains("did you mean `users`?"), "{err}");
+    let v = one(store, "SHOW TABLES");
+    assert_eq!(v["rows"].as_array().unwrap().len(), 1);
+    assert!(!store.join("houses").exists());
+}
