@@ -300,24 +300,33 @@ fn labels_show_the_compiled_plan() {
     t.explain(&e)
         .unwrap()
         .walk(&mut |depth, n| lines.push(format!("{}{}", "  ".repeat(depth), n.label)));
+    // The AND's operands run cheapest kind first (stored bitmaps and id
+    // lists, then INT ranges and ORs, then EVENT windows), smallest
+    // estimate first within a kind, the NOT last.
     assert_eq!(
         lines,
         [
             "AND",
+            "  user_id IN (2 ids)",
             "  city = 'c0'",
             "  age BETWEEN 25 AND 35",
+            "  OR",
+            "    age <= 29",
+            "    age >= 31",
             "  OR",
             "    tags HAS 'it''s'",
             "    count(search, 2026-11-16..2026-11-22) > 3",
             "  did(search, 2026-11-16..2026-11-22)",
-            "  user_id IN (2 ids)",
-            "  OR",
-            "    age <= 29",
-            "    age >= 31",
             "  NOT",
             "    owner = true",
         ]
     );
+    let tree = t.explain(&e).unwrap();
+    let middle: Vec<u64> = tree.children[2..5]
+        .iter()
+        .map(|c| c.estimated_rows)
+        .collect();
+    assert!(middle.windows(2).all(|w| w[0] <= w[1]), "{middle:?}");
     let folded = Expr::And(vec![value("city", "nowhere"), owner()]);
     assert_eq!(t.explain(&folded).unwrap().label, "NOTHING");
 }

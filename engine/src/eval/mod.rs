@@ -13,11 +13,12 @@ use segdb_storage_format::dense::{self, Words};
 use segdb_storage_format::part::{CHUNKS_PER_SHARD, SHARD_ROWS, TAG_NOT_NULL, TAG_TRUE, TAG_VALUE};
 
 use crate::error::{EngineError, Result};
+use crate::explain::compile_planned;
 use crate::expr::Expr;
 use crate::schema::FieldKind;
 use crate::table::Table;
 use chunk::{eval, with_scratch};
-use plan::{compile, Plan};
+use plan::Plan;
 use shard::{int_ctx, resolve, ShardCtx};
 
 /// SUM, MIN, MAX and the count of non-null values of an INT field over a segment.
@@ -103,7 +104,7 @@ impl Table {
 
     /// The number of rows matching `expr`. Never builds the segment's bitmap.
     pub fn count(&self, expr: &Expr) -> Result<u64> {
-        let plan = compile(self, expr)?;
+        let plan = compile_planned(self, expr)?;
         self.fold_chunks(
             &plan,
             || 0u64,
@@ -114,7 +115,7 @@ impl Table {
 
     /// The row ids matching `expr`, in increasing order.
     pub fn rows(&self, expr: &Expr) -> Result<Vec<u32>> {
-        let plan = compile(self, expr)?;
+        let plan = compile_planned(self, expr)?;
         self.fold_chunks(
             &plan,
             Vec::new,
@@ -161,7 +162,7 @@ impl Table {
                 what: "SUM, AVG, MIN and MAX need an INT field".into(),
             });
         }
-        let plan = compile(self, expr)?;
+        let plan = compile_planned(self, expr)?;
         let ints: Vec<Option<shard::IntCtx<'_>>> = (0..self.num_shards())
             .map(|s| self.part(s).map(|p| int_ctx(p, fi as u32)).transpose())
             .collect::<Result<_>>()?;
@@ -210,7 +211,7 @@ impl Table {
                 })
             }
         };
-        let plan = compile(self, expr)?;
+        let plan = compile_planned(self, expr)?;
         // Per shard, the bitmaps of every group.
         let views: Vec<Vec<Vec<Option<_>>>> = (0..self.num_shards())
             .map(|s| -> Result<_> {
