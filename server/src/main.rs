@@ -76,6 +76,18 @@ enum Cmd {
         /// The statements (`;`-separated).
         statement: String,
     },
+    /// Builds a demo store of the `small` data set (once) and runs example
+    /// statements on it.
+    Demo {
+        /// Where the demo's CSV files and store live.
+        #[arg(long, default_value = "demo-data")]
+        dir: PathBuf,
+        /// Users in the demo data set (the `small` scale by default).
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Statements to run instead of the examples (`;`-separated).
+        statement: Option<String>,
+    },
     /// Measures a local store: open time, bytes on disk, W1–W6 latency.
     Bench {
         /// The store's directory (holding the standard data set as `users`).
@@ -115,6 +127,127 @@ fn main() -> ExitCode {
 
 type AnyError = Box<dyn std::error::Error>;
 
+fn generate(rows: u64, seed: u64, out: &std::path::Path) -> Result<(), AnyError> {
+    let tty = std::io::stderr().is_terminal();
+    let start = Instant::now();
+    let progress = |done: u64| {
+        if tty {
+            eprint!("\rgenerating: {done} / {rows} users");
+        }
+    };
+    let report = gen::generate(
+        &gen::GenOptions {
+            rows,
+            seed,
+            out_dir: out.to_path_buf(),
+        },
+        &progress,
+    )?;
+    if tty {
+        eprintln!();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "wrote {} users ({} bytes) and {} event rows ({} bytes) to {} in {secs:.2} s ({:.0} users/s)",
+        report.users,
+        report.users_bytes,
+        report.event_rows,
+        report.events_bytes,
+        out.display(),
+        report.users as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
+/// Runs the CREATE TABLE statements of a schema file; tables that exist
+/// are kept.
+fn create_tables(store: &Store, schema: &std::path::Path) -> Result<(), AnyError> {
+    let text = std::fs::read_to_string(schema)
+        .map_err(|e| format!("reading {}: {e}", schema.display()))?;
+    let stmts = segdb_query_lang::parse_and_bind(
+        &text,
+        &exec::StoreCatalog(store),
+        segdb_engine::date::today(),
+    )
+    .map_err(|e| format!("{}:\n{e}", schema.display()))?;
+    for s in stmts {
+        match s {
+            segdb_query_lang::Statement::CreateTable { name, schema } => {
+                if store.table(&name).is_err() {
+                    store.create_table(&name, &schema)?;
+                    println!("created table {name}");
+                } else {
+                    println!("table {name} exists; kept");
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "{}: only CREATE TABLE statements are allowed",
+                    schema.display()
+                )
+                .into())
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Statements the demo runs when given none.
+const DEMO_STATEMENTS: &str = "SELECT COUNT(*) FROM users WHERE city = 'c000' AND count(search, last 7 days) > 3 AS OF '2026-11-22';
+SELECT city, COUNT(*) FROM users WHERE is_owner GROUP BY city ORDER BY COUNT(*) DESC LIMIT 5;
+SELECT AVG(income), MIN(income), MAX(income) FROM users WHERE os = 'ios';
+SELECT user_id FROM users WHERE interests HAS ALL ('i01', 'i05') LIMIT 3;
+EXPLAIN SELECT COUNT(*) FROM users WHERE gender = 'f' AND age BETWEEN 25 AND 35 AND city IN ('c000', 'c001', 'c002') AND os = 'ios'";
+
+/// The demo: builds the data set (`rows` users) into `dir` the first time
+/// (generated, then imported), then runs `statement` or a few examples.
+fn demo(dir: &std::path::Path, rows: u64, statement: Option<&str>) -> Result<(), AnyError> {
+    let (csv, data) = (dir.join("csv"), dir.join("store"));
+    let ready = Store::open(&data)?
+        .table("users")
+        .is_ok_and(|t| t.num_rows() > 0);
+    if !ready {
+        println!("building the demo store in {} (once)", dir.display());
+        let _ = std::fs::remove_dir_all(&data);
+        generate(rows, 42, &csv)?;
+        let store = Store::open(&data)?;
+        create_tables(&store, &csv.join("schema.sql"))?;
+        import_file(
+            &store,
+            "users",
+            &csv.join("users.csv"),
+            ImportFormat::Csv,
+            OnErrorArg::Abort,
+        )?;
+        import_file(
+            &store,
+            "users",
+            &csv.join("events.csv"),
+            ImportFormat::Events,
+            OnErrorArg::Abort,
+        )?;
+    }
+    let store = Store::open(&data)?;
+    // The examples have no `;` inside strings; a given text runs as a whole.
+    let stmts: Vec<&str> = match statement {
+        Some(text) => vec![text],
+        None => DEMO_STATEMENTS.split(';').map(str::trim).collect(),
+    };
+    for stmt in stmts {
+        println!("\nsegdb> {stmt};");
+        let start = Instant::now();
+        for r in exec::run(&store, stmt)? {
+            print!("{}", exec::to_table(&r));
+        }
+        println!("time: {:.2} ms", start.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "\nTry your own: segdb query --data {} \"SELECT COUNT(*) FROM users WHERE ...\"",
+        data.display()
+    );
+    Ok(())
+}
+
 fn run(cmd: Cmd) -> Result<(), AnyError> {
     match cmd {
         Cmd::Gen { scale, seed, out } => {
@@ -123,35 +256,7 @@ fn run(cmd: Cmd) -> Result<(), AnyError> {
                     format!("unknown scale `{scale}` (small, medium, large or a number)")
                 })?
                 .rows();
-            let tty = std::io::stderr().is_terminal();
-            let start = Instant::now();
-            let progress = |done: u64| {
-                if tty {
-                    eprint!("\rgenerating: {done} / {rows} users");
-                }
-            };
-            let report = gen::generate(
-                &gen::GenOptions {
-                    rows,
-                    seed,
-                    out_dir: out.clone(),
-                },
-                &progress,
-            )?;
-            if tty {
-                eprintln!();
-            }
-            let secs = start.elapsed().as_secs_f64();
-            println!(
-                "wrote {} users ({} bytes) and {} event rows ({} bytes) to {} in {secs:.2} s ({:.0} users/s)",
-                report.users,
-                report.users_bytes,
-                report.event_rows,
-                report.events_bytes,
-                out.display(),
-                report.users as f64 / secs.max(1e-9)
-            );
-            Ok(())
+            generate(rows, seed, &out)
         }
         Cmd::Import {
             data,
@@ -163,46 +268,18 @@ fn run(cmd: Cmd) -> Result<(), AnyError> {
         } => {
             let store = Store::open(&data)?;
             if let Some(schema) = schema {
-                let text = std::fs::read_to_string(&schema)
-                    .map_err(|e| format!("reading {}: {e}", schema.display()))?;
-                let stmts = segdb_query_lang::parse_and_bind(
-                    &text,
-                    &exec::StoreCatalog(&store),
-                    segdb_engine::date::today(),
-                )
-                .map_err(|e| format!("{}:\n{e}", schema.display()))?;
-                for s in stmts {
-                    match s {
-                        segdb_query_lang::Statement::CreateTable { name, schema } => {
-                            if store.table(&name).is_err() {
-                                store.create_table(&name, &schema)?;
-                                println!("created table {name}");
-                            } else {
-                                println!("table {name} exists; kept");
-                            }
-                        }
-                        _ => {
-                            return Err(format!(
-                                "{}: only CREATE TABLE statements are allowed",
-                                schema.display()
-                            )
-                            .into())
-                        }
-                    }
-                }
+                create_tables(&store, &schema)?;
             }
             let mut inputs: Vec<(PathBuf, ImportFormat)> = files
                 .into_iter()
                 .map(|f| {
                     let jsonl = f.extension().is_some_and(|e| e == "jsonl" || e == "ndjson");
-                    (
-                        f,
-                        if jsonl {
-                            ImportFormat::JsonLines
-                        } else {
-                            ImportFormat::Csv
-                        },
-                    )
+                    let format = if jsonl {
+                        ImportFormat::JsonLines
+                    } else {
+                        ImportFormat::Csv
+                    };
+                    (f, format)
                 })
                 .collect();
             if let Some(e) = events {
@@ -213,6 +290,11 @@ fn run(cmd: Cmd) -> Result<(), AnyError> {
             }
             Ok(())
         }
+        Cmd::Demo {
+            dir,
+            rows,
+            statement,
+        } => demo(&dir, rows, statement.as_deref()),
         Cmd::Query {
             data,
             format,

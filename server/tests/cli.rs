@@ -102,3 +102,26 @@ fn gen_import_query() {
     ]);
     assert_eq!(out, "count\n5000\n");
 }
+
+#[test]
+fn demo_builds_once_then_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let (ok, out, err) = segdb(&["demo", "--dir", p(&demo), "--rows", "3000"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("building the demo store"), "{out}");
+    assert!(out.contains("segdb> SELECT city, COUNT(*)"), "{out}");
+    assert!(out.contains("(5 rows)"), "{out}");
+    // The second run reuses the store: same rows, events not imported twice.
+    let q = "SELECT COUNT(*) FROM users WHERE did(search, last 30 days) AS OF '2026-11-22'";
+    let (ok, first, _) = segdb(&["demo", "--dir", p(&demo), "--rows", "3000", q]);
+    assert!(ok);
+    assert!(!first.contains("building"), "{first}");
+    let (_, second, _) = segdb(&["demo", "--dir", p(&demo), "--rows", "3000", q]);
+    let count = |s: &str| s.lines().find_map(|l| l.trim().parse::<u64>().ok());
+    let n = count(&first).expect("a count");
+    assert!(n > 0 && n < 3000, "{first}");
+    assert_eq!(Some(n), count(&second));
+    let (_, total, _) = segdb(&["demo", "--dir", p(&demo), "SELECT COUNT(*) FROM users"]);
+    assert!(total.contains("\n3000\n"), "{total}");
+}
