@@ -127,6 +127,31 @@ fn main() -> ExitCode {
 
 type AnyError = Box<dyn std::error::Error>;
 
+/// Writes to standard output; a closed pipe (`segdb … | head`) ends the
+/// program quietly instead of panicking as `println!` would.
+fn write_out(args: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let r = o
+        .write_fmt(args)
+        .and_then(|()| if newline { o.write_all(b"\n") } else { Ok(()) });
+    if let Err(e) = r {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing the output: {e}");
+        std::process::exit(1);
+    }
+}
+
+macro_rules! outln {
+    ($($t:tt)*) => { write_out(format_args!($($t)*), true) };
+}
+
+macro_rules! out {
+    ($($t:tt)*) => { write_out(format_args!($($t)*), false) };
+}
+
 fn generate(rows: u64, seed: u64, out: &std::path::Path) -> Result<(), AnyError> {
     let tty = std::io::stderr().is_terminal();
     let start = Instant::now();
@@ -147,7 +172,7 @@ fn generate(rows: u64, seed: u64, out: &std::path::Path) -> Result<(), AnyError>
         eprintln!();
     }
     let secs = start.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "wrote {} users ({} bytes) and {} event rows ({} bytes) to {} in {secs:.2} s ({:.0} users/s)",
         report.users,
         report.users_bytes,
@@ -175,9 +200,9 @@ fn create_tables(store: &Store, schema: &std::path::Path) -> Result<(), AnyError
             segdb_query_lang::Statement::CreateTable { name, schema } => {
                 if store.table(&name).is_err() {
                     store.create_table(&name, &schema)?;
-                    println!("created table {name}");
+                    outln!("created table {name}");
                 } else {
-                    println!("table {name} exists; kept");
+                    outln!("table {name} exists; kept");
                 }
             }
             _ => {
@@ -207,7 +232,7 @@ fn demo(dir: &std::path::Path, rows: u64, statement: Option<&str>) -> Result<(),
         .table("users")
         .is_ok_and(|t| t.num_rows() > 0);
     if !ready {
-        println!("building the demo store in {} (once)", dir.display());
+        outln!("building the demo store in {} (once)", dir.display());
         let _ = std::fs::remove_dir_all(&data);
         generate(rows, 42, &csv)?;
         let store = Store::open(&data)?;
@@ -234,14 +259,14 @@ fn demo(dir: &std::path::Path, rows: u64, statement: Option<&str>) -> Result<(),
         None => DEMO_STATEMENTS.split(';').map(str::trim).collect(),
     };
     for stmt in stmts {
-        println!("\nsegdb> {stmt};");
+        outln!("\nsegdb> {stmt};");
         let start = Instant::now();
         for r in exec::run(&store, stmt)? {
-            print!("{}", exec::to_table(&r));
+            out!("{}", exec::to_table(&r));
         }
-        println!("time: {:.2} ms", start.elapsed().as_secs_f64() * 1e3);
+        outln!("time: {:.2} ms", start.elapsed().as_secs_f64() * 1e3);
     }
-    println!(
+    outln!(
         "\nTry your own: segdb query --data {} \"SELECT COUNT(*) FROM users WHERE ...\"",
         data.display()
     );
@@ -309,9 +334,9 @@ fn run(cmd: Cmd) -> Result<(), AnyError> {
             let results = exec::run(&store, &statement)?;
             for r in &results {
                 match format {
-                    Format::Json => println!("{}", exec::to_json(r)),
-                    Format::Csv => print!("{}", exec::to_csv(r)),
-                    Format::Table => print!("{}", exec::to_table(r)),
+                    Format::Json => outln!("{}", exec::to_json(r)),
+                    Format::Csv => out!("{}", exec::to_csv(r)),
+                    Format::Table => out!("{}", exec::to_table(r)),
                 }
             }
             Ok(())
@@ -362,7 +387,7 @@ fn import_file(
     }
     let report = report?;
     let secs = start.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "{name}: {} lines imported in {secs:.2} s ({:.0} lines/s), {} new rows, {} skipped; table {table} has {} rows",
         report.applied,
         report.lines as f64 / secs.max(1e-9),
@@ -371,7 +396,7 @@ fn import_file(
         report.num_rows
     );
     for e in &report.errors {
-        println!("  skipped: {e}");
+        outln!("  skipped: {e}");
     }
     Ok(())
 }
@@ -390,18 +415,22 @@ fn bench(data: &std::path::Path, runs: usize, only: &[String]) -> Result<(), Any
     let store = Store::open(data)?;
     let open_ms = start.elapsed().as_secs_f64() * 1e3;
     let t = store.table("users")?;
-    println!(
+    outln!(
         "store {}: {} rows in {} shards, {} bytes on disk",
         data.display(),
         t.num_rows(),
         t.num_shards(),
         t.bytes_on_disk()
     );
-    println!("open: {open_ms:.2} ms");
-    println!("threads: {}", rayon::current_num_threads());
-    println!(
+    outln!("open: {open_ms:.2} ms");
+    outln!("threads: {}", rayon::current_num_threads());
+    outln!(
         "{:<4} {:>12} {:>10} {:>10} {:>10}",
-        "id", "count", "median ms", "p90 ms", "min ms"
+        "id",
+        "count",
+        "median ms",
+        "p90 ms",
+        "min ms"
     );
     let catalog = exec::StoreCatalog(&store);
     for (id, text) in workload::COUNT_WORKLOADS {
@@ -425,7 +454,7 @@ fn bench(data: &std::path::Path, runs: usize, only: &[String]) -> Result<(), Any
             .collect();
         times.sort_by(|a, b| a.total_cmp(b));
         let q = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
-        println!(
+        outln!(
             "{id:<4} {count:>12} {:>10.3} {:>10.3} {:>10.3}",
             q(0.5),
             q(0.9),
@@ -433,7 +462,7 @@ fn bench(data: &std::path::Path, runs: usize, only: &[String]) -> Result<(), Any
         );
     }
     if let Some(kib) = anon_rss_kib() {
-        println!(
+        outln!(
             "heap (anonymous RSS) after W1-W6: {:.1} MiB = {:.1}% of bytes on disk",
             kib as f64 / 1024.0,
             kib as f64 * 1024.0 * 100.0 / t.bytes_on_disk().max(1) as f64

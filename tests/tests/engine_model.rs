@@ -113,8 +113,14 @@ fn arb_case() -> impl Strategy<Value = Case> {
 }
 
 fn import(store: &Store, format: ImportFormat, text: &str) {
+    // Few ids in memory, so that imports also write their new ids out as
+    // several dictionary parts.
+    let opts = ImportOptions {
+        ids_in_memory: 37,
+        ..ImportOptions::default()
+    };
     store
-        .import("t", format, text.as_bytes(), &ImportOptions::default())
+        .import("t", format, text.as_bytes(), &opts)
         .unwrap_or_else(|e| panic!("import failed: {e}\n{text}"));
 }
 

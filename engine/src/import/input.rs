@@ -317,7 +317,8 @@ fn apply_block(
             let per_line = block.bytes / block.lines;
             let lines = (total / per_line.max(1)) as usize;
             let avg_id = block.text.len() / block.rows.len().max(1);
-            s.new_ids.reserve(lines.min(1 << 28), avg_id.clamp(1, 64));
+            s.new_ids
+                .reserve(lines.min(s.ids_in_memory), avg_id.clamp(1, 64));
         }
     }
     report.lines += block.lines;

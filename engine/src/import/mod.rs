@@ -71,6 +71,10 @@ pub struct ImportOptions<'a> {
     pub memory_budget: usize,
     /// The input's size in bytes, if known (to size tables up front).
     pub size_hint: Option<u64>,
+    /// New external ids kept in memory at most: past this many, they are
+    /// written out as an (uncommitted) dictionary part, so that memory does
+    /// not grow with the input.
+    pub ids_in_memory: usize,
 }
 
 impl Default for ImportOptions<'_> {
@@ -81,6 +85,7 @@ impl Default for ImportOptions<'_> {
             progress: None,
             memory_budget: 1 << 30,
             size_hint: None,
+            ids_in_memory: 1 << 25,
         }
     }
 }
@@ -126,6 +131,15 @@ struct Session<'s> {
     written: BTreeMap<u32, (String, u64, Arc<Part>)>,
     file_counter: u64,
     memory_budget: usize,
+    /// See [`ImportOptions::ids_in_memory`].
+    ids_in_memory: usize,
+    /// Dictionary parts of new ids written out by this import, not yet
+    /// committed: file name, bytes, part.
+    staged_ids: Vec<(String, u64, Arc<DictionaryPart>)>,
+    /// A filter of each staged part's ids.
+    staged_filters: Vec<new_ids::IdFilter>,
+    /// The number of ids in `staged_ids`.
+    staged_rows: u64,
     /// Column buffers for new shard builders.
     spares: builder::Spares,
     /// Shard builders being sealed in the background.
@@ -154,10 +168,22 @@ impl Session<'_> {
         Ok(r)
     }
 
+    /// The row id of the first id in `new_ids`.
+    fn first_new_row(&self) -> u64 {
+        self.table.num_rows() + self.staged_rows
+    }
+
     fn lookup_or_create(&mut self, id: &str, hash: u64) -> Result<u32> {
-        let first_new = self.table.num_rows();
+        let first_new = self.first_new_row();
         if let Some(i) = self.new_ids.get(id, hash) {
             return Ok((first_new + u64::from(i)) as u32);
+        }
+        for ((_, _, d), filter) in self.staged_ids.iter().zip(&self.staged_filters) {
+            if filter.may_contain(hash) {
+                if let Some(r) = d.row_of_hashed(id, hash)? {
+                    return Ok(r as u32);
+                }
+            }
         }
         if let Some(r) = self.table.row_of_hashed(id, hash)? {
             return Ok(r);
@@ -165,6 +191,9 @@ impl Session<'_> {
         let r = u32::try_from(first_new + self.new_ids.len() as u64)
             .map_err(|_| EngineError::TableFull(self.table.name().to_owned()))?;
         self.new_ids.push(id, hash);
+        if self.new_ids.len() >= self.ids_in_memory {
+            self.spill_ids()?;
+        }
         // A bulk load of new rows fills shards one after the other: once it
         // moves on, the previous shard's builder is sealed in the background.
         let shard = r / SHARD_ROWS;
@@ -173,6 +202,26 @@ impl Session<'_> {
         }
         self.last_new_shard = Some(shard);
         Ok(r)
+    }
+
+    /// Writes the new ids held in memory as an uncommitted dictionary part.
+    fn spill_ids(&mut self) -> Result<()> {
+        let name = self.store.new_file_name(&mut self.file_counter, "ids");
+        let path = self.table.dir.join(&name);
+        let (ids, hashes) = self.new_ids.ids_and_hashes();
+        let bytes = write_dictionary_part_hashed(&path, self.first_new_row(), &ids, hashes)?;
+        let part = Arc::new(DictionaryPart::open_mapped(&path)?);
+        self.staged_rows += self.new_ids.len() as u64;
+        self.staged_filters
+            .push(new_ids::IdFilter::of(&self.new_ids));
+        self.staged_ids.push((name, bytes, part));
+        self.new_ids = new_ids::NewIds::default();
+        Ok(())
+    }
+
+    /// The ids this import created.
+    fn num_new_rows(&self) -> u64 {
+        self.staged_rows + self.new_ids.len() as u64
     }
 
     /// Writes one column of a block: `cells[k]` to row `rows[k]` (skipping
@@ -317,12 +366,15 @@ impl Session<'_> {
             let _ = std::fs::remove_file(self.table.dir.join(name));
         }
         self.written.clear();
+        for (name, _, _) in self.staged_ids.drain(..) {
+            let _ = std::fs::remove_file(self.table.dir.join(name));
+        }
     }
 
     fn commit(mut self) -> Result<Arc<Table>> {
         // The dictionary part is written while the last shards are sealed.
         let new_ids = std::mem::take(&mut self.new_ids);
-        let first_new = self.table.num_rows();
+        let first_new = self.first_new_row();
         let dir = self.table.dir.clone();
         let dict_name =
             (new_ids.len() > 0).then(|| self.store.new_file_name(&mut self.file_counter, "ids"));
@@ -348,7 +400,7 @@ impl Session<'_> {
         sealed?;
         let dict = dict.transpose()?;
         let old = &self.table;
-        let num_rows = old.num_rows() + new_ids.len() as u64;
+        let num_rows = first_new + new_ids.len() as u64;
         let num_shards = num_rows.div_ceil(u64::from(SHARD_ROWS)) as usize;
         let mut parts = old.parts.clone();
         let mut part_files = old.part_files.clone();
@@ -360,6 +412,10 @@ impl Session<'_> {
         }
         let mut dictionary = old.dictionary.clone();
         let mut dictionary_files = old.dictionary_files.clone();
+        for (name, bytes, part) in std::mem::take(&mut self.staged_ids) {
+            dictionary.push(part);
+            dictionary_files.push((name, bytes));
+        }
         if let (Some(name), Some((bytes, part))) = (dict_name, dict) {
             dictionary.push(part);
             dictionary_files.push((name, bytes));
@@ -401,6 +457,10 @@ impl Store {
             written: BTreeMap::new(),
             file_counter: self.next_file_id(),
             memory_budget: opts.memory_budget,
+            ids_in_memory: opts.ids_in_memory.max(1),
+            staged_ids: Vec::new(),
+            staged_filters: Vec::new(),
+            staged_rows: 0,
             pending: Vec::new(),
             spares: builder::Spares::default(),
             last_new_shard: None,
@@ -417,7 +477,7 @@ impl Store {
                         finishing: true,
                     });
                 }
-                report.new_rows = session.new_ids.len() as u64;
+                report.new_rows = session.num_new_rows();
                 match session.commit() {
                     Ok(t) => {
                         report.num_rows = t.num_rows();
