@@ -363,7 +363,13 @@ proptest! {
         prop_assert_eq!(t.num_shards(), 2);
         let want = model.rows_matching(&e);
         prop_assert_eq!(t.count(&e).unwrap(), want.len() as u64, "count of {:?}", e);
-        prop_assert_eq!(t.rows(&e).unwrap(), want, "rows of {:?}", e);
+        prop_assert_eq!(&t.rows(&e).unwrap(), &want, "rows of {:?}", e);
+        // A page of rows from the middle (often across the shard boundary),
+        // and one past the end.
+        let (off, lim) = (want.len() / 2, 2_000);
+        let page: Vec<u32> = want.iter().skip(off).take(lim).copied().collect();
+        prop_assert_eq!(t.rows_range(&e, off as u64, Some(lim as u64)).unwrap(), page);
+        prop_assert!(t.rows_range(&e, want.len() as u64, None).unwrap().is_empty());
         prop_assert_eq!(t.int_stats(&e, "i0").unwrap(), model.int_stats(&e, "i0"));
         let got: std::collections::BTreeMap<String, u64> = t.group_count(&e, "s0").unwrap().into_iter().collect();
         prop_assert_eq!(got, model.group_count(&e, "s0"));

@@ -80,26 +80,36 @@ impl Table {
     ) -> Result<T> {
         (0..self.num_shards())
             .into_par_iter()
-            .map(|s| -> Result<T> {
-                let part = self.part(s).map(|p| p.as_ref());
-                let ctx = resolve(plan, part, s as u32)?;
-                (0..self.chunks_of(s))
-                    .into_par_iter()
-                    .map(|key| {
-                        with_scratch(|scratch| {
-                            let mut uni = scratch.take();
-                            let mut out = scratch.take();
-                            universe(self, s as u32, key, &mut uni);
-                            eval(&plan.root, &ctx, key, &uni, &mut out, scratch);
-                            let r = f(&ctx, key, &out, scratch);
-                            scratch.give(uni);
-                            scratch.give(out);
-                            r
-                        })
-                    })
-                    .try_reduce(&identity, |a, b| Ok(merge(a, b)))
-            })
+            .map(|s| self.fold_shard(plan, s, &identity, &f, &merge))
             .try_reduce(&identity, |a, b| Ok(merge(a, b)))
+    }
+
+    /// [`Table::fold_chunks`] over the chunks of shard `s` only.
+    fn fold_shard<T: Send>(
+        &self,
+        plan: &Plan,
+        s: usize,
+        identity: &(impl Fn() -> T + Sync + Send),
+        f: &(impl Fn(&ShardCtx<'_>, u16, &Words, &mut chunk::Scratch) -> Result<T> + Sync + Send),
+        merge: &(impl Fn(T, T) -> T + Sync + Send),
+    ) -> Result<T> {
+        let part = self.part(s).map(|p| p.as_ref());
+        let ctx = resolve(plan, part, s as u32)?;
+        (0..self.chunks_of(s))
+            .into_par_iter()
+            .map(|key| {
+                with_scratch(|scratch| {
+                    let mut uni = scratch.take();
+                    let mut out = scratch.take();
+                    universe(self, s as u32, key, &mut uni);
+                    eval(&plan.root, &ctx, key, &uni, &mut out, scratch);
+                    let r = f(&ctx, key, &out, scratch);
+                    scratch.give(uni);
+                    scratch.give(out);
+                    r
+                })
+            })
+            .try_reduce(identity, |a, b| Ok(merge(a, b)))
     }
 
     /// The number of rows matching `expr`. Never builds the segment's bitmap.
@@ -132,15 +142,49 @@ impl Table {
         )
     }
 
+    /// The row ids matching `expr`, in increasing order, skipping `offset`
+    /// and returning at most `limit`. Shards are evaluated in order (the
+    /// chunks of each in parallel) and evaluation stops once the answer is
+    /// complete.
+    pub fn rows_range(&self, expr: &Expr, offset: u64, limit: Option<u64>) -> Result<Vec<u32>> {
+        let plan = compile_planned(self, expr)?;
+        let end = offset.saturating_add(limit.unwrap_or(u64::MAX));
+        let mut out = Vec::new();
+        let mut seen = 0u64;
+        for s in 0..self.num_shards() {
+            if seen >= end {
+                break;
+            }
+            let rows = self.fold_shard(
+                &plan,
+                s,
+                &Vec::new,
+                &|ctx, key, w, _| {
+                    let base = (ctx.shard << 20) | (u32::from(key) << 16);
+                    let mut v = Vec::with_capacity(dense::count(w) as usize);
+                    dense::for_each_set(w, |r| v.push(base | u32::from(r)));
+                    Ok(v)
+                },
+                &|mut a: Vec<u32>, b| {
+                    a.extend(b);
+                    a
+                },
+            )?;
+            let n = rows.len() as u64;
+            let from = offset.saturating_sub(seen).min(n) as usize;
+            let to = end.saturating_sub(seen).min(n) as usize;
+            out.extend_from_slice(&rows[from..to.max(from)]);
+            seen += n;
+        }
+        Ok(out)
+    }
+
     /// The external ids of the rows matching `expr`, in row-id order,
     /// skipping `offset` and returning at most `limit`.
     pub fn ids(&self, expr: &Expr, offset: u64, limit: Option<u64>) -> Result<Vec<String>> {
-        let rows = self.rows(expr)?;
-        let take = limit.unwrap_or(u64::MAX);
-        rows.iter()
-            .skip(offset.min(rows.len() as u64) as usize)
-            .take(take.min(rows.len() as u64) as usize)
-            .map(|&r| {
+        self.rows_range(expr, offset, limit)?
+            .into_iter()
+            .map(|r| {
                 self.id_of(r)?.map(str::to_owned).ok_or_else(|| {
                     EngineError::Storage(segdb_storage_format::FormatError::corrupt(
                         &self.dir,
