@@ -48,6 +48,15 @@ pub enum EngineError {
     /// A table cannot take more rows: row ids are 32-bit.
     #[error("table `{0}` is full: it has 2^32 rows")]
     TableFull(String),
+    /// The evaluation ran past its time limit and was stopped.
+    #[error("the query was stopped after running for its time limit of {limit_ms} ms")]
+    Timeout {
+        /// The limit, in milliseconds.
+        limit_ms: u64,
+    },
+    /// The evaluation was stopped (the server is shutting down).
+    #[error("the query was cancelled")]
+    Cancelled,
     /// A failure of segdb itself (a worker that stopped without an answer).
     #[error("internal error: {0}")]
     Internal(String),
@@ -69,7 +78,10 @@ impl EngineError {
     pub fn is_client_error(&self) -> bool {
         !matches!(
             self,
-            EngineError::Storage(_) | EngineError::Input { .. } | EngineError::Internal(_)
+            EngineError::Storage(_)
+                | EngineError::Input { .. }
+                | EngineError::Internal(_)
+                | EngineError::Cancelled
         )
     }
 }

@@ -275,13 +275,7 @@ pub fn to_json(r: &ResultSet) -> String {
 
 /// CSV with a header (RFC 4180 quoting).
 pub fn to_csv(r: &ResultSet) -> String {
-    let quote = |s: String| {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s
-        }
-    };
+    let quote = |s: String| csv_field(&s).into_owned();
     let mut out = r
         .columns
         .iter()
@@ -343,4 +337,13 @@ pub fn to_table(r: &ResultSet) -> String {
         if cells.len() == 1 { "" } else { "s" }
     ));
     out
+}
+
+/// A CSV field: quoted when it holds a comma, a quote or a line break.
+pub fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
+    } else {
+        s.into()
+    }
 }

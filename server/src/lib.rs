@@ -1,8 +1,10 @@
 //! The segdb binary's library: the data generator, statement execution and
-//! the standard workload (the HTTP server comes with its own issue).
+//! the standard workload, and the HTTP server.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod exec;
 pub mod gen;
+pub mod http;
 pub mod workload;

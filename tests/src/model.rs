@@ -40,6 +40,47 @@ pub struct Model {
 }
 
 impl Model {
+    /// The profile of `row` as the engine gives it: every field in schema
+    /// order (SET values sorted), EVENT counts over
+    /// `window`.
+    pub fn profile(&self, row: u32, window: DayRange) -> segdb_engine::Profile {
+        use segdb_engine::ProfileValue as P;
+        let fields = self
+            .schema
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(fi, f)| {
+                let v = match (&self.rows[row as usize][fi], f.kind) {
+                    (_, FieldKind::Event) => P::Events(
+                        self.events
+                            .get(&(row, fi))
+                            .map(|days| {
+                                days.range(window.first..=window.last)
+                                    .filter(|(_, &c)| c > 0)
+                                    .map(|(&d, &c)| (d, c))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    ),
+                    (MValue::Null, FieldKind::Set) => P::Set(Vec::new()),
+                    (MValue::Null, _) => P::Null,
+                    (MValue::Enum(v), _) => P::Enum(v.clone()),
+                    (MValue::Set(s), _) => P::Set(s.iter().cloned().collect()),
+                    (MValue::Bool(b), _) => P::Bool(*b),
+                    (MValue::Int(i), _) => P::Int(*i),
+                    (MValue::Text(t), _) => P::Text(t.clone()),
+                };
+                (f.name.clone(), v)
+            })
+            .collect();
+        segdb_engine::Profile {
+            row,
+            external_id: self.ids[row as usize].clone(),
+            fields,
+        }
+    }
+
     /// An empty model of a schema.
     pub fn new(schema: Schema) -> Model {
         Model {

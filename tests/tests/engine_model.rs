@@ -194,6 +194,27 @@ fn check(store: &Store, model: &Model, e: &Expr) -> Result<(), TestCaseError> {
         .map(|&r| model.ids[r as usize].clone())
         .collect();
     prop_assert_eq!(ids, want_ids);
+    let portable =
+        roaring::RoaringBitmap::deserialize_from(&t.rows_roaring(e).unwrap()[..]).unwrap();
+    prop_assert_eq!(portable.iter().collect::<Vec<u32>>(), want);
+    // Profiles of a few rows, over part of the event days.
+    let window = segdb_engine::DayRange {
+        first: DAY0 + 2,
+        last: DAY0 + 9,
+    };
+    let n = model.rows.len() as u32;
+    for row in [0, n / 2, n.saturating_sub(1)]
+        .into_iter()
+        .filter(|&r| r < n)
+    {
+        let got = t
+            .profile(&model.ids[row as usize], window)
+            .unwrap()
+            .unwrap();
+        prop_assert_eq!(got.row, row);
+        prop_assert_eq!(got, model.profile(row, window));
+    }
+    prop_assert!(t.profile("no such id", window).unwrap().is_none());
     for f in &model.schema.fields {
         match f.kind {
             FieldKind::Int => prop_assert_eq!(

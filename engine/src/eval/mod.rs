@@ -7,6 +7,8 @@ mod chunk;
 pub(crate) mod plan;
 pub(crate) mod shard;
 
+use std::ops::ControlFlow;
+
 use rayon::prelude::*;
 use segdb_storage_format::block_file::BlockKey;
 use segdb_storage_format::dense::{self, Words};
@@ -78,17 +80,20 @@ impl Table {
         f: impl Fn(&ShardCtx<'_>, u16, &Words, &mut chunk::Scratch) -> Result<T> + Sync + Send,
         merge: impl Fn(T, T) -> T + Sync + Send,
     ) -> Result<T> {
+        let cancel = crate::cancel::current();
         (0..self.num_shards())
             .into_par_iter()
-            .map(|s| self.fold_shard(plan, s, &identity, &f, &merge))
+            .map(|s| self.fold_shard(plan, s, cancel.as_ref(), &identity, &f, &merge))
             .try_reduce(&identity, |a, b| Ok(merge(a, b)))
     }
 
-    /// [`Table::fold_chunks`] over the chunks of shard `s` only.
+    /// [`Table::fold_chunks`] over the chunks of shard `s` only; `cancel`
+    /// is checked before each chunk.
     fn fold_shard<T: Send>(
         &self,
         plan: &Plan,
         s: usize,
+        cancel: Option<&crate::cancel::Cancel>,
         identity: &(impl Fn() -> T + Sync + Send),
         f: &(impl Fn(&ShardCtx<'_>, u16, &Words, &mut chunk::Scratch) -> Result<T> + Sync + Send),
         merge: &(impl Fn(T, T) -> T + Sync + Send),
@@ -98,6 +103,9 @@ impl Table {
         (0..self.chunks_of(s))
             .into_par_iter()
             .map(|key| {
+                if let Some(c) = cancel {
+                    c.check()?;
+                }
                 with_scratch(|scratch| {
                     let mut uni = scratch.take();
                     let mut out = scratch.take();
@@ -143,21 +151,43 @@ impl Table {
     }
 
     /// The row ids matching `expr`, in increasing order, skipping `offset`
-    /// and returning at most `limit`. Shards are evaluated in order (the
-    /// chunks of each in parallel) and evaluation stops once the answer is
+    /// and returning at most `limit`. Evaluation stops once the answer is
     /// complete.
     pub fn rows_range(&self, expr: &Expr, offset: u64, limit: Option<u64>) -> Result<Vec<u32>> {
-        let plan = compile_planned(self, expr)?;
         let end = offset.saturating_add(limit.unwrap_or(u64::MAX));
         let mut out = Vec::new();
         let mut seen = 0u64;
+        self.for_each_shard_rows(expr, |rows| {
+            let n = rows.len() as u64;
+            let from = offset.saturating_sub(seen).min(n) as usize;
+            let to = end.saturating_sub(seen).min(n) as usize;
+            out.extend_from_slice(&rows[from..to.max(from)]);
+            seen += n;
+            Ok(if seen >= end {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` with the row ids matching `expr` shard after shard (each
+    /// slice in increasing order, at most 2^20 rows), until `f` breaks.
+    /// Shards are evaluated in order (the chunks of each in parallel), so an
+    /// export holds one shard's rows at a time, whatever the segment's size.
+    pub fn for_each_shard_rows(
+        &self,
+        expr: &Expr,
+        mut f: impl FnMut(&[u32]) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        let plan = compile_planned(self, expr)?;
+        let cancel = crate::cancel::current();
         for s in 0..self.num_shards() {
-            if seen >= end {
-                break;
-            }
             let rows = self.fold_shard(
                 &plan,
                 s,
+                cancel.as_ref(),
                 &Vec::new,
                 &|ctx, key, w, _| {
                     let base = (ctx.shard << 20) | (u32::from(key) << 16);
@@ -170,13 +200,39 @@ impl Table {
                     a
                 },
             )?;
-            let n = rows.len() as u64;
-            let from = offset.saturating_sub(seen).min(n) as usize;
-            let to = end.saturating_sub(seen).min(n) as usize;
-            out.extend_from_slice(&rows[from..to.max(from)]);
-            seen += n;
+            if rows.is_empty() {
+                continue;
+            }
+            if f(&rows)?.is_break() {
+                break;
+            }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// The external id of row `row`; an error if the dictionary lacks it
+    /// (every row below `num_rows` has one).
+    pub fn external_id(&self, row: u32) -> Result<&str> {
+        self.id_of(row)?.ok_or_else(|| {
+            EngineError::Storage(segdb_storage_format::FormatError::corrupt(
+                &self.dir,
+                0,
+                format!("row {row} has no external id in the dictionary"),
+            ))
+        })
+    }
+
+    /// The rows matching `expr` as one bitmap in the portable Roaring
+    /// format (readable by CRoaring, Java, Go and roaring-rs).
+    pub fn rows_roaring(&self, expr: &Expr) -> Result<Vec<u8>> {
+        let mut w = segdb_storage_format::bitmap::RoaringWriter::new();
+        self.for_each_shard_rows(expr, |rows| {
+            for &r in rows {
+                w.push(r);
+            }
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok(w.finish())
     }
 
     /// The external ids of the rows matching `expr`, in row-id order,
@@ -184,15 +240,7 @@ impl Table {
     pub fn ids(&self, expr: &Expr, offset: u64, limit: Option<u64>) -> Result<Vec<String>> {
         self.rows_range(expr, offset, limit)?
             .into_iter()
-            .map(|r| {
-                self.id_of(r)?.map(str::to_owned).ok_or_else(|| {
-                    EngineError::Storage(segdb_storage_format::FormatError::corrupt(
-                        &self.dir,
-                        0,
-                        format!("row {r} has no external id in the dictionary"),
-                    ))
-                })
-            })
+            .map(|r| self.external_id(r).map(str::to_owned))
             .collect()
     }
 

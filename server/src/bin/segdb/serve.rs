@@ -1,0 +1,115 @@
+//! `segdb serve`: the HTTP server on a store, or (`--demo`) on the demo
+//! data set, built on first start.
+
+use std::path::PathBuf;
+
+use segdb_engine::Store;
+use segdb_server::http::config::{parse_token, LogFormat, Settings};
+use segdb_server::http::{self, AppState};
+
+use crate::AnyError;
+
+/// Flags of `segdb serve`; each overrides the config file and `SEGDB_*`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The store's directory.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Serve the demo data set (the `small` scale, 1M users), generating and
+    /// importing it into --demo-dir on first start.
+    #[arg(long, conflicts_with = "data")]
+    demo: bool,
+    /// Where --demo keeps its store.
+    #[arg(long, default_value = "demo-data")]
+    demo_dir: PathBuf,
+    /// Users in the demo data set.
+    #[arg(long, default_value_t = 1_000_000)]
+    demo_rows: u64,
+    /// Address to listen on (default 127.0.0.1:7878; port 0 picks a free one).
+    #[arg(long)]
+    listen: Option<String>,
+    /// A TOML config file (see the README).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A bearer token, `ROLE:SECRET` with ROLE read, write or admin; repeatable.
+    #[arg(long = "token")]
+    tokens: Vec<String>,
+    /// Stop queries running longer than this.
+    #[arg(long)]
+    query_timeout_ms: Option<u64>,
+    /// Queries evaluated at once.
+    #[arg(long)]
+    max_concurrent_queries: Option<usize>,
+    /// `human` or `json` log lines.
+    #[arg(long)]
+    log_format: Option<LogFormat>,
+}
+
+pub fn serve(args: ServeArgs) -> Result<(), AnyError> {
+    let file = match &args.config {
+        Some(path) => Settings::from_file(path)?,
+        None => Settings::default(),
+    };
+    let env = Settings::from_env(|k| std::env::var(k).ok())?;
+    let flags = Settings {
+        data: args.data.clone(),
+        listen: args.listen.clone(),
+        log_format: args.log_format,
+        query_timeout_ms: args.query_timeout_ms,
+        max_concurrent_queries: args.max_concurrent_queries,
+        tokens: args
+            .tokens
+            .iter()
+            .map(|t| parse_token(t))
+            .collect::<Result<_, _>>()?,
+        ..Settings::default()
+    };
+    let mut settings = file.overridden_by(env).overridden_by(flags);
+    init_logging(settings.log_format.unwrap_or_default());
+    if args.demo {
+        settings.data = Some(crate::data::ensure_demo_store(
+            &args.demo_dir,
+            args.demo_rows,
+        )?);
+    }
+    let config = settings.resolve()?;
+    let store = Store::open(&config.data)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("segdb-http")
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("listening on {}: {e}", config.listen))?;
+        let addr = listener.local_addr()?;
+        if config.tokens.is_empty() {
+            tracing::warn!(
+                "no tokens configured: accepting only clients on this machine (loopback), with every role"
+            );
+        }
+        tracing::info!(
+            data = %config.data.display(),
+            tables = store.table_names().len(),
+            "serving"
+        );
+        // Scripts and tests read this line to learn where to connect.
+        outln!("segdb listening on http://{addr}");
+        let state = AppState::new(store, config);
+        http::serve(state, listener, http::shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok::<(), AnyError>(())
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("SEGDB_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

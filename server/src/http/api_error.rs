@@ -1,0 +1,156 @@
+//! Every error the HTTP API answers, as one type with a status and a stable
+//! `code`: 4xx for the client's mistakes, 5xx only for ours. The body is
+//! `{"error": {"code", "message", "line", "column", "hint"}}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use segdb_engine::EngineError;
+use segdb_query_lang::QueryError;
+use serde_json::json;
+
+use crate::exec::ExecError;
+
+/// An error answer.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    line: Option<usize>,
+    column: Option<usize>,
+    hint: Option<String>,
+    retry_after_s: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            line: None,
+            column: None,
+            hint: None,
+            retry_after_s: None,
+        }
+    }
+
+    /// 400: the request itself is wrong.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 401: no or an unknown token.
+    pub fn unauthorized(message: &str) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403: the token's role may not do this.
+    pub fn forbidden(message: &str) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404: no such thing.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 503 with `Retry-After`: too busy right now.
+    pub fn busy(message: impl Into<String>, retry_after_s: u64) -> ApiError {
+        ApiError {
+            retry_after_s: Some(retry_after_s),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
+        }
+    }
+
+    /// 500: our fault. The message is logged; the client gets it too (it
+    /// names a file or an I/O error, never a stack trace).
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        let message = message.into();
+        tracing::error!(%message, "internal error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    /// The same error with a hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> ApiError {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The HTTP status code.
+    pub fn status(&self) -> u16 {
+        self.status.as_u16()
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> ApiError {
+        ApiError {
+            line: Some(e.line()),
+            column: Some(e.column()),
+            hint: e.hint(),
+            ..ApiError::bad_request(e.code(), e.message())
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> ApiError {
+        let message = e.to_string();
+        let (status, code) = match &e {
+            EngineError::UnknownTable(_) => (StatusCode::NOT_FOUND, "unknown_table"),
+            EngineError::TableExists(_) => (StatusCode::CONFLICT, "table_exists"),
+            EngineError::UnknownField { .. } => (StatusCode::BAD_REQUEST, "unknown_field"),
+            EngineError::WrongKind { .. } => (StatusCode::BAD_REQUEST, "wrong_kind"),
+            EngineError::InvalidSchema(_) => (StatusCode::BAD_REQUEST, "invalid_schema"),
+            EngineError::BadInput { .. } => (StatusCode::BAD_REQUEST, "bad_input"),
+            EngineError::TableFull(_) => (StatusCode::CONFLICT, "table_full"),
+            EngineError::Timeout { .. } => (StatusCode::REQUEST_TIMEOUT, "query_timeout"),
+            EngineError::Cancelled => (StatusCode::SERVICE_UNAVAILABLE, "cancelled"),
+            // Reading an import's body failed: the client's stream broke.
+            EngineError::Input { .. } => (StatusCode::BAD_REQUEST, "bad_body"),
+            EngineError::Internal(_) | EngineError::Storage(_) => {
+                return ApiError::internal(message)
+            }
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl From<ExecError> for ApiError {
+    fn from(e: ExecError) -> ApiError {
+        match e {
+            ExecError::Query(q) => q.into(),
+            ExecError::Engine(e) => e.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {
+            "code": self.code,
+            "message": self.message,
+            "line": self.line,
+            "column": self.column,
+            "hint": self.hint,
+        }});
+        let mut r = (self.status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after_s {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        r
+    }
+}

@@ -1,0 +1,175 @@
+//! Request and response bodies: bounded reads, the bridge that feeds a
+//! streamed request body to the engine's blocking `Read`-based import, and
+//! response bodies streamed from blocking work through a bounded channel
+//! (so an export's memory does not grow with its size).
+
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::api_error::ApiError;
+
+/// Reads a whole body of at most `limit` bytes: 413 past it, 400 if the
+/// client's stream breaks (a truncated request).
+pub async fn read_body(body: Body, limit: u64) -> Result<Bytes, ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request("bad_body", format!("reading the request body: {e}"))
+        })?;
+        if (buf.len() + chunk.len()) as u64 > limit {
+            return Err(too_large(limit));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.into())
+}
+
+/// 413: a body past `limit`.
+pub fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the request body is larger than the limit of {limit} bytes"),
+    )
+}
+
+/// The bytes of a streamed request body as a blocking [`Read`]: an async
+/// task pumps the body's frames into a bounded channel that `read` drains.
+pub struct BodyReader {
+    rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    current: Bytes,
+}
+
+/// What the pump saw: bytes so far, and whether the limit was passed.
+#[derive(Default)]
+pub struct BodyStats {
+    /// Bytes received.
+    pub bytes: AtomicU64,
+    /// The body went past the limit (the read then fails).
+    pub too_large: AtomicBool,
+}
+
+impl BodyReader {
+    /// Starts pumping `body` (at most `limit` bytes) and returns the reader.
+    pub fn spawn(body: Body, limit: u64) -> (BodyReader, Arc<BodyStats>) {
+        let (tx, rx) = mpsc::channel(16);
+        let stats = Arc::new(BodyStats::default());
+        let st = stats.clone();
+        tokio::spawn(async move {
+            let mut stream = body.into_data_stream();
+            while let Some(chunk) = stream.next().await {
+                let item = match chunk {
+                    Ok(c) => {
+                        let total =
+                            st.bytes.fetch_add(c.len() as u64, Ordering::Relaxed) + c.len() as u64;
+                        if total > limit {
+                            st.too_large.store(true, Ordering::Relaxed);
+                            Err(std::io::Error::other(format!(
+                                "the request body is larger than the limit of {limit} bytes"
+                            )))
+                        } else {
+                            Ok(c)
+                        }
+                    }
+                    Err(e) => Err(std::io::Error::other(format!(
+                        "the request body broke off: {e}"
+                    ))),
+                };
+                let stop = item.is_err();
+                if tx.send(item).await.is_err() || stop {
+                    return;
+                }
+            }
+        });
+        (
+            BodyReader {
+                rx,
+                current: Bytes::new(),
+            },
+            stats,
+        )
+    }
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.current = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        let _ = self.current.split_to(n);
+        Ok(n)
+    }
+}
+
+/// The sending end of a streamed response body, for blocking code: text
+/// is gathered into chunks of about 64 KiB; `write` fails once the client
+/// has gone, so the producer can stop.
+pub struct StreamWriter {
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+/// A client that stopped reading.
+#[derive(Debug)]
+pub struct ClientGone;
+
+impl StreamWriter {
+    /// A writer and the response body it feeds.
+    pub fn new() -> (StreamWriter, Body) {
+        let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        (
+            StreamWriter {
+                tx,
+                buf: Vec::with_capacity(1 << 16),
+            },
+            Body::from_stream(stream),
+        )
+    }
+
+    /// Adds bytes to the body.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), ClientGone> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= 1 << 16 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ClientGone> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(1 << 16),
+        ));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| ClientGone)
+    }
+
+    /// Sends what is left; the body ends when the writer is dropped.
+    pub fn finish(mut self) -> Result<(), ClientGone> {
+        self.flush()
+    }
+
+    /// Ends the body with an error: the client sees the transfer break off
+    /// rather than a short answer that looks complete.
+    pub fn fail(self, message: String) {
+        tracing::error!(%message, "a streamed answer failed");
+        let _ = self.tx.blocking_send(Err(std::io::Error::other(message)));
+    }
+}

@@ -1,0 +1,307 @@
+//! The figures `/metrics` shows, in the Prometheus text format: counters
+//! and histograms kept here, gauges read from the store and the process
+//! when scraped.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use segdb_engine::Store;
+
+/// Upper bounds (seconds) of the latency histogram's buckets.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, secs: f64) {
+        for (c, b) in self.counts.iter_mut().zip(BUCKETS) {
+            if secs <= b {
+                *c += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+}
+
+/// The server's own counters.
+pub struct Metrics {
+    started: Instant,
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+    queries: Mutex<BTreeMap<&'static str, u64>>,
+    /// Rows answered by queries, profiles and exports.
+    pub rows_returned: AtomicU64,
+    /// Queries turned away because every slot was busy.
+    pub queries_rejected: AtomicU64,
+    /// Queries stopped by the timeout.
+    pub queries_timed_out: AtomicU64,
+    /// Queries being evaluated now.
+    pub queries_running: AtomicU64,
+    /// Imports running now.
+    pub imports_running: AtomicU64,
+    /// Lines read by imports (finished and running).
+    pub import_lines: AtomicU64,
+    /// Body bytes read by imports (finished and running).
+    pub import_bytes: AtomicU64,
+    /// Rows created by imports.
+    pub import_new_rows: AtomicU64,
+    /// Imports that failed.
+    pub imports_failed: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            started: Instant::now(),
+            requests: Mutex::default(),
+            latency: Mutex::default(),
+            queries: Mutex::default(),
+            rows_returned: AtomicU64::new(0),
+            queries_rejected: AtomicU64::new(0),
+            queries_timed_out: AtomicU64::new(0),
+            queries_running: AtomicU64::new(0),
+            imports_running: AtomicU64::new(0),
+            import_lines: AtomicU64::new(0),
+            import_bytes: AtomicU64::new(0),
+            import_new_rows: AtomicU64::new(0),
+            imports_failed: AtomicU64::new(0),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Escapes a label value.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl Metrics {
+    /// Counts a finished request of `route` (the route's pattern, not the
+    /// path, so that ids do not make new series).
+    pub fn request(&self, method: &str, route: &str, status: u16, secs: f64) {
+        *lock(&self.requests)
+            .entry((method.to_owned(), route.to_owned(), status))
+            .or_default() += 1;
+        lock(&self.latency)
+            .entry(route.to_owned())
+            .or_default()
+            .observe(secs);
+    }
+
+    /// Counts a statement of `kind` (`select`, `create_table`, …).
+    pub fn query(&self, kind: &'static str) {
+        *lock(&self.queries).entry(kind).or_default() += 1;
+    }
+
+    /// The Prometheus text of every figure.
+    pub fn render(&self, store: &Store) -> String {
+        let mut o = String::new();
+        let head = |o: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        head(
+            &mut o,
+            "segdb_http_requests_total",
+            "counter",
+            "HTTP requests by method, route and status.",
+        );
+        for ((m, r, s), n) in lock(&self.requests).iter() {
+            let _ = writeln!(
+                o,
+                "segdb_http_requests_total{{method=\"{m}\",route=\"{}\",status=\"{s}\"}} {n}",
+                label(r)
+            );
+        }
+        head(
+            &mut o,
+            "segdb_http_request_duration_seconds",
+            "histogram",
+            "HTTP request latency by route.",
+        );
+        for (r, h) in lock(&self.latency).iter() {
+            let r = label(r);
+            for (b, c) in BUCKETS.iter().zip(h.counts) {
+                let _ = writeln!(
+                    o,
+                    "segdb_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"{b}\"}} {c}"
+                );
+            }
+            let _ = writeln!(
+                o,
+                "segdb_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                o,
+                "segdb_http_request_duration_seconds_sum{{route=\"{r}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                o,
+                "segdb_http_request_duration_seconds_count{{route=\"{r}\"}} {}",
+                h.count
+            );
+        }
+        head(
+            &mut o,
+            "segdb_queries_total",
+            "counter",
+            "Statements run, by kind.",
+        );
+        for (k, n) in lock(&self.queries).iter() {
+            let _ = writeln!(o, "segdb_queries_total{{kind=\"{k}\"}} {n}");
+        }
+        let counters: [(&str, &str, &AtomicU64, &str); 8] = [
+            (
+                "segdb_rows_returned_total",
+                "counter",
+                &self.rows_returned,
+                "Rows answered by queries, profiles and exports.",
+            ),
+            (
+                "segdb_queries_rejected_total",
+                "counter",
+                &self.queries_rejected,
+                "Queries turned away with 503 because every slot was busy.",
+            ),
+            (
+                "segdb_queries_timed_out_total",
+                "counter",
+                &self.queries_timed_out,
+                "Queries stopped by the query timeout.",
+            ),
+            (
+                "segdb_queries_running",
+                "gauge",
+                &self.queries_running,
+                "Queries being evaluated now.",
+            ),
+            (
+                "segdb_imports_running",
+                "gauge",
+                &self.imports_running,
+                "Imports running now.",
+            ),
+            (
+                "segdb_import_lines_total",
+                "counter",
+                &self.import_lines,
+                "Lines read by imports over HTTP, including running ones.",
+            ),
+            (
+                "segdb_import_bytes_total",
+                "counter",
+                &self.import_bytes,
+                "Body bytes read by imports over HTTP, including running ones.",
+            ),
+            (
+                "segdb_import_new_rows_total",
+                "counter",
+                &self.import_new_rows,
+                "Rows created by imports over HTTP.",
+            ),
+        ];
+        for (name, kind, v, help) in counters {
+            head(&mut o, name, kind, help);
+            let _ = writeln!(o, "{name} {}", v.load(Ordering::Relaxed));
+        }
+        head(
+            &mut o,
+            "segdb_imports_failed_total",
+            "counter",
+            "Imports over HTTP that failed.",
+        );
+        let _ = writeln!(
+            o,
+            "segdb_imports_failed_total {}",
+            self.imports_failed.load(Ordering::Relaxed)
+        );
+
+        let tables: Vec<_> = store
+            .table_names()
+            .into_iter()
+            .filter_map(|n| store.table(&n).ok())
+            .collect();
+        head(&mut o, "segdb_table_rows", "gauge", "Rows per table.");
+        for t in &tables {
+            let _ = writeln!(
+                o,
+                "segdb_table_rows{{table=\"{}\"}} {}",
+                t.name(),
+                t.num_rows()
+            );
+        }
+        head(
+            &mut o,
+            "segdb_table_bytes",
+            "gauge",
+            "Bytes on disk per table (parts and id dictionary).",
+        );
+        for t in &tables {
+            let _ = writeln!(
+                o,
+                "segdb_table_bytes{{table=\"{}\"}} {}",
+                t.name(),
+                t.bytes_on_disk()
+            );
+        }
+        head(
+            &mut o,
+            "segdb_mapped_bytes",
+            "gauge",
+            "Bytes of files memory-mapped for queries.",
+        );
+        let mapped: u64 = tables.iter().map(|t| t.bytes_on_disk()).sum();
+        let _ = writeln!(o, "segdb_mapped_bytes {mapped}");
+        if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+            let kib = |key: &str| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with(key))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+            };
+            if let Some(k) = kib("RssAnon:") {
+                head(&mut o, "segdb_heap_bytes", "gauge", "Heap in use: the process's anonymous resident memory (heap and stacks, not the mapped parts).");
+                let _ = writeln!(o, "segdb_heap_bytes {}", k * 1024);
+            }
+            if let Some(k) = kib("VmRSS:") {
+                head(
+                    &mut o,
+                    "segdb_resident_bytes",
+                    "gauge",
+                    "Resident memory, including mapped parts in the page cache.",
+                );
+                let _ = writeln!(o, "segdb_resident_bytes {}", k * 1024);
+            }
+        }
+        head(
+            &mut o,
+            "segdb_uptime_seconds",
+            "gauge",
+            "Seconds since the server started.",
+        );
+        let _ = writeln!(
+            o,
+            "segdb_uptime_seconds {:.3}",
+            self.started.elapsed().as_secs_f64()
+        );
+        o
+    }
+}

@@ -1,0 +1,308 @@
+//! `POST /v1/query`: statements in, `{"columns", "rows", "elapsed_ms"}`
+//! out; with `Accept: text/csv`, CSV, and a SELECT of ids streams.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use segdb_engine::{date, Cancel, EngineError, Expr, Table};
+use segdb_query_lang::ast::StatementKind;
+use segdb_query_lang::{Projection, Statement, Warning};
+use serde_json::{json, Value};
+
+use super::api_error::ApiError;
+use super::auth::{self, Role};
+use super::body::{read_body, StreamWriter};
+use super::{blocking, elapsed_ms, RowCount, Shared};
+use crate::exec::{self, csv_field, ResultSet, StoreCatalog};
+
+/// The role a statement needs.
+pub fn required_role(kind: &StatementKind) -> Role {
+    match kind {
+        StatementKind::Select(_)
+        | StatementKind::Explain(_)
+        | StatementKind::ShowTables
+        | StatementKind::ShowFields(_) => Role::Read,
+        StatementKind::CreateTable(_)
+        | StatementKind::AlterTable(_)
+        | StatementKind::DropTable(_) => Role::Admin,
+    }
+}
+
+/// The statement's kind, as `/metrics` counts it.
+pub fn kind_name(kind: &StatementKind) -> &'static str {
+    match kind {
+        StatementKind::Select(_) => "select",
+        StatementKind::Explain(_) => "explain",
+        StatementKind::ShowTables => "show_tables",
+        StatementKind::ShowFields(_) => "show_fields",
+        StatementKind::CreateTable(_) => "create_table",
+        StatementKind::AlterTable(_) => "alter_table",
+        StatementKind::DropTable(_) => "drop_table",
+    }
+}
+
+/// The statement text of a request: the body itself, or the `query` of a
+/// JSON body.
+fn query_text(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json {
+        let v: Value = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request("bad_json", format!("the body is not valid JSON: {e}"))
+        })?;
+        return match v.get("query") {
+            Some(Value::String(q)) => Ok(q.clone()),
+            _ => Err(ApiError::bad_request(
+                "bad_json",
+                "the JSON body needs a string field `query`",
+            )
+            .with_hint(r#"send {"query": "SELECT COUNT(*) FROM users"}"#)),
+        };
+    }
+    String::from_utf8(body.to_vec())
+        .map_err(|e| ApiError::bad_request("bad_body", format!("the body is not UTF-8: {e}")))
+}
+
+/// Whether the client asked for CSV.
+pub(crate) fn wants(headers: &HeaderMap, mime: &str) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|m| m.trim().starts_with(mime)))
+}
+
+/// What the blocking part of a query hands back.
+enum Answer {
+    /// Every statement's answer and warnings.
+    Done(Vec<(ResultSet, Vec<Warning>)>),
+    /// A SELECT of ids answered as streamed CSV.
+    Stream {
+        table: Arc<Table>,
+        filter: Expr,
+        offset: u64,
+        limit: Option<u64>,
+    },
+}
+
+/// `POST /v1/query`.
+pub async fn query(
+    State(s): State<Shared>,
+    Extension(role): Extension<Role>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let start = Instant::now();
+    let bytes = read_body(body, s.config.max_body_bytes).await?;
+    let text = query_text(&headers, &bytes)?;
+    let stmts = segdb_query_lang::parse(&text)?;
+    if stmts.is_empty() {
+        return Err(
+            ApiError::bad_request("empty_query", "the body has no statement")
+                .with_hint("send a statement such as `SELECT COUNT(*) FROM users`"),
+        );
+    }
+    for st in &stmts {
+        auth::require(
+            role,
+            required_role(&st.kind),
+            &format!(
+                "a {} statement",
+                kind_name(&st.kind).replace('_', " ").to_uppercase()
+            ),
+        )?;
+    }
+    for st in &stmts {
+        s.metrics.query(kind_name(&st.kind));
+    }
+    let csv = wants(&headers, "text/csv");
+    let permit = s.query_slot().await?;
+    let st = s.clone();
+    let cancel = Cancel::with_timeout(s.config.query_timeout);
+    let answer = blocking(move || {
+        st.metrics.queries_running.fetch_add(1, Ordering::Relaxed);
+        let r = cancel.scope(|| run_all(&st, &stmts, csv));
+        st.metrics.queries_running.fetch_sub(1, Ordering::Relaxed);
+        r
+    })
+    .await;
+    let answer = match answer {
+        Err(e) if e.code() == "query_timeout" => {
+            s.metrics.queries_timed_out.fetch_add(1, Ordering::Relaxed);
+            return Err(e);
+        }
+        other => other?,
+    };
+    match answer {
+        Answer::Stream {
+            table,
+            filter,
+            offset,
+            limit,
+        } => Ok(stream_ids(s, permit, table, filter, offset, limit)),
+        Answer::Done(results) => {
+            drop(permit);
+            let rows: u64 = results.iter().map(|(r, _)| r.rows.len() as u64).sum();
+            s.metrics.rows_returned.fetch_add(rows, Ordering::Relaxed);
+            let Some((last, _)) = results.last() else {
+                return Err(ApiError::internal("a query gave no answer"));
+            };
+            let mut response = if csv {
+                (
+                    [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+                    exec::to_csv(last),
+                )
+                    .into_response()
+            } else {
+                axum::Json(json_answer(&results, elapsed_ms(start))).into_response()
+            };
+            response.extensions_mut().insert(RowCount(rows));
+            Ok(response)
+        }
+    }
+}
+
+/// Binds and runs each statement in turn (each sees what the ones before
+/// it made). A SELECT of ids without a small enough LIMIT is refused in
+/// JSON (it would have to be built in memory) and streamed in CSV.
+fn run_all(
+    s: &Shared,
+    stmts: &[segdb_query_lang::ast::Statement],
+    csv: bool,
+) -> Result<Answer, ApiError> {
+    let max = s.config.max_json_rows;
+    let today = date::today();
+    let mut results = Vec::with_capacity(stmts.len());
+    for stmt in stmts {
+        let bound = segdb_query_lang::bind(stmt, &StoreCatalog(&s.store), today)?;
+        let mut capped = false;
+        let bound = match bound {
+            Statement::Select(mut sel) => {
+                if let Projection::Ids { limit, offset } = sel.projection {
+                    if csv && stmts.len() == 1 {
+                        return Ok(Answer::Stream {
+                            table: s.store.table(&sel.table)?,
+                            filter: sel.filter,
+                            offset,
+                            limit,
+                        });
+                    }
+                    if limit.is_none_or(|l| l > max) {
+                        sel.projection = Projection::Ids {
+                            limit: Some(max + 1),
+                            offset,
+                        };
+                        capped = true;
+                    }
+                }
+                Statement::Select(sel)
+            }
+            other => other,
+        };
+        let warnings = match &bound {
+            Statement::Select(sel) => sel.warnings.clone(),
+            _ => Vec::new(),
+        };
+        let r = exec::run_statement(&s.store, bound)?;
+        if capped && r.rows.len() as u64 > max {
+            return Err(ApiError::bad_request(
+                "result_too_large",
+                format!("the answer has more than {max} ids, the most a JSON answer carries"),
+            )
+            .with_hint("add LIMIT (and OFFSET to page), or ask for CSV with `Accept: text/csv`, which streams every id"));
+        }
+        results.push((r, warnings));
+    }
+    Ok(Answer::Done(results))
+}
+
+fn result_json(r: &ResultSet) -> Value {
+    json!({"columns": r.columns, "rows": r.rows})
+}
+
+fn warning_json(w: &Warning) -> Value {
+    json!({
+        "code": w.code(),
+        "message": w.message(),
+        "line": w.line(),
+        "column": w.column(),
+        "hint": w.hint(),
+    })
+}
+
+/// `{"columns", "rows", "elapsed_ms"}` of the last statement; with more
+/// than one statement, also `"results"`: each statement's columns and rows.
+fn json_answer(results: &[(ResultSet, Vec<Warning>)], elapsed_ms: f64) -> Value {
+    let (last, _) = &results[results.len() - 1];
+    let mut v = result_json(last);
+    v["elapsed_ms"] = json!(elapsed_ms);
+    let warnings: Vec<Value> = results
+        .iter()
+        .flat_map(|(_, w)| w.iter().map(warning_json))
+        .collect();
+    if !warnings.is_empty() {
+        v["warnings"] = Value::Array(warnings);
+    }
+    if results.len() > 1 {
+        v["results"] = results.iter().map(|(r, _)| result_json(r)).collect();
+    }
+    v
+}
+
+/// Streams the external ids of `filter`'s rows as CSV (`user_id` header,
+/// one id per line), shard by shard, from a blocking task that holds the
+/// query slot until the last byte. Memory stays at one shard's row ids and
+/// one 64 KiB chunk, whatever the size of the segment.
+pub(crate) fn stream_ids(
+    s: Shared,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    table: Arc<Table>,
+    filter: Expr,
+    offset: u64,
+    limit: Option<u64>,
+) -> Response {
+    let (mut w, body) = StreamWriter::new();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let end = offset.saturating_add(limit.unwrap_or(u64::MAX));
+        let mut seen = 0u64;
+        let mut sent = 0u64;
+        let mut gone = w.write(b"user_id\n").is_err();
+        let r = table.for_each_shard_rows(&filter, |rows| {
+            let n = rows.len() as u64;
+            let from = offset.saturating_sub(seen).min(n) as usize;
+            let to = end.saturating_sub(seen).min(n) as usize;
+            seen += n;
+            for &row in &rows[from..to.max(from)] {
+                let id = table.external_id(row)?;
+                if w.write(csv_field(id).as_bytes()).is_err() || w.write(b"\n").is_err() {
+                    gone = true;
+                    return Ok(std::ops::ControlFlow::Break(()));
+                }
+                sent += 1;
+            }
+            Ok(if seen >= end {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            })
+        });
+        s.metrics.rows_returned.fetch_add(sent, Ordering::Relaxed);
+        match r {
+            Ok(()) if !gone => {
+                let _ = w.finish();
+            }
+            Ok(()) => tracing::info!(sent, "the client left during an export"),
+            Err(EngineError::Cancelled) => {}
+            Err(e) => w.fail(e.to_string()),
+        }
+    });
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
+}

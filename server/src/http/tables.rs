@@ -1,0 +1,290 @@
+//! Table routes: `GET /v1/tables`, `GET /v1/tables/{t}`, the streamed
+//! `POST /v1/tables/{t}/import` and `GET /v1/tables/{t}/profiles/{id}`.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use segdb_engine::{date, DayRange, FieldKind, ImportFormat, ImportOptions, OnError, ProfileValue};
+use serde_json::{json, Map, Value};
+
+use super::api_error::ApiError;
+use super::auth::{self, Role};
+use super::body::{too_large, BodyReader};
+use super::{blocking, elapsed_ms, RowCount, Shared};
+
+/// `GET /v1/tables`: every table's name, rows, fields and bytes.
+pub async fn list(
+    State(s): State<Shared>,
+    Extension(role): Extension<Role>,
+) -> Result<Json<Value>, ApiError> {
+    auth::require(role, Role::Read, "listing tables")?;
+    let tables: Vec<Value> = s
+        .store
+        .table_names()
+        .into_iter()
+        .filter_map(|n| s.store.table(&n).ok())
+        .map(|t| {
+            json!({
+                "name": t.name(),
+                "rows": t.num_rows(),
+                "fields": t.schema().fields.len(),
+                "bytes": t.bytes_on_disk(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "tables": tables })))
+}
+
+/// `GET /v1/tables/{t}`: the schema (each field's kind, sensitivity and,
+/// for ENUM and SET, the number of values), rows, shards and bytes.
+pub async fn describe(
+    State(s): State<Shared>,
+    Extension(role): Extension<Role>,
+    Path(table): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    auth::require(role, Role::Read, "describing a table")?;
+    let t = s.store.table(&table)?;
+    let fields: Vec<Value> = t
+        .schema()
+        .fields
+        .iter()
+        .map(|f| {
+            let mut v = json!({
+                "name": f.name,
+                "kind": f.kind.as_str(),
+                "sensitive": f.sensitive,
+            });
+            if matches!(f.kind, FieldKind::Enum | FieldKind::Set) {
+                v["values"] = json!(t.field_values(&f.name).len());
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({
+        "name": t.name(),
+        "rows": t.num_rows(),
+        "shards": t.num_shards(),
+        "bytes": t.bytes_on_disk(),
+        "fields": fields,
+    })))
+}
+
+/// The import format of a request: `?format=csv|jsonl|events`, else the
+/// Content-Type (`text/csv`, `application/x-ndjson`, `application/jsonl`).
+fn import_format(
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<ImportFormat, ApiError> {
+    if let Some(f) = params.get("format") {
+        return match f.as_str() {
+            "csv" => Ok(ImportFormat::Csv),
+            "jsonl" | "ndjson" | "json" => Ok(ImportFormat::JsonLines),
+            "events" => Ok(ImportFormat::Events),
+            other => Err(ApiError::bad_request(
+                "bad_parameter",
+                format!("unknown import format `{other}`"),
+            )
+            .with_hint("format=csv, format=jsonl or format=events")),
+        };
+    }
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("text/csv");
+    if ct.contains("ndjson") || ct.contains("jsonl") || ct.contains("json") {
+        Ok(ImportFormat::JsonLines)
+    } else {
+        Ok(ImportFormat::Csv)
+    }
+}
+
+/// `POST /v1/tables/{t}/import`: a CSV or JSON-lines body (or events with
+/// `?format=events`), streamed into the engine's import as it arrives;
+/// `?on_error=skip` skips bad lines (they are listed), else the first bad
+/// line rejects the whole import with 400 and nothing changes.
+pub async fn import(
+    State(s): State<Shared>,
+    Extension(role): Extension<Role>,
+    Path(table): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    auth::require(role, Role::Write, "importing")?;
+    let format = import_format(&params, &headers)?;
+    let on_error = match params.get("on_error").map(String::as_str) {
+        None | Some("abort") => OnError::Abort,
+        Some("skip") => OnError::Skip,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                format!("unknown on_error `{other}` (abort or skip)"),
+            ))
+        }
+    };
+    if let Some(unknown) = params.keys().find(|k| *k != "format" && *k != "on_error") {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("unknown parameter `{unknown}`"),
+        )
+        .with_hint("import takes format= and on_error="));
+    }
+    // Fail fast, before reading the body, if the table does not exist.
+    s.store.table(&table)?;
+    let start = Instant::now();
+    let limit = s.config.max_import_bytes;
+    let (reader, stats) = BodyReader::spawn(body, limit);
+    let st = s.clone();
+    let stats2 = stats.clone();
+    s.metrics.imports_running.fetch_add(1, Ordering::Relaxed);
+    let result = blocking(move || {
+        let m = &st.metrics;
+        let last_lines = std::sync::atomic::AtomicU64::new(0);
+        let progress = |p: segdb_engine::import::ImportProgress| {
+            let before = last_lines.swap(p.lines, Ordering::Relaxed);
+            m.import_lines
+                .fetch_add(p.lines.saturating_sub(before), Ordering::Relaxed);
+        };
+        let opts = ImportOptions {
+            on_error,
+            source_name: "<body>".into(),
+            progress: Some(&progress),
+            ..ImportOptions::default()
+        };
+        let r = st.store.import(&table, format, reader, &opts);
+        if let Ok(report) = &r {
+            let before = last_lines.load(Ordering::Relaxed);
+            m.import_lines
+                .fetch_add(report.lines.saturating_sub(before), Ordering::Relaxed);
+        }
+        r.map_err(|e| {
+            if stats2.too_large.load(Ordering::Relaxed) {
+                too_large(limit)
+            } else {
+                ApiError::from(e)
+            }
+        })
+    })
+    .await;
+    s.metrics.imports_running.fetch_sub(1, Ordering::Relaxed);
+    s.metrics
+        .import_bytes
+        .fetch_add(stats.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+    let report = result.inspect_err(|_| {
+        s.metrics.imports_failed.fetch_add(1, Ordering::Relaxed);
+    })?;
+    s.metrics
+        .import_new_rows
+        .fetch_add(report.new_rows, Ordering::Relaxed);
+    let mut r = Json(json!({
+        "lines": report.lines,
+        "applied": report.applied,
+        "new_rows": report.new_rows,
+        "skipped": report.skipped,
+        "errors": report.errors,
+        "bytes": report.bytes,
+        "rows": report.num_rows,
+        "elapsed_ms": elapsed_ms(start),
+    }))
+    .into_response();
+    r.extensions_mut().insert(RowCount(report.applied));
+    Ok(r)
+}
+
+/// `GET /v1/tables/{t}/profiles/{id}`: every field of one row; EVENT
+/// counts per day over `?days=N` days (30 by default) ending `?as_of=`
+/// (today by default). SENSITIVE fields are redacted unless the role is
+/// admin.
+pub async fn profile(
+    State(s): State<Shared>,
+    Extension(role): Extension<Role>,
+    Path((table, id)): Path<(String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    auth::require(role, Role::Read, "reading a profile")?;
+    let days: i32 = match params.get("days") {
+        None => 30,
+        Some(d) => d
+            .parse()
+            .ok()
+            .filter(|d| (1..=3660).contains(d))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_parameter",
+                    format!("days=`{d}` is not a number from 1 to 3660"),
+                )
+            })?,
+    };
+    let last = match params.get("as_of") {
+        None => date::today(),
+        Some(d) => date::parse_iso_day(d).ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_parameter",
+                format!("as_of=`{d}` is not a date (YYYY-MM-DD)"),
+            )
+        })?,
+    };
+    let window = DayRange {
+        first: last - (days - 1),
+        last,
+    };
+    let permit = s.query_slot().await?;
+    let st = s.clone();
+    let t = s.store.table(&table)?;
+    let profile = blocking(move || {
+        let _permit = permit;
+        t.profile(&id, window)?.map(|p| (p, t)).ok_or_else(|| {
+            ApiError::not_found(
+                "unknown_id",
+                format!("table `{table}` has no row with id `{id}`"),
+            )
+        })
+    })
+    .await?;
+    let (p, t) = profile;
+    st.metrics.rows_returned.fetch_add(1, Ordering::Relaxed);
+    let mut fields = Map::new();
+    let mut redacted = Vec::new();
+    for ((name, value), def) in p.fields.iter().zip(&t.schema().fields) {
+        let v = match value {
+            _ if def.sensitive && role < Role::Admin => {
+                redacted.push(name.clone());
+                json!("[redacted]")
+            }
+            ProfileValue::Null => Value::Null,
+            ProfileValue::Enum(v) | ProfileValue::Text(v) => json!(v),
+            ProfileValue::Set(vs) => json!(vs),
+            ProfileValue::Bool(b) => json!(b),
+            ProfileValue::Int(i) => json!(i),
+            ProfileValue::Events(days) => {
+                let total: u64 = days.iter().map(|(_, c)| c).sum();
+                let per_day: Map<String, Value> = days
+                    .iter()
+                    .map(|(d, c)| (date::format_iso_day(*d), json!(c)))
+                    .collect();
+                json!({"total": total, "days": per_day})
+            }
+        };
+        fields.insert(name.clone(), v);
+    }
+    let mut r = Json(json!({
+        "table": t.name(),
+        "id": p.external_id,
+        "row": p.row,
+        "window": {
+            "first": date::format_iso_day(window.first),
+            "last": date::format_iso_day(window.last),
+        },
+        "fields": fields,
+        "redacted": redacted,
+    }))
+    .into_response();
+    r.extensions_mut().insert(RowCount(1));
+    Ok(r)
+}
