@@ -30,6 +30,39 @@ pub struct Manifest {
     pub next_file_id: u64,
     /// Tables by name.
     pub tables: BTreeMap<String, TableManifest>,
+    /// Named segments by name (absent from manifests written before
+    /// segments existed, and left out when there are none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub segments: BTreeMap<String, SegmentManifest>,
+}
+
+/// The directory of a store that holds the snapshot segment files.
+pub const SEGMENTS_DIR: &str = "segments";
+
+/// A named segment: a dynamic one is its definition's text, re-planned on
+/// every use; a snapshot one is a file of row ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentManifest {
+    /// The table whose rows it holds.
+    pub table: String,
+    /// `dynamic` or `snapshot`.
+    pub kind: String,
+    /// The WHERE expression that defines it (always for a dynamic segment;
+    /// for a snapshot, the expression it was evaluated from, if any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Dynamic only: the segments its text names (`IN SEGMENT x`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uses: Vec<String>,
+    /// Snapshot only: its file, relative to [`SEGMENTS_DIR`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Snapshot only: its number of rows.
+    #[serde(default)]
+    pub rows: u64,
+    /// Snapshot only: the file's length in bytes.
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 /// One table.
@@ -202,7 +235,29 @@ mod tests {
                 }],
             },
         );
+        m.segments.insert(
+            "bj".into(),
+            SegmentManifest {
+                table: "users".into(),
+                kind: "snapshot".into(),
+                text: Some("city = 'c000'".into()),
+                uses: Vec::new(),
+                file: Some("snap-000018.seg".into()),
+                rows: 2,
+                bytes: 120,
+            },
+        );
         m
+    }
+
+    #[test]
+    fn a_manifest_without_segments_reads_and_writes_as_before() {
+        let mut m = sample();
+        m.segments.clear();
+        let json = String::from_utf8(m.encode()[HEADER_LEN..].to_vec()).unwrap();
+        assert!(!json.contains("segments"), "{json}");
+        let decoded: Manifest = serde_json::from_str(&json).unwrap();
+        assert_eq!(decoded, m);
     }
 
     #[test]
