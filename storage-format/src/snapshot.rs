@@ -154,7 +154,12 @@ mod tests {
         let path = dir.path().join("snap-1.seg");
         let rows: Vec<u32> = (0..5000u32)
             .map(|i| i * 7)
-            .chain([SHARD_ROWS, SHARD_ROWS + 5, 5 * SHARD_ROWS + 65_536, u32::MAX])
+            .chain([
+                SHARD_ROWS,
+                SHARD_ROWS + 5,
+                5 * SHARD_ROWS + 65_536,
+                u32::MAX,
+            ])
             .collect();
         let len = write_snapshot(&path, &rows).unwrap();
         assert_eq!(len, std::fs::metadata(&path).unwrap().len());
@@ -206,7 +211,10 @@ mod tests {
                 },
             };
             // Header reserved bytes and block padding are not checked.
-            assert!(caught || (12..16).contains(&i) || padding.contains(&i), "flip at {i}");
+            assert!(
+                caught || (12..16).contains(&i) || padding.contains(&i),
+                "flip at {i}"
+            );
         }
         for cut in 0..good.len() {
             assert!(SnapshotFile::open(&path, Bytes::copy_from_slice(&good[..cut])).is_err());
