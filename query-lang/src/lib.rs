@@ -129,13 +129,18 @@ mod error;
 mod explain;
 mod parse;
 mod print;
+pub mod procedure;
 mod suggest;
 
 pub use ast::SortOrder;
-pub use bind::{bind, parse_and_bind, Aggregate, BoundSelect, Catalog, Projection, Statement};
+pub use bind::{
+    bind, bind_segment, parse_and_bind, Aggregate, BoundSegment, BoundSelect, Catalog, Projection,
+    SegmentBody, SegmentRef, Statement,
+};
 pub use error::{ErrorKind, QueryError, Warning};
 pub use explain::ExplainExpr;
 pub use parse::{parse, parse_expr};
+pub use procedure::{ArgValue, BoundCall, Param, ParamType, Signature};
 
 /// The caps that keep any text from exhausting memory or the stack.
 pub mod limits {
@@ -149,4 +154,10 @@ pub mod limits {
     /// The deepest syntax tree the binder accepts. Parsed trees stay far
     /// below it; it guards trees built by hand.
     pub const MAX_TREE_DEPTH: usize = 4 * MAX_DEPTH;
+    /// The deepest chain of segments defined with other segments that one
+    /// `IN SEGMENT` may expand.
+    pub const MAX_SEGMENT_NESTING: usize = 64;
+    /// The most segments one statement may expand, counting each use
+    /// (segments that use a segment twice double its uses).
+    pub const MAX_SEGMENT_EXPANSIONS: usize = 10_000;
 }

@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use segdb_engine::date::{parse_iso_day, Day};
-use segdb_engine::{FieldDef, FieldKind, Schema};
-use segdb_query_lang::Catalog;
+use segdb_engine::{Expr, FieldDef, FieldKind, Schema};
+use segdb_query_lang::{ArgValue, Catalog, Param, ParamType, SegmentBody, SegmentRef, Signature};
 
 /// The data set's "today".
 pub fn today() -> Day {
@@ -12,8 +12,73 @@ pub fn today() -> Day {
 }
 
 /// `users` (the data set's schema, plus `name TEXT SENSITIVE`) and an
-/// empty `houses`.
+/// empty `houses`; the segments of [`segment`] and the procedures of
+/// [`procedures`].
 pub struct TestCatalog;
+
+/// The named segments (name, table, body). Beyond these, `x0`..`x30` is a
+/// chain where each segment uses the one before twice, and `d0`..`d99` a
+/// chain where each uses the one before once.
+pub fn segments() -> Vec<(&'static str, &'static str, SegmentBody)> {
+    let dynamic = |t: &str| SegmentBody::Dynamic(t.to_string());
+    vec![
+        (
+            "bj_active",
+            "users",
+            dynamic("city = 'c000' AND last_login_days < 7"),
+        ),
+        ("churned", "users", dynamic("NOT did(view, last 30 days)")),
+        (
+            "active_ios",
+            "users",
+            dynamic("IN SEGMENT bj_active AND os = 'ios'"),
+        ),
+        (
+            "promo_1122",
+            "users",
+            SegmentBody::Snapshot(Expr::Rows(vec![1, 5, 42])),
+        ),
+        ("loop_a", "users", dynamic("is_owner OR IN SEGMENT loop_b")),
+        ("loop_b", "users", dynamic("IN SEGMENT loop_a")),
+        ("big_houses", "houses", dynamic("rooms > 3")),
+        ("broken", "users", dynamic("cty = 'c000'")),
+    ]
+}
+
+/// The procedures `CALL` knows in these tests.
+pub fn procedures() -> Vec<Signature> {
+    use ParamType::*;
+    vec![
+        Signature::new(
+            "segment_ids",
+            vec![
+                Param::required("segment", Segment),
+                Param::optional("limit", Count, ArgValue::Int(100)),
+                Param::optional("offset", Count, ArgValue::Int(0)),
+            ],
+            "external ids of a segment",
+        ),
+        Signature::new(
+            "segment_info",
+            vec![Param::required("segment", Segment)],
+            "what a segment is",
+        ),
+        Signature::new(
+            "profile",
+            vec![Param::required("table", Table), Param::required("id", Str)],
+            "one row",
+        ),
+        Signature::new(
+            "sample",
+            vec![
+                Param::optional("seed", Int, ArgValue::Int(-1)),
+                Param::optional("exact", Bool, ArgValue::Bool(false)),
+            ],
+            "a test of every type",
+        ),
+        Signature::new("procedures", vec![], "the procedures"),
+    ]
+}
 
 pub fn users_schema() -> Schema {
     use FieldKind::*;
@@ -79,6 +144,46 @@ impl Catalog for TestCatalog {
             "interests" => range("i", 40, 2),
             _ => Vec::new(),
         }
+    }
+
+    fn segment(&self, name: &str) -> Option<SegmentRef> {
+        let chain = |prefix: &str, twice: bool| -> Option<SegmentRef> {
+            let n: u32 = name.strip_prefix(prefix)?.parse().ok()?;
+            let text = match (n, twice) {
+                (0, _) => "is_owner".to_string(),
+                (n, true) if n <= 30 => {
+                    format!("IN SEGMENT {prefix}{0} OR IN SEGMENT {prefix}{0}", n - 1)
+                }
+                (n, false) if n < 100 => format!("IN SEGMENT {prefix}{}", n - 1),
+                _ => return None,
+            };
+            Some(SegmentRef {
+                table: "users".into(),
+                body: SegmentBody::Dynamic(text),
+            })
+        };
+        if let Some(s) = chain("x", true).or_else(|| chain("d", false)) {
+            return Some(s);
+        }
+        segments()
+            .into_iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, table, body)| SegmentRef {
+                table: table.into(),
+                body,
+            })
+    }
+
+    fn segment_names(&self) -> Vec<String> {
+        segments().iter().map(|(n, _, _)| n.to_string()).collect()
+    }
+
+    fn procedure(&self, name: &str) -> Option<Signature> {
+        procedures().into_iter().find(|p| p.name == name)
+    }
+
+    fn procedure_names(&self) -> Vec<String> {
+        procedures().into_iter().map(|p| p.name).collect()
     }
 
     /// `u` + 9 digits is row id = the number; anything else is unknown.
