@@ -5,4 +5,5 @@
 
 pub mod exec;
 pub mod gen;
+pub mod procedures;
 pub mod workload;
