@@ -15,7 +15,7 @@
 //! ```text
 //! statements   ::= [ statement ( ";" statement )* [ ";" ] ]
 //! statement    ::= select | create_table | alter_table | drop_table
-//!                | show | explain
+//!                | create_segment | drop_segment | show | explain | call
 //!
 //! select       ::= "SELECT" select_item ( "," select_item )* "FROM" name
 //!                  [ "WHERE" expr ]
@@ -30,8 +30,14 @@
 //! create_table ::= "CREATE" "TABLE" name "(" field_decl ( "," field_decl )* ")"
 //! alter_table  ::= "ALTER" "TABLE" name "ADD" field_decl
 //! drop_table   ::= "DROP" "TABLE" name
-//! show         ::= "SHOW" "TABLES" | "SHOW" "FIELDS" "FROM" name
+//! create_segment ::= "CREATE" [ "OR" "REPLACE" ] "SEGMENT" name [ "SNAPSHOT" ]
+//!                  "AS" "SELECT" "FROM" name "WHERE" expr
+//! drop_segment ::= "DROP" "SEGMENT" name
+//! show         ::= "SHOW" "TABLES" | "SHOW" "FIELDS" "FROM" name | "SHOW" "SEGMENTS"
 //! explain      ::= "EXPLAIN" select
+//! call         ::= "CALL" name "(" [ arg ( "," arg )* ] ")"
+//! arg          ::= value | param "=>" value   (positional arguments first)
+//! param        ::= word | reserved word | quoted_name
 //! field_decl   ::= name kind [ "SENSITIVE" ]
 //! kind         ::= "ENUM" | "SET" | "BOOL" | "INT" | "EVENT" | "TEXT"
 //!
@@ -66,7 +72,8 @@
 //! words, which name nothing unless quoted, are AND AS BETWEEN BY CREATE
 //! FALSE FROM GROUP HAS IN IS LIMIT NOT NULL OFFSET OR ORDER SELECT TABLE
 //! TRUE WHERE; other keywords (`count`, `last`, `ASC`, `SHOW`, `TABLES`,
-//! `ADD`, …) are keywords only where the grammar expects them. `NOT` binds
+//! `ADD`, `SEGMENT`, `SNAPSHOT`, `CALL`, …) are keywords only where the
+//! grammar expects them. `NOT` binds
 //! tighter than `AND`, which binds tighter than `OR`. The text, the nesting
 //! of parentheses and `NOT`, and every list are capped ([`limits`]).
 //!

@@ -15,8 +15,13 @@ use crate::fsutil::{read_file, replace_file};
 
 /// Magic number of the manifest.
 pub const MANIFEST_MAGIC: &[u8; 8] = b"SEGDBMAN";
-/// Current manifest version.
-pub const MANIFEST_VERSION: u32 = 1;
+/// Current manifest version: 2 when the manifest names segments. A
+/// manifest without segments is written as version 1, byte for byte what
+/// builds before segments wrote and read; one with segments as version 2,
+/// so that such a build refuses it rather than rewriting it without them.
+pub const MANIFEST_VERSION: u32 = 2;
+/// The first manifest version, still read and written (without segments).
+pub const MANIFEST_VERSION_1: u32 = 1;
 /// The manifest's file name in a store directory.
 pub const MANIFEST_FILE: &str = "MANIFEST";
 const HEADER_LEN: usize = 32;
@@ -123,7 +128,12 @@ impl Manifest {
         let payload = serde_json::to_vec(self).unwrap_or_default();
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
         out.extend_from_slice(MANIFEST_MAGIC);
-        out.extend_from_slice(&MANIFEST_VERSION.to_le_bytes());
+        let version = if self.segments.is_empty() {
+            MANIFEST_VERSION_1
+        } else {
+            MANIFEST_VERSION
+        };
+        out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
         out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         out.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
@@ -149,7 +159,7 @@ impl Manifest {
             ));
         }
         let version = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
-        if version != MANIFEST_VERSION {
+        if !(MANIFEST_VERSION_1..=MANIFEST_VERSION).contains(&version) {
             return Err(FormatError::UnsupportedVersion {
                 path: path.to_path_buf(),
                 found: version,
@@ -254,8 +264,11 @@ mod tests {
     fn a_manifest_without_segments_reads_and_writes_as_before() {
         let mut m = sample();
         m.segments.clear();
-        let json = String::from_utf8(m.encode()[HEADER_LEN..].to_vec()).unwrap();
+        let bytes = m.encode();
+        assert_eq!(bytes[8..12], 1u32.to_le_bytes());
+        let json = String::from_utf8(bytes[HEADER_LEN..].to_vec()).unwrap();
         assert!(!json.contains("segments"), "{json}");
+        assert_eq!(sample().encode()[8..12], 2u32.to_le_bytes());
         let decoded: Manifest = serde_json::from_str(&json).unwrap();
         assert_eq!(decoded, m);
     }
