@@ -24,6 +24,9 @@ pub struct SegmentRef {
     pub table: String,
     /// What it is made of.
     pub body: SegmentBody,
+    /// The segments a dynamic segment's text names (empty for a snapshot):
+    /// what `DROP SEGMENT` checks.
+    pub uses: Vec<String>,
 }
 
 /// What a named segment is made of.
@@ -223,6 +226,19 @@ pub fn bind(
         ast::StatementKind::AlterTable(alter) => bind_alter_table(alter, source, catalog),
         ast::StatementKind::DropTable(name) => {
             table_schema(name, source, catalog)?;
+            let on_it: Vec<String> = catalog
+                .segment_names()
+                .into_iter()
+                .filter(|n| catalog.segment(n).is_some_and(|s| s.table == name.name))
+                .collect();
+            if !on_it.is_empty() {
+                return Err(in_use(
+                    format!("table `{}` has {}", name.name, listing(&on_it)),
+                    name.span,
+                    source,
+                )
+                .with_hint("drop its segments first (DROP SEGMENT s)"));
+            }
             Ok(Statement::DropTable {
                 name: name.name.clone(),
             })
@@ -234,6 +250,27 @@ pub fn bind(
         }
         ast::StatementKind::DropSegment(name) => {
             segment_ref(name, source, catalog)?;
+            let users: Vec<String> = catalog
+                .segment_names()
+                .into_iter()
+                .filter(|n| *n != name.name)
+                .filter(|n| {
+                    catalog
+                        .segment(n)
+                        .is_some_and(|s| s.uses.contains(&name.name))
+                })
+                .collect();
+            if !users.is_empty() {
+                return Err(in_use(
+                    format!("segment `{}` is used by {}", name.name, listing(&users)),
+                    name.span,
+                    source,
+                )
+                .with_hint(format!(
+                    "drop or replace {} first",
+                    if users.len() == 1 { "it" } else { "them" }
+                )));
+            }
             Ok(Statement::DropSegment {
                 name: name.name.clone(),
             })
@@ -265,6 +302,17 @@ fn table_schema(table: &Ident, source: &str, catalog: &dyn Catalog) -> Result<Sc
         source,
     )
     .with_hint_opt(hint))
+}
+
+fn in_use(message: String, span: Span, source: &str) -> QueryError {
+    QueryError::new(ErrorKind::InUse(message), span, source)
+}
+
+/// "segment `a`" or "segments `a`, `b`".
+fn listing(names: &[String]) -> String {
+    let s = if names.len() == 1 { "" } else { "s" };
+    let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    format!("segment{s} {}", names.join(", "))
 }
 
 /// The segment `name` names, or an "unknown segment" error with the

@@ -58,6 +58,10 @@ pub enum ErrorKind {
     /// A segment (or other object) of that name exists already.
     #[error("{0}")]
     AlreadyExists(String),
+    /// An object that others depend on (a segment other segments use, a
+    /// table with segments) cannot be dropped.
+    #[error("{0}")]
+    InUse(String),
     /// No procedure of that name.
     #[error("unknown procedure `{name}`")]
     UnknownProcedure {
@@ -97,6 +101,7 @@ impl ErrorKind {
             ErrorKind::UnknownSegment { .. } => "unknown_segment",
             ErrorKind::SegmentCycle(_) => "segment_cycle",
             ErrorKind::AlreadyExists(_) => "already_exists",
+            ErrorKind::InUse(_) => "in_use",
             ErrorKind::UnknownProcedure { .. } => "unknown_procedure",
             ErrorKind::Argument(_) => "invalid_argument",
             ErrorKind::Type(_) => "type_error",

@@ -68,6 +68,7 @@ impl Catalog for StoreCatalog<'_> {
         Some(SegmentRef {
             table: info.table,
             body,
+            uses: info.uses,
         })
     }
     fn segment_names(&self) -> Vec<String> {

@@ -11,8 +11,8 @@ pub fn today() -> Day {
     parse_iso_day("2026-11-22").expect("a valid date")
 }
 
-/// `users` (the data set's schema, plus `name TEXT SENSITIVE`) and an
-/// empty `houses`; the segments of [`segment`] and the procedures of
+/// `users` (the data set's schema, plus `name TEXT SENSITIVE`), an empty
+/// `houses` and an empty `flats` (the one table without segments); the segments of [`segment`] and the procedures of
 /// [`procedures`].
 pub struct TestCatalog;
 
@@ -115,7 +115,7 @@ impl Catalog for TestCatalog {
     fn schema(&self, table: &str) -> Option<Schema> {
         match table {
             "users" => Some(users_schema()),
-            "houses" => Some(Schema {
+            "houses" | "flats" => Some(Schema {
                 fields: vec![FieldDef::new("rooms", FieldKind::Int)],
             }),
             _ => None,
@@ -123,7 +123,7 @@ impl Catalog for TestCatalog {
     }
 
     fn table_names(&self) -> Vec<String> {
-        vec!["users".into(), "houses".into()]
+        vec!["users".into(), "houses".into(), "flats".into()]
     }
 
     fn field_values(&self, table: &str, field: &str) -> Vec<String> {
@@ -157,9 +157,14 @@ impl Catalog for TestCatalog {
                 (n, false) if n < 100 => format!("IN SEGMENT {prefix}{}", n - 1),
                 _ => return None,
             };
+            let uses = match n {
+                0 => vec![],
+                n => vec![format!("{prefix}{}", n - 1)],
+            };
             Some(SegmentRef {
                 table: "users".into(),
                 body: SegmentBody::Dynamic(text),
+                uses,
             })
         };
         if let Some(s) = chain("x", true).or_else(|| chain("d", false)) {
@@ -168,9 +173,22 @@ impl Catalog for TestCatalog {
         segments()
             .into_iter()
             .find(|(n, _, _)| *n == name)
-            .map(|(_, table, body)| SegmentRef {
-                table: table.into(),
-                body,
+            .map(|(_, table, body)| {
+                // The segments its text names, as the store records them.
+                let uses = match &body {
+                    SegmentBody::Dynamic(text) => text
+                        .split("IN SEGMENT ")
+                        .skip(1)
+                        .filter_map(|rest| rest.split_whitespace().next())
+                        .map(String::from)
+                        .collect(),
+                    SegmentBody::Snapshot(_) => Vec::new(),
+                };
+                SegmentRef {
+                    table: table.into(),
+                    body,
+                    uses,
+                }
             })
     }
 
