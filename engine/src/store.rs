@@ -555,8 +555,13 @@ impl Store {
                     }
                 }
                 let sdir = self.dir.join(SEGMENTS_DIR);
-                std::fs::create_dir_all(&sdir)
-                    .map_err(|e| FormatError::io("create directory", &sdir, e))?;
+                if !sdir.is_dir() {
+                    std::fs::create_dir_all(&sdir)
+                        .map_err(|e| FormatError::io("create directory", &sdir, e))?;
+                    // The directory's entry in the store directory is durable
+                    // before a manifest names a file in it.
+                    segdb_storage_format::fsutil::fsync_dir(&sdir)?;
+                }
                 let mut counter = manifest.next_file_id;
                 let file = self.new_file_name(&mut counter, "snap");
                 manifest.next_file_id = counter;
