@@ -45,6 +45,40 @@ pub enum EngineError {
         /// What is wrong.
         reason: String,
     },
+    /// No segment of that name.
+    #[error("unknown segment `{0}`")]
+    UnknownSegment(String),
+    /// The segment exists already (and was not to be replaced).
+    #[error("segment `{0}` already exists")]
+    SegmentExists(String),
+    /// Other segments use the segment, so it cannot be dropped (or moved to
+    /// another table).
+    #[error("segment `{name}` is used by {}: drop or replace {} first", list("segment", users), if users.len() == 1 { "it" } else { "them" })]
+    SegmentInUse {
+        /// The segment.
+        name: String,
+        /// The segments whose definitions name it.
+        users: Vec<String>,
+    },
+    /// The table has segments, so it cannot be dropped.
+    #[error("table `{table}` has {}: drop them first", list("segment", segments))]
+    TableHasSegments {
+        /// The table.
+        table: String,
+        /// Its segments.
+        segments: Vec<String>,
+    },
+    /// A segment that would use itself, through the path shown.
+    #[error("segment `{name}` would use itself: {path}")]
+    SegmentCycle {
+        /// The segment being defined.
+        name: String,
+        /// `a -> b -> a`.
+        path: String,
+    },
+    /// A segment that cannot be made or used as asked.
+    #[error("{0}")]
+    InvalidSegment(String),
     /// A table cannot take more rows: row ids are 32-bit.
     #[error("table `{0}` is full: it has 2^32 rows")]
     TableFull(String),
@@ -71,6 +105,13 @@ pub enum EngineError {
         /// The error.
         error: std::io::Error,
     },
+}
+
+/// "segment `a`" or "segments `a`, `b`".
+fn list(noun: &str, names: &[String]) -> String {
+    let s = if names.len() == 1 { "" } else { "s" };
+    let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    format!("{noun}{s} {}", names.join(", "))
 }
 
 impl EngineError {

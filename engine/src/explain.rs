@@ -86,7 +86,7 @@ pub(crate) fn compile_planned(table: &Table, expr: &Expr) -> Result<Plan> {
 /// rows; a `NOT` is subtracted at the end.
 fn cost_class(n: &Node) -> u8 {
     match n {
-        Node::All | Node::Nothing | Node::Leaf(_) | Node::Rows(_) => 0,
+        Node::All | Node::Nothing | Node::Leaf(_) | Node::Rows(_) | Node::Snapshot(_) => 0,
         Node::IntRange { .. } | Node::And(_) | Node::Or(_) => 1,
         Node::Event { .. } => 2,
         Node::Not(_) => 3,
@@ -317,6 +317,7 @@ impl Estimator<'_> {
                 total
             }
             Node::Rows(ids) => ids.len() as u64,
+            Node::Snapshot(i) => self.plan.snapshots[*i].num_rows(),
             Node::Nothing | Node::And(_) | Node::Or(_) | Node::Not(_) => 0,
         };
         Ok(estimate.min(rows))
@@ -370,6 +371,11 @@ impl Estimator<'_> {
                 let s = if ids.len() == 1 { "" } else { "s" };
                 write!(out, "user_id IN ({} id{s})", ids.len())
             }
+            Node::Snapshot(i) => write!(
+                out,
+                "IN SEGMENT {} (snapshot)",
+                self.plan.snapshots[*i].name()
+            ),
         };
         out
     }

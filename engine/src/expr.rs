@@ -6,6 +6,7 @@
 //! is every row of the table that is not in its operand.
 
 use crate::date::Day;
+use crate::segment::SnapshotRows;
 
 /// A comparison operator on numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -151,6 +152,9 @@ pub enum Expr {
     /// Explicit row ids (e.g. `user_id IN ('u1', 'u2')` after the id
     /// dictionary resolved them), sorted or not.
     Rows(Vec<u32>),
+    /// The rows of a SNAPSHOT segment of this table, read in place from its
+    /// file (from [`Store::snapshot_expr`](crate::Store::snapshot_expr)).
+    Snapshot(SnapshotRows),
 }
 
 impl Expr {

@@ -5,6 +5,7 @@
 
 pub mod expr;
 pub mod schema;
+pub mod segment;
 
 pub use expr::{CmpOp, DayRange, Expr};
 pub use schema::{FieldDef, FieldKind, Schema, ID_COLUMN};
@@ -24,5 +25,6 @@ pub use eval::IntStats;
 pub use explain::PlanNode;
 pub use import::{ImportFormat, ImportOptions, ImportReport, OnError};
 pub use profile::{Profile, ProfileValue};
+pub use segment::{SegmentDef, SegmentInfo, SegmentKind, SnapshotRows};
 pub use store::Store;
 pub use table::Table;

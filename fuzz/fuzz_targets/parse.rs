@@ -8,7 +8,10 @@
 use libfuzzer_sys::fuzz_target;
 use segdb_engine::{FieldDef, FieldKind, Schema};
 use segdb_query_lang::ast::ClearSpans;
-use segdb_query_lang::{bind, parse, Catalog, QueryError};
+use segdb_query_lang::{
+    bind, parse, ArgValue, Catalog, Param, ParamType, QueryError, SegmentBody, SegmentRef,
+    Signature,
+};
 
 /// 2026-11-22, the data set's "today".
 const TODAY: i32 = 20_779;
@@ -22,9 +25,17 @@ const CODES: &[&str] = &[
     "invalid_schema",
     "limit_exceeded",
     "unsupported",
+    "unknown_segment",
+    "segment_cycle",
+    "already_exists",
+    "in_use",
+    "unknown_procedure",
+    "invalid_argument",
 ];
 
-/// `users` (the data set's fields, a few of each kind) and an empty `houses`.
+/// `users` (the data set's fields, a few of each kind) and an empty
+/// `houses`; segments `bj` and `bj_ios` (which uses `bj`); the procedure
+/// `segment_ids(segment, limit => 100)`.
 struct TestCatalog;
 
 impl Catalog for TestCatalog {
@@ -68,6 +79,40 @@ impl Catalog for TestCatalog {
         ids.iter()
             .filter_map(|id| id.strip_prefix('u')?.parse().ok())
             .collect()
+    }
+
+    fn segment(&self, name: &str) -> Option<SegmentRef> {
+        let (text, uses) = match name {
+            "bj" => ("city = 'c000' AND age < 30", vec![]),
+            "bj_ios" => ("IN SEGMENT bj AND NOT is_owner", vec!["bj".to_string()]),
+            _ => return None,
+        };
+        Some(SegmentRef {
+            table: "users".into(),
+            body: SegmentBody::Dynamic(text.into()),
+            uses,
+        })
+    }
+
+    fn segment_names(&self) -> Vec<String> {
+        vec!["bj".into(), "bj_ios".into()]
+    }
+
+    fn procedure(&self, name: &str) -> Option<Signature> {
+        (name == "segment_ids").then(|| {
+            Signature::new(
+                "segment_ids",
+                vec![
+                    Param::required("segment", ParamType::Segment),
+                    Param::optional("limit", ParamType::Count, ArgValue::Int(100)),
+                ],
+                "ids",
+            )
+        })
+    }
+
+    fn procedure_names(&self) -> Vec<String> {
+        vec!["segment_ids".into()]
     }
 }
 

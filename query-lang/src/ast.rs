@@ -296,6 +296,60 @@ pub enum StatementKind {
     ShowFields(Ident),
     /// `EXPLAIN SELECT …`: the plan of a query, not its answer.
     Explain(Select),
+    /// `CREATE [OR REPLACE] SEGMENT s [SNAPSHOT] AS SELECT FROM t WHERE …`.
+    CreateSegment(CreateSegment),
+    /// `DROP SEGMENT s`: the segment's name.
+    DropSegment(Ident),
+    /// `SHOW SEGMENTS`.
+    ShowSegments,
+    /// `CALL name(arg, …, name => value)`.
+    Call(Call),
+}
+
+/// `CREATE [OR REPLACE] SEGMENT name [SNAPSHOT] AS SELECT FROM table WHERE filter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateSegment {
+    /// The segment's name.
+    pub name: Ident,
+    /// `OR REPLACE`: an existing segment of that name is replaced.
+    pub or_replace: bool,
+    /// `SNAPSHOT`: evaluated once and stored as rows, rather than
+    /// re-evaluated at every use.
+    pub snapshot: bool,
+    /// The table after FROM.
+    pub table: Ident,
+    /// The WHERE clause.
+    pub filter: Expr,
+}
+
+/// `CALL name(arg, …)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// The procedure.
+    pub name: Ident,
+    /// The arguments, positional ones first.
+    pub args: Vec<Arg>,
+    /// Where the argument list is written, parentheses included.
+    pub args_span: Span,
+}
+
+/// One argument of a CALL: `value` or `name => value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arg {
+    /// The parameter's name, for a named argument.
+    pub name: Option<Ident>,
+    /// The value.
+    pub value: Literal,
+}
+
+impl Arg {
+    /// Where the argument is written.
+    pub fn span(&self) -> Span {
+        match &self.name {
+            Some(n) => n.span.to(self.value.span),
+            None => self.value.span,
+        }
+    }
 }
 
 /// `SELECT items FROM table [WHERE …] [GROUP BY …] [ORDER BY …] [LIMIT …] [AS OF …]`.
@@ -656,8 +710,23 @@ impl ClearSpans for Statement {
                 a.table.clear_spans();
                 a.field.clear_spans();
             }
-            StatementKind::DropTable(name) | StatementKind::ShowFields(name) => name.clear_spans(),
-            StatementKind::ShowTables => {}
+            StatementKind::DropTable(name)
+            | StatementKind::ShowFields(name)
+            | StatementKind::DropSegment(name) => name.clear_spans(),
+            StatementKind::ShowTables | StatementKind::ShowSegments => {}
+            StatementKind::CreateSegment(c) => {
+                c.name.clear_spans();
+                c.table.clear_spans();
+                c.filter.clear_spans();
+            }
+            StatementKind::Call(c) => {
+                c.name.clear_spans();
+                c.args_span.clear_spans();
+                for a in &mut c.args {
+                    a.name.clear_spans();
+                    a.value.clear_spans();
+                }
+            }
         }
     }
 }

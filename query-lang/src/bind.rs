@@ -13,8 +13,31 @@ use segdb_engine::{Expr, FieldDef, FieldKind, Schema, ID_COLUMN};
 
 use crate::ast::{self, DateLit, Ident, KindName, SelectItemKind, SortOrder, Span};
 use crate::error::{snippet, ErrorKind, QueryError, Warning};
+use crate::procedure::{ArgValue, BoundCall, ParamType, Signature};
 use crate::suggest;
 use filter::FilterBinder;
+
+/// A named segment as the binder sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentRef {
+    /// The table whose rows it holds.
+    pub table: String,
+    /// What it is made of.
+    pub body: SegmentBody,
+    /// The segments a dynamic segment's text names (empty for a snapshot):
+    /// what `DROP SEGMENT` checks.
+    pub uses: Vec<String>,
+}
+
+/// What a named segment is made of.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SegmentBody {
+    /// A dynamic segment: the text of its WHERE expression, bound again at
+    /// every use.
+    Dynamic(String),
+    /// A snapshot: its stored rows, as an expression over its table.
+    Snapshot(Expr),
+}
 
 /// What the binder needs to know about the database.
 pub trait Catalog {
@@ -37,6 +60,24 @@ pub trait Catalog {
     }
     /// The row ids of these external ids; ids that do not exist are left out.
     fn resolve_ids(&self, table: &str, ids: &[String]) -> Vec<u32>;
+    /// The segment `name`, or `None` if there is no such segment. The
+    /// default knows no segment.
+    fn segment(&self, _name: &str) -> Option<SegmentRef> {
+        None
+    }
+    /// The names of every segment (for "did you mean").
+    fn segment_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The signature of the procedure `name`, or `None` if there is no such
+    /// procedure. The default knows no procedure.
+    fn procedure(&self, _name: &str) -> Option<Signature> {
+        None
+    }
+    /// The names of every procedure (for "did you mean").
+    fn procedure_names(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A statement bound to the database's schemas, ready to plan.
@@ -72,6 +113,41 @@ pub enum Statement {
     },
     /// The plan of a query, with estimated sizes, instead of its answer.
     Explain(BoundSelect),
+    /// A new (or replaced) named segment.
+    CreateSegment(BoundSegment),
+    /// A segment to delete.
+    DropSegment {
+        /// The segment (it exists).
+        name: String,
+    },
+    /// The list of segments.
+    ShowSegments,
+    /// A procedure call, checked against its signature.
+    Call(BoundCall),
+}
+
+/// A bound `CREATE [OR REPLACE] SEGMENT`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoundSegment {
+    /// The segment's name.
+    pub name: String,
+    /// Its table (it exists).
+    pub table: String,
+    /// `OR REPLACE`.
+    pub replace: bool,
+    /// `SNAPSHOT`: evaluate `filter` now and store the rows.
+    pub snapshot: bool,
+    /// The WHERE expression in canonical text: what a dynamic segment stores.
+    pub text: String,
+    /// The segments the expression names (`IN SEGMENT x`), each once, in
+    /// the order written.
+    pub uses: Vec<String>,
+    /// The expression, bound (segments it uses expanded) on `as_of`.
+    pub filter: Expr,
+    /// The day a snapshot is evaluated on (today).
+    pub as_of: Day,
+    /// Things that are allowed but likely mistakes.
+    pub warnings: Vec<Warning>,
 }
 
 /// A bound SELECT.
@@ -150,11 +226,56 @@ pub fn bind(
         ast::StatementKind::AlterTable(alter) => bind_alter_table(alter, source, catalog),
         ast::StatementKind::DropTable(name) => {
             table_schema(name, source, catalog)?;
+            let on_it: Vec<String> = catalog
+                .segment_names()
+                .into_iter()
+                .filter(|n| catalog.segment(n).is_some_and(|s| s.table == name.name))
+                .collect();
+            if !on_it.is_empty() {
+                return Err(in_use(
+                    format!("table `{}` has {}", name.name, listing(&on_it)),
+                    name.span,
+                    source,
+                )
+                .with_hint("drop its segments first (DROP SEGMENT s)"));
+            }
             Ok(Statement::DropTable {
                 name: name.name.clone(),
             })
         }
         ast::StatementKind::ShowTables => Ok(Statement::ShowTables),
+        ast::StatementKind::ShowSegments => Ok(Statement::ShowSegments),
+        ast::StatementKind::CreateSegment(create) => {
+            bind_create_segment(create, source, catalog, today)
+        }
+        ast::StatementKind::DropSegment(name) => {
+            segment_ref(name, source, catalog)?;
+            let users: Vec<String> = catalog
+                .segment_names()
+                .into_iter()
+                .filter(|n| *n != name.name)
+                .filter(|n| {
+                    catalog
+                        .segment(n)
+                        .is_some_and(|s| s.uses.contains(&name.name))
+                })
+                .collect();
+            if !users.is_empty() {
+                return Err(in_use(
+                    format!("segment `{}` is used by {}", name.name, listing(&users)),
+                    name.span,
+                    source,
+                )
+                .with_hint(format!(
+                    "drop or replace {} first",
+                    if users.len() == 1 { "it" } else { "them" }
+                )));
+            }
+            Ok(Statement::DropSegment {
+                name: name.name.clone(),
+            })
+        }
+        ast::StatementKind::Call(call) => bind_call(call, source, catalog).map(Statement::Call),
         ast::StatementKind::ShowFields(table) => {
             table_schema(table, source, catalog)?;
             Ok(Statement::ShowFields {
@@ -181,6 +302,327 @@ fn table_schema(table: &Ident, source: &str, catalog: &dyn Catalog) -> Result<Sc
         source,
     )
     .with_hint_opt(hint))
+}
+
+fn in_use(message: String, span: Span, source: &str) -> QueryError {
+    QueryError::new(ErrorKind::InUse(message), span, source)
+}
+
+/// "segment `a`" or "segments `a`, `b`".
+fn listing(names: &[String]) -> String {
+    let s = if names.len() == 1 { "" } else { "s" };
+    let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    format!("segment{s} {}", names.join(", "))
+}
+
+/// The segment `name` names, or an "unknown segment" error with the
+/// nearest name.
+pub(crate) fn segment_ref(
+    name: &Ident,
+    source: &str,
+    catalog: &dyn Catalog,
+) -> Result<SegmentRef, QueryError> {
+    if let Some(segment) = catalog.segment(&name.name) {
+        return Ok(segment);
+    }
+    let names = catalog.segment_names();
+    let hint = suggest::nearest(&name.name, names.iter().map(String::as_str))
+        .map(|n| format!("did you mean `{n}`?"));
+    Err(QueryError::new(
+        ErrorKind::UnknownSegment {
+            segment: name.name.clone(),
+        },
+        name.span,
+        source,
+    )
+    .with_hint_opt(hint))
+}
+
+/// The rows of the segment `name` as an expression over its table (a
+/// dynamic segment's text bound on `today`, segments it uses expanded; a
+/// snapshot's stored rows): what a procedure or an export of the segment
+/// evaluates. Returns the table and the expression.
+pub fn bind_segment(
+    name: &str,
+    catalog: &dyn Catalog,
+    today: Day,
+) -> Result<(String, Expr), QueryError> {
+    let mut text = String::from("IN SEGMENT ");
+    // Quoted as the language needs it.
+    text.push_str(
+        &ast::Ident {
+            name: name.to_owned(),
+            span: Span::default(),
+        }
+        .to_string(),
+    );
+    let expr = crate::parse::parse_expr(&text)?;
+    let ast::ExprKind::Predicate(p) = &expr.kind else {
+        return Err(QueryError::new(
+            ErrorKind::Type("not a segment".into()),
+            expr.span,
+            &text,
+        ));
+    };
+    let ast::Predicate::InSegment(ident) = p.as_ref() else {
+        return Err(QueryError::new(
+            ErrorKind::Type("not a segment".into()),
+            expr.span,
+            &text,
+        ));
+    };
+    let segment = segment_ref(ident, &text, catalog)?;
+    let schema = catalog.schema(&segment.table).ok_or_else(|| {
+        QueryError::new(
+            ErrorKind::UnknownTable {
+                table: segment.table.clone(),
+            },
+            ident.span,
+            &text,
+        )
+    })?;
+    let scope = TableScope {
+        catalog,
+        table: &segment.table,
+        schema,
+        source: &text,
+    };
+    let filter = FilterBinder::new(&scope, today).bind(&expr)?;
+    Ok((segment.table.clone(), filter))
+}
+
+/// Whether a segment name is one the store accepts: letters, digits and
+/// `_`, not starting with a digit, at most 128 bytes.
+fn valid_segment_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn bind_create_segment(
+    create: &ast::CreateSegment,
+    source: &str,
+    catalog: &dyn Catalog,
+    today: Day,
+) -> Result<Statement, QueryError> {
+    let name = &create.name;
+    if !valid_segment_name(&name.name) {
+        return Err(schema_error(
+            format!(
+                "segment name {} must be letters, digits and `_`, not starting with a digit",
+                snippet(&name.name)
+            ),
+            name.span,
+            source,
+        ));
+    }
+    if catalog.segment(&name.name).is_some() && !create.or_replace {
+        return Err(QueryError::new(
+            ErrorKind::AlreadyExists(format!("segment `{}` already exists", name.name)),
+            name.span,
+            source,
+        )
+        .with_hint(format!(
+            "to change it write CREATE OR REPLACE SEGMENT {name} …, or DROP SEGMENT {name} first"
+        )));
+    }
+    let schema = table_schema(&create.table, source, catalog)?;
+    let scope = TableScope {
+        catalog,
+        table: &create.table.name,
+        schema,
+        source,
+    };
+    let mut binder = FilterBinder::new(&scope, today);
+    if !create.snapshot {
+        // A dynamic segment that reached itself would expand forever; a
+        // snapshot may narrow its own old rows.
+        binder.defining(&name.name);
+    }
+    let filter = binder.bind(&create.filter)?;
+    let (uses, warnings) = binder.into_uses_and_warnings();
+    Ok(Statement::CreateSegment(BoundSegment {
+        name: name.name.clone(),
+        table: create.table.name.clone(),
+        replace: create.or_replace,
+        snapshot: create.snapshot,
+        text: create.filter.to_string(),
+        uses,
+        filter,
+        as_of: today,
+        warnings,
+    }))
+}
+
+fn argument_error(message: String, span: Span, source: &str) -> QueryError {
+    QueryError::new(ErrorKind::Argument(message), span, source)
+}
+
+/// Checks a CALL against its procedure's signature.
+fn bind_call(
+    call: &ast::Call,
+    source: &str,
+    catalog: &dyn Catalog,
+) -> Result<BoundCall, QueryError> {
+    let name = &call.name;
+    let Some(sig) = catalog.procedure(&name.name) else {
+        let names = catalog.procedure_names();
+        let hint = suggest::nearest(&name.name, names.iter().map(String::as_str))
+            .map(|n| format!("did you mean `{n}`?"))
+            .or_else(|| {
+                (!names.is_empty()).then(|| format!("procedures are {}", names.join(", ")))
+            });
+        return Err(QueryError::new(
+            ErrorKind::UnknownProcedure {
+                name: name.name.clone(),
+            },
+            name.span,
+            source,
+        )
+        .with_hint_opt(hint));
+    };
+    let usage = format!("CALL {sig}");
+    let mut given: Vec<Option<(ArgValue, Span)>> = vec![None; sig.params.len()];
+    for (i, arg) in call.args.iter().enumerate() {
+        let index = match &arg.name {
+            None => {
+                if i >= sig.params.len() {
+                    let n = sig.params.len();
+                    return Err(argument_error(
+                        format!(
+                            "too many arguments: {} takes {n} argument{}",
+                            sig.name,
+                            if n == 1 { "" } else { "s" }
+                        ),
+                        arg.span(),
+                        source,
+                    )
+                    .with_hint(usage));
+                }
+                i
+            }
+            // Parameter names are matched like keywords, in any case.
+            Some(param) => match sig
+                .params
+                .iter()
+                .position(|p| p.name.eq_ignore_ascii_case(&param.name))
+            {
+                Some(j) => j,
+                None => {
+                    let hint =
+                        suggest::nearest(&param.name, sig.params.iter().map(|p| p.name.as_str()))
+                            .map(|n| format!("did you mean `{n}`?"))
+                            .unwrap_or(usage);
+                    return Err(argument_error(
+                        format!(
+                            "procedure {} has no parameter {}",
+                            sig.name,
+                            snippet(&param.name)
+                        ),
+                        param.span,
+                        source,
+                    )
+                    .with_hint(hint));
+                }
+            },
+        };
+        let param = &sig.params[index];
+        if given[index].is_some() {
+            return Err(argument_error(
+                format!("argument `{}` is given twice", param.name),
+                arg.span(),
+                source,
+            )
+            .with_hint(usage));
+        }
+        let value = bind_arg(&sig, index, &arg.value, source, catalog)?;
+        given[index] = Some((value, arg.span()));
+    }
+    let mut args = Vec::with_capacity(sig.params.len());
+    for (param, value) in sig.params.iter().zip(given) {
+        let value = match (value, &param.default) {
+            (Some((v, _)), _) => v,
+            (None, Some(d)) => d.clone(),
+            (None, None) => {
+                return Err(argument_error(
+                    format!(
+                        "missing argument `{}` ({}) of {}",
+                        param.name,
+                        param.ty.describe(),
+                        sig.name
+                    ),
+                    call.args_span,
+                    source,
+                )
+                .with_hint(usage));
+            }
+        };
+        args.push((param.name.clone(), value));
+    }
+    Ok(BoundCall {
+        procedure: sig.name.clone(),
+        args,
+    })
+}
+
+/// One argument's value, checked against parameter `index` of `sig`.
+fn bind_arg(
+    sig: &Signature,
+    index: usize,
+    value: &ast::Literal,
+    source: &str,
+    catalog: &dyn Catalog,
+) -> Result<ArgValue, QueryError> {
+    let param = &sig.params[index];
+    let wrong = || {
+        let err = type_error(
+            format!(
+                "argument `{}` of {} takes {}, found {}",
+                param.name,
+                sig.name,
+                param.ty.describe(),
+                snippet(&value.to_string())
+            ),
+            value.span,
+            source,
+        );
+        match (&value.value, param.ty) {
+            (ast::Value::Str(s), ParamType::Int | ParamType::Count)
+                if s.trim().parse::<i64>().is_ok() =>
+            {
+                err.with_hint(format!("remove the quotes: {}", s.trim()))
+            }
+            (
+                ast::Value::Int(_) | ast::Value::Bool(_),
+                ParamType::Str | ParamType::Table | ParamType::Segment,
+            ) => err.with_hint(format!("quote it: '{value}'")),
+            _ => err,
+        }
+    };
+    match (&value.value, param.ty) {
+        (ast::Value::Str(s), ParamType::Str) => Ok(ArgValue::Str(s.clone())),
+        (ast::Value::Str(s), ParamType::Table) => {
+            let ident = Ident {
+                name: s.clone(),
+                span: value.span,
+            };
+            table_schema(&ident, source, catalog)?;
+            Ok(ArgValue::Str(s.clone()))
+        }
+        (ast::Value::Str(s), ParamType::Segment) => {
+            let ident = Ident {
+                name: s.clone(),
+                span: value.span,
+            };
+            segment_ref(&ident, source, catalog)?;
+            Ok(ArgValue::Str(s.clone()))
+        }
+        (ast::Value::Int(n), ParamType::Int) => Ok(ArgValue::Int(*n)),
+        (ast::Value::Int(n), ParamType::Count) if *n >= 0 => Ok(ArgValue::Int(*n)),
+        (ast::Value::Bool(b), ParamType::Bool) => Ok(ArgValue::Bool(*b)),
+        _ => Err(wrong()),
+    }
 }
 
 /// Parses `text` and binds each of its statements.

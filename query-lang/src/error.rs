@@ -46,6 +46,32 @@ pub enum ErrorKind {
         /// The name as written.
         field: String,
     },
+    /// No segment of that name.
+    #[error("unknown segment `{segment}`")]
+    UnknownSegment {
+        /// The name as written.
+        segment: String,
+    },
+    /// A segment whose definition would use itself.
+    #[error("{0}")]
+    SegmentCycle(String),
+    /// A segment (or other object) of that name exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// An object that others depend on (a segment other segments use, a
+    /// table with segments) cannot be dropped.
+    #[error("{0}")]
+    InUse(String),
+    /// No procedure of that name.
+    #[error("unknown procedure `{name}`")]
+    UnknownProcedure {
+        /// The name as written.
+        name: String,
+    },
+    /// Arguments of a CALL that do not fit the procedure's parameters:
+    /// unknown, missing, given twice or too many.
+    #[error("{0}")]
+    Argument(String),
     /// A field, value or clause used where its kind does not fit.
     #[error("{0}")]
     Type(String),
@@ -72,6 +98,12 @@ impl ErrorKind {
             ErrorKind::Syntax { .. } | ErrorKind::InvalidToken(_) => "syntax_error",
             ErrorKind::UnknownTable { .. } => "unknown_table",
             ErrorKind::UnknownField { .. } => "unknown_field",
+            ErrorKind::UnknownSegment { .. } => "unknown_segment",
+            ErrorKind::SegmentCycle(_) => "segment_cycle",
+            ErrorKind::AlreadyExists(_) => "already_exists",
+            ErrorKind::InUse(_) => "in_use",
+            ErrorKind::UnknownProcedure { .. } => "unknown_procedure",
+            ErrorKind::Argument(_) => "invalid_argument",
             ErrorKind::Type(_) => "type_error",
             ErrorKind::InvalidSchema(_) => "invalid_schema",
             ErrorKind::LimitExceeded { .. } => "limit_exceeded",

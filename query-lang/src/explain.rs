@@ -7,15 +7,15 @@ use segdb_engine::date::format_iso_day;
 use segdb_engine::{DayRange, Expr, FieldDef};
 
 use crate::ast::SortOrder;
-use crate::bind::{Aggregate, BoundSelect, Projection, Statement};
-use crate::print::write_name;
+use crate::bind::{Aggregate, BoundSegment, BoundSelect, Projection, Statement};
+use crate::print::{write_name, write_param_name};
 
 /// Shows an engine [`Expr`] as an S-expression.
 ///
 /// `(AND …)`, `(OR …)`, `(NOT x)`, `ALL`, `NOTHING`; `(= f 'v')` for a
 /// value, `(IN f 'a' 'b')`, `(HAS-ALL f …)`, `(NONE-OF f …)`,
 /// `(NOT-NULL f)`, `(= flag true)`, `(> age 30)`, `(BETWEEN age 25 35)`,
-/// `(count e 2026-11-16..2026-11-22 > 3)`, `(ROWS 1 2)`.
+/// `(count e 2026-11-16..2026-11-22 > 3)`, `(ROWS 1 2)`, `(SNAPSHOT s)`.
 #[derive(Debug, Clone, Copy)]
 pub struct ExplainExpr<'a>(pub &'a Expr);
 
@@ -87,6 +87,11 @@ impl Display for ExplainExpr<'_> {
                 f.write_str(" ")?;
                 write_days(f, days)?;
                 write!(f, " {} {n})", op.as_str())
+            }
+            Expr::Snapshot(rows) => {
+                f.write_str("(SNAPSHOT ")?;
+                write_name(f, rows.name())?;
+                f.write_str(")")
             }
             Expr::Rows(rows) => {
                 f.write_str("(ROWS")?;
@@ -178,6 +183,38 @@ impl Display for BoundSelect {
     }
 }
 
+impl Display for BoundSegment {
+    /// `(create-segment bj users dynamic (uses a b) (= city 'c000'))`:
+    /// `create-or-replace-segment` with OR REPLACE, `snapshot` for a
+    /// snapshot (then with its day), the segments the text names, the
+    /// bound expression.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let head = if self.replace {
+            "(create-or-replace-segment "
+        } else {
+            "(create-segment "
+        };
+        f.write_str(head)?;
+        write_name(f, &self.name)?;
+        f.write_str(" ")?;
+        write_name(f, &self.table)?;
+        if self.snapshot {
+            write!(f, " snapshot {}", format_iso_day(self.as_of))?;
+        } else {
+            f.write_str(" dynamic")?;
+        }
+        if !self.uses.is_empty() {
+            f.write_str(" (uses")?;
+            for u in &self.uses {
+                f.write_str(" ")?;
+                write_name(f, u)?;
+            }
+            f.write_str(")")?;
+        }
+        write!(f, " {})", ExplainExpr(&self.filter))
+    }
+}
+
 fn write_field(f: &mut Formatter<'_>, field: &FieldDef) -> fmt::Result {
     f.write_str("(")?;
     write_name(f, &field.name)?;
@@ -224,6 +261,23 @@ impl Display for Statement {
                 f.write_str(")")
             }
             Statement::Explain(select) => write!(f, "(explain {select})"),
+            Statement::CreateSegment(seg) => seg.fmt(f),
+            Statement::DropSegment { name } => {
+                f.write_str("(drop-segment ")?;
+                write_name(f, name)?;
+                f.write_str(")")
+            }
+            Statement::ShowSegments => f.write_str("(show-segments)"),
+            Statement::Call(call) => {
+                f.write_str("(call ")?;
+                write_name(f, &call.procedure)?;
+                for (name, value) in &call.args {
+                    f.write_str(" (")?;
+                    write_param_name(f, name)?;
+                    write!(f, " {value})")?;
+                }
+                f.write_str(")")
+            }
         }
     }
 }

@@ -15,7 +15,7 @@
 //! ```text
 //! statements   ::= [ statement ( ";" statement )* [ ";" ] ]
 //! statement    ::= select | create_table | alter_table | drop_table
-//!                | show | explain
+//!                | create_segment | drop_segment | show | explain | call
 //!
 //! select       ::= "SELECT" select_item ( "," select_item )* "FROM" name
 //!                  [ "WHERE" expr ]
@@ -30,8 +30,14 @@
 //! create_table ::= "CREATE" "TABLE" name "(" field_decl ( "," field_decl )* ")"
 //! alter_table  ::= "ALTER" "TABLE" name "ADD" field_decl
 //! drop_table   ::= "DROP" "TABLE" name
-//! show         ::= "SHOW" "TABLES" | "SHOW" "FIELDS" "FROM" name
+//! create_segment ::= "CREATE" [ "OR" "REPLACE" ] "SEGMENT" name [ "SNAPSHOT" ]
+//!                  "AS" "SELECT" "FROM" name "WHERE" expr
+//! drop_segment ::= "DROP" "SEGMENT" name
+//! show         ::= "SHOW" "TABLES" | "SHOW" "FIELDS" "FROM" name | "SHOW" "SEGMENTS"
 //! explain      ::= "EXPLAIN" select
+//! call         ::= "CALL" name "(" [ arg ( "," arg )* ] ")"
+//! arg          ::= value | param "=>" value   (positional arguments first)
+//! param        ::= word | reserved word | quoted_name
 //! field_decl   ::= name kind [ "SENSITIVE" ]
 //! kind         ::= "ENUM" | "SET" | "BOOL" | "INT" | "EVENT" | "TEXT"
 //!
@@ -66,7 +72,8 @@
 //! words, which name nothing unless quoted, are AND AS BETWEEN BY CREATE
 //! FALSE FROM GROUP HAS IN IS LIMIT NOT NULL OFFSET OR ORDER SELECT TABLE
 //! TRUE WHERE; other keywords (`count`, `last`, `ASC`, `SHOW`, `TABLES`,
-//! `ADD`, …) are keywords only where the grammar expects them. `NOT` binds
+//! `ADD`, `SEGMENT`, `SNAPSHOT`, `CALL`, …) are keywords only where the
+//! grammar expects them. `NOT` binds
 //! tighter than `AND`, which binds tighter than `OR`. The text, the nesting
 //! of parentheses and `NOT`, and every list are capped ([`limits`]).
 //!
@@ -129,13 +136,18 @@ mod error;
 mod explain;
 mod parse;
 mod print;
+pub mod procedure;
 mod suggest;
 
 pub use ast::SortOrder;
-pub use bind::{bind, parse_and_bind, Aggregate, BoundSelect, Catalog, Projection, Statement};
+pub use bind::{
+    bind, bind_segment, parse_and_bind, Aggregate, BoundSegment, BoundSelect, Catalog, Projection,
+    SegmentBody, SegmentRef, Statement,
+};
 pub use error::{ErrorKind, QueryError, Warning};
 pub use explain::ExplainExpr;
 pub use parse::{parse, parse_expr};
+pub use procedure::{ArgValue, BoundCall, Param, ParamType, Signature};
 
 /// The caps that keep any text from exhausting memory or the stack.
 pub mod limits {
@@ -149,4 +161,10 @@ pub mod limits {
     /// The deepest syntax tree the binder accepts. Parsed trees stay far
     /// below it; it guards trees built by hand.
     pub const MAX_TREE_DEPTH: usize = 4 * MAX_DEPTH;
+    /// The deepest chain of segments defined with other segments that one
+    /// `IN SEGMENT` may expand.
+    pub const MAX_SEGMENT_NESTING: usize = 64;
+    /// The most segments one statement may expand, counting each use
+    /// (segments that use a segment twice double its uses).
+    pub const MAX_SEGMENT_EXPANSIONS: usize = 10_000;
 }

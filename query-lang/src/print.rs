@@ -6,8 +6,9 @@
 use std::fmt::{self, Display, Formatter};
 
 use crate::ast::{
-    AlterTable, CreateTable, DateLit, Expr, ExprKind, FieldDecl, Ident, IntLit, Literal, Predicate,
-    Select, SelectItem, SelectItemKind, SortOrder, Statement, StatementKind, Value, Window,
+    AlterTable, Arg, Call, CreateSegment, CreateTable, DateLit, Expr, ExprKind, FieldDecl, Ident,
+    IntLit, Literal, Predicate, Select, SelectItem, SelectItemKind, SortOrder, Statement,
+    StatementKind, Value, Window,
 };
 use crate::parse::is_reserved;
 
@@ -26,6 +27,21 @@ pub(crate) fn write_name(f: &mut Formatter<'_>, name: &str) -> fmt::Result {
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !is_reserved(name);
+    if plain {
+        f.write_str(name)
+    } else {
+        write_quoted(f, name, '"')
+    }
+}
+
+/// Writes a parameter's name: before `=>` a plain word needs no quotes,
+/// even a reserved one (`limit => 10`).
+pub(crate) fn write_param_name(f: &mut Formatter<'_>, name: &str) -> fmt::Result {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if plain {
         f.write_str(name)
     } else {
@@ -255,7 +271,41 @@ impl Display for Statement {
             StatementKind::ShowTables => f.write_str("SHOW TABLES"),
             StatementKind::ShowFields(name) => write!(f, "SHOW FIELDS FROM {name}"),
             StatementKind::Explain(select) => write!(f, "EXPLAIN {select}"),
+            StatementKind::CreateSegment(create) => create.fmt(f),
+            StatementKind::DropSegment(name) => write!(f, "DROP SEGMENT {name}"),
+            StatementKind::ShowSegments => f.write_str("SHOW SEGMENTS"),
+            StatementKind::Call(call) => call.fmt(f),
         }
+    }
+}
+
+impl Display for CreateSegment {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let replace = if self.or_replace { " OR REPLACE" } else { "" };
+        let snapshot = if self.snapshot { " SNAPSHOT" } else { "" };
+        write!(
+            f,
+            "CREATE{replace} SEGMENT {}{snapshot} AS SELECT FROM {} WHERE {}",
+            self.name, self.table, self.filter
+        )
+    }
+}
+
+impl Display for Arg {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        if let Some(name) = &self.name {
+            write_param_name(f, &name.name)?;
+            f.write_str(" => ")?;
+        }
+        write!(f, "{}", self.value)
+    }
+}
+
+impl Display for Call {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "CALL {}(", self.name)?;
+        write_list(f, &self.args, ", ")?;
+        f.write_str(")")
     }
 }
 

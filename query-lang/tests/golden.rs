@@ -96,12 +96,14 @@ fn run_good(text: &str, out: &mut String) -> bool {
         match bind(stmt, &TestCatalog, today()) {
             Ok(bound) => {
                 writeln!(out, "=> {bound}").unwrap();
-                if let segdb_query_lang::Statement::Select(select)
-                | segdb_query_lang::Statement::Explain(select) = &bound
-                {
-                    for w in &select.warnings {
-                        writeln!(out, "{w}").unwrap();
-                    }
+                let warnings = match &bound {
+                    segdb_query_lang::Statement::Select(select)
+                    | segdb_query_lang::Statement::Explain(select) => &select.warnings[..],
+                    segdb_query_lang::Statement::CreateSegment(segment) => &segment.warnings[..],
+                    _ => &[],
+                };
+                for w in warnings {
+                    writeln!(out, "{w}").unwrap();
                 }
             }
             Err(e) => {

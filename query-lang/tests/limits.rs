@@ -161,3 +161,76 @@ fn hand_built_trees_deeper_than_the_binder_allows_are_an_error() {
     assert_eq!(err.code(), "limit_exceeded");
     assert_eq!((err.line(), err.column()), (1, 1));
 }
+
+/// The catalog of [`TestCatalog`] plus `p0`..`p99`, where `p{n}` is
+/// `IN SEGMENT p{n-1}` under `MAX_DEPTH - 2` NOTs: the trees of segments
+/// nest within the trees of their texts.
+struct DeepSegments;
+
+impl segdb_query_lang::Catalog for DeepSegments {
+    fn schema(&self, table: &str) -> Option<segdb_engine::Schema> {
+        TestCatalog.schema(table)
+    }
+    fn table_names(&self) -> Vec<String> {
+        TestCatalog.table_names()
+    }
+    fn field_values(&self, table: &str, field: &str) -> Vec<String> {
+        TestCatalog.field_values(table, field)
+    }
+    fn resolve_ids(&self, table: &str, ids: &[String]) -> Vec<u32> {
+        TestCatalog.resolve_ids(table, ids)
+    }
+    fn segment(&self, name: &str) -> Option<segdb_query_lang::SegmentRef> {
+        let n: usize = name.strip_prefix('p')?.parse().ok()?;
+        let text = match n {
+            0 => "is_owner".to_string(),
+            n if n < 100 => {
+                format!("{}IN SEGMENT p{}", "NOT ".repeat(MAX_DEPTH - 2), n - 1)
+            }
+            _ => return None,
+        };
+        Some(segdb_query_lang::SegmentRef {
+            table: "users".into(),
+            body: segdb_query_lang::SegmentBody::Dynamic(text),
+            uses: Vec::new(),
+        })
+    }
+    fn segment_names(&self) -> Vec<String> {
+        TestCatalog.segment_names()
+    }
+}
+
+#[test]
+fn segments_nest_up_to_the_limit_and_no_further() {
+    use segdb_query_lang::limits::MAX_SEGMENT_NESTING;
+    let bind_count = |catalog: &dyn segdb_query_lang::Catalog, segment: &str| {
+        parse_and_bind(
+            &count_where(&format!("IN SEGMENT {segment}")),
+            catalog,
+            today(),
+        )
+    };
+    let last = MAX_SEGMENT_NESTING - 1;
+    let Some(Bound::Select(select)) = bind_count(&TestCatalog, &format!("d{last}")).unwrap().pop()
+    else {
+        panic!("a select")
+    };
+    assert_eq!(
+        select.filter,
+        Expr::Bool {
+            field: "is_owner".into(),
+            value: true
+        }
+    );
+    let err = bind_count(&TestCatalog, &format!("d{}", last + 1)).unwrap_err();
+    assert_eq!(err.code(), "limit_exceeded", "{err}");
+    assert_eq!(err.column(), 45, "{err}");
+
+    // Deep trees within segments within segments: the tree's depth is
+    // capped across them, and nothing overflows the stack.
+    let err = bind_count(&DeepSegments, "p99").unwrap_err();
+    assert_eq!(err.code(), "limit_exceeded", "{err}");
+    assert!(err.message().contains("depth"), "{err}");
+    let ok = bind_count(&DeepSegments, "p1").unwrap();
+    assert_eq!(ok.len(), 1);
+}

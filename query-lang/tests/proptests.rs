@@ -7,9 +7,9 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use segdb_query_lang::ast::{
-    AggFunc, AlterTable, ClearSpans, CmpOp, DateLit, Expr, ExprKind, FieldDecl, Ident, IntLit,
-    KindName, Limit, Literal, OrderBy, Predicate, Select, SelectItem, SelectItemKind, SortOrder,
-    Span, StatementKind, Value, Window,
+    AggFunc, AlterTable, Arg, Call, ClearSpans, CmpOp, CreateSegment, DateLit, Expr, ExprKind,
+    FieldDecl, Ident, IntLit, KindName, Limit, Literal, OrderBy, Predicate, Select, SelectItem,
+    SelectItemKind, SortOrder, Span, StatementKind, Value, Window,
 };
 use segdb_query_lang::{parse, parse_and_bind, parse_expr, QueryError};
 
@@ -77,6 +77,21 @@ const SOUP: &[&str] = &[
     "ADD",
     "COLUMN",
     "EXPLAIN",
+    "SNAPSHOT",
+    "REPLACE",
+    "SEGMENTS",
+    "CALL",
+    "=>",
+    "segment_ids",
+    "segment_info",
+    "'bj_active'",
+    "bj_active",
+    "promo_1122",
+    "loop_a",
+    "x20",
+    "d70",
+    "big_houses",
+    "limit",
     "count",
     "did",
     "last",
@@ -442,6 +457,29 @@ fn arb_field_decl() -> impl Strategy<Value = FieldDecl> {
     })
 }
 
+fn arb_call() -> impl Strategy<Value = Call> {
+    (
+        arb_ident(),
+        proptest::collection::vec(arb_literal(), 0..3),
+        proptest::collection::vec((arb_ident(), arb_literal()), 0..3),
+    )
+        .prop_map(|(name, positional, named)| {
+            let args = positional
+                .into_iter()
+                .map(|value| Arg { name: None, value })
+                .chain(named.into_iter().map(|(n, value)| Arg {
+                    name: Some(n),
+                    value,
+                }))
+                .collect();
+            Call {
+                name,
+                args,
+                args_span: Span::default(),
+            }
+        })
+}
+
 /// Statements other than SELECT and CREATE TABLE, and EXPLAIN of a SELECT.
 fn arb_statement() -> impl Strategy<Value = StatementKind> {
     prop_oneof![
@@ -451,6 +489,25 @@ fn arb_statement() -> impl Strategy<Value = StatementKind> {
         (arb_ident(), arb_field_decl())
             .prop_map(|(table, field)| StatementKind::AlterTable(AlterTable { table, field })),
         arb_select().prop_map(StatementKind::Explain),
+        Just(StatementKind::ShowSegments),
+        arb_ident().prop_map(StatementKind::DropSegment),
+        (
+            arb_ident(),
+            any::<bool>(),
+            any::<bool>(),
+            arb_ident(),
+            arb_expr()
+        )
+            .prop_map(|(name, or_replace, snapshot, table, filter)| {
+                StatementKind::CreateSegment(CreateSegment {
+                    name,
+                    or_replace,
+                    snapshot,
+                    table,
+                    filter,
+                })
+            }),
+        arb_call().prop_map(StatementKind::Call),
     ]
 }
 

@@ -1,8 +1,13 @@
 //! Runs bound statements against a store and shapes their answers as
 //! columns and rows.
 
-use segdb_engine::{date, EngineError, Expr, FieldKind, Schema, Store, Table};
-use segdb_query_lang::{Aggregate, Catalog, Projection, QueryError, SortOrder, Statement};
+use segdb_engine::{
+    date, EngineError, Expr, FieldKind, Schema, SegmentDef, SegmentKind, Store, Table,
+};
+use segdb_query_lang::{
+    Aggregate, BoundSegment, Catalog, Projection, QueryError, SegmentBody, SegmentRef, Signature,
+    SortOrder, Statement,
+};
 use serde_json::{json, Value};
 
 /// An answer: named columns and rows of JSON values.
@@ -52,6 +57,30 @@ impl Catalog for StoreCatalog<'_> {
         };
         ids.iter()
             .filter_map(|id| t.row_of(id).ok().flatten())
+            .collect()
+    }
+    fn segment(&self, name: &str) -> Option<SegmentRef> {
+        let info = self.0.segment(name)?;
+        let body = match info.kind {
+            SegmentKind::Dynamic => SegmentBody::Dynamic(info.text?),
+            SegmentKind::Snapshot => SegmentBody::Snapshot(self.0.snapshot_expr(name).ok()?),
+        };
+        Some(SegmentRef {
+            table: info.table,
+            body,
+            uses: info.uses,
+        })
+    }
+    fn segment_names(&self) -> Vec<String> {
+        self.0.segments().into_iter().map(|s| s.name).collect()
+    }
+    fn procedure(&self, name: &str) -> Option<Signature> {
+        crate::procedures::find(name).map(|p| p.signature.clone())
+    }
+    fn procedure_names(&self) -> Vec<String> {
+        crate::procedures::registry()
+            .iter()
+            .map(|p| p.signature.name.clone())
             .collect()
     }
 }
@@ -147,6 +176,68 @@ fn explain(table: &Table, filter: &Expr) -> Result<ResultSet, ExecError> {
     })
 }
 
+/// `SHOW SEGMENTS`: each segment's name, table, kind, definition, the
+/// segments it uses, and a snapshot's rows (null for a dynamic segment,
+/// whose rows depend on the day and the data).
+fn show_segments(store: &Store) -> ResultSet {
+    let rows = store
+        .segments()
+        .into_iter()
+        .map(|s| {
+            vec![
+                json!(s.name),
+                json!(s.table),
+                json!(s.kind.as_str()),
+                s.text.map_or(Value::Null, |t| json!(t)),
+                json!(s.uses.join(", ")),
+                s.rows.map_or(Value::Null, |r| json!(r)),
+            ]
+        })
+        .collect();
+    ResultSet {
+        columns: ["segment", "table", "kind", "definition", "uses", "rows"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+    }
+}
+
+/// `CREATE [OR REPLACE] SEGMENT`: a snapshot is evaluated now and stored;
+/// a dynamic segment stores its text. Answers its rows now.
+fn create_segment(store: &Store, seg: BoundSegment) -> Result<ResultSet, ExecError> {
+    let table = store.table(&seg.table)?;
+    let (def, rows) = if seg.snapshot {
+        let rows = table.rows(&seg.filter)?;
+        let n = rows.len() as u64;
+        (
+            SegmentDef::Snapshot {
+                rows,
+                text: Some(seg.text),
+            },
+            n,
+        )
+    } else {
+        let n = table.count(&seg.filter)?;
+        (
+            SegmentDef::Dynamic {
+                text: seg.text,
+                uses: seg.uses,
+            },
+            n,
+        )
+    };
+    let info = store.create_segment(&seg.name, &seg.table, def, seg.replace)?;
+    Ok(one_row(
+        &["segment", "table", "kind", "rows"],
+        vec![
+            json!(info.name),
+            json!(info.table),
+            json!(info.kind.as_str()),
+            json!(rows),
+        ],
+    ))
+}
+
 fn int_or_null(v: Option<i64>) -> Value {
     v.map_or(Value::Null, |x| json!(x))
 }
@@ -170,6 +261,13 @@ pub fn run_statement(store: &Store, stmt: Statement) -> Result<ResultSet, ExecEr
             Ok(one_row(&["dropped"], vec![json!(name)]))
         }
         Statement::ShowTables => Ok(show_tables(store)),
+        Statement::ShowSegments => Ok(show_segments(store)),
+        Statement::CreateSegment(seg) => create_segment(store, seg),
+        Statement::DropSegment { name } => {
+            store.drop_segment(&name)?;
+            Ok(one_row(&["dropped"], vec![json!(name)]))
+        }
+        Statement::Call(call) => crate::procedures::call(store, &call),
         Statement::ShowFields { table } => Ok(show_fields(&*store.table(&table)?)),
         Statement::Explain(sel) => explain(&*store.table(&sel.table)?, &sel.filter),
         Statement::Select(sel) => {

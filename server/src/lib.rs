@@ -7,4 +7,5 @@ pub mod client;
 pub mod exec;
 pub mod gen;
 pub mod http;
+pub mod procedures;
 pub mod workload;

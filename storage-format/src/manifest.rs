@@ -15,8 +15,13 @@ use crate::fsutil::{read_file, replace_file};
 
 /// Magic number of the manifest.
 pub const MANIFEST_MAGIC: &[u8; 8] = b"SEGDBMAN";
-/// Current manifest version.
-pub const MANIFEST_VERSION: u32 = 1;
+/// Current manifest version: 2 when the manifest names segments. A
+/// manifest without segments is written as version 1, byte for byte what
+/// builds before segments wrote and read; one with segments as version 2,
+/// so that such a build refuses it rather than rewriting it without them.
+pub const MANIFEST_VERSION: u32 = 2;
+/// The first manifest version, still read and written (without segments).
+pub const MANIFEST_VERSION_1: u32 = 1;
 /// The manifest's file name in a store directory.
 pub const MANIFEST_FILE: &str = "MANIFEST";
 const HEADER_LEN: usize = 32;
@@ -30,6 +35,39 @@ pub struct Manifest {
     pub next_file_id: u64,
     /// Tables by name.
     pub tables: BTreeMap<String, TableManifest>,
+    /// Named segments by name (absent from manifests written before
+    /// segments existed, and left out when there are none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub segments: BTreeMap<String, SegmentManifest>,
+}
+
+/// The directory of a store that holds the snapshot segment files.
+pub const SEGMENTS_DIR: &str = "segments";
+
+/// A named segment: a dynamic one is its definition's text, re-planned on
+/// every use; a snapshot one is a file of row ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentManifest {
+    /// The table whose rows it holds.
+    pub table: String,
+    /// `dynamic` or `snapshot`.
+    pub kind: String,
+    /// The WHERE expression that defines it (always for a dynamic segment;
+    /// for a snapshot, the expression it was evaluated from, if any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Dynamic only: the segments its text names (`IN SEGMENT x`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uses: Vec<String>,
+    /// Snapshot only: its file, relative to [`SEGMENTS_DIR`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Snapshot only: its number of rows.
+    #[serde(default)]
+    pub rows: u64,
+    /// Snapshot only: the file's length in bytes.
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 /// One table.
@@ -90,7 +128,12 @@ impl Manifest {
         let payload = serde_json::to_vec(self).unwrap_or_default();
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
         out.extend_from_slice(MANIFEST_MAGIC);
-        out.extend_from_slice(&MANIFEST_VERSION.to_le_bytes());
+        let version = if self.segments.is_empty() {
+            MANIFEST_VERSION_1
+        } else {
+            MANIFEST_VERSION
+        };
+        out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
         out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         out.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
@@ -116,7 +159,7 @@ impl Manifest {
             ));
         }
         let version = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
-        if version != MANIFEST_VERSION {
+        if !(MANIFEST_VERSION_1..=MANIFEST_VERSION).contains(&version) {
             return Err(FormatError::UnsupportedVersion {
                 path: path.to_path_buf(),
                 found: version,
@@ -202,7 +245,32 @@ mod tests {
                 }],
             },
         );
+        m.segments.insert(
+            "bj".into(),
+            SegmentManifest {
+                table: "users".into(),
+                kind: "snapshot".into(),
+                text: Some("city = 'c000'".into()),
+                uses: Vec::new(),
+                file: Some("snap-000018.seg".into()),
+                rows: 2,
+                bytes: 120,
+            },
+        );
         m
+    }
+
+    #[test]
+    fn a_manifest_without_segments_reads_and_writes_as_before() {
+        let mut m = sample();
+        m.segments.clear();
+        let bytes = m.encode();
+        assert_eq!(bytes[8..12], 1u32.to_le_bytes());
+        let json = String::from_utf8(bytes[HEADER_LEN..].to_vec()).unwrap();
+        assert!(!json.contains("segments"), "{json}");
+        assert_eq!(sample().encode()[8..12], 2u32.to_le_bytes());
+        let decoded: Manifest = serde_json::from_str(&json).unwrap();
+        assert_eq!(decoded, m);
     }
 
     #[test]

@@ -148,6 +148,10 @@ impl Model {
                 op.holds(i128::from(total), i128::from(*n))
             }
             Expr::Rows(rows) => rows.contains(&row),
+            // Naive: the snapshot's whole file, read for every row.
+            Expr::Snapshot(s) => s
+                .to_vec()
+                .is_ok_and(|rows| rows.binary_search(&row).is_ok()),
         }
     }
 

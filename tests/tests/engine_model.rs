@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
-use segdb_engine::{Expr, FieldKind, ImportFormat, ImportOptions, Schema, Store};
+use segdb_engine::{Expr, FieldKind, ImportFormat, ImportOptions, Schema, SegmentDef, Store};
 use segdb_tests::model::*;
 
 #[derive(Clone)]
@@ -255,10 +255,39 @@ proptest! {
         for e in &exprs {
             check(&store, &model, e)?;
         }
+        // The first expression's rows frozen as a snapshot segment, combined
+        // with the others.
+        let frozen = model.rows_matching(&exprs[0]);
+        store
+            .create_segment("frozen", "t", SegmentDef::Snapshot { rows: frozen, text: None }, false)
+            .unwrap();
+        let snap = store.snapshot_expr("frozen").unwrap();
+        let combined = |snap: &Expr| -> Vec<Expr> {
+            exprs
+                .iter()
+                .skip(1)
+                .take(3)
+                .flat_map(|e| {
+                    [
+                        Expr::And(vec![snap.clone(), e.clone()]),
+                        Expr::Or(vec![Expr::Not(Box::new(snap.clone())), e.clone()]),
+                    ]
+                })
+                .chain([snap.clone()])
+                .collect()
+        };
+        for e in combined(&snap) {
+            check(&store, &model, &e)?;
+        }
         // Reopening (through mmap, from the manifest) answers the same.
+        drop(snap);
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         for e in exprs.iter().take(3) {
+            check(&store, &model, e)?;
+        }
+        let snap = store.snapshot_expr("frozen").unwrap();
+        for e in combined(&snap).iter().take(3) {
             check(&store, &model, e)?;
         }
     }
@@ -371,6 +400,17 @@ fn big() -> &'static (tempfile::TempDir, Store, Model) {
                 &ImportOptions::default(),
             )
             .unwrap();
+        store
+            .create_segment(
+                "spread",
+                "t",
+                SegmentDef::Snapshot {
+                    rows: spread_rows(),
+                    text: None,
+                },
+                false,
+            )
+            .unwrap();
         (dir, store, model)
     })
 }
@@ -394,5 +434,32 @@ proptest! {
         prop_assert_eq!(t.int_stats(&e, "i0").unwrap(), model.int_stats(&e, "i0"));
         let got: std::collections::BTreeMap<String, u64> = t.group_count(&e, "s0").unwrap().into_iter().collect();
         prop_assert_eq!(got, model.group_count(&e, "s0"));
+        // A snapshot segment across both shards reads like its rows.
+        let snap = store.snapshot_expr("spread").unwrap();
+        let rows = Expr::Rows(spread_rows());
+        for (a, b) in [
+            (Expr::And(vec![snap.clone(), e.clone()]), Expr::And(vec![rows.clone(), e.clone()])),
+            (
+                Expr::Or(vec![Expr::Not(Box::new(snap.clone())), e.clone()]),
+                Expr::Or(vec![Expr::Not(Box::new(rows.clone())), e.clone()]),
+            ),
+        ] {
+            prop_assert_eq!(t.count(&a).unwrap(), t.count(&b).unwrap(), "count of {:?}", b);
+            prop_assert_eq!(
+                t.rows_range(&a, off as u64, Some(lim as u64)).unwrap(),
+                t.rows_range(&b, off as u64, Some(lim as u64)).unwrap()
+            );
+        }
     }
+}
+
+/// The rows of the snapshot segment `spread` of [`big`]: dense at the
+/// start and across the shard boundary, sparse between.
+fn spread_rows() -> Vec<u32> {
+    (0..(1u32 << 20) + 70_000)
+        .filter(|r| {
+            let dense = !(70_000..(1 << 20) - 3_000).contains(r);
+            (dense && r % 3 != 0) || r % 997 == 0
+        })
+        .collect()
 }

@@ -44,6 +44,28 @@ fn container<'a>(v: &Option<RoaringView<'a>>, key: u16) -> Option<Container<'a>>
     v.as_ref().and_then(|v| v.container(key))
 }
 
+/// The stored bitmap a `Leaf` or `Snapshot` node reads (`&None` for any
+/// other node).
+fn view<'c, 'a>(n: &Node, ctx: &'c ShardCtx<'a>) -> &'c Option<RoaringView<'a>> {
+    const NONE: &Option<RoaringView<'static>> = &None;
+    match n {
+        Node::Leaf(i) => &ctx.leaves[*i],
+        Node::Snapshot(i) => &ctx.snapshots[*i],
+        _ => NONE,
+    }
+}
+
+/// `out = bitmap ∩ universe` for chunk `key`.
+fn stored(v: &Option<RoaringView<'_>>, key: u16, universe: &Words, out: &mut Words) {
+    match container(v, key) {
+        Some(c) => {
+            out.copy_from_slice(universe);
+            dense::and_with(out, c);
+        }
+        None => out.fill(0),
+    }
+}
+
 /// `out = node ∩ universe` for chunk `key` of the shard.
 pub(crate) fn eval(
     n: &Node,
@@ -56,13 +78,8 @@ pub(crate) fn eval(
     match n {
         Node::All => out.copy_from_slice(universe),
         Node::Nothing => out.fill(0),
-        Node::Leaf(i) => match container(&ctx.leaves[*i], key) {
-            Some(c) => {
-                out.copy_from_slice(universe);
-                dense::and_with(out, c);
-            }
-            None => out.fill(0),
-        },
+        Node::Leaf(i) => stored(&ctx.leaves[*i], key, universe, out),
+        Node::Snapshot(i) => stored(&ctx.snapshots[*i], key, universe, out),
         Node::And(xs) => {
             out.copy_from_slice(universe);
             for x in xs {
@@ -70,13 +87,13 @@ pub(crate) fn eval(
                     return;
                 }
                 match x {
-                    Node::Leaf(i) => match container(&ctx.leaves[*i], key) {
+                    Node::Leaf(_) | Node::Snapshot(_) => match container(view(x, ctx), key) {
                         Some(c) => dense::and_with(out, c),
                         None => out.fill(0),
                     },
                     Node::Not(inner) => match inner.as_ref() {
-                        Node::Leaf(i) => {
-                            if let Some(c) = container(&ctx.leaves[*i], key) {
+                        leaf @ (Node::Leaf(_) | Node::Snapshot(_)) => {
+                            if let Some(c) = container(view(leaf, ctx), key) {
                                 dense::andnot_with(out, c);
                             }
                         }
@@ -101,8 +118,8 @@ pub(crate) fn eval(
             let mut tmp: Option<Box<Words>> = None;
             for x in xs {
                 match x {
-                    Node::Leaf(i) => {
-                        if let Some(c) = container(&ctx.leaves[*i], key) {
+                    Node::Leaf(_) | Node::Snapshot(_) => {
+                        if let Some(c) = container(view(x, ctx), key) {
                             dense::or_with(out, c);
                         }
                     }

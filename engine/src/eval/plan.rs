@@ -8,6 +8,7 @@ use segdb_storage_format::part::{TAG_NOT_NULL, TAG_TRUE, TAG_VALUE};
 use crate::error::{EngineError, Result};
 use crate::expr::{CmpOp, Expr};
 use crate::schema::FieldKind;
+use crate::segment::SnapshotRows;
 use crate::table::Table;
 
 /// A compiled expression node.
@@ -36,6 +37,8 @@ pub(crate) enum Node {
     },
     /// Explicit row ids, sorted and distinct.
     Rows(Vec<u32>),
+    /// A snapshot segment's rows: index into `Plan::snapshots`.
+    Snapshot(usize),
 }
 
 /// A compiled expression.
@@ -43,23 +46,28 @@ pub(crate) enum Node {
 pub(crate) struct Plan {
     pub root: Node,
     pub leaves: Vec<BlockKey>,
+    /// The snapshot segments the plan reads, each once.
+    pub snapshots: Vec<SnapshotRows>,
 }
 
 pub(crate) fn compile(table: &Table, expr: &Expr) -> Result<Plan> {
     let mut c = Compiler {
         table,
         leaves: Vec::new(),
+        snapshots: Vec::new(),
     };
     let root = simplify(c.node(expr)?);
     Ok(Plan {
         root,
         leaves: c.leaves,
+        snapshots: c.snapshots,
     })
 }
 
 struct Compiler<'a> {
     table: &'a Table,
     leaves: Vec<BlockKey>,
+    snapshots: Vec<SnapshotRows>,
 }
 
 fn kind_error(field: &str, kind: FieldKind, what: &str) -> EngineError {
@@ -227,6 +235,24 @@ impl Compiler<'_> {
                 rows.sort_unstable();
                 rows.dedup();
                 Node::Rows(rows)
+            }
+            Expr::Snapshot(rows) => {
+                if rows.table() != self.table.name() {
+                    return Err(EngineError::InvalidSegment(format!(
+                        "segment `{}` holds rows of table `{}`, not of `{}`",
+                        rows.name(),
+                        rows.table(),
+                        self.table.name()
+                    )));
+                }
+                let i = match self.snapshots.iter().position(|s| s == rows) {
+                    Some(i) => i,
+                    None => {
+                        self.snapshots.push(rows.clone());
+                        self.snapshots.len() - 1
+                    }
+                };
+                Node::Snapshot(i)
             }
         })
     }

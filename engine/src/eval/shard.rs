@@ -34,6 +34,8 @@ pub(crate) struct EventDay<'a> {
 pub(crate) struct ShardCtx<'a> {
     pub shard: u32,
     pub leaves: Vec<Option<RoaringView<'a>>>,
+    /// The shard's rows of each of the plan's snapshot segments.
+    pub snapshots: Vec<Option<RoaringView<'a>>>,
     pub ints: HashMap<u32, IntCtx<'a>>,
     pub events: HashMap<(u32, i32, i32), Vec<EventDay<'a>>>,
 }
@@ -89,11 +91,18 @@ pub(crate) fn event_days(
     Ok(days)
 }
 
-pub(crate) fn resolve<'a>(plan: &Plan, part: Option<&'a Part>, shard: u32) -> Result<ShardCtx<'a>> {
+pub(crate) fn resolve<'a>(
+    plan: &'a Plan,
+    part: Option<&'a Part>,
+    shard: u32,
+) -> Result<ShardCtx<'a>> {
     let mut ctx = ShardCtx {
         shard,
         ..ShardCtx::default()
     };
+    for s in &plan.snapshots {
+        ctx.snapshots.push(s.file().shard(shard)?);
+    }
     let Some(part) = part else {
         ctx.leaves = vec![None; plan.leaves.len()];
         return Ok(ctx);
@@ -126,7 +135,7 @@ fn walk<'a>(n: &Node, part: &'a Part, ctx: &mut ShardCtx<'a>) -> Result<()> {
                 v.insert(event_days(part, *field, *first, *last)?);
             }
         }
-        Node::All | Node::Nothing | Node::Leaf(_) | Node::Rows(_) => {}
+        Node::All | Node::Nothing | Node::Leaf(_) | Node::Rows(_) | Node::Snapshot(_) => {}
     }
     Ok(())
 }

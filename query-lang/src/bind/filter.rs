@@ -5,7 +5,7 @@
 use segdb_engine::date::Day;
 use segdb_engine::{CmpOp, DayRange, Expr, FieldDef, FieldKind, ID_COLUMN};
 
-use super::{bind_day, TableScope};
+use super::{bind_day, segment_ref, SegmentBody, TableScope};
 use crate::ast::{self, ExprKind, Ident, Literal, Predicate, Span, Value, Window};
 use crate::error::{snippet, ErrorKind, QueryError, Warning};
 use crate::{limits, suggest};
@@ -14,12 +14,24 @@ use crate::{limits, suggest};
 /// mean" over thousands of values).
 const MAX_WARNINGS: usize = 10;
 
-/// Binds the WHERE clause of one SELECT.
+/// Binds the WHERE clause of one SELECT (or segment definition).
 pub(super) struct FilterBinder<'s, 'a> {
     scope: &'s TableScope<'a>,
     as_of: Day,
     depth: usize,
     warnings: Vec<Warning>,
+    /// The segments being expanded, outermost first (and the segment being
+    /// defined, if any): meeting one of them again is a cycle.
+    expanding: Vec<String>,
+    /// How many of `expanding` are not expansions but the segment being
+    /// defined (0 or 1).
+    own: usize,
+    /// Whether this binder binds the statement's own text (not a segment's).
+    direct: bool,
+    /// Segments expanded so far in this statement.
+    expansions: usize,
+    /// The segments the text names itself, each once.
+    uses: Vec<String>,
 }
 
 impl<'s, 'a> FilterBinder<'s, 'a> {
@@ -29,11 +41,143 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
             as_of,
             depth: 0,
             warnings: Vec::new(),
+            expanding: Vec::new(),
+            own: 0,
+            direct: true,
+            expansions: 0,
+            uses: Vec::new(),
         }
+    }
+
+    /// Binds the definition of segment `name`: reaching it again is a cycle.
+    pub fn defining(&mut self, name: &str) {
+        self.expanding.push(name.to_owned());
+        self.own = 1;
     }
 
     pub fn into_warnings(self) -> Vec<Warning> {
         self.warnings
+    }
+
+    /// The segments the text names, and the warnings.
+    pub fn into_uses_and_warnings(self) -> (Vec<String>, Vec<Warning>) {
+        (self.uses, self.warnings)
+    }
+
+    /// `IN SEGMENT name`: a snapshot's rows, or a dynamic segment's text
+    /// bound here and now (so it sees the data and the day of this
+    /// statement).
+    fn bind_in_segment(&mut self, ident: &Ident) -> Result<Expr, QueryError> {
+        let scope = self.scope;
+        let segment = segment_ref(ident, scope.source, scope.catalog)?;
+        if segment.table != scope.table {
+            return Err(self
+                .type_error(
+                    format!(
+                        "segment {} holds rows of table {}, not of {}",
+                        snippet(&ident.name),
+                        snippet(&segment.table),
+                        snippet(scope.table)
+                    ),
+                    ident.span,
+                )
+                .with_hint(format!(
+                    "use it in a query on its table: SELECT COUNT(*) FROM {} WHERE IN SEGMENT {ident}",
+                    segment.table
+                )));
+        }
+        if self.direct && !self.uses.contains(&ident.name) {
+            self.uses.push(ident.name.clone());
+        }
+        if let Some(at) = self.expanding.iter().position(|s| *s == ident.name) {
+            let mut path: Vec<&str> = self.expanding[at..].iter().map(String::as_str).collect();
+            path.push(&ident.name);
+            return Err(QueryError::new(
+                ErrorKind::SegmentCycle(format!(
+                    "a segment cannot use itself: {}",
+                    path.join(" -> ")
+                )),
+                ident.span,
+                scope.source,
+            ));
+        }
+        self.expansions += 1;
+        let nested = self.expanding.len().saturating_sub(self.own);
+        if nested >= limits::MAX_SEGMENT_NESTING {
+            return Err(self.limit(
+                ident,
+                "the nesting of segments in segments",
+                limits::MAX_SEGMENT_NESTING,
+            ));
+        }
+        if self.expansions > limits::MAX_SEGMENT_EXPANSIONS {
+            return Err(self.limit(
+                ident,
+                "the number of segments expanded in one statement",
+                limits::MAX_SEGMENT_EXPANSIONS,
+            ));
+        }
+        let text = match segment.body {
+            SegmentBody::Snapshot(rows) => return Ok(rows),
+            SegmentBody::Dynamic(text) => text,
+        };
+        let parsed = crate::parse::parse_expr(&text).map_err(|e| self.relocate(ident, e))?;
+        let inner_scope = TableScope {
+            catalog: scope.catalog,
+            table: scope.table,
+            schema: scope.schema.clone(),
+            source: &text,
+        };
+        let mut inner = FilterBinder {
+            scope: &inner_scope,
+            as_of: self.as_of,
+            depth: self.depth,
+            // Warnings about the segment's own text were given when it was
+            // made; they would point into text the user did not write here.
+            warnings: Vec::new(),
+            expanding: std::mem::take(&mut self.expanding),
+            own: self.own,
+            direct: false,
+            expansions: self.expansions,
+            uses: Vec::new(),
+        };
+        inner.expanding.push(ident.name.clone());
+        let bound = inner.bind(&parsed);
+        inner.expanding.pop();
+        self.expanding = std::mem::take(&mut inner.expanding);
+        self.expansions = inner.expansions;
+        bound.map_err(|e| self.relocate(ident, e))
+    }
+
+    fn limit(&self, ident: &Ident, what: &'static str, limit: usize) -> QueryError {
+        QueryError::new(
+            ErrorKind::LimitExceeded { what, limit },
+            ident.span,
+            self.scope.source,
+        )
+    }
+
+    /// An error met while binding the text of segment `ident`, moved to
+    /// where this text names the segment.
+    fn relocate(&self, ident: &Ident, e: QueryError) -> QueryError {
+        let source = self.scope.source;
+        match e.kind() {
+            ErrorKind::SegmentCycle(_) | ErrorKind::LimitExceeded { .. } => {
+                QueryError::new(e.kind().clone(), ident.span, source).with_hint_opt(e.hint())
+            }
+            _ => QueryError::new(
+                ErrorKind::Type(format!(
+                    "the definition of segment {} no longer binds: {}",
+                    snippet(&ident.name),
+                    e.message()
+                )),
+                ident.span,
+                source,
+            )
+            .with_hint(format!(
+                "replace it: CREATE OR REPLACE SEGMENT {ident} AS SELECT FROM … WHERE …"
+            )),
+        }
     }
 
     /// Binds `expr`; nested ANDs (and ORs) become one flat `And` (`Or`).
@@ -133,11 +277,7 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
                 self.event_field(event, "did(…)")?,
                 self.bind_window(window)?,
             )),
-            Predicate::InSegment(_) => Err(QueryError::new(
-                ErrorKind::Unsupported("segments are".into()),
-                span,
-                self.scope.source,
-            )),
+            Predicate::InSegment(name) => self.bind_in_segment(name),
         }
     }
 

@@ -212,7 +212,7 @@ impl Parser<'_> {
     }
 
     /// `value ::= string | integer | TRUE | FALSE`
-    fn parse_value(&mut self, what: impl Display) -> Result<Literal, QueryError> {
+    pub(super) fn parse_value(&mut self, what: impl Display) -> Result<Literal, QueryError> {
         let token = self.peek();
         let value = match &token.kind {
             TokenKind::Str(_) => Value::Str(self.take_string()),

@@ -38,6 +38,8 @@ pub(crate) enum TokenKind<'t> {
     Gt,
     Ge,
     DotDot,
+    /// `=>`, between a parameter's name and its value in a CALL.
+    Arrow,
     /// The end of the text.
     Eof,
 }
@@ -85,7 +87,14 @@ fn integer(input: &str) -> Res<'_, &str> {
 
 fn punctuation(input: &str) -> Res<'_, TokenKind<'_>> {
     let (rest, op) = alt((
-        alt((tag("!="), tag("<>"), tag("<="), tag(">="), tag(".."))),
+        alt((
+            tag("!="),
+            tag("<>"),
+            tag("<="),
+            tag(">="),
+            tag(".."),
+            tag("=>"),
+        )),
         alt((tag("("), tag(")"), tag(","), tag(";"), tag("*"))),
         alt((tag("="), tag("<"), tag(">"))),
     ))(input)?;
@@ -94,6 +103,7 @@ fn punctuation(input: &str) -> Res<'_, TokenKind<'_>> {
         "<=" => TokenKind::Le,
         ">=" => TokenKind::Ge,
         ".." => TokenKind::DotDot,
+        "=>" => TokenKind::Arrow,
         "(" => TokenKind::LParen,
         ")" => TokenKind::RParen,
         "," => TokenKind::Comma,

@@ -1,32 +1,39 @@
 //! Statements: `SELECT …`, `CREATE TABLE …`, `ALTER TABLE … ADD …`,
-//! `DROP TABLE …`, `SHOW …` and `EXPLAIN SELECT …`.
+//! `DROP TABLE …`, `CREATE SEGMENT …`, `DROP SEGMENT …`, `SHOW …`,
+//! `EXPLAIN SELECT …` and `CALL …`.
 
 use super::lexer::TokenKind;
 use super::Parser;
 use crate::ast::{
-    AggFunc, AlterTable, CreateTable, FieldDecl, KindName, Limit, OrderBy, Select, SelectItem,
-    SelectItemKind, SortOrder, Span, StatementKind,
+    AggFunc, AlterTable, Arg, Call, CreateSegment, CreateTable, FieldDecl, Ident, KindName, Limit,
+    OrderBy, Select, SelectItem, SelectItemKind, SortOrder, Span, StatementKind,
 };
 use crate::error::{ErrorKind, QueryError};
 use crate::suggest;
 
 /// Statements of the language that are not built yet.
-const NOT_YET: &[&str] = &["INSIGHT", "CALL", "INSERT"];
+const NOT_YET: &[&str] = &["INSIGHT", "INSERT"];
 
 /// The words that open a statement.
-const STATEMENT_WORDS: &[&str] = &["SELECT", "CREATE", "ALTER", "DROP", "SHOW", "EXPLAIN"];
+const STATEMENT_WORDS: &[&str] = &[
+    "SELECT", "CREATE", "ALTER", "DROP", "SHOW", "EXPLAIN", "CALL",
+];
 
 /// The clauses of SELECT after FROM, in their order.
 const CLAUSES: &[&str] = &["WHERE", "GROUP BY", "ORDER BY", "LIMIT", "AS OF"];
 
 impl Parser<'_> {
-    /// `statement ::= select | create_table | alter_table | drop_table | show | explain`
+    /// `statement ::= select | create_table | create_segment | alter_table
+    ///   | drop | show | explain | call`
     pub(super) fn parse_statement(&mut self) -> Result<StatementKind, QueryError> {
         if self.at_keyword("SELECT") {
             return Ok(StatementKind::Select(self.parse_select()?));
         }
         if self.at_keyword("CREATE") {
-            return Ok(StatementKind::CreateTable(self.parse_create_table()?));
+            return self.parse_create();
+        }
+        if self.at_keyword("CALL") {
+            return Ok(StatementKind::Call(self.parse_call()?));
         }
         if self.at_keyword("ALTER") {
             return Ok(StatementKind::AlterTable(self.parse_alter_table()?));
@@ -49,7 +56,7 @@ impl Parser<'_> {
                 ));
             }
         }
-        let err = self.expected("a statement (SELECT, CREATE, ALTER, DROP, SHOW or EXPLAIN)");
+        let err = self.expected("a statement (SELECT, CREATE, ALTER, DROP, SHOW, EXPLAIN or CALL)");
         Err(match token.kind {
             TokenKind::Semicolon => err.with_hint("remove the extra `;`"),
             TokenKind::Word(w) => err.with_hint_opt(
@@ -106,32 +113,33 @@ impl Parser<'_> {
             self.expect_statement_end("`;` or the end of the input after the table name")?;
             return Ok(StatementKind::ShowFields(table));
         }
-        if self.at_keyword("SEGMENTS") {
-            let span = self.peek().span;
-            return Err(self.error_at(ErrorKind::Unsupported("SHOW SEGMENTS is".into()), span));
+        if self.eat_keyword("SEGMENTS").is_some() {
+            self.expect_statement_end("`;` or the end of the input after SHOW SEGMENTS")?;
+            return Ok(StatementKind::ShowSegments);
         }
-        let err = self.expected("TABLES or FIELDS after SHOW");
+        let err = self.expected("TABLES, FIELDS or SEGMENTS after SHOW");
         Err(match self.peek().kind {
             TokenKind::Word(w) if w.eq_ignore_ascii_case("COLUMNS") => {
                 err.with_hint("a table has fields: SHOW FIELDS FROM t")
             }
             TokenKind::Word(w) => err.with_hint_opt(
-                suggest::nearest(&w.to_ascii_uppercase(), ["TABLES", "FIELDS"])
+                suggest::nearest(&w.to_ascii_uppercase(), ["TABLES", "FIELDS", "SEGMENTS"])
                     .map(|k| format!("did you mean `{k}`?")),
             ),
             _ => err,
         })
     }
 
-    /// `drop_table ::= "DROP" "TABLE" name`
+    /// `drop ::= "DROP" "TABLE" name | "DROP" "SEGMENT" name`
     fn parse_drop(&mut self) -> Result<StatementKind, QueryError> {
         self.advance();
-        if self.at_keyword("SEGMENT") {
-            let span = self.peek().span;
-            return Err(self.error_at(ErrorKind::Unsupported("DROP SEGMENT is".into()), span));
+        if self.eat_keyword("SEGMENT").is_some() {
+            let name = self.parse_ident("a segment name after DROP SEGMENT")?;
+            self.expect_statement_end("`;` or the end of the input after the segment name")?;
+            return Ok(StatementKind::DropSegment(name));
         }
         if !self.at_keyword("TABLE") {
-            let err = self.expected("TABLE after DROP");
+            let err = self.expected("TABLE or SEGMENT after DROP");
             return Err(match &self.peek().kind {
                 TokenKind::Word(w) if !super::is_reserved(w) => {
                     err.with_hint(format!("write DROP TABLE {w}"))
@@ -374,13 +382,178 @@ impl Parser<'_> {
         })
     }
 
-    /// `create_table ::= "CREATE" "TABLE" name "(" field_decl ( "," field_decl )* ")"`
-    fn parse_create_table(&mut self) -> Result<CreateTable, QueryError> {
+    /// `CREATE TABLE …` or `CREATE [OR REPLACE] SEGMENT …`, at CREATE.
+    fn parse_create(&mut self) -> Result<StatementKind, QueryError> {
         self.advance();
-        if self.at_keyword("SEGMENT") {
-            let span = self.peek().span;
-            return Err(self.error_at(ErrorKind::Unsupported("CREATE SEGMENT is".into()), span));
+        if self.eat_keyword("OR").is_some() {
+            self.expect_keyword("REPLACE", "REPLACE after CREATE OR")?;
+            if !self.at_keyword("SEGMENT") {
+                let err = self.expected("SEGMENT after CREATE OR REPLACE");
+                return Err(if self.at_keyword("TABLE") {
+                    err.with_hint("a table cannot be replaced; DROP TABLE it and CREATE it again")
+                } else {
+                    err
+                });
+            }
+            return Ok(StatementKind::CreateSegment(
+                self.parse_create_segment(true)?,
+            ));
         }
+        if self.at_keyword("SEGMENT") {
+            return Ok(StatementKind::CreateSegment(
+                self.parse_create_segment(false)?,
+            ));
+        }
+        if !self.at_keyword("TABLE") {
+            let err = self.expected("TABLE, SEGMENT or OR REPLACE after CREATE");
+            return Err(match self.peek().kind {
+                TokenKind::Word(w) => err.with_hint_opt(
+                    suggest::nearest(&w.to_ascii_uppercase(), ["TABLE", "SEGMENT"])
+                        .map(|k| format!("did you mean `{k}`?")),
+                ),
+                _ => err,
+            });
+        }
+        Ok(StatementKind::CreateTable(self.parse_create_table()?))
+    }
+
+    /// `create_segment ::= "CREATE" [ "OR" "REPLACE" ] "SEGMENT" name [ "SNAPSHOT" ]
+    ///   "AS" "SELECT" "FROM" name "WHERE" expr`, at SEGMENT.
+    fn parse_create_segment(&mut self, or_replace: bool) -> Result<CreateSegment, QueryError> {
+        self.advance();
+        let name = self.parse_ident("a segment name after SEGMENT")?;
+        let snapshot = self.eat_keyword("SNAPSHOT").is_some();
+        let what = if snapshot {
+            "AS after SNAPSHOT"
+        } else {
+            "SNAPSHOT or AS after the segment name"
+        };
+        self.expect_keyword("AS", what)?;
+        self.expect_keyword("SELECT", "SELECT after AS")
+            .map_err(|e| e.with_hint("write CREATE SEGMENT s AS SELECT FROM t WHERE …"))?;
+        if !self.at_keyword("FROM") {
+            let err = self.expected("FROM after SELECT");
+            return Err(
+                if matches!(self.peek().kind, TokenKind::Eof | TokenKind::Semicolon) {
+                    err
+                } else {
+                    err.with_hint(
+                        "a segment is the rows its WHERE clause keeps; select nothing: \
+                     CREATE SEGMENT s AS SELECT FROM t WHERE …",
+                    )
+                },
+            );
+        }
+        self.advance();
+        let table = self.parse_ident("a table name after FROM")?;
+        if !self.at_keyword("WHERE") {
+            let err = self.expected("WHERE and the segment's condition");
+            return Err(
+                if matches!(self.peek().kind, TokenKind::Eof | TokenKind::Semicolon) {
+                    err.with_hint("a segment needs a WHERE clause; the whole table is `WHERE user_id IS NOT NULL`")
+                } else {
+                    err
+                },
+            );
+        }
+        self.advance();
+        let filter = self.parse_expr()?;
+        if !matches!(self.peek().kind, TokenKind::Semicolon | TokenKind::Eof) {
+            let err = self.expected("AND, OR, `;` or the end of the input");
+            let clause = ["GROUP", "ORDER", "LIMIT", "AS"]
+                .iter()
+                .any(|k| self.at_keyword(k));
+            return Err(if clause {
+                err.with_hint("a segment's SELECT has only FROM and WHERE")
+            } else {
+                err
+            });
+        }
+        Ok(CreateSegment {
+            name,
+            or_replace,
+            snapshot,
+            table,
+            filter,
+        })
+    }
+
+    /// `call ::= "CALL" name "(" [ arg ( "," arg )* ] ")"`,
+    /// `arg ::= value | name "=>" value` (positional arguments first).
+    fn parse_call(&mut self) -> Result<Call, QueryError> {
+        self.advance();
+        let name = self.parse_ident("a procedure name after CALL")?;
+        let open = self
+            .expect(&TokenKind::LParen, "`(` and the arguments")
+            .map_err(|e| {
+                e.with_hint(format!(
+                    "write CALL {name}(…), with () if there are no arguments"
+                ))
+            })?;
+        let mut args: Vec<Arg> = Vec::new();
+        if let Some(close) = self.eat(&TokenKind::RParen) {
+            self.expect_statement_end("`;` or the end of the input after the CALL")?;
+            return Ok(Call {
+                name,
+                args,
+                args_span: open.to(close),
+            });
+        }
+        loop {
+            self.check_list_len(args.len())?;
+            let named = matches!(
+                self.peek().kind,
+                TokenKind::Word(_) | TokenKind::QuotedIdent(_)
+            ) && self.peek_nth(1).kind == TokenKind::Arrow;
+            let arg = if named {
+                // Before `=>` any word is a parameter's name, reserved or not
+                // (`limit => 10`).
+                let param = match self.peek().kind {
+                    TokenKind::Word(w) => Ident {
+                        name: w.to_string(),
+                        span: self.advance(),
+                    },
+                    _ => self.parse_ident("a parameter name")?,
+                };
+                self.advance();
+                let value = self.parse_value(format_args!("a value after `{param} =>`"))?;
+                Arg {
+                    name: Some(param),
+                    value,
+                }
+            } else {
+                if let Some(prev) = args.iter().rev().find_map(|a| a.name.as_ref()) {
+                    return Err(self.expected("a named argument `name => value`").with_hint(
+                        format!(
+                            "positional arguments come before named ones (`{} => …`)",
+                            prev.name
+                        ),
+                    ));
+                }
+                let value = self.parse_value("an argument: a string, an integer, true or false")?;
+                if self.at(&TokenKind::Arrow) {
+                    return Err(self
+                        .expected("`,` or `)` after the argument")
+                        .with_hint("a parameter's name is written bare: name => value"));
+                }
+                Arg { name: None, value }
+            };
+            args.push(arg);
+            if self.eat(&TokenKind::Comma).is_none() {
+                break;
+            }
+        }
+        let close = self.expect(&TokenKind::RParen, "`,` or `)` after the argument")?;
+        self.expect_statement_end("`;` or the end of the input after the CALL")?;
+        Ok(Call {
+            name,
+            args,
+            args_span: open.to(close),
+        })
+    }
+
+    /// `create_table ::= "CREATE" "TABLE" name "(" field_decl ( "," field_decl )* ")"`, at TABLE.
+    fn parse_create_table(&mut self) -> Result<CreateTable, QueryError> {
         self.expect_keyword("TABLE", "TABLE after CREATE")?;
         let name = self.parse_ident("a table name after CREATE TABLE")?;
         self.expect(&TokenKind::LParen, "`(` and the table's fields")?;

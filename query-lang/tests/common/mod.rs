@@ -3,17 +3,82 @@
 #![allow(dead_code)]
 
 use segdb_engine::date::{parse_iso_day, Day};
-use segdb_engine::{FieldDef, FieldKind, Schema};
-use segdb_query_lang::Catalog;
+use segdb_engine::{Expr, FieldDef, FieldKind, Schema};
+use segdb_query_lang::{ArgValue, Catalog, Param, ParamType, SegmentBody, SegmentRef, Signature};
 
 /// The data set's "today".
 pub fn today() -> Day {
     parse_iso_day("2026-11-22").expect("a valid date")
 }
 
-/// `users` (the data set's schema, plus `name TEXT SENSITIVE`) and an
-/// empty `houses`.
+/// `users` (the data set's schema, plus `name TEXT SENSITIVE`), an empty
+/// `houses` and an empty `flats` (the one table without segments); the segments of [`segment`] and the procedures of
+/// [`procedures`].
 pub struct TestCatalog;
+
+/// The named segments (name, table, body). Beyond these, `x0`..`x30` is a
+/// chain where each segment uses the one before twice, and `d0`..`d99` a
+/// chain where each uses the one before once.
+pub fn segments() -> Vec<(&'static str, &'static str, SegmentBody)> {
+    let dynamic = |t: &str| SegmentBody::Dynamic(t.to_string());
+    vec![
+        (
+            "bj_active",
+            "users",
+            dynamic("city = 'c000' AND last_login_days < 7"),
+        ),
+        ("churned", "users", dynamic("NOT did(view, last 30 days)")),
+        (
+            "active_ios",
+            "users",
+            dynamic("IN SEGMENT bj_active AND os = 'ios'"),
+        ),
+        (
+            "promo_1122",
+            "users",
+            SegmentBody::Snapshot(Expr::Rows(vec![1, 5, 42])),
+        ),
+        ("loop_a", "users", dynamic("is_owner OR IN SEGMENT loop_b")),
+        ("loop_b", "users", dynamic("IN SEGMENT loop_a")),
+        ("big_houses", "houses", dynamic("rooms > 3")),
+        ("broken", "users", dynamic("cty = 'c000'")),
+    ]
+}
+
+/// The procedures `CALL` knows in these tests.
+pub fn procedures() -> Vec<Signature> {
+    use ParamType::*;
+    vec![
+        Signature::new(
+            "segment_ids",
+            vec![
+                Param::required("segment", Segment),
+                Param::optional("limit", Count, ArgValue::Int(100)),
+                Param::optional("offset", Count, ArgValue::Int(0)),
+            ],
+            "external ids of a segment",
+        ),
+        Signature::new(
+            "segment_info",
+            vec![Param::required("segment", Segment)],
+            "what a segment is",
+        ),
+        Signature::new(
+            "profile",
+            vec![Param::required("table", Table), Param::required("id", Str)],
+            "one row",
+        ),
+        Signature::new(
+            "sample",
+            vec![
+                Param::optional("seed", Int, ArgValue::Int(-1)),
+                Param::optional("exact", Bool, ArgValue::Bool(false)),
+            ],
+            "a test of every type",
+        ),
+        Signature::new("procedures", vec![], "the procedures"),
+    ]
+}
 
 pub fn users_schema() -> Schema {
     use FieldKind::*;
@@ -50,7 +115,7 @@ impl Catalog for TestCatalog {
     fn schema(&self, table: &str) -> Option<Schema> {
         match table {
             "users" => Some(users_schema()),
-            "houses" => Some(Schema {
+            "houses" | "flats" => Some(Schema {
                 fields: vec![FieldDef::new("rooms", FieldKind::Int)],
             }),
             _ => None,
@@ -58,7 +123,7 @@ impl Catalog for TestCatalog {
     }
 
     fn table_names(&self) -> Vec<String> {
-        vec!["users".into(), "houses".into()]
+        vec!["users".into(), "houses".into(), "flats".into()]
     }
 
     fn field_values(&self, table: &str, field: &str) -> Vec<String> {
@@ -79,6 +144,64 @@ impl Catalog for TestCatalog {
             "interests" => range("i", 40, 2),
             _ => Vec::new(),
         }
+    }
+
+    fn segment(&self, name: &str) -> Option<SegmentRef> {
+        let chain = |prefix: &str, twice: bool| -> Option<SegmentRef> {
+            let n: u32 = name.strip_prefix(prefix)?.parse().ok()?;
+            let text = match (n, twice) {
+                (0, _) => "is_owner".to_string(),
+                (n, true) if n <= 30 => {
+                    format!("IN SEGMENT {prefix}{0} OR IN SEGMENT {prefix}{0}", n - 1)
+                }
+                (n, false) if n < 100 => format!("IN SEGMENT {prefix}{}", n - 1),
+                _ => return None,
+            };
+            let uses = match n {
+                0 => vec![],
+                n => vec![format!("{prefix}{}", n - 1)],
+            };
+            Some(SegmentRef {
+                table: "users".into(),
+                body: SegmentBody::Dynamic(text),
+                uses,
+            })
+        };
+        if let Some(s) = chain("x", true).or_else(|| chain("d", false)) {
+            return Some(s);
+        }
+        segments()
+            .into_iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, table, body)| {
+                // The segments its text names, as the store records them.
+                let uses = match &body {
+                    SegmentBody::Dynamic(text) => text
+                        .split("IN SEGMENT ")
+                        .skip(1)
+                        .filter_map(|rest| rest.split_whitespace().next())
+                        .map(String::from)
+                        .collect(),
+                    SegmentBody::Snapshot(_) => Vec::new(),
+                };
+                SegmentRef {
+                    table: table.into(),
+                    body,
+                    uses,
+                }
+            })
+    }
+
+    fn segment_names(&self) -> Vec<String> {
+        segments().iter().map(|(n, _, _)| n.to_string()).collect()
+    }
+
+    fn procedure(&self, name: &str) -> Option<Signature> {
+        procedures().into_iter().find(|p| p.name == name)
+    }
+
+    fn procedure_names(&self) -> Vec<String> {
+        procedures().into_iter().map(|p| p.name).collect()
     }
 
     /// `u` + 9 digits is row id = the number; anything else is unknown.

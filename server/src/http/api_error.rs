@@ -78,6 +78,15 @@ impl ApiError {
         self
     }
 
+    /// The same error about a text one line shorter at the top (a
+    /// statement the server wrapped around the client's text).
+    pub fn on_line_below(mut self) -> ApiError {
+        if let Some(l) = self.line.as_mut() {
+            *l = l.saturating_sub(1).max(1);
+        }
+        self
+    }
+
     /// The HTTP status code.
     pub fn status(&self) -> u16 {
         self.status.as_u16()
@@ -116,6 +125,13 @@ impl From<EngineError> for ApiError {
             EngineError::InvalidSchema(_) => (StatusCode::BAD_REQUEST, "invalid_schema"),
             EngineError::BadInput { .. } => (StatusCode::BAD_REQUEST, "bad_input"),
             EngineError::TableFull(_) => (StatusCode::CONFLICT, "table_full"),
+            EngineError::UnknownSegment(_) => (StatusCode::NOT_FOUND, "unknown_segment"),
+            EngineError::SegmentExists(_) => (StatusCode::CONFLICT, "already_exists"),
+            EngineError::SegmentInUse { .. } | EngineError::TableHasSegments { .. } => {
+                (StatusCode::CONFLICT, "in_use")
+            }
+            EngineError::SegmentCycle { .. } => (StatusCode::BAD_REQUEST, "segment_cycle"),
+            EngineError::InvalidSegment(_) => (StatusCode::BAD_REQUEST, "invalid_segment"),
             EngineError::Timeout { .. } => (StatusCode::REQUEST_TIMEOUT, "query_timeout"),
             EngineError::Cancelled => (StatusCode::SERVICE_UNAVAILABLE, "cancelled"),
             // Reading an import's body failed: the client's stream broke.

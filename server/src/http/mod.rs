@@ -9,6 +9,7 @@ mod body;
 pub mod config;
 pub mod metrics;
 mod query;
+mod segments;
 mod tables;
 
 use std::future::{Future, IntoFuture};
@@ -100,6 +101,12 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/tables/{table}", get(tables::describe))
         .route("/v1/tables/{table}/import", post(tables::import))
         .route("/v1/tables/{table}/profiles/{id}", get(tables::profile))
+        .route("/v1/segments", get(segments::list))
+        .route(
+            "/v1/segments/{name}",
+            axum::routing::put(segments::put).delete(segments::delete),
+        )
+        .route("/v1/segments/{name}/ids", get(segments::ids))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

@@ -27,10 +27,15 @@ pub fn required_role(kind: &StatementKind) -> Role {
         StatementKind::Select(_)
         | StatementKind::Explain(_)
         | StatementKind::ShowTables
-        | StatementKind::ShowFields(_) => Role::Read,
+        | StatementKind::ShowFields(_)
+        | StatementKind::ShowSegments
+        // The procedures registered so far only read.
+        | StatementKind::Call(_) => Role::Read,
         StatementKind::CreateTable(_)
         | StatementKind::AlterTable(_)
-        | StatementKind::DropTable(_) => Role::Admin,
+        | StatementKind::DropTable(_)
+        | StatementKind::CreateSegment(_)
+        | StatementKind::DropSegment(_) => Role::Admin,
     }
 }
 
@@ -44,6 +49,10 @@ pub fn kind_name(kind: &StatementKind) -> &'static str {
         StatementKind::CreateTable(_) => "create_table",
         StatementKind::AlterTable(_) => "alter_table",
         StatementKind::DropTable(_) => "drop_table",
+        StatementKind::CreateSegment(_) => "create_segment",
+        StatementKind::DropSegment(_) => "drop_segment",
+        StatementKind::ShowSegments => "show_segments",
+        StatementKind::Call(_) => "call",
     }
 }
 

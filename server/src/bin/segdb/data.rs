@@ -79,7 +79,10 @@ const DEMO_STATEMENTS: &str = "SELECT COUNT(*) FROM users WHERE city = 'c000' AN
 SELECT city, COUNT(*) FROM users WHERE is_owner GROUP BY city ORDER BY COUNT(*) DESC LIMIT 5;
 SELECT AVG(income), MIN(income), MAX(income) FROM users WHERE os = 'ios';
 SELECT user_id FROM users WHERE interests HAS ALL ('i01', 'i05') LIMIT 3;
-EXPLAIN SELECT COUNT(*) FROM users WHERE gender = 'f' AND age BETWEEN 25 AND 35 AND city IN ('c000', 'c001', 'c002') AND os = 'ios'";
+EXPLAIN SELECT COUNT(*) FROM users WHERE gender = 'f' AND age BETWEEN 25 AND 35 AND city IN ('c000', 'c001', 'c002') AND os = 'ios';
+CREATE OR REPLACE SEGMENT bj_active AS SELECT FROM users WHERE city = 'c000' AND last_login_days < 7;
+SELECT COUNT(*) FROM users WHERE IN SEGMENT bj_active AND is_owner;
+CALL segment_ids('bj_active', limit => 3)";
 
 /// Builds the demo store (the standard data set with `rows` users, generated
 /// then imported) in `dir` the first time; returns the store's directory.

@@ -1,0 +1,248 @@
+//! Segment routes: `GET /v1/segments`, `PUT /v1/segments/{name}` (a
+//! definition, or an uploaded list of external ids making a SNAPSHOT
+//! segment), `DELETE /v1/segments/{name}` and the streamed export
+//! `GET /v1/segments/{name}/ids` (CSV, or portable Roaring bytes).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::sync::atomic::Ordering;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use segdb_engine::{date, SegmentDef, SegmentInfo};
+use serde_json::{json, Value};
+
+use super::api_error::ApiError;
+use super::auth::{self, Role};
+use super::body::{read_body, too_large, BodyReader};
+use super::query::{stream_ids, wants};
+use super::{blocking, RowCount, Shared};
+use crate::exec::{self, StoreCatalog};
+
+fn info_json(s: &SegmentInfo) -> Value {
+    json!({
+        "name": s.name,
+        "table": s.table,
+        "kind": s.kind.as_str(),
+        "definition": s.text,
+        "uses": s.uses,
+        "rows": s.rows,
+        "bytes": s.bytes,
+    })
+}
+
+/// `GET /v1/segments`: every segment.
+pub async fn list(
+    State(s): State<Shared>,
+    Extension(role): Extension<Role>,
+) -> Result<Json<Value>, ApiError> {
+    auth::require(role, Role::Read, "listing segments")?;
+    let segments: Vec<Value> = s.store.segments().iter().map(info_json).collect();
+    Ok(Json(json!({ "segments": segments })))
+}
+
+/// `DELETE /v1/segments/{name}`.
+pub async fn delete(
+    State(s): State<Shared>,
+    Extension(role): Extension<Role>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    auth::require(role, Role::Admin, "dropping a segment")?;
+    let st = s.clone();
+    let n = name.clone();
+    blocking(move || Ok(st.store.drop_segment(&n)?)).await?;
+    Ok(Json(json!({ "dropped": name })))
+}
+
+/// `PUT /v1/segments/{name}`: creates or replaces a segment.
+/// - JSON `{"definition": "SELECT FROM t WHERE …", "snapshot": false}`: a
+///   segment defined in the language (dynamic unless `snapshot`).
+/// - `text/plain` or `text/csv` with `?table=t`: a list of external ids,
+///   one per line (CSV: the `user_id` column if the header has one, else
+///   the first), making a SNAPSHOT segment; ids the table does not have
+///   are reported (`unknown_ids`, the first 100 in `unknown`), not
+///   silently dropped.
+pub async fn put(
+    State(s): State<Shared>,
+    Extension(role): Extension<Role>,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    auth::require(role, Role::Admin, "defining a segment")?;
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct.starts_with("application/json") {
+        let bytes = read_body(body, s.config.max_body_bytes).await?;
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request("bad_json", format!("the body is not valid JSON: {e}"))
+        })?;
+        let Some(definition) = v.get("definition").and_then(Value::as_str) else {
+            return Err(ApiError::bad_request(
+                "bad_json",
+                "the JSON body needs a string field `definition`",
+            )
+            .with_hint(
+                r#"{"definition": "SELECT FROM users WHERE city = 'c000'", "snapshot": false}"#,
+            ));
+        };
+        let snapshot = match v.get("snapshot") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "bad_json",
+                    "`snapshot` must be true or false",
+                ))
+            }
+        };
+        // The definition starts the second line, so that an error's column
+        // is the column in the definition; its line is moved back by one.
+        let ident = segdb_query_lang::ast::Ident {
+            name: name.clone(),
+            span: Default::default(),
+        };
+        let text = format!(
+            "CREATE OR REPLACE SEGMENT {ident}{} AS\n{definition}",
+            if snapshot { " SNAPSHOT" } else { "" }
+        );
+        let permit = s.query_slot().await?;
+        let st = s.clone();
+        let info = blocking(move || {
+            let _permit = permit;
+            exec::run(&st.store, &text).map_err(|e| ApiError::from(e).on_line_below())?;
+            st.store
+                .segment(&name)
+                .ok_or_else(|| ApiError::internal("the segment vanished after its creation"))
+        })
+        .await?;
+        return Ok(Json(info_json(&info)).into_response());
+    }
+    // A list of ids.
+    let table_name = match params.get("table") {
+        Some(t) => t.clone(),
+        None => {
+            let names = s.store.table_names();
+            match names.as_slice() {
+                [only] => only.clone(),
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "bad_parameter",
+                        "an uploaded id list needs ?table=NAME",
+                    ))
+                }
+            }
+        }
+    };
+    let table = s.store.table(&table_name)?;
+    let limit = s.config.max_import_bytes;
+    let (reader, stats) = BodyReader::spawn(body, limit);
+    let st = s.clone();
+    let (info, unknown_ids, unknown) = blocking(move || {
+        let mut rows = Vec::new();
+        let mut unknown = Vec::new();
+        let mut unknown_ids = 0u64;
+        let mut column: Option<usize> = None;
+        for (i, line) in BufReader::new(reader).lines().enumerate() {
+            let line = line.map_err(|e| {
+                if stats.too_large.load(Ordering::Relaxed) {
+                    too_large(limit)
+                } else {
+                    ApiError::bad_request("bad_body", format!("reading the id list: {e}"))
+                }
+            })?;
+            let cells: Vec<&str> = line
+                .split(',')
+                .map(|c| c.trim().trim_matches('"'))
+                .collect();
+            if i == 0 {
+                if let Some(c) = cells.iter().position(|c| *c == segdb_engine::ID_COLUMN) {
+                    column = Some(c);
+                    continue;
+                }
+            }
+            let id = cells.get(column.unwrap_or(0)).copied().unwrap_or("");
+            if id.is_empty() {
+                continue;
+            }
+            match table.row_of(id)? {
+                Some(r) => rows.push(r),
+                None => {
+                    unknown_ids += 1;
+                    if unknown.len() < 100 {
+                        unknown.push(id.to_owned());
+                    }
+                }
+            }
+        }
+        rows.sort_unstable();
+        rows.dedup();
+        let info = st.store.create_segment(
+            &name,
+            &table_name,
+            SegmentDef::Snapshot { rows, text: None },
+            true,
+        )?;
+        Ok((info, unknown_ids, unknown))
+    })
+    .await?;
+    let mut v = info_json(&info);
+    v["unknown_ids"] = json!(unknown_ids);
+    v["unknown"] = json!(unknown);
+    Ok(Json(v).into_response())
+}
+
+/// `GET /v1/segments/{name}/ids`: the external ids of the segment's rows as
+/// streamed CSV (`?limit=`, `?offset=`), or with `Accept:
+/// application/x-roaring` its row ids as one portable Roaring bitmap.
+pub async fn ids(
+    State(s): State<Shared>,
+    Extension(role): Extension<Role>,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    auth::require(role, Role::Read, "exporting a segment")?;
+    let num = |k: &str| -> Result<Option<u64>, ApiError> {
+        params
+            .get(k)
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    ApiError::bad_request("bad_parameter", format!("{k}=`{v}` is not a number"))
+                })
+            })
+            .transpose()
+    };
+    let (limit, offset) = (num("limit")?, num("offset")?.unwrap_or(0));
+    if s.store.segment(&name).is_none() {
+        return Err(ApiError::not_found(
+            "unknown_segment",
+            format!("unknown segment `{name}`"),
+        ));
+    }
+    let (table, expr) =
+        segdb_query_lang::bind_segment(&name, &StoreCatalog(&s.store), date::today())?;
+    let table = s.store.table(&table)?;
+    let permit = s.query_slot().await?;
+    if wants(&headers, "application/x-roaring") {
+        let st = s.clone();
+        let (bytes, n) = blocking(move || {
+            let _permit = permit;
+            let bytes = table.rows_roaring(&expr)?;
+            let n = table.count(&expr)?;
+            st.metrics.rows_returned.fetch_add(n, Ordering::Relaxed);
+            Ok((bytes, n))
+        })
+        .await?;
+        let mut r = ([(header::CONTENT_TYPE, "application/x-roaring")], bytes).into_response();
+        r.extensions_mut().insert(RowCount(n));
+        return Ok(r);
+    }
+    Ok(stream_ids(s, permit, table, expr, offset, limit))
+}

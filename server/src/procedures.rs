@@ -1,0 +1,170 @@
+//! The procedure registry: what `CALL name(…)` can run.
+//!
+//! Each procedure is a [`Signature`] (parameter names, types, defaults),
+//! which the binder checks a CALL against through
+//! [`StoreCatalog`](crate::exec::StoreCatalog), and a function that runs the
+//! checked call against a store. To add a procedure (insight, profile,
+//! campaigns…), add an entry to [`registry`]: its arguments arrive checked
+//! and complete, defaults filled in, in a [`BoundCall`].
+
+use std::sync::OnceLock;
+
+use segdb_engine::{date, EngineError, SegmentKind, Store, ID_COLUMN};
+use segdb_query_lang::{bind_segment, ArgValue, BoundCall, Param, ParamType, Signature};
+use serde_json::{json, Value};
+
+use crate::exec::{ExecError, ResultSet, StoreCatalog};
+
+/// What runs a procedure: the store and its checked arguments.
+pub type Run = fn(&Store, &BoundCall) -> Result<ResultSet, ExecError>;
+
+/// One procedure: its signature and what runs it.
+pub struct Procedure {
+    /// What the binder checks a CALL against.
+    pub signature: Signature,
+    /// What runs it.
+    pub run: Run,
+}
+
+/// Every procedure, by name.
+pub fn registry() -> &'static [Procedure] {
+    static REGISTRY: OnceLock<Vec<Procedure>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        use ParamType::*;
+        vec![
+            Procedure {
+                signature: Signature::new(
+                    "segment_ids",
+                    vec![
+                        Param::required("segment", Segment),
+                        Param::optional("limit", Count, ArgValue::Int(100)),
+                        Param::optional("offset", Count, ArgValue::Int(0)),
+                    ],
+                    "the external ids of a segment's rows, in row order",
+                ),
+                run: segment_ids,
+            },
+            Procedure {
+                signature: Signature::new(
+                    "segment_info",
+                    vec![Param::required("segment", Segment)],
+                    "a segment's table, kind, definition, dependencies and rows now",
+                ),
+                run: segment_info,
+            },
+            Procedure {
+                signature: Signature::new("procedures", vec![], "the procedures CALL can run"),
+                run: procedures,
+            },
+        ]
+    })
+}
+
+/// The procedure `name`, if there is one.
+pub fn find(name: &str) -> Option<&'static Procedure> {
+    registry().iter().find(|p| p.signature.name == name)
+}
+
+/// Runs a checked call.
+pub fn call(store: &Store, call: &BoundCall) -> Result<ResultSet, ExecError> {
+    match find(&call.procedure) {
+        Some(p) => (p.run)(store, call),
+        // The binder checked the name against this registry.
+        None => Err(EngineError::Internal(format!("no procedure `{}`", call.procedure)).into()),
+    }
+}
+
+/// The error for an argument the binder should have checked.
+fn bad_arg(call: &BoundCall, name: &str) -> ExecError {
+    EngineError::Internal(format!(
+        "{}: argument `{name}` missing or of the wrong type",
+        call.procedure
+    ))
+    .into()
+}
+
+fn str_arg<'c>(call: &'c BoundCall, name: &str) -> Result<&'c str, ExecError> {
+    call.str(name).ok_or_else(|| bad_arg(call, name))
+}
+
+fn int_arg(call: &BoundCall, name: &str) -> Result<i64, ExecError> {
+    call.int(name).ok_or_else(|| bad_arg(call, name))
+}
+
+/// `segment_ids(segment, limit => 100, offset => 0)`.
+fn segment_ids(store: &Store, call: &BoundCall) -> Result<ResultSet, ExecError> {
+    let name = str_arg(call, "segment")?;
+    let limit = int_arg(call, "limit")?;
+    let offset = int_arg(call, "offset")?;
+    let (table, expr) = bind_segment(name, &StoreCatalog(store), date::today())?;
+    let t = store.table(&table)?;
+    let ids = t.ids(
+        &expr,
+        u64::try_from(offset).unwrap_or(0),
+        Some(u64::try_from(limit).unwrap_or(0)),
+    )?;
+    Ok(ResultSet {
+        columns: vec![ID_COLUMN.into()],
+        rows: ids.into_iter().map(|id| vec![json!(id)]).collect(),
+    })
+}
+
+/// `segment_info(segment)`: one row.
+fn segment_info(store: &Store, call: &BoundCall) -> Result<ResultSet, ExecError> {
+    let name = str_arg(call, "segment")?;
+    let info = store
+        .segment(name)
+        .ok_or_else(|| EngineError::UnknownSegment(name.to_owned()))?;
+    let (table, expr) = bind_segment(name, &StoreCatalog(store), date::today())?;
+    let rows = store.table(&table)?.count(&expr)?;
+    let used_by: Vec<String> = store
+        .segments()
+        .into_iter()
+        .filter(|s| s.uses.iter().any(|u| u == name))
+        .map(|s| s.name)
+        .collect();
+    Ok(ResultSet {
+        columns: [
+            "segment",
+            "table",
+            "kind",
+            "definition",
+            "uses",
+            "used_by",
+            "rows",
+            "bytes",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: vec![vec![
+            json!(info.name),
+            json!(info.table),
+            json!(info.kind.as_str()),
+            info.text.map_or(Value::Null, |t| json!(t)),
+            json!(info.uses.join(", ")),
+            json!(used_by.join(", ")),
+            json!(rows),
+            match info.kind {
+                SegmentKind::Snapshot => json!(info.bytes.unwrap_or(0)),
+                SegmentKind::Dynamic => Value::Null,
+            },
+        ]],
+    })
+}
+
+/// `procedures()`: one row per procedure.
+fn procedures(_: &Store, _: &BoundCall) -> Result<ResultSet, ExecError> {
+    Ok(ResultSet {
+        columns: vec!["procedure".into(), "signature".into(), "doc".into()],
+        rows: registry()
+            .iter()
+            .map(|p| {
+                vec![
+                    json!(p.signature.name),
+                    json!(p.signature.to_string()),
+                    json!(p.signature.doc),
+                ]
+            })
+            .collect(),
+    })
+}
