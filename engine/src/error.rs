@@ -91,6 +91,9 @@ pub enum EngineError {
     /// The evaluation was stopped (the server is shutting down).
     #[error("the query was cancelled")]
     Cancelled,
+    /// An argument out of its range (a quantile past 1, a bucket width of 0).
+    #[error("{0}")]
+    InvalidArgument(String),
     /// A failure of segdb itself (a worker that stopped without an answer).
     #[error("internal error: {0}")]
     Internal(String),

@@ -15,6 +15,7 @@ pub mod error;
 pub mod eval;
 pub mod explain;
 pub mod import;
+pub mod insight;
 pub mod profile;
 pub mod store;
 pub mod table;

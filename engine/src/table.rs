@@ -79,6 +79,9 @@ pub struct Table {
     pub(crate) part_files: Vec<Option<(String, u64)>>,
     pub(crate) dictionary: Vec<Arc<DictionaryPart>>,
     pub(crate) dictionary_files: Vec<(String, u64)>,
+    /// Table-wide figures derived from this snapshot's immutable parts,
+    /// computed on first use (see `insight`).
+    pub(crate) derived: crate::insight::DerivedCache,
 }
 
 impl Table {
@@ -139,6 +142,7 @@ impl Table {
             part_files,
             dictionary,
             dictionary_files,
+            derived: Default::default(),
         })
     }
 
@@ -160,6 +164,7 @@ impl Table {
             part_files: self.part_files.clone(),
             dictionary: self.dictionary.clone(),
             dictionary_files: self.dictionary_files.clone(),
+            derived: Default::default(),
         }
     }
 

@@ -385,3 +385,175 @@ pub fn arb_expr(schema: &Schema, num_rows: u32) -> BoxedStrategy<Expr> {
         })
         .boxed()
 }
+
+/// The model's insight: the same figures as `Table::insight`, by scanning;
+/// `Err` where the engine must refuse (a histogram past `MAX_BUCKETS`).
+pub fn model_insight(
+    model: &Model,
+    e: &Expr,
+    opts: &segdb_engine::insight::InsightOptions,
+) -> Result<segdb_engine::insight::Insight, String> {
+    use segdb_engine::insight::*;
+    let seg = model.rows_matching(e);
+    let all: Vec<u32> = (0..model.rows.len() as u32).collect();
+    let fields: Vec<usize> = if opts.fields.is_empty() {
+        (0..model.schema.fields.len())
+            .filter(|&i| model.schema.fields[i].kind != FieldKind::Text)
+            .collect()
+    } else {
+        opts.fields
+            .iter()
+            .map(|f| model.schema.field_index(f).unwrap())
+            .collect()
+    };
+    let reports = fields
+        .into_iter()
+        .map(|fi| {
+            let f = &model.schema.fields[fi];
+            let val = |r: u32| &model.rows[r as usize][fi];
+            let insight = match f.kind {
+                FieldKind::Enum | FieldKind::Set | FieldKind::Bool => {
+                    let tally = |rows: &[u32]| {
+                        let mut m: BTreeMap<String, u64> = BTreeMap::new();
+                        for &r in rows {
+                            match val(r) {
+                                MValue::Enum(v) => *m.entry(v.clone()).or_default() += 1,
+                                MValue::Set(s) => {
+                                    for v in s {
+                                        *m.entry(v.clone()).or_default() += 1;
+                                    }
+                                }
+                                MValue::Bool(b) => *m.entry(b.to_string()).or_default() += 1,
+                                _ => {}
+                            }
+                        }
+                        m
+                    };
+                    let (in_seg, in_table) = (tally(&seg), tally(&all));
+                    let covered = |rows: &[u32]| {
+                        rows.iter().filter(|&&r| *val(r) != MValue::Null).count() as u64
+                    };
+                    let mut values: Vec<ValueCount> = in_seg
+                        .iter()
+                        .map(|(v, &count)| ValueCount {
+                            value: v.clone(),
+                            count,
+                            table_count: in_table[v],
+                        })
+                        .collect();
+                    values
+                        .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+                    let other = match opts.top {
+                        Some(k) if values.len() > k => {
+                            let rest = values.split_off(k);
+                            Some(ValueCount {
+                                value: "other".into(),
+                                count: rest.iter().map(|v| v.count).sum(),
+                                table_count: rest.iter().map(|v| v.table_count).sum(),
+                            })
+                        }
+                        _ => None,
+                    };
+                    FieldInsight::Values {
+                        covered: covered(&seg),
+                        table_covered: covered(&all),
+                        values,
+                        other,
+                    }
+                }
+                FieldKind::Int => {
+                    let ints = |rows: &[u32]| -> Vec<i64> {
+                        let mut v: Vec<i64> = rows
+                            .iter()
+                            .filter_map(|&r| match val(r) {
+                                MValue::Int(i) => Some(*i),
+                                _ => None,
+                            })
+                            .collect();
+                        v.sort_unstable();
+                        v
+                    };
+                    let (vs, ts) = (ints(&seg), ints(&all));
+                    let stats = model.int_stats(e, &f.name);
+                    let (quantiles, buckets) = match (vs.first(), vs.last()) {
+                        (Some(&min), Some(&max)) => {
+                            let n = vs.len() as f64;
+                            let quantiles = opts
+                                .quantiles
+                                .iter()
+                                .map(|&q| {
+                                    let rank = ((q * n).ceil() as usize).clamp(1, vs.len());
+                                    (q, vs[rank - 1])
+                                })
+                                .collect();
+                            let (first, w, nb) = histogram_layout(min, max, opts.bucket_width)
+                                .map_err(|nb| format!("{nb} buckets of {}", f.name))?;
+                            let count_in = |v: &[i64], lo: i128, hi: i128| {
+                                v.iter()
+                                    .filter(|&&x| i128::from(x) >= lo && i128::from(x) < hi)
+                                    .count() as u64
+                            };
+                            let buckets = (0..nb)
+                                .map(|i| {
+                                    let lo = i128::from(first) + i128::from(w) * i as i128;
+                                    let hi = lo + i128::from(w);
+                                    Bucket {
+                                        lo: lo as i64,
+                                        hi: hi.min(i128::from(i64::MAX)) as i64,
+                                        count: count_in(&vs, lo, hi),
+                                        table_count: count_in(&ts, lo, hi),
+                                    }
+                                })
+                                .collect();
+                            (quantiles, buckets)
+                        }
+                        _ => (Vec::new(), Vec::new()),
+                    };
+                    FieldInsight::Int {
+                        stats,
+                        quantiles,
+                        buckets,
+                    }
+                }
+                FieldKind::Event => {
+                    let mut days: BTreeMap<i32, (u64, u64)> = BTreeMap::new();
+                    let mut active = 0;
+                    for &r in &seg {
+                        let mut any = false;
+                        if let Some(d) = model.events.get(&(r, fi)) {
+                            for (&day, &c) in d.range(opts.window.first..=opts.window.last) {
+                                if c > 0 {
+                                    any = true;
+                                    let e = days.entry(day).or_default();
+                                    e.0 += 1;
+                                    e.1 += c;
+                                }
+                            }
+                        }
+                        active += u64::from(any);
+                    }
+                    let days: Vec<EventDayTotal> = days
+                        .into_iter()
+                        .map(|(day, (rows, total))| EventDayTotal { day, rows, total })
+                        .collect();
+                    FieldInsight::Event {
+                        active_rows: active,
+                        total: days.iter().map(|d| d.total).sum(),
+                        days,
+                    }
+                }
+                FieldKind::Text => unreachable!("TEXT fields are left out"),
+            };
+            Ok(FieldReport {
+                field: f.name.clone(),
+                kind: f.kind,
+                insight,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Insight {
+        segment_rows: seg.len() as u64,
+        table_rows: model.rows.len() as u64,
+        fields: reports,
+    })
+}

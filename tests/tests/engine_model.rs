@@ -215,6 +215,42 @@ fn check(store: &Store, model: &Model, e: &Expr) -> Result<(), TestCaseError> {
         prop_assert_eq!(got, model.profile(row, window));
     }
     prop_assert!(t.profile("no such id", window).unwrap().is_none());
+    // Insight: every field, then a few with TOP and a bucket width.
+    let mut opts = segdb_engine::insight::InsightOptions {
+        fields: Vec::new(),
+        top: None,
+        bucket_width: None,
+        quantiles: vec![0.0, 0.25, 0.5, 0.9, 0.99, 1.0],
+        window,
+    };
+    prop_assert_eq!(
+        t.insight(e, &opts).unwrap(),
+        model_insight(model, e, &opts).unwrap(),
+        "insight of {:?}",
+        e
+    );
+    opts.fields = model
+        .schema
+        .fields
+        .iter()
+        .rev()
+        .filter(|f| f.kind != FieldKind::Text)
+        .take(3)
+        .map(|f| f.name.clone())
+        .collect();
+    opts.top = Some(2);
+    opts.bucket_width = Some(7);
+    match (t.insight(e, &opts), model_insight(model, e, &opts)) {
+        (Ok(got), Ok(want)) => prop_assert_eq!(got, want, "insight of {:?}", e),
+        (Err(segdb_engine::EngineError::InvalidArgument(_)), Err(_)) => {}
+        (got, want) => prop_assert!(
+            false,
+            "insight of {:?}: {:?} but the model says {:?}",
+            e,
+            got,
+            want
+        ),
+    }
     for f in &model.schema.fields {
         match f.kind {
             FieldKind::Int => prop_assert_eq!(
@@ -434,6 +470,14 @@ proptest! {
         prop_assert_eq!(t.int_stats(&e, "i0").unwrap(), model.int_stats(&e, "i0"));
         let got: std::collections::BTreeMap<String, u64> = t.group_count(&e, "s0").unwrap().into_iter().collect();
         prop_assert_eq!(got, model.group_count(&e, "s0"));
+        let opts = segdb_engine::insight::InsightOptions {
+            fields: Vec::new(),
+            top: Some(3),
+            bucket_width: None,
+            quantiles: segdb_engine::insight::InsightOptions::QUANTILES.to_vec(),
+            window: segdb_engine::DayRange { first: DAY0, last: DAY0 + 11 },
+        };
+        prop_assert_eq!(t.insight(&e, &opts).unwrap(), model_insight(model, &e, &opts).unwrap());
         // A snapshot segment across both shards reads like its rows.
         let snap = store.snapshot_expr("spread").unwrap();
         let rows = Expr::Rows(spread_rows());

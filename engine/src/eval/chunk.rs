@@ -178,7 +178,7 @@ fn load_slice(v: &Option<RoaringView<'_>>, key: u16, buf: &mut Words) {
 }
 
 /// Rows of `int` whose value lies in `lo..=hi`.
-fn int_range(
+pub(crate) fn int_range(
     int: &IntCtx<'_>,
     key: u16,
     lo: i64,

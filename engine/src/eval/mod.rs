@@ -3,7 +3,7 @@
 //! chunks merge by addition (counts, sums, group-by tables) and
 //! concatenation (row ids).
 
-mod chunk;
+pub(crate) mod chunk;
 pub(crate) mod plan;
 pub(crate) mod shard;
 
@@ -42,7 +42,7 @@ impl IntStats {
         (self.count > 0).then(|| self.sum as f64 / self.count as f64)
     }
 
-    fn merge(self, o: IntStats) -> IntStats {
+    pub(crate) fn merge(self, o: IntStats) -> IntStats {
         IntStats {
             count: self.count + o.count,
             sum: self.sum + o.sum,
@@ -73,7 +73,7 @@ impl Table {
 
     /// Evaluates `plan` on every chunk in parallel and folds the results:
     /// `f(ctx, chunk key, segment words)` per chunk, merged with `merge`.
-    fn fold_chunks<T: Send>(
+    pub(crate) fn fold_chunks<T: Send>(
         &self,
         plan: &Plan,
         identity: impl Fn() -> T + Sync + Send,
@@ -368,7 +368,7 @@ impl Table {
     }
 }
 
-fn chunk_int_stats(
+pub(crate) fn chunk_int_stats(
     int: &shard::IntCtx<'_>,
     key: u16,
     seg: &Words,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use segdb_storage_format::bitmap::RoaringView;
 use segdb_storage_format::block_file::BlockKey;
 use segdb_storage_format::part::{
-    bias_day, IntMeta, Part, EVENT_ACTIVE, TAG_EVENT, TAG_INT_SLICE, TAG_NOT_NULL,
+    bias_day, unbias_day, IntMeta, Part, EVENT_ACTIVE, TAG_EVENT, TAG_INT_SLICE, TAG_NOT_NULL,
 };
 
 use super::plan::{Node, Plan};
@@ -25,6 +25,7 @@ pub(crate) struct IntCtx<'a> {
 /// count's bit slices.
 #[derive(Debug, Default)]
 pub(crate) struct EventDay<'a> {
+    pub day: i32,
     pub active: Option<RoaringView<'a>>,
     pub slices: Vec<Option<RoaringView<'a>>>,
 }
@@ -72,7 +73,10 @@ pub(crate) fn event_days(
             break;
         }
         if current != Some(k.key) {
-            days.push(EventDay::default());
+            days.push(EventDay {
+                day: unbias_day(k.key),
+                ..EventDay::default()
+            });
             current = Some(k.key);
         }
         let view = part.bitmap_at(i)?;

@@ -430,6 +430,7 @@ impl Session<'_> {
             part_files,
             dictionary,
             dictionary_files,
+            derived: Default::default(),
         };
         self.store.commit(table, self.file_counter)
     }

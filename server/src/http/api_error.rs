@@ -123,6 +123,7 @@ impl From<EngineError> for ApiError {
             EngineError::UnknownField { .. } => (StatusCode::BAD_REQUEST, "unknown_field"),
             EngineError::WrongKind { .. } => (StatusCode::BAD_REQUEST, "wrong_kind"),
             EngineError::InvalidSchema(_) => (StatusCode::BAD_REQUEST, "invalid_schema"),
+            EngineError::InvalidArgument(_) => (StatusCode::BAD_REQUEST, "invalid_argument"),
             EngineError::BadInput { .. } => (StatusCode::BAD_REQUEST, "bad_input"),
             EngineError::TableFull(_) => (StatusCode::CONFLICT, "table_full"),
             EngineError::UnknownSegment(_) => (StatusCode::NOT_FOUND, "unknown_segment"),

@@ -1,0 +1,320 @@
+//! INT insight: statistics, exact quantiles and histograms, all by walking
+//! bit slices (no values are sorted). Parts encode values as offsets from
+//! a per-part base, so quantiles search the value domain: each step counts
+//! the rows at or below a candidate value with the O'Neil range walk, and
+//! halves the interval; a quantile costs about log2(max - min) passes over
+//! the segment's chunks, whatever its size.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use segdb_storage_format::dense::{self, Words};
+
+use super::{sum_chunks, Bucket, FieldInsight, InsightOptions, SegChunk};
+use crate::error::{EngineError, Result};
+use crate::eval::chunk::{int_range, with_scratch};
+use crate::eval::shard::{int_ctx, IntCtx};
+use crate::eval::{chunk_int_stats, IntStats};
+use crate::table::Table;
+
+/// The most buckets a histogram may have.
+pub const MAX_BUCKETS: u64 = 1_000;
+
+/// A histogram's shape: (field, first bucket start, width, buckets).
+type BucketsKey = (usize, i64, i64, usize);
+
+/// Table-wide bucket counts by histogram shape.
+#[derive(Debug, Default)]
+pub(crate) struct DerivedCache {
+    buckets: Mutex<HashMap<BucketsKey, Arc<Vec<u64>>>>,
+}
+
+fn int_ctxs(table: &Table, fi: usize) -> Result<Vec<Option<IntCtx<'_>>>> {
+    (0..table.num_shards())
+        .map(|s| table.part(s).map(|p| int_ctx(p, fi as u32)).transpose())
+        .collect()
+}
+
+fn add_vecs(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
+    if a.len() < b.len() {
+        return add_vecs(b, a);
+    }
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+    a
+}
+
+/// Rows of chunk `c` whose value lies in `lo..=hi`, counted.
+fn count_range(int: &IntCtx<'_>, c: &SegChunk, lo: i64, hi: i64) -> u64 {
+    with_scratch(|s| {
+        let mut out = s.take();
+        int_range(int, c.key, lo, hi, &c.words, &mut out, s);
+        let n = dense::count(&out);
+        s.give(out);
+        n
+    })
+}
+
+/// The values of the rows of chunk `c` that have one (extracted bit by bit:
+/// for chunks with few rows, cheaper than a range walk per bucket).
+fn chunk_values(int: &IntCtx<'_>, c: &SegChunk) -> Vec<i64> {
+    let (Some(meta), Some(nn)) = (
+        int.meta,
+        int.not_null.as_ref().and_then(|v| v.container(c.key)),
+    ) else {
+        return Vec::new();
+    };
+    let mut rows: Vec<u16> = Vec::new();
+    with_scratch(|s| {
+        let mut w: Box<Words> = s.take();
+        w.copy_from_slice(&c.words[..]);
+        dense::and_with(&mut w, nn);
+        dense::for_each_set(&w, |r| rows.push(r));
+        s.give(w);
+    });
+    let mut offsets = vec![0u64; rows.len()];
+    for (j, slice) in int.slices.iter().enumerate() {
+        if let Some(cont) = slice.as_ref().and_then(|v| v.container(c.key)) {
+            for (o, &r) in offsets.iter_mut().zip(&rows) {
+                if cont.contains(r) {
+                    *o |= 1 << j;
+                }
+            }
+        }
+    }
+    offsets
+        .into_iter()
+        .map(|o| (i128::from(meta.base) + i128::from(o)) as i64)
+        .collect()
+}
+
+/// Rows of `seg` per bucket `first + i*width ..< first + (i+1)*width`.
+fn bucket_counts(
+    ints: &[Option<IntCtx<'_>>],
+    seg: &[SegChunk],
+    first: i64,
+    width: i64,
+    n: usize,
+) -> Result<Vec<u64>> {
+    let bounds: Vec<(i64, i64)> = (0..n)
+        .map(|i| {
+            let lo = i128::from(first) + i128::from(width) * i as i128;
+            let hi = (lo + i128::from(width) - 1).min(i128::from(i64::MAX));
+            (
+                lo.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+                hi as i64,
+            )
+        })
+        .collect();
+    let counts = sum_chunks(
+        seg,
+        |c| {
+            let mut out = vec![0u64; n];
+            let Some(int) = &ints[c.shard as usize] else {
+                return Ok(out);
+            };
+            if c.count < 64 * n as u64 {
+                for v in chunk_values(int, c) {
+                    let i = (i128::from(v) - i128::from(first)).div_euclid(i128::from(width));
+                    let Ok(i) = usize::try_from(i) else { continue };
+                    if let Some(o) = out.get_mut(i) {
+                        *o += 1;
+                    }
+                }
+            } else {
+                for (o, &(lo, hi)) in out.iter_mut().zip(&bounds) {
+                    *o = count_range(int, c, lo, hi);
+                }
+            }
+            Ok(out)
+        },
+        add_vecs,
+    )?;
+    let mut counts = counts;
+    counts.resize(n, 0);
+    Ok(counts)
+}
+
+/// The buckets of a histogram of values `min..=max`: `(first, width, n)`,
+/// bucket `i` holding `first + i*width ..< first + (i+1)*width`. The width
+/// is `width` or [`auto_width`]; `first` is `min` rounded down to a
+/// multiple of the width (or `min` itself where that is below `i64::MIN`).
+/// `Err(n)` when the buckets would be more than [`MAX_BUCKETS`].
+pub fn histogram_layout(min: i64, max: i64, width: Option<i64>) -> Result<(i64, i64, usize), u128> {
+    let w = width.unwrap_or_else(|| auto_width(min, max));
+    let aligned = i128::from(min).div_euclid(i128::from(w)) * i128::from(w);
+    let first = if aligned < i128::from(i64::MIN) {
+        i128::from(min)
+    } else {
+        aligned
+    };
+    let n = ((i128::from(max) - first) / i128::from(w) + 1) as u128;
+    if n > u128::from(MAX_BUCKETS) {
+        return Err(n);
+    }
+    Ok((first as i64, w, n as usize))
+}
+
+/// A width of 1, 2 or 5 times a power of ten giving at most 20 buckets.
+pub fn auto_width(min: i64, max: i64) -> i64 {
+    let span = (i128::from(max) - i128::from(min)) as u128 + 1;
+    let mut unit: u128 = 1;
+    loop {
+        for m in [1u128, 2, 5] {
+            let w = unit * m;
+            if span.div_ceil(w) <= 20 {
+                return w.min(i64::MAX as u128) as i64;
+            }
+        }
+        unit *= 10;
+    }
+}
+
+/// Statistics, quantiles and the histogram of INT field `fi` over `seg`.
+pub(super) fn field_ints(
+    table: &Table,
+    seg: &[SegChunk],
+    fi: usize,
+    opts: &InsightOptions,
+) -> Result<FieldInsight> {
+    let ints = int_ctxs(table, fi)?;
+    let stats = sum_chunks(
+        seg,
+        |c| {
+            Ok(match &ints[c.shard as usize] {
+                Some(int) => with_scratch(|s| chunk_int_stats(int, c.key, &c.words, s)),
+                None => IntStats::default(),
+            })
+        },
+        IntStats::merge,
+    )?;
+    let (Some(min), Some(max)) = (stats.min, stats.max) else {
+        return Ok(FieldInsight::Int {
+            stats,
+            quantiles: Vec::new(),
+            buckets: Vec::new(),
+        });
+    };
+    let quantiles = quantiles(&ints, seg, stats.count, min, max, &opts.quantiles)?;
+    let (first, width, n) = histogram_layout(min, max, opts.bucket_width).map_err(|n| {
+        EngineError::InvalidArgument(format!(
+            "a bucket width of {} makes {n} buckets of `{}` (at most {MAX_BUCKETS})",
+            opts.bucket_width.unwrap_or(0),
+            table.schema.fields[fi].name
+        ))
+    })?;
+    let counts = bucket_counts(&ints, seg, first, width, n)?;
+    let table_counts = table_buckets(table, &ints, fi, first, width, n)?;
+    let buckets = (0..n)
+        .map(|i| {
+            let lo = i128::from(first) + i128::from(width) * i as i128;
+            Bucket {
+                lo: lo as i64,
+                hi: (lo + i128::from(width)).min(i128::from(i64::MAX)) as i64,
+                count: counts[i],
+                table_count: table_counts[i],
+            }
+        })
+        .collect();
+    Ok(FieldInsight::Int {
+        stats,
+        quantiles,
+        buckets,
+    })
+}
+
+/// The table's counts for the same buckets, computed once per snapshot.
+fn table_buckets(
+    table: &Table,
+    ints: &[Option<IntCtx<'_>>],
+    fi: usize,
+    first: i64,
+    width: i64,
+    n: usize,
+) -> Result<Arc<Vec<u64>>> {
+    let key = (fi, first, width, n);
+    if let Some(v) = table
+        .derived
+        .buckets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+    {
+        return Ok(v.clone());
+    }
+    let all = table.all_chunks()?;
+    let counts = Arc::new(bucket_counts(ints, &all, first, width, n)?);
+    table
+        .derived
+        .buckets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, counts.clone());
+    Ok(counts)
+}
+
+/// Nearest-rank quantiles: for each `q`, the smallest value `v` such that
+/// at least `ceil(q * count)` (at least 1) of the values are `<= v`. All
+/// quantiles search at once, one pass over the chunks per step.
+fn quantiles(
+    ints: &[Option<IntCtx<'_>>],
+    seg: &[SegChunk],
+    count: u64,
+    min: i64,
+    max: i64,
+    qs: &[f64],
+) -> Result<Vec<(f64, i64)>> {
+    let ranks: Vec<u64> = qs
+        .iter()
+        .map(|q| ((q * count as f64).ceil() as u64).clamp(1, count))
+        .collect();
+    let mut lo = vec![i128::from(min); qs.len()];
+    let mut hi = vec![i128::from(max); qs.len()];
+    loop {
+        let open: Vec<usize> = (0..qs.len()).filter(|&i| lo[i] < hi[i]).collect();
+        if open.is_empty() {
+            break;
+        }
+        let mids: Vec<i64> = open
+            .iter()
+            .map(|&i| (lo[i] + (hi[i] - lo[i]).div_euclid(2)) as i64)
+            .collect();
+        let at_or_below = sum_chunks(
+            seg,
+            |c| {
+                Ok(match &ints[c.shard as usize] {
+                    Some(int) => mids
+                        .iter()
+                        .map(|&m| count_range(int, c, i64::MIN, m))
+                        .collect(),
+                    None => vec![0; mids.len()],
+                })
+            },
+            add_vecs,
+        )?;
+        for (k, &i) in open.iter().enumerate() {
+            if at_or_below.get(k).copied().unwrap_or(0) >= ranks[i] {
+                hi[i] = i128::from(mids[k]);
+            } else {
+                lo[i] = i128::from(mids[k]) + 1;
+            }
+        }
+    }
+    Ok(qs.iter().zip(lo).map(|(&q, v)| (q, v as i64)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::auto_width;
+
+    #[test]
+    fn automatic_widths_are_round_and_give_at_most_20_buckets() {
+        assert_eq!(auto_width(18, 80), 5);
+        assert_eq!(auto_width(0, 0), 1);
+        assert_eq!(auto_width(0, 19), 1);
+        assert_eq!(auto_width(0, 20), 2);
+        assert_eq!(auto_width(-1_000, 99_999), 10_000);
+        assert_eq!(auto_width(i64::MIN, i64::MAX), 1_000_000_000_000_000_000);
+    }
+}
