@@ -242,8 +242,31 @@ fn int_or_null(v: Option<i64>) -> Value {
     v.map_or(Value::Null, |x| json!(x))
 }
 
-/// Runs one bound statement.
+/// What the caller of a statement may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    /// Whether SENSITIVE fields are shown (else `[redacted]`).
+    pub reveal_sensitive: bool,
+}
+
+impl Access {
+    /// Everything: the local command line, an admin token.
+    pub const FULL: Access = Access {
+        reveal_sensitive: true,
+    };
+}
+
+/// Runs one bound statement with full access (the local command line).
 pub fn run_statement(store: &Store, stmt: Statement) -> Result<ResultSet, ExecError> {
+    run_statement_as(store, stmt, Access::FULL)
+}
+
+/// Runs one bound statement for a caller with `access`.
+pub fn run_statement_as(
+    store: &Store,
+    stmt: Statement,
+    access: Access,
+) -> Result<ResultSet, ExecError> {
     match stmt {
         Statement::CreateTable { name, schema } => {
             store.create_table(&name, &schema)?;
@@ -267,7 +290,7 @@ pub fn run_statement(store: &Store, stmt: Statement) -> Result<ResultSet, ExecEr
             store.drop_segment(&name)?;
             Ok(one_row(&["dropped"], vec![json!(name)]))
         }
-        Statement::Call(call) => crate::procedures::call(store, &call),
+        Statement::Call(call) => crate::procedures::call(store, &call, access),
         Statement::ShowFields { table } => Ok(show_fields(&*store.table(&table)?)),
         Statement::Explain(sel) => explain(&*store.table(&sel.table)?, &sel.filter),
         Statement::Select(sel) => {

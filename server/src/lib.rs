@@ -8,4 +8,5 @@ pub mod exec;
 pub mod gen;
 pub mod http;
 pub mod procedures;
+pub mod profile;
 pub mod workload;

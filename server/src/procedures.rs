@@ -13,10 +13,11 @@ use segdb_engine::{date, EngineError, SegmentKind, Store, ID_COLUMN};
 use segdb_query_lang::{bind_segment, ArgValue, BoundCall, Param, ParamType, Signature};
 use serde_json::{json, Value};
 
-use crate::exec::{ExecError, ResultSet, StoreCatalog};
+use crate::exec::{Access, ExecError, ResultSet, StoreCatalog};
 
-/// What runs a procedure: the store and its checked arguments.
-pub type Run = fn(&Store, &BoundCall) -> Result<ResultSet, ExecError>;
+/// What runs a procedure: the store, its checked arguments, and what the
+/// caller may see.
+pub type Run = fn(&Store, &BoundCall, Access) -> Result<ResultSet, ExecError>;
 
 /// One procedure: its signature and what runs it.
 pub struct Procedure {
@@ -53,6 +54,18 @@ pub fn registry() -> &'static [Procedure] {
                 run: segment_info,
             },
             Procedure {
+                signature: Signature::new(
+                    "profile",
+                    vec![
+                        Param::required("table", Table),
+                        Param::required("id", Str),
+                        Param::optional("days", Count, ArgValue::Int(30)),
+                    ],
+                    "every field of one row, EVENT counts per day over the last `days` days, and the segments it is in",
+                ),
+                run: profile,
+            },
+            Procedure {
                 signature: Signature::new("procedures", vec![], "the procedures CALL can run"),
                 run: procedures,
             },
@@ -66,9 +79,9 @@ pub fn find(name: &str) -> Option<&'static Procedure> {
 }
 
 /// Runs a checked call.
-pub fn call(store: &Store, call: &BoundCall) -> Result<ResultSet, ExecError> {
+pub fn call(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet, ExecError> {
     match find(&call.procedure) {
-        Some(p) => (p.run)(store, call),
+        Some(p) => (p.run)(store, call, access),
         // The binder checked the name against this registry.
         None => Err(EngineError::Internal(format!("no procedure `{}`", call.procedure)).into()),
     }
@@ -92,7 +105,7 @@ fn int_arg(call: &BoundCall, name: &str) -> Result<i64, ExecError> {
 }
 
 /// `segment_ids(segment, limit => 100, offset => 0)`.
-fn segment_ids(store: &Store, call: &BoundCall) -> Result<ResultSet, ExecError> {
+fn segment_ids(store: &Store, call: &BoundCall, _: Access) -> Result<ResultSet, ExecError> {
     let name = str_arg(call, "segment")?;
     let limit = int_arg(call, "limit")?;
     let offset = int_arg(call, "offset")?;
@@ -110,7 +123,7 @@ fn segment_ids(store: &Store, call: &BoundCall) -> Result<ResultSet, ExecError> 
 }
 
 /// `segment_info(segment)`: one row.
-fn segment_info(store: &Store, call: &BoundCall) -> Result<ResultSet, ExecError> {
+fn segment_info(store: &Store, call: &BoundCall, _: Access) -> Result<ResultSet, ExecError> {
     let name = str_arg(call, "segment")?;
     let info = store
         .segment(name)
@@ -152,8 +165,43 @@ fn segment_info(store: &Store, call: &BoundCall) -> Result<ResultSet, ExecError>
     })
 }
 
+/// `profile(table, id, days => 30)`: one row per field (`field, kind,
+/// value`; EVENT values as `{"total", "days"}`), then one per segment the
+/// row is in (`segment name, SEGMENT, dynamic|snapshot`). An unknown id is
+/// an error.
+fn profile(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet, ExecError> {
+    let table = str_arg(call, "table")?;
+    let id = str_arg(call, "id")?;
+    let days = int_arg(call, "days")?.clamp(1, 3660) as i32;
+    let last = date::today();
+    let window = segdb_engine::DayRange {
+        first: last - (days - 1),
+        last,
+    };
+    let Some(p) = crate::profile::profile(store, table, id, window, access)? else {
+        return Err(EngineError::InvalidArgument(format!(
+            "table `{table}` has no row with id `{id}`"
+        ))
+        .into());
+    };
+    let mut rows: Vec<Vec<Value>> = p
+        .fields
+        .into_iter()
+        .map(|(f, kind, v)| vec![json!(f), json!(kind), v])
+        .collect();
+    rows.extend(
+        p.segments
+            .into_iter()
+            .map(|(s, k)| vec![json!(s), json!("SEGMENT"), json!(k.as_str())]),
+    );
+    Ok(ResultSet {
+        columns: ["field", "kind", "value"].map(String::from).to_vec(),
+        rows,
+    })
+}
+
 /// `procedures()`: one row per procedure.
-fn procedures(_: &Store, _: &BoundCall) -> Result<ResultSet, ExecError> {
+fn procedures(_: &Store, _: &BoundCall, _: Access) -> Result<ResultSet, ExecError> {
     Ok(ResultSet {
         columns: vec!["procedure".into(), "signature".into(), "doc".into()],
         rows: registry()

@@ -486,7 +486,7 @@ pub fn model_insight(
                                     (q, vs[rank - 1])
                                 })
                                 .collect();
-                            let (first, w, nb) = histogram_layout(min, max, opts.bucket_width)
+                            let (first, w, nb) = histogram_layout(min, max, opts.width_of(&f.name))
                                 .map_err(|nb| format!("{nb} buckets of {}", f.name))?;
                             let count_in = |v: &[i64], lo: i128, hi: i128| {
                                 v.iter()

@@ -196,7 +196,7 @@ fn check(store: &Store, model: &Model, e: &Expr) -> Result<(), TestCaseError> {
     prop_assert_eq!(ids, want_ids);
     let portable =
         roaring::RoaringBitmap::deserialize_from(&t.rows_roaring(e).unwrap()[..]).unwrap();
-    prop_assert_eq!(portable.iter().collect::<Vec<u32>>(), want);
+    prop_assert_eq!(&portable.iter().collect::<Vec<u32>>(), &want);
     // Profiles of a few rows, over part of the event days.
     let window = segdb_engine::DayRange {
         first: DAY0 + 2,
@@ -212,6 +212,10 @@ fn check(store: &Store, model: &Model, e: &Expr) -> Result<(), TestCaseError> {
             .unwrap()
             .unwrap();
         prop_assert_eq!(got.row, row);
+        prop_assert_eq!(
+            t.row_matches(row, e).unwrap(),
+            want.binary_search(&row).is_ok()
+        );
         prop_assert_eq!(got, model.profile(row, window));
     }
     prop_assert!(t.profile("no such id", window).unwrap().is_none());
@@ -220,6 +224,7 @@ fn check(store: &Store, model: &Model, e: &Expr) -> Result<(), TestCaseError> {
         fields: Vec::new(),
         top: None,
         bucket_width: None,
+        bucket_widths: Vec::new(),
         quantiles: vec![0.0, 0.25, 0.5, 0.9, 0.99, 1.0],
         window,
     };
@@ -240,6 +245,7 @@ fn check(store: &Store, model: &Model, e: &Expr) -> Result<(), TestCaseError> {
         .collect();
     opts.top = Some(2);
     opts.bucket_width = Some(7);
+    opts.bucket_widths = vec![("i0".into(), 1 << 60)];
     match (t.insight(e, &opts), model_insight(model, e, &opts)) {
         (Ok(got), Ok(want)) => prop_assert_eq!(got, want, "insight of {:?}", e),
         (Err(segdb_engine::EngineError::InvalidArgument(_)), Err(_)) => {}
@@ -474,6 +480,7 @@ proptest! {
             fields: Vec::new(),
             top: Some(3),
             bucket_width: None,
+            bucket_widths: vec![("i0".into(), 3)],
             quantiles: segdb_engine::insight::InsightOptions::QUANTILES.to_vec(),
             window: segdb_engine::DayRange { first: DAY0, last: DAY0 + 11 },
         };

@@ -210,6 +210,28 @@ impl Table {
         Ok(())
     }
 
+    /// Whether row `row` matches `expr`: only the row's chunk is evaluated.
+    pub fn row_matches(&self, row: u32, expr: &Expr) -> Result<bool> {
+        if u64::from(row) >= self.num_rows {
+            return Ok(false);
+        }
+        let plan = compile_planned(self, expr)?;
+        let s = (row >> 20) as usize;
+        let key = ((row >> 16) & 0xF) as u16;
+        let ctx = resolve(&plan, self.part(s).map(|p| p.as_ref()), s as u32)?;
+        Ok(with_scratch(|scratch| {
+            let mut uni = scratch.take();
+            let mut out = scratch.take();
+            uni.fill(0);
+            dense::set_range(&mut uni, row & 0xFFFF, row & 0xFFFF);
+            eval(&plan.root, &ctx, key, &uni, &mut out, scratch);
+            let hit = !dense::is_empty(&out);
+            scratch.give(uni);
+            scratch.give(out);
+            hit
+        }))
+    }
+
     /// The external id of row `row`; an error if the dictionary lacks it
     /// (every row below `num_rows` has one).
     pub fn external_id(&self, row: u32) -> Result<&str> {

@@ -197,11 +197,11 @@ pub(super) fn field_ints(
         });
     };
     let quantiles = quantiles(&ints, seg, stats.count, min, max, &opts.quantiles)?;
-    let (first, width, n) = histogram_layout(min, max, opts.bucket_width).map_err(|n| {
+    let name = &table.schema.fields[fi].name;
+    let (first, width, n) = histogram_layout(min, max, opts.width_of(name)).map_err(|n| {
         EngineError::InvalidArgument(format!(
-            "a bucket width of {} makes {n} buckets of `{}` (at most {MAX_BUCKETS})",
-            opts.bucket_width.unwrap_or(0),
-            table.schema.fields[fi].name
+            "a bucket width of {} makes {n} buckets of `{name}` (at most {MAX_BUCKETS})",
+            opts.width_of(name).unwrap_or(0),
         ))
     })?;
     let counts = bucket_counts(&ints, seg, first, width, n)?;

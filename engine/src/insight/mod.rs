@@ -39,6 +39,9 @@ pub struct InsightOptions {
     /// Histogram bucket width of INT fields; `None`: automatic (at most 20
     /// buckets of a width 1, 2 or 5 times a power of ten).
     pub bucket_width: Option<i64>,
+    /// Bucket widths of particular INT fields (`("age", 5)`), before
+    /// `bucket_width`.
+    pub bucket_widths: Vec<(String, i64)>,
     /// Quantiles of INT fields, each in `0.0..=1.0`.
     pub quantiles: Vec<f64>,
     /// The window of EVENT fields.
@@ -48,6 +51,15 @@ pub struct InsightOptions {
 impl InsightOptions {
     /// The default quantiles: p25, p50, p75, p90, p99.
     pub const QUANTILES: [f64; 5] = [0.25, 0.5, 0.75, 0.9, 0.99];
+
+    /// The bucket width asked for INT field `field`, if any.
+    pub fn width_of(&self, field: &str) -> Option<i64> {
+        self.bucket_widths
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, w)| *w)
+            .or(self.bucket_width)
+    }
 }
 
 /// One value of an ENUM, SET or BOOL field (or the sum of the values left
@@ -177,7 +189,9 @@ impl Table {
                 "quantile {q} is not between 0 and 1"
             )));
         }
-        if opts.bucket_width.is_some_and(|w| w <= 0) {
+        if opts.bucket_width.is_some_and(|w| w <= 0)
+            || opts.bucket_widths.iter().any(|(_, w)| *w <= 0)
+        {
             return Err(EngineError::InvalidArgument(
                 "a histogram bucket width must be positive".into(),
             ));

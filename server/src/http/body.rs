@@ -23,11 +23,30 @@ pub async fn read_body(body: Body, limit: u64) -> Result<Bytes, ApiError> {
             ApiError::bad_request("bad_body", format!("reading the request body: {e}"))
         })?;
         if (buf.len() + chunk.len()) as u64 > limit {
+            drain(&mut stream, DRAIN_BYTES).await;
             return Err(too_large(limit));
         }
         buf.extend_from_slice(&chunk);
     }
     Ok(buf.into())
+}
+
+/// How much of a refused body is still read, so that a client still
+/// sending gets the error answer rather than a reset connection.
+const DRAIN_BYTES: u64 = 8 << 20;
+
+/// Reads and drops up to `max` more bytes of a body.
+async fn drain(
+    stream: &mut (impl futures_util::Stream<Item = Result<Bytes, axum::Error>> + Unpin),
+    max: u64,
+) {
+    let mut seen = 0u64;
+    while seen < max {
+        match stream.next().await {
+            Some(Ok(c)) => seen += c.len() as u64,
+            _ => return,
+        }
+    }
 }
 
 /// 413: a body past `limit`.
@@ -83,6 +102,10 @@ impl BodyReader {
                 };
                 let stop = item.is_err();
                 if tx.send(item).await.is_err() || stop {
+                    // Read (and drop) a little more of a body sent past the
+                    // limit, so that the client, still sending, gets the
+                    // answer instead of a reset connection.
+                    drain(&mut stream, DRAIN_BYTES).await;
                     return;
                 }
             }

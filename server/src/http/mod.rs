@@ -7,6 +7,7 @@ pub mod api_error;
 pub mod auth;
 mod body;
 pub mod config;
+mod insight;
 pub mod metrics;
 mod query;
 mod segments;
@@ -97,6 +98,7 @@ pub fn router(state: Shared) -> Router {
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .route("/v1/query", post(query::query))
+        .route("/v1/insight", post(insight::insight))
         .route("/v1/tables", get(tables::list))
         .route("/v1/tables/{table}", get(tables::describe))
         .route("/v1/tables/{table}/import", post(tables::import))

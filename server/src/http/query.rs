@@ -137,7 +137,10 @@ pub async fn query(
     let cancel = Cancel::with_timeout(s.config.query_timeout);
     let answer = blocking(move || {
         st.metrics.queries_running.fetch_add(1, Ordering::Relaxed);
-        let r = cancel.scope(|| run_all(&st, &stmts, csv));
+        let access = exec::Access {
+            reveal_sensitive: role >= Role::Admin,
+        };
+        let r = cancel.scope(|| run_all(&st, &stmts, csv, access));
         st.metrics.queries_running.fetch_sub(1, Ordering::Relaxed);
         r
     })
@@ -185,6 +188,7 @@ fn run_all(
     s: &Shared,
     stmts: &[segdb_query_lang::ast::Statement],
     csv: bool,
+    access: exec::Access,
 ) -> Result<Answer, ApiError> {
     let max = s.config.max_json_rows;
     let today = date::today();
@@ -219,7 +223,7 @@ fn run_all(
             Statement::Select(sel) => sel.warnings.clone(),
             _ => Vec::new(),
         };
-        let r = exec::run_statement(&s.store, bound)?;
+        let r = exec::run_statement_as(&s.store, bound, access)?;
         if capped && r.rows.len() as u64 > max {
             return Err(ApiError::bad_request(
                 "result_too_large",

@@ -10,8 +10,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use segdb_engine::{date, DayRange, FieldKind, ImportFormat, ImportOptions, OnError, ProfileValue};
-use serde_json::{json, Map, Value};
+use segdb_engine::{date, DayRange, FieldKind, ImportFormat, ImportOptions, OnError};
+use serde_json::{json, Value};
+
+use crate::exec::Access;
 
 use super::api_error::ApiError;
 use super::auth::{self, Role};
@@ -236,55 +238,23 @@ pub async fn profile(
     };
     let permit = s.query_slot().await?;
     let st = s.clone();
-    let t = s.store.table(&table)?;
-    let profile = blocking(move || {
+    let access = Access {
+        reveal_sensitive: role >= Role::Admin,
+    };
+    let v = blocking(move || {
         let _permit = permit;
-        t.profile(&id, window)?.map(|p| (p, t)).ok_or_else(|| {
-            ApiError::not_found(
-                "unknown_id",
-                format!("table `{table}` has no row with id `{id}`"),
-            )
-        })
+        crate::profile::profile(&st.store, &table, &id, window, access)?
+            .map(|p| p.to_json(&table))
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    "unknown_id",
+                    format!("table `{table}` has no row with id `{id}`"),
+                )
+            })
     })
     .await?;
-    let (p, t) = profile;
-    st.metrics.rows_returned.fetch_add(1, Ordering::Relaxed);
-    let mut fields = Map::new();
-    let mut redacted = Vec::new();
-    for ((name, value), def) in p.fields.iter().zip(&t.schema().fields) {
-        let v = match value {
-            _ if def.sensitive && role < Role::Admin => {
-                redacted.push(name.clone());
-                json!("[redacted]")
-            }
-            ProfileValue::Null => Value::Null,
-            ProfileValue::Enum(v) | ProfileValue::Text(v) => json!(v),
-            ProfileValue::Set(vs) => json!(vs),
-            ProfileValue::Bool(b) => json!(b),
-            ProfileValue::Int(i) => json!(i),
-            ProfileValue::Events(days) => {
-                let total: u64 = days.iter().map(|(_, c)| c).sum();
-                let per_day: Map<String, Value> = days
-                    .iter()
-                    .map(|(d, c)| (date::format_iso_day(*d), json!(c)))
-                    .collect();
-                json!({"total": total, "days": per_day})
-            }
-        };
-        fields.insert(name.clone(), v);
-    }
-    let mut r = Json(json!({
-        "table": t.name(),
-        "id": p.external_id,
-        "row": p.row,
-        "window": {
-            "first": date::format_iso_day(window.first),
-            "last": date::format_iso_day(window.last),
-        },
-        "fields": fields,
-        "redacted": redacted,
-    }))
-    .into_response();
+    s.metrics.rows_returned.fetch_add(1, Ordering::Relaxed);
+    let mut r = Json(v).into_response();
     r.extensions_mut().insert(RowCount(1));
     Ok(r)
 }

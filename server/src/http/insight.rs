@@ -1,0 +1,266 @@
+//! `POST /v1/insight`: who is in a segment, as nested JSON for charts.
+//!
+//! Request: `{"table": "users", "where": "city = 'c000'", "fields":
+//! ["gender", "age"], "top": 10, "bucket_width": 5, "quantiles": [0.5],
+//! "as_of": "2026-11-22", "days": 30}` — every key but `table` optional
+//! (no `where`: every row; no `fields`: every field but TEXT; quantiles
+//! p25, p50, p75, p90, p99; EVENT fields over the `days` days ending
+//! `as_of`, today by default). The answer's shape is in the README.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::{Extension, Json};
+use segdb_engine::insight::{share, tgi, FieldInsight, Insight, InsightOptions, ValueCount};
+use segdb_engine::{date, Cancel, DayRange, Expr};
+use segdb_query_lang::{Projection, Statement};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::api_error::ApiError;
+use super::auth::{self, Role};
+use super::body::read_body;
+use super::{blocking, elapsed_ms, Shared};
+use crate::exec::StoreCatalog;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    table: String,
+    #[serde(rename = "where")]
+    filter: Option<String>,
+    #[serde(default)]
+    fields: Vec<String>,
+    top: Option<usize>,
+    /// One width for every INT field, or `{"age": 5, …}`.
+    bucket_width: Option<Value>,
+    quantiles: Option<Vec<f64>>,
+    as_of: Option<String>,
+    days: Option<i32>,
+}
+
+/// Binds `filter` (an expression of the language) against `table`.
+fn bind_filter(
+    s: &Shared,
+    table: &str,
+    filter: Option<&str>,
+    as_of: i32,
+) -> Result<Expr, ApiError> {
+    let Some(filter) = filter.filter(|f| !f.trim().is_empty()) else {
+        return Ok(Expr::All);
+    };
+    let ident = segdb_query_lang::ast::Ident {
+        name: table.to_owned(),
+        span: Default::default(),
+    };
+    // The expression starts the second line, so that an error's column is
+    // its column in `where`; the line is moved back by one.
+    let text = format!(
+        "SELECT COUNT(*) FROM {ident} WHERE\n{filter}\nAS OF '{}'",
+        date::format_iso_day(as_of)
+    );
+    let mut stmts = segdb_query_lang::parse_and_bind(&text, &StoreCatalog(&s.store), as_of)
+        .map_err(|e| ApiError::from(e).on_line_below())?;
+    match stmts.pop() {
+        Some(Statement::Select(sel)) if stmts.is_empty() && sel.projection == Projection::Count => {
+            Ok(sel.filter)
+        }
+        _ => Err(ApiError::bad_request(
+            "bad_json",
+            "`where` must be one expression, without `;`",
+        )),
+    }
+}
+
+fn value_json(v: &ValueCount, segment_rows: u64, table_rows: u64) -> Value {
+    json!({
+        "value": v.value,
+        "count": v.count,
+        "share": share(v.count, segment_rows),
+        "table_count": v.table_count,
+        "table_share": share(v.table_count, table_rows),
+        "tgi": tgi(v.count, segment_rows, v.table_count, table_rows),
+    })
+}
+
+/// The documented JSON shape of an insight.
+pub fn insight_json(i: &Insight, window: DayRange) -> Value {
+    let (n, tn) = (i.segment_rows, i.table_rows);
+    let fields: Vec<Value> = i
+        .fields
+        .iter()
+        .map(|f| {
+            let mut v = json!({"field": f.field, "kind": f.kind.as_str()});
+            match &f.insight {
+                FieldInsight::Values {
+                    covered,
+                    table_covered,
+                    values,
+                    other,
+                } => {
+                    v["coverage"] = json!({
+                        "count": covered,
+                        "share": share(*covered, n),
+                        "table_count": table_covered,
+                        "table_share": share(*table_covered, tn),
+                    });
+                    v["values"] = values.iter().map(|x| value_json(x, n, tn)).collect();
+                    v["other"] = other.as_ref().map_or(Value::Null, |x| value_json(x, n, tn));
+                }
+                FieldInsight::Int {
+                    stats,
+                    quantiles,
+                    buckets,
+                } => {
+                    v["count"] = json!(stats.count);
+                    v["coverage"] = json!(share(stats.count, n));
+                    v["min"] = json!(stats.min);
+                    v["max"] = json!(stats.max);
+                    // As a string: a sum of 64-bit values may pass 2^63.
+                    v["sum"] = json!(stats.sum.to_string());
+                    v["avg"] = json!(stats.avg());
+                    v["quantiles"] = quantiles
+                        .iter()
+                        .map(|(q, x)| json!({"q": q, "value": x}))
+                        .collect();
+                    v["histogram"] = buckets
+                        .iter()
+                        .map(|b| {
+                            json!({
+                                "lo": b.lo,
+                                "hi": b.hi,
+                                "count": b.count,
+                                "share": share(b.count, n),
+                                "table_count": b.table_count,
+                                "table_share": share(b.table_count, tn),
+                                "tgi": tgi(b.count, n, b.table_count, tn),
+                            })
+                        })
+                        .collect();
+                }
+                FieldInsight::Event {
+                    active_rows,
+                    total,
+                    days,
+                } => {
+                    v["window"] = json!({
+                        "first": date::format_iso_day(window.first),
+                        "last": date::format_iso_day(window.last),
+                    });
+                    v["active_rows"] = json!(active_rows);
+                    v["active_share"] = json!(share(*active_rows, n));
+                    v["total"] = json!(total);
+                    v["avg_per_active_row"] = if *active_rows > 0 {
+                        json!(*total as f64 / *active_rows as f64)
+                    } else {
+                        Value::Null
+                    };
+                    v["days"] = days
+                        .iter()
+                        .map(|d| json!({"day": date::format_iso_day(d.day), "rows": d.rows, "total": d.total}))
+                        .collect();
+                }
+            }
+            v
+        })
+        .collect();
+    json!({
+        "segment_rows": n,
+        "table_rows": tn,
+        "segment_share": share(n, tn),
+        "fields": fields,
+    })
+}
+
+/// `POST /v1/insight`.
+pub async fn insight(
+    State(s): State<Shared>,
+    Extension(role): Extension<Role>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    auth::require(role, Role::Read, "insight")?;
+    let start = Instant::now();
+    let bytes = read_body(body, s.config.max_body_bytes).await?;
+    let req: Request = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(
+            "bad_json",
+            format!("the body is not an insight request: {e}"),
+        )
+        .with_hint(r#"{"table": "users", "where": "city = 'c000'", "fields": ["gender", "age"]}"#)
+    })?;
+    let as_of = match &req.as_of {
+        None => date::today(),
+        Some(d) => date::parse_iso_day(d).ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_json",
+                format!("as_of `{d}` is not a date (YYYY-MM-DD)"),
+            )
+        })?,
+    };
+    let days = req.days.unwrap_or(30);
+    if !(1..=3660).contains(&days) {
+        return Err(ApiError::bad_request(
+            "bad_json",
+            format!("days {days} is not from 1 to 3660"),
+        ));
+    }
+    let window = DayRange {
+        first: as_of - (days - 1),
+        last: as_of,
+    };
+    let (bucket_width, bucket_widths) = match req.bucket_width {
+        None | Some(Value::Null) => (None, Vec::new()),
+        Some(Value::Number(n)) => (
+            Some(n.as_i64().ok_or_else(|| {
+                ApiError::bad_request("bad_json", "bucket_width must be a positive integer")
+            })?),
+            Vec::new(),
+        ),
+        Some(Value::Object(m)) => (
+            None,
+            m.into_iter()
+                .map(|(f, w)| {
+                    w.as_i64().map(|w| (f.clone(), w)).ok_or_else(|| {
+                        ApiError::bad_request(
+                            "bad_json",
+                            format!("bucket_width of `{f}` must be a positive integer"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "bad_json",
+                "bucket_width is a number or an object of numbers by field",
+            ))
+        }
+    };
+    let opts = InsightOptions {
+        fields: req.fields,
+        top: req.top,
+        bucket_width,
+        bucket_widths,
+        quantiles: req
+            .quantiles
+            .unwrap_or_else(|| InsightOptions::QUANTILES.to_vec()),
+        window,
+    };
+    let table = req.table.clone();
+    let permit = s.query_slot().await?;
+    let st = s.clone();
+    let cancel = Cancel::with_timeout(s.config.query_timeout);
+    let insight = blocking(move || {
+        let _permit = permit;
+        let t = st.store.table(&req.table)?;
+        let expr = bind_filter(&st, &req.table, req.filter.as_deref(), as_of)?;
+        Ok(cancel.scope(|| t.insight(&expr, &opts))?)
+    })
+    .await?;
+    s.metrics.query("insight");
+    let mut v = insight_json(&insight, window);
+    v["table"] = json!(table);
+    v["elapsed_ms"] = json!(elapsed_ms(start));
+    Ok(Json(v))
+}

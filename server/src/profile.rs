@@ -1,0 +1,110 @@
+//! One row's profile as the API and `CALL profile` show it: every field,
+//! EVENT counts per day over a window, and the named segments the row is
+//! in. SENSITIVE fields are redacted unless the caller may see them.
+
+use segdb_engine::{date, DayRange, ProfileValue, SegmentKind, Store};
+use segdb_query_lang::bind_segment;
+use serde_json::{json, Map, Value};
+
+use crate::exec::{Access, ExecError, StoreCatalog};
+
+/// A profile, shaped for JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileView {
+    /// The row id.
+    pub row: u32,
+    /// The external id.
+    pub id: String,
+    /// `(field, kind, value)` in schema order.
+    pub fields: Vec<(String, &'static str, Value)>,
+    /// Fields shown as `[redacted]`.
+    pub redacted: Vec<String>,
+    /// `(segment, kind)` of the segments of the table holding the row.
+    pub segments: Vec<(String, SegmentKind)>,
+    /// The window of the EVENT counts.
+    pub window: DayRange,
+}
+
+/// The profile of `id` in `table` (`None`: no such id).
+pub fn profile(
+    store: &Store,
+    table: &str,
+    id: &str,
+    window: DayRange,
+    access: Access,
+) -> Result<Option<ProfileView>, ExecError> {
+    let t = store.table(table)?;
+    let Some(p) = t.profile(id, window)? else {
+        return Ok(None);
+    };
+    let mut redacted = Vec::new();
+    let fields = p
+        .fields
+        .iter()
+        .zip(&t.schema().fields)
+        .map(|((name, value), def)| {
+            let v = match value {
+                _ if def.sensitive && !access.reveal_sensitive => {
+                    redacted.push(name.clone());
+                    json!("[redacted]")
+                }
+                ProfileValue::Null => Value::Null,
+                ProfileValue::Enum(v) | ProfileValue::Text(v) => json!(v),
+                ProfileValue::Set(vs) => json!(vs),
+                ProfileValue::Bool(b) => json!(b),
+                ProfileValue::Int(i) => json!(i),
+                ProfileValue::Events(days) => {
+                    let total: u64 = days.iter().map(|(_, c)| c).sum();
+                    let per_day: Map<String, Value> = days
+                        .iter()
+                        .map(|(d, c)| (date::format_iso_day(*d), json!(c)))
+                        .collect();
+                    json!({"total": total, "days": per_day})
+                }
+            };
+            (name.clone(), def.kind.as_str(), v)
+        })
+        .collect();
+    let mut segments = Vec::new();
+    for s in store.segments() {
+        if s.table != table {
+            continue;
+        }
+        let (_, expr) = bind_segment(&s.name, &StoreCatalog(store), window.last)?;
+        if t.row_matches(p.row, &expr)? {
+            segments.push((s.name, s.kind));
+        }
+    }
+    Ok(Some(ProfileView {
+        row: p.row,
+        id: p.external_id,
+        fields,
+        redacted,
+        segments,
+        window,
+    }))
+}
+
+impl ProfileView {
+    /// `{"id", "row", "window", "fields": {name: value}, "redacted",
+    /// "segments": [{"name", "kind"}]}`.
+    pub fn to_json(&self, table: &str) -> Value {
+        let fields: Map<String, Value> = self
+            .fields
+            .iter()
+            .map(|(n, _, v)| (n.clone(), v.clone()))
+            .collect();
+        json!({
+            "table": table,
+            "id": self.id,
+            "row": self.row,
+            "window": {
+                "first": date::format_iso_day(self.window.first),
+                "last": date::format_iso_day(self.window.last),
+            },
+            "fields": fields,
+            "redacted": self.redacted,
+            "segments": self.segments.iter().map(|(n, k)| json!({"name": n, "kind": k.as_str()})).collect::<Vec<_>>(),
+        })
+    }
+}
