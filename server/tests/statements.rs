@@ -585,7 +585,10 @@ fn segments_and_calls(store: &Path, data: &Data, dir: &Path) {
         .iter()
         .map(|r| r[0].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["segment_ids", "segment_info", "profile", "procedures"]);
+    assert_eq!(
+        names,
+        ["segment_ids", "segment_info", "profile", "procedures"]
+    );
     let v = one(store, "SHOW SEGMENTS");
     assert_eq!(
         v,
