@@ -22,3 +22,4 @@ pub mod dictionary;
 pub mod fsutil;
 pub mod manifest;
 pub mod part;
+pub mod wal;
