@@ -2,7 +2,8 @@
 //! make them fail: [`RealFs`] is the operating system; [`FaultyFs`] wraps it
 //! with failpoints (fail the Nth write or fsync, a disk that fills up after
 //! N bytes, fsyncs held until released) and can simulate a power loss by
-//! cutting every file back to what was last fsynced.
+//! cutting every file back to what was last fsynced (and zeroing what a
+//! failed fsync lost).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -119,8 +120,19 @@ struct FaultState {
     capacity: Option<u64>,
     syncs_paused: bool,
     num_syncs_waiting: u64,
-    /// Per file written through this layer: (length, length at the last fsync).
-    files: HashMap<PathBuf, (u64, u64)>,
+    /// Per file written through this layer.
+    files: HashMap<PathBuf, FileState>,
+}
+
+#[derive(Debug, Default)]
+struct FileState {
+    len: u64,
+    /// The length at the last fsync.
+    synced: u64,
+    /// Byte ranges that a failed fsync lost: Linux may mark the dirty pages
+    /// clean after a failed writeback, so a later fsync that succeeds does
+    /// not bring them back.
+    lost: Vec<(u64, u64)>,
 }
 
 impl FaultyFs {
@@ -185,16 +197,30 @@ impl FaultyFs {
     }
 
     /// Simulates a power loss: every file written through this layer is cut
-    /// back to its length at its last successful fsync (a file never
-    /// fsynced, to nothing). Handles still open must not be used after this.
+    /// back to its length at its last fsync (a file never fsynced, to
+    /// nothing), and the bytes that a failed fsync covered read as zeros
+    /// (even if a later fsync succeeded). Handles still open must not be
+    /// used after this.
     pub fn lose_unsynced_data(&self) -> io::Result<()> {
         let mut s = self.state();
-        for (path, (len, synced)) in s.files.iter_mut() {
-            if *len > *synced && path.exists() {
-                let f = OpenOptions::new().write(true).open(path)?;
-                f.set_len(*synced)?;
-                *len = *synced;
+        for (path, file) in s.files.iter_mut() {
+            if !path.exists() {
+                continue;
             }
+            let mut f = OpenOptions::new().write(true).open(path)?;
+            if file.len > file.synced {
+                f.set_len(file.synced)?;
+                file.len = file.synced;
+            }
+            for (start, end) in file.lost.drain(..) {
+                let end = end.min(file.len);
+                if start < end {
+                    use std::io::{Seek, SeekFrom};
+                    f.seek(SeekFrom::Start(start))?;
+                    f.write_all(&vec![0; (end - start) as usize])?;
+                }
+            }
+            f.sync_all()?;
         }
         Ok(())
     }
@@ -236,7 +262,7 @@ impl WalFile for FaultyFile {
         };
         self.inner.write_all(&buf[..n])?;
         s.bytes_written += n as u64;
-        s.files.entry(self.path.clone()).or_default().0 += n as u64;
+        s.files.entry(self.path.clone()).or_default().len += n as u64;
         match err {
             Some(e) => Err(e),
             None => Ok(()),
@@ -257,12 +283,18 @@ impl WalFile for FaultyFile {
             s.num_syncs_waiting -= 1;
         }
         s.num_syncs += 1;
-        if s.fail_sync_at == Some(s.num_syncs) {
+        let fail = s.fail_sync_at == Some(s.num_syncs);
+        if !fail {
+            self.inner.sync_data()?;
+        }
+        let file = s.files.entry(self.path.clone()).or_default();
+        if fail && file.len > file.synced {
+            file.lost.push((file.synced, file.len));
+        }
+        file.synced = file.len;
+        if fail {
             return Err(injected(io::ErrorKind::Other, "input/output error"));
         }
-        self.inner.sync_data()?;
-        let entry = s.files.entry(self.path.clone()).or_default();
-        entry.1 = entry.0;
         Ok(())
     }
 }
@@ -282,7 +314,9 @@ impl WalFs for FaultyFs {
             .append(true)
             .create_new(true)
             .open(path)?;
-        self.state().files.insert(path.to_owned(), (0, 0));
+        self.state()
+            .files
+            .insert(path.to_owned(), FileState::default());
         Ok(Box::new(FaultyFile {
             inner,
             path: path.to_owned(),
@@ -293,7 +327,14 @@ impl WalFs for FaultyFs {
         let inner = OpenOptions::new().append(true).open(path)?;
         let len = inner.metadata()?.len();
         // What exists when the file is opened is taken as durable.
-        self.state().files.insert(path.to_owned(), (len, len));
+        self.state().files.insert(
+            path.to_owned(),
+            FileState {
+                len,
+                synced: len,
+                lost: Vec::new(),
+            },
+        );
         Ok(Box::new(FaultyFile {
             inner,
             path: path.to_owned(),
@@ -302,8 +343,10 @@ impl WalFs for FaultyFs {
     }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         RealFs.truncate(path, len)?;
-        if let Some(e) = self.state().files.get_mut(path) {
-            *e = (len, len);
+        if let Some(f) = self.state().files.get_mut(path) {
+            f.len = len;
+            f.synced = len;
+            f.lost.retain(|r| r.0 < len);
         }
         Ok(())
     }

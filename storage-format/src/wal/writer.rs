@@ -428,7 +428,12 @@ impl Shared {
                     s.stats.syncs += 1;
                 }
             }
-            Err(e) => s.poisoned = Some(e.to_string()),
+            Err(e) => {
+                s.poisoned = Some(e.to_string());
+                // Records queued behind the failed group are never written.
+                s.pending.clear();
+                s.stats.queued -= std::mem::take(&mut s.pending_records);
+            }
         }
         if s.pending.is_empty() {
             // Reuse the buffer's capacity for the next group.
