@@ -1,5 +1,6 @@
-//! segdb's engine: tables, fields, shards, evaluation of bitmap expressions
-//! and bulk import. See ARCHITECTURE.md.
+//! segdb's engine: tables, fields, shards, evaluation of bitmap expressions,
+//! bulk import and the typed operations of real-time writes. See
+//! ARCHITECTURE.md.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -19,6 +20,7 @@ pub mod insight;
 pub mod profile;
 pub mod store;
 pub mod table;
+pub mod write;
 
 pub use cancel::Cancel;
 pub use error::{EngineError, Result};

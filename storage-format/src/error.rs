@@ -36,6 +36,22 @@ pub enum FormatError {
         /// The version this build reads.
         supported: u32,
     },
+    /// The WAL refuses writes after an earlier write or fsync failed: what
+    /// was written since the last good fsync may not be durable, and
+    /// nothing may follow a half-written record. Restart to recover.
+    #[error("the WAL refuses writes after an earlier failure ({cause}); restart to recover")]
+    Poisoned {
+        /// The failure that poisoned the writer.
+        cause: String,
+    },
+    /// A WAL record larger than the format allows.
+    #[error("a WAL record of {len} bytes is larger than the limit of {max} bytes")]
+    RecordTooLarge {
+        /// The record's payload length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
 }
 
 impl FormatError {

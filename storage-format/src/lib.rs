@@ -23,3 +23,4 @@ pub mod fsutil;
 pub mod manifest;
 pub mod part;
 pub mod snapshot;
+pub mod wal;

@@ -7,7 +7,7 @@
 mod builder;
 mod input;
 mod new_ids;
-mod parse;
+pub(crate) mod parse;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,342 @@
+//! JSON lines to a typed [`Batch`], checked against a table's schema.
+
+use rustc_hash::FxHashMap;
+use segdb_storage_format::date::parse_iso_day;
+use serde_json::{Map, Value};
+
+use super::op::{Batch, Op, SetValue};
+use crate::error::{EngineError, Result};
+use crate::import::parse::suggest;
+use crate::schema::{FieldKind, Schema};
+
+/// The `source_name` of the `BadInput` errors of [`parse_batch`].
+pub const INGEST_SOURCE: &str = "ingest batch";
+
+/// Longest external id accepted, in bytes (as in imports).
+const MAX_ID_LEN: usize = segdb_storage_format::dictionary::MAX_ID_LEN;
+
+/// The keys a line may hold.
+const KEYS: [&str; 9] = [
+    "id", "set", "add", "remove", "clear", "event", "delete", "day", "count",
+];
+const OPERATIONS: [&str; 6] = ["set", "add", "remove", "clear", "event", "delete"];
+
+/// A bad line: the key (or `-` for the whole line) and the reason.
+struct Bad(String, String);
+
+fn bad(key: &str, reason: impl Into<String>) -> Bad {
+    Bad(key.to_owned(), reason.into())
+}
+
+/// Parses a batch of operations, one JSON object per line (empty lines are
+/// skipped but counted), against `schema`:
+///
+/// - `{"id":"u1","set":{"city":"c001","age":31}}`: ENUM (a non-empty
+///   string), BOOL (`true`/`false`/`0`/`1`), INT (a 64-bit integer) and TEXT
+///   (a string) fields; `null` is refused (use `clear`).
+/// - `{"id":"u1","add":{"interests":["i03"]}}` and `remove`: SET fields,
+///   each with a non-empty list of non-empty strings.
+/// - `{"id":"u1","clear":["contract_end_days"]}`: any fields.
+/// - `{"id":"u1","event":"search","day":"2026-11-22","count":2}`: an EVENT
+///   field, an ISO day and a positive count (1 if left out).
+/// - `{"id":"u9","delete":true}`.
+///
+/// Every line holds `id` (a non-empty string of at most 1,024 bytes) and
+/// exactly one operation. The first bad line fails the whole batch with
+/// `EngineError::BadInput` naming its 1-based line number, the key at fault
+/// and the reason (with a "did you mean" for an unknown field or key).
+/// The returned batch has no idempotency key; the caller sets it.
+pub fn parse_batch(schema: &Schema, text: &str) -> Result<Batch> {
+    let fields: FxHashMap<&str, (u32, FieldKind)> = schema
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.name.as_str(), (i as u32, f.kind)))
+        .collect();
+    let parser = Parser { schema, fields };
+    let mut ops = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let op = parser
+            .parse_line(line)
+            .map_err(|Bad(column, reason)| EngineError::BadInput {
+                source_name: INGEST_SOURCE.to_owned(),
+                line: i as u64 + 1,
+                column,
+                reason,
+            })?;
+        ops.push(op);
+    }
+    Ok(Batch {
+        idempotency_key: None,
+        ops,
+    })
+}
+
+struct Parser<'a> {
+    schema: &'a Schema,
+    fields: FxHashMap<&'a str, (u32, FieldKind)>,
+}
+
+/// A JSON value shortened for an error message.
+fn show(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s
+    }
+}
+
+impl Parser<'_> {
+    fn parse_line(&self, line: &str) -> Result<Op, Bad> {
+        let v: Value = serde_json::from_str(line)
+            .map_err(|e| bad("-", format!("not JSON at column {}: {e}", e.column())))?;
+        let Value::Object(obj) = v else {
+            return Err(bad("-", "a line must be a JSON object"));
+        };
+        for k in obj.keys() {
+            if !KEYS.contains(&k.as_str()) {
+                let hint = suggest(k, KEYS.into_iter());
+                return Err(bad(k, format!("unknown key{hint}")));
+            }
+        }
+        let id = match obj.get("id") {
+            None => return Err(bad("id", "missing: every line names its row's external id")),
+            Some(Value::String(s)) if s.is_empty() => return Err(bad("id", "empty external id")),
+            Some(Value::String(s)) if s.len() > MAX_ID_LEN => {
+                return Err(bad(
+                    "id",
+                    format!("external id longer than {MAX_ID_LEN} bytes"),
+                ))
+            }
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => return Err(bad("id", format!("{} is not a string", show(other)))),
+        };
+        let found: Vec<&str> = OPERATIONS
+            .into_iter()
+            .filter(|k| obj.contains_key(*k))
+            .collect();
+        let op = match found.as_slice() {
+            [op] => *op,
+            [] => return Err(bad(
+                "-",
+                "no operation: expected one of `set`, `add`, `remove`, `clear`, `event`, `delete`",
+            )),
+            [a, b, ..] => {
+                return Err(bad(
+                    b,
+                    format!("one operation per line: found `{a}` and `{b}`"),
+                ))
+            }
+        };
+        if op != "event" {
+            for k in ["day", "count"] {
+                if obj.contains_key(k) {
+                    return Err(bad(k, format!("`{k}` belongs to an `event` operation")));
+                }
+            }
+        }
+        let body = &obj[op];
+        match op {
+            "set" => self.parse_set(id, op, body),
+            "add" | "remove" => {
+                let values = self.parse_set_values(op, body)?;
+                Ok(if op == "add" {
+                    Op::Add { id, values }
+                } else {
+                    Op::Remove { id, values }
+                })
+            }
+            "clear" => self.parse_clear(id, body),
+            "event" => self.parse_event(id, body, &obj),
+            _ => match body {
+                Value::Bool(true) => Ok(Op::Delete { id }),
+                other => Err(bad(
+                    "delete",
+                    format!("must be `true`, found {}", show(other)),
+                )),
+            },
+        }
+    }
+
+    fn field(&self, name: &str) -> Result<(u32, FieldKind), Bad> {
+        self.fields.get(name).copied().ok_or_else(|| {
+            let hint = suggest(name, self.schema.fields.iter().map(|f| f.name.as_str()));
+            bad(name, format!("unknown field{hint}"))
+        })
+    }
+
+    fn object<'v>(&self, op: &str, body: &'v Value) -> Result<&'v Map<String, Value>, Bad> {
+        match body {
+            Value::Object(m) if m.is_empty() => Err(bad(op, "names no field")),
+            Value::Object(m) => Ok(m),
+            other => Err(bad(
+                op,
+                format!("must be an object of fields, found {}", show(other)),
+            )),
+        }
+    }
+
+    fn parse_set(&self, id: String, op: &str, body: &Value) -> Result<Op, Bad> {
+        let mut values = Vec::new();
+        for (name, v) in self.object(op, body)? {
+            let (f, kind) = self.field(name)?;
+            let value = match (kind, v) {
+                (FieldKind::Set, _) => {
+                    return Err(bad(name, "is a SET field: use `add` or `remove`"))
+                }
+                (FieldKind::Event, _) => {
+                    return Err(bad(name, "is an EVENT field: use an `event` operation"))
+                }
+                (_, Value::Null) => return Err(bad(name, "null: use `clear` to clear a field")),
+                (FieldKind::Enum, Value::String(s)) if !s.is_empty() => SetValue::Enum(s.clone()),
+                (FieldKind::Bool, Value::Bool(b)) => SetValue::Bool(*b),
+                (FieldKind::Bool, Value::Number(n)) if matches!(n.as_u64(), Some(0 | 1)) => {
+                    SetValue::Bool(n.as_u64() == Some(1))
+                }
+                (FieldKind::Int, Value::Number(n)) => match n.as_i64() {
+                    Some(x) => SetValue::Int(x),
+                    None => return Err(bad(name, format!("{n} is not a 64-bit integer"))),
+                },
+                (FieldKind::Text, Value::String(s)) => SetValue::Text(s.clone()),
+                (kind, v) => {
+                    let expected = match kind {
+                        FieldKind::Enum => "a non-empty string",
+                        FieldKind::Bool => "true, false, 0 or 1",
+                        FieldKind::Int => "an integer",
+                        _ => "a string",
+                    };
+                    return Err(bad(
+                        name,
+                        format!(
+                            "{} is not a valid {} value ({expected})",
+                            show(v),
+                            kind.as_str()
+                        ),
+                    ));
+                }
+            };
+            values.push((f, value));
+        }
+        Ok(Op::Set { id, values })
+    }
+
+    fn parse_set_values(&self, op: &str, body: &Value) -> Result<Vec<(u32, Vec<String>)>, Bad> {
+        let mut out = Vec::new();
+        for (name, v) in self.object(op, body)? {
+            let (f, kind) = self.field(name)?;
+            if kind != FieldKind::Set {
+                return Err(bad(
+                    name,
+                    format!(
+                        "is {}: `{op}` applies to SET fields{}",
+                        kind.as_str(),
+                        if kind == FieldKind::Event {
+                            "; use an `event` operation"
+                        } else {
+                            "; use `set`"
+                        }
+                    ),
+                ));
+            }
+            let Value::Array(items) = v else {
+                return Err(bad(
+                    name,
+                    format!("must be a list of values, found {}", show(v)),
+                ));
+            };
+            if items.is_empty() {
+                return Err(bad(name, "an empty list of values"));
+            }
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::String(s) if !s.is_empty() => values.push(s.clone()),
+                    other => {
+                        return Err(bad(
+                            name,
+                            format!(
+                                "SET values must be non-empty strings, found {}",
+                                show(other)
+                            ),
+                        ))
+                    }
+                }
+            }
+            out.push((f, values));
+        }
+        Ok(out)
+    }
+
+    fn parse_clear(&self, id: String, body: &Value) -> Result<Op, Bad> {
+        let Value::Array(items) = body else {
+            return Err(bad(
+                "clear",
+                format!("must be a list of field names, found {}", show(body)),
+            ));
+        };
+        if items.is_empty() {
+            return Err(bad("clear", "names no field"));
+        }
+        let mut fields = Vec::with_capacity(items.len());
+        for item in items {
+            let Value::String(name) = item else {
+                return Err(bad(
+                    "clear",
+                    format!("field names are strings, found {}", show(item)),
+                ));
+            };
+            fields.push(self.field(name)?.0);
+        }
+        Ok(Op::Clear { id, fields })
+    }
+
+    fn parse_event(&self, id: String, body: &Value, obj: &Map<String, Value>) -> Result<Op, Bad> {
+        let Value::String(name) = body else {
+            return Err(bad(
+                "event",
+                format!("must name an EVENT field, found {}", show(body)),
+            ));
+        };
+        let (field, kind) = self.field(name)?;
+        if kind != FieldKind::Event {
+            return Err(bad(
+                name,
+                format!("is {}, not an EVENT field", kind.as_str()),
+            ));
+        }
+        let day = match obj.get("day") {
+            None => return Err(bad("day", "missing: an event needs its day (YYYY-MM-DD)")),
+            Some(Value::String(s)) => parse_iso_day(s)
+                .ok_or_else(|| bad("day", format!("`{s}` is not a date (YYYY-MM-DD)")))?,
+            Some(other) => {
+                return Err(bad(
+                    "day",
+                    format!("{} is not a date (a string YYYY-MM-DD)", show(other)),
+                ))
+            }
+        };
+        let count = match obj.get("count") {
+            None => 1,
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(c) if c > 0 => c,
+                _ => return Err(bad("count", format!("{n} is not a positive integer"))),
+            },
+            Some(other) => {
+                return Err(bad(
+                    "count",
+                    format!("{} is not a positive integer", show(other)),
+                ))
+            }
+        };
+        Ok(Op::Event {
+            id,
+            field,
+            day,
+            count,
+        })
+    }
+}
