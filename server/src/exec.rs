@@ -355,7 +355,18 @@ pub fn run_statement_as(
                     limit,
                     offset,
                 } => {
-                    let mut groups = t.group_count(filter, &field)?;
+                    // The top of a descending order is found without
+                    // counting every value.
+                    let top = match (order, limit) {
+                        (Some(SortOrder::Desc), Some(l)) => {
+                            Some(offset.saturating_add(l).min(usize::MAX as u64) as usize)
+                        }
+                        _ => None,
+                    };
+                    let mut groups = match top {
+                        Some(n) => t.group_count_top(filter, &field, n)?,
+                        None => t.group_count(filter, &field)?,
+                    };
                     match order {
                         Some(SortOrder::Desc) => {
                             groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)))

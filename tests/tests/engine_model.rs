@@ -267,6 +267,20 @@ fn check(store: &Store, model: &Model, e: &Expr) -> Result<(), TestCaseError> {
                 e
             ),
             FieldKind::Enum | FieldKind::Set | FieldKind::Bool => {
+                let mut sorted: Vec<(String, u64)> =
+                    model.group_count(e, &f.name).into_iter().collect();
+                sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                for n in [1, 3] {
+                    let want: Vec<(String, u64)> = sorted.iter().take(n).cloned().collect();
+                    prop_assert_eq!(
+                        t.group_count_top(e, &f.name, n).unwrap(),
+                        want,
+                        "top {} of {} over {:?}",
+                        n,
+                        f.name,
+                        e
+                    );
+                }
                 let got: std::collections::BTreeMap<String, u64> =
                     t.group_count(e, &f.name).unwrap().into_iter().collect();
                 prop_assert_eq!(

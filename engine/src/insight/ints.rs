@@ -3,7 +3,8 @@
 //! a per-part base, so quantiles search the value domain: each step counts
 //! the rows at or below a candidate value with the O'Neil range walk, and
 //! halves the interval; a quantile costs about log2(max - min) passes over
-//! the segment's chunks, whatever its size.
+//! the segment's chunks, whatever its size. Histograms extract each row's
+//! value bit by bit (a pass per slice) and count it in its bucket.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,10 @@ use crate::eval::chunk::{int_range, with_scratch};
 use crate::eval::shard::{int_ctx, IntCtx};
 use crate::eval::{chunk_int_stats, IntStats};
 use crate::table::Table;
+
+/// Segments of at most this many rows have an INT field's values
+/// extracted once (8 bytes each) rather than walked twice.
+const VALUES_IN_MEMORY: u64 = 4 << 20;
 
 /// The most buckets a histogram may have.
 pub const MAX_BUCKETS: u64 = 1_000;
@@ -56,8 +61,10 @@ fn count_range(int: &IntCtx<'_>, c: &SegChunk, lo: i64, hi: i64) -> u64 {
     })
 }
 
-/// The values of the rows of chunk `c` that have one (extracted bit by bit:
-/// for chunks with few rows, cheaper than a range walk per bucket).
+/// The values of the rows of chunk `c` that have one, in row order. Each
+/// slice is loaded once and ANDed with the rows; each set bit adds `2^j`
+/// to its row's value, found by rank (prefix popcounts), so the cost is
+/// about `bits x (1,024 words + rows)`, whatever the number of buckets.
 fn chunk_values(int: &IntCtx<'_>, c: &SegChunk) -> Vec<i64> {
     let (Some(meta), Some(nn)) = (
         int.meta,
@@ -65,28 +72,40 @@ fn chunk_values(int: &IntCtx<'_>, c: &SegChunk) -> Vec<i64> {
     ) else {
         return Vec::new();
     };
-    let mut rows: Vec<u16> = Vec::new();
     with_scratch(|s| {
-        let mut w: Box<Words> = s.take();
-        w.copy_from_slice(&c.words[..]);
-        dense::and_with(&mut w, nn);
-        dense::for_each_set(&w, |r| rows.push(r));
-        s.give(w);
-    });
-    let mut offsets = vec![0u64; rows.len()];
-    for (j, slice) in int.slices.iter().enumerate() {
-        if let Some(cont) = slice.as_ref().and_then(|v| v.container(c.key)) {
-            for (o, &r) in offsets.iter_mut().zip(&rows) {
-                if cont.contains(r) {
-                    *o |= 1 << j;
+        let mut cand: Box<Words> = s.take();
+        let mut slice: Box<Words> = s.take();
+        cand.copy_from_slice(&c.words[..]);
+        dense::and_with(&mut cand, nn);
+        let mut rank = vec![0u32; cand.len()];
+        let mut n = 0u32;
+        for (r, w) in rank.iter_mut().zip(cand.iter()) {
+            *r = n;
+            n += w.count_ones();
+        }
+        let mut offsets = vec![0u64; n as usize];
+        for (j, sl) in int.slices.iter().enumerate() {
+            let Some(cont) = sl.as_ref().and_then(|v| v.container(c.key)) else {
+                continue;
+            };
+            dense::load(&mut slice, cont);
+            for (w, (&a, &b)) in cand.iter().zip(slice.iter()).enumerate() {
+                let mut m = a & b;
+                while m != 0 {
+                    let bit = m.trailing_zeros();
+                    let below = a & ((1u64 << bit) - 1);
+                    offsets[(rank[w] + below.count_ones()) as usize] |= 1 << j;
+                    m &= m - 1;
                 }
             }
         }
-    }
-    offsets
-        .into_iter()
-        .map(|o| (i128::from(meta.base) + i128::from(o)) as i64)
-        .collect()
+        s.give(cand);
+        s.give(slice);
+        offsets
+            .into_iter()
+            .map(|o| (i128::from(meta.base) + i128::from(o)) as i64)
+            .collect()
+    })
 }
 
 /// Rows of `seg` per bucket `first + i*width ..< first + (i+1)*width`.
@@ -97,16 +116,6 @@ fn bucket_counts(
     width: i64,
     n: usize,
 ) -> Result<Vec<u64>> {
-    let bounds: Vec<(i64, i64)> = (0..n)
-        .map(|i| {
-            let lo = i128::from(first) + i128::from(width) * i as i128;
-            let hi = (lo + i128::from(width) - 1).min(i128::from(i64::MAX));
-            (
-                lo.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
-                hi as i64,
-            )
-        })
-        .collect();
     let counts = sum_chunks(
         seg,
         |c| {
@@ -114,17 +123,10 @@ fn bucket_counts(
             let Some(int) = &ints[c.shard as usize] else {
                 return Ok(out);
             };
-            if c.count < 64 * n as u64 {
-                for v in chunk_values(int, c) {
-                    let i = (i128::from(v) - i128::from(first)).div_euclid(i128::from(width));
-                    let Ok(i) = usize::try_from(i) else { continue };
-                    if let Some(o) = out.get_mut(i) {
-                        *o += 1;
-                    }
-                }
-            } else {
-                for (o, &(lo, hi)) in out.iter_mut().zip(&bounds) {
-                    *o = count_range(int, c, lo, hi);
+            for v in chunk_values(int, c) {
+                let i = (i128::from(v) - i128::from(first)).div_euclid(i128::from(width));
+                if let Some(o) = usize::try_from(i).ok().and_then(|i| out.get_mut(i)) {
+                    *o += 1;
                 }
             }
             Ok(out)
@@ -179,16 +181,50 @@ pub(super) fn field_ints(
     opts: &InsightOptions,
 ) -> Result<FieldInsight> {
     let ints = int_ctxs(table, fi)?;
-    let stats = sum_chunks(
-        seg,
-        |c| {
-            Ok(match &ints[c.shard as usize] {
-                Some(int) => with_scratch(|s| chunk_int_stats(int, c.key, &c.words, s)),
-                None => IntStats::default(),
-            })
-        },
-        IntStats::merge,
-    )?;
+    // A segment of up to VALUES_IN_MEMORY rows has its values extracted
+    // once: statistics and buckets then come from them. A larger one walks
+    // the slices for the statistics and extracts values chunk by chunk for
+    // the buckets, holding one chunk's values at a time.
+    let rows: u64 = seg.iter().map(|c| c.count).sum();
+    let values: Option<Vec<Vec<i64>>> = (rows <= VALUES_IN_MEMORY)
+        .then(|| {
+            use rayon::prelude::*;
+            let cancel = crate::cancel::current();
+            seg.par_iter()
+                .map(|c| {
+                    if let Some(cancel) = &cancel {
+                        cancel.check()?;
+                    }
+                    Ok(ints[c.shard as usize]
+                        .as_ref()
+                        .map_or_else(Vec::new, |int| chunk_values(int, c)))
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .transpose()?;
+    let stats = match &values {
+        Some(values) => values.iter().flatten().fold(IntStats::default(), |s, &v| {
+            IntStats::merge(
+                s,
+                IntStats {
+                    count: 1,
+                    sum: i128::from(v),
+                    min: Some(v),
+                    max: Some(v),
+                },
+            )
+        }),
+        None => sum_chunks(
+            seg,
+            |c| {
+                Ok(match &ints[c.shard as usize] {
+                    Some(int) => with_scratch(|s| chunk_int_stats(int, c.key, &c.words, s)),
+                    None => IntStats::default(),
+                })
+            },
+            IntStats::merge,
+        )?,
+    };
     let (Some(min), Some(max)) = (stats.min, stats.max) else {
         return Ok(FieldInsight::Int {
             stats,
@@ -204,7 +240,19 @@ pub(super) fn field_ints(
             opts.width_of(name).unwrap_or(0),
         ))
     })?;
-    let counts = bucket_counts(&ints, seg, first, width, n)?;
+    let counts = match &values {
+        Some(values) => {
+            let mut counts = vec![0u64; n];
+            for &v in values.iter().flatten() {
+                let i = (i128::from(v) - i128::from(first)).div_euclid(i128::from(width));
+                if let Some(o) = usize::try_from(i).ok().and_then(|i| counts.get_mut(i)) {
+                    *o += 1;
+                }
+            }
+            counts
+        }
+        None => bucket_counts(&ints, seg, first, width, n)?,
+    };
     let table_counts = table_buckets(table, &ints, fi, first, width, n)?;
     let buckets = (0..n)
         .map(|i| {

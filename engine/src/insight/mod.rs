@@ -10,6 +10,7 @@
 //! cached in the table snapshot, which never changes.
 
 mod ints;
+mod top;
 mod values;
 
 pub(crate) use ints::DerivedCache;

@@ -1,4 +1,4 @@
-//! `segdb bench`: W1–W6 on a local store, or over HTTP against a server.
+//! `segdb bench`: W1–W10 on a local store, or over HTTP against a server.
 
 use std::time::Instant;
 
@@ -6,6 +6,34 @@ use segdb_engine::Store;
 use segdb_server::{exec, workload};
 
 use crate::AnyError;
+
+/// Runs `f` 5 times to warm up, then `runs` times; prints its answer and
+/// the median, p90 and fastest times.
+fn time(
+    id: &str,
+    runs: usize,
+    mut f: impl FnMut() -> Result<u64, AnyError>,
+) -> Result<(), AnyError> {
+    let mut count = 0;
+    for _ in 0..5 {
+        count = f()?;
+    }
+    let mut times = Vec::with_capacity(runs.max(1));
+    for _ in 0..runs.max(1) {
+        let s = Instant::now();
+        f()?;
+        times.push(s.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    outln!(
+        "{id:<4} {count:>12} {:>10.3} {:>10.3} {:>10.3}",
+        q(0.5),
+        q(0.9),
+        times[0]
+    );
+    Ok(())
+}
 
 fn anon_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -39,37 +67,78 @@ pub fn bench(data: &std::path::Path, runs: usize, only: &[String]) -> Result<(),
         "min ms"
     );
     let catalog = exec::StoreCatalog(&store);
-    for (id, text) in workload::COUNT_WORKLOADS {
-        if !only.is_empty() && !only.iter().any(|o| o.eq_ignore_ascii_case(id)) {
-            continue;
-        }
+    let wanted = |id: &str| only.is_empty() || only.iter().any(|o| o.eq_ignore_ascii_case(id));
+    let filter_of = |text: &str| -> Result<segdb_engine::Expr, AnyError> {
         let stmt = segdb_query_lang::parse_and_bind(text, &catalog, segdb_engine::date::today())?;
-        let Some(segdb_query_lang::Statement::Select(sel)) = stmt.into_iter().next() else {
-            return Err(format!("{id} is not a SELECT").into());
-        };
-        let mut count = 0;
-        for _ in 0..5 {
-            count = t.count(&sel.filter)?;
+        match stmt.into_iter().next() {
+            Some(segdb_query_lang::Statement::Select(sel)) => Ok(sel.filter),
+            _ => Err(format!("`{text}` is not a SELECT").into()),
         }
-        let mut times: Vec<f64> = (0..runs.max(1))
-            .map(|_| {
-                let s = Instant::now();
-                let _ = t.count(&sel.filter);
-                s.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        times.sort_by(|a, b| a.total_cmp(b));
-        let q = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
-        outln!(
-            "{id:<4} {count:>12} {:>10.3} {:>10.3} {:>10.3}",
-            q(0.5),
-            q(0.9),
-            times[0]
-        );
+    };
+    for (id, text) in workload::COUNT_WORKLOADS {
+        if wanted(id) {
+            let filter = filter_of(text)?;
+            time(id, runs, || Ok(t.count(&filter)?))?;
+        }
+    }
+    // W7: insight of the W1 segment.
+    if wanted("W7") {
+        let filter = filter_of(workload::COUNT_WORKLOADS[0].1)?;
+        let opts = workload::w7_options();
+        time("W7", runs, || Ok(t.insight(&filter, &opts)?.segment_rows))?;
+    }
+    // W8: every id of the W3 segment, written out as CSV lines.
+    if wanted("W8") {
+        let filter = filter_of(workload::COUNT_WORKLOADS[2].1)?;
+        time("W8", runs, || {
+            let mut out: Vec<u8> = Vec::with_capacity(1 << 16);
+            let mut n = 0u64;
+            t.for_each_shard_rows(&filter, |rows| {
+                for &r in rows {
+                    out.extend_from_slice(t.external_id(r)?.as_bytes());
+                    out.push(b'\n');
+                    n += 1;
+                    if out.len() >= 1 << 16 {
+                        std::hint::black_box(&out);
+                        out.clear();
+                    }
+                }
+                Ok(std::ops::ControlFlow::Continue(()))
+            })?;
+            Ok(n)
+        })?;
+    }
+    // W9: the 10 cities with most users inside W2.
+    if wanted("W9") {
+        let stmt =
+            segdb_query_lang::parse_and_bind(workload::W9, &catalog, segdb_engine::date::today())?;
+        let stmt = stmt.into_iter().next().ok_or("W9 is empty")?;
+        time("W9", runs, || {
+            Ok(exec::run_statement(&store, stmt.clone())?.rows.len() as u64)
+        })?;
+    }
+    // W10: one user's profile, with the segments it is in.
+    if wanted("W10") {
+        let last = segdb_engine::date::today();
+        let window = segdb_engine::DayRange {
+            first: last - 29,
+            last,
+        };
+        time("W10", runs, || {
+            let p = segdb_server::profile::profile(
+                &store,
+                "users",
+                workload::W10_ID,
+                window,
+                exec::Access::FULL,
+            )?
+            .ok_or("W10: no such user")?;
+            Ok(p.fields.len() as u64)
+        })?;
     }
     if let Some(kib) = anon_rss_kib() {
         outln!(
-            "heap (anonymous RSS) after W1-W6: {:.1} MiB = {:.1}% of bytes on disk",
+            "heap (anonymous RSS) after the workloads: {:.1} MiB = {:.1}% of bytes on disk",
             kib as f64 / 1024.0,
             kib as f64 * 1024.0 * 100.0 / t.bytes_on_disk().max(1) as f64
         );
