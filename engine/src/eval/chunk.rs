@@ -17,8 +17,9 @@ pub(crate) struct Scratch {
     counts: Vec<u32>,
     /// Saturating per-row counters, all zero between uses.
     counts8: Vec<u8>,
-    /// Rows of the universe found in an event's slices, slice after slice.
-    rows: Vec<u16>,
+    /// Rows whose `counts8` entry is not zero, each once (65,537 entries:
+    /// every row, and one more slot for a write that is not kept).
+    touched: Vec<u16>,
     /// The universe's rows of one container (room for all 65,536 rows).
     buf: Option<Box<[u16; 65_536]>>,
 }
@@ -345,7 +346,9 @@ fn event_count(
 /// that only the universe's rows reach the counters: for W3 (`city = 'c000'`,
 /// one row in six) that is a sixth of the slices' values. The survivors'
 /// weights are added into saturating `u8` counters (exact for comparisons
-/// with `n < 255`), and each survivor's counter is then compared and reset.
+/// with `n < 255`), each row remembered once on its first touch; then each
+/// touched row's counter is compared and reset. Memory is fixed whatever
+/// the window's length.
 /// When every count from some `lo` up satisfies the comparison (`>`, `>=`),
 /// a slice worth at least `lo` decides its rows at once, without counters.
 fn event_count_small(
@@ -373,16 +376,19 @@ fn event_count_small(
     };
     debug_assert!((0..=255).all(|x| op.holds(x, n) == (lo..=hi).contains(&x)));
     let (lo, width) = (lo as u8, (hi - lo) as u8);
-    let rows = &mut s.rows;
+    if s.touched.len() != 65_537 {
+        s.touched = vec![0u16; 65_537];
+    }
+    let touched = &mut s.touched[..];
+    let mut t = 0usize;
     let buf = s.buf.get_or_insert_with(|| {
         vec![0u16; 65_536]
             .into_boxed_slice()
             .try_into()
             .unwrap_or_else(|_| unreachable!("65,536 entries"))
     });
-    rows.clear();
     out.fill(0);
-    // Whether a decided container that is not an array was added to `out`
+    // Whether a deciding container that is not an array was added to `out`
     // whole (so that `out` must be cut to the universe at the end).
     let mut whole = false;
     for d in days {
@@ -391,33 +397,33 @@ fn event_count_small(
             // A slice worth at least `lo` decides its rows when every count
             // from `lo` up satisfies the comparison (counts only grow).
             let decides = hi == 255 && (j >= 8 || 1u32 << j >= u32::from(lo));
-            let add = if j < 8 { 1u8 << j } else { u8::MAX };
-            let from = rows.len();
-            match c {
-                Container::Array(b) => {
-                    let k = filter_array(b, universe, buf);
-                    if decides {
-                        for &r in &buf[..k] {
-                            out[usize::from(r >> 6)] |= 1 << (r & 63);
-                        }
-                        continue;
-                    }
-                    rows.extend_from_slice(&buf[..k]);
-                }
+            let k = match c {
+                Container::Array(b) => filter_array(b, universe, buf),
                 c if decides => {
                     dense::or_with(out, c);
                     whole = true;
                     continue;
                 }
-                c => universe_rows(c, universe, rows),
+                c => universe_rows(c, universe, buf),
+            };
+            if decides {
+                for &r in &buf[..k] {
+                    out[usize::from(r >> 6)] |= 1 << (r & 63);
+                }
+                continue;
             }
-            for &r in &rows[from..] {
+            let add = if j < 8 { 1u8 << j } else { u8::MAX };
+            for &r in &buf[..k] {
                 let x = &mut counts[usize::from(r)];
+                // Remembered on its first touch only (a write that is kept
+                // or overwritten, not a jump): at most 65,536 rows.
+                touched[t] = r;
+                t += usize::from(*x == 0);
                 *x = x.saturating_add(add);
             }
         }
     }
-    for &r in rows.iter() {
+    for &r in &touched[..t] {
         let x = &mut counts[usize::from(r)];
         let hit = u64::from(x.wrapping_sub(lo) <= width);
         out[usize::from(r >> 6)] |= hit << (r & 63);
@@ -455,9 +461,11 @@ fn filter_array(b: &[u8], universe: &Words, buf: &mut [u16; 65_536]) -> usize {
     usize::from(k)
 }
 
-/// Appends the values of `c` that are set in `universe` to `rows` (for
-/// bitmap and run containers; arrays go through [`filter_array`]).
-fn universe_rows(c: Container<'_>, universe: &Words, rows: &mut Vec<u16>) {
+/// Writes the values of `c` that are set in `universe` to the start of
+/// `buf` and returns how many (for bitmap and run containers; arrays go
+/// through [`filter_array`]).
+fn universe_rows(c: Container<'_>, universe: &Words, buf: &mut [u16; 65_536]) -> usize {
+    let mut k = 0usize;
     match c {
         Container::Bitmap(b) => {
             for (w, word) in b.chunks_exact(8).enumerate() {
@@ -465,17 +473,20 @@ fn universe_rows(c: Container<'_>, universe: &Words, rows: &mut Vec<u16>) {
                     word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
                 ]) & universe[w];
                 while x != 0 {
-                    rows.push((w as u32 * 64 + x.trailing_zeros()) as u16);
+                    buf[k] = (w as u32 * 64 + x.trailing_zeros()) as u16;
+                    k += 1;
                     x &= x - 1;
                 }
             }
         }
         Container::Array(_) | Container::Run(_) => c.for_each(|r| {
             if universe[usize::from(r >> 6)] >> (r & 63) & 1 != 0 {
-                rows.push(r);
+                buf[k] = r;
+                k += 1;
             }
         }),
     }
+    k
 }
 
 /// `counts[r] += add` for every value `r` of `c` that is set in `mask`.
@@ -534,7 +545,8 @@ mod tests {
 
     /// One day's count per row of the chunk, drawn by `mode`: 0 nothing,
     /// 1 sparse (array containers), 2 dense (bitmap containers), 3 long
-    /// ranges of equal counts (run containers), 4 sparse with large counts.
+    /// ranges of equal counts (run containers), 4 sparse with large counts,
+    /// 5 every row (so that every row of the chunk is counted).
     fn day_counts(rng: &mut Rng, mode: u8) -> Vec<u64> {
         let mut c = vec![0u64; 65_536];
         match mode {
@@ -563,6 +575,11 @@ mod tests {
             4 => {
                 for _ in 0..rng.below(2_000) {
                     c[rng.below(65_536) as usize] = 1 + rng.below(2_000);
+                }
+            }
+            5 => {
+                for x in c.iter_mut() {
+                    *x = 1 + rng.below(3);
                 }
             }
             _ => {}
@@ -627,7 +644,7 @@ mod tests {
         #[test]
         fn event_count_agrees_with_row_sums(
             seed in 1u64..u64::MAX,
-            modes in prop::collection::vec(0u8..5, 0..8),
+            modes in prop::collection::vec(0u8..6, 0..8),
             umode in 0u8..5,
             op_i in 0u8..6,
             n in prop_oneof![4 => -1i64..12, 1 => 12i64..300],
