@@ -17,8 +17,11 @@ pub(crate) struct Scratch {
     counts: Vec<u32>,
     /// Saturating per-row counters, all zero between uses.
     counts8: Vec<u8>,
-    /// Rows whose `counts8` entry is not zero.
+    /// Rows whose `counts8` entry is not zero, each once (65,537 entries:
+    /// every row, and one more slot for a write that is not kept).
     touched: Vec<u16>,
+    /// The universe's rows of one container (room for all 65,536 rows).
+    buf: Option<Box<[u16; 65_536]>>,
 }
 
 impl Scratch {
@@ -353,9 +356,18 @@ fn event_count(
     s.give(union);
 }
 
-/// `event_count` when zero does not satisfy `op n` and `0 <= n < 255`: adds
-/// the day slices of the universe's rows into saturating `u8` counters,
-/// remembering which rows it touched; never builds the union of days.
+/// `event_count` when zero does not satisfy `op n` and `0 <= n < 255`:
+/// only rows with events can match, and only the universe's rows matter.
+/// Each day slice's rows are first filtered by the universe (an array
+/// container, the common case, with a branch-free bit test per value), so
+/// that only the universe's rows reach the counters: for W3 (`city = 'c000'`,
+/// one row in six) that is a sixth of the slices' values. The survivors'
+/// weights are added into saturating `u8` counters (exact for comparisons
+/// with `n < 255`), each row remembered once on its first touch; then each
+/// touched row's counter is compared and reset. Memory is fixed whatever
+/// the window's length.
+/// When every count from some `lo` up satisfies the comparison (`>`, `>=`),
+/// a slice worth at least `lo` decides its rows at once, without counters.
 fn event_count_small(
     days: &[EventDay<'_>],
     key: u16,
@@ -372,67 +384,126 @@ fn event_count_small(
         Ok(c) => c,
         Err(_) => unreachable!("counts8 has 65,536 entries"),
     };
-    let touched = &mut s.touched;
-    // The containers to add, with their weights; arrays are walked a
-    // quarter of the chunk at a time so that the counters they hit (16 KiB)
-    // stay in the L1 cache.
-    let mut arrays: Vec<(&[u8], u8, usize)> = Vec::new();
+    // The counts that satisfy `op n` form the interval lo..=hi (zero does
+    // not satisfy it, and counts saturate above n).
+    let (lo, hi) = match op {
+        CmpOp::Gt => (n + 1, 255),
+        CmpOp::Ge => (n, 255),
+        _ => (n, n),
+    };
+    debug_assert!((0..=255).all(|x| op.holds(x, n) == (lo..=hi).contains(&x)));
+    let (lo, width) = (lo as u8, (hi - lo) as u8);
+    if s.touched.len() != 65_537 {
+        s.touched = vec![0u16; 65_537];
+    }
+    let touched = &mut s.touched[..];
+    let mut t = 0usize;
+    let buf = s.buf.get_or_insert_with(|| {
+        vec![0u16; 65_536]
+            .into_boxed_slice()
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("65,536 entries"))
+    });
+    out.fill(0);
+    // Whether a deciding container that is not an array was added to `out`
+    // whole (so that `out` must be cut to the universe at the end).
+    let mut whole = false;
     for d in days {
         for (j, v) in d.slices.iter().enumerate() {
             let Some(c) = container(v, key) else { continue };
+            // A slice worth at least `lo` decides its rows when every count
+            // from `lo` up satisfies the comparison (counts only grow).
+            let decides = hi == 255 && (j >= 8 || 1u32 << j >= u32::from(lo));
+            let k = match c {
+                Container::Array(b) => filter_array(b, universe, buf),
+                c if decides => {
+                    dense::or_with(out, c);
+                    whole = true;
+                    continue;
+                }
+                c => universe_rows(c, universe, buf),
+            };
+            if decides {
+                for &r in &buf[..k] {
+                    out[usize::from(r >> 6)] |= 1 << (r & 63);
+                }
+                continue;
+            }
             let add = if j < 8 { 1u8 << j } else { u8::MAX };
-            match c {
-                Container::Array(b) => arrays.push((b, add, 0)),
-                c => c.for_each(|r| {
-                    if universe[usize::from(r >> 6)] & (1 << (r & 63)) != 0 {
-                        let x = counts[usize::from(r)];
-                        if x == 0 {
-                            touched.push(r);
-                        }
-                        counts[usize::from(r)] = x.saturating_add(add);
-                    }
-                }),
+            for &r in &buf[..k] {
+                let x = &mut counts[usize::from(r)];
+                // Remembered on its first touch only (a write that is kept
+                // or overwritten, not a jump): at most 65,536 rows.
+                touched[t] = r;
+                t += usize::from(*x == 0);
+                *x = x.saturating_add(add);
             }
         }
     }
-    for quarter in 1..=4u32 {
-        let end = quarter << 14;
-        for (b, add, pos) in arrays.iter_mut() {
-            // The entries of this quarter: up to the first value >= end.
-            let rest = &b[*pos * 2..];
-            let (mut lo, mut hi) = (0, rest.len() / 2);
-            while lo < hi {
-                let mid = (lo + hi) / 2;
-                if u32::from(u16::from_le_bytes([rest[2 * mid], rest[2 * mid + 1]])) < end {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
-            *pos += lo;
-            let add = *add;
-            for v in rest[..2 * lo].chunks_exact(2) {
-                let r = u16::from_le_bytes([v[0], v[1]]);
-                // Whether the row is in the universe is data, not a jump
-                // (it is unpredictable); a first touch is rare.
-                let inside = ((universe[usize::from(r >> 6)] >> (r & 63)) & 1) as u8;
-                let x = counts[usize::from(r)];
-                if (x == 0) & (inside != 0) {
-                    touched.push(r);
-                }
-                counts[usize::from(r)] = x.saturating_add(add & inside.wrapping_neg());
-            }
-        }
-    }
-    out.fill(0);
-    for &r in touched.iter() {
+    for &r in &touched[..t] {
         let x = &mut counts[usize::from(r)];
-        if op.holds(i64::from(*x), n) {
-            out[usize::from(r >> 6)] |= 1 << (r & 63);
-        }
+        let hit = u64::from(x.wrapping_sub(lo) <= width);
+        out[usize::from(r >> 6)] |= hit << (r & 63);
         *x = 0;
     }
-    touched.clear();
+    if whole {
+        dense::and(out, universe);
+    }
+}
+
+/// Writes the values of array container `b` that are set in `universe` to
+/// the start of `buf`; returns how many. Every value is written and the
+/// position advances by its universe bit: no jump on an unpredictable bit.
+/// `buf` has room for any container; indexing it with a `u16` needs no
+/// bounds check.
+#[inline]
+fn filter_array(b: &[u8], universe: &Words, buf: &mut [u16; 65_536]) -> usize {
+    let mut k = 0u16;
+    let bit = |r: u16| ((universe[usize::from(r >> 6)] >> (r & 63)) & 1) as u16;
+    let mut quads = b.chunks_exact(8);
+    for q in &mut quads {
+        // Four values per load.
+        let q = u64::from_le_bytes([q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]]);
+        for i in 0..4 {
+            let r = (q >> (16 * i)) as u16;
+            buf[usize::from(k)] = r;
+            k = k.wrapping_add(bit(r));
+        }
+    }
+    for v in quads.remainder().chunks_exact(2) {
+        let r = u16::from_le_bytes([v[0], v[1]]);
+        buf[usize::from(k)] = r;
+        k = k.wrapping_add(bit(r));
+    }
+    usize::from(k)
+}
+
+/// Writes the values of `c` that are set in `universe` to the start of
+/// `buf` and returns how many (for bitmap and run containers; arrays go
+/// through [`filter_array`]).
+fn universe_rows(c: Container<'_>, universe: &Words, buf: &mut [u16; 65_536]) -> usize {
+    let mut k = 0usize;
+    match c {
+        Container::Bitmap(b) => {
+            for (w, word) in b.chunks_exact(8).enumerate() {
+                let mut x = u64::from_le_bytes([
+                    word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+                ]) & universe[w];
+                while x != 0 {
+                    buf[k] = (w as u32 * 64 + x.trailing_zeros()) as u16;
+                    k += 1;
+                    x &= x - 1;
+                }
+            }
+        }
+        Container::Array(_) | Container::Run(_) => c.for_each(|r| {
+            if universe[usize::from(r >> 6)] >> (r & 63) & 1 != 0 {
+                buf[k] = r;
+                k += 1;
+            }
+        }),
+    }
+    k
 }
 
 /// `counts[r] += add` for every value `r` of `c` that is set in `mask`.
@@ -450,5 +521,192 @@ fn add_masked(counts: &mut [u32; 65_536], mask: &Words, c: Container<'_>, add: u
             }
         }
         c => c.for_each(one),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `event_count` on one chunk against a per-row sum, with day slices of
+    //! every container kind (arrays, bitmaps, runs), counts whose sums
+    //! overflow small counters, and universes from empty to full.
+
+    use proptest::prelude::*;
+    use segdb_storage_format::bitmap::{RoaringView, RoaringWriter};
+    use segdb_storage_format::dense::{self, Words, WORDS};
+
+    use super::{event_count, Scratch};
+    use crate::eval::shard::EventDay;
+    use crate::expr::CmpOp;
+
+    /// A day's active bitmap and bit slices, serialized.
+    type DayBlocks = (Option<Vec<u8>>, Vec<Option<Vec<u8>>>);
+
+    /// The chunk the tests evaluate (not 0, so that key lookups matter).
+    const KEY: u16 = 3;
+
+    /// A small deterministic generator.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// One day's count per row of the chunk, drawn by `mode`: 0 nothing,
+    /// 1 sparse (array containers), 2 dense (bitmap containers), 3 long
+    /// ranges of equal counts (run containers), 4 sparse with large counts,
+    /// 5 every row (so that every row of the chunk is counted).
+    fn day_counts(rng: &mut Rng, mode: u8) -> Vec<u64> {
+        let mut c = vec![0u64; 65_536];
+        match mode {
+            1 => {
+                for _ in 0..rng.below(3_000) {
+                    c[rng.below(65_536) as usize] = 1 + rng.below(6);
+                }
+            }
+            2 => {
+                for x in c.iter_mut() {
+                    if rng.below(3) == 0 {
+                        *x = 1 + rng.below(15);
+                    }
+                }
+            }
+            3 => {
+                for _ in 0..rng.below(20) {
+                    let start = rng.below(65_536) as usize;
+                    let len = rng.below(10_000) as usize;
+                    let v = 1 + rng.below(12);
+                    for x in &mut c[start..(start + len).min(65_536)] {
+                        *x = v;
+                    }
+                }
+            }
+            4 => {
+                for _ in 0..rng.below(2_000) {
+                    c[rng.below(65_536) as usize] = 1 + rng.below(2_000);
+                }
+            }
+            5 => {
+                for x in c.iter_mut() {
+                    *x = 1 + rng.below(3);
+                }
+            }
+            _ => {}
+        }
+        c
+    }
+
+    /// The bitmap of the chunk's rows satisfying `f`, as stored in a part.
+    fn bitmap(counts: &[u64], f: impl Fn(u64) -> bool) -> Option<Vec<u8>> {
+        let mut w = RoaringWriter::new();
+        for (r, &c) in counts.iter().enumerate() {
+            if f(c) {
+                w.push((u32::from(KEY) << 16) | r as u32);
+            }
+        }
+        (!w.is_empty()).then(|| w.finish())
+    }
+
+    fn view(b: &Option<Vec<u8>>) -> Option<RoaringView<'_>> {
+        b.as_ref()
+            .map(|b| RoaringView::new(b).expect("a valid bitmap"))
+    }
+
+    fn universe(rng: &mut Rng, mode: u8) -> Box<Words> {
+        let mut u = Box::new([0u64; WORDS]);
+        match mode {
+            0 => {}
+            1 => u.fill(!0),
+            2 => {
+                for w in u.iter_mut() {
+                    *w = rng.next() & rng.next();
+                }
+            }
+            3 => {
+                for _ in 0..rng.below(200) {
+                    let r = rng.below(65_536);
+                    u[(r / 64) as usize] |= 1 << (r % 64);
+                }
+            }
+            _ => {
+                let a = rng.below(65_536) as u32;
+                let b = rng.below(65_536) as u32;
+                dense::set_range(&mut u, a.min(b), a.max(b));
+            }
+        }
+        u
+    }
+
+    fn op(i: u8) -> CmpOp {
+        [
+            CmpOp::Eq,
+            CmpOp::Ne,
+            CmpOp::Lt,
+            CmpOp::Le,
+            CmpOp::Gt,
+            CmpOp::Ge,
+        ][usize::from(i % 6)]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #[test]
+        fn event_count_agrees_with_row_sums(
+            seed in 1u64..u64::MAX,
+            modes in prop::collection::vec(0u8..6, 0..8),
+            umode in 0u8..5,
+            op_i in 0u8..6,
+            n in prop_oneof![4 => -1i64..12, 1 => 12i64..300],
+        ) {
+            let mut rng = Rng(seed);
+            let counts: Vec<Vec<u64>> = modes.iter().map(|&m| day_counts(&mut rng, m)).collect();
+            let op = op(op_i);
+            // Every day's blocks: the active rows, then the bit slices.
+            let blocks: Vec<DayBlocks> = counts
+                .iter()
+                .map(|c| {
+                    let bits = 64 - c.iter().max().copied().unwrap_or(0).leading_zeros();
+                    let slices = (0..bits).map(|j| bitmap(c, |x| x >> j & 1 == 1)).collect();
+                    (bitmap(c, |x| x > 0), slices)
+                })
+                .collect();
+            let days: Vec<EventDay<'_>> = blocks
+                .iter()
+                .map(|(active, slices)| EventDay {
+                    active: view(active),
+                    slices: slices.iter().map(view).collect(),
+                })
+                .collect();
+            let uni = universe(&mut rng, umode);
+            let mut out = Box::new([0u64; WORDS]);
+            // Dirty output words must not leak into the answer.
+            out.fill(!0);
+            let mut s = Scratch::default();
+            for round in 0..2 {
+                // The second round checks that the scratch counters were reset.
+                event_count(&days, KEY, op, n, &uni, &mut out, &mut s);
+                for r in 0..65_536usize {
+                    let sum: u64 = counts.iter().map(|c| c[r]).sum();
+                    let want = uni[r / 64] >> (r % 64) & 1 == 1
+                        && op.holds(i128::from(sum), i128::from(n));
+                    let got = out[r / 64] >> (r % 64) & 1 == 1;
+                    prop_assert_eq!(got, want, "row {} sum {} {:?} {} round {}", r, sum, op, n, round);
+                }
+            }
+            // A chunk the days have no container for.
+            event_count(&days, KEY + 1, op, n, &uni, &mut out, &mut s);
+            let zero_holds = op.holds(0, n);
+            for w in 0..WORDS {
+                prop_assert_eq!(out[w], if zero_holds { uni[w] } else { 0 });
+            }
+        }
     }
 }
