@@ -141,8 +141,9 @@ mod suggest;
 
 pub use ast::SortOrder;
 pub use bind::{
-    bind, bind_segment, parse_and_bind, Aggregate, BoundSegment, BoundSelect, Catalog, Projection,
-    SegmentBody, SegmentRef, Statement,
+    bind, bind_segment, parse_and_bind, Aggregate, BoundCompare, BoundInsight, BoundSegment,
+    BoundSelect, Catalog, InsightSpec, Projection, SegmentBody, SegmentRef, Statement,
+    INSIGHT_WINDOW_DAYS,
 };
 pub use error::{ErrorKind, QueryError, Warning};
 pub use explain::ExplainExpr;
