@@ -992,10 +992,7 @@ fn bind_quantile(
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(Aggregate::Quantile(def.name.clone(), v)),
         _ => Err(scope
             .type_error(
-                format!(
-                    "a quantile is between 0 and 1, found {}",
-                    snippet(&q.text)
-                ),
+                format!("a quantile is between 0 and 1, found {}", snippet(&q.text)),
                 q.span,
             )
             .with_hint("QUANTILE(income, 0.9) is the 90th percentile")),

@@ -164,7 +164,10 @@ fn bind_spec(
                 .filter(|&k| k >= 1)
                 .ok_or_else(|| {
                     scope
-                        .type_error(format!("TOP must be 1 or more, found `{}`", k.value), k.span)
+                        .type_error(
+                            format!("TOP must be 1 or more, found `{}`", k.value),
+                            k.span,
+                        )
                         .with_hint("leave TOP out to keep every value")
                 })?,
         ),

@@ -160,3 +160,27 @@ impl Parser<'_> {
         Err(err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ast::{ClearSpans, StatementKind};
+    use crate::parse::parse;
+
+    #[test]
+    fn keywords_of_insight_may_name_fields() {
+        let text = "COMPARE top, width, versus FROM t WHERE top VERSUS versus AND width TOP 1";
+        let mut first = parse(text).unwrap();
+        let StatementKind::Compare(c) = &first[0].kind else {
+            panic!("{:?}", first[0].kind)
+        };
+        let names: Vec<&str> = c.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["top", "width", "versus"]);
+        assert_eq!(c.clauses.top.map(|k| k.value), Some(1));
+        let printed = first[0].to_string();
+        assert_eq!(printed, text);
+        let mut again = parse(&printed).unwrap();
+        first[0].clear_spans();
+        again[0].clear_spans();
+        assert_eq!(first[0].kind, again[0].kind);
+    }
+}

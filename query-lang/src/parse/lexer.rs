@@ -239,10 +239,8 @@ fn token<'t>(
                     take_while1::<_, _, nom::error::Error<&str>>(is_word_char)(after)
                 {
                     let bad = &input[..whole.len() + tail.len()];
-                    return Err(
-                        error(format!("invalid number {}", snippet(bad)), bad.len())
-                            .with_hint("put a space between a number and a word"),
-                    );
+                    return Err(error(format!("invalid number {}", snippet(bad)), bad.len())
+                        .with_hint("put a space between a number and a word"));
                 }
                 return Ok((after, TokenKind::Decimal(whole)));
             }

@@ -1,6 +1,7 @@
 //! Statements: `SELECT …`, `CREATE TABLE …`, `ALTER TABLE … ADD …`,
 //! `DROP TABLE …`, `CREATE SEGMENT …`, `DROP SEGMENT …`, `SHOW …`,
-//! `EXPLAIN SELECT …` and `CALL …`.
+//! `EXPLAIN SELECT …` and `CALL …` (INSIGHT and COMPARE are in
+//! `insight.rs`).
 
 use super::lexer::TokenKind;
 use super::Parser;
@@ -62,7 +63,9 @@ impl Parser<'_> {
                 ));
             }
         }
-        let err = self.expected("a statement (SELECT, CREATE, ALTER, DROP, SHOW, EXPLAIN, CALL, INSIGHT or COMPARE)");
+        let err = self.expected(
+            "a statement (SELECT, CREATE, ALTER, DROP, SHOW, EXPLAIN, CALL, INSIGHT or COMPARE)",
+        );
         Err(match token.kind {
             TokenKind::Semicolon => err.with_hint("remove the extra `;`"),
             TokenKind::Word(w) => err.with_hint_opt(
@@ -344,7 +347,10 @@ impl Parser<'_> {
             self.advance();
             self.advance();
             let field = self.parse_ident("an INT field name in QUANTILE(…)")?;
-            self.expect(&TokenKind::Comma, "`,` and a quantile such as 0.9 after the field")?;
+            self.expect(
+                &TokenKind::Comma,
+                "`,` and a quantile such as 0.9 after the field",
+            )?;
             let q = match self.peek().kind {
                 TokenKind::Decimal(_) | TokenKind::Int(_) => {
                     let span = self.advance();
@@ -365,7 +371,8 @@ impl Parser<'_> {
                 span: start.to(end),
             });
         }
-        let what = "COUNT(*), user_id, SUM/AVG/MIN/MAX(field), QUANTILE(field, q) or a field to group by";
+        let what =
+            "COUNT(*), user_id, SUM/AVG/MIN/MAX(field), QUANTILE(field, q) or a field to group by";
         if self.at(&TokenKind::Star) {
             return Err(self
                 .expected(what)
