@@ -1128,3 +1128,64 @@ fn quantiles(store: &Path, data: &Data) {
     );
     assert_eq!(v["rows"], json!([[null, 0]]));
 }
+
+/// COMPARE lays INT buckets out once for both segments, also where one
+/// segment's own buckets would fall off that grid (values near i64::MIN,
+/// where the first bucket starts at the minimum itself).
+#[test]
+fn compare_buckets_near_the_smallest_int() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let schema = dir.path().join("schema.sql");
+    std::fs::write(&schema, "CREATE TABLE edge (v INT, g ENUM)").unwrap();
+    let min = i64::MIN;
+    // (id, v, g): A = g 'a' (from i64::MIN), B = g 'b' (from i64::MIN + 100).
+    let rows: Vec<(String, i64, &str)> = (0..40)
+        .map(|i| {
+            if i % 2 == 0 {
+                (format!("u{i}"), min + i * 3, "a")
+            } else {
+                (format!("u{i}"), min + 100 + i * 7, "b")
+            }
+        })
+        .collect();
+    let mut csv = String::from("user_id,v,g\n");
+    for (id, v, g) in &rows {
+        csv.push_str(&format!("{id},{v},{g}\n"));
+    }
+    let data = dir.path().join("edge.csv");
+    std::fs::write(&data, csv).unwrap();
+    let (ok, _, err) = segdb(&[
+        "import",
+        "--data",
+        p(&store),
+        "--table",
+        "edge",
+        "--schema",
+        p(&schema),
+        p(&data),
+    ]);
+    assert!(ok, "{err}");
+    let v = one(
+        &store,
+        "COMPARE v FROM edge WHERE g = 'a' VERSUS g = 'b' WIDTH 10",
+    );
+    // The layout: from i64::MIN (rounding down would pass it) by 10s.
+    let max = rows.iter().map(|r| r.1).max().unwrap();
+    let n = ((i128::from(max) - i128::from(min)) / 10 + 1) as usize;
+    let got = v["rows"].as_array().unwrap();
+    assert_eq!(got.len(), n);
+    for (i, row) in got.iter().enumerate() {
+        let lo = i128::from(min) + 10 * i as i128;
+        let within = |g: &str| {
+            rows.iter()
+                .filter(|r| r.2 == g && (lo..lo + 10).contains(&i128::from(r.1)))
+                .count() as u64
+        };
+        assert_eq!(row[1], json!(format!("[{lo},{})", lo + 10)), "{row}");
+        assert_eq!(row[2], json!(within("a")), "{row}");
+        assert_eq!(row[4], json!(within("b")), "{row}");
+    }
+    let total = |col: usize| got.iter().map(|r| r[col].as_u64().unwrap()).sum::<u64>();
+    assert_eq!((total(2), total(4)), (20, 20));
+}

@@ -19,7 +19,7 @@ use segdb_engine::date::format_iso_day;
 use segdb_engine::insight::{
     histogram_layout, share, tgi, FieldInsight, Insight, InsightOptions, MAX_BUCKETS,
 };
-use segdb_engine::{EngineError, FieldKind, Store, Table};
+use segdb_engine::{EngineError, Expr, FieldKind, Store, Table};
 use segdb_query_lang::{BoundCompare, BoundInsight, InsightSpec};
 use serde_json::{json, Value};
 
@@ -262,7 +262,8 @@ fn join_int(table: &Table, stmt: &BoundCompare, field: &str) -> Result<Vec<Joine
     spec.bucket_width = Some(w);
     let opts = options(&spec, vec![field.to_string()], None);
     let mut counts = vec![(0u64, 0u64); n];
-    for (segment, side) in [(&stmt.a, 0), (&stmt.b, 1)] {
+    let mut aligned = true;
+    'sides: for (segment, side) in [(&stmt.a, 0), (&stmt.b, 1)] {
         let found = table.insight(segment, &opts)?;
         let Some(FieldInsight::Int { buckets, .. }) = found.fields.first().map(|r| &r.insight)
         else {
@@ -270,11 +271,13 @@ fn join_int(table: &Table, stmt: &BoundCompare, field: &str) -> Result<Vec<Joine
         };
         for bucket in buckets {
             // Each segment's buckets start at its minimum rounded down to a
-            // multiple of the width: on the same grid as the layout, except
-            // where that rounding would pass below i64::MIN.
+            // multiple of the width: on the layout's grid, except where that
+            // rounding would pass below i64::MIN (the layout then starts at
+            // the minimum itself).
             let offset = i128::from(bucket.lo) - i128::from(first);
-            let i = offset.div_euclid(i128::from(w));
-            let slot = usize::try_from(i).ok().and_then(|i| counts.get_mut(i));
+            let slot = usize::try_from(offset.div_euclid(i128::from(w)))
+                .ok()
+                .and_then(|i| counts.get_mut(i));
             match slot {
                 Some(slot) if offset.rem_euclid(i128::from(w)) == 0 => {
                     if side == 0 {
@@ -284,13 +287,25 @@ fn join_int(table: &Table, stmt: &BoundCompare, field: &str) -> Result<Vec<Joine
                     }
                 }
                 _ => {
-                    return Err(EngineError::InvalidArgument(format!(
-                        "the buckets of `{field}` cannot be aligned for both segments this close \
-                         to the smallest INT; give a WIDTH that divides its values' offsets"
-                    ))
-                    .into())
+                    aligned = false;
+                    break 'sides;
                 }
             }
+        }
+    }
+    if !aligned {
+        // Off the grid: count each bucket of the layout in each segment.
+        for (i, slot) in counts.iter_mut().enumerate() {
+            let lo = i128::from(first) + i128::from(w) * i as i128;
+            let hi = (lo + i128::from(w) - 1).min(i128::from(i64::MAX));
+            let within = Expr::IntBetween {
+                field: field.to_string(),
+                lo: lo as i64,
+                hi: hi as i64,
+            };
+            let count =
+                |segment: &Expr| table.count(&Expr::And(vec![segment.clone(), within.clone()]));
+            *slot = (count(&stmt.a)?, count(&stmt.b)?);
         }
     }
     Ok(counts
