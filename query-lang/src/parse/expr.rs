@@ -10,7 +10,7 @@ use crate::error::{snippet, QueryError};
 /// Words after which a bare field (`is_owner`) ends: what may follow a
 /// whole condition.
 const AFTER_CONDITION: &[&str] = &[
-    "AND", "OR", "GROUP", "ORDER", "LIMIT", "AS", "VERSUS", "TOP", "WIDTH",
+    "AND", "OR", "GROUP", "ORDER", "LIMIT", "AS", "VERSUS", "VS", "TOP", "WIDTH",
 ];
 
 impl Parser<'_> {
