@@ -304,6 +304,61 @@ pub enum StatementKind {
     ShowSegments,
     /// `CALL name(arg, …, name => value)`.
     Call(Call),
+    /// `INSIGHT [f, …] FROM t [WHERE …] [TOP k] [WIDTH w] [AS OF …]`.
+    Insight(Insight),
+    /// `COMPARE [f, …] FROM t WHERE a VERSUS b [TOP k] [WIDTH w] [AS OF …]`.
+    Compare(Compare),
+}
+
+/// The clauses INSIGHT and COMPARE share after their segments:
+/// `[TOP k] [WIDTH w] [AS OF 'date']`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InsightClauses {
+    /// `TOP k`: values kept per ENUM, SET or BOOL field.
+    pub top: Option<IntLit>,
+    /// `WIDTH w`: histogram bucket width of INT fields.
+    pub width: Option<IntLit>,
+    /// The AS OF date.
+    pub as_of: Option<DateLit>,
+}
+
+/// `INSIGHT [f, …] FROM table [WHERE filter] [TOP k] [WIDTH w] [AS OF 'date']`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Insight {
+    /// The fields, in the order written; empty: every ENUM, SET, BOOL and
+    /// INT field.
+    pub fields: Vec<Ident>,
+    /// The table after FROM.
+    pub table: Ident,
+    /// The WHERE clause (no WHERE: the whole table).
+    pub filter: Option<Expr>,
+    /// TOP, WIDTH and AS OF.
+    pub clauses: InsightClauses,
+}
+
+/// `COMPARE [f, …] FROM table WHERE a VERSUS b [TOP k] [WIDTH w] [AS OF 'date']`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compare {
+    /// The fields, as for [`Insight`].
+    pub fields: Vec<Ident>,
+    /// The table after FROM.
+    pub table: Ident,
+    /// Segment A, before VERSUS.
+    pub a: Expr,
+    /// Segment B, after VERSUS.
+    pub b: Expr,
+    /// TOP, WIDTH and AS OF.
+    pub clauses: InsightClauses,
+}
+
+/// A number as written, `0.9` or `1`: kept as text so that it prints back
+/// as written; the binder reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumLit {
+    /// The number's text (digits, an optional `-` and `.`).
+    pub text: String,
+    /// Where it is written.
+    pub span: Span,
 }
 
 /// `CREATE [OR REPLACE] SEGMENT name [SNAPSHOT] AS SELECT FROM table WHERE filter`.
@@ -391,6 +446,13 @@ pub enum SelectItemKind {
         func: AggFunc,
         /// Its field.
         field: Ident,
+    },
+    /// `QUANTILE(f, q)`: the nearest-rank `q` quantile of an INT field.
+    Quantile {
+        /// Its field.
+        field: Ident,
+        /// The quantile, `0.9`.
+        q: NumLit,
     },
     /// A field, `user_id` or `city`.
     Field(Ident),
@@ -555,6 +617,20 @@ impl ClearSpans for IntLit {
     }
 }
 
+impl ClearSpans for NumLit {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+    }
+}
+
+impl ClearSpans for InsightClauses {
+    fn clear_spans(&mut self) {
+        self.top.clear_spans();
+        self.width.clear_spans();
+        self.as_of.clear_spans();
+    }
+}
+
 impl ClearSpans for DateLit {
     fn clear_spans(&mut self) {
         self.span.clear_spans();
@@ -659,6 +735,10 @@ impl ClearSpans for SelectItem {
             SelectItemKind::Aggregate { field, .. } | SelectItemKind::Field(field) => {
                 field.clear_spans()
             }
+            SelectItemKind::Quantile { field, q } => {
+                field.clear_spans();
+                q.clear_spans();
+            }
         }
     }
 }
@@ -718,6 +798,19 @@ impl ClearSpans for Statement {
                 c.name.clear_spans();
                 c.table.clear_spans();
                 c.filter.clear_spans();
+            }
+            StatementKind::Insight(i) => {
+                i.fields.clear_spans();
+                i.table.clear_spans();
+                i.filter.clear_spans();
+                i.clauses.clear_spans();
+            }
+            StatementKind::Compare(c) => {
+                c.fields.clear_spans();
+                c.table.clear_spans();
+                c.a.clear_spans();
+                c.b.clear_spans();
+                c.clauses.clear_spans();
             }
             StatementKind::Call(c) => {
                 c.name.clear_spans();

@@ -5,6 +5,7 @@
 //! the catalog.
 
 mod filter;
+mod insight;
 
 use std::collections::HashSet;
 
@@ -16,6 +17,7 @@ use crate::error::{snippet, ErrorKind, QueryError, Warning};
 use crate::procedure::{ArgValue, BoundCall, ParamType, Signature};
 use crate::suggest;
 use filter::FilterBinder;
+pub use insight::{BoundCompare, BoundInsight, InsightSpec, INSIGHT_WINDOW_DAYS};
 
 /// A named segment as the binder sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +126,10 @@ pub enum Statement {
     ShowSegments,
     /// A procedure call, checked against its signature.
     Call(BoundCall),
+    /// Who is in a segment: value counts, shares and TGI per field.
+    Insight(BoundInsight),
+    /// Two segments side by side.
+    Compare(BoundCompare),
 }
 
 /// A bound `CREATE [OR REPLACE] SEGMENT`.
@@ -166,7 +172,7 @@ pub struct BoundSelect {
 }
 
 /// What a SELECT returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Projection {
     /// `SELECT COUNT(*)`: the number of rows.
     Count,
@@ -193,7 +199,7 @@ pub enum Projection {
 }
 
 /// One aggregate of a select list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Aggregate {
     /// `COUNT(*)`
     Count,
@@ -205,6 +211,10 @@ pub enum Aggregate {
     Min(String),
     /// `MAX(f)` of an INT field.
     Max(String),
+    /// `QUANTILE(f, q)` of an INT field, `q` in `0.0..=1.0`: the smallest
+    /// value with at least `q` of the non-null values at or below it
+    /// (nearest rank).
+    Quantile(String, f64),
 }
 
 /// Binds one parsed statement. `today` is the day `last N days` counts
@@ -276,6 +286,12 @@ pub fn bind(
             })
         }
         ast::StatementKind::Call(call) => bind_call(call, source, catalog).map(Statement::Call),
+        ast::StatementKind::Insight(insight) => {
+            insight::bind_insight(insight, source, catalog, today).map(Statement::Insight)
+        }
+        ast::StatementKind::Compare(compare) => {
+            insight::bind_compare(compare, source, catalog, today).map(Statement::Compare)
+        }
         ast::StatementKind::ShowFields(table) => {
             table_schema(table, source, catalog)?;
             Ok(Statement::ShowFields {
@@ -743,7 +759,9 @@ fn bind_projection(select: &ast::Select, scope: &TableScope<'_>) -> Result<Proje
     // Unknown names first, in the order they are written.
     for item in &select.items {
         match &item.kind {
-            SelectItemKind::Field(f) | SelectItemKind::Aggregate { field: f, .. }
+            SelectItemKind::Field(f)
+            | SelectItemKind::Aggregate { field: f, .. }
+            | SelectItemKind::Quantile { field: f, .. }
                 if f.name != ID_COLUMN =>
             {
                 scope.field(f)?;
@@ -918,6 +936,7 @@ fn bind_aggregate(item: &SelectItemKind, scope: &TableScope<'_>) -> Result<Aggre
     let (func, field) = match item {
         SelectItemKind::CountStar => return Ok(Aggregate::Count),
         SelectItemKind::Aggregate { func, field } => (func, field),
+        SelectItemKind::Quantile { field, q } => return bind_quantile(field, q, scope),
         SelectItemKind::Field(field) => {
             return Err(scope.type_error(
                 format!("{} is not an aggregate", snippet(&field.name)),
@@ -947,6 +966,37 @@ fn bind_aggregate(item: &SelectItemKind, scope: &TableScope<'_>) -> Result<Aggre
         ast::AggFunc::Min => Aggregate::Min(name),
         ast::AggFunc::Max => Aggregate::Max(name),
     })
+}
+
+/// `QUANTILE(f, q)`: an INT field and `0 <= q <= 1`.
+fn bind_quantile(
+    field: &Ident,
+    q: &ast::NumLit,
+    scope: &TableScope<'_>,
+) -> Result<Aggregate, QueryError> {
+    if field.name == ID_COLUMN {
+        return Err(scope.id_column_error(field, "QUANTILE"));
+    }
+    let def = scope.field(field)?;
+    if def.kind != FieldKind::Int {
+        return Err(scope.type_error(
+            format!(
+                "QUANTILE(…) applies to INT fields; `{}` is {}",
+                def.name,
+                def.kind.as_str()
+            ),
+            field.span,
+        ));
+    }
+    match q.text.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(Aggregate::Quantile(def.name.clone(), v)),
+        _ => Err(scope
+            .type_error(
+                format!("a quantile is between 0 and 1, found {}", snippet(&q.text)),
+                q.span,
+            )
+            .with_hint("QUANTILE(income, 0.9) is the 90th percentile")),
+    }
 }
 
 fn schema_error(message: String, span: Span, source: &str) -> QueryError {

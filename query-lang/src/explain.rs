@@ -7,7 +7,10 @@ use segdb_engine::date::format_iso_day;
 use segdb_engine::{DayRange, Expr, FieldDef};
 
 use crate::ast::SortOrder;
-use crate::bind::{Aggregate, BoundSegment, BoundSelect, Projection, Statement};
+use crate::bind::{
+    Aggregate, BoundCompare, BoundInsight, BoundSegment, BoundSelect, InsightSpec, Projection,
+    Statement,
+};
 use crate::print::{write_name, write_param_name};
 
 /// Shows an engine [`Expr`] as an S-expression.
@@ -112,6 +115,11 @@ impl Display for Aggregate {
             Aggregate::Avg(field) => ("AVG", field),
             Aggregate::Min(field) => ("MIN", field),
             Aggregate::Max(field) => ("MAX", field),
+            Aggregate::Quantile(field, q) => {
+                f.write_str("QUANTILE(")?;
+                write_name(f, field)?;
+                return write!(f, ", {q})");
+            }
         };
         write!(f, "{func}(")?;
         write_name(f, field)?;
@@ -215,6 +223,51 @@ impl Display for BoundSegment {
     }
 }
 
+impl Display for InsightSpec {
+    /// `users 2026-11-22 (fields a b) (top 5) (width 10) (window 2026-10-24 2026-11-22)`.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write_name(f, &self.table)?;
+        write!(f, " {} (fields", format_iso_day(self.as_of))?;
+        for field in &self.fields {
+            f.write_str(" ")?;
+            write_name(f, field)?;
+        }
+        f.write_str(")")?;
+        if let Some(top) = self.top {
+            write!(f, " (top {top})")?;
+        }
+        if let Some(width) = self.bucket_width {
+            write!(f, " (width {width})")?;
+        }
+        write!(
+            f,
+            " (window {} {})",
+            format_iso_day(self.window.first),
+            format_iso_day(self.window.last)
+        )
+    }
+}
+
+impl Display for BoundInsight {
+    /// `(insight users 2026-11-22 (fields …) … (= city 'c000'))`.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(f, "(insight {} {})", self.spec, ExplainExpr(&self.filter))
+    }
+}
+
+impl Display for BoundCompare {
+    /// `(compare users 2026-11-22 (fields …) … a b)`.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "(compare {} {} {})",
+            self.spec,
+            ExplainExpr(&self.a),
+            ExplainExpr(&self.b)
+        )
+    }
+}
+
 fn write_field(f: &mut Formatter<'_>, field: &FieldDef) -> fmt::Result {
     f.write_str("(")?;
     write_name(f, &field.name)?;
@@ -233,6 +286,8 @@ impl Display for Statement {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
             Statement::Select(select) => select.fmt(f),
+            Statement::Insight(insight) => insight.fmt(f),
+            Statement::Compare(compare) => compare.fmt(f),
             Statement::CreateTable { name, schema } => {
                 f.write_str("(create-table ")?;
                 write_name(f, name)?;

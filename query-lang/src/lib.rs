@@ -16,6 +16,7 @@
 //! statements   ::= [ statement ( ";" statement )* [ ";" ] ]
 //! statement    ::= select | create_table | alter_table | drop_table
 //!                | create_segment | drop_segment | show | explain | call
+//!                | insight | compare
 //!
 //! select       ::= "SELECT" select_item ( "," select_item )* "FROM" name
 //!                  [ "WHERE" expr ]
@@ -25,7 +26,15 @@
 //!                  [ "AS" "OF" string ]
 //! select_item  ::= "COUNT" "(" "*" ")"
 //!                | ( "SUM" | "AVG" | "MIN" | "MAX" ) "(" name ")"
+//!                | "QUANTILE" "(" name "," number ")"   (0 <= number <= 1)
 //!                | name
+//!
+//! insight      ::= "INSIGHT" [ field_list ] "FROM" name [ "WHERE" expr ]
+//!                  insight_tail
+//! compare      ::= "COMPARE" [ field_list ] "FROM" name
+//!                  "WHERE" expr "VERSUS" expr insight_tail
+//! field_list   ::= name ( "," name )*   (none: every ENUM, SET, BOOL, INT field)
+//! insight_tail ::= [ "TOP" integer ] [ "WIDTH" integer ] [ "AS" "OF" string ]
 //!
 //! create_table ::= "CREATE" "TABLE" name "(" field_decl ( "," field_decl )* ")"
 //! alter_table  ::= "ALTER" "TABLE" name "ADD" field_decl
@@ -65,6 +74,8 @@
 //! quoted_name  ::= '"' ( any character but '"' | '""' )+ '"'
 //! string       ::= "'" ( any character but "'" | "''" )* "'"
 //! integer      ::= [-]?[0-9]+                  (a 64-bit signed integer)
+//! decimal      ::= [-]?[0-9]+ "." [0-9]+        (kept as written)
+//! number       ::= integer | decimal
 //! comment      ::= "--" to the end of the line | "/*" … "*/"
 //! ```
 //!
@@ -72,8 +83,9 @@
 //! words, which name nothing unless quoted, are AND AS BETWEEN BY CREATE
 //! FALSE FROM GROUP HAS IN IS LIMIT NOT NULL OFFSET OR ORDER SELECT TABLE
 //! TRUE WHERE; other keywords (`count`, `last`, `ASC`, `SHOW`, `TABLES`,
-//! `ADD`, `SEGMENT`, `SNAPSHOT`, `CALL`, …) are keywords only where the
-//! grammar expects them. `NOT` binds
+//! `ADD`, `SEGMENT`, `SNAPSHOT`, `CALL`, `INSIGHT`, `COMPARE`, `VERSUS`,
+//! `TOP`, `WIDTH`, `QUANTILE`, …) are keywords only where the grammar
+//! expects them, so a field may be called `top`. `NOT` binds
 //! tighter than `AND`, which binds tighter than `OR`. The text, the nesting
 //! of parentheses and `NOT`, and every list are capped ([`limits`]).
 //!
@@ -141,8 +153,9 @@ mod suggest;
 
 pub use ast::SortOrder;
 pub use bind::{
-    bind, bind_segment, parse_and_bind, Aggregate, BoundSegment, BoundSelect, Catalog, Projection,
-    SegmentBody, SegmentRef, Statement,
+    bind, bind_segment, parse_and_bind, Aggregate, BoundCompare, BoundInsight, BoundSegment,
+    BoundSelect, Catalog, InsightSpec, Projection, SegmentBody, SegmentRef, Statement,
+    INSIGHT_WINDOW_DAYS,
 };
 pub use error::{ErrorKind, QueryError, Warning};
 pub use explain::ExplainExpr;

@@ -6,9 +6,9 @@
 use std::fmt::{self, Display, Formatter};
 
 use crate::ast::{
-    AlterTable, Arg, Call, CreateSegment, CreateTable, DateLit, Expr, ExprKind, FieldDecl, Ident,
-    IntLit, Literal, Predicate, Select, SelectItem, SelectItemKind, SortOrder, Statement,
-    StatementKind, Value, Window,
+    AlterTable, Arg, Call, Compare, CreateSegment, CreateTable, DateLit, Expr, ExprKind, FieldDecl,
+    Ident, Insight, InsightClauses, IntLit, Literal, NumLit, Predicate, Select, SelectItem,
+    SelectItemKind, SortOrder, Statement, StatementKind, Value, Window,
 };
 use crate::parse::is_reserved;
 
@@ -74,6 +74,12 @@ impl Display for Literal {
 impl Display for IntLit {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.value)
+    }
+}
+
+impl Display for NumLit {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
     }
 }
 
@@ -201,6 +207,7 @@ impl Display for SelectItem {
         match &self.kind {
             SelectItemKind::CountStar => f.write_str("COUNT(*)"),
             SelectItemKind::Aggregate { func, field } => write!(f, "{}({field})", func.as_str()),
+            SelectItemKind::Quantile { field, q } => write!(f, "QUANTILE({field}, {q})"),
             SelectItemKind::Field(field) => write!(f, "{field}"),
         }
     }
@@ -275,6 +282,8 @@ impl Display for Statement {
             StatementKind::DropSegment(name) => write!(f, "DROP SEGMENT {name}"),
             StatementKind::ShowSegments => f.write_str("SHOW SEGMENTS"),
             StatementKind::Call(call) => call.fmt(f),
+            StatementKind::Insight(insight) => insight.fmt(f),
+            StatementKind::Compare(compare) => compare.fmt(f),
         }
     }
 }
@@ -288,6 +297,50 @@ impl Display for CreateSegment {
             "CREATE{replace} SEGMENT {}{snapshot} AS SELECT FROM {} WHERE {}",
             self.name, self.table, self.filter
         )
+    }
+}
+
+/// ` a, b FROM t` or ` FROM t` (no list: every field).
+fn write_fields_from(f: &mut Formatter<'_>, fields: &[Ident], table: &Ident) -> fmt::Result {
+    if !fields.is_empty() {
+        f.write_str(" ")?;
+        write_list(f, fields, ", ")?;
+    }
+    write!(f, " FROM {table}")
+}
+
+impl Display for InsightClauses {
+    /// ` TOP k WIDTH w AS OF 'date'`, each when given.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        if let Some(top) = &self.top {
+            write!(f, " TOP {top}")?;
+        }
+        if let Some(width) = &self.width {
+            write!(f, " WIDTH {width}")?;
+        }
+        if let Some(day) = &self.as_of {
+            write!(f, " AS OF {day}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Display for Insight {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str("INSIGHT")?;
+        write_fields_from(f, &self.fields, &self.table)?;
+        if let Some(filter) = &self.filter {
+            write!(f, " WHERE {filter}")?;
+        }
+        self.clauses.fmt(f)
+    }
+}
+
+impl Display for Compare {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        f.write_str("COMPARE")?;
+        write_fields_from(f, &self.fields, &self.table)?;
+        write!(f, " WHERE {} VERSUS {}{}", self.a, self.b, self.clauses)
     }
 }
 

@@ -100,6 +100,8 @@ fn run_good(text: &str, out: &mut String) -> bool {
                     segdb_query_lang::Statement::Select(select)
                     | segdb_query_lang::Statement::Explain(select) => &select.warnings[..],
                     segdb_query_lang::Statement::CreateSegment(segment) => &segment.warnings[..],
+                    segdb_query_lang::Statement::Insight(insight) => &insight.warnings[..],
+                    segdb_query_lang::Statement::Compare(compare) => &compare.warnings[..],
                     _ => &[],
                 };
                 for w in warnings {

@@ -112,6 +112,35 @@ fn lists_are_capped() {
 }
 
 #[test]
+fn insight_and_compare_field_lists_are_capped() {
+    let list = |n: usize| vec!["city"; n].join(", ");
+    for (head, tail) in [
+        ("INSIGHT", ""),
+        ("COMPARE", " WHERE is_owner VERSUS is_tenant"),
+    ] {
+        let at_limit = format!("{head} {} FROM users{tail}", list(MAX_LIST_LEN));
+        let fields = match &parse(&at_limit).unwrap()[0].kind {
+            StatementKind::Insight(i) => i.fields.len(),
+            StatementKind::Compare(c) => c.fields.len(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(fields, MAX_LIST_LEN);
+        // Binding it is a clean error: `city` is named twice.
+        let err = parse_and_bind(&at_limit, &TestCatalog, today()).unwrap_err();
+        assert_eq!(err.code(), "type_error", "{err}");
+        assert!(err.message().contains("named twice"), "{err}");
+
+        let past = format!("{head} {} FROM users{tail}", list(MAX_LIST_LEN + 1));
+        let err = parse(&past).unwrap_err();
+        assert_eq!(err.code(), "limit_exceeded");
+        assert!(
+            err.message().contains("the number of items in the list"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn text_length_is_capped() {
     let padding = " ".repeat(MAX_QUERY_BYTES);
     let err = parse(&format!("SELECT COUNT(*) FROM users{padding}")).unwrap_err();

@@ -7,9 +7,10 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use segdb_query_lang::ast::{
-    AggFunc, AlterTable, Arg, Call, ClearSpans, CmpOp, CreateSegment, DateLit, Expr, ExprKind,
-    FieldDecl, Ident, IntLit, KindName, Limit, Literal, OrderBy, Predicate, Select, SelectItem,
-    SelectItemKind, SortOrder, Span, StatementKind, Value, Window,
+    AggFunc, AlterTable, Arg, Call, ClearSpans, CmpOp, Compare, CreateSegment, DateLit, Expr,
+    ExprKind, FieldDecl, Ident, Insight, InsightClauses, IntLit, KindName, Limit, Literal, NumLit,
+    OrderBy, Predicate, Select, SelectItem, SelectItemKind, SortOrder, Span, StatementKind, Value,
+    Window,
 };
 use segdb_query_lang::{parse, parse_and_bind, parse_expr, QueryError};
 
@@ -99,6 +100,17 @@ const SOUP: &[&str] = &[
     "day",
     "SUM",
     "AVG",
+    "QUANTILE",
+    "INSIGHT",
+    "COMPARE",
+    "VERSUS",
+    "TOP",
+    "WIDTH",
+    "0.9",
+    "1.5",
+    "-0.25",
+    "3.",
+    "income",
     "MIN",
     "MAX",
     "=",
@@ -190,6 +202,10 @@ proptest! {
             "DROP TABLE",
             "ALTER TABLE users ADD",
             "CREATE TABLE t (",
+            "INSIGHT",
+            "INSIGHT city FROM users WHERE",
+            "COMPARE FROM users WHERE is_owner",
+            "SELECT QUANTILE(income,",
         ][..]),
         tokens in proptest::collection::vec(select(SOUP), 0..8),
     ) {
@@ -411,8 +427,67 @@ fn arb_select_item() -> impl Strategy<Value = SelectItem> {
             arb_ident()
         )
             .prop_map(|(func, field)| SelectItemKind::Aggregate { func, field }),
+        (arb_ident(), arb_num()).prop_map(|(field, q)| SelectItemKind::Quantile { field, q }),
     ]
     .prop_map(|kind| at(|span| SelectItem { kind, span }))
+}
+
+/// A number as the lexer reads one: an integer or a decimal, any sign.
+fn arb_num() -> impl Strategy<Value = NumLit> {
+    prop_oneof![
+        "-?[0-9]{1,3}\\.[0-9]{1,6}",
+        "-?[0-9]{1,18}",
+        select(&["0", "1", "0.5", "1.0", "0.99", "-0", "00.10"][..]).prop_map(String::from),
+    ]
+    .prop_map(|text| at(|span| NumLit { text, span }))
+}
+
+fn arb_fields() -> impl Strategy<Value = Vec<Ident>> {
+    prop_oneof![
+        Just(Vec::new()),
+        proptest::collection::vec(arb_ident(), 1..4),
+    ]
+}
+
+fn arb_clauses() -> impl Strategy<Value = InsightClauses> {
+    (
+        proptest::option::of(arb_int()),
+        proptest::option::of(arb_int()),
+        proptest::option::of(arb_date()),
+    )
+        .prop_map(|(top, width, as_of)| InsightClauses { top, width, as_of })
+}
+
+fn arb_insight() -> impl Strategy<Value = Insight> {
+    (
+        arb_fields(),
+        arb_ident(),
+        proptest::option::of(arb_expr()),
+        arb_clauses(),
+    )
+        .prop_map(|(fields, table, filter, clauses)| Insight {
+            fields,
+            table,
+            filter,
+            clauses,
+        })
+}
+
+fn arb_compare() -> impl Strategy<Value = Compare> {
+    (
+        arb_fields(),
+        arb_ident(),
+        arb_expr(),
+        arb_expr(),
+        arb_clauses(),
+    )
+        .prop_map(|(fields, table, a, b, clauses)| Compare {
+            fields,
+            table,
+            a,
+            b,
+            clauses,
+        })
 }
 
 fn arb_select() -> impl Strategy<Value = Select> {
@@ -508,6 +583,8 @@ fn arb_statement() -> impl Strategy<Value = StatementKind> {
                 })
             }),
         arb_call().prop_map(StatementKind::Call),
+        arb_insight().prop_map(StatementKind::Insight),
+        arb_compare().prop_map(StatementKind::Compare),
     ]
 }
 

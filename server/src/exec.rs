@@ -1,6 +1,10 @@
 //! Runs bound statements against a store and shapes their answers as
 //! columns and rows.
 
+mod insight;
+
+pub use insight::{bucket_label, COMPARE_COLUMNS, INSIGHT_COLUMNS};
+
 use segdb_engine::{
     date, EngineError, Expr, FieldKind, Schema, SegmentDef, SegmentKind, Store, Table,
 };
@@ -291,6 +295,8 @@ pub fn run_statement_as(
             Ok(one_row(&["dropped"], vec![json!(name)]))
         }
         Statement::Call(call) => crate::procedures::call(store, &call, access),
+        Statement::Insight(stmt) => insight::insight(store, &stmt),
+        Statement::Compare(stmt) => insight::compare(store, &stmt),
         Statement::ShowFields { table } => Ok(show_fields(&*store.table(&table)?)),
         Statement::Explain(sel) => explain(&*store.table(&sel.table)?, &sel.filter),
         Statement::Select(sel) => {
@@ -339,6 +345,12 @@ pub fn run_statement_as(
                             Aggregate::Max(f) => (
                                 format!("max({f})"),
                                 int_or_null(t.int_stats(filter, f)?.max),
+                            ),
+                            Aggregate::Quantile(f, q) => (
+                                format!("quantile({f}, {q})"),
+                                int_or_null(
+                                    t.int_quantiles(filter, f, &[*q])?.first().map(|&(_, v)| v),
+                                ),
                             ),
                         };
                         columns.push(name);

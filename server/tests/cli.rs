@@ -112,6 +112,8 @@ fn demo_builds_once_then_answers() {
     assert!(out.contains("building the demo store"), "{out}");
     assert!(out.contains("segdb> SELECT city, COUNT(*)"), "{out}");
     assert!(out.contains("(5 rows)"), "{out}");
+    assert!(out.contains("segdb> INSIGHT gender, age"), "{out}");
+    assert!(out.contains("quantile(income, 0.9)"), "{out}");
     // The second run reuses the store: same rows, events not imported twice.
     let q = "SELECT COUNT(*) FROM users WHERE did(search, last 30 days) AS OF '2026-11-22'";
     let (ok, first, _) = segdb(&["demo", "--dir", p(&demo), "--rows", "3000", q]);

@@ -190,6 +190,33 @@ fn queries_tables_profiles_and_metrics() {
         want
     );
 
+    // INSIGHT over HTTP: one table, read role, counted under its kind.
+    let v = c
+        .query("INSIGHT gender FROM users WHERE os = 'ios' TOP 1")
+        .unwrap();
+    assert_eq!(
+        v["columns"],
+        json!([
+            "field",
+            "value",
+            "count",
+            "share",
+            "table_count",
+            "table_share",
+            "tgi"
+        ])
+    );
+    let ios = data.count(|r| r.get("os") == "ios");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{v}");
+    assert_eq!(rows[1][1], json!("other"));
+    let counted: u64 = rows.iter().map(|r| r[2].as_u64().unwrap()).sum();
+    assert_eq!(
+        counted,
+        data.count(|r| r.get("os") == "ios" && !r.get("gender").is_empty())
+    );
+    assert!(counted <= ios);
+
     // Several statements: the last answer on top, each in `results`.
     let v = c
         .query("SHOW TABLES; SELECT COUNT(*) FROM users WHERE is_owner")
@@ -399,6 +426,7 @@ fn queries_tables_profiles_and_metrics() {
     assert!(m.contains("segdb_http_request_duration_seconds_bucket{route=\"/v1/tables/{table}/profiles/{id}\",le=\"+Inf\"} 6"), "{m}");
     assert!(m.contains("segdb_table_rows{table=\"users\"} 3000"));
     assert!(m.contains("segdb_queries_total{kind=\"select\"}"));
+    assert!(m.contains("segdb_queries_total{kind=\"insight\"}"), "{m}");
     assert!(m.contains("segdb_heap_bytes "));
     assert!(m.contains("segdb_mapped_bytes "));
 }

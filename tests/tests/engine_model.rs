@@ -234,6 +234,19 @@ fn check(store: &Store, model: &Model, e: &Expr) -> Result<(), TestCaseError> {
         "insight of {:?}",
         e
     );
+    // Quantiles alone (QUANTILE(f, q)) agree with insight's.
+    let full = model_insight(model, e, &opts).unwrap();
+    for report in &full.fields {
+        if let segdb_engine::insight::FieldInsight::Int { quantiles, .. } = &report.insight {
+            prop_assert_eq!(
+                &t.int_quantiles(e, &report.field, &opts.quantiles).unwrap(),
+                quantiles,
+                "quantiles of {} over {:?}",
+                report.field,
+                e
+            );
+        }
+    }
     opts.fields = model
         .schema
         .fields

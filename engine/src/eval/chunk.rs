@@ -680,7 +680,9 @@ mod tests {
                 .collect();
             let days: Vec<EventDay<'_>> = blocks
                 .iter()
-                .map(|(active, slices)| EventDay {
+                .enumerate()
+                .map(|(d, (active, slices))| EventDay {
+                    day: d as i32,
                     active: view(active),
                     slices: slices.iter().map(view).collect(),
                 })

@@ -302,6 +302,32 @@ fn table_buckets(
     Ok(counts)
 }
 
+/// Statistics and nearest-rank quantiles of INT field `fi` over `seg`,
+/// without a histogram: what `QUANTILE(f, q)` needs.
+pub(super) fn field_quantiles(
+    table: &Table,
+    seg: &[SegChunk],
+    fi: usize,
+    qs: &[f64],
+) -> Result<(IntStats, Vec<(f64, i64)>)> {
+    let ints = int_ctxs(table, fi)?;
+    let stats = sum_chunks(
+        seg,
+        |c| {
+            Ok(match &ints[c.shard as usize] {
+                Some(int) => with_scratch(|s| chunk_int_stats(int, c.key, &c.words, s)),
+                None => IntStats::default(),
+            })
+        },
+        IntStats::merge,
+    )?;
+    let (Some(min), Some(max)) = (stats.min, stats.max) else {
+        return Ok((stats, Vec::new()));
+    };
+    let found = quantiles(&ints, seg, stats.count, min, max, qs)?;
+    Ok((stats, found))
+}
+
 /// Nearest-rank quantiles: for each `q`, the smallest value `v` such that
 /// at least `ceil(q * count)` (at least 1) of the values are `<= v`. All
 /// quantiles search at once, one pass over the chunks per step.

@@ -247,6 +247,29 @@ impl Table {
         })
     }
 
+    /// Nearest-rank quantiles of the INT field `field` over the rows
+    /// matching `expr`, as [`Table::insight`] computes them, without the
+    /// histogram: for each `q` (in `0.0..=1.0`), the smallest value with
+    /// at least `ceil(q * n)` (at least 1) of the `n` non-null values at or
+    /// below it. Empty when no row of the segment has a value.
+    pub fn int_quantiles(&self, expr: &Expr, field: &str, qs: &[f64]) -> Result<Vec<(f64, i64)>> {
+        if let Some(q) = qs.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+            return Err(EngineError::InvalidArgument(format!(
+                "quantile {q} is not between 0 and 1"
+            )));
+        }
+        let (fi, f) = self.field(field)?;
+        if f.kind != FieldKind::Int {
+            return Err(EngineError::WrongKind {
+                field: field.to_string(),
+                kind: f.kind.as_str(),
+                what: "quantiles apply to INT fields".into(),
+            });
+        }
+        let seg = self.segment_chunks(expr)?;
+        Ok(ints::field_quantiles(self, &seg, fi, qs)?.1)
+    }
+
     /// The non-empty chunks of the segment `expr`, in no particular order.
     pub(crate) fn segment_chunks(&self, expr: &Expr) -> Result<Vec<SegChunk>> {
         let plan = compile_planned(self, expr)?;

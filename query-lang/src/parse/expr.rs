@@ -9,7 +9,9 @@ use crate::error::{snippet, QueryError};
 
 /// Words after which a bare field (`is_owner`) ends: what may follow a
 /// whole condition.
-const AFTER_CONDITION: &[&str] = &["AND", "OR", "GROUP", "ORDER", "LIMIT", "AS"];
+const AFTER_CONDITION: &[&str] = &[
+    "AND", "OR", "GROUP", "ORDER", "LIMIT", "AS", "VERSUS", "VS", "TOP", "WIDTH",
+];
 
 impl Parser<'_> {
     /// `expr ::= and_expr ( "OR" and_expr )*`
@@ -227,6 +229,11 @@ impl Parser<'_> {
             TokenKind::Word(w) => {
                 let hint = format!("text values are in single quotes: '{w}'");
                 return Err(self.expected(what).with_hint(hint));
+            }
+            TokenKind::Decimal(_) => {
+                return Err(self
+                    .expected(what)
+                    .with_hint("decimal numbers appear only in QUANTILE(field, q); INT fields hold whole numbers"));
             }
             TokenKind::QuotedIdent(name) => {
                 let hint = format!(

@@ -26,6 +26,9 @@ pub(crate) enum TokenKind<'t> {
     Str(String),
     /// An integer, with its sign.
     Int(i64),
+    /// A decimal number, `0.9` or `-1.25`, as written (digits on both
+    /// sides of the point; `1..2` is an integer, `..` and an integer).
+    Decimal(&'t str),
     LParen,
     RParen,
     Comma,
@@ -227,11 +230,20 @@ fn token<'t>(
                     .with_hint("put a space between a number and a word"),
             );
         }
-        if rest.starts_with('.') && rest[1..].starts_with(|c: char| c.is_ascii_digit()) {
-            return Err(
-                error("decimal numbers are not supported".into(), digits.len() + 1)
-                    .with_hint("INT fields hold whole numbers"),
-            );
+        if let Some(fraction) = rest.strip_prefix('.') {
+            // `1..2` is a range: only a digit right after the point makes
+            // a decimal number.
+            if let Ok((after, frac)) = digit1::<_, nom::error::Error<&str>>(fraction) {
+                let whole = &input[..digits.len() + 1 + frac.len()];
+                if let Ok((_, tail)) =
+                    take_while1::<_, _, nom::error::Error<&str>>(is_word_char)(after)
+                {
+                    let bad = &input[..whole.len() + tail.len()];
+                    return Err(error(format!("invalid number {}", snippet(bad)), bad.len())
+                        .with_hint("put a space between a number and a word"));
+                }
+                return Ok((after, TokenKind::Decimal(whole)));
+            }
         }
         return match digits.parse::<i64>() {
             Ok(n) => Ok((rest, TokenKind::Int(n))),
@@ -343,9 +355,32 @@ mod tests {
     }
 
     #[test]
+    fn decimals_and_ranges() {
+        use TokenKind::*;
+        assert_eq!(
+            kinds("0.9 -1.25 1..2 '1'..'2' 3.0"),
+            vec![
+                Decimal("0.9"),
+                Decimal("-1.25"),
+                Int(1),
+                DotDot,
+                Int(2),
+                Str("1".into()),
+                DotDot,
+                Str("2".into()),
+                Decimal("3.0"),
+                Eof
+            ]
+        );
+        // A point with no digit after it is no decimal.
+        assert!(tokenize("1.").is_err());
+        assert!(tokenize("1.5.3").is_err());
+    }
+
+    #[test]
     fn bad_tokens() {
         for text in [
-            "'abc", "\"abc", "/* x", "\"\"", "7days", "1.5", "a & b", "#", "é", "==",
+            "'abc", "\"abc", "/* x", "\"\"", "7days", "1.5x", "a & b", "#", "é", "==",
         ] {
             let err = tokenize(text).unwrap_err();
             assert_eq!(err.code(), "syntax_error", "{text}");

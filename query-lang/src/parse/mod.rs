@@ -7,6 +7,7 @@
 //! capped (see [`crate::limits`]), so no text can exhaust the stack.
 
 mod expr;
+mod insight;
 mod lexer;
 mod statement;
 

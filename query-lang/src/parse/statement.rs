@@ -1,22 +1,23 @@
 //! Statements: `SELECT …`, `CREATE TABLE …`, `ALTER TABLE … ADD …`,
 //! `DROP TABLE …`, `CREATE SEGMENT …`, `DROP SEGMENT …`, `SHOW …`,
-//! `EXPLAIN SELECT …` and `CALL …`.
+//! `EXPLAIN SELECT …` and `CALL …` (INSIGHT and COMPARE are in
+//! `insight.rs`).
 
 use super::lexer::TokenKind;
 use super::Parser;
 use crate::ast::{
     AggFunc, AlterTable, Arg, Call, CreateSegment, CreateTable, FieldDecl, Ident, KindName, Limit,
-    OrderBy, Select, SelectItem, SelectItemKind, SortOrder, Span, StatementKind,
+    NumLit, OrderBy, Select, SelectItem, SelectItemKind, SortOrder, Span, StatementKind,
 };
 use crate::error::{ErrorKind, QueryError};
 use crate::suggest;
 
 /// Statements of the language that are not built yet.
-const NOT_YET: &[&str] = &["INSIGHT", "INSERT"];
+const NOT_YET: &[&str] = &["INSERT"];
 
 /// The words that open a statement.
 const STATEMENT_WORDS: &[&str] = &[
-    "SELECT", "CREATE", "ALTER", "DROP", "SHOW", "EXPLAIN", "CALL",
+    "SELECT", "CREATE", "ALTER", "DROP", "SHOW", "EXPLAIN", "CALL", "INSIGHT", "COMPARE",
 ];
 
 /// The clauses of SELECT after FROM, in their order.
@@ -47,6 +48,12 @@ impl Parser<'_> {
         if self.at_keyword("EXPLAIN") {
             return self.parse_explain();
         }
+        if self.at_keyword("INSIGHT") {
+            return Ok(StatementKind::Insight(self.parse_insight()?));
+        }
+        if self.at_keyword("COMPARE") {
+            return Ok(StatementKind::Compare(self.parse_compare()?));
+        }
         let token = self.peek();
         if let TokenKind::Word(w) = token.kind {
             if let Some(word) = NOT_YET.iter().find(|k| k.eq_ignore_ascii_case(w)) {
@@ -56,7 +63,9 @@ impl Parser<'_> {
                 ));
             }
         }
-        let err = self.expected("a statement (SELECT, CREATE, ALTER, DROP, SHOW, EXPLAIN or CALL)");
+        let err = self.expected(
+            "a statement (SELECT, CREATE, ALTER, DROP, SHOW, EXPLAIN, CALL, INSIGHT or COMPARE)",
+        );
         Err(match token.kind {
             TokenKind::Semicolon => err.with_hint("remove the extra `;`"),
             TokenKind::Word(w) => err.with_hint_opt(
@@ -334,7 +343,36 @@ impl Parser<'_> {
                 span: start.to(end),
             });
         }
-        let what = "COUNT(*), user_id, SUM/AVG/MIN/MAX(field) or a field to group by";
+        if next_is_paren && self.at_keyword("QUANTILE") {
+            self.advance();
+            self.advance();
+            let field = self.parse_ident("an INT field name in QUANTILE(…)")?;
+            self.expect(
+                &TokenKind::Comma,
+                "`,` and a quantile such as 0.9 after the field",
+            )?;
+            let q = match self.peek().kind {
+                TokenKind::Decimal(_) | TokenKind::Int(_) => {
+                    let span = self.advance();
+                    NumLit {
+                        text: self.text[span.start..span.end].to_string(),
+                        span,
+                    }
+                }
+                _ => {
+                    return Err(self
+                        .expected("a quantile between 0 and 1, such as 0.9")
+                        .with_hint("write QUANTILE(income, 0.9) for the 90th percentile"))
+                }
+            };
+            let end = self.expect(&TokenKind::RParen, "`)`")?;
+            return Ok(SelectItem {
+                kind: SelectItemKind::Quantile { field, q },
+                span: start.to(end),
+            });
+        }
+        let what =
+            "COUNT(*), user_id, SUM/AVG/MIN/MAX(field), QUANTILE(field, q) or a field to group by";
         if self.at(&TokenKind::Star) {
             return Err(self
                 .expected(what)

@@ -29,6 +29,8 @@ pub fn required_role(kind: &StatementKind) -> Role {
         | StatementKind::ShowTables
         | StatementKind::ShowFields(_)
         | StatementKind::ShowSegments
+        | StatementKind::Insight(_)
+        | StatementKind::Compare(_)
         // The procedures registered so far only read.
         | StatementKind::Call(_) => Role::Read,
         StatementKind::CreateTable(_)
@@ -53,6 +55,8 @@ pub fn kind_name(kind: &StatementKind) -> &'static str {
         StatementKind::DropSegment(_) => "drop_segment",
         StatementKind::ShowSegments => "show_segments",
         StatementKind::Call(_) => "call",
+        StatementKind::Insight(_) => "insight",
+        StatementKind::Compare(_) => "compare",
     }
 }
 

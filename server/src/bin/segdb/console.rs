@@ -45,6 +45,7 @@ struct Console {
 const HELP: &str = r"Statements end with `;` and may span several lines. For example:
   SELECT COUNT(*) FROM users WHERE city = 'c000' AND count(search, last 7 days) > 3;
   SHOW TABLES;   SHOW FIELDS FROM users;   EXPLAIN SELECT COUNT(*) FROM users WHERE is_owner;
+  INSIGHT gender, age FROM users WHERE os = 'ios' TOP 5;   SELECT QUANTILE(income, 0.9) FROM users;
 Commands:
   \help                      this text
   \timing                    show each statement's time (on/off)

@@ -82,6 +82,8 @@ SELECT user_id FROM users WHERE interests HAS ALL ('i01', 'i05') LIMIT 3;
 EXPLAIN SELECT COUNT(*) FROM users WHERE gender = 'f' AND age BETWEEN 25 AND 35 AND city IN ('c000', 'c001', 'c002') AND os = 'ios';
 CREATE OR REPLACE SEGMENT bj_active AS SELECT FROM users WHERE city = 'c000' AND last_login_days < 7;
 SELECT COUNT(*) FROM users WHERE IN SEGMENT bj_active AND is_owner;
+INSIGHT gender, age FROM users WHERE IN SEGMENT bj_active WIDTH 10;
+SELECT QUANTILE(income, 0.5), QUANTILE(income, 0.9) FROM users WHERE IN SEGMENT bj_active;
 CALL segment_ids('bj_active', limit => 3)";
 
 /// Builds the demo store (the standard data set with `rows` users, generated
