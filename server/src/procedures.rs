@@ -66,6 +66,20 @@ pub fn registry() -> &'static [Procedure] {
                 run: profile,
             },
             Procedure {
+                signature: Signature::new(
+                    "insight",
+                    vec![
+                        Param::required("table", Table),
+                        Param::optional("where", Str, ArgValue::Str(String::new())),
+                        Param::optional("fields", Str, ArgValue::Str(String::new())),
+                        Param::optional("top", Count, ArgValue::Int(0)),
+                        Param::optional("width", Count, ArgValue::Int(0)),
+                    ],
+                    "INSIGHT as a procedure: `where` an expression, `fields` comma-separated (all by default), `top` and `width` 0 for none",
+                ),
+                run: insight,
+            },
+            Procedure {
                 signature: Signature::new("procedures", vec![], "the procedures CALL can run"),
                 run: procedures,
             },
@@ -198,6 +212,49 @@ fn profile(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet,
         columns: ["field", "kind", "value"].map(String::from).to_vec(),
         rows,
     })
+}
+
+/// `insight(table, where => '', fields => '', top => 0, width => 0)`: the
+/// INSIGHT statement these make, run as one.
+fn insight(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet, ExecError> {
+    let ident = |name: &str| {
+        segdb_query_lang::ast::Ident {
+            name: name.trim().to_owned(),
+            span: Default::default(),
+        }
+        .to_string()
+    };
+    let fields: Vec<String> = str_arg(call, "fields")?
+        .split(',')
+        .filter(|f| !f.trim().is_empty())
+        .map(ident)
+        .collect();
+    let mut text = format!(
+        "INSIGHT {} FROM {}",
+        fields.join(", "),
+        ident(str_arg(call, "table")?)
+    );
+    let filter = str_arg(call, "where")?;
+    if !filter.trim().is_empty() {
+        // On lines of its own, so that a `--` comment in it ends there.
+        text.push_str(&format!(" WHERE\n{filter}\n"));
+    }
+    for (param, word) in [("top", "TOP"), ("width", "WIDTH")] {
+        let n = int_arg(call, param)?;
+        if n > 0 {
+            text.push_str(&format!(" {word} {n}"));
+        }
+    }
+    let mut stmts = segdb_query_lang::parse_and_bind(&text, &StoreCatalog(store), date::today())?;
+    match (stmts.pop(), stmts.is_empty()) {
+        (Some(stmt @ segdb_query_lang::Statement::Insight(_)), true) => {
+            crate::exec::run_statement_as(store, stmt, access)
+        }
+        _ => Err(EngineError::InvalidArgument(
+            "insight: `where` must be one expression, without `;`".into(),
+        )
+        .into()),
+    }
 }
 
 /// `procedures()`: one row per procedure.

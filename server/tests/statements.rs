@@ -591,7 +591,13 @@ fn segments_and_calls(store: &Path, data: &Data, dir: &Path) {
         .collect();
     assert_eq!(
         names,
-        ["segment_ids", "segment_info", "profile", "procedures"]
+        [
+            "segment_ids",
+            "segment_info",
+            "profile",
+            "insight",
+            "procedures"
+        ]
     );
     let v = one(store, "SHOW SEGMENTS");
     assert_eq!(
@@ -941,6 +947,9 @@ fn insight_statements(store: &Path, data: &Data) {
         Some(rest.iter().map(|r| in_table[&r.0]).sum()),
     ));
     check_insight_rows(&one(store, text), &want, seg, all, text);
+    // The same through CALL insight.
+    let call = "CALL insight('users', where => 'os = ''ios''', fields => 'city', top => 5)";
+    check_insight_rows(&one(store, call), &want, seg, all, call);
 
     // No field list: every ENUM, SET, BOOL and INT field, in schema order;
     // no EVENT field.
