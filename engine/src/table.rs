@@ -287,6 +287,67 @@ impl Table {
         Ok(self.dictionary[i - 1].id_of(row)?)
     }
 
+    /// Calls `f` with the external id (bytes) of each of `rows`
+    /// (increasing) until it returns `false`; much faster than
+    /// [`Table::id_of`] per row for many rows (see
+    /// `DictionaryPart::for_each_id`). Returns whether it went through all.
+    pub fn for_each_external_id(
+        &self,
+        rows: &[u32],
+        mut f: impl FnMut(u32, &[u8]) -> bool,
+    ) -> Result<bool> {
+        let mut wide: Vec<u64> = Vec::with_capacity(rows.len().min(1 << 16));
+        let mut rest = rows;
+        while let Some(&first) = rest.first() {
+            let i = self
+                .dictionary
+                .partition_point(|d| d.first_row() <= u64::from(first));
+            let Some(part) = i.checked_sub(1).map(|i| &self.dictionary[i]) else {
+                return Err(EngineError::Storage(
+                    segdb_storage_format::FormatError::corrupt(
+                        &self.dir,
+                        0,
+                        format!("row {first} has no external id in the dictionary"),
+                    ),
+                ));
+            };
+            let end = part.first_row() + u64::from(part.num_ids());
+            let n = rest.partition_point(|&r| u64::from(r) < end).max(1);
+            for piece in rest[..n].chunks(1 << 16) {
+                wide.clear();
+                wide.extend(piece.iter().map(|&r| u64::from(r)));
+                if !part.for_each_id(&wide, |r, id| f(r as u32, id))? {
+                    return Ok(false);
+                }
+            }
+            rest = &rest[n..];
+        }
+        Ok(true)
+    }
+
+    /// The external ids of `rows` (increasing), each written into one
+    /// buffer by `fmt` (e.g. as a CSV line), in row order. Batches of rows
+    /// are looked up in parallel on the worker pool.
+    pub fn format_external_ids(
+        &self,
+        rows: &[u32],
+        fmt: impl Fn(&[u8], &mut Vec<u8>) + Sync,
+    ) -> Result<Vec<u8>> {
+        use rayon::prelude::*;
+        let parts: Vec<Vec<u8>> = rows
+            .par_chunks(1024)
+            .map(|batch| {
+                let mut out = Vec::with_capacity(batch.len() * 12);
+                self.for_each_external_id(batch, |_, id| {
+                    fmt(id, &mut out);
+                    true
+                })?;
+                Ok(out)
+            })
+            .collect::<Result<_>>()?;
+        Ok(parts.concat())
+    }
+
     /// The index and definition of a field, or an unknown-field error.
     pub fn field(&self, name: &str) -> Result<(usize, &FieldDef)> {
         self.schema

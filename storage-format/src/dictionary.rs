@@ -213,6 +213,61 @@ impl DictionaryPart {
         Ok(std::str::from_utf8(&b[base + off(i)..base + off(i + 1)]).ok())
     }
 
+    /// Calls `f` with the external id (as bytes, UTF-8 unchecked) of each
+    /// of `rows` (increasing, all in this part's range) until `f` returns
+    /// `false`; returns whether it went through all of them. Rows are
+    /// looked up a batch at a time, offsets first, then the ids: the
+    /// independent loads of a batch overlap, where one-at-a-time lookups
+    /// would wait for two cache misses per id in turn.
+    pub fn for_each_id(&self, rows: &[u64], mut f: impl FnMut(u64, &[u8]) -> bool) -> Result<bool> {
+        let end_row = self.first_row + u64::from(self.num_ids);
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(256);
+        let mut i = 0;
+        while i < rows.len() {
+            let r = rows[i];
+            if r < self.first_row || r >= end_row {
+                return Err(FormatError::corrupt(
+                    self.file.path(),
+                    0,
+                    format!("row {r} is outside this dictionary part"),
+                ));
+            }
+            let page = ((r - self.first_row) / u64::from(IDS_PER_PAGE)) as usize;
+            let page_end = self.first_row + (page as u64 + 1) * u64::from(IDS_PER_PAGE);
+            let j = i + rows[i..].partition_point(|&x| x < page_end);
+            let b = self
+                .file
+                .block_validated(self.ids_blocks[page], validate_ids_page)?;
+            let count = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            let base = 4 + 4 * (count as usize + 1);
+            let off = |k: u32| {
+                let at = 4 + 4 * k as usize;
+                u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize
+            };
+            for batch in rows[i..j].chunks(256) {
+                spans.clear();
+                for &r in batch {
+                    let k = ((r - self.first_row) % u64::from(IDS_PER_PAGE)) as u32;
+                    if k >= count {
+                        return Err(FormatError::corrupt(
+                            self.file.path(),
+                            self.file.entry(self.ids_blocks[page]).offset,
+                            "ids page shorter than the metadata says",
+                        ));
+                    }
+                    spans.push((base + off(k), base + off(k + 1)));
+                }
+                for (&r, &(s, e)) in batch.iter().zip(&spans) {
+                    if !f(r, &b[s..e]) {
+                        return Ok(false);
+                    }
+                }
+            }
+            i = j;
+        }
+        Ok(true)
+    }
+
     /// The row id of external id `id`, if this part has it.
     pub fn row_of(&self, id: &str) -> Result<Option<u64>> {
         self.row_of_hashed(id, hash_id(id.as_bytes()))

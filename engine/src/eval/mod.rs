@@ -260,10 +260,29 @@ impl Table {
     /// The external ids of the rows matching `expr`, in row-id order,
     /// skipping `offset` and returning at most `limit`.
     pub fn ids(&self, expr: &Expr, offset: u64, limit: Option<u64>) -> Result<Vec<String>> {
-        self.rows_range(expr, offset, limit)?
-            .into_iter()
-            .map(|r| self.external_id(r).map(str::to_owned))
-            .collect()
+        let rows = self.rows_range(expr, offset, limit)?;
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut bad = None;
+        self.for_each_external_id(&rows, |r, id| match std::str::from_utf8(id) {
+            Ok(id) => {
+                ids.push(id.to_owned());
+                true
+            }
+            Err(_) => {
+                bad = Some(r);
+                false
+            }
+        })?;
+        match bad {
+            Some(r) => Err(EngineError::Storage(
+                segdb_storage_format::FormatError::corrupt(
+                    &self.dir,
+                    0,
+                    format!("the external id of row {r} is not UTF-8"),
+                ),
+            )),
+            None => Ok(ids),
+        }
     }
 
     /// COUNT, SUM, MIN and MAX of INT `field` over the rows matching `expr`.

@@ -297,14 +297,16 @@ pub(crate) fn stream_ids(
             let from = offset.saturating_sub(seen).min(n) as usize;
             let to = end.saturating_sub(seen).min(n) as usize;
             seen += n;
-            for &row in &rows[from..to.max(from)] {
-                let id = table.external_id(row)?;
-                if w.write(csv_field(id).as_bytes()).is_err() || w.write(b"\n").is_err() {
-                    gone = true;
-                    return Ok(std::ops::ControlFlow::Break(()));
-                }
-                sent += 1;
+            let page = &rows[from..to.max(from)];
+            let text = table.format_external_ids(page, |id, out| {
+                out.extend_from_slice(csv_field(&String::from_utf8_lossy(id)).as_bytes());
+                out.push(b'\n');
+            })?;
+            if w.write(&text).is_err() {
+                gone = true;
+                return Ok(std::ops::ControlFlow::Break(()));
             }
+            sent += page.len() as u64;
             Ok(if seen >= end {
                 std::ops::ControlFlow::Break(())
             } else {
