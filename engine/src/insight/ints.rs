@@ -108,6 +108,19 @@ fn chunk_values(int: &IntCtx<'_>, c: &SegChunk) -> Vec<i64> {
     })
 }
 
+/// The bucket of `v` (`None` below the first), in 64-bit arithmetic
+/// unless the difference overflows it.
+#[inline]
+fn bucket_of(v: i64, first: i64, width: i64) -> Option<usize> {
+    match v.checked_sub(first) {
+        Some(d) if d >= 0 => Some((d as u64 / width as u64) as usize),
+        Some(_) => None,
+        None => {
+            usize::try_from((i128::from(v) - i128::from(first)).div_euclid(i128::from(width))).ok()
+        }
+    }
+}
+
 /// Rows of `seg` per bucket `first + i*width ..< first + (i+1)*width`.
 fn bucket_counts(
     ints: &[Option<IntCtx<'_>>],
@@ -124,8 +137,7 @@ fn bucket_counts(
                 return Ok(out);
             };
             for v in chunk_values(int, c) {
-                let i = (i128::from(v) - i128::from(first)).div_euclid(i128::from(width));
-                if let Some(o) = usize::try_from(i).ok().and_then(|i| out.get_mut(i)) {
+                if let Some(o) = bucket_of(v, first, width).and_then(|i| out.get_mut(i)) {
                     *o += 1;
                 }
             }
@@ -244,8 +256,7 @@ pub(super) fn field_ints(
         Some(values) => {
             let mut counts = vec![0u64; n];
             for &v in values.iter().flatten() {
-                let i = (i128::from(v) - i128::from(first)).div_euclid(i128::from(width));
-                if let Some(o) = usize::try_from(i).ok().and_then(|i| counts.get_mut(i)) {
+                if let Some(o) = bucket_of(v, first, width).and_then(|i| counts.get_mut(i)) {
                     *o += 1;
                 }
             }

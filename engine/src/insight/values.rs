@@ -33,9 +33,17 @@ fn add_vecs(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
     a
 }
 
-/// Counts of `seg` within each key's bitmap (index `keys.len()` and up
-/// unused), and the table-wide cardinality of each.
-fn count_keys(table: &Table, seg: &[SegChunk], keys: &[BlockKey]) -> Result<(Vec<u64>, Vec<u64>)> {
+/// Counts of `seg` within each key's bitmap, and the table-wide
+/// cardinality of each. With `exclusive` (an ENUM: each row in at most one
+/// of the keys but the last, which holds them all, NOT_NULL), a chunk stops
+/// counting once the values counted add up to the last key's count; values
+/// are tried largest first, so a segment of a few values skips the rest.
+fn count_keys(
+    table: &Table,
+    seg: &[SegChunk],
+    keys: &[BlockKey],
+    exclusive: bool,
+) -> Result<(Vec<u64>, Vec<u64>)> {
     let views = views(table, keys)?;
     let table_counts = (0..keys.len())
         .map(|i| {
@@ -45,14 +53,29 @@ fn count_keys(table: &Table, seg: &[SegChunk], keys: &[BlockKey]) -> Result<(Vec
                 .sum()
         })
         .collect();
+    let table_counts: Vec<u64> = table_counts;
+    let mut order: Vec<usize> = (0..keys.len().saturating_sub(1)).collect();
+    order.sort_by(|&a, &b| table_counts[b].cmp(&table_counts[a]));
+    let last = keys.len() - 1;
     let counts = sum_chunks(
         seg,
         |c| {
             let mut out = vec![0u64; keys.len()];
-            for (i, v) in views[c.shard as usize].iter().enumerate() {
-                if let Some(cont) = v.as_ref().and_then(|v| v.container(c.key)) {
-                    out[i] = dense::and_count_with(&c.words, cont);
+            let vs = &views[c.shard as usize];
+            let count = |i: usize| {
+                vs[i]
+                    .as_ref()
+                    .and_then(|v| v.container(c.key))
+                    .map_or(0, |cont| dense::and_count_with(&c.words, cont))
+            };
+            out[last] = count(last);
+            let mut left = out[last];
+            for &i in &order {
+                if exclusive && left == 0 {
+                    break;
                 }
+                out[i] = count(i);
+                left = left.saturating_sub(out[i]);
             }
             Ok(out)
         },
@@ -83,7 +106,7 @@ pub(super) fn field_values(
             .unzip(),
     };
     keys.push(BlockKey::new(f, TAG_NOT_NULL, 0, 0));
-    let (counts, table_counts) = count_keys(table, seg, &keys)?;
+    let (counts, table_counts) = count_keys(table, seg, &keys, kind != FieldKind::Set)?;
     let n = names.len();
     let (covered, table_covered) = (counts[n], table_counts[n]);
     let mut values: Vec<ValueCount> = names
