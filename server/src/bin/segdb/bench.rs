@@ -218,7 +218,8 @@ pub fn bench_url(
         server.sort_by(|a, b| a.total_cmp(b));
         let q = |v: &[f64], p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
         outln!(
-            "{id:<4} {count:>12} {:>10.3} {:>10.3} {:>10.3} {:>12.3} {:>10.0}",
+            "{id:<4} {:>12} {:>10.3} {:>10.3} {:>10.3} {:>12.3} {:>10.0}",
+            count.to_string(),
             q(&round, 0.5),
             q(&round, 0.9),
             q(&round, 0.99),
