@@ -144,7 +144,9 @@ pub struct Part {
     shard: u32,
 }
 
-fn validate_bitmap(b: &[u8]) -> std::result::Result<(), (usize, String)> {
+/// Checks a shard's bitmap: a valid portable Roaring bitmap of row ids
+/// below 2^20 (an error is an offset in the block and a reason).
+pub(crate) fn validate_shard_bitmap(b: &[u8]) -> std::result::Result<(), (usize, String)> {
     match RoaringView::new(b) {
         Ok(v)
             if v.num_containers() > 0
@@ -193,7 +195,7 @@ impl Part {
 
     /// The bitmap in block `i`.
     pub fn bitmap_at(&self, i: usize) -> Result<RoaringView<'_>> {
-        let b = self.file.block_validated(i, validate_bitmap)?;
+        let b = self.file.block_validated(i, validate_shard_bitmap)?;
         RoaringView::new_unchecked(b).map_err(|e| {
             FormatError::corrupt(
                 self.file.path(),

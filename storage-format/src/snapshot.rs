@@ -14,7 +14,7 @@ use bytes::Bytes;
 use crate::bitmap::{RoaringView, RoaringWriter};
 use crate::block_file::{BlockFile, BlockFileWriter, BlockKey};
 use crate::error::{FormatError, Result};
-use crate::part::{CHUNKS_PER_SHARD, SHARD_ROWS};
+use crate::part::SHARD_ROWS;
 
 /// Magic number of snapshot segment files.
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"SEGDBSNP";
@@ -57,19 +57,6 @@ pub fn write_snapshot(path: &Path, rows: &[u32]) -> Result<u64> {
 #[derive(Debug)]
 pub struct SnapshotFile {
     file: BlockFile,
-}
-
-fn validate_bitmap(b: &[u8]) -> std::result::Result<(), (usize, String)> {
-    match RoaringView::new(b) {
-        Ok(v)
-            if v.num_containers() > 0
-                && v.key(v.num_containers() - 1) >= CHUNKS_PER_SHARD as u16 =>
-        {
-            Err((0, "bitmap holds row ids past its shard".into()))
-        }
-        Ok(_) => Ok(()),
-        Err(e) => Err((e.offset, e.what)),
-    }
 }
 
 impl SnapshotFile {
@@ -115,7 +102,9 @@ impl SnapshotFile {
         let Some(i) = self.file.find(BlockKey::new(0, TAG_SHARD_ROWS, shard, 0)) else {
             return Ok(None);
         };
-        let b = self.file.block_validated(i, validate_bitmap)?;
+        let b = self
+            .file
+            .block_validated(i, crate::part::validate_shard_bitmap)?;
         RoaringView::new_unchecked(b).map(Some).map_err(|e| {
             FormatError::corrupt(
                 self.file.path(),
