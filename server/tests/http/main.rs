@@ -1,0 +1,172 @@
+//! The HTTP API end to end over real HTTP on 127.0.0.1: a server runs in
+//! this process on a generated store, and a client sends it requests.
+//! Answers are checked against a naive scan of the generated CSV files.
+//! One test binary; a module per concern.
+
+mod auth;
+mod imports;
+mod insight;
+mod limits;
+mod queries;
+mod segments;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use segdb_engine::Store;
+use segdb_server::client::{Client, RawResponse};
+use segdb_server::http::config::{parse_token, Settings};
+use segdb_server::http::{self, AppState, Shared};
+use segdb_tests::generated::Data;
+use serde_json::{json, Value};
+
+pub(crate) fn segdb(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_segdb"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A generated store of `rows` users: (temp dir, store dir, naive data).
+pub(crate) fn generated(rows: u32) -> (tempfile::TempDir, PathBuf, Data) {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("csv");
+    let store = dir.path().join("store");
+    let s = |p: &Path| p.to_str().unwrap().to_owned();
+    segdb(&[
+        "gen",
+        "--scale",
+        &rows.to_string(),
+        "--seed",
+        "5",
+        "--out",
+        &s(&csv),
+    ]);
+    segdb(&[
+        "import",
+        "--data",
+        &s(&store),
+        "--schema",
+        &s(&csv.join("schema.sql")),
+        "--events",
+        &s(&csv.join("events.csv")),
+        &s(&csv.join("users.csv")),
+    ]);
+    let data = Data::read(&csv);
+    (dir, store, data)
+}
+
+/// A server running in this process until dropped.
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
+    pub(crate) state: Shared,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    pub(crate) fn start(store: &Path, settings: Settings) -> Server {
+        let config = Settings {
+            data: Some(store.to_path_buf()),
+            listen: Some("127.0.0.1:0".into()),
+            ..Settings::default()
+        }
+        .overridden_by(settings)
+        .resolve()
+        .unwrap();
+        let listener = std::net::TcpListener::bind(config.listen).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = AppState::new(Store::open(store).unwrap(), config);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                http::serve(st, listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        Server {
+            addr,
+            state,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub(crate) fn client(&self, token: Option<&str>) -> Client {
+        Client::new(&self.url(), token.map(String::from))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub(crate) fn post(c: &Client, path: &str, content_type: &str, body: &str) -> RawResponse {
+    c.request(
+        "POST",
+        path,
+        &[("content-type", content_type)],
+        Some(body.as_bytes()),
+    )
+    .unwrap()
+}
+
+pub(crate) fn get(c: &Client, path: &str) -> RawResponse {
+    c.request("GET", path, &[], None).unwrap()
+}
+
+pub(crate) fn count(c: &Client, text: &str) -> u64 {
+    let v = c.query(text).unwrap();
+    assert_eq!(v["columns"], json!(["count"]), "{text}: {v}");
+    v["rows"][0][0].as_u64().unwrap()
+}
+
+/// Sends raw bytes and returns the status line's code and the whole answer.
+pub(crate) fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(request).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let code = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, out)
+}
+
+pub(crate) fn put(c: &Client, path: &str, content_type: &str, body: &str) -> RawResponse {
+    c.request(
+        "PUT",
+        path,
+        &[("content-type", content_type)],
+        Some(body.as_bytes()),
+    )
+    .unwrap()
+}

@@ -1,0 +1,202 @@
+//! Segments: defined, uploaded, exported, dropped.
+
+use serde_json::json;
+
+use super::*;
+
+#[test]
+fn segments_defined_uploaded_and_exported() {
+    let (_dir, store, data) = generated(3000);
+    let server = Server::start(&store, Settings::default());
+    let c = server.client(None);
+    let want: Vec<&str> = data
+        .rows()
+        .filter(|r| r.get("city") == "c000" && r.is("is_owner"))
+        .map(|r| r.id())
+        .collect();
+
+    // A dynamic segment from a definition.
+    let r = put(
+        &c,
+        "/v1/segments/owners0",
+        "application/json",
+        &json!({"definition": "SELECT FROM users WHERE city = 'c000' AND is_owner"}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["kind"], json!("dynamic"));
+    assert_eq!(
+        count(&c, "SELECT COUNT(*) FROM users WHERE IN SEGMENT owners0"),
+        want.len() as u64
+    );
+    // Exported as streamed CSV, paged, and as portable Roaring bytes.
+    let r = get(&c, "/v1/segments/owners0/ids");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), format!("user_id\n{}\n", want.join("\n")));
+    let r = get(&c, "/v1/segments/owners0/ids?offset=1&limit=2");
+    assert_eq!(r.text(), format!("user_id\n{}\n", want[1..3].join("\n")));
+    let r = c
+        .request(
+            "GET",
+            "/v1/segments/owners0/ids",
+            &[("accept", "application/x-roaring")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.content_type.as_deref(), Some("application/x-roaring"));
+    let bitmap = roaring::RoaringBitmap::deserialize_from(&r.body[..]).unwrap();
+    let want_rows: Vec<u32> = data
+        .rows()
+        .enumerate()
+        .filter(|(_, r)| r.get("city") == "c000" && r.is("is_owner"))
+        .map(|(i, _)| i as u32)
+        .collect();
+    assert_eq!(bitmap.iter().collect::<Vec<u32>>(), want_rows);
+
+    // A snapshot from an uploaded id list: unknown ids are reported.
+    let r = put(
+        &c,
+        "/v1/segments/picked?table=users",
+        "text/csv",
+        "user_id,score\nu000000003,1\nnobody,2\nu000000001,3\nu000000003,4\n\"u000000010\",5\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(
+        (v["kind"].clone(), v["rows"].clone()),
+        (json!("snapshot"), json!(3))
+    );
+    assert_eq!(
+        (v["unknown_ids"].clone(), v["unknown"].clone()),
+        (json!(1), json!(["nobody"]))
+    );
+    let r = get(&c, "/v1/segments/picked/ids");
+    assert_eq!(r.text(), "user_id\nu000000001\nu000000003\nu000000010\n");
+    // Plain text, one id per line, replaces it.
+    let r = put(
+        &c,
+        "/v1/segments/picked",
+        "text/plain",
+        "u000000002\n\nu000000004\n",
+    );
+    assert_eq!(r.json()["rows"], json!(2), "{}", r.text());
+    assert_eq!(
+        count(
+            &c,
+            "SELECT COUNT(*) FROM users WHERE IN SEGMENT picked OR IN SEGMENT owners0"
+        ),
+        want.len() as u64 + 2
+            - want
+                .iter()
+                .filter(|i| ["u000000002", "u000000004"].contains(i))
+                .count() as u64
+    );
+
+    // A profile names the segments its row is in.
+    let member = want[0];
+    let v = get(&c, &format!("/v1/tables/users/profiles/{member}")).json();
+    assert_eq!(
+        v["segments"],
+        json!([{"name": "owners0", "kind": "dynamic"}]),
+        "{v}"
+    );
+    let v = get(&c, "/v1/tables/users/profiles/u000000002").json();
+    let mut names: Vec<&str> = v["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    names.retain(|n| *n != "owners0");
+    assert_eq!(names, ["picked"]);
+    let v = c
+        .query(&format!("CALL profile('users', '{member}')"))
+        .unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(
+        rows.last().unwrap(),
+        &json!(["owners0", "SEGMENT", "dynamic"])
+    );
+    assert!(rows.contains(&json!(["city", "ENUM", "c000"])), "{v}");
+    assert!(c.query("CALL profile('users', 'nobody')").is_err());
+
+    // Listing, and dropping.
+    let v = get(&c, "/v1/segments").json();
+    let names: Vec<&str> = v["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["owners0", "picked"]);
+    // A segment another one uses cannot go.
+    let r = put(
+        &c,
+        "/v1/segments/both",
+        "application/json",
+        &json!({"definition": "SELECT FROM users WHERE IN SEGMENT picked", "snapshot": true})
+            .to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["rows"], json!(2));
+    let dyn_user = put(
+        &c,
+        "/v1/segments/uses_owners",
+        "application/json",
+        &json!({"definition": "SELECT FROM users WHERE IN SEGMENT owners0"}).to_string(),
+    );
+    assert_eq!(dyn_user.status, 200);
+    let r = c
+        .request("DELETE", "/v1/segments/owners0", &[], None)
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].clone()),
+        (409, json!("in_use"))
+    );
+    assert_eq!(
+        c.request("DELETE", "/v1/segments/uses_owners", &[], None)
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        c.request("DELETE", "/v1/segments/owners0", &[], None)
+            .unwrap()
+            .status,
+        200
+    );
+
+    // Mistakes.
+    let r = put(
+        &c,
+        "/v1/segments/bad",
+        "application/json",
+        &json!({"definition": "SELECT FROM users WHERE cty = 'x'"}).to_string(),
+    );
+    assert_eq!(r.status, 400);
+    let e = &r.json()["error"];
+    assert_eq!(
+        (e["code"].clone(), e["line"].clone(), e["column"].clone()),
+        (json!("unknown_field"), json!(1), json!(25)),
+        "{e}"
+    );
+    assert_eq!(
+        put(&c, "/v1/segments/bad", "application/json", "{}").json()["error"]["code"],
+        json!("bad_json")
+    );
+    assert_eq!(
+        put(&c, "/v1/segments/bad?table=nope", "text/plain", "u1\n").status,
+        404
+    );
+    let r = get(&c, "/v1/segments/nope/ids");
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].clone()),
+        (404, json!("unknown_segment"))
+    );
+    assert_eq!(get(&c, "/v1/segments/picked/ids?limit=many").status, 400);
+    assert_eq!(
+        c.request("DELETE", "/v1/segments/nope", &[], None)
+            .unwrap()
+            .status,
+        404
+    );
+}
