@@ -16,22 +16,46 @@ use crate::error::Result;
 use crate::schema::{FieldKind, Schema};
 
 const NULL: u32 = u32::MAX;
-const ROWS: usize = SHARD_ROWS as usize;
 
-/// A set of rows of a shard.
-#[derive(Debug, Clone)]
+/// A set of rows of a shard; its words grow as rows are set.
+#[derive(Debug, Clone, Default)]
 struct Bits(Vec<u64>);
 
 impl Bits {
     fn new() -> Bits {
-        Bits(vec![0; ROWS / 64])
+        Bits(Vec::new())
     }
     fn set(&mut self, r: u32) {
-        self.0[r as usize / 64] |= 1 << (r % 64);
+        let w = r as usize / 64;
+        if self.0.len() <= w {
+            self.0.resize(w + 1, 0);
+        }
+        self.0[w] |= 1 << (r % 64);
+    }
+    fn clear(&mut self, r: u32) {
+        if let Some(w) = self.0.get_mut(r as usize / 64) {
+            *w &= !(1 << (r % 64));
+        }
     }
     fn get(&self, r: u32) -> bool {
-        self.0[r as usize / 64] & (1 << (r % 64)) != 0
+        self.0
+            .get(r as usize / 64)
+            .is_some_and(|w| w & (1 << (r % 64)) != 0)
     }
+}
+
+/// `v[i]`, growing `v` with `fill` up to `i` first. Columns hold only the
+/// rows up to the last one written, so a shard's few rows, or a table of
+/// thousands of fields, do not cost 2^20 cells per field.
+#[inline]
+fn cell<T: Clone>(v: &mut Vec<T>, i: usize, fill: T) -> &mut T {
+    if v.len() <= i {
+        // Doubling (up to a shard) keeps a bulk load of new rows from
+        // growing the column one cell at a time.
+        let len = (i + 1).max((2 * v.len()).min(SHARD_ROWS as usize));
+        v.resize(len, fill);
+    }
+    &mut v[i]
 }
 
 /// The values an import wrote to one field of one shard.
@@ -43,6 +67,23 @@ enum Column {
     Bool(Vec<u8>),
     Int(Vec<i64>, Bits),
     Text(Vec<Option<Box<str>>>),
+}
+
+/// Memory counted per row a column spans (the largest cell, and the bit of
+/// `touched`).
+const CELL_BYTES: usize = 17;
+
+impl Column {
+    /// Rows the column spans.
+    fn cells(&self) -> usize {
+        match self {
+            Column::Enum(v) => v.len(),
+            Column::Set(v) => v.len(),
+            Column::Bool(v) => v.len(),
+            Column::Int(v, _) => v.len(),
+            Column::Text(v) => v.len(),
+        }
+    }
 }
 
 /// One cell of an imported row, typed.
@@ -63,38 +104,41 @@ pub(crate) struct FieldBuilder {
 }
 
 impl FieldBuilder {
-    /// Sets row `r` (relative to the shard); returns the bytes of text kept.
+    /// Sets row `r` (relative to the shard); returns the bytes of memory it
+    /// added (text kept, and the cells the column grew by).
     #[inline]
-    pub fn put(&mut self, r: u32, cell: Cell<'_>) -> usize {
+    pub fn put(&mut self, r: u32, value: Cell<'_>) -> usize {
         self.touched.set(r);
         let i = r as usize;
-        match (&mut self.column, cell) {
-            (Column::Enum(v), Cell::Enum(x)) => v[i] = x,
-            (Column::Enum(v), _) => v[i] = NULL,
+        let before = self.column.cells();
+        let mut text = 0;
+        match (&mut self.column, value) {
+            (Column::Enum(v), Cell::Enum(x)) => *cell(v, i, NULL) = x,
+            (Column::Enum(v), _) => *cell(v, i, NULL) = NULL,
             (Column::Set(v), Cell::Set(xs)) => {
                 let mut xs = xs.to_vec();
                 xs.sort_unstable();
                 xs.dedup();
-                v[i] = (!xs.is_empty()).then(|| xs.into_boxed_slice());
+                *cell(v, i, None) = (!xs.is_empty()).then(|| xs.into_boxed_slice());
             }
-            (Column::Set(v), _) => v[i] = None,
-            (Column::Bool(v), Cell::Bool(b)) => v[i] = u8::from(b),
-            (Column::Bool(v), _) => v[i] = 2,
+            (Column::Set(v), _) => *cell(v, i, None) = None,
+            (Column::Bool(v), Cell::Bool(b)) => *cell(v, i, 2) = u8::from(b),
+            (Column::Bool(v), _) => *cell(v, i, 2) = 2,
             (Column::Int(v, nn), Cell::Int(x)) => {
-                v[i] = x;
+                *cell(v, i, 0) = x;
                 nn.set(r);
             }
             (Column::Int(v, nn), _) => {
-                v[i] = 0;
-                nn.0[i / 64] &= !(1 << (i % 64));
+                *cell(v, i, 0) = 0;
+                nn.clear(r);
             }
             (Column::Text(v), Cell::Text(s)) => {
-                v[i] = Some(s.into());
-                return s.len();
+                *cell(v, i, None) = Some(s.into());
+                text = s.len();
             }
-            (Column::Text(v), _) => v[i] = None,
+            (Column::Text(v), _) => *cell(v, i, None) = None,
         }
-        0
+        text + (self.column.cells() - before) * CELL_BYTES
     }
 
     fn kind_matches(&self, kind: FieldKind) -> bool {
@@ -108,18 +152,18 @@ impl FieldBuilder {
         )
     }
 
-    /// Back to "nothing written".
+    /// Back to "nothing written" (the buffers keep their capacity).
     fn reset(&mut self) {
-        self.touched.0.fill(0);
+        self.touched.0.clear();
         match &mut self.column {
-            Column::Enum(v) => v.fill(NULL),
-            Column::Set(v) => v.fill(None),
-            Column::Bool(v) => v.fill(2),
+            Column::Enum(v) => v.clear(),
+            Column::Set(v) => v.clear(),
+            Column::Bool(v) => v.clear(),
             Column::Int(v, nn) => {
-                v.fill(0);
-                nn.0.fill(0);
+                v.clear();
+                nn.0.clear();
             }
-            Column::Text(v) => v.fill(None),
+            Column::Text(v) => v.clear(),
         }
     }
 }
@@ -171,16 +215,16 @@ impl ShardBuilder {
         let approx = &mut self.approx_bytes;
         let spares = &self.spares;
         self.fields[f].get_or_insert_with(|| {
-            *approx += ROWS * 9 + ROWS / 8;
+            *approx += 64;
             if let Some(fb) = spares.take(kind) {
                 return fb;
             }
             let column = match kind {
-                FieldKind::Enum => Column::Enum(vec![NULL; ROWS]),
-                FieldKind::Set => Column::Set(vec![None; ROWS]),
-                FieldKind::Bool => Column::Bool(vec![2; ROWS]),
-                FieldKind::Int => Column::Int(vec![0; ROWS], Bits::new()),
-                FieldKind::Text | FieldKind::Event => Column::Text(vec![None; ROWS]),
+                FieldKind::Enum => Column::Enum(Vec::new()),
+                FieldKind::Set => Column::Set(Vec::new()),
+                FieldKind::Bool => Column::Bool(Vec::new()),
+                FieldKind::Int => Column::Int(Vec::new(), Bits::new()),
+                FieldKind::Text | FieldKind::Event => Column::Text(Vec::new()),
             };
             FieldBuilder {
                 touched: Bits::new(),
@@ -273,7 +317,7 @@ fn decode_old(old: &Part, field: u32, fb: &mut FieldBuilder) -> Result<()> {
     match &mut fb.column {
         Column::Enum(v) => for_each_value_row(old, field, |vid, r| {
             if !touched.get(r) {
-                v[r as usize] = vid;
+                *cell(v, r as usize, NULL) = vid;
             }
         })?,
         Column::Set(v) => {
@@ -286,18 +330,18 @@ fn decode_old(old: &Part, field: u32, fb: &mut FieldBuilder) -> Result<()> {
             rows_of.sort_unstable();
             for group in rows_of.chunk_by(|a, b| a.0 == b.0) {
                 let vals: Box<[u32]> = group.iter().map(|&(_, vid)| vid).collect();
-                v[group[0].0 as usize] = Some(vals);
+                *cell(v, group[0].0 as usize, None) = Some(vals);
             }
         }
         Column::Bool(v) => {
             for_each_row(old, BlockKey::new(field, TAG_NOT_NULL, 0, 0), |r| {
                 if !touched.get(r) {
-                    v[r as usize] = 0;
+                    *cell(v, r as usize, 2) = 0;
                 }
             })?;
             for_each_row(old, BlockKey::new(field, TAG_TRUE, 0, 0), |r| {
                 if !touched.get(r) {
-                    v[r as usize] = 1;
+                    *cell(v, r as usize, 2) = 1;
                 }
             })?;
         }
@@ -309,14 +353,18 @@ fn decode_old(old: &Part, field: u32, fb: &mut FieldBuilder) -> Result<()> {
                         u.push((r, 0));
                     }
                 })?;
-                let mut acc = vec![0u64; ROWS];
+                let span = u.iter().map(|&(r, _)| r as usize + 1).max().unwrap_or(0);
+                let mut acc = vec![0u64; span];
                 for j in 0..meta.bits {
                     for_each_row(old, BlockKey::new(field, TAG_INT_SLICE, j, 0), |r| {
-                        acc[r as usize] |= 1 << j;
+                        if let Some(a) = acc.get_mut(r as usize) {
+                            *a |= 1 << j;
+                        }
                     })?;
                 }
                 for (r, _) in u {
-                    v[r as usize] = (i128::from(meta.base) + i128::from(acc[r as usize])) as i64;
+                    *cell(v, r as usize, 0) =
+                        (i128::from(meta.base) + i128::from(acc[r as usize])) as i64;
                     nn.set(r);
                 }
             }
@@ -325,7 +373,7 @@ fn decode_old(old: &Part, field: u32, fb: &mut FieldBuilder) -> Result<()> {
             for r in 0..old.text_rows(field)?.min(SHARD_ROWS) {
                 if !touched.get(r) {
                     if let Some(s) = old.text(field, r)? {
-                        v[r as usize] = Some(s.into());
+                        *cell(v, r as usize, None) = Some(s.into());
                     }
                 }
             }
@@ -348,10 +396,12 @@ fn push_bitmap(w: &mut PartWriter, key: BlockKey, rows: &[u32]) -> Result<()> {
 /// Writes a bitmap from a shard's worth of dense words.
 fn push_dense(w: &mut PartWriter, key: BlockKey, words: &[u64]) -> Result<()> {
     let mut rw = RoaringWriter::new();
-    for (chunk, c) in words.chunks_exact(1024).enumerate() {
+    let mut padded = [0u64; 1024];
+    for (chunk, c) in words.chunks(1024).enumerate() {
         if c.iter().any(|&x| x != 0) {
-            let c: &[u64; 1024] = c.try_into().unwrap_or(&[0; 1024]);
-            rw.push_words(chunk as u16, c);
+            padded[..c.len()].copy_from_slice(c);
+            padded[c.len()..].fill(0);
+            rw.push_words(chunk as u16, &padded);
         }
     }
     if rw.is_empty() {
@@ -413,7 +463,7 @@ fn encode(w: &mut PartWriter, field: u32, fb: &FieldBuilder) -> Result<()> {
             push_dense(w, BlockKey::new(field, TAG_TRUE, 0, 0), &t.0)?;
         }
         Column::Int(v, nn) => {
-            let rows: Vec<u32> = (0..ROWS as u32).filter(|&r| nn.get(r)).collect();
+            let rows: Vec<u32> = (0..v.len() as u32).filter(|&r| nn.get(r)).collect();
             if rows.is_empty() {
                 return Ok(());
             }
