@@ -31,7 +31,8 @@ fn queries_tables_profiles_and_metrics() {
     assert_eq!(r.status, 200);
     let v = r.json();
     assert_eq!(v["rows"], json!([[want]]));
-    assert!(v["elapsed_ms"].is_f64(), "{v}");
+    let took = &v["elapsed_ms"];
+    assert!(took.is_f64(), "{v}");
     let want = data.count(|r| r.events("search", "2026-11-16", "2026-11-22") > 3);
     assert_eq!(
         count(
