@@ -1,0 +1,242 @@
+//! [`ClearSpans`]: spans set to zero, so that trees parsed from different
+//! texts compare equal (the print/parse round trip).
+
+use super::*;
+
+/// Resetting every span to `0..0`, to compare trees by what they say
+/// rather than where (e.g. `parse(print(ast)) == ast`).
+pub trait ClearSpans {
+    /// Sets every span in `self` to `Span::default()`.
+    fn clear_spans(&mut self);
+}
+
+impl ClearSpans for Span {
+    fn clear_spans(&mut self) {
+        *self = Span::default();
+    }
+}
+
+impl ClearSpans for Ident {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+    }
+}
+
+impl ClearSpans for Literal {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+    }
+}
+
+impl ClearSpans for IntLit {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+    }
+}
+
+impl ClearSpans for NumLit {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+    }
+}
+
+impl ClearSpans for InsightClauses {
+    fn clear_spans(&mut self) {
+        self.top.clear_spans();
+        self.width.clear_spans();
+        self.as_of.clear_spans();
+    }
+}
+
+impl ClearSpans for DateLit {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+    }
+}
+
+impl<T: ClearSpans> ClearSpans for Vec<T> {
+    fn clear_spans(&mut self) {
+        self.iter_mut().for_each(ClearSpans::clear_spans);
+    }
+}
+
+impl<T: ClearSpans> ClearSpans for Option<T> {
+    fn clear_spans(&mut self) {
+        if let Some(x) = self {
+            x.clear_spans();
+        }
+    }
+}
+
+impl ClearSpans for Window {
+    fn clear_spans(&mut self) {
+        match self {
+            Window::Last { days, span } => {
+                days.clear_spans();
+                span.clear_spans();
+            }
+            Window::Range { first, last } => {
+                first.clear_spans();
+                last.clear_spans();
+            }
+        }
+    }
+}
+
+impl ClearSpans for Expr {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+        match &mut self.kind {
+            ExprKind::And(xs) | ExprKind::Or(xs) => xs.clear_spans(),
+            ExprKind::Not(x) => x.clear_spans(),
+            ExprKind::Predicate(p) => p.clear_spans(),
+        }
+    }
+}
+
+impl ClearSpans for Predicate {
+    fn clear_spans(&mut self) {
+        match self {
+            Predicate::Field(field) | Predicate::IsNull { field, .. } => field.clear_spans(),
+            Predicate::InSegment(name) => name.clear_spans(),
+            Predicate::Compare {
+                field,
+                op_span,
+                value,
+                ..
+            } => {
+                field.clear_spans();
+                op_span.clear_spans();
+                value.clear_spans();
+            }
+            Predicate::Between { field, lo, hi } => {
+                field.clear_spans();
+                lo.clear_spans();
+                hi.clear_spans();
+            }
+            Predicate::Has { field, value } => {
+                field.clear_spans();
+                value.clear_spans();
+            }
+            Predicate::In { field, values, .. }
+            | Predicate::HasAny { field, values }
+            | Predicate::HasAll { field, values } => {
+                field.clear_spans();
+                values.clear_spans();
+            }
+            Predicate::EventCount {
+                event,
+                window,
+                op_span,
+                n,
+                ..
+            } => {
+                event.clear_spans();
+                window.clear_spans();
+                op_span.clear_spans();
+                n.clear_spans();
+            }
+            Predicate::Did { event, window } => {
+                event.clear_spans();
+                window.clear_spans();
+            }
+        }
+    }
+}
+
+impl ClearSpans for SelectItem {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+        match &mut self.kind {
+            SelectItemKind::CountStar => {}
+            SelectItemKind::Aggregate { field, .. } | SelectItemKind::Field(field) => {
+                field.clear_spans()
+            }
+            SelectItemKind::Quantile { field, q } => {
+                field.clear_spans();
+                q.clear_spans();
+            }
+        }
+    }
+}
+
+impl ClearSpans for OrderBy {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+    }
+}
+
+impl ClearSpans for Limit {
+    fn clear_spans(&mut self) {
+        self.limit.clear_spans();
+        self.offset.clear_spans();
+    }
+}
+
+impl ClearSpans for FieldDecl {
+    fn clear_spans(&mut self) {
+        self.name.clear_spans();
+        self.sensitive.clear_spans();
+        self.span.clear_spans();
+    }
+}
+
+impl ClearSpans for Select {
+    fn clear_spans(&mut self) {
+        self.items.clear_spans();
+        self.table.clear_spans();
+        self.filter.clear_spans();
+        self.group_by.clear_spans();
+        self.order_by.clear_spans();
+        self.limit.clear_spans();
+        self.as_of.clear_spans();
+    }
+}
+
+impl ClearSpans for Statement {
+    /// Clears the spans; the source text is kept.
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+        match &mut self.kind {
+            StatementKind::Select(s) | StatementKind::Explain(s) => s.clear_spans(),
+            StatementKind::CreateTable(c) => {
+                c.name.clear_spans();
+                c.fields.clear_spans();
+            }
+            StatementKind::AlterTable(a) => {
+                a.table.clear_spans();
+                a.field.clear_spans();
+            }
+            StatementKind::DropTable(name)
+            | StatementKind::ShowFields(name)
+            | StatementKind::DropSegment(name) => name.clear_spans(),
+            StatementKind::ShowTables | StatementKind::ShowSegments => {}
+            StatementKind::CreateSegment(c) => {
+                c.name.clear_spans();
+                c.table.clear_spans();
+                c.filter.clear_spans();
+            }
+            StatementKind::Insight(i) => {
+                i.fields.clear_spans();
+                i.table.clear_spans();
+                i.filter.clear_spans();
+                i.clauses.clear_spans();
+            }
+            StatementKind::Compare(c) => {
+                c.fields.clear_spans();
+                c.table.clear_spans();
+                c.a.clear_spans();
+                c.b.clear_spans();
+                c.clauses.clear_spans();
+            }
+            StatementKind::Call(c) => {
+                c.name.clear_spans();
+                c.args_span.clear_spans();
+                for a in &mut c.args {
+                    a.name.clear_spans();
+                    a.value.clear_spans();
+                }
+            }
+        }
+    }
+}
