@@ -111,7 +111,15 @@ fn demo_server_console_bench_and_sigterm() {
 
     // The load tool over HTTP.
     let out = bin()
-        .args(["bench", "--url", &url, "--runs", "4", "--only", "W1,W5"])
+        .args([
+            "bench",
+            "--url",
+            &url,
+            "--runs",
+            "4",
+            "--only",
+            "W1,W5,W7,W8,W9,W10",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -121,7 +129,15 @@ fn demo_server_console_bench_and_sigterm() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.lines().any(|l| l.starts_with("W1 ")), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("W5 ")), "{text}");
+    for id in ["W5", "W7", "W8", "W9", "W10"] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{id} "))),
+            "{text}"
+        );
+    }
+    // W10's answer is the number of fields of the profile: 29 in the data set.
+    let w10 = text.lines().find(|l| l.starts_with("W10 ")).unwrap();
+    assert_eq!(w10.split_whitespace().nth(1), Some("29"), "{text}");
 
     // SIGTERM: a clean exit, with the request lines logged.
     let err = terminate(child);

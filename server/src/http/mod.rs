@@ -195,6 +195,13 @@ pub async fn serve(
     let grace = state.config.shutdown_grace;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // Without TCP_NODELAY, the last small segment of an answer can wait for
+    // the client's delayed ACK (up to 40 ms) behind the one before it.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("could not set TCP_NODELAY: {e}");
+        }
+    });
     let mut stop_rx2 = stop_rx.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let mut rx = stop_rx;

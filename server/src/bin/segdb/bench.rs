@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use segdb_engine::Store;
+use segdb_server::client::Client;
 use segdb_server::{exec, workload};
 
 use crate::AnyError;
@@ -144,10 +145,81 @@ pub fn bench(data: &std::path::Path, runs: usize, only: &[String]) -> Result<(),
     Ok(())
 }
 
-/// W1–W6 through a server's `POST /v1/query`: `concurrency` clients send
-/// `runs` requests of each workload in all; reports each workload's count,
-/// median, p90 and p99 round trip, the server's median evaluation time, and
-/// requests per second.
+/// One request of a workload: its answer's figure (a count) and the
+/// server's own time in ms (NaN when the answer does not say).
+type Request<'a> = Box<dyn Fn(&Client) -> Result<(String, f64), String> + Sync + 'a>;
+
+/// Sends `runs` requests in all from `concurrency` clients (after 5
+/// warm-up requests) and prints the round-trip median, p90 and p99, the
+/// server's median time and the requests per second.
+fn measure(
+    client: &Client,
+    id: &str,
+    runs: usize,
+    concurrency: usize,
+    request: &Request<'_>,
+) -> Result<(), AnyError> {
+    let mut figure = String::new();
+    for _ in 0..5 {
+        figure = request(client)?.0;
+    }
+    let per_client = runs.max(1).div_ceil(concurrency);
+    let start = Instant::now();
+    let results: Vec<Result<Vec<(f64, f64)>, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let client = client.clone();
+                s.spawn(move || {
+                    (0..per_client)
+                        .map(|_| {
+                            let t = Instant::now();
+                            let (_, server_ms) = request(&client)?;
+                            Ok((t.elapsed().as_secs_f64() * 1e3, server_ms))
+                        })
+                        .collect::<Result<Vec<_>, String>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a client thread failed".into()))
+            })
+            .collect()
+    });
+    let wall = start.elapsed().as_secs_f64();
+    let (mut round, mut server) = (Vec::new(), Vec::new());
+    for r in results {
+        for (a, b) in r? {
+            round.push(a);
+            server.push(b);
+        }
+    }
+    round.sort_by(|a, b| a.total_cmp(b));
+    server.sort_by(|a, b| a.total_cmp(b));
+    let q = |v: &[f64], p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+    outln!(
+        "{id:<4} {figure:>12} {:>10.3} {:>10.3} {:>10.3} {:>12.3} {:>10.0}",
+        q(&round, 0.5),
+        q(&round, 0.9),
+        q(&round, 0.99),
+        q(&server, 0.5),
+        round.len() as f64 / wall
+    );
+    Ok(())
+}
+
+/// The expression after WHERE of a workload statement.
+fn where_of(text: &str) -> &str {
+    let w = text.split_once(" WHERE ").map_or("", |(_, w)| w);
+    w.split(" AS OF ").next().unwrap_or(w)
+}
+
+/// W1–W10 through a server's HTTP API: W1–W6 and W9 as `POST /v1/query`,
+/// W7 as `POST /v1/insight`, W8 as a streamed CSV export of the W3
+/// segment, W10 as `GET /v1/tables/users/profiles/{id}`. `concurrency`
+/// clients send `runs` requests of each in all.
 pub fn bench_url(
     url: &str,
     token: Option<String>,
@@ -155,77 +227,105 @@ pub fn bench_url(
     runs: usize,
     only: &[String],
 ) -> Result<(), AnyError> {
-    let client = segdb_server::client::Client::new(url, token);
+    let client = Client::new(url, token);
     let concurrency = concurrency.max(1);
     outln!("server {url}, {concurrency} clients");
     outln!(
         "{:<4} {:>12} {:>10} {:>10} {:>10} {:>12} {:>10}",
         "id",
-        "count",
+        "answer",
         "median ms",
         "p90 ms",
         "p99 ms",
         "server ms",
         "req/s"
     );
-    for (id, text) in workload::COUNT_WORKLOADS {
-        if !only.is_empty() && !only.iter().any(|o| o.eq_ignore_ascii_case(id)) {
-            continue;
-        }
-        let first = client.query(text)?;
-        let count = first["rows"][0][0].clone();
-        for _ in 0..5 {
-            client.query(text)?;
-        }
-        let per_client = runs.max(1).div_ceil(concurrency);
-        let start = Instant::now();
-        let results: Vec<Result<Vec<(f64, f64)>, String>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..concurrency)
-                .map(|_| {
-                    let client = client.clone();
-                    s.spawn(move || {
-                        (0..per_client)
-                            .map(|_| {
-                                let t = Instant::now();
-                                let v = client.query(text).map_err(|e| e.to_string())?;
-                                Ok((
-                                    t.elapsed().as_secs_f64() * 1e3,
-                                    v["elapsed_ms"].as_f64().unwrap_or(f64::NAN),
-                                ))
-                            })
-                            .collect::<Result<Vec<_>, String>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err("a client thread failed".into()))
-                })
-                .collect()
-        });
-        let wall = start.elapsed().as_secs_f64();
-        let mut round = Vec::new();
-        let mut server = Vec::new();
-        for r in results {
-            for (a, b) in r? {
-                round.push(a);
-                server.push(b);
+    let query = |text: &'static str| -> Request<'static> {
+        Box::new(move |c: &Client| {
+            let v = c.query(text).map_err(|e| e.to_string())?;
+            Ok((
+                v["rows"][0][0].to_string(),
+                v["elapsed_ms"].as_f64().unwrap_or(f64::NAN),
+            ))
+        })
+    };
+    let (w1, w3) = (
+        workload::COUNT_WORKLOADS[0].1,
+        workload::COUNT_WORKLOADS[2].1,
+    );
+    let w7 = serde_json::json!({
+        "table": "users",
+        "where": where_of(w1),
+        "fields": ["gender", "city", "education", "os", "member_level", "product", "interests", "age", "income"],
+        "bucket_width": {"age": 5},
+        "quantiles": [],
+    })
+    .to_string();
+    let w8 = format!(
+        "SELECT user_id FROM users WHERE {} AS OF '2026-11-22'",
+        where_of(w3)
+    );
+    let mut list: Vec<(&str, Request<'_>)> = workload::COUNT_WORKLOADS
+        .iter()
+        .map(|&(id, text)| (id, query(text)))
+        .collect();
+    list.push((
+        "W7",
+        Box::new(|c: &Client| {
+            let v = c
+                .request(
+                    "POST",
+                    "/v1/insight",
+                    &[("content-type", "application/json")],
+                    Some(w7.as_bytes()),
+                )
+                .map_err(|e| e.to_string())?
+                .into_result()
+                .map_err(|e| e.to_string())?;
+            Ok((
+                v["segment_rows"].to_string(),
+                v["elapsed_ms"].as_f64().unwrap_or(f64::NAN),
+            ))
+        }),
+    ));
+    list.push((
+        "W8",
+        Box::new(|c: &Client| {
+            let r = c
+                .request(
+                    "POST",
+                    "/v1/query",
+                    &[("accept", "text/csv")],
+                    Some(w8.as_bytes()),
+                )
+                .map_err(|e| e.to_string())?;
+            if r.status != 200 {
+                return Err(r.text());
             }
+            let ids = r.body.iter().filter(|&&b| b == b'\n').count() - 1;
+            Ok((ids.to_string(), f64::NAN))
+        }),
+    ));
+    list.push(("W9", query(workload::W9)));
+    list.push((
+        "W10",
+        Box::new(|c: &Client| {
+            let path = format!("/v1/tables/users/profiles/{}", workload::W10_ID);
+            let v = c
+                .request("GET", &path, &[], None)
+                .map_err(|e| e.to_string())?
+                .into_result()
+                .map_err(|e| e.to_string())?;
+            Ok((
+                v["fields"].as_object().map_or(0, |f| f.len()).to_string(),
+                f64::NAN,
+            ))
+        }),
+    ));
+    for (id, request) in &list {
+        if only.is_empty() || only.iter().any(|o| o.eq_ignore_ascii_case(id)) {
+            measure(&client, id, runs, concurrency, request)?;
         }
-        round.sort_by(|a, b| a.total_cmp(b));
-        server.sort_by(|a, b| a.total_cmp(b));
-        let q = |v: &[f64], p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-        outln!(
-            "{id:<4} {:>12} {:>10.3} {:>10.3} {:>10.3} {:>12.3} {:>10.0}",
-            count.to_string(),
-            q(&round, 0.5),
-            q(&round, 0.9),
-            q(&round, 0.99),
-            q(&server, 0.5),
-            round.len() as f64 / wall
-        );
     }
     Ok(())
 }
