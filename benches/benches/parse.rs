@@ -18,34 +18,9 @@ use std::collections::{HashMap, HashSet};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use segdb_engine::date::{parse_iso_day, Day};
-use segdb_engine::{FieldDef, FieldKind, ImportFormat, ImportOptions, Schema, Store};
+use segdb_engine::{ImportFormat, ImportOptions, Schema, Store};
 use segdb_query_lang::{bind, parse, parse_and_bind, Catalog, Statement};
-
-fn users_schema() -> Schema {
-    use FieldKind::*;
-    let mut fields = vec![
-        FieldDef::new("gender", Enum),
-        FieldDef::new("age", Int),
-        FieldDef::new("city", Enum),
-        FieldDef::new("district", Enum),
-        FieldDef::new("education", Enum),
-        FieldDef::new("os", Enum),
-        FieldDef::new("member_level", Int),
-        FieldDef::new("product", Enum),
-        FieldDef::new("income", Int),
-        FieldDef::new("ltv", Int),
-        FieldDef::new("last_login_days", Int),
-        FieldDef::new("contract_end_days", Int),
-        FieldDef::new("is_owner", Bool),
-        FieldDef::new("is_tenant", Bool),
-    ];
-    fields.extend((0..10).map(|i| FieldDef::new(format!("flag_{i}"), Bool)));
-    fields.push(FieldDef::new("interests", Set));
-    for event in ["search", "view", "favorite", "book"] {
-        fields.push(FieldDef::new(event, Event));
-    }
-    Schema { fields }
-}
+use segdb_tests::generated::users_schema;
 
 /// The values of each ENUM and SET field of the data set.
 fn field_values(field: &str) -> Vec<String> {

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use segdb_engine::{FieldDef, FieldKind, Schema};
+
 /// The generated files, read naively.
 pub struct Data {
     /// users.csv's header.
@@ -98,4 +100,32 @@ impl Data {
     pub fn row(&self, id: &str) -> Option<Row<'_>> {
         self.rows().find(|r| r.id() == id)
     }
+}
+
+/// The `users` table of the standard data set, as the generator's
+/// `schema.sql` declares it (a server test checks that they agree).
+pub fn users_schema() -> Schema {
+    use FieldKind::*;
+    let mut fields = vec![
+        FieldDef::new("gender", Enum),
+        FieldDef::new("age", Int),
+        FieldDef::new("city", Enum),
+        FieldDef::new("district", Enum),
+        FieldDef::new("education", Enum),
+        FieldDef::new("os", Enum),
+        FieldDef::new("member_level", Int),
+        FieldDef::new("product", Enum),
+        FieldDef::new("income", Int),
+        FieldDef::new("ltv", Int),
+        FieldDef::new("last_login_days", Int),
+        FieldDef::new("contract_end_days", Int),
+        FieldDef::new("is_owner", Bool),
+        FieldDef::new("is_tenant", Bool),
+    ];
+    fields.extend((0..10).map(|i| FieldDef::new(format!("flag_{i}"), Bool)));
+    fields.push(FieldDef::new("interests", Set));
+    for event in ["search", "view", "favorite", "book"] {
+        fields.push(FieldDef::new(event, Event));
+    }
+    Schema { fields }
 }

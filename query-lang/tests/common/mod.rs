@@ -80,29 +80,10 @@ pub fn procedures() -> Vec<Signature> {
     ]
 }
 
+/// The standard data set's `users` table, plus `name TEXT SENSITIVE`.
 pub fn users_schema() -> Schema {
     use FieldKind::*;
-    let mut fields = vec![
-        FieldDef::new("gender", Enum),
-        FieldDef::new("age", Int),
-        FieldDef::new("city", Enum),
-        FieldDef::new("district", Enum),
-        FieldDef::new("education", Enum),
-        FieldDef::new("os", Enum),
-        FieldDef::new("member_level", Int),
-        FieldDef::new("product", Enum),
-        FieldDef::new("income", Int),
-        FieldDef::new("ltv", Int),
-        FieldDef::new("last_login_days", Int),
-        FieldDef::new("contract_end_days", Int),
-        FieldDef::new("is_owner", Bool),
-        FieldDef::new("is_tenant", Bool),
-    ];
-    fields.extend((0..10).map(|i| FieldDef::new(format!("flag_{i}"), Bool)));
-    fields.push(FieldDef::new("interests", Set));
-    for event in ["search", "view", "favorite", "book"] {
-        fields.push(FieldDef::new(event, Event));
-    }
+    let mut fields = segdb_tests::generated::users_schema().fields;
     fields.push(FieldDef {
         name: "name".into(),
         kind: Text,
