@@ -1,45 +1,13 @@
 //! The `segdb` binary end to end: generate a small data set, import it, and
 //! check `segdb query` answers against a scan of the generated CSV.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn segdb(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_segdb"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use common::{generated_store, p, segdb};
 
 #[test]
 fn gen_import_query() {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("csv");
-    let store = dir.path().join("store");
-    let (ok, _, err) = segdb(&["gen", "--scale", "5000", "--seed", "7", "--out", p(&csv)]);
-    assert!(ok, "{err}");
-    let (ok, out, err) = segdb(&[
-        "import",
-        "--data",
-        p(&store),
-        "--table",
-        "users",
-        "--schema",
-        p(&csv.join("schema.sql")),
-        "--events",
-        p(&csv.join("events.csv")),
-        p(&csv.join("users.csv")),
-    ]);
-    assert!(ok, "{err}");
+    let (dir, store, csv, out) = generated_store(5000, 7);
     assert!(out.contains("5000 new rows"), "{out}");
 
     // The naive answer: scan users.csv.

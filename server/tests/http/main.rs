@@ -4,6 +4,8 @@
 //! One test binary; a module per concern.
 
 mod auth;
+#[path = "../common/mod.rs"]
+mod common;
 mod imports;
 mod insight;
 mod limits;
@@ -13,7 +15,6 @@ mod segments;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use segdb_engine::Store;
 use segdb_server::client::{Client, RawResponse};
@@ -22,43 +23,9 @@ use segdb_server::http::{self, AppState, Shared};
 use segdb_tests::generated::Data;
 use serde_json::{json, Value};
 
-pub(crate) fn segdb(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_segdb"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A generated store of `rows` users: (temp dir, store dir, naive data).
 pub(crate) fn generated(rows: u32) -> (tempfile::TempDir, PathBuf, Data) {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("csv");
-    let store = dir.path().join("store");
-    let s = |p: &Path| p.to_str().unwrap().to_owned();
-    segdb(&[
-        "gen",
-        "--scale",
-        &rows.to_string(),
-        "--seed",
-        "5",
-        "--out",
-        &s(&csv),
-    ]);
-    segdb(&[
-        "import",
-        "--data",
-        &s(&store),
-        "--schema",
-        &s(&csv.join("schema.sql")),
-        "--events",
-        &s(&csv.join("events.csv")),
-        &s(&csv.join("users.csv")),
-    ]);
+    let (dir, store, csv, _) = common::generated_store(u64::from(rows), 5);
     let data = Data::read(&csv);
     (dir, store, data)
 }

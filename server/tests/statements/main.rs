@@ -6,6 +6,8 @@
 //! set would be generated once per test. The checks are split by concern
 //! into the modules below.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod insight;
 mod queries;
 mod schema;
@@ -18,26 +20,10 @@ use segments::segments_and_calls;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+pub(crate) use common::{generated_store, p, segdb};
 use segdb_tests::generated::{Data, Row};
 use serde_json::{json, Value};
-
-pub(crate) fn segdb(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_segdb"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-pub(crate) fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 /// Runs `text`; one JSON answer per statement.
 pub(crate) fn query(store: &Path, text: &str) -> Vec<Value> {
@@ -63,24 +49,7 @@ pub(crate) fn count(store: &Path, text: &str) -> u64 {
 }
 
 pub(crate) fn setup() -> (tempfile::TempDir, PathBuf, Data) {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("csv");
-    let store = dir.path().join("store");
-    let (ok, _, err) = segdb(&["gen", "--scale", "5000", "--seed", "11", "--out", p(&csv)]);
-    assert!(ok, "{err}");
-    let (ok, _, err) = segdb(&[
-        "import",
-        "--data",
-        p(&store),
-        "--table",
-        "users",
-        "--schema",
-        p(&csv.join("schema.sql")),
-        "--events",
-        p(&csv.join("events.csv")),
-        p(&csv.join("users.csv")),
-    ]);
-    assert!(ok, "{err}");
+    let (dir, store, csv, _) = generated_store(5000, 11);
     let data = Data::read(&csv);
     (dir, store, data)
 }
