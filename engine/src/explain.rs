@@ -19,7 +19,7 @@
 
 use std::fmt::Write as _;
 
-use segdb_storage_format::block_file::{BlockFile, BlockKey};
+use segdb_storage_format::block_file::BlockKey;
 use segdb_storage_format::date::civil_from_day;
 use segdb_storage_format::part::{
     bias_day, Part, EVENT_ACTIVE, SHARD_ROWS, TAG_EVENT, TAG_INT_SLICE, TAG_NOT_NULL, TAG_TRUE,
@@ -137,12 +137,12 @@ impl Table {
         order.sort_unstable_by_key(|&i| plan.leaves[i]);
         let mut rows = vec![0u64; plan.leaves.len()];
         for part in (0..self.num_shards()).filter_map(|s| self.part(s)) {
-            let f = part.file();
+            let f = part;
             let mut at = 0;
             for &i in &order {
                 let key = plan.leaves[i];
                 at = seek(f, at, key);
-                if at < f.num_blocks() && f.entry(at).key == key {
+                if at < f.num_blocks() && f.key(at) == key {
                     rows[i] += part.bitmap_at(at)?.cardinality();
                 }
             }
@@ -410,12 +410,12 @@ impl Estimator<'_> {
 
 /// The first entry of `f` at or after `from` whose key is not less than
 /// `key`: a galloping search, quick when the key is near `from`.
-fn seek(f: &BlockFile, from: usize, key: BlockKey) -> usize {
+fn seek(f: &Part, from: usize, key: BlockKey) -> usize {
     let n = f.num_blocks();
     let (mut lo, mut step) = (from, 1);
     loop {
         let probe = lo.saturating_add(step - 1);
-        if probe >= n || f.entry(probe).key >= key {
+        if probe >= n || f.key(probe) >= key {
             break;
         }
         lo = probe + 1;
@@ -426,7 +426,7 @@ fn seek(f: &BlockFile, from: usize, key: BlockKey) -> usize {
     let (mut lo, mut hi) = (lo, hi);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if f.entry(mid).key < key {
+        if f.key(mid) < key {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -474,12 +474,12 @@ fn int_estimate(part: &Part, field: u32, lo: i64, hi: i64) -> Result<f64> {
     }
     // The slices are consecutive blocks (an empty one may be left out):
     // one search, then a walk.
-    let f = part.file();
+    let f = part;
     let mut i = f.lower_bound(BlockKey::new(field, TAG_INT_SLICE, 0, 0));
     let mut p = [0.0; 64];
     for (j, pj) in (0..bits).zip(p.iter_mut()) {
         let mut set = 0;
-        if i < f.num_blocks() && f.entry(i).key == BlockKey::new(field, TAG_INT_SLICE, j, 0) {
+        if i < f.num_blocks() && f.key(i) == BlockKey::new(field, TAG_INT_SLICE, j, 0) {
             set = part.bitmap_at(i)?.cardinality();
             i += 1;
         }
@@ -509,10 +509,10 @@ fn event_estimate(
     };
     let (mut sum, mut most) = (0u64, 0u64);
     if let Some(part) = part.filter(|_| first <= last) {
-        let f = part.file();
+        let f = part;
         let mut i = f.lower_bound(BlockKey::new(field, TAG_EVENT, bias_day(first), 0));
         while i < f.num_blocks() {
-            let k = f.entry(i).key;
+            let k = f.key(i);
             if k.field != field || k.tag != TAG_EVENT || k.key > bias_day(last) {
                 break;
             }

@@ -386,9 +386,9 @@ fn seek_finds_what_lower_bound_finds() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
     let t = s.table("users").unwrap();
-    let f = t.part(0).unwrap().file();
+    let f = t.part(0).unwrap();
     let n = f.num_blocks();
-    let mut keys: Vec<BlockKey> = (0..n).map(|i| f.entry(i).key).collect();
+    let mut keys: Vec<BlockKey> = (0..n).map(|i| f.key(i)).collect();
     keys.push(BlockKey::new(0, 0, 0, 0));
     keys.push(BlockKey::new(u32::MAX, 0, 0, 0));
     keys.push(BlockKey::new(2, TAG_INT_SLICE, 99, 0));

@@ -138,12 +138,12 @@ impl Table {
 /// The counts of row `local` for EVENT field `f` on each day of `window`
 /// with a count.
 fn event_counts(part: &Part, f: u32, local: u32, window: DayRange) -> Result<Vec<(i32, u64)>> {
-    let file = part.file();
+    let file = part;
     let last = bias_day(window.last);
     let mut i = file.lower_bound(BlockKey::new(f, TAG_EVENT, bias_day(window.first), 0));
     let mut out: Vec<(i32, u64)> = Vec::new();
     while i < file.num_blocks() {
-        let k = file.entry(i).key;
+        let k = file.key(i);
         if k.field != f || k.tag != TAG_EVENT || k.key > last {
             break;
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use segdb_storage_format::dictionary::{hash_id, DictionaryPart};
 use segdb_storage_format::manifest::{FieldManifest, TableManifest};
-use segdb_storage_format::part::{Part, SHARD_ROWS};
+use segdb_storage_format::part::{Layer, Part, SHARD_ROWS};
 
 use crate::error::{EngineError, Result};
 use crate::schema::{FieldDef, FieldKind, Schema};
@@ -76,7 +76,8 @@ pub struct Table {
     pub(crate) num_rows: u64,
     /// By shard; `None` for a shard without a part (no data yet).
     pub(crate) parts: Vec<Option<Arc<Part>>>,
-    pub(crate) part_files: Vec<Option<(String, u64)>>,
+    /// By shard: the part files (name, bytes), oldest layer first.
+    pub(crate) part_files: Vec<Vec<(String, u64)>>,
     pub(crate) dictionary: Vec<Arc<DictionaryPart>>,
     pub(crate) dictionary_files: Vec<(String, u64)>,
     /// Table-wide figures derived from this snapshot's immutable parts,
@@ -106,25 +107,26 @@ impl Table {
         }
         let num_shards = m.num_rows.div_ceil(u64::from(SHARD_ROWS)) as usize;
         let mut parts: Vec<Option<Arc<Part>>> = vec![None; num_shards];
-        let mut part_files = vec![None; num_shards];
+        let mut part_files: Vec<Vec<(String, u64)>> = vec![Vec::new(); num_shards];
+        let mut layers: Vec<Vec<Layer>> = vec![Vec::new(); num_shards];
         for p in &m.parts {
-            let part = Part::open_mapped(&dir.join(&p.file))?;
             let s = p.shard as usize;
-            if s >= num_shards || part.shard() != p.shard {
+            if s >= num_shards {
                 return Err(EngineError::Storage(
                     segdb_storage_format::FormatError::corrupt(
                         dir.join(&p.file),
                         0,
-                        format!(
-                            "part of shard {} listed for shard {} of {num_shards}",
-                            part.shard(),
-                            p.shard
-                        ),
+                        format!("part listed for shard {} of {num_shards}", p.shard),
                     ),
                 ));
             }
-            parts[s] = Some(Arc::new(part));
-            part_files[s] = Some((p.file.clone(), p.bytes));
+            layers[s].push(Part::open_layer(&dir.join(&p.file), p.shard)?);
+            part_files[s].push((p.file.clone(), p.bytes));
+        }
+        for (s, l) in layers.into_iter().enumerate() {
+            if !l.is_empty() {
+                parts[s] = Some(Arc::new(Part::layered(s as u32, l)));
+            }
         }
         let mut dictionary = Vec::new();
         let mut dictionary_files = Vec::new();
@@ -188,9 +190,9 @@ impl Table {
                 .part_files
                 .iter()
                 .enumerate()
-                .filter_map(|(s, p)| {
-                    p.as_ref().map(
-                        |(file, bytes)| segdb_storage_format::manifest::PartManifest {
+                .flat_map(|(s, layers)| {
+                    layers.iter().map(
+                        move |(file, bytes)| segdb_storage_format::manifest::PartManifest {
                             shard: s as u32,
                             file: file.clone(),
                             bytes: *bytes,

@@ -15,11 +15,14 @@ use crate::fsutil::{read_file, replace_file};
 
 /// Magic number of the manifest.
 pub const MANIFEST_MAGIC: &[u8; 8] = b"SEGDBMAN";
-/// Current manifest version: 2 when the manifest names segments. A
-/// manifest without segments is written as version 1, byte for byte what
-/// builds before segments wrote and read; one with segments as version 2,
-/// so that such a build refuses it rather than rewriting it without them.
-pub const MANIFEST_VERSION: u32 = 2;
+/// Current manifest version: 3 when the manifest records real-time writes
+/// (a flushed WAL sequence number, or a shard with more than one part);
+/// else 2 when it names segments; else 1, byte for byte what builds before
+/// segments wrote and read. A build that knows an older version refuses a
+/// newer manifest rather than rewriting it without what it cannot see.
+pub const MANIFEST_VERSION: u32 = 3;
+/// The manifest version that added segments.
+pub const MANIFEST_VERSION_2: u32 = 2;
 /// The first manifest version, still read and written (without segments).
 pub const MANIFEST_VERSION_1: u32 = 1;
 /// The manifest's file name in a store directory.
@@ -39,6 +42,14 @@ pub struct Manifest {
     /// segments existed, and left out when there are none).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub segments: BTreeMap<String, SegmentManifest>,
+    /// Every WAL record with a sequence number up to this one is in the
+    /// parts (0: none yet); recovery replays the records after it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub wal_flushed_seq: u64,
+}
+
+fn is_zero(x: &u64) -> bool {
+    *x == 0
 }
 
 /// The directory of a store that holds the snapshot segment files.
@@ -77,7 +88,9 @@ pub struct TableManifest {
     pub fields: Vec<FieldManifest>,
     /// Rows (external ids) allocated: row ids are `0..num_rows`.
     pub num_rows: u64,
-    /// The live part of each shard that has one, sorted by shard.
+    /// The live parts, sorted by shard; a shard with several (after
+    /// real-time writes) lists them oldest first, each later one replacing
+    /// the blocks of the same key (an empty bitmap hides one).
     pub parts: Vec<PartManifest>,
     /// The id dictionary's parts, sorted by first row id.
     pub dictionary: Vec<DictionaryPartManifest>,
@@ -128,10 +141,17 @@ impl Manifest {
         let payload = serde_json::to_vec(self).unwrap_or_default();
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
         out.extend_from_slice(MANIFEST_MAGIC);
-        let version = if self.segments.is_empty() {
-            MANIFEST_VERSION_1
-        } else {
+        let layered = self.tables.values().any(|t| {
+            let mut shards: Vec<u32> = t.parts.iter().map(|p| p.shard).collect();
+            shards.sort_unstable();
+            shards.windows(2).any(|w| w[0] == w[1])
+        });
+        let version = if self.wal_flushed_seq > 0 || layered {
             MANIFEST_VERSION
+        } else if !self.segments.is_empty() {
+            MANIFEST_VERSION_2
+        } else {
+            MANIFEST_VERSION_1
         };
         out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
@@ -293,6 +313,13 @@ mod tests {
         for i in (0..bytes.len()).filter(|&i| !(12..16).contains(&i) && !(28..32).contains(&i)) {
             let mut b = bytes.clone();
             b[i] ^= 1;
+            if i == 8 && (MANIFEST_VERSION_1..=MANIFEST_VERSION).contains(&u32::from(b[8])) {
+                // Another version this build reads (2 -> 3): every version
+                // is a superset of the one before, so the payload still
+                // reads as what it is.
+                assert_eq!(Manifest::decode(p, &b).unwrap(), sample());
+                continue;
+            }
             assert!(Manifest::decode(p, &b).is_err(), "flip at {i} not detected");
         }
         let mut b = bytes.clone();

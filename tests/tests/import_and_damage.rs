@@ -201,11 +201,8 @@ fn a_bitmap_cut_out_of_a_part_is_read_by_the_roaring_crate() {
     let t = s.table("users").unwrap();
     let part: &Part = t.part(0).unwrap();
     let vid = t.value_dict(3).id("b").unwrap();
-    let i = part
-        .file()
-        .find(BlockKey::new(3, TAG_VALUE, vid, 0))
-        .unwrap();
-    let bytes = part.file().block(i).unwrap();
+    let i = part.find(BlockKey::new(3, TAG_VALUE, vid, 0)).unwrap();
+    let bytes = part.block(i).unwrap();
     let theirs = roaring::RoaringBitmap::deserialize_from(bytes).unwrap();
     assert_eq!(theirs.iter().collect::<Vec<_>>(), vec![0, 2]);
     assert_eq!(RoaringView::new(bytes).unwrap().to_vec(), vec![0, 2]);
@@ -216,7 +213,7 @@ fn damaged_files_give_errors_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
     let t = s.table("users").unwrap();
-    let part_path = t.part(0).unwrap().file().path().to_path_buf();
+    let part_path = t.part(0).unwrap().path().to_path_buf();
     drop(t);
     drop(s);
     let good = std::fs::read(&part_path).unwrap();

@@ -32,10 +32,10 @@ fn main() -> ExitCode {
     let (mut roaring_plain, mut roaring_optimized, mut bitmaps) = (0u64, 0u64, 0u64);
     for s in 0..t.num_shards() {
         let Some(part) = t.part(s) else { continue };
-        let f = part.file();
-        part_bytes += f.len() as u64;
+        let f = part;
+        part_bytes += f.len_bytes();
         for i in 0..f.num_blocks() {
-            let key = f.entry(i).key;
+            let key = f.key(i);
             let bytes = match f.block(i) {
                 Ok(b) => b,
                 Err(e) => {

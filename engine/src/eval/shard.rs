@@ -63,12 +63,12 @@ pub(crate) fn event_days(
     first: i32,
     last: i32,
 ) -> Result<Vec<EventDay<'_>>> {
-    let f = part.file();
+    let f = part;
     let mut i = f.lower_bound(BlockKey::new(field, TAG_EVENT, bias_day(first), 0));
     let mut days: Vec<EventDay<'_>> = Vec::new();
     let mut current: Option<u32> = None;
     while i < f.num_blocks() {
-        let k = f.entry(i).key;
+        let k = f.key(i);
         if k.field != field || k.tag != TAG_EVENT || k.key > bias_day(last) {
             break;
         }

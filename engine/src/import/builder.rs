@@ -276,10 +276,10 @@ impl ShardBuilder {
 
 fn copy_field(w: &mut PartWriter, old: Option<&Part>, field: u32) -> Result<()> {
     let Some(old) = old else { return Ok(()) };
-    let f = old.file();
+    let f = old;
     let mut i = f.lower_bound(BlockKey::new(field, 0, 0, 0));
-    while i < f.num_blocks() && f.entry(i).key.field == field {
-        let key = f.entry(i).key;
+    while i < f.num_blocks() && f.key(i).field == field {
+        let key = f.key(i);
         w.add_raw(key, f.block(i)?)?;
         i += 1;
     }
@@ -298,14 +298,14 @@ fn for_each_row(old: &Part, key: BlockKey, mut f: impl FnMut(u32)) -> Result<()>
 
 /// Calls `f(value id, row)` for every row of every value bitmap of `field`.
 fn for_each_value_row(old: &Part, field: u32, mut f: impl FnMut(u32, u32)) -> Result<()> {
-    let file = old.file();
+    let file = old;
     let mut i = file.lower_bound(BlockKey::new(field, TAG_VALUE, 0, 0));
     while i < file.num_blocks()
-        && file.entry(i).key.field == field
-        && file.entry(i).key.tag == TAG_VALUE
+        && file.key(i).field == field
+        && file.key(i).tag == TAG_VALUE
     {
-        let vid = file.entry(i).key.key;
-        for_each_row(old, file.entry(i).key, |r| f(vid, r))?;
+        let vid = file.key(i).key;
+        for_each_row(old, file.key(i), |r| f(vid, r))?;
         i += 1;
     }
     Ok(())
@@ -505,13 +505,13 @@ fn write_events(
     mut events: Vec<(i32, u32, u64)>,
 ) -> Result<()> {
     if let Some(old) = old {
-        let file = old.file();
+        let file = old;
         let mut i = file.lower_bound(BlockKey::new(field, TAG_EVENT, 0, 0));
         while i < file.num_blocks()
-            && file.entry(i).key.field == field
-            && file.entry(i).key.tag == TAG_EVENT
+            && file.key(i).field == field
+            && file.key(i).tag == TAG_EVENT
         {
-            let k = file.entry(i).key;
+            let k = file.key(i);
             if k.aux != EVENT_ACTIVE {
                 let day = unbias_day(k.key);
                 let add = 1u64 << k.aux;

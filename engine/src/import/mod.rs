@@ -405,10 +405,10 @@ impl Session<'_> {
         let mut parts = old.parts.clone();
         let mut part_files = old.part_files.clone();
         parts.resize(num_shards, None);
-        part_files.resize(num_shards, None);
+        part_files.resize(num_shards, Vec::new());
         for (shard, (name, bytes, part)) in std::mem::take(&mut self.written) {
             parts[shard as usize] = Some(part);
-            part_files[shard as usize] = Some((name, bytes));
+            part_files[shard as usize] = vec![(name, bytes)];
         }
         let mut dictionary = old.dictionary.clone();
         let mut dictionary_files = old.dictionary_files.clone();
