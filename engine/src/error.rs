@@ -94,6 +94,23 @@ pub enum EngineError {
     /// An argument out of its range (a quantile past 1, a bucket width of 0).
     #[error("{0}")]
     InvalidArgument(String),
+    /// Real-time writes are coming faster than they can be flushed: the
+    /// delta is full. Nothing of the batch was applied; retry later.
+    #[error("{what}; retry in {retry_after_ms} ms")]
+    Overloaded {
+        /// What is full.
+        what: String,
+        /// When a retry is likely to succeed.
+        retry_after_ms: u64,
+    },
+    /// The write-ahead log failed (a write or fsync error, a full disk).
+    /// The batch was not acknowledged and nothing of it was applied; no
+    /// later batch is taken until a restart recovers from the WAL.
+    #[error("the write-ahead log failed, so writes are refused until a restart: {0}")]
+    WalFailed(String),
+    /// An `Idempotency-Key` that cannot be used for this batch.
+    #[error("{0}")]
+    IdempotencyConflict(String),
     /// A failure of segdb itself (a worker that stopped without an answer).
     #[error("internal error: {0}")]
     Internal(String),
@@ -126,6 +143,8 @@ impl EngineError {
                 | EngineError::Input { .. }
                 | EngineError::Internal(_)
                 | EngineError::Cancelled
+                | EngineError::Overloaded { .. }
+                | EngineError::WalFailed(_)
         )
     }
 }

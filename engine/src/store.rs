@@ -18,6 +18,7 @@ use crate::error::{EngineError, Result};
 use crate::expr::Expr;
 use crate::schema::{FieldDef, FieldKind, Schema, ID_COLUMN};
 use crate::segment::{SegmentDef, SegmentInfo, SegmentKind, SnapshotRows};
+use crate::live::{ApplyState, Live, LiveOptions};
 use crate::table::Table;
 
 /// A named segment as the store holds it.
@@ -30,7 +31,7 @@ struct Segment {
 
 #[derive(Debug, Default)]
 struct State {
-    manifest: Manifest,
+    manifest: Arc<Manifest>,
     tables: BTreeMap<String, Arc<Table>>,
     segments: BTreeMap<String, Segment>,
 }
@@ -41,6 +42,28 @@ pub struct Store {
     dir: PathBuf,
     state: RwLock<Arc<State>>,
     writer: Mutex<()>,
+    live: Live,
+}
+
+/// The writer lock with the applier's state locked too: no batch is
+/// applied or published while it is held, so a commit's read-modify-write
+/// of the store's state cannot race a publish. From
+/// [`Store::lock_writer_flushed`], the delta was flushed first and no batch
+/// is applied until the guard is dropped.
+pub(crate) struct WriterGuard<'a> {
+    _state: MutexGuard<'a, ApplyState>,
+    _writer: MutexGuard<'a, ()>,
+    _flush: Option<MutexGuard<'a, ()>>,
+    live: &'a Live,
+    paused: bool,
+}
+
+impl Drop for WriterGuard<'_> {
+    fn drop(&mut self) {
+        if self.paused {
+            self.live.resume();
+        }
+    }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -56,6 +79,14 @@ impl Store {
     /// and directories. Files no manifest names (left by an interrupted
     /// import) are deleted.
     pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_with(dir, LiveOptions::default())
+    }
+
+    /// [`Store::open`] with settings for real-time writes. Recovery replays
+    /// the WAL after the last flushed sequence number: a torn last record
+    /// is cut off and logged; damage before the end is an error naming the
+    /// file and offset, unless `truncate_wal_at_corruption` drops the rest.
+    pub fn open_with(dir: &Path, options: LiveOptions) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|e| FormatError::io("create directory", dir, e))?;
         let manifest = match Manifest::load(dir)? {
             Some(m) => m,
@@ -82,15 +113,65 @@ impl Store {
         for (name, sm) in &manifest.segments {
             segments.insert(name.clone(), Segment::open(name, sm, &sdir)?);
         }
-        Ok(Store {
+        let live = Store::open_live(dir, options, manifest.wal_flushed_seq);
+        let mut store = Store {
             dir: dir.to_path_buf(),
             state: RwLock::new(Arc::new(State {
-                manifest,
+                manifest: Arc::new(manifest),
                 tables,
                 segments,
             })),
             writer: Mutex::new(()),
-        })
+            live,
+        };
+        store.recover()?;
+        Ok(store)
+    }
+
+    pub(crate) fn live(&self) -> &Live {
+        &self.live
+    }
+
+    pub(crate) fn live_mut(&mut self) -> &mut Live {
+        &mut self.live
+    }
+
+    /// The committed manifest.
+    pub(crate) fn manifest(&self) -> Arc<Manifest> {
+        self.state().manifest.clone()
+    }
+
+    /// Publishes new snapshots of tables (the manifest is unchanged). The
+    /// caller holds the applier's state lock.
+    pub(crate) fn replace_tables(&self, tables: Vec<Arc<Table>>) {
+        if tables.is_empty() {
+            return;
+        }
+        let mut g = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut all = g.tables.clone();
+        for t in tables {
+            all.insert(t.name.clone(), t);
+        }
+        *g = Arc::new(State {
+            manifest: g.manifest.clone(),
+            tables: all,
+            segments: g.segments.clone(),
+        });
+    }
+
+    /// Publishes a manifest that is already durable, with new snapshots of
+    /// tables. The caller holds the writer and state locks.
+    pub(crate) fn commit_published(&self, manifest: Manifest, tables: Vec<Arc<Table>>) {
+        let mut g = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut all = g.tables.clone();
+        for t in tables {
+            all.insert(t.name.clone(), t);
+        }
+        *g = Arc::new(State {
+            manifest: Arc::new(manifest),
+            tables: all,
+            segments: g.segments.clone(),
+        });
     }
 
     /// The store's directory.
@@ -116,8 +197,50 @@ impl Store {
         self.state().tables.keys().cloned().collect()
     }
 
-    pub(crate) fn lock_writer(&self) -> MutexGuard<'_, ()> {
+    /// The writer lock alone (flush and compaction take the state lock
+    /// after it themselves).
+    pub(crate) fn lock_writer_only(&self) -> MutexGuard<'_, ()> {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The writer lock and the applier's state (see [`WriterGuard`]).
+    pub(crate) fn lock_writer(&self) -> WriterGuard<'_> {
+        let writer = self.lock_writer_only();
+        WriterGuard {
+            _state: self.live.state(),
+            _writer: writer,
+            _flush: None,
+            live: &self.live,
+            paused: false,
+        }
+    }
+
+    /// The writer lock over an empty delta: applying is paused, the delta
+    /// flushed, and nothing is applied until the guard is dropped. Imports
+    /// and schema changes take it, since they replace a table's committed
+    /// snapshot, which the delta lies over.
+    pub(crate) fn lock_writer_flushed(&self) -> Result<WriterGuard<'_>> {
+        let flush = self
+            .live
+            .flush_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.live.pause();
+        let resume = |e| {
+            self.live.resume();
+            e
+        };
+        self.flush_locked().map_err(resume)?;
+        let writer = self.lock_writer_only();
+        let mut state = self.live.state();
+        state.deltas.clear();
+        Ok(WriterGuard {
+            _state: state,
+            _writer: writer,
+            _flush: Some(flush),
+            live: &self.live,
+            paused: true,
+        })
     }
 
     /// A name for a new file, unique in the store.
@@ -135,7 +258,7 @@ impl Store {
     /// manifest, then publishes. The caller holds the writer lock.
     pub(crate) fn commit(&self, table: Table, next_file_id: u64) -> Result<Arc<Table>> {
         let old = self.state();
-        let mut manifest = old.manifest.clone();
+        let mut manifest = (*old.manifest).clone();
         manifest.generation += 1;
         manifest.next_file_id = manifest.next_file_id.max(next_file_id);
         manifest.tables.insert(table.name.clone(), table.manifest());
@@ -144,7 +267,7 @@ impl Store {
         let mut tables = old.tables.clone();
         let replaced = tables.insert(table.name.clone(), table.clone());
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(State {
-            manifest,
+            manifest: Arc::new(manifest),
             tables,
             segments: old.segments.clone(),
         });
@@ -216,7 +339,7 @@ impl Store {
     /// it; no part is rewritten. The same rules as [`Store::create_table`]
     /// apply to the field, and its name must be new in the table.
     pub fn add_field(&self, table: &str, field: FieldDef) -> Result<Arc<Table>> {
-        let _w = self.lock_writer();
+        let _w = self.lock_writer_flushed()?;
         let old = self.table(table)?;
         check_field(&field)?;
         if old.schema().field(&field.name).is_some() {
@@ -238,7 +361,7 @@ impl Store {
     /// A table that segments are defined on is not dropped
     /// ([`EngineError::TableHasSegments`], naming them).
     pub fn drop_table(&self, name: &str) -> Result<()> {
-        let _w = self.lock_writer();
+        let _w = self.lock_writer_flushed()?;
         let old = self.state();
         if !old.tables.contains_key(name) {
             return Err(EngineError::UnknownTable(name.to_owned()));
@@ -255,14 +378,14 @@ impl Store {
                 segments: on_it,
             });
         }
-        let mut manifest = old.manifest.clone();
+        let mut manifest = (*old.manifest).clone();
         manifest.generation += 1;
         manifest.tables.remove(name);
         manifest.store(&self.dir)?;
         let mut tables = old.tables.clone();
         let dropped = tables.remove(name);
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(State {
-            manifest,
+            manifest: Arc::new(manifest),
             tables,
             segments: old.segments.clone(),
         });
@@ -491,7 +614,7 @@ impl Store {
             }
             _ => {}
         }
-        let mut manifest = old.manifest.clone();
+        let mut manifest = (*old.manifest).clone();
         manifest.generation += 1;
         let mut new_file = None;
         let segment = match def {
@@ -598,7 +721,7 @@ impl Store {
         let mut segments = old.segments.clone();
         let replaced = segments.insert(name.to_owned(), segment);
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(State {
-            manifest,
+            manifest: Arc::new(manifest),
             tables: old.tables.clone(),
             segments,
         });
@@ -625,7 +748,7 @@ impl Store {
                 users,
             });
         }
-        let mut manifest = old.manifest.clone();
+        let mut manifest = (*old.manifest).clone();
         manifest.generation += 1;
         manifest.segments.remove(name);
         manifest.store(&self.dir)?;
@@ -633,7 +756,7 @@ impl Store {
         let mut segments = old.segments.clone();
         segments.remove(name);
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(State {
-            manifest,
+            manifest: Arc::new(manifest),
             tables: old.tables.clone(),
             segments,
         });

@@ -80,6 +80,8 @@ pub struct Table {
     pub(crate) part_files: Vec<Vec<(String, u64)>>,
     pub(crate) dictionary: Vec<Arc<DictionaryPart>>,
     pub(crate) dictionary_files: Vec<(String, u64)>,
+    /// Ids created by real-time writes and not flushed yet.
+    pub(crate) live_ids: Option<crate::live::ids::LiveIds>,
     /// Table-wide figures derived from this snapshot's immutable parts,
     /// computed on first use (see `insight`).
     pub(crate) derived: crate::insight::DerivedCache,
@@ -144,6 +146,7 @@ impl Table {
             part_files,
             dictionary,
             dictionary_files,
+            live_ids: None,
             derived: Default::default(),
         })
     }
@@ -166,6 +169,24 @@ impl Table {
             part_files: self.part_files.clone(),
             dictionary: self.dictionary.clone(),
             dictionary_files: self.dictionary_files.clone(),
+            live_ids: self.live_ids.clone(),
+            derived: Default::default(),
+        }
+    }
+
+    /// A copy of the snapshot (its parts shared), without derived figures.
+    pub(crate) fn shallow_clone(&self) -> Table {
+        Table {
+            name: self.name.clone(),
+            dir: self.dir.clone(),
+            schema: self.schema.clone(),
+            values: self.values.clone(),
+            num_rows: self.num_rows,
+            parts: self.parts.clone(),
+            part_files: self.part_files.clone(),
+            dictionary: self.dictionary.clone(),
+            dictionary_files: self.dictionary_files.clone(),
+            live_ids: self.live_ids.clone(),
             derived: Default::default(),
         }
     }
@@ -276,12 +297,18 @@ impl Table {
                 return Ok(Some(r as u32));
             }
         }
-        Ok(None)
+        Ok(self
+            .live_ids
+            .as_ref()
+            .and_then(|l| l.row_of(external_id, self.num_rows)))
     }
 
     /// The external id of a row id.
     pub fn id_of(&self, row: u32) -> Result<Option<&str>> {
         let row = u64::from(row);
+        if let Some(l) = self.live_ids.as_ref().filter(|l| row >= l.first_row) {
+            return Ok(l.id_of(row).filter(|_| row < self.num_rows));
+        }
         let i = self.dictionary.partition_point(|d| d.first_row() <= row);
         if i == 0 {
             return Ok(None);
@@ -301,6 +328,23 @@ impl Table {
         let mut wide: Vec<u64> = Vec::with_capacity(rows.len().min(1 << 16));
         let mut rest = rows;
         while let Some(&first) = rest.first() {
+            if let Some(l) = self
+                .live_ids
+                .as_ref()
+                .filter(|l| u64::from(first) >= l.first_row)
+            {
+                for &r in rest {
+                    let Some(id) = l.id_of(u64::from(r)) else {
+                        return Err(EngineError::Internal(format!(
+                            "row {r} has no external id among the new ones"
+                        )));
+                    };
+                    if !f(r, id.as_bytes()) {
+                        return Ok(false);
+                    }
+                }
+                return Ok(true);
+            }
             let i = self
                 .dictionary
                 .partition_point(|d| d.first_row() <= u64::from(first));

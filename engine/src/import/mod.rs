@@ -430,6 +430,7 @@ impl Session<'_> {
             part_files,
             dictionary,
             dictionary_files,
+            live_ids: None,
             derived: Default::default(),
         };
         self.store.commit(table, self.file_counter)
@@ -446,7 +447,7 @@ impl Store {
         input: impl Read + Send,
         opts: &ImportOptions<'_>,
     ) -> Result<ImportReport> {
-        let _w = self.lock_writer();
+        let _w = self.lock_writer_flushed()?;
         let t = self.table(table)?;
         let mut session = Session {
             store: self,

@@ -1,0 +1,546 @@
+//! The live delta of one table: the blocks that real-time writes changed
+//! since the last flush, each held whole (the shard's complete bitmap, INT
+//! metadata or TEXT patches) so that a published snapshot can lay them over
+//! the shard's part files as one in-memory layer.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use roaring::RoaringBitmap;
+use segdb_storage_format::block_file::BlockKey;
+use segdb_storage_format::part::{
+    bias_day, encode_text, IntMeta, MemBlocks, Part, EVENT_ACTIVE, SHARD_ROWS, TAG_EVENT,
+    TAG_INT_META, TAG_INT_SLICE, TAG_NOT_NULL, TAG_TEXT, TAG_TRUE, TAG_VALUE,
+};
+
+use super::ids::NewIds;
+use crate::error::{EngineError, Result};
+use crate::schema::FieldKind;
+use crate::table::{Table, ValueDict};
+use crate::write::{Op, SetValue};
+
+/// What a changed block holds.
+#[derive(Debug)]
+pub(crate) enum Data {
+    Bitmap(RoaringBitmap),
+    /// INT metadata (16 bytes).
+    Raw(Bytes),
+    /// Rows whose text changed (`None`: cleared), over the part's column.
+    Text(BTreeMap<u32, Option<String>>),
+}
+
+/// A block changed since the last flush.
+#[derive(Debug)]
+pub(crate) struct DeltaBlock {
+    pub(crate) data: Data,
+    /// The block's bytes as of the last publish.
+    pub(crate) bytes: Bytes,
+    /// Changed since the last publish.
+    pub(crate) dirty: bool,
+    /// The sequence number of the last batch that changed it.
+    pub(crate) seq: u64,
+}
+
+/// One shard's changed blocks.
+#[derive(Debug, Default)]
+pub(crate) struct ShardDelta {
+    pub(crate) blocks: BTreeMap<BlockKey, DeltaBlock>,
+    pub(crate) dirty: bool,
+    /// Bytes of the blocks as of the last publish.
+    pub(crate) bytes: u64,
+}
+
+/// The live delta of one table.
+#[derive(Debug)]
+pub(crate) struct TableDelta {
+    /// The committed table the delta lies over (part files only).
+    pub(crate) base: Arc<Table>,
+    pub(crate) shards: BTreeMap<u32, ShardDelta>,
+    pub(crate) ids: NewIds,
+    pub(crate) values: Vec<ValueDict>,
+    pub(crate) num_rows: u64,
+    /// Changed since the last publish.
+    pub(crate) changed: bool,
+}
+
+impl TableDelta {
+    pub(crate) fn new(base: Arc<Table>) -> TableDelta {
+        TableDelta {
+            ids: NewIds::new(base.num_rows),
+            values: base.values.clone(),
+            num_rows: base.num_rows,
+            shards: BTreeMap::new(),
+            changed: false,
+            base,
+        }
+    }
+
+    /// Whether the delta holds anything not in `base`.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.shards.is_empty()
+            && self.ids.len() == 0
+            && self
+                .values
+                .iter()
+                .zip(&self.base.values)
+                .all(|(a, b)| a.len() == b.len())
+    }
+
+    /// Bytes held, as of the last publish (blocks and new ids).
+    pub(crate) fn bytes(&self) -> u64 {
+        self.shards.values().map(|s| s.bytes).sum::<u64>() + self.ids.bytes
+    }
+
+    /// The row of an external id, created if new.
+    fn row_for(&mut self, id: &str) -> Result<u32> {
+        if let Some(r) = self.base.row_of(id)? {
+            return Ok(r);
+        }
+        if let Some(r) = self.ids.get(id) {
+            return Ok(r);
+        }
+        let row = u32::try_from(self.num_rows)
+            .map_err(|_| EngineError::TableFull(self.base.name.clone()))?;
+        self.ids.push(id, row);
+        self.num_rows += 1;
+        Ok(row)
+    }
+
+    /// Applies one operation (already checked against the schema).
+    pub(crate) fn apply(&mut self, op: &Op, seq: u64) -> Result<()> {
+        self.changed = true;
+        let row = self.row_for(op.id())?;
+        let (shard, r) = (row / SHARD_ROWS, row % SHARD_ROWS);
+        let base = self.base.clone();
+        let mut ctx = Ctx {
+            part: base.part(shard as usize).map(|p| &**p),
+            delta: self.shards.entry(shard).or_default(),
+            seq,
+        };
+        let kind = |f: u32| base.schema.fields[f as usize].kind;
+        match op {
+            Op::Set { values, .. } => {
+                for (f, v) in values {
+                    match v {
+                        SetValue::Enum(s) => {
+                            let vid = self.values[*f as usize].intern(s);
+                            ctx.set_enum(*f, r, vid)?;
+                        }
+                        SetValue::Bool(b) => {
+                            ctx.insert(key(*f, TAG_NOT_NULL, 0, 0), r)?;
+                            let t = key(*f, TAG_TRUE, 0, 0);
+                            if *b {
+                                ctx.insert(t, r)?;
+                            } else {
+                                ctx.remove(t, r)?;
+                            }
+                        }
+                        SetValue::Int(x) => ctx.set_int(*f, r, *x)?,
+                        SetValue::Text(s) => ctx.set_text(*f, r, Some(s.clone())),
+                    }
+                }
+            }
+            Op::Add { values, .. } => {
+                for (f, vs) in values {
+                    for v in vs {
+                        let vid = self.values[*f as usize].intern(v);
+                        ctx.insert(key(*f, TAG_VALUE, vid, 0), r)?;
+                    }
+                    ctx.insert(key(*f, TAG_NOT_NULL, 0, 0), r)?;
+                }
+            }
+            Op::Remove { values, .. } => {
+                for (f, vs) in values {
+                    for v in vs {
+                        if let Some(vid) = self.values[*f as usize].id(v) {
+                            ctx.remove(key(*f, TAG_VALUE, vid, 0), r)?;
+                        }
+                    }
+                    let mut any = false;
+                    for k in ctx.keys(*f, TAG_VALUE)? {
+                        if ctx.contains(k, r)? {
+                            any = true;
+                            break;
+                        }
+                    }
+                    if !any {
+                        ctx.remove(key(*f, TAG_NOT_NULL, 0, 0), r)?;
+                    }
+                }
+            }
+            Op::Clear { fields, .. } => {
+                for f in fields {
+                    ctx.clear(*f, kind(*f), r)?;
+                }
+            }
+            Op::Event {
+                field, day, count, ..
+            } => ctx.add_event(*field, *day, r, *count)?,
+            Op::Delete { .. } => {
+                for f in 0..base.schema.fields.len() as u32 {
+                    ctx.clear(f, kind(f), r)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Serializes the blocks changed since the last publish and returns the
+    /// snapshot of the table with the delta laid over its parts.
+    pub(crate) fn publish(&mut self) -> Result<Table> {
+        self.changed = false;
+        let base = &self.base;
+        let num_shards = self.num_rows.div_ceil(u64::from(SHARD_ROWS)) as usize;
+        let mut parts = base.parts.clone();
+        let mut part_files = base.part_files.clone();
+        parts.resize(num_shards.max(parts.len()), None);
+        part_files.resize(parts.len(), Vec::new());
+        for (&s, sd) in self.shards.iter_mut() {
+            let part = base.part(s as usize).map(|p| &**p);
+            if sd.dirty {
+                for (k, b) in sd.blocks.iter_mut().filter(|(_, b)| b.dirty) {
+                    sd.bytes -= b.bytes.len() as u64;
+                    b.bytes = encode_block(*k, &b.data, part)?;
+                    sd.bytes += b.bytes.len() as u64;
+                    b.dirty = false;
+                }
+                sd.dirty = false;
+            }
+            parts[s as usize] = Some(Arc::new(overlay(part, s, sd)));
+        }
+        Ok(Table {
+            name: base.name.clone(),
+            dir: base.dir.clone(),
+            schema: base.schema.clone(),
+            values: self.values.clone(),
+            num_rows: self.num_rows,
+            parts,
+            part_files,
+            dictionary: base.dictionary.clone(),
+            dictionary_files: base.dictionary_files.clone(),
+            live_ids: self.ids.view(),
+            derived: Default::default(),
+        })
+    }
+}
+
+/// The shard's part (or no file) with the delta's blocks on top.
+pub(crate) fn overlay(part: Option<&Part>, shard: u32, sd: &ShardDelta) -> Part {
+    let mem = Arc::new(MemBlocks::new(
+        sd.blocks
+            .iter()
+            .map(|(k, b)| (*k, b.bytes.clone()))
+            .collect(),
+    ));
+    match part {
+        Some(p) => p.with_overlay(mem),
+        None => Part::layered(shard, vec![segdb_storage_format::part::Layer::Mem(mem)]),
+    }
+}
+
+fn key(field: u32, tag: u8, k: u32, aux: u16) -> BlockKey {
+    BlockKey::new(field, tag, k, aux)
+}
+
+/// The bytes of a changed block.
+fn encode_block(k: BlockKey, data: &Data, part: Option<&Part>) -> Result<Bytes> {
+    Ok(match data {
+        Data::Bitmap(b) => {
+            let mut out = Vec::with_capacity(b.serialized_size());
+            b.serialize_into(&mut out)
+                .map_err(|e| EngineError::Internal(format!("serializing a bitmap: {e}")))?;
+            Bytes::from(out)
+        }
+        Data::Raw(b) => b.clone(),
+        Data::Text(patches) => {
+            let base_rows = match part {
+                Some(p) => p.text_rows(k.field)?,
+                None => 0,
+            };
+            let n = patches
+                .keys()
+                .next_back()
+                .map_or(base_rows, |&r| base_rows.max(r + 1));
+            let mut texts: Vec<Option<&str>> = Vec::with_capacity(n as usize);
+            for r in 0..n {
+                texts.push(match patches.get(&r) {
+                    Some(t) => t.as_deref(),
+                    None => match part {
+                        Some(p) => p.text(k.field, r)?,
+                        None => None,
+                    },
+                });
+            }
+            Bytes::from(encode_text(texts.into_iter()))
+        }
+    })
+}
+
+/// A bitmap block of a part as a mutable bitmap.
+pub(crate) fn load_bitmap(part: Option<&Part>, k: BlockKey) -> Result<RoaringBitmap> {
+    let Some(view) = part.map(|p| p.bitmap(k)).transpose()?.flatten() else {
+        return Ok(RoaringBitmap::new());
+    };
+    let mut out = RoaringBitmap::new();
+    for i in 0..view.num_containers() {
+        let high = u32::from(view.key(i)) << 16;
+        let c = view.container_at(i);
+        let mut lows: Vec<u32> = Vec::with_capacity(c.cardinality() as usize);
+        c.for_each(|low| lows.push(high | u32::from(low)));
+        out.append(lows)
+            .map_err(|e| EngineError::Internal(format!("bitmap out of order: {e}")))?;
+    }
+    Ok(out)
+}
+
+/// One shard of one table while an operation is applied.
+struct Ctx<'a> {
+    part: Option<&'a Part>,
+    delta: &'a mut ShardDelta,
+    seq: u64,
+}
+
+impl Ctx<'_> {
+    fn contains(&self, k: BlockKey, r: u32) -> Result<bool> {
+        if let Some(b) = self.delta.blocks.get(&k) {
+            return Ok(match &b.data {
+                Data::Bitmap(b) => b.contains(r),
+                _ => false,
+            });
+        }
+        match self.part {
+            Some(p) => Ok(p.bitmap(k)?.is_some_and(|v| v.contains(r))),
+            None => Ok(false),
+        }
+    }
+
+    /// The block, loaded into the delta on first change and marked changed.
+    fn block_mut(&mut self, k: BlockKey, load: impl FnOnce() -> Result<Data>) -> Result<&mut Data> {
+        let seq = self.seq;
+        let b = match self.delta.blocks.entry(k) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => v.insert(DeltaBlock {
+                data: load()?,
+                bytes: Bytes::new(),
+                dirty: true,
+                seq,
+            }),
+        };
+        b.dirty = true;
+        b.seq = seq;
+        self.delta.dirty = true;
+        Ok(&mut b.data)
+    }
+
+    fn bitmap_mut(&mut self, k: BlockKey) -> Result<&mut RoaringBitmap> {
+        let part = self.part;
+        match self.block_mut(k, || load_bitmap(part, k).map(Data::Bitmap))? {
+            Data::Bitmap(b) => Ok(b),
+            _ => Err(EngineError::Internal(format!("block {k:?} is not a bitmap"))),
+        }
+    }
+
+    fn insert(&mut self, k: BlockKey, r: u32) -> Result<()> {
+        if !self.contains(k, r)? {
+            self.bitmap_mut(k)?.insert(r);
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, k: BlockKey, r: u32) -> Result<()> {
+        if self.contains(k, r)? {
+            self.bitmap_mut(k)?.remove(r);
+        }
+        Ok(())
+    }
+
+    /// The keys of a field's blocks of one tag, in the part or the delta.
+    fn keys(&self, f: u32, tag: u8) -> Result<Vec<BlockKey>> {
+        let lo = key(f, tag, 0, 0);
+        let hi = key(f, tag, u32::MAX, u16::MAX);
+        let mut out: Vec<BlockKey> = self.delta.blocks.range(lo..=hi).map(|(k, _)| *k).collect();
+        if let Some(p) = self.part {
+            let mut i = p.lower_bound(lo);
+            while i < p.num_blocks() && p.key(i) <= hi {
+                out.push(p.key(i));
+                i += 1;
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn set_enum(&mut self, f: u32, r: u32, vid: u32) -> Result<()> {
+        for k in self.keys(f, TAG_VALUE)? {
+            if k.key != vid {
+                self.remove(k, r)?;
+            }
+        }
+        self.insert(key(f, TAG_VALUE, vid, 0), r)?;
+        self.insert(key(f, TAG_NOT_NULL, 0, 0), r)
+    }
+
+    fn int_meta(&self, f: u32) -> Result<Option<IntMeta>> {
+        let k = key(f, TAG_INT_META, 0, 0);
+        if let Some(b) = self.delta.blocks.get(&k) {
+            if let Data::Raw(b) = &b.data {
+                return Ok(Some(IntMeta::decode(b)));
+            }
+        }
+        match self.part {
+            Some(p) => Ok(p.int_meta(f)?),
+            None => Ok(None),
+        }
+    }
+
+    fn set_int(&mut self, f: u32, r: u32, x: i64) -> Result<()> {
+        let meta = match self.int_meta(f)? {
+            Some(m) if fits(m, x) => m,
+            old => self.rebase_int(f, old, x)?,
+        };
+        let u = (i128::from(x) - i128::from(meta.base)) as u64;
+        for j in 0..meta.bits {
+            let k = key(f, TAG_INT_SLICE, j, 0);
+            if u >> j & 1 == 1 {
+                self.insert(k, r)?;
+            } else {
+                self.remove(k, r)?;
+            }
+        }
+        self.insert(key(f, TAG_NOT_NULL, 0, 0), r)
+    }
+
+    /// Re-encodes the shard's values of INT field `f` so that `x` fits
+    /// (with one bit of headroom, so that a growing range is re-encoded
+    /// only a logarithmic number of times).
+    fn rebase_int(&mut self, f: u32, old: Option<IntMeta>, x: i64) -> Result<IntMeta> {
+        let nn = self.current_bitmap(key(f, TAG_NOT_NULL, 0, 0))?;
+        let mut values: Vec<(u32, i64)> = Vec::new();
+        if let Some(m) = old {
+            let mut acc = vec![0u64; SHARD_ROWS as usize];
+            for j in 0..m.bits {
+                for r in self.current_bitmap(key(f, TAG_INT_SLICE, j, 0))?.iter() {
+                    acc[r as usize] |= 1 << j;
+                }
+            }
+            values = nn
+                .iter()
+                .map(|r| {
+                    let v = (i128::from(m.base) + i128::from(acc[r as usize])) as i64;
+                    (r, v)
+                })
+                .collect();
+        }
+        let lo = values.iter().map(|v| v.1).chain([x]).min().unwrap_or(x);
+        let hi = values.iter().map(|v| v.1).chain([x]).max().unwrap_or(x);
+        let mut meta = IntMeta::for_range(lo, hi);
+        meta.bits = (meta.bits + 1).min(64);
+        let old_bits = old.map_or(0, |m| m.bits);
+        for j in 0..meta.bits.max(old_bits) {
+            let mut b = RoaringBitmap::new();
+            if j < meta.bits {
+                for &(r, v) in &values {
+                    let u = (i128::from(v) - i128::from(meta.base)) as u64;
+                    if u >> j & 1 == 1 {
+                        b.insert(r);
+                    }
+                }
+            }
+            *self.bitmap_mut(key(f, TAG_INT_SLICE, j, 0))? = b;
+        }
+        let raw = Bytes::copy_from_slice(&meta.encode());
+        let loaded = raw.clone();
+        *self.block_mut(key(f, TAG_INT_META, 0, 0), move || Ok(Data::Raw(loaded)))? =
+            Data::Raw(raw);
+        Ok(meta)
+    }
+
+    /// A bitmap as it is now (delta or part), copied.
+    fn current_bitmap(&self, k: BlockKey) -> Result<RoaringBitmap> {
+        match self.delta.blocks.get(&k) {
+            Some(DeltaBlock {
+                data: Data::Bitmap(b),
+                ..
+            }) => Ok(b.clone()),
+            _ => load_bitmap(self.part, k),
+        }
+    }
+
+    fn set_text(&mut self, f: u32, r: u32, t: Option<String>) {
+        let k = key(f, TAG_TEXT, 0, 0);
+        // Loading never fails: the patches start empty.
+        if let Ok(Data::Text(p)) = self.block_mut(k, || Ok(Data::Text(BTreeMap::new()))) {
+            p.insert(r, t);
+        }
+    }
+
+    fn add_event(&mut self, f: u32, day: i32, r: u32, count: u64) -> Result<()> {
+        let d = bias_day(day);
+        let lo = key(f, TAG_EVENT, d, 0);
+        let mut slices: Vec<BlockKey> = self
+            .keys(f, TAG_EVENT)?
+            .into_iter()
+            .filter(|k| k.key == d && k.aux != EVENT_ACTIVE)
+            .collect();
+        slices.retain(|k| *k >= lo);
+        let mut old = 0u64;
+        for k in &slices {
+            if self.contains(*k, r)? {
+                old |= 1 << k.aux;
+            }
+        }
+        let new = old.saturating_add(count);
+        let top = 64 - new.leading_zeros();
+        for j in 0..top.max(slices.iter().map(|k| u32::from(k.aux) + 1).max().unwrap_or(0)) {
+            let k = key(f, TAG_EVENT, d, j as u16);
+            if new >> j & 1 == 1 {
+                self.insert(k, r)?;
+            } else {
+                self.remove(k, r)?;
+            }
+        }
+        if new > 0 {
+            self.insert(key(f, TAG_EVENT, d, EVENT_ACTIVE), r)?;
+        }
+        Ok(())
+    }
+
+    fn clear(&mut self, f: u32, kind: FieldKind, r: u32) -> Result<()> {
+        match kind {
+            FieldKind::Text => {
+                let has = match self.delta.blocks.get(&key(f, TAG_TEXT, 0, 0)) {
+                    Some(_) => true,
+                    None => match self.part {
+                        Some(p) => p.text(f, r)?.is_some(),
+                        None => false,
+                    },
+                };
+                if has {
+                    self.set_text(f, r, None);
+                }
+                Ok(())
+            }
+            FieldKind::Event => {
+                for k in self.keys(f, TAG_EVENT)? {
+                    self.remove(k, r)?;
+                }
+                Ok(())
+            }
+            _ => {
+                for tag in [TAG_VALUE, TAG_TRUE, TAG_INT_SLICE] {
+                    for k in self.keys(f, tag)? {
+                        self.remove(k, r)?;
+                    }
+                }
+                self.remove(key(f, TAG_NOT_NULL, 0, 0), r)
+            }
+        }
+    }
+}
+
+fn fits(m: IntMeta, x: i64) -> bool {
+    let u = i128::from(x) - i128::from(m.base);
+    u >= 0 && (m.bits >= 64 || u < (1i128 << m.bits))
+}
