@@ -137,6 +137,15 @@ impl From<EngineError> for ApiError {
             EngineError::Cancelled => (StatusCode::SERVICE_UNAVAILABLE, "cancelled"),
             // Reading an import's body failed: the client's stream broke.
             EngineError::Input { .. } => (StatusCode::BAD_REQUEST, "bad_body"),
+            EngineError::IdempotencyConflict(_) => (StatusCode::CONFLICT, "idempotency_conflict"),
+            EngineError::Overloaded { retry_after_ms, .. } => {
+                let mut a = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message);
+                a.retry_after_s = Some(retry_after_ms.div_ceil(1000).max(1));
+                return a;
+            }
+            // Not the client's fault, and not transient: the batch was not
+            // acknowledged, and writes are refused until a restart.
+            EngineError::WalFailed(_) => (StatusCode::SERVICE_UNAVAILABLE, "wal_failed"),
             EngineError::Internal(_) | EngineError::Storage(_) => {
                 return ApiError::internal(message)
             }
