@@ -373,9 +373,14 @@ impl Ctx<'_> {
     }
 
     fn set_enum(&mut self, f: u32, r: u32, vid: u32) -> Result<()> {
+        // An ENUM row has at most one value: stop at it.
         for k in self.keys(f, TAG_VALUE)? {
-            if k.key != vid {
-                self.remove(k, r)?;
+            if self.contains(k, r)? {
+                if k.key == vid {
+                    return Ok(());
+                }
+                self.bitmap_mut(k)?.remove(r);
+                break;
             }
         }
         self.insert(key(f, TAG_VALUE, vid, 0), r)?;

@@ -145,7 +145,13 @@ impl Store {
             self.commit_published(manifest, tables);
             live.flushed_seq.store(seq, Ordering::Relaxed);
         }
-        if let Some(wal) = live.wal_if_open() {
+        // Open the WAL if only replayed so far, so that its old files go too.
+        let wal = match live.wal_if_open() {
+            Some(w) => Some(w),
+            None if live.dir.exists() => Some(live.wal()?),
+            None => None,
+        };
+        if let Some(wal) = wal {
             report.wal_files_removed = wal.remove_before(seq + 1)?;
         }
         report.millis = started.elapsed().as_millis() as u64;
