@@ -357,8 +357,11 @@ impl Ctx<'_> {
 
     /// The keys of a field's blocks of one tag, in the part or the delta.
     fn keys(&self, f: u32, tag: u8) -> Result<Vec<BlockKey>> {
-        let lo = key(f, tag, 0, 0);
-        let hi = key(f, tag, u32::MAX, u16::MAX);
+        self.keys_between(key(f, tag, 0, 0), key(f, tag, u32::MAX, u16::MAX))
+    }
+
+    /// The keys in `lo..=hi`, in the part or the delta.
+    fn keys_between(&self, lo: BlockKey, hi: BlockKey) -> Result<Vec<BlockKey>> {
         let mut out: Vec<BlockKey> = self.delta.blocks.range(lo..=hi).map(|(k, _)| *k).collect();
         if let Some(p) = self.part {
             let mut i = p.lower_bound(lo);
@@ -483,13 +486,8 @@ impl Ctx<'_> {
 
     fn add_event(&mut self, f: u32, day: i32, r: u32, count: u64) -> Result<()> {
         let d = bias_day(day);
-        let lo = key(f, TAG_EVENT, d, 0);
-        let mut slices: Vec<BlockKey> = self
-            .keys(f, TAG_EVENT)?
-            .into_iter()
-            .filter(|k| k.key == d && k.aux != EVENT_ACTIVE)
-            .collect();
-        slices.retain(|k| *k >= lo);
+        let slices: Vec<BlockKey> = self
+            .keys_between(key(f, TAG_EVENT, d, 0), key(f, TAG_EVENT, d, EVENT_ACTIVE - 1))?;
         let mut old = 0u64;
         for k in &slices {
             if self.contains(*k, r)? {
