@@ -128,6 +128,7 @@ impl Store {
                 d.base = c;
                 for sd in d.shards.values_mut() {
                     sd.blocks.retain(|_, b| b.seq > seq);
+                    sd.columns.clear();
                     sd.bytes = sd.blocks.values().map(|b| b.bytes.len() as u64).sum();
                     sd.dirty = true;
                 }

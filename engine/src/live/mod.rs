@@ -4,6 +4,7 @@
 //! layers in the background and compacted. See ARCHITECTURE.md,
 //! "Real-time writes".
 
+mod bits;
 pub(crate) mod delta;
 mod flush;
 pub(crate) mod ids;
