@@ -258,7 +258,11 @@ impl Settings {
         };
         let live = LiveOptions::default();
         let flush_bytes = positive("flush_bytes", self.flush_bytes, live.flush_bytes)?;
-        let max_delta_bytes = positive("max_delta_bytes", self.max_delta_bytes, live.max_delta_bytes)?;
+        let max_delta_bytes = positive(
+            "max_delta_bytes",
+            self.max_delta_bytes,
+            live.max_delta_bytes,
+        )?;
         if max_delta_bytes < flush_bytes {
             return Err(format!(
                 "max_delta_bytes ({max_delta_bytes}) is below flush_bytes ({flush_bytes}): \
@@ -420,7 +424,14 @@ mod tests {
 
         assert_eq!(parse_wal_sync("always"), Ok(SyncPolicy::Always));
         assert_eq!(parse_wal_sync(" every_ms=5 "), Ok(SyncPolicy::EveryMs(5)));
-        for bad in ["sometimes", "every_ms=0", "every_ms=", "every_ms=x", "10", ""] {
+        for bad in [
+            "sometimes",
+            "every_ms=0",
+            "every_ms=",
+            "every_ms=x",
+            "10",
+            "",
+        ] {
             let e = parse_wal_sync(bad).unwrap_err();
             assert!(e.contains("every_ms=N"), "{bad}: {e}");
         }
@@ -444,8 +455,8 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.contains("compact_layers"), "{e}");
-        let e = Settings::from_env(|k| (k == "SEGDB_FLUSH_AGE_MS").then(|| "1s".into()))
-            .unwrap_err();
+        let e =
+            Settings::from_env(|k| (k == "SEGDB_FLUSH_AGE_MS").then(|| "1s".into())).unwrap_err();
         assert!(e.contains("SEGDB_FLUSH_AGE_MS"), "{e}");
     }
 

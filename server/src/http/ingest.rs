@@ -261,6 +261,8 @@ pub fn flush_at_shutdown(store: &Store) {
             ms = f.millis,
             "flushed the live delta at shutdown"
         ),
-        Err(e) => tracing::warn!(error = %e, "flush at shutdown failed; the WAL will be replayed at the next start"),
+        Err(e) => {
+            tracing::warn!(error = %e, "flush at shutdown failed; the WAL will be replayed at the next start")
+        }
     }
 }

@@ -185,7 +185,12 @@ fn a_bad_line_rejects_the_whole_batch() {
 
     // An unknown field is named with a suggestion; a body that is not
     // UTF-8 is 400 too.
-    let r = ingest_with(&c, "people", None, "{\"id\":\"q1\",\"set\":{\"ctiy\":\"x\"}}\n");
+    let r = ingest_with(
+        &c,
+        "people",
+        None,
+        "{\"id\":\"q1\",\"set\":{\"ctiy\":\"x\"}}\n",
+    );
     assert_eq!(r.status, 400);
     let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
     assert!(msg.contains("line 1") && msg.contains("city"), "{msg}");
@@ -210,7 +215,12 @@ fn a_retried_key_is_applied_once() {
     c.query(PEOPLE).unwrap();
     let batch = "{\"id\":\"p1\",\"set\":{\"city\":\"bj\"}}\n\
                  {\"id\":\"p1\",\"event\":\"visit\",\"day\":\"2026-11-22\",\"count\":2}\n";
-    let visits = |c: &Client, k: u64| n(c, &format!("count(visit, '2026-11-22'..'2026-11-22') = {k}"));
+    let visits = |c: &Client, k: u64| {
+        n(
+            c,
+            &format!("count(visit, '2026-11-22'..'2026-11-22') = {k}"),
+        )
+    };
 
     let first = ingest_ok(&c, Some("order-17"), batch);
     assert_eq!(first["duplicate"], json!(false));
@@ -285,7 +295,11 @@ fn writes_survive_restarts() {
         let server = Server::start(&store, Settings::default());
         let c = server.client(None);
         c.query(PEOPLE).unwrap();
-        ingest_ok(&c, Some("k1"), "{\"id\":\"p1\",\"set\":{\"city\":\"bj\",\"age\":30}}\n");
+        ingest_ok(
+            &c,
+            Some("k1"),
+            "{\"id\":\"p1\",\"set\":{\"city\":\"bj\",\"age\":30}}\n",
+        );
         ingest_ok(
             &c,
             None,
@@ -314,7 +328,11 @@ fn writes_survive_restarts() {
         check(&c);
         assert_eq!(metric(&metrics(&c), "segdb_recovery_replayed_batches"), 3);
         // The key's batch is remembered across the restart.
-        let again = ingest_ok(&c, Some("k1"), "{\"id\":\"p1\",\"set\":{\"city\":\"bj\",\"age\":30}}\n");
+        let again = ingest_ok(
+            &c,
+            Some("k1"),
+            "{\"id\":\"p1\",\"set\":{\"city\":\"bj\",\"age\":30}}\n",
+        );
         assert_eq!(again["duplicate"], json!(true), "{again}");
         assert_eq!(again["seq"], json!(1));
         // The sequence goes on after the replayed records.
@@ -339,7 +357,11 @@ fn writes_survive_restarts() {
         assert_eq!(n(&c, "city = 'bj' AND age = 30"), 1);
         assert_eq!(n(&c, "user_id IN ('p2') AND city IS NULL"), 1);
         assert_eq!(n(&c, "count(visit, '2026-11-20'..'2026-11-20') = 4"), 1);
-        let again = ingest_ok(&c, Some("k1"), "{\"id\":\"p1\",\"set\":{\"city\":\"bj\",\"age\":30}}\n");
+        let again = ingest_ok(
+            &c,
+            Some("k1"),
+            "{\"id\":\"p1\",\"set\":{\"city\":\"bj\",\"age\":30}}\n",
+        );
         assert_eq!(again["duplicate"], json!(true), "{again}");
         let next = ingest_ok(&c, None, "{\"id\":\"p1\",\"set\":{\"age\":31}}\n");
         assert_eq!(next["seq"], json!(seq + 2));
@@ -378,7 +400,9 @@ fn a_damaged_wal_stops_the_start_unless_truncation_is_asked() {
     }
     .resolve()
     .unwrap();
-    let e = open_store(&config, false).err().expect("a damaged WAL opened");
+    let e = open_store(&config, false)
+        .err()
+        .expect("a damaged WAL opened");
     assert!(e.contains("--truncate-wal-at-corruption"), "{e}");
     assert!(e.contains("offset"), "{e}");
     assert!(e.contains("wal-"), "{e}");
@@ -411,11 +435,17 @@ fn errors_roles_and_limits() {
     let r = ingest_with(&admin, "nobody", None, batch);
     assert_eq!(r.status, 404, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], json!("unknown_table"));
-    assert_eq!(ingest_with(&server.client(None), "people", None, batch).status, 401);
+    assert_eq!(
+        ingest_with(&server.client(None), "people", None, batch).status,
+        401
+    );
     let r = ingest_with(&server.client(Some("r")), "people", None, batch);
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(rows(&admin), 0);
-    assert_eq!(ingest_with(&server.client(Some("w")), "people", None, batch).status, 200);
+    assert_eq!(
+        ingest_with(&server.client(Some("w")), "people", None, batch).status,
+        200
+    );
     assert_eq!(rows(&admin), 1);
 
     // Over max_body_bytes: 413, nothing applied.
@@ -449,7 +479,12 @@ fn a_full_delta_answers_503_until_a_flush() {
     let c = server.client(None);
     c.query(PEOPLE).unwrap();
     ingest_ok(&c, None, "{\"id\":\"p1\",\"set\":{\"city\":\"bj\"}}\n");
-    let r = ingest_with(&c, "people", None, "{\"id\":\"p2\",\"set\":{\"city\":\"sh\"}}\n");
+    let r = ingest_with(
+        &c,
+        "people",
+        None,
+        "{\"id\":\"p2\",\"set\":{\"city\":\"sh\"}}\n",
+    );
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], json!("overloaded"));
     assert_eq!(r.retry_after.as_deref(), Some("1"));
@@ -523,7 +558,11 @@ fn metrics_count_ingests() {
         Some("m1"),
         "{\"id\":\"p1\",\"set\":{\"city\":\"bj\"}}\n{\"id\":\"p2\",\"set\":{\"city\":\"sh\"}}\n",
     );
-    ingest_ok(&c, Some("m1"), "{\"id\":\"p1\",\"set\":{\"city\":\"bj\"}}\n{\"id\":\"p2\",\"set\":{\"city\":\"sh\"}}\n");
+    ingest_ok(
+        &c,
+        Some("m1"),
+        "{\"id\":\"p1\",\"set\":{\"city\":\"bj\"}}\n{\"id\":\"p2\",\"set\":{\"city\":\"sh\"}}\n",
+    );
     ingest_ok(&c, None, "{\"id\":\"p3\",\"delete\":true}\n");
     let m = metrics(&c);
     assert_eq!(metric(&m, "segdb_ingest_batches_total"), 2);
@@ -544,6 +583,9 @@ fn metrics_count_ingests() {
         m.contains("segdb_http_requests_total{method=\"POST\",route=\"/v1/tables/{table}/ingest\",status=\"200\"} 3"),
         "{m}"
     );
-    assert!(m.contains("# TYPE segdb_ingest_batches_total counter"), "{m}");
+    assert!(
+        m.contains("# TYPE segdb_ingest_batches_total counter"),
+        "{m}"
+    );
     assert!(m.contains("# TYPE segdb_delta_bytes gauge"), "{m}");
 }
