@@ -39,7 +39,13 @@ fn state(store: &Store) -> (u64, u64) {
     let t = store.table("t").unwrap();
     let day = segdb_engine::date::parse_iso_day("2026-11-22").unwrap();
     let p = t
-        .profile("u0", segdb_engine::DayRange { first: day, last: day })
+        .profile(
+            "u0",
+            segdb_engine::DayRange {
+                first: day,
+                last: day,
+            },
+        )
         .unwrap();
     let searches = match p {
         None => 0,
@@ -155,6 +161,33 @@ fn a_damaged_middle_record_stops_the_start_unless_told_to_drop_the_rest() {
     .unwrap();
     assert!(s.recovery().dropped_at_corruption.is_some());
     assert_eq!(state(&s), (2, 2));
+}
+
+#[test]
+fn damage_in_a_record_already_flushed_does_not_stop_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = new_store(dir.path(), LiveOptions::default());
+    for i in 0..2 {
+        s.ingest("t", batch(&s, i)).unwrap();
+    }
+    s.flush().unwrap();
+    for i in 2..4 {
+        s.ingest("t", batch(&s, i)).unwrap();
+    }
+    drop(s);
+    // The active segment still holds records 1 and 2 (flushed): damage the
+    // payload of the first.
+    let file = wal_files(dir.path()).pop().unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let rec = (bytes.len() - 32) / 4;
+    bytes[32 + rec / 2] ^= 0x40;
+    std::fs::write(&file, &bytes).unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.recovery().replayed_batches, 2);
+    assert_eq!(state(&s), (5, 8));
+    s.ingest("t", batch(&s, 4)).unwrap();
+    drop(s);
+    assert_eq!(state(&Store::open(dir.path()).unwrap()), (6, 10));
 }
 
 #[test]

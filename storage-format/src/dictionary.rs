@@ -188,7 +188,9 @@ impl DictionaryPart {
 
     /// The external id of `row` (which must be in this part's range).
     pub fn id_of(&self, row: u64) -> Result<Option<&str>> {
-        Ok(self.id_bytes(row)?.and_then(|b| std::str::from_utf8(b).ok()))
+        Ok(self
+            .id_bytes(row)?
+            .and_then(|b| std::str::from_utf8(b).ok()))
     }
 
     /// The bytes of the external id of `row` (a lookup compares these: no

@@ -539,8 +539,10 @@ impl Ctx<'_> {
 
     fn add_event(&mut self, f: u32, day: i32, r: u32, count: u64) -> Result<()> {
         let d = bias_day(day);
-        let slices: Vec<BlockKey> = self
-            .keys_between(key(f, TAG_EVENT, d, 0), key(f, TAG_EVENT, d, EVENT_ACTIVE - 1))?;
+        let slices: Vec<BlockKey> = self.keys_between(
+            key(f, TAG_EVENT, d, 0),
+            key(f, TAG_EVENT, d, EVENT_ACTIVE - 1),
+        )?;
         let mut old = 0u64;
         for k in &slices {
             if self.contains(*k, r)? {

@@ -321,6 +321,12 @@ impl Store {
         if let Some(t) = &live.recovery.dropped_at_corruption {
             tracing::warn!(what = %t, "dropped the WAL from a damaged record on, as asked");
         }
+        if summary.skipped_flushed > 0 {
+            tracing::warn!(
+                records = summary.skipped_flushed,
+                "skipped damaged WAL records that were already flushed to parts"
+            );
+        }
         if batches > 0 {
             tracing::info!(
                 batches,
