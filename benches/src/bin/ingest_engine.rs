@@ -105,7 +105,7 @@ fn main() {
         .map(|t| {
             let store = store.clone();
             std::thread::spawn(move || {
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1) * 0x1234_5678);
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((t as u64 + 1) * 0x1234_5678));
                 let schema = store.table("users").expect("users").schema().clone();
                 let mut lat = Vec::new();
                 let mut errors = 0u64;

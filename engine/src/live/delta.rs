@@ -21,6 +21,9 @@ use crate::table::{Table, ValueDict};
 use crate::write::{Op, SetValue};
 
 /// What a changed block holds.
+// Blocks are boxed in the delta's map, so the variants' sizes do not
+// matter there.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Data {
     Bitmap(ShardBits),
