@@ -195,7 +195,10 @@ fn check(store: &Store, model: &Model, exprs: &[Expr]) -> Result<(), TestCaseErr
     Ok(())
 }
 
-fn arb_case() -> impl Strategy<Value = (Schema, Vec<(String, Vec<MValue>)>, Vec<Step>, Vec<Expr>)> {
+/// A schema, its imported rows, the steps, and the expressions checked.
+type Case = (Schema, Vec<(String, Vec<MValue>)>, Vec<Step>, Vec<Expr>);
+
+fn arb_case() -> impl Strategy<Value = Case> {
     (arb_schema(), 1u32..120).prop_flat_map(|(schema, id_space)| {
         let all: Vec<usize> = (0..schema.fields.len())
             .filter(|&f| schema.fields[f].kind != FieldKind::Event)
