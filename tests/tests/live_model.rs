@@ -273,3 +273,145 @@ proptest! {
         check(&store, &model, &exprs)?;
     }
 }
+
+/// Writes across a shard boundary: rows on both sides of 2^20, new ids
+/// after the last row, then a flush, a compaction and a reopen.
+#[test]
+fn writes_across_shards_agree_with_the_model() {
+    let schema = Schema {
+        fields: vec![
+            segdb_engine::FieldDef::new("e0", FieldKind::Enum),
+            segdb_engine::FieldDef::new("i0", FieldKind::Int),
+            segdb_engine::FieldDef::new("ev0", FieldKind::Event),
+        ],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.create_table("t", &schema).unwrap();
+    let shard = 1u32 << 20;
+    let n = shard + 1000;
+    let mut csv = String::from("user_id,e0,i0\n");
+    let mut model = Model::new(schema.clone());
+    for r in 0..n {
+        let (e, i) = (format!("v{}", r % 3), i64::from(r % 50));
+        csv.push_str(&format!("u{r},{e},{i}\n"));
+        model.set(
+            &format!("u{r}"),
+            &[(0, MValue::Enum(e)), (1, MValue::Int(i))],
+        );
+    }
+    store
+        .import(
+            "t",
+            ImportFormat::Csv,
+            csv.as_bytes(),
+            &ImportOptions::default(),
+        )
+        .unwrap();
+    // Rows on both sides of the boundary, and 40 new ones.
+    let mut ops = Vec::new();
+    for r in (shard - 300..shard + 300).chain([0, 1, n - 1]) {
+        ops.push(GenOp::Set(r, 0, MValue::Enum("v5".into())));
+        ops.push(GenOp::Set(r, 1, MValue::Int(1_000 + i64::from(r % 7))));
+        ops.push(GenOp::Event(r, 2, DAY0 + 3, u64::from(r % 4) + 1));
+    }
+    for r in (0..40).map(|k| 2 * shard + k) {
+        ops.push(GenOp::Event(r, 2, DAY0, 2));
+    }
+    ops.push(GenOp::Delete(shard + 5));
+    ops.push(GenOp::Clear(shard - 5, 1));
+    // The new ids must be created in order for the model's row numbers to
+    // match: ids `u{2*shard+k}` get rows n, n+1, … in both.
+    let exprs = vec![
+        Expr::Value {
+            field: "e0".into(),
+            value: "v5".into(),
+        },
+        Expr::Value {
+            field: "e0".into(),
+            value: "v1".into(),
+        },
+        Expr::IntBetween {
+            field: "i0".into(),
+            lo: 1_000,
+            hi: 1_003,
+        },
+        Expr::Not(Box::new(Expr::IntBetween {
+            field: "i0".into(),
+            lo: 0,
+            hi: 20,
+        })),
+        Expr::EventCount {
+            field: "ev0".into(),
+            days: segdb_engine::DayRange {
+                first: DAY0,
+                last: DAY0 + 5,
+            },
+            op: segdb_engine::CmpOp::Ge,
+            n: 2,
+        },
+    ];
+    for chunk in ops.chunks(500) {
+        let batch = Batch {
+            idempotency_key: None,
+            ops: chunk.iter().map(|g| to_op(&schema, g)).collect(),
+        };
+        store.ingest("t", batch).unwrap();
+        for g in chunk {
+            apply_model(&mut model, g);
+        }
+    }
+    let counts = |store: &Store| -> Vec<u64> {
+        let t = store.table("t").unwrap();
+        exprs.iter().map(|e| t.count(e).unwrap()).collect()
+    };
+    let want: Vec<u64> = exprs
+        .iter()
+        .map(|e| model.rows_matching(e).len() as u64)
+        .collect();
+    assert_eq!(counts(&store), want);
+    assert_eq!(
+        store.table("t").unwrap().num_rows(),
+        model.rows.len() as u64
+    );
+    store.flush().unwrap();
+    assert_eq!(counts(&store), want);
+    store
+        .ingest(
+            "t",
+            Batch {
+                idempotency_key: None,
+                ops: vec![to_op(
+                    &schema,
+                    &GenOp::Set(shard + 1, 0, MValue::Enum("v5".into())),
+                )],
+            },
+        )
+        .unwrap();
+    apply_model(
+        &mut model,
+        &GenOp::Set(shard + 1, 0, MValue::Enum("v5".into())),
+    );
+    let want: Vec<u64> = exprs
+        .iter()
+        .map(|e| model.rows_matching(e).len() as u64)
+        .collect();
+    store.flush().unwrap();
+    store.compact("t").unwrap();
+    assert_eq!(counts(&store), want);
+    drop(store);
+    store = Store::open(dir.path()).unwrap();
+    assert_eq!(counts(&store), want);
+    let t = store.table("t").unwrap();
+    for r in [shard - 1, shard, shard + 5, n, n + 39] {
+        let window = DayRange {
+            first: DAY0,
+            last: DAY0 + 11,
+        };
+        assert_eq!(
+            t.profile_of_row(r, window).unwrap(),
+            model.profile(r, window),
+            "row {r}"
+        );
+    }
+}
