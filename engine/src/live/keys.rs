@@ -19,7 +19,7 @@ pub const KEYS_FILE: &str = "IDEMPOTENCY";
 #[derive(Debug, Clone, Copy)]
 enum State {
     /// The batch is being made durable and applied.
-    InFlight { hash: u64 },
+    InFlight,
     Done {
         hash: u64,
         ack: IngestAck,
@@ -93,30 +93,28 @@ impl Keys {
             Some(State::Done { .. }) => Err(EngineError::IdempotencyConflict(format!(
                 "Idempotency-Key `{key}` was used for another batch of table `{table}`"
             ))),
-            Some(State::InFlight { .. }) => Err(EngineError::IdempotencyConflict(format!(
+            Some(State::InFlight) => Err(EngineError::IdempotencyConflict(format!(
                 "a batch with Idempotency-Key `{key}` is being applied; retry when it is answered"
             ))),
             None => {
-                self.map.insert(k, State::InFlight { hash });
+                self.map.insert(k, State::InFlight);
                 Ok(None)
             }
         }
     }
 
-    /// After the batch: remembered if acknowledged, forgotten if not (its
-    /// outcome is unknown; if it reached the WAL, replay remembers it).
-    pub(crate) fn finish(&mut self, table: &str, key: &str, ack: Option<IngestAck>) {
+    /// After a batch that failed: its key is forgotten unless the batch was
+    /// applied (its outcome is unknown; if it reached the WAL, a restart
+    /// replays it and remembers the key). An applied batch's key was
+    /// remembered when it was applied.
+    pub(crate) fn forget_failed(&mut self, table: &str, key: &str) {
         let k = (table.to_owned(), key.to_owned());
-        match (ack, self.map.get(&k).copied()) {
-            (Some(ack), Some(State::InFlight { hash })) => self.remember_at(k, hash, ack, now_ms()),
-            (None, Some(State::InFlight { .. })) => {
-                self.map.remove(&k);
-            }
-            _ => {}
+        if let Some(State::InFlight) = self.map.get(&k) {
+            self.map.remove(&k);
         }
     }
 
-    /// Remembers a replayed batch's key.
+    /// Remembers the key of a batch being applied (live or replayed).
     pub(crate) fn remember(&mut self, table: &str, key: &str, hash: u64, ack: IngestAck) {
         self.remember_at((table.to_owned(), key.to_owned()), hash, ack, now_ms());
     }

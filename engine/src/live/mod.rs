@@ -278,7 +278,7 @@ impl Store {
     /// Replays the WAL (called once, by `open`, before the store is shared).
     pub(crate) fn recover(&mut self) -> Result<()> {
         let flushed = self.live().flushed_seq.load(Ordering::Relaxed);
-        let mut loaded = keys::Keys::load(self.dir(), &self.live().options)?;
+        *lock(&self.live().keys) = keys::Keys::load(self.dir(), &self.live().options)?;
         let live_dir = self.live().dir.clone();
         let options = ReplayOptions {
             truncate_at_corruption: self.live().options.truncate_wal_at_corruption,
@@ -295,9 +295,6 @@ impl Store {
             for (seq, rec) in &records {
                 batches += 1;
                 ops += rec.batch.ops.len() as u64;
-                if let Some(k) = &rec.batch.idempotency_key {
-                    loaded.remember(&rec.table, k, rec.hash, rec.ack(*seq));
-                }
                 self.apply_record(&mut st, *seq, rec)?;
             }
             let last = records.last().map_or(flushed, |r| r.0);
@@ -306,7 +303,6 @@ impl Store {
             q.next = summary.next_seq.max(last + 1);
             q.published = last;
         }
-        *lock(&self.live().keys) = loaded;
         let live = self.live_mut();
         live.recovery.replayed_batches = batches;
         live.recovery.replayed_operations = ops;
@@ -381,7 +377,9 @@ impl Store {
         }
         let result = self.ingest_durable(rec);
         if let Some(k) = &key {
-            lock(&live.keys).finish(table, k, result.as_ref().ok().copied());
+            if result.is_err() {
+                lock(&live.keys).forget_failed(table, k);
+            }
         }
         if result.is_ok() {
             live.counters.batches.fetch_add(1, Ordering::Relaxed);
@@ -479,6 +477,12 @@ impl Store {
             d.apply(op, seq)?;
         }
         st.oldest.get_or_insert_with(Instant::now);
+        // Remembered as applied now, before the publish, so that a flush
+        // (which saves the keys of every batch it covers) never misses the
+        // key of a batch whose answer has not reached its client yet.
+        if let Some(k) = &rec.batch.idempotency_key {
+            lock(&self.live().keys).remember(&rec.table, k, rec.hash, rec.ack(seq));
+        }
         Ok(())
     }
 
