@@ -113,7 +113,17 @@ struct Server {
     stderr: Arc<Mutex<Vec<u8>>>,
 }
 
+impl Drop for Server {
+    /// A failing test leaves no server behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Server {
+    // The child is waited for by `kill`, `terminate` or `drop`.
+    #[allow(clippy::zombie_processes)]
     fn start(bin: &Path, data: &Path) -> Server {
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
