@@ -16,9 +16,9 @@ use segdb_storage_format::FormatError;
 
 use crate::error::{EngineError, Result};
 use crate::expr::Expr;
+use crate::live::{ApplyState, Live, LiveOptions};
 use crate::schema::{FieldDef, FieldKind, Schema, ID_COLUMN};
 use crate::segment::{SegmentDef, SegmentInfo, SegmentKind, SnapshotRows};
-use crate::live::{ApplyState, Live, LiveOptions};
 use crate::table::Table;
 
 /// A named segment as the store holds it.

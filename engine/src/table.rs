@@ -212,13 +212,13 @@ impl Table {
                 .iter()
                 .enumerate()
                 .flat_map(|(s, layers)| {
-                    layers.iter().map(
-                        move |(file, bytes)| segdb_storage_format::manifest::PartManifest {
+                    layers.iter().map(move |(file, bytes)| {
+                        segdb_storage_format::manifest::PartManifest {
                             shard: s as u32,
                             file: file.clone(),
                             bytes: *bytes,
-                        },
-                    )
+                        }
+                    })
                 })
                 .collect(),
             dictionary: self

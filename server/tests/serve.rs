@@ -185,3 +185,137 @@ fn bad_settings_stop_the_start_with_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role `boss`"));
 }
+
+/// Ingests `body` into `table` through the server at `url`: the answer.
+fn ingest(url: &str, table: &str, body: &str) -> serde_json::Value {
+    let c = segdb_server::client::Client::new(url, None);
+    let r = c
+        .request(
+            "POST",
+            &format!("/v1/tables/{table}/ingest"),
+            &[],
+            Some(body.as_bytes()),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+fn count(url: &str, text: &str) -> u64 {
+    let v = segdb_server::client::Client::new(url, None)
+        .query(text)
+        .unwrap();
+    v["rows"][0][0].as_u64().unwrap()
+}
+
+/// Flips a byte in the payload of the WAL record `seq` of `file`
+/// (storage-format/FORMAT.md: a 32-byte segment header, then records of a
+/// 20-byte header, `len` u32 and `seq` u64 first, and `len` bytes).
+fn damage_record(file: &std::path::Path, seq: u64) {
+    let mut bytes = std::fs::read(file).unwrap();
+    let mut at = 32;
+    loop {
+        assert!(
+            at + 20 <= bytes.len(),
+            "no record {seq} in {}",
+            file.display()
+        );
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        let s = u64::from_le_bytes(bytes[at + 4..at + 12].try_into().unwrap());
+        if s == seq {
+            assert!(len > 10);
+            bytes[at + 20 + len / 2] ^= 0x55;
+            std::fs::write(file, &bytes).unwrap();
+            return;
+        }
+        at += 20 + len;
+    }
+}
+
+/// Log text without the terminal colours the log lines carry.
+fn plain(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn kill(mut child: Child) -> String {
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    err
+}
+
+#[test]
+fn ingest_survives_sigterm_and_kill_and_a_damaged_wal_names_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let data = data.to_str().unwrap();
+    let (child, url) = serve(&["--data", data, "--wal-sync", "always"]);
+    segdb_server::client::Client::new(&url, None)
+        .query("CREATE TABLE t (city ENUM)")
+        .unwrap();
+    ingest(&url, "t", "{\"id\":\"a\",\"set\":{\"city\":\"x\"}}\n");
+    // SIGTERM flushes the delta: the next start has nothing to replay.
+    let err = terminate(child);
+    assert!(err.contains("flushed the live delta at shutdown"), "{err}");
+    let (child, url) = serve(&["--data", data, "--wal-sync", "every_ms=5"]);
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM t WHERE city = 'x'"), 1);
+    let a = ingest(&url, "t", "{\"id\":\"b\",\"set\":{\"city\":\"x\"}}\n");
+    assert_eq!(a["seq"], serde_json::json!(2), "{a}");
+    // Killed: acknowledged batches come back from the WAL.
+    let err = plain(&kill(child));
+    assert!(err.contains("replayed_batches=0"), "{err}");
+    let (child, url) = serve(&["--data", data]);
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM t WHERE city = 'x'"), 2);
+    let err = plain(&terminate(child));
+    assert!(err.contains("replayed_batches=1"), "{err}");
+
+    // A damaged record (3) followed by another one (4): the start stops, naming
+    // the file, the offset and the flag.
+    let (child, url) = serve(&["--data", data]);
+    let many: String = (0..20)
+        .map(|i| format!("{{\"id\":\"n{i}\",\"set\":{{\"city\":\"y\"}}}}\n"))
+        .collect();
+    assert_eq!(ingest(&url, "t", &many)["seq"], serde_json::json!(3));
+    assert_eq!(
+        ingest(&url, "t", "{\"id\":\"z\",\"set\":{\"city\":\"y\"}}\n")["seq"],
+        serde_json::json!(4)
+    );
+    kill(child);
+    let wal = std::path::Path::new(data).join("wal");
+    let mut files: Vec<_> = std::fs::read_dir(&wal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    // The active segment also holds the records already flushed (1, 2).
+    let last = files.last().unwrap();
+    damage_record(last, 3);
+    let out = bin().args(["serve", "--data", data]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--truncate-wal-at-corruption"), "{err}");
+    assert!(err.contains("offset"), "{err}");
+    assert!(err.contains("wal-"), "{err}");
+    let (child, url) = serve(&["--data", data, "--truncate-wal-at-corruption"]);
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM t WHERE city = 'y'"), 0);
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM t WHERE city = 'x'"), 2);
+    let err = terminate(child);
+    assert!(
+        err.contains("dropped the WAL from a damaged record"),
+        "{err}"
+    );
+}

@@ -300,10 +300,7 @@ fn for_each_row(old: &Part, key: BlockKey, mut f: impl FnMut(u32)) -> Result<()>
 fn for_each_value_row(old: &Part, field: u32, mut f: impl FnMut(u32, u32)) -> Result<()> {
     let file = old;
     let mut i = file.lower_bound(BlockKey::new(field, TAG_VALUE, 0, 0));
-    while i < file.num_blocks()
-        && file.key(i).field == field
-        && file.key(i).tag == TAG_VALUE
-    {
+    while i < file.num_blocks() && file.key(i).field == field && file.key(i).tag == TAG_VALUE {
         let vid = file.key(i).key;
         for_each_row(old, file.key(i), |r| f(vid, r))?;
         i += 1;
@@ -507,10 +504,7 @@ fn write_events(
     if let Some(old) = old {
         let file = old;
         let mut i = file.lower_bound(BlockKey::new(field, TAG_EVENT, 0, 0));
-        while i < file.num_blocks()
-            && file.key(i).field == field
-            && file.key(i).tag == TAG_EVENT
-        {
+        while i < file.num_blocks() && file.key(i).field == field && file.key(i).tag == TAG_EVENT {
             let k = file.key(i);
             if k.aux != EVENT_ACTIVE {
                 let day = unbias_day(k.key);

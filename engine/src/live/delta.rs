@@ -337,7 +337,9 @@ impl Ctx<'_> {
         let part = self.part;
         match self.block_mut(k, || load_bitmap(part, k).map(Data::Bitmap))? {
             Data::Bitmap(b) => Ok(b),
-            _ => Err(EngineError::Internal(format!("block {k:?} is not a bitmap"))),
+            _ => Err(EngineError::Internal(format!(
+                "block {k:?} is not a bitmap"
+            ))),
         }
     }
 
@@ -493,7 +495,13 @@ impl Ctx<'_> {
         }
         let new = old.saturating_add(count);
         let top = 64 - new.leading_zeros();
-        for j in 0..top.max(slices.iter().map(|k| u32::from(k.aux) + 1).max().unwrap_or(0)) {
+        for j in 0..top.max(
+            slices
+                .iter()
+                .map(|k| u32::from(k.aux) + 1)
+                .max()
+                .unwrap_or(0),
+        ) {
             let k = key(f, TAG_EVENT, d, j as u16);
             if new >> j & 1 == 1 {
                 self.insert(k, r)?;

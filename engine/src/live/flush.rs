@@ -321,7 +321,14 @@ impl Store {
         }
         let millis = started.elapsed().as_millis() as u64;
         live.counters().compactions.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(table = name, shard, layers, bytes, ms = millis, "compacted a shard");
+        tracing::info!(
+            table = name,
+            shard,
+            layers,
+            bytes,
+            ms = millis,
+            "compacted a shard"
+        );
         Ok(CompactReport {
             table: name.to_owned(),
             shard,

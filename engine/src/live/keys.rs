@@ -20,7 +20,11 @@ pub const KEYS_FILE: &str = "IDEMPOTENCY";
 enum State {
     /// The batch is being made durable and applied.
     InFlight { hash: u64 },
-    Done { hash: u64, ack: IngestAck, at_ms: u64 },
+    Done {
+        hash: u64,
+        ack: IngestAck,
+        at_ms: u64,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -310,8 +310,10 @@ impl Store {
         live.recovery.replayed_batches = batches;
         live.recovery.replayed_operations = ops;
         live.recovery.torn_tail = summary.torn_tail.as_ref().map(describe_truncation);
-        live.recovery.dropped_at_corruption =
-            summary.dropped_at_corruption.as_ref().map(describe_truncation);
+        live.recovery.dropped_at_corruption = summary
+            .dropped_at_corruption
+            .as_ref()
+            .map(describe_truncation);
         if let Some(t) = &live.recovery.torn_tail {
             tracing::warn!(what = %t, "cut a torn record off the end of the WAL");
         }
@@ -319,7 +321,12 @@ impl Store {
             tracing::warn!(what = %t, "dropped the WAL from a damaged record on, as asked");
         }
         if batches > 0 {
-            tracing::info!(batches, operations = ops, after_seq = flushed, "replayed the WAL");
+            tracing::info!(
+                batches,
+                operations = ops,
+                after_seq = flushed,
+                "replayed the WAL"
+            );
         }
         Ok(())
     }

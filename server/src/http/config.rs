@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use segdb_engine::LiveOptions;
+use segdb_storage_format::wal::SyncPolicy;
 use serde::Deserialize;
 
 use super::auth::{Role, Token};
@@ -56,6 +58,20 @@ pub struct Settings {
     pub max_json_rows: Option<u64>,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace_ms: Option<u64>,
+    /// When an ingested batch is acknowledged: `always` (after its fsync)
+    /// or `every_ms=N` (after the write; fsync every N ms). See
+    /// [`parse_wal_sync`].
+    pub wal_sync: Option<String>,
+    /// Flush the live delta to part files once it holds this many bytes…
+    pub flush_bytes: Option<u64>,
+    /// …or once its oldest batch is this many ms old.
+    pub flush_age_ms: Option<u64>,
+    /// Ingest answers 503 (back-pressure) while the delta holds this many bytes.
+    pub max_delta_bytes: Option<u64>,
+    /// Compact a shard once it has more part files than this.
+    pub compact_layers: Option<usize>,
+    /// How long an `Idempotency-Key` is remembered, in seconds.
+    pub idempotency_window_s: Option<u64>,
     /// Bearer tokens and their roles.
     #[serde(default)]
     pub tokens: Vec<TokenSetting>,
@@ -96,6 +112,52 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Accepted bearer tokens.
     pub tokens: Vec<Token>,
+    /// When an ingested batch is acknowledged.
+    pub wal_sync: SyncPolicy,
+    /// Flush the delta at this size…
+    pub flush_bytes: u64,
+    /// …or at this age.
+    pub flush_age: Duration,
+    /// Back-pressure (503) from this delta size.
+    pub max_delta_bytes: u64,
+    /// Compact a shard with more part files than this.
+    pub compact_layers: usize,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_window: Duration,
+}
+
+impl Config {
+    /// The engine's options for real-time writes under these settings
+    /// (what the settings do not cover keeps the engine's default).
+    pub fn live_options(&self) -> LiveOptions {
+        LiveOptions {
+            sync: self.wal_sync,
+            flush_bytes: self.flush_bytes,
+            flush_age: self.flush_age,
+            max_delta_bytes: self.max_delta_bytes,
+            compact_layers: self.compact_layers,
+            idempotency_window: self.idempotency_window,
+            ..LiveOptions::default()
+        }
+    }
+}
+
+/// Parses the `wal_sync` setting: `always` (an ingest is answered once its
+/// batch is fsynced: nothing acknowledged is ever lost), or `every_ms=N`
+/// with N ≥ 1 (answered once written to the operating system; the WAL is
+/// fsynced every N ms, so a power loss or OS crash loses up to the last N
+/// ms of acknowledged batches, a crash of segdb alone nothing).
+pub fn parse_wal_sync(text: &str) -> Result<SyncPolicy, String> {
+    let t = text.trim();
+    if t == "always" {
+        return Ok(SyncPolicy::Always);
+    }
+    match t.strip_prefix("every_ms=").map(|n| n.trim().parse::<u64>()) {
+        Some(Ok(n)) if n >= 1 => Ok(SyncPolicy::EveryMs(n)),
+        _ => Err(format!(
+            "wal_sync `{text}` is neither `always` nor `every_ms=N` (N a number of milliseconds, at least 1)"
+        )),
+    }
 }
 
 impl Settings {
@@ -135,6 +197,12 @@ impl Settings {
             max_import_bytes: num(&var, "SEGDB_MAX_IMPORT_BYTES")?,
             max_json_rows: num(&var, "SEGDB_MAX_JSON_ROWS")?,
             shutdown_grace_ms: num(&var, "SEGDB_SHUTDOWN_GRACE_MS")?,
+            wal_sync: var("SEGDB_WAL_SYNC"),
+            flush_bytes: num(&var, "SEGDB_FLUSH_BYTES")?,
+            flush_age_ms: num(&var, "SEGDB_FLUSH_AGE_MS")?,
+            max_delta_bytes: num(&var, "SEGDB_MAX_DELTA_BYTES")?,
+            compact_layers: num(&var, "SEGDB_COMPACT_LAYERS")?,
+            idempotency_window_s: num(&var, "SEGDB_IDEMPOTENCY_WINDOW_S")?,
             tokens: match var("SEGDB_TOKENS") {
                 Some(list) => list
                     .split(',')
@@ -161,7 +229,13 @@ impl Settings {
             max_body_bytes,
             max_import_bytes,
             max_json_rows,
-            shutdown_grace_ms
+            shutdown_grace_ms,
+            wal_sync,
+            flush_bytes,
+            flush_age_ms,
+            max_delta_bytes,
+            compact_layers,
+            idempotency_window_s
         );
         self.tokens.extend(over.tokens);
         self
@@ -182,7 +256,41 @@ impl Settings {
                 v => Ok(v),
             }
         };
+        let live = LiveOptions::default();
+        let flush_bytes = positive("flush_bytes", self.flush_bytes, live.flush_bytes)?;
+        let max_delta_bytes = positive(
+            "max_delta_bytes",
+            self.max_delta_bytes,
+            live.max_delta_bytes,
+        )?;
+        if max_delta_bytes < flush_bytes {
+            return Err(format!(
+                "max_delta_bytes ({max_delta_bytes}) is below flush_bytes ({flush_bytes}): \
+                 ingest would be refused before a flush by size is due"
+            ));
+        }
         Ok(Config {
+            wal_sync: match &self.wal_sync {
+                Some(text) => parse_wal_sync(text)?,
+                None => live.sync,
+            },
+            flush_bytes,
+            flush_age: Duration::from_millis(positive(
+                "flush_age_ms",
+                self.flush_age_ms,
+                live.flush_age.as_millis() as u64,
+            )?),
+            max_delta_bytes,
+            compact_layers: positive(
+                "compact_layers",
+                self.compact_layers.map(|v| v as u64),
+                live.compact_layers as u64,
+            )? as usize,
+            idempotency_window: Duration::from_secs(positive(
+                "idempotency_window_s",
+                self.idempotency_window_s,
+                live.idempotency_window.as_secs(),
+            )?),
             data,
             listen,
             log_format: self.log_format.unwrap_or_default(),
@@ -260,6 +368,96 @@ mod tests {
         let roles: Vec<Role> = c.tokens.iter().map(|t| t.role).collect();
         assert_eq!(roles, [Role::Read, Role::Admin, Role::Write]);
         assert_eq!(c.max_concurrent_queries, 16);
+    }
+
+    #[test]
+    fn real_time_write_settings() {
+        let base = || Settings {
+            data: Some("/a".into()),
+            ..Settings::default()
+        };
+        // Defaults are the engine's.
+        let c = base().resolve().unwrap();
+        let d = LiveOptions::default();
+        assert_eq!(c.wal_sync, SyncPolicy::Always);
+        assert_eq!(c.flush_bytes, d.flush_bytes);
+        assert_eq!(c.flush_age, d.flush_age);
+        assert_eq!(c.max_delta_bytes, d.max_delta_bytes);
+        assert_eq!(c.compact_layers, d.compact_layers);
+        assert_eq!(c.idempotency_window, d.idempotency_window);
+        // The file, then the environment, then flags.
+        let file: Settings = toml::from_str(
+            "wal_sync = \"every_ms=10\"\nflush_bytes = 1000\nflush_age_ms = 250\n\
+             max_delta_bytes = 5000\ncompact_layers = 3\nidempotency_window_s = 60\n",
+        )
+        .unwrap();
+        let env = Settings::from_env(|k| match k {
+            "SEGDB_WAL_SYNC" => Some("every_ms=20".into()),
+            "SEGDB_MAX_DELTA_BYTES" => Some("6000".into()),
+            _ => None,
+        })
+        .unwrap();
+        let flags = Settings {
+            compact_layers: Some(7),
+            ..Settings::default()
+        };
+        let c = base()
+            .overridden_by(file)
+            .overridden_by(env)
+            .overridden_by(flags)
+            .resolve()
+            .unwrap();
+        assert_eq!(c.wal_sync, SyncPolicy::EveryMs(20));
+        assert_eq!(c.flush_bytes, 1000);
+        assert_eq!(c.flush_age, Duration::from_millis(250));
+        assert_eq!(c.max_delta_bytes, 6000);
+        assert_eq!(c.compact_layers, 7);
+        assert_eq!(c.idempotency_window, Duration::from_secs(60));
+        let o = c.live_options();
+        assert_eq!(
+            (o.sync, o.flush_bytes, o.max_delta_bytes, o.compact_layers),
+            (SyncPolicy::EveryMs(20), 1000, 6000, 7)
+        );
+        assert_eq!(o.flush_age, Duration::from_millis(250));
+        assert_eq!(o.idempotency_window, Duration::from_secs(60));
+        assert!(!o.truncate_wal_at_corruption);
+
+        assert_eq!(parse_wal_sync("always"), Ok(SyncPolicy::Always));
+        assert_eq!(parse_wal_sync(" every_ms=5 "), Ok(SyncPolicy::EveryMs(5)));
+        for bad in [
+            "sometimes",
+            "every_ms=0",
+            "every_ms=",
+            "every_ms=x",
+            "10",
+            "",
+        ] {
+            let e = parse_wal_sync(bad).unwrap_err();
+            assert!(e.contains("every_ms=N"), "{bad}: {e}");
+        }
+        let resolve = |s: Settings| base().overridden_by(s).resolve();
+        let e = resolve(Settings {
+            wal_sync: Some("never".into()),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(e.contains("never"), "{e}");
+        let e = resolve(Settings {
+            flush_bytes: Some(10),
+            max_delta_bytes: Some(5),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(e.contains("max_delta_bytes"), "{e}");
+        let e = resolve(Settings {
+            compact_layers: Some(0),
+            ..Settings::default()
+        })
+        .unwrap_err();
+        assert!(e.contains("compact_layers"), "{e}");
+        let e =
+            Settings::from_env(|k| (k == "SEGDB_FLUSH_AGE_MS").then(|| "1s".into())).unwrap_err();
+        assert!(e.contains("SEGDB_FLUSH_AGE_MS"), "{e}");
     }
 
     #[test]

@@ -233,6 +233,110 @@ impl Metrics {
             self.imports_failed.load(Ordering::Relaxed)
         );
 
+        let live = store.live_stats();
+        let live_figures: [(&str, &str, u64, &str); 16] = [
+            (
+                "segdb_ingest_batches_total",
+                "counter",
+                live.batches,
+                "Ingested batches acknowledged (retries by idempotency key not counted).",
+            ),
+            (
+                "segdb_ingest_operations_total",
+                "counter",
+                live.operations,
+                "Operations of the acknowledged batches.",
+            ),
+            (
+                "segdb_ingest_duplicates_total",
+                "counter",
+                live.duplicates,
+                "Retried batches acknowledged again by idempotency key and not applied twice.",
+            ),
+            (
+                "segdb_ingest_overloaded_total",
+                "counter",
+                live.overloaded,
+                "Batches refused with 503 because the live delta was full.",
+            ),
+            (
+                "segdb_delta_bytes",
+                "gauge",
+                live.delta_bytes,
+                "Bytes held by the live delta (ingested, not yet flushed to parts).",
+            ),
+            (
+                "segdb_wal_published_seq",
+                "gauge",
+                live.published_seq,
+                "The highest WAL sequence number visible to queries.",
+            ),
+            (
+                "segdb_wal_flushed_seq",
+                "gauge",
+                live.flushed_seq,
+                "The highest WAL sequence number flushed to part files.",
+            ),
+            (
+                "segdb_flushes_total",
+                "counter",
+                live.flushes,
+                "Flushes of the live delta to part files.",
+            ),
+            (
+                "segdb_compactions_total",
+                "counter",
+                live.compactions,
+                "Compactions of a shard's part files into one.",
+            ),
+            (
+                "segdb_flushed_bytes_total",
+                "counter",
+                live.flushed_bytes,
+                "Bytes written by flushes and compactions.",
+            ),
+            (
+                "segdb_last_flush_ms",
+                "gauge",
+                live.last_flush_ms,
+                "Milliseconds the last flush took.",
+            ),
+            (
+                "segdb_idempotency_keys",
+                "gauge",
+                live.idempotency_keys,
+                "Idempotency keys remembered.",
+            ),
+            (
+                "segdb_wal_records_total",
+                "counter",
+                live.wal.records,
+                "Records appended to the WAL since the start.",
+            ),
+            (
+                "segdb_wal_fsyncs_total",
+                "counter",
+                live.wal.syncs,
+                "fsyncs of the WAL since the start (one carries a group of records).",
+            ),
+            (
+                "segdb_wal_failed",
+                "gauge",
+                u64::from(live.wal_failed),
+                "1 if the WAL failed and writes are refused until a restart, else 0.",
+            ),
+            (
+                "segdb_recovery_replayed_batches",
+                "gauge",
+                store.recovery().replayed_batches,
+                "Batches replayed from the WAL when the store was opened.",
+            ),
+        ];
+        for (name, kind, v, help) in live_figures {
+            head(&mut o, name, kind, help);
+            let _ = writeln!(o, "{name} {v}");
+        }
+
         let tables: Vec<_> = store
             .table_names()
             .into_iter()

@@ -7,6 +7,7 @@ pub mod api_error;
 pub mod auth;
 mod body;
 pub mod config;
+pub mod ingest;
 mod insight;
 pub mod metrics;
 mod query;
@@ -102,6 +103,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/tables", get(tables::list))
         .route("/v1/tables/{table}", get(tables::describe))
         .route("/v1/tables/{table}/import", post(tables::import))
+        .route("/v1/tables/{table}/ingest", post(ingest::ingest))
         .route("/v1/tables/{table}/profiles/{id}", get(tables::profile))
         .route("/v1/segments", get(segments::list))
         .route(

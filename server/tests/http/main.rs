@@ -7,6 +7,7 @@ mod auth;
 #[path = "../common/mod.rs"]
 mod common;
 mod imports;
+mod ingest;
 mod insight;
 mod limits;
 mod queries;
@@ -16,7 +17,6 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 
-use segdb_engine::Store;
 use segdb_server::client::{Client, RawResponse};
 use segdb_server::http::config::{parse_token, Settings};
 use segdb_server::http::{self, AppState, Shared};
@@ -51,7 +51,9 @@ impl Server {
         let listener = std::net::TcpListener::bind(config.listen).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = AppState::new(Store::open(store).unwrap(), config);
+        // As `segdb serve` opens it: the WAL settings, then recovery.
+        let store = http::ingest::open_store(&config, false).unwrap();
+        let state = AppState::new(store, config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
         let thread = std::thread::spawn(move || {

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use segdb_engine::Store;
 use segdb_server::http::config::{parse_token, LogFormat, Settings};
+use segdb_server::http::ingest::{flush_at_shutdown, open_store, Maintenance};
 use segdb_server::http::{self, AppState};
 
 use crate::AnyError;
@@ -43,6 +43,17 @@ pub struct ServeArgs {
     /// `human` or `json` log lines.
     #[arg(long)]
     log_format: Option<LogFormat>,
+    /// When an ingested batch is acknowledged: `always` (after its fsync,
+    /// the default) or `every_ms=N` (fsync every N ms: a power loss loses up
+    /// to N ms of acknowledged writes).
+    #[arg(long)]
+    wal_sync: Option<String>,
+    /// Start even if the write-ahead log is damaged before its end, dropping
+    /// every batch from the damaged record on (keep a copy of DATA/wal
+    /// first). Without it, a damaged WAL stops the start with the file and
+    /// offset.
+    #[arg(long)]
+    truncate_wal_at_corruption: bool,
 }
 
 pub fn serve(args: ServeArgs) -> Result<(), AnyError> {
@@ -57,6 +68,7 @@ pub fn serve(args: ServeArgs) -> Result<(), AnyError> {
         log_format: args.log_format,
         query_timeout_ms: args.query_timeout_ms,
         max_concurrent_queries: args.max_concurrent_queries,
+        wal_sync: args.wal_sync.clone(),
         tokens: args
             .tokens
             .iter()
@@ -73,33 +85,42 @@ pub fn serve(args: ServeArgs) -> Result<(), AnyError> {
         )?);
     }
     let config = settings.resolve()?;
-    let store = Store::open(&config.data)?;
+    let store = open_store(&config, args.truncate_wal_at_corruption)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("segdb-http")
         .build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| format!("listening on {}: {e}", config.listen))?;
-        let addr = listener.local_addr()?;
-        if config.tokens.is_empty() {
-            tracing::warn!(
-                "no tokens configured: accepting only clients on this machine (loopback), with every role"
-            );
-        }
-        tracing::info!(
-            data = %config.data.display(),
-            tables = store.table_names().len(),
-            "serving"
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(config.listen))
+        .map_err(|e| format!("listening on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if config.tokens.is_empty() {
+        tracing::warn!(
+            "no tokens configured: accepting only clients on this machine (loopback), with every role"
         );
-        // Scripts and tests read this line to learn where to connect.
-        outln!("segdb listening on http://{addr}");
-        let state = AppState::new(store, config);
-        http::serve(state, listener, http::shutdown_signal()).await?;
-        tracing::info!("stopped");
-        Ok::<(), AnyError>(())
-    })
+    }
+    tracing::info!(
+        data = %config.data.display(),
+        tables = store.table_names().len(),
+        "serving"
+    );
+    // Scripts and tests read this line to learn where to connect.
+    outln!("segdb listening on http://{addr}");
+    let state = AppState::new(store, config);
+    // Flushes and compactions, off the reactor, until shutdown.
+    let maintenance = Maintenance::start(state.clone());
+    let served = runtime.block_on(http::serve(
+        state.clone(),
+        listener,
+        http::shutdown_signal(),
+    ));
+    maintenance.stop();
+    // Every acknowledged batch is in the WAL already; flushing now only
+    // spares the next start its replay.
+    flush_at_shutdown(&state.store);
+    served?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {

@@ -1,0 +1,268 @@
+//! Real-time writes over HTTP: `POST /v1/tables/{t}/ingest`, opening the
+//! store with the WAL settings (recovery), and the maintenance thread that
+//! flushes and compacts the live delta in the background.
+
+use std::path::Path as FsPath;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use segdb_engine::{write::parse_batch, EngineError, Store};
+use segdb_storage_format::FormatError;
+use serde_json::json;
+
+use super::api_error::ApiError;
+use super::auth::{self, Role};
+use super::body::read_body;
+use super::config::Config;
+use super::{blocking, RowCount, Shared};
+
+/// The header that makes a batch safe to retry.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The longest `Idempotency-Key` accepted, in bytes.
+pub const MAX_KEY_BYTES: usize = 200;
+
+/// How often the maintenance thread asks the store to flush or compact.
+pub const MAINTAIN_EVERY: Duration = Duration::from_millis(100);
+
+/// The `Idempotency-Key` of a request: at most one, 1 to 200 visible ASCII
+/// characters (`!` to `~`), else 400.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut values = headers.get_all(IDEMPOTENCY_KEY).iter();
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    let bad = |why: String| {
+        ApiError::bad_request("bad_idempotency_key", why)
+            .with_hint("an Idempotency-Key is 1 to 200 visible ASCII characters, e.g. a UUID")
+    };
+    if values.next().is_some() {
+        return Err(bad("more than one Idempotency-Key header".into()));
+    }
+    let b = v.as_bytes();
+    if b.is_empty() || b.len() > MAX_KEY_BYTES {
+        return Err(bad(format!(
+            "the Idempotency-Key is {} bytes long; it must be 1 to {MAX_KEY_BYTES}",
+            b.len()
+        )));
+    }
+    if let Some(pos) = b.iter().position(|c| !c.is_ascii_graphic()) {
+        return Err(bad(format!(
+            "the Idempotency-Key has a byte that is not visible ASCII (0x{:02x}) at offset {pos}",
+            b[pos]
+        )));
+    }
+    // Only visible ASCII, checked above.
+    Ok(Some(String::from_utf8_lossy(b).into_owned()))
+}
+
+/// `POST /v1/tables/{t}/ingest`: a batch of operations as JSON lines
+/// (`engine::write::parse_batch`), all or nothing. Answered once the batch
+/// is durable (per `wal_sync`) and visible to the next query:
+/// `{"table", "operations", "seq", "duplicate"}`.
+pub async fn ingest(
+    State(s): State<Shared>,
+    Extension(role): Extension<Role>,
+    Path(table): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    auth::require(role, Role::Write, "ingesting")?;
+    let key = idempotency_key(&headers)?;
+    // Fail fast, before reading the body, if the table does not exist.
+    s.store.table(&table)?;
+    let bytes = read_body(body, s.config.max_body_bytes).await?;
+    let st = s.clone();
+    let (table, ack) = blocking(move || {
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            ApiError::bad_request("bad_body", format!("the batch is not UTF-8: {e}"))
+        })?;
+        let t = st.store.table(&table)?;
+        let mut batch = parse_batch(t.schema(), text)?;
+        drop(t);
+        batch.idempotency_key = key;
+        let ack = st.store.ingest(&table, batch)?;
+        Ok((table, ack))
+    })
+    .await?;
+    let mut r = Json(json!({
+        "table": table,
+        "operations": ack.operations,
+        "seq": ack.seq,
+        "duplicate": ack.duplicate,
+    }))
+    .into_response();
+    r.extensions_mut().insert(RowCount(ack.operations));
+    Ok(r)
+}
+
+/// Whether opening a store failed on a damaged WAL record (one that
+/// `truncate_wal_at_corruption` would drop).
+pub fn is_wal_corruption(e: &EngineError, data: &FsPath) -> bool {
+    match e {
+        EngineError::Storage(FormatError::Corrupt { path, .. }) => {
+            path.starts_with(data.join(segdb_engine::live::WAL_DIR))
+                || path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("wal-") && n.ends_with(".log"))
+        }
+        _ => false,
+    }
+}
+
+/// Opens the store of `config` with its settings for real-time writes
+/// (replaying the WAL), and logs what recovery did. A damaged WAL is an
+/// error that names the file and offset and says how to start anyway.
+pub fn open_store(config: &Config, truncate_wal_at_corruption: bool) -> Result<Store, String> {
+    let options = segdb_engine::LiveOptions {
+        truncate_wal_at_corruption,
+        ..config.live_options()
+    };
+    let store = Store::open_with(&config.data, options).map_err(|e| {
+        if is_wal_corruption(&e, &config.data) {
+            format!(
+                "opening the store {}: {e}\n\
+                 The write-ahead log is damaged before its end. To start anyway, keep a copy \
+                 of {} and run `segdb serve --truncate-wal-at-corruption`: every batch from \
+                 the damaged record on is dropped (acknowledged writes among them are lost).",
+                config.data.display(),
+                config.data.join(segdb_engine::live::WAL_DIR).display(),
+            )
+        } else {
+            format!("opening the store {}: {e}", config.data.display())
+        }
+    })?;
+    let r = store.recovery();
+    tracing::info!(
+        replayed_batches = r.replayed_batches,
+        replayed_operations = r.replayed_operations,
+        flushed_seq = r.flushed_seq,
+        "recovered the WAL"
+    );
+    if let Some(t) = &r.torn_tail {
+        tracing::warn!(what = %t, "recovery cut a torn record off the end of the WAL (a write that was never acknowledged)");
+    }
+    if let Some(t) = &r.dropped_at_corruption {
+        tracing::warn!(what = %t, "recovery dropped the WAL from a damaged record on (--truncate-wal-at-corruption)");
+    }
+    Ok(store)
+}
+
+/// The background thread that calls [`Store::maintain`] every
+/// [`MAINTAIN_EVERY`] (flushes the delta when due, compacts shards with too
+/// many part files), off the tokio reactor. Stops when told or dropped.
+pub struct Maintenance {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Maintenance {
+    /// Starts the thread on `state`'s store.
+    pub fn start(state: Shared) -> Maintenance {
+        Maintenance::start_every(state, MAINTAIN_EVERY)
+    }
+
+    /// Starts the thread, calling `maintain` every `every`.
+    pub fn start_every(state: Shared, every: Duration) -> Maintenance {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("segdb-maintain".into())
+            .spawn(move || {
+                let (stopped, cv) = &*flag;
+                loop {
+                    {
+                        let guard = stopped.lock().unwrap_or_else(|e| e.into_inner());
+                        let (guard, _) = cv
+                            .wait_timeout_while(guard, every, |s| !*s)
+                            .unwrap_or_else(|e| e.into_inner());
+                        if *guard {
+                            return;
+                        }
+                    }
+                    maintain_once(&state.store);
+                }
+            })
+            .expect("spawning the maintenance thread");
+        Maintenance {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the thread and waits for it (a flush under way finishes).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let (stopped, cv) = &*self.stop;
+        *stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Maintenance {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// One round of maintenance; errors (and panics) are logged and the next
+/// round tries again.
+fn maintain_once(store: &Store) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.maintain()));
+    match outcome {
+        Ok(Ok((flush, compactions))) => {
+            if let Some(f) = flush {
+                tracing::info!(
+                    flushed_seq = f.flushed_seq,
+                    tables = f.tables,
+                    parts = f.parts,
+                    bytes = f.bytes,
+                    wal_files_removed = f.wal_files_removed,
+                    ms = f.millis,
+                    "flushed the live delta"
+                );
+            }
+            for c in compactions {
+                tracing::info!(
+                    table = %c.table,
+                    shard = c.shard,
+                    layers = c.layers,
+                    bytes = c.bytes,
+                    ms = c.millis,
+                    "compacted a shard"
+                );
+            }
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "background flush or compaction failed; retrying"),
+        Err(_) => tracing::error!("background flush or compaction panicked; retrying"),
+    }
+}
+
+/// The last flush at graceful shutdown, so that the next start has little
+/// WAL to replay. A failure is logged: the WAL still holds every batch.
+pub fn flush_at_shutdown(store: &Store) {
+    match store.flush() {
+        Ok(f) => tracing::info!(
+            flushed_seq = f.flushed_seq,
+            bytes = f.bytes,
+            ms = f.millis,
+            "flushed the live delta at shutdown"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "flush at shutdown failed; the WAL will be replayed at the next start")
+        }
+    }
+}
