@@ -680,7 +680,17 @@ fn profile_row(client: &Client, id: &str) -> Option<Row> {
 }
 
 /// Compares the server with the model; `ids` are profiled one by one.
-fn check(client: &Client, model: &Model, ids: &[String], when: &str) {
+/// Compares the server with the model; `ids` are profiled one by one.
+/// `retried` are the batches re-sent after the last restart, with their
+/// answers (seq, duplicate): a failure says whether the difference in
+/// event counts is exactly some of them applied twice.
+fn check(
+    client: &Client,
+    model: &Model,
+    ids: &[String],
+    retried: &[(u64, bool, &Batch)],
+    when: &str,
+) {
     let mut bad = Vec::new();
     for (filter, pred) in checks() {
         let got = count_query(client, &filter);
@@ -689,16 +699,76 @@ fn check(client: &Client, model: &Model, ids: &[String], when: &str) {
             bad.push(format!("  `{filter}`: server {got}, model {want}"));
         }
     }
+    // (id, day) -> server count - model count, over the profiled rows.
+    let mut diff: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut other_fields = 0;
     for id in ids {
         let got = profile_row(client, id);
         let want = model.rows.get(id);
         if got.as_ref() != want {
             bad.push(format!("  profile {id}: server {got:?}, model {want:?}"));
+            let empty = Row::default();
+            let (g, w) = (got.as_ref().unwrap_or(&empty), want.unwrap_or(&empty));
+            if (&g.city, &g.interests, g.age, g.vip) != (&w.city, &w.interests, w.age, w.vip) {
+                other_fields += 1;
+            }
+            for day in g.search.keys().chain(w.search.keys()) {
+                let d = *g.search.get(day).unwrap_or(&0) as i64
+                    - *w.search.get(day).unwrap_or(&0) as i64;
+                if d != 0 {
+                    diff.insert((id.clone(), day.clone()), d);
+                }
+            }
         }
     }
-    assert!(
-        bad.is_empty(),
-        "{when}: the server disagrees with the acknowledged batches:\n{}",
+    if bad.is_empty() {
+        return;
+    }
+    // Which re-sent batches would explain the event difference if applied twice?
+    let profiled: BTreeSet<&String> = ids.iter().collect();
+    let events_of = |b: &Batch| {
+        let mut e: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for op in &b.ops {
+            if let TOp::Event { id, day, count } = op {
+                if profiled.contains(id) {
+                    *e.entry((id.clone(), day.clone())).or_default() += count.unwrap_or(1) as i64;
+                }
+            }
+        }
+        e
+    };
+    let mut notes = vec![format!(
+        "  event differences on {} (row, day) pairs, {other_fields} rows differing in other fields; \
+         batches re-sent after the restart: {}",
+        diff.len(),
+        retried.len()
+    )];
+    let mut sum: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (seq, dup, b) in retried {
+        let e = events_of(b);
+        if !dup {
+            for (k, v) in &e {
+                *sum.entry(k.clone()).or_default() += v;
+            }
+        }
+        notes.push(format!(
+            "  re-sent {} ({} ops): answered seq {seq} duplicate {dup}; its events == the difference: {}",
+            b.key,
+            b.ops.len(),
+            e == diff
+        ));
+    }
+    if !diff.is_empty() && sum == diff {
+        notes.push(
+            "  => the event difference is exactly the re-sent batches answered `duplicate: false` \
+             applied a second time: they had landed before the kill, but their Idempotency-Keys \
+             were not known after the restart"
+                .into(),
+        );
+    }
+    panic!(
+        "{when}: the server disagrees with the acknowledged batches:\n{}\n{}",
+        notes.join("\n"),
         bad.join("\n")
     );
 }
@@ -850,6 +920,7 @@ fn acknowledged_batches_survive_sigkill() {
         }
         // Batches without an answer: send them again with their keys.
         let mut touched: BTreeSet<String> = BTreeSet::new();
+        let mut retried: Vec<(u64, bool, Batch)> = Vec::new();
         for b in lost {
             touched.extend(b.ops.iter().map(|o| o.id().to_owned()));
             match send(&client, &b) {
@@ -866,6 +937,7 @@ fn acknowledged_batches_survive_sigkill() {
                     } else {
                         retried_new += 1;
                     }
+                    retried.push((seq, dup, b.clone()));
                     if let Some(old) = acked.insert(seq, b) {
                         panic!("seq {seq} given to two batches ({})", old.key);
                     }
@@ -887,10 +959,13 @@ fn acknowledged_batches_survive_sigkill() {
             ids.push(all[rng.gen_range(0..all.len())].clone());
         }
         ids.push("never-written".into());
+        let retried: Vec<(u64, bool, &Batch)> =
+            retried.iter().map(|(s, d, b)| (*s, *d, b)).collect();
         check(
             &client,
             &model,
             &ids,
+            &retried,
             &format!("after kill {} ({at:?}, seed {seed})", k + 1),
         );
         last_check = t.elapsed();
@@ -915,7 +990,7 @@ fn acknowledged_batches_survive_sigkill() {
     let server = Server::start(&bin, &data);
     let client = Client::new(&server.url, None);
     let ids: Vec<String> = model.rows.keys().cloned().collect();
-    check(&client, &model, &ids, "after a clean restart");
+    check(&client, &model, &ids, &[], "after a clean restart");
     server.terminate();
     let ops: usize = acked.values().map(|b| b.ops.len()).sum();
     eprintln!(
