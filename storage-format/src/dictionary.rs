@@ -188,6 +188,14 @@ impl DictionaryPart {
 
     /// The external id of `row` (which must be in this part's range).
     pub fn id_of(&self, row: u64) -> Result<Option<&str>> {
+        Ok(self
+            .id_bytes(row)?
+            .and_then(|b| std::str::from_utf8(b).ok()))
+    }
+
+    /// The bytes of the external id of `row` (a lookup compares these: no
+    /// UTF-8 check).
+    fn id_bytes(&self, row: u64) -> Result<Option<&[u8]>> {
         if row < self.first_row || row >= self.first_row + u64::from(self.num_ids) {
             return Ok(None);
         }
@@ -210,7 +218,7 @@ impl DictionaryPart {
             ));
         }
         let base = 4 + 4 * (count as usize + 1);
-        Ok(std::str::from_utf8(&b[base + off(i)..base + off(i + 1)]).ok())
+        Ok(Some(&b[base + off(i)..base + off(i + 1)]))
     }
 
     /// Calls `f` with the external id (as bytes, UTF-8 unchecked) of each
@@ -298,7 +306,7 @@ impl DictionaryPart {
             }
             if slot >> 32 == tag {
                 let row = self.first_row + local - 1;
-                if self.id_of(row)? == Some(id) {
+                if self.id_bytes(row)? == Some(id.as_bytes()) {
                     return Ok(Some(row));
                 }
             }

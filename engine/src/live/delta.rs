@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use roaring::RoaringBitmap;
 use segdb_storage_format::block_file::BlockKey;
 use segdb_storage_format::part::{
     bias_day, encode_text, IntMeta, MemBlocks, Part, EVENT_ACTIVE, SHARD_ROWS, TAG_EVENT,
     TAG_INT_META, TAG_INT_SLICE, TAG_NOT_NULL, TAG_TEXT, TAG_TRUE, TAG_VALUE,
 };
 
+use super::bits::ShardBits;
 use super::ids::NewIds;
 use crate::error::{EngineError, Result};
 use crate::schema::FieldKind;
@@ -21,9 +21,12 @@ use crate::table::{Table, ValueDict};
 use crate::write::{Op, SetValue};
 
 /// What a changed block holds.
+// Blocks are boxed in the delta's map, so the variants' sizes do not
+// matter there.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Data {
-    Bitmap(RoaringBitmap),
+    Bitmap(ShardBits),
     /// INT metadata (16 bytes).
     Raw(Bytes),
     /// Rows whose text changed (`None`: cleared), over the part's column.
@@ -45,11 +48,23 @@ pub(crate) struct DeltaBlock {
 /// One shard's changed blocks.
 #[derive(Debug, Default)]
 pub(crate) struct ShardDelta {
-    pub(crate) blocks: BTreeMap<BlockKey, DeltaBlock>,
+    /// Boxed, so that the map's nodes stay small and lookups touch few
+    /// cache lines.
+    pub(crate) blocks: BTreeMap<BlockKey, Box<DeltaBlock>>,
     pub(crate) dirty: bool,
     /// Bytes of the blocks as of the last publish.
     pub(crate) bytes: u64,
+    /// Per ENUM field, each row's value id ([`NO_VALUE`] for null); per SET
+    /// field, each row's number of values. Built on the shard's first write
+    /// of the field (one pass over its value bitmaps), kept up to date by
+    /// every write, dropped at a flush: without it, finding a row's old
+    /// ENUM value (or whether a SET still has one) probes every value's
+    /// bitmap.
+    pub(crate) columns: std::collections::HashMap<u32, Vec<u32>>,
 }
+
+/// An ENUM column's null.
+const NO_VALUE: u32 = u32::MAX;
 
 /// The live delta of one table.
 #[derive(Debug)]
@@ -145,27 +160,16 @@ impl TableDelta {
                 for (f, vs) in values {
                     for v in vs {
                         let vid = self.values[*f as usize].intern(v);
-                        ctx.insert(key(*f, TAG_VALUE, vid, 0), r)?;
+                        ctx.add_value(*f, r, vid)?;
                     }
-                    ctx.insert(key(*f, TAG_NOT_NULL, 0, 0), r)?;
                 }
             }
             Op::Remove { values, .. } => {
                 for (f, vs) in values {
                     for v in vs {
                         if let Some(vid) = self.values[*f as usize].id(v) {
-                            ctx.remove(key(*f, TAG_VALUE, vid, 0), r)?;
+                            ctx.remove_value(*f, r, vid)?;
                         }
-                    }
-                    let mut any = false;
-                    for k in ctx.keys(*f, TAG_VALUE)? {
-                        if ctx.contains(k, r)? {
-                            any = true;
-                            break;
-                        }
-                    }
-                    if !any {
-                        ctx.remove(key(*f, TAG_NOT_NULL, 0, 0), r)?;
                     }
                 }
             }
@@ -196,18 +200,27 @@ impl TableDelta {
         let mut part_files = base.part_files.clone();
         parts.resize(num_shards.max(parts.len()), None);
         part_files.resize(parts.len(), Vec::new());
-        for (&s, sd) in self.shards.iter_mut() {
-            let part = base.part(s as usize).map(|p| &**p);
-            if sd.dirty {
-                for (k, b) in sd.blocks.iter_mut().filter(|(_, b)| b.dirty) {
-                    sd.bytes -= b.bytes.len() as u64;
-                    b.bytes = encode_block(*k, &b.data, part)?;
-                    sd.bytes += b.bytes.len() as u64;
-                    b.dirty = false;
+        // Shards serialize their changed blocks in parallel.
+        use rayon::prelude::*;
+        let layered: Vec<(u32, Part)> = self
+            .shards
+            .par_iter_mut()
+            .map(|(&s, sd)| {
+                let part = base.part(s as usize).map(|p| &**p);
+                if sd.dirty {
+                    for (k, b) in sd.blocks.iter_mut().filter(|(_, b)| b.dirty) {
+                        sd.bytes -= b.bytes.len() as u64;
+                        b.bytes = encode_block(*k, &b.data, part)?;
+                        sd.bytes += b.bytes.len() as u64;
+                        b.dirty = false;
+                    }
+                    sd.dirty = false;
                 }
-                sd.dirty = false;
-            }
-            parts[s as usize] = Some(Arc::new(overlay(part, s, sd)));
+                Ok((s, overlay(part, s, sd)))
+            })
+            .collect::<Result<_>>()?;
+        for (s, p) in layered {
+            parts[s as usize] = Some(Arc::new(p));
         }
         Ok(Table {
             name: base.name.clone(),
@@ -246,12 +259,7 @@ fn key(field: u32, tag: u8, k: u32, aux: u16) -> BlockKey {
 /// The bytes of a changed block.
 fn encode_block(k: BlockKey, data: &Data, part: Option<&Part>) -> Result<Bytes> {
     Ok(match data {
-        Data::Bitmap(b) => {
-            let mut out = Vec::with_capacity(b.serialized_size());
-            b.serialize_into(&mut out)
-                .map_err(|e| EngineError::Internal(format!("serializing a bitmap: {e}")))?;
-            Bytes::from(out)
-        }
+        Data::Bitmap(b) => Bytes::from(b.serialize()),
         Data::Raw(b) => b.clone(),
         Data::Text(patches) => {
             let base_rows = match part {
@@ -278,20 +286,11 @@ fn encode_block(k: BlockKey, data: &Data, part: Option<&Part>) -> Result<Bytes> 
 }
 
 /// A bitmap block of a part as a mutable bitmap.
-pub(crate) fn load_bitmap(part: Option<&Part>, k: BlockKey) -> Result<RoaringBitmap> {
-    let Some(view) = part.map(|p| p.bitmap(k)).transpose()?.flatten() else {
-        return Ok(RoaringBitmap::new());
-    };
-    let mut out = RoaringBitmap::new();
-    for i in 0..view.num_containers() {
-        let high = u32::from(view.key(i)) << 16;
-        let c = view.container_at(i);
-        let mut lows: Vec<u32> = Vec::with_capacity(c.cardinality() as usize);
-        c.for_each(|low| lows.push(high | u32::from(low)));
-        out.append(lows)
-            .map_err(|e| EngineError::Internal(format!("bitmap out of order: {e}")))?;
-    }
-    Ok(out)
+pub(crate) fn load_bitmap(part: Option<&Part>, k: BlockKey) -> Result<ShardBits> {
+    Ok(match part.map(|p| p.bitmap(k)).transpose()?.flatten() {
+        Some(view) => ShardBits::from_view(&view),
+        None => ShardBits::default(),
+    })
 }
 
 /// One shard of one table while an operation is applied.
@@ -320,12 +319,12 @@ impl Ctx<'_> {
         let seq = self.seq;
         let b = match self.delta.blocks.entry(k) {
             std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::btree_map::Entry::Vacant(v) => v.insert(DeltaBlock {
+            std::collections::btree_map::Entry::Vacant(v) => v.insert(Box::new(DeltaBlock {
                 data: load()?,
                 bytes: Bytes::new(),
                 dirty: true,
                 seq,
-            }),
+            })),
         };
         b.dirty = true;
         b.seq = seq;
@@ -333,7 +332,7 @@ impl Ctx<'_> {
         Ok(&mut b.data)
     }
 
-    fn bitmap_mut(&mut self, k: BlockKey) -> Result<&mut RoaringBitmap> {
+    fn bitmap_mut(&mut self, k: BlockKey) -> Result<&mut ShardBits> {
         let part = self.part;
         match self.block_mut(k, || load_bitmap(part, k).map(Data::Bitmap))? {
             Data::Bitmap(b) => Ok(b),
@@ -359,8 +358,11 @@ impl Ctx<'_> {
 
     /// The keys of a field's blocks of one tag, in the part or the delta.
     fn keys(&self, f: u32, tag: u8) -> Result<Vec<BlockKey>> {
-        let lo = key(f, tag, 0, 0);
-        let hi = key(f, tag, u32::MAX, u16::MAX);
+        self.keys_between(key(f, tag, 0, 0), key(f, tag, u32::MAX, u16::MAX))
+    }
+
+    /// The keys in `lo..=hi`, in the part or the delta.
+    fn keys_between(&self, lo: BlockKey, hi: BlockKey) -> Result<Vec<BlockKey>> {
         let mut out: Vec<BlockKey> = self.delta.blocks.range(lo..=hi).map(|(k, _)| *k).collect();
         if let Some(p) = self.part {
             let mut i = p.lower_bound(lo);
@@ -374,14 +376,74 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    fn set_enum(&mut self, f: u32, r: u32, vid: u32) -> Result<()> {
-        for k in self.keys(f, TAG_VALUE)? {
-            if k.key != vid {
-                self.remove(k, r)?;
+    /// The field's column (see [`ShardDelta::columns`]), built if needed.
+    fn column(&mut self, f: u32, enum_values: bool) -> Result<&mut Vec<u32>> {
+        if !self.delta.columns.contains_key(&f) {
+            let fill = if enum_values { NO_VALUE } else { 0 };
+            let mut col = vec![fill; SHARD_ROWS as usize];
+            for k in self.keys(f, TAG_VALUE)? {
+                let mut set = |r: u32| {
+                    let c = &mut col[r as usize];
+                    *c = if enum_values { k.key } else { *c + 1 };
+                };
+                match self.delta.blocks.get(&k).map(|b| &**b) {
+                    Some(DeltaBlock {
+                        data: Data::Bitmap(b),
+                        ..
+                    }) => b.iter().for_each(&mut set),
+                    _ => {
+                        if let Some(v) = self.part.map(|p| p.bitmap(k)).transpose()?.flatten() {
+                            for i in 0..v.num_containers() {
+                                let high = u32::from(v.key(i)) << 16;
+                                v.container_at(i).for_each(|low| set(high | u32::from(low)));
+                            }
+                        }
+                    }
+                }
             }
+            self.delta.columns.insert(f, col);
         }
+        Ok(self.delta.columns.get_mut(&f).expect("inserted above"))
+    }
+
+    fn set_enum(&mut self, f: u32, r: u32, vid: u32) -> Result<()> {
+        let old = self.column(f, true)?[r as usize];
+        if old == vid {
+            return Ok(());
+        }
+        if old != NO_VALUE {
+            self.remove(key(f, TAG_VALUE, old, 0), r)?;
+        }
+        self.column(f, true)?[r as usize] = vid;
         self.insert(key(f, TAG_VALUE, vid, 0), r)?;
         self.insert(key(f, TAG_NOT_NULL, 0, 0), r)
+    }
+
+    /// Adds a value to a SET row.
+    fn add_value(&mut self, f: u32, r: u32, vid: u32) -> Result<()> {
+        let k = key(f, TAG_VALUE, vid, 0);
+        if !self.contains(k, r)? {
+            self.column(f, false)?[r as usize] += 1;
+            self.bitmap_mut(k)?.insert(r);
+        }
+        self.insert(key(f, TAG_NOT_NULL, 0, 0), r)
+    }
+
+    /// Removes a value from a SET row (null once it has none).
+    fn remove_value(&mut self, f: u32, r: u32, vid: u32) -> Result<()> {
+        let k = key(f, TAG_VALUE, vid, 0);
+        if self.contains(k, r)? {
+            let left = {
+                let c = &mut self.column(f, false)?[r as usize];
+                *c = c.saturating_sub(1);
+                *c
+            };
+            self.bitmap_mut(k)?.remove(r);
+            if left == 0 {
+                self.remove(key(f, TAG_NOT_NULL, 0, 0), r)?;
+            }
+        }
+        Ok(())
     }
 
     fn int_meta(&self, f: u32) -> Result<Option<IntMeta>> {
@@ -441,7 +503,7 @@ impl Ctx<'_> {
         meta.bits = (meta.bits + 1).min(64);
         let old_bits = old.map_or(0, |m| m.bits);
         for j in 0..meta.bits.max(old_bits) {
-            let mut b = RoaringBitmap::new();
+            let mut b = ShardBits::default();
             if j < meta.bits {
                 for &(r, v) in &values {
                     let u = (i128::from(v) - i128::from(meta.base)) as u64;
@@ -460,8 +522,8 @@ impl Ctx<'_> {
     }
 
     /// A bitmap as it is now (delta or part), copied.
-    fn current_bitmap(&self, k: BlockKey) -> Result<RoaringBitmap> {
-        match self.delta.blocks.get(&k) {
+    fn current_bitmap(&self, k: BlockKey) -> Result<ShardBits> {
+        match self.delta.blocks.get(&k).map(|b| &**b) {
             Some(DeltaBlock {
                 data: Data::Bitmap(b),
                 ..
@@ -480,13 +542,10 @@ impl Ctx<'_> {
 
     fn add_event(&mut self, f: u32, day: i32, r: u32, count: u64) -> Result<()> {
         let d = bias_day(day);
-        let lo = key(f, TAG_EVENT, d, 0);
-        let mut slices: Vec<BlockKey> = self
-            .keys(f, TAG_EVENT)?
-            .into_iter()
-            .filter(|k| k.key == d && k.aux != EVENT_ACTIVE)
-            .collect();
-        slices.retain(|k| *k >= lo);
+        let slices: Vec<BlockKey> = self.keys_between(
+            key(f, TAG_EVENT, d, 0),
+            key(f, TAG_EVENT, d, EVENT_ACTIVE - 1),
+        )?;
         let mut old = 0u64;
         for k in &slices {
             if self.contains(*k, r)? {
@@ -536,8 +595,25 @@ impl Ctx<'_> {
                 }
                 Ok(())
             }
+            FieldKind::Enum => {
+                let old = self.column(f, true)?[r as usize];
+                if old != NO_VALUE {
+                    self.remove(key(f, TAG_VALUE, old, 0), r)?;
+                    self.column(f, true)?[r as usize] = NO_VALUE;
+                }
+                self.remove(key(f, TAG_NOT_NULL, 0, 0), r)
+            }
+            FieldKind::Set => {
+                if self.column(f, false)?[r as usize] > 0 {
+                    for k in self.keys(f, TAG_VALUE)? {
+                        self.remove(k, r)?;
+                    }
+                    self.column(f, false)?[r as usize] = 0;
+                }
+                self.remove(key(f, TAG_NOT_NULL, 0, 0), r)
+            }
             _ => {
-                for tag in [TAG_VALUE, TAG_TRUE, TAG_INT_SLICE] {
+                for tag in [TAG_TRUE, TAG_INT_SLICE] {
                     for k in self.keys(f, tag)? {
                         self.remove(k, r)?;
                     }

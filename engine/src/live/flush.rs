@@ -128,6 +128,7 @@ impl Store {
                 d.base = c;
                 for sd in d.shards.values_mut() {
                     sd.blocks.retain(|_, b| b.seq > seq);
+                    sd.columns.clear();
                     sd.bytes = sd.blocks.values().map(|b| b.bytes.len() as u64).sum();
                     sd.dirty = true;
                 }
@@ -145,7 +146,13 @@ impl Store {
             self.commit_published(manifest, tables);
             live.flushed_seq.store(seq, Ordering::Relaxed);
         }
-        if let Some(wal) = live.wal_if_open() {
+        // Open the WAL if only replayed so far, so that its old files go too.
+        let wal = match live.wal_if_open() {
+            Some(w) => Some(w),
+            None if live.dir.exists() => Some(live.wal()?),
+            None => None,
+        };
+        if let Some(wal) = wal {
             report.wal_files_removed = wal.remove_before(seq + 1)?;
         }
         report.millis = started.elapsed().as_millis() as u64;

@@ -4,6 +4,7 @@
 //! layers in the background and compacted. See ARCHITECTURE.md,
 //! "Real-time writes".
 
+mod bits;
 pub(crate) mod delta;
 mod flush;
 pub(crate) mod ids;
@@ -319,6 +320,12 @@ impl Store {
         }
         if let Some(t) = &live.recovery.dropped_at_corruption {
             tracing::warn!(what = %t, "dropped the WAL from a damaged record on, as asked");
+        }
+        if summary.skipped_flushed > 0 {
+            tracing::warn!(
+                records = summary.skipped_flushed,
+                "skipped damaged WAL records that were already flushed to parts"
+            );
         }
         if batches > 0 {
             tracing::info!(

@@ -400,9 +400,9 @@ fn a_damaged_wal_stops_the_start_unless_truncation_is_asked() {
     }
     .resolve()
     .unwrap();
-    let e = open_store(&config, false)
-        .err()
-        .expect("a damaged WAL opened");
+    let Err(e) = open_store(&config, false) else {
+        panic!("a damaged WAL opened");
+    };
     assert!(e.contains("--truncate-wal-at-corruption"), "{e}");
     assert!(e.contains("offset"), "{e}");
     assert!(e.contains("wal-"), "{e}");

@@ -59,6 +59,9 @@ pub struct ReplaySummary {
     pub torn_tail: Option<Truncation>,
     /// With `truncate_at_corruption`: the damage and what was dropped.
     pub dropped_at_corruption: Option<Truncation>,
+    /// Records at or below the flushed sequence number whose payload was
+    /// damaged and that were skipped (their contents are in parts).
+    pub skipped_flushed: u64,
 }
 
 /// The segments of a WAL directory, sorted by first sequence number (from
@@ -127,12 +130,17 @@ where
     E: From<FormatError>,
     F: FnMut(u64, &[u8]) -> std::result::Result<(), E>,
 {
-    replay_inner(dir, after_seq, options, visit).map(|(summary, _)| summary)
+    replay_inner(dir, after_seq, after_seq, options, visit).map(|(summary, _)| summary)
 }
 
+/// `replay`, also for the writer's open: records up to `after_seq` are not
+/// visited; a record up to `not_needed` whose payload alone is damaged is
+/// skipped (its header gives its extent), since its contents are in parts
+/// already: damage there must not stop a start or cost later records.
 pub(crate) fn replay_inner<E, F>(
     dir: &Path,
     after_seq: u64,
+    not_needed: u64,
     options: &ReplayOptions,
     mut visit: F,
 ) -> std::result::Result<(ReplaySummary, Option<Tail>), E>
@@ -206,6 +214,11 @@ where
                             }
                             next += 1;
                             offset = r.end;
+                        }
+                        Err(bad) if bad.payload_only && next <= not_needed => {
+                            summary.skipped_flushed += 1;
+                            next += 1;
+                            offset = bad.extent_end;
                         }
                         Err(bad) => {
                             let rest_is_zeros = bad.extent_end >= bytes.len()

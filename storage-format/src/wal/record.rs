@@ -130,6 +130,9 @@ pub(crate) struct BadRecord {
     pub extent_end: usize,
     /// A record that is intact but out of sequence: never a torn write.
     pub out_of_sequence: bool,
+    /// Only the payload is damaged: the header (checked by its own CRC32C)
+    /// gives the record's sequence number and where the next one starts.
+    pub payload_only: bool,
 }
 
 /// Reads the record at `offset`, which must hold sequence number `expected`.
@@ -147,6 +150,7 @@ pub(crate) fn decode_record(
             ),
             extent_end: offset + RECORD_HEADER_LEN,
             out_of_sequence: false,
+            payload_only: false,
         });
     }
     let h = &rest[..RECORD_HEADER_LEN];
@@ -155,6 +159,7 @@ pub(crate) fn decode_record(
             what: "bad record header checksum".into(),
             extent_end: offset + RECORD_HEADER_LEN,
             out_of_sequence: false,
+            payload_only: false,
         });
     }
     let len = le_u32(&h[0..4]) as usize;
@@ -165,6 +170,7 @@ pub(crate) fn decode_record(
             what: format!("record has sequence number {seq}, expected {expected}"),
             extent_end: end,
             out_of_sequence: true,
+            payload_only: false,
         });
     }
     if end > bytes.len() {
@@ -175,6 +181,7 @@ pub(crate) fn decode_record(
             ),
             extent_end: end,
             out_of_sequence: false,
+            payload_only: false,
         });
     }
     let payload = &bytes[offset + RECORD_HEADER_LEN..end];
@@ -183,6 +190,7 @@ pub(crate) fn decode_record(
             what: "bad record payload checksum".into(),
             extent_end: end,
             out_of_sequence: false,
+            payload_only: true,
         });
     }
     Ok(RecordRef { seq, payload, end })

@@ -144,8 +144,13 @@ impl WalWriter {
             truncate_at_corruption: false,
             fs: fs.clone(),
         };
-        let (summary, tail) =
-            replay_inner::<FormatError, _>(&dir, u64::MAX, &replay_options, |_, _| Ok(()))?;
+        let (summary, tail) = replay_inner::<FormatError, _>(
+            &dir,
+            u64::MAX,
+            options.start_seq.saturating_sub(1),
+            &replay_options,
+            |_, _| Ok(()),
+        )?;
         let mut segments = list_segments(&*fs, &dir)?;
         let next_seq = summary.next_seq.max(options.start_seq).max(1);
         let (file, segment_len) = match tail {
