@@ -8,6 +8,7 @@ mod output;
 mod bench;
 mod console;
 mod data;
+mod ingest_bench;
 mod serve;
 
 use std::path::PathBuf;
@@ -101,8 +102,12 @@ enum Cmd {
     /// An interactive console of a server: statements in, tables out.
     Console(console::ConsoleArgs),
     /// Measures W1–W6: on a local store (open time, bytes on disk, latency)
-    /// or, with --url, through a server's HTTP API (latency and throughput).
+    /// or, with --url, through a server's HTTP API (latency and throughput);
+    /// `bench ingest --url URL`: a real-time ingest load on a server.
+    #[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
     Bench {
+        #[command(subcommand)]
+        sub: Option<BenchCmd>,
         /// The store's directory (holding the standard data set as `users`).
         #[arg(long, required_unless_present = "url", conflicts_with = "url")]
         data: Option<PathBuf>,
@@ -122,6 +127,14 @@ enum Cmd {
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Streams ingest batches from N clients to a server for a while:
+    /// operations/s, ack latency, errors, how soon a write is visible, the
+    /// delta's memory, and W1–W6 medians idle versus under the load.
+    Ingest(ingest_bench::IngestArgs),
 }
 
 fn main() -> ExitCode {
@@ -224,6 +237,11 @@ fn run(cmd: Cmd) -> Result<(), AnyError> {
         Cmd::Serve(args) => serve::serve(args),
         Cmd::Console(args) => console::console(args),
         Cmd::Bench {
+            sub: Some(BenchCmd::Ingest(args)),
+            ..
+        } => ingest_bench::bench_ingest(args),
+        Cmd::Bench {
+            sub: None,
             data,
             url,
             token,
