@@ -26,16 +26,11 @@
 //! with `$CARGO build -p segdb-server --bin segdb` (a no-op when it is
 //! fresh; skipped if cargo cannot be run, when the binary must exist).
 //!
-//! Known failure (found by this test, 2026-11-23): a flush saves only the
-//! idempotency keys of batches whose `Store::ingest` call has finished, but
-//! it flushes (and moves the manifest's flushed seq past) every *published*
-//! batch. A batch published but not yet through `Keys::finish` when the
-//! flush writes `IDEMPOTENCY` loses its key; if the server is killed before
-//! answering it, the retry after the restart is applied a second time
-//! (`duplicate: false`, a new seq; the WAL holds the batch twice). The
-//! failure message then says which re-sent batch explains the difference.
-//! It shows mostly on a busy machine (threads descheduled between publish
-//! and finish), e.g. several long runs at once with 8 clients.
+//! Found by this test (2026-11-23), fixed: a flush saved only the
+//! idempotency keys of batches whose `Store::ingest` call had finished,
+//! though it flushed every *published* batch; a batch killed between its
+//! publish and its answer lost its key, and its retry after the restart was
+//! applied a second time. Keys now become done when their batch is applied.
 //!
 //! Knobs: `SEGDB_CRASH_KILLS` (kills, 24 by default; e.g. 500 for a long
 //! run), `SEGDB_CRASH_SEED` (the random seed; printed at the start, so a

@@ -322,7 +322,7 @@ fn writes_across_shards_agree_with_the_model() {
     ops.push(GenOp::Clear(shard - 5, 1));
     // The new ids must be created in order for the model's row numbers to
     // match: ids `u{2*shard+k}` get rows n, n+1, … in both.
-    let exprs = vec![
+    let exprs = [
         Expr::Value {
             field: "e0".into(),
             value: "v5".into(),
