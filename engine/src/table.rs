@@ -66,6 +66,12 @@ impl ValueDict {
     }
 }
 
+/// A new table instance number (see `Table::instance`).
+fn next_instance() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// An immutable snapshot of a table.
 #[derive(Debug)]
 pub struct Table {
@@ -80,6 +86,9 @@ pub struct Table {
     pub(crate) part_files: Vec<Vec<(String, u64)>>,
     pub(crate) dictionary: Vec<Arc<DictionaryPart>>,
     pub(crate) dictionary_files: Vec<(String, u64)>,
+    /// Which table this is a snapshot of: given when a table is opened or
+    /// created, kept by every later snapshot of it.
+    pub(crate) instance: u64,
     /// Ids created by real-time writes and not flushed yet.
     pub(crate) live_ids: Option<crate::live::ids::LiveIds>,
     /// Table-wide figures derived from this snapshot's immutable parts,
@@ -146,6 +155,7 @@ impl Table {
             part_files,
             dictionary,
             dictionary_files,
+            instance: next_instance(),
             live_ids: None,
             derived: Default::default(),
         })
@@ -169,6 +179,7 @@ impl Table {
             part_files: self.part_files.clone(),
             dictionary: self.dictionary.clone(),
             dictionary_files: self.dictionary_files.clone(),
+            instance: self.instance,
             live_ids: self.live_ids.clone(),
             derived: Default::default(),
         }
@@ -186,6 +197,7 @@ impl Table {
             part_files: self.part_files.clone(),
             dictionary: self.dictionary.clone(),
             dictionary_files: self.dictionary_files.clone(),
+            instance: self.instance,
             live_ids: self.live_ids.clone(),
             derived: Default::default(),
         }

@@ -430,6 +430,7 @@ impl Session<'_> {
             part_files,
             dictionary,
             dictionary_files,
+            instance: old.instance,
             live_ids: None,
             derived: Default::default(),
         };

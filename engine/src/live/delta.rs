@@ -107,8 +107,13 @@ impl TableDelta {
         self.shards.values().map(|s| s.bytes).sum::<u64>() + self.ids.bytes
     }
 
-    /// The row of an external id, created if new.
-    fn row_for(&mut self, id: &str) -> Result<u32> {
+    /// The row of an external id, created if new. `hint` is the row the id
+    /// had in a snapshot of this table (looked up before the batch queued,
+    /// on the request's thread): rows never change once given.
+    fn row_for(&mut self, id: &str, hint: Option<u32>) -> Result<u32> {
+        if let Some(r) = hint.filter(|&r| u64::from(r) < self.num_rows) {
+            return Ok(r);
+        }
         if let Some(r) = self.base.row_of(id)? {
             return Ok(r);
         }
@@ -123,9 +128,9 @@ impl TableDelta {
     }
 
     /// Applies one operation (already checked against the schema).
-    pub(crate) fn apply(&mut self, op: &Op, seq: u64) -> Result<()> {
+    pub(crate) fn apply(&mut self, op: &Op, hint: Option<u32>, seq: u64) -> Result<()> {
         self.changed = true;
-        let row = self.row_for(op.id())?;
+        let row = self.row_for(op.id(), hint)?;
         let (shard, r) = (row / SHARD_ROWS, row % SHARD_ROWS);
         let base = self.base.clone();
         let mut ctx = Ctx {
@@ -232,6 +237,7 @@ impl TableDelta {
             part_files,
             dictionary: base.dictionary.clone(),
             dictionary_files: base.dictionary_files.clone(),
+            instance: base.instance,
             live_ids: self.ids.view(),
             derived: Default::default(),
         })
@@ -342,7 +348,25 @@ impl Ctx<'_> {
         }
     }
 
+    /// The block if the delta holds it: one search, and the change marked
+    /// only if there is one.
+    fn edit_held(&mut self, k: BlockKey, f: impl FnOnce(&mut ShardBits) -> bool) -> Option<()> {
+        let b = self.delta.blocks.get_mut(&k)?;
+        let Data::Bitmap(bits) = &mut b.data else {
+            return None;
+        };
+        if f(bits) {
+            b.dirty = true;
+            b.seq = self.seq;
+            self.delta.dirty = true;
+        }
+        Some(())
+    }
+
     fn insert(&mut self, k: BlockKey, r: u32) -> Result<()> {
+        if self.edit_held(k, |b| b.insert(r)).is_some() {
+            return Ok(());
+        }
         if !self.contains(k, r)? {
             self.bitmap_mut(k)?.insert(r);
         }
@@ -350,6 +374,9 @@ impl Ctx<'_> {
     }
 
     fn remove(&mut self, k: BlockKey, r: u32) -> Result<()> {
+        if self.edit_held(k, |b| b.remove(r)).is_some() {
+            return Ok(());
+        }
         if self.contains(k, r)? {
             self.bitmap_mut(k)?.remove(r);
         }

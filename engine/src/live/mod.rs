@@ -367,7 +367,16 @@ impl Store {
         if t.num_rows + operations > 1 << 32 {
             return Err(EngineError::TableFull(table.to_owned()));
         }
-        let rec = payload::Record::new(table, t.schema(), batch);
+        let mut rec = payload::Record::new(table, t.schema(), batch);
+        // Existing ids are looked up here, in parallel on the requests'
+        // threads, rather than one by one by the applier.
+        let rows = rec
+            .batch
+            .ops
+            .iter()
+            .map(|op| t.row_of(op.id()).ok().flatten())
+            .collect();
+        rec.rows = Some((t.instance, rows));
         let key = rec.batch.idempotency_key.clone();
         if let Some(k) = &key {
             if let Some(ack) = lock(&live.keys).begin(table, k, rec.hash)? {
@@ -473,8 +482,14 @@ impl Store {
             .deltas
             .entry(rec.table.clone())
             .or_insert_with(|| TableDelta::new(table));
-        for op in &rec.batch.ops {
-            d.apply(op, seq)?;
+        // Row hints hold only for the table instance they were taken from
+        // (not one dropped and created again since).
+        let hints = rec
+            .rows
+            .as_ref()
+            .filter(|h| h.0 == d.base.instance && h.1.len() == rec.batch.ops.len());
+        for (i, op) in rec.batch.ops.iter().enumerate() {
+            d.apply(op, hints.and_then(|h| h.1[i]), seq)?;
         }
         st.oldest.get_or_insert_with(Instant::now);
         // Remembered as applied now, before the publish, so that a flush

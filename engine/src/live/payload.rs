@@ -29,6 +29,9 @@ pub(crate) struct Record {
     /// key must carry the same batch.
     pub(crate) hash: u64,
     encoded_batch: Vec<u8>,
+    /// Not stored: the rows of the operations' ids, looked up before the
+    /// batch queued, with the table instance they belong to.
+    pub(crate) rows: Option<(u64, Vec<Option<u32>>)>,
 }
 
 fn schema_hash(schema: &Schema, n: usize) -> u64 {
@@ -52,6 +55,7 @@ impl Record {
             hash: hash_id(&encoded_batch),
             batch,
             encoded_batch,
+            rows: None,
         }
     }
 
@@ -103,6 +107,7 @@ impl Record {
             hash: hash_id(rest),
             batch,
             encoded_batch: rest.to_vec(),
+            rows: None,
         })
     }
 }
