@@ -180,3 +180,30 @@ impl IntoResponse for ApiError {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real-time write failures: a failed WAL is the server's (5xx, not
+    /// retried blindly), a full delta is temporary (503 with Retry-After),
+    /// a reused key is the client's (409).
+    #[test]
+    fn ingest_errors_map_to_their_statuses() {
+        let wal: ApiError = EngineError::WalFailed("fsync failed".into()).into();
+        assert_eq!(wal.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(wal.code, "wal_failed");
+        assert_eq!(wal.retry_after_s, None);
+        let full: ApiError = EngineError::Overloaded {
+            what: "the live delta is full".into(),
+            retry_after_ms: 1500,
+        }
+        .into();
+        assert_eq!(full.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(full.retry_after_s, Some(2));
+        let r = full.into_response();
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+        let key: ApiError = EngineError::IdempotencyConflict("reused".into()).into();
+        assert_eq!(key.status, StatusCode::CONFLICT);
+    }
+}
