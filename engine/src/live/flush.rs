@@ -143,6 +143,7 @@ impl Store {
                 Some(Instant::now())
             };
             live.set_delta_bytes(st.delta_bytes());
+            live.index_bytes.store(st.index_bytes(), Ordering::Relaxed);
             self.commit_published(manifest, tables);
             live.flushed_seq.store(seq, Ordering::Relaxed);
         }

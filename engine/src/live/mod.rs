@@ -115,6 +115,10 @@ pub struct LiveStats {
     pub overloaded: u64,
     /// Bytes the delta holds.
     pub delta_bytes: u64,
+    /// Bytes of the delta's per-shard ENUM/SET columns (4 per row of each
+    /// shard and field written; dropped at each flush; not counted in
+    /// `delta_bytes` nor in back-pressure).
+    pub delta_index_bytes: u64,
     /// The highest sequence number visible to queries.
     pub published_seq: u64,
     /// The highest sequence number flushed to parts.
@@ -150,6 +154,14 @@ impl ApplyState {
     pub(crate) fn delta_bytes(&self) -> u64 {
         self.deltas.values().map(TableDelta::bytes).sum()
     }
+
+    pub(crate) fn index_bytes(&self) -> u64 {
+        self.deltas
+            .values()
+            .flat_map(|d| d.shards.values())
+            .map(|s| s.columns.values().map(|c| 4 * c.len() as u64).sum::<u64>())
+            .sum()
+    }
 }
 
 /// Durable batches waiting for their turn to be applied.
@@ -181,6 +193,7 @@ pub(crate) struct Live {
     pub(crate) recovery: RecoveryReport,
     pub(crate) flushed_seq: AtomicU64,
     delta_bytes: AtomicU64,
+    index_bytes: AtomicU64,
     counters: Counters,
 }
 
@@ -270,6 +283,7 @@ impl Store {
             },
             flushed_seq: AtomicU64::new(flushed),
             delta_bytes: AtomicU64::new(0),
+            index_bytes: AtomicU64::new(0),
             counters: Counters::default(),
             options,
         }
@@ -510,6 +524,9 @@ impl Store {
         }
         st.published_seq = seq;
         self.live().set_delta_bytes(st.delta_bytes());
+        self.live()
+            .index_bytes
+            .store(st.index_bytes(), Ordering::Relaxed);
         self.replace_tables(tables.into_iter().map(Arc::new).collect());
         Ok(())
     }
@@ -526,6 +543,7 @@ impl Store {
             duplicates: c.duplicates.load(Ordering::Relaxed),
             overloaded: c.overloaded.load(Ordering::Relaxed),
             delta_bytes: live.delta_bytes.load(Ordering::Relaxed),
+            delta_index_bytes: live.index_bytes.load(Ordering::Relaxed),
             published_seq: q.published,
             flushed_seq: live.flushed_seq.load(Ordering::Relaxed),
             flushes: c.flushes.load(Ordering::Relaxed),

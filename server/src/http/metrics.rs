@@ -234,7 +234,7 @@ impl Metrics {
         );
 
         let live = store.live_stats();
-        let live_figures: [(&str, &str, u64, &str); 16] = [
+        let live_figures: [(&str, &str, u64, &str); 17] = [
             (
                 "segdb_ingest_batches_total",
                 "counter",
@@ -264,6 +264,12 @@ impl Metrics {
                 "gauge",
                 live.delta_bytes,
                 "Bytes held by the live delta (ingested, not yet flushed to parts).",
+            ),
+            (
+                "segdb_delta_index_bytes",
+                "gauge",
+                live.delta_index_bytes,
+                "Bytes of the live delta's per-shard ENUM/SET columns (dropped at each flush).",
             ),
             (
                 "segdb_wal_published_seq",
