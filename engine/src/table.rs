@@ -165,24 +165,10 @@ impl Table {
     /// Existing parts hold no block of it, so every row reads as null (or
     /// as no events) until an import writes it.
     pub(crate) fn with_field(&self, field: FieldDef) -> Table {
-        let mut schema = self.schema.clone();
-        schema.fields.push(field);
-        let mut values = self.values.clone();
-        values.push(ValueDict::default());
-        Table {
-            name: self.name.clone(),
-            dir: self.dir.clone(),
-            schema,
-            values,
-            num_rows: self.num_rows,
-            parts: self.parts.clone(),
-            part_files: self.part_files.clone(),
-            dictionary: self.dictionary.clone(),
-            dictionary_files: self.dictionary_files.clone(),
-            instance: self.instance,
-            live_ids: self.live_ids.clone(),
-            derived: Default::default(),
-        }
+        let mut t = self.shallow_clone();
+        t.schema.fields.push(field);
+        t.values.push(ValueDict::default());
+        t
     }
 
     /// A copy of the snapshot (its parts shared), without derived figures.
