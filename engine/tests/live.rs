@@ -57,6 +57,16 @@ fn state(store: &Store) -> (u64, u64) {
     (t.num_rows(), searches)
 }
 
+/// A store whose WAL goes through a `FaultyFs` (returned to inject faults).
+fn faulty_store(dir: &Path) -> (Store, FaultyFs) {
+    let fs = FaultyFs::new();
+    let options = LiveOptions {
+        wal_fs: Arc::new(fs.clone()),
+        ..LiveOptions::default()
+    };
+    (new_store(dir, options), fs)
+}
+
 fn wal_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("wal"))
         .unwrap()
@@ -193,14 +203,7 @@ fn damage_in_a_record_already_flushed_does_not_stop_the_start() {
 #[test]
 fn a_failing_fsync_gets_an_error_and_applies_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = FaultyFs::new();
-    let s = new_store(
-        dir.path(),
-        LiveOptions {
-            wal_fs: Arc::new(fs.clone()),
-            ..LiveOptions::default()
-        },
-    );
+    let (s, fs) = faulty_store(dir.path());
     s.ingest("t", batch(&s, 0)).unwrap();
     fs.fail_sync_at(fs.num_syncs() + 1);
     let err = s.ingest("t", batch(&s, 1)).unwrap_err();
@@ -225,14 +228,7 @@ fn a_failing_fsync_gets_an_error_and_applies_nothing() {
 #[test]
 fn a_full_disk_refuses_the_batch_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = FaultyFs::new();
-    let s = new_store(
-        dir.path(),
-        LiveOptions {
-            wal_fs: Arc::new(fs.clone()),
-            ..LiveOptions::default()
-        },
-    );
+    let (s, fs) = faulty_store(dir.path());
     s.ingest("t", batch(&s, 0)).unwrap();
     fs.fill_disk_after(10);
     let err = s.ingest("t", batch(&s, 1)).unwrap_err();

@@ -358,12 +358,17 @@ impl<'a> RoaringView<'a> {
     /// Every value, in increasing order.
     pub fn to_vec(&self) -> Vec<u32> {
         let mut out = Vec::with_capacity(self.cardinality() as usize);
+        self.for_each(|v| out.push(v));
+        out
+    }
+
+    /// Calls `f` with every value, in increasing order.
+    #[inline]
+    pub fn for_each(&self, mut f: impl FnMut(u32)) {
         for i in 0..self.num_containers {
             let high = u32::from(self.key(i)) << 16;
-            self.container_at(i)
-                .for_each(|v| out.push(high | u32::from(v)));
+            self.container_at(i).for_each(|v| f(high | u32::from(v)));
         }
-        out
     }
 }
 

@@ -288,10 +288,7 @@ fn copy_field(w: &mut PartWriter, old: Option<&Part>, field: u32) -> Result<()> 
 
 fn for_each_row(old: &Part, key: BlockKey, mut f: impl FnMut(u32)) -> Result<()> {
     if let Some(v) = old.bitmap(key)? {
-        for i in 0..v.num_containers() {
-            let high = u32::from(v.key(i)) << 16;
-            v.container_at(i).for_each(|low| f(high | u32::from(low)));
-        }
+        v.for_each(&mut f);
     }
     Ok(())
 }

@@ -420,10 +420,7 @@ impl Ctx<'_> {
                     }) => b.iter().for_each(&mut set),
                     _ => {
                         if let Some(v) = self.part.map(|p| p.bitmap(k)).transpose()?.flatten() {
-                            for i in 0..v.num_containers() {
-                                let high = u32::from(v.key(i)) << 16;
-                                v.container_at(i).for_each(|low| set(high | u32::from(low)));
-                            }
+                            v.for_each(&mut set);
                         }
                     }
                 }
