@@ -138,34 +138,72 @@ impl Read for BodyReader {
 
 /// The sending end of a streamed response body, for blocking code: text
 /// is gathered into chunks of about 64 KiB; `write` fails once the client
-/// has gone, so the producer can stop.
+/// has gone or the deadline has passed, so the producer can stop.
+///
+/// The body ends cleanly only after [`StreamWriter::finish`]: if the writer
+/// is dropped without it (an error, a timeout, a panic), the body ends with
+/// an error, so the client sees the transfer break off (no last chunk)
+/// rather than a short answer that looks complete.
 pub struct StreamWriter {
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
     buf: Vec<u8>,
+    finished: Arc<AtomicBool>,
+    deadline: tokio::time::Instant,
+    runtime: tokio::runtime::Handle,
 }
 
-/// A client that stopped reading.
-#[derive(Debug)]
-pub struct ClientGone;
+/// Why a streamed answer stopped early.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// The client stopped reading: the response body was dropped.
+    ClientGone,
+    /// The client did not take a chunk before the deadline.
+    Deadline,
+}
 
 impl StreamWriter {
-    /// A writer and the response body it feeds.
-    pub fn new() -> (StreamWriter, Body) {
+    /// A writer whose sends give up at `deadline`, and the response body it
+    /// feeds. Call from the runtime (it keeps the runtime's handle).
+    pub fn new(deadline: std::time::Instant) -> (StreamWriter, Body) {
         let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
+        let finished = Arc::new(AtomicBool::new(false));
+        let done = finished.clone();
+        let stream = futures_util::stream::unfold(Some(rx), move |rx| {
+            let done = done.clone();
+            async move {
+                let mut rx = rx?;
+                match rx.recv().await {
+                    Some(Ok(b)) => Some((Ok(b), Some(rx))),
+                    Some(Err(e)) => Some((Err(e), None)),
+                    None if done.load(Ordering::Acquire) => None,
+                    None => Some((
+                        Err(std::io::Error::other("the streamed answer broke off")),
+                        None,
+                    )),
+                }
+            }
         });
         (
             StreamWriter {
                 tx,
                 buf: Vec::with_capacity(1 << 16),
+                finished,
+                deadline: deadline.into(),
+                runtime: tokio::runtime::Handle::current(),
             },
             Body::from_stream(stream),
         )
     }
 
+    /// A sender that keeps the body open: for a task that waits for the
+    /// client to leave ([`mpsc::Sender::closed`]); drop it when the stream
+    /// is over.
+    pub fn watch(&self) -> mpsc::Sender<Result<Bytes, std::io::Error>> {
+        self.tx.clone()
+    }
+
     /// Adds bytes to the body.
-    pub fn write(&mut self, bytes: &[u8]) -> Result<(), ClientGone> {
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), Stopped> {
         self.buf.extend_from_slice(bytes);
         if self.buf.len() >= 1 << 16 {
             self.flush()?;
@@ -173,7 +211,7 @@ impl StreamWriter {
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), ClientGone> {
+    fn flush(&mut self) -> Result<(), Stopped> {
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -181,18 +219,28 @@ impl StreamWriter {
             &mut self.buf,
             Vec::with_capacity(1 << 16),
         ));
-        self.tx.blocking_send(Ok(chunk)).map_err(|_| ClientGone)
+        // A client that stops reading must not hold the query slot past the
+        // deadline: the send waits for room in the channel until then.
+        let send = tokio::time::timeout_at(self.deadline, self.tx.send(Ok(chunk)));
+        match self.runtime.block_on(send) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Stopped::ClientGone),
+            Err(_) => Err(Stopped::Deadline),
+        }
     }
 
-    /// Sends what is left; the body ends when the writer is dropped.
-    pub fn finish(mut self) -> Result<(), ClientGone> {
-        self.flush()
+    /// Sends what is left and ends the body cleanly.
+    pub fn finish(mut self) -> Result<(), Stopped> {
+        self.flush()?;
+        self.finished.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Ends the body with an error: the client sees the transfer break off
-    /// rather than a short answer that looks complete.
+    /// rather than a short answer that looks complete. Never waits: if the
+    /// channel is full, dropping the unfinished writer breaks the body all
+    /// the same.
     pub fn fail(self, message: String) {
-        tracing::error!(%message, "a streamed answer failed");
-        let _ = self.tx.blocking_send(Err(std::io::Error::other(message)));
+        let _ = self.tx.try_send(Err(std::io::Error::other(message)));
     }
 }
