@@ -220,6 +220,12 @@ fn a_streamed_export_past_the_timeout_breaks_off_and_frees_its_slot() {
 /// Two streams take both slots; their clients hang up; the slots free up
 /// (a query gets 200, not 503) without waiting for the evaluation.
 fn hung_up_streams_free_their_slots(request: fn(SocketAddr) -> String) {
+    hung_up_queries_free_their_slots(request, true);
+}
+
+/// As [`hung_up_streams_free_their_slots`]; with `head` false, the clients
+/// hang up before any answer (a JSON query sends nothing until it ends).
+fn hung_up_queries_free_their_slots(request: fn(SocketAddr) -> String, head: bool) {
     let (_dir, store) = store();
     let server = Server::start(
         &store,
@@ -236,14 +242,32 @@ fn hung_up_streams_free_their_slots(request: fn(SocketAddr) -> String) {
     );
     assert_eq!(status, 200, "{body}");
     slow_chunks(true);
-    let (a, status_a) = open(server.addr, &request(server.addr));
-    let (b, status_b) = open(server.addr, &request(server.addr));
-    assert_eq!((status_a, status_b), (200, 200));
+    let clients = if head {
+        let (a, status_a) = open(server.addr, &request(server.addr));
+        let (b, status_b) = open(server.addr, &request(server.addr));
+        assert_eq!((status_a, status_b), (200, 200));
+        vec![a, b]
+    } else {
+        let send = || {
+            let mut s = TcpStream::connect(server.addr).unwrap();
+            s.write_all(request(server.addr).as_bytes()).unwrap();
+            s
+        };
+        let clients = vec![send(), send()];
+        assert!(
+            eventually(WAIT, || server
+                .metrics()
+                .contains("segdb_queries_running 2")),
+            "{}",
+            server.metrics()
+        );
+        clients
+    };
     assert!(
         server.state.try_take_query_slot().is_none(),
-        "both slots are held by the streams"
+        "both slots are held by the queries"
     );
-    drop((a, b));
+    drop(clients);
     slow_chunks(false);
     let mut last = (0, String::new());
     let freed = eventually(WAIT, || {
@@ -260,6 +284,20 @@ fn hung_up_streams_free_their_slots(request: fn(SocketAddr) -> String) {
             .contains("segdb_queries_cancelled_total 2")),
         "{}",
         server.metrics()
+    );
+}
+
+#[test]
+fn json_queries_whose_clients_hang_up_free_their_slots() {
+    hung_up_queries_free_their_slots(
+        |addr| {
+            let q = "SELECT COUNT(*) FROM users WHERE age > 30";
+            format!(
+                "POST /v1/query HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{q}",
+                q.len()
+            )
+        },
+        false,
     );
 }
 

@@ -141,27 +141,27 @@ pub async fn query(
     let st = s.clone();
     let running = s.start_query();
     let cancel = running.cancel().clone();
-    let answer = blocking(move || {
+    // The permit goes with the blocking work and comes back with its
+    // answer: if the handler is dropped (its client left), the slot stays
+    // taken until the work has stopped.
+    let (answer, permit) = blocking(move || {
         st.metrics.queries_running.fetch_add(1, Ordering::Relaxed);
         let access = exec::Access {
             reveal_sensitive: role >= Role::Admin,
         };
         let r = cancel.scope(|| run_all(&st, &stmts, csv, access));
         st.metrics.queries_running.fetch_sub(1, Ordering::Relaxed);
-        r
+        // Counted here, not by the handler: a handler whose client left is
+        // dropped before the answer (and its guard cancels the query).
+        match r.as_ref().map_err(ApiError::code) {
+            Err("query_timeout") => &st.metrics.queries_timed_out,
+            Err("cancelled") => &st.metrics.queries_cancelled,
+            _ => return r.map(|a| (a, permit)),
+        }
+        .fetch_add(1, Ordering::Relaxed);
+        r.map(|a| (a, permit))
     })
-    .await;
-    let answer = match answer {
-        Err(e) if e.code() == "query_timeout" => {
-            s.metrics.queries_timed_out.fetch_add(1, Ordering::Relaxed);
-            return Err(e);
-        }
-        Err(e) if e.code() == "cancelled" => {
-            s.metrics.queries_cancelled.fetch_add(1, Ordering::Relaxed);
-            return Err(e);
-        }
-        other => other?,
-    };
+    .await?;
     match answer {
         Answer::Stream {
             table,
