@@ -45,7 +45,8 @@ pub(crate) async fn into_api_error(method: &Method, path: &str, response: Respon
         )
         .with_hint(match &allow {
             Some(a) => format!("this route takes {a}"),
-            None => "see the HTTP API in the README".to_owned(),
+            // axum adds `Allow` outside this middleware.
+            None => "the Allow header lists the methods this route takes".to_owned(),
         }),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
             status,
