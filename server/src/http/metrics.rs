@@ -477,3 +477,22 @@ impl Metrics {
         o
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_a_closed_set_and_logged_strings_are_cut() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        let made_up = Method::from_bytes("Z".repeat(200_000).as_bytes()).unwrap();
+        assert_eq!(method_label(&made_up), "other");
+        assert_eq!(route_label(None), "unmatched");
+        // Cut at a character boundary, saying how long it was.
+        let long = "é".repeat(1000);
+        let cut = shorten(&long);
+        assert!(cut.len() < 300, "{cut}");
+        assert!(cut.ends_with("… (2000 bytes)"), "{cut}");
+        assert_eq!(shorten("/v1/tables"), "/v1/tables");
+    }
+}
