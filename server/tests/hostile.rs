@@ -70,6 +70,18 @@ fn serve(store: &std::path::Path) -> (Child, SocketAddr) {
     }
 }
 
+/// The server process, killed if the test fails before it stops it.
+struct Serving(Option<Child>);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// A request with a text body and `Connection: close`.
 fn request(method: &str, path: &str, extra: &str, body: &str) -> Vec<u8> {
     format!(
@@ -128,8 +140,9 @@ fn heavy_where(n: u32) -> String {
 #[test]
 fn w1_answers_throughout_a_hostile_load() {
     let (_dir, store, _, _) = common::generated_store(20_000, 7);
-    let (mut child, addr) = serve(&store);
+    let (child, addr) = serve(&store);
     let pid = child.id();
+    let mut serving = Serving(Some(child));
     let w1 = COUNT_WORKLOADS[0].1;
     let want = exchange(addr, &request("POST", "/v1/query", "", w1), W1_TIMEOUT);
     assert_eq!(want.0, 200, "{}", want.1);
@@ -240,7 +253,7 @@ fn w1_answers_throughout_a_hostile_load() {
         .unwrap()
         .success();
     assert!(ok);
-    let status = child.wait().unwrap();
+    let status = serving.0.take().unwrap().wait().unwrap();
     assert!(failure.is_none(), "{}", failure.unwrap());
     assert!(w1s > 0);
     assert!(streams.load(Ordering::Relaxed) > 0);
