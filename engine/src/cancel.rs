@@ -17,7 +17,7 @@
 //! ```
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -98,4 +98,37 @@ pub(crate) fn current() -> Option<Cancel> {
 /// deadline; `Ok` when none is installed.
 pub fn check() -> Result<()> {
     current().map_or(Ok(()), |c| c.check())
+}
+
+/// Whether the handle installed on this thread is cancelled or past its
+/// deadline: the cheap question the evaluation of one chunk asks between
+/// the children of an AND or an OR, so that a huge expression stops within
+/// the chunk rather than after it.
+pub(crate) fn stopped() -> bool {
+    CURRENT.with(|c| c.borrow().as_ref().is_some_and(|c| c.check().is_err()))
+}
+
+/// Milliseconds of extra work before each chunk (0: none); see
+/// [`pause_each_chunk_for_tests`].
+static CHUNK_PAUSE_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Makes every chunk's evaluation in this process take `pause` longer, as a
+/// heavy WHERE would, while still obeying `cancel` (checked every
+/// millisecond of the pause). For tests of timeouts, hang-ups and shutdown
+/// on small stores; never set by the server.
+#[doc(hidden)]
+pub fn pause_each_chunk_for_tests(pause: Duration) {
+    CHUNK_PAUSE_MS.store(pause.as_millis() as u64, Ordering::Relaxed);
+}
+
+/// The pause set by [`pause_each_chunk_for_tests`], cut short by `cancel`.
+pub(crate) fn test_pause(cancel: Option<&Cancel>) {
+    let ms = CHUNK_PAUSE_MS.load(Ordering::Relaxed);
+    if ms == 0 {
+        return;
+    }
+    let until = Instant::now() + Duration::from_millis(ms);
+    while Instant::now() < until && cancel.is_none_or(|c| c.check().is_ok()) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }

@@ -51,6 +51,13 @@ fn cancelled_and_expired_scopes_stop_evaluation() {
         stopped.scope(|| t.group_count(&e, "city")),
         Err(EngineError::Cancelled)
     ));
+    // One row's chunk: `eval` gives up early inside a stopped scope, and
+    // that must be an error, never a (meaningless) yes or no.
+    assert!(t.row_matches(1, &e).unwrap());
+    assert!(matches!(
+        stopped.scope(|| t.row_matches(1, &e)),
+        Err(EngineError::Cancelled)
+    ));
 
     let expired = Cancel::with_timeout(Duration::ZERO);
     match expired.scope(|| t.rows(&e)) {

@@ -319,3 +319,31 @@ fn ingest_survives_sigterm_and_kill_and_a_damaged_wal_names_the_flag() {
         "{err}"
     );
 }
+
+/// A log written to a pipe (or a file) is plain text: no ANSI colour codes,
+/// which only a terminal would turn into colours.
+#[test]
+fn a_log_on_a_pipe_has_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let (child, url) = serve(&[
+        "--demo",
+        "--demo-dir",
+        demo.to_str().unwrap(),
+        "--demo-rows",
+        "500",
+    ]);
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM users"), 500);
+    let status = segdb_server::client::Client::new(&url, None)
+        .request("GET", "/nowhere", &[], None)
+        .unwrap()
+        .status;
+    assert_eq!(status, 404);
+    let err = terminate(child);
+    assert!(err.contains("serving"), "{err}");
+    assert!(err.contains("/nowhere"), "{err}");
+    assert!(
+        !err.contains("\x1b["),
+        "colour codes in a piped log:\n{err:?}"
+    );
+}

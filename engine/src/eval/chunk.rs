@@ -86,7 +86,7 @@ pub(crate) fn eval(
         Node::And(xs) => {
             out.copy_from_slice(universe);
             for x in xs {
-                if dense::is_empty(out) {
+                if dense::is_empty(out) || crate::cancel::stopped() {
                     return;
                 }
                 match x {
@@ -120,6 +120,9 @@ pub(crate) fn eval(
             out.fill(0);
             let mut tmp: Option<Box<Words>> = None;
             for x in xs {
+                if crate::cancel::stopped() {
+                    break;
+                }
                 match x {
                     Node::Leaf(_) | Node::Snapshot(_) => {
                         if let Some(c) = container(view(x, ctx), key) {

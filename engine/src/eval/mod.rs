@@ -103,21 +103,42 @@ impl Table {
         (0..self.chunks_of(s))
             .into_par_iter()
             .map(|key| {
-                if let Some(c) = cancel {
-                    c.check()?;
-                }
-                with_scratch(|scratch| {
-                    let mut uni = scratch.take();
-                    let mut out = scratch.take();
-                    universe(self, s as u32, key, &mut uni);
-                    eval(&plan.root, &ctx, key, &uni, &mut out, scratch);
-                    let r = f(&ctx, key, &out, scratch);
-                    scratch.give(uni);
-                    scratch.give(out);
-                    r
-                })
+                crate::cancel::test_pause(cancel);
+                let Some(c) = cancel else {
+                    return self.eval_chunk(plan, &ctx, s, key, f);
+                };
+                c.check()?;
+                // Installed on this worker too: `eval` asks between the
+                // children of an AND or an OR, and gives up early (with a
+                // meaningless bitmap) once it is stopped; the check after it
+                // turns that into the error.
+                let r = c.scope(|| self.eval_chunk(plan, &ctx, s, key, f));
+                c.check()?;
+                r
             })
             .try_reduce(identity, |a, b| Ok(merge(a, b)))
+    }
+
+    /// Evaluates `plan` on chunk `key` of shard `s` and calls `f` with the
+    /// chunk's rows.
+    fn eval_chunk<T>(
+        &self,
+        plan: &Plan,
+        ctx: &ShardCtx<'_>,
+        s: usize,
+        key: u16,
+        f: &(impl Fn(&ShardCtx<'_>, u16, &Words, &mut chunk::Scratch) -> Result<T> + Sync + Send),
+    ) -> Result<T> {
+        with_scratch(|scratch| {
+            let mut uni = scratch.take();
+            let mut out = scratch.take();
+            universe(self, s as u32, key, &mut uni);
+            eval(&plan.root, ctx, key, &uni, &mut out, scratch);
+            let r = f(ctx, key, &out, scratch);
+            scratch.give(uni);
+            scratch.give(out);
+            r
+        })
     }
 
     /// The number of rows matching `expr`. Never builds the segment's bitmap.
@@ -219,7 +240,7 @@ impl Table {
         let s = (row >> 20) as usize;
         let key = ((row >> 16) & 0xF) as u16;
         let ctx = resolve(&plan, self.part(s).map(|p| p.as_ref()), s as u32)?;
-        Ok(with_scratch(|scratch| {
+        let hit = with_scratch(|scratch| {
             let mut uni = scratch.take();
             let mut out = scratch.take();
             uni.fill(0);
@@ -229,7 +250,10 @@ impl Table {
             scratch.give(uni);
             scratch.give(out);
             hit
-        }))
+        });
+        // `eval` gives up early once the installed handle stops.
+        crate::cancel::check()?;
+        Ok(hit)
     }
 
     /// The external id of row `row`; an error if the dictionary lacks it

@@ -138,34 +138,72 @@ impl Read for BodyReader {
 
 /// The sending end of a streamed response body, for blocking code: text
 /// is gathered into chunks of about 64 KiB; `write` fails once the client
-/// has gone, so the producer can stop.
+/// has gone or the deadline has passed, so the producer can stop.
+///
+/// The body ends cleanly only after [`StreamWriter::finish`]: if the writer
+/// is dropped without it (an error, a timeout, a panic), the body ends with
+/// an error, so the client sees the transfer break off (no last chunk)
+/// rather than a short answer that looks complete.
 pub struct StreamWriter {
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
     buf: Vec<u8>,
+    finished: Arc<AtomicBool>,
+    deadline: tokio::time::Instant,
+    runtime: tokio::runtime::Handle,
 }
 
-/// A client that stopped reading.
-#[derive(Debug)]
-pub struct ClientGone;
+/// Why a streamed answer stopped early.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// The client stopped reading: the response body was dropped.
+    ClientGone,
+    /// The client did not take a chunk before the deadline.
+    Deadline,
+}
 
 impl StreamWriter {
-    /// A writer and the response body it feeds.
-    pub fn new() -> (StreamWriter, Body) {
+    /// A writer whose sends give up at `deadline`, and the response body it
+    /// feeds. Call from the runtime (it keeps the runtime's handle).
+    pub fn new(deadline: std::time::Instant) -> (StreamWriter, Body) {
         let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
+        let finished = Arc::new(AtomicBool::new(false));
+        let done = finished.clone();
+        let stream = futures_util::stream::unfold(Some(rx), move |rx| {
+            let done = done.clone();
+            async move {
+                let mut rx = rx?;
+                match rx.recv().await {
+                    Some(Ok(b)) => Some((Ok(b), Some(rx))),
+                    Some(Err(e)) => Some((Err(e), None)),
+                    None if done.load(Ordering::Acquire) => None,
+                    None => Some((
+                        Err(std::io::Error::other("the streamed answer broke off")),
+                        None,
+                    )),
+                }
+            }
         });
         (
             StreamWriter {
                 tx,
                 buf: Vec::with_capacity(1 << 16),
+                finished,
+                deadline: deadline.into(),
+                runtime: tokio::runtime::Handle::current(),
             },
             Body::from_stream(stream),
         )
     }
 
+    /// A sender that keeps the body open: for a task that waits for the
+    /// client to leave ([`mpsc::Sender::closed`]); drop it when the stream
+    /// is over.
+    pub fn watch(&self) -> mpsc::Sender<Result<Bytes, std::io::Error>> {
+        self.tx.clone()
+    }
+
     /// Adds bytes to the body.
-    pub fn write(&mut self, bytes: &[u8]) -> Result<(), ClientGone> {
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), Stopped> {
         self.buf.extend_from_slice(bytes);
         if self.buf.len() >= 1 << 16 {
             self.flush()?;
@@ -173,7 +211,7 @@ impl StreamWriter {
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), ClientGone> {
+    fn flush(&mut self) -> Result<(), Stopped> {
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -181,18 +219,115 @@ impl StreamWriter {
             &mut self.buf,
             Vec::with_capacity(1 << 16),
         ));
-        self.tx.blocking_send(Ok(chunk)).map_err(|_| ClientGone)
+        // A client that stops reading must not hold the query slot past the
+        // deadline: the send waits for room in the channel until then.
+        let send = tokio::time::timeout_at(self.deadline, self.tx.send(Ok(chunk)));
+        match self.runtime.block_on(send) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Stopped::ClientGone),
+            Err(_) => Err(Stopped::Deadline),
+        }
     }
 
-    /// Sends what is left; the body ends when the writer is dropped.
-    pub fn finish(mut self) -> Result<(), ClientGone> {
-        self.flush()
+    /// Sends what is left and ends the body cleanly.
+    pub fn finish(mut self) -> Result<(), Stopped> {
+        self.flush()?;
+        self.finished.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Ends the body with an error: the client sees the transfer break off
-    /// rather than a short answer that looks complete.
+    /// rather than a short answer that looks complete. Never waits: if the
+    /// channel is full, dropping the unfinished writer breaks the body all
+    /// the same.
     pub fn fail(self, message: String) {
-        tracing::error!(%message, "a streamed answer failed");
-        let _ = self.tx.blocking_send(Err(std::io::Error::other(message)));
+        let _ = self.tx.try_send(Err(std::io::Error::other(message)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    /// The body's items until it ends: (the bytes, whether it ended with an
+    /// error rather than cleanly).
+    async fn drain_body(body: Body) -> (Vec<u8>, bool) {
+        let mut s = body.into_data_stream();
+        let mut bytes = Vec::new();
+        while let Some(item) = s.next().await {
+            match item {
+                Ok(b) => bytes.extend_from_slice(&b),
+                Err(_) => return (bytes, true),
+            }
+        }
+        (bytes, false)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_a_finished_writer_ends_its_body_cleanly() {
+        let far = Instant::now() + Duration::from_secs(600);
+        // Finished: every byte, then a clean end.
+        let (mut w, body) = StreamWriter::new(far);
+        let t = tokio::task::spawn_blocking(move || {
+            w.write(b"user_id\nu1\n").unwrap();
+            w.finish()
+        });
+        assert_eq!(drain_body(body).await, (b"user_id\nu1\n".to_vec(), false));
+        assert_eq!(t.await.unwrap(), Ok(()));
+        // Dropped without `finish` (an error path, a panic): a broken end.
+        let (mut w, body) = StreamWriter::new(far);
+        tokio::task::spawn_blocking(move || {
+            w.write(b"user_id\nu1\n").unwrap();
+            drop(w);
+        });
+        assert!(drain_body(body).await.1);
+        // Failed: a broken end too.
+        let (w, body) = StreamWriter::new(far);
+        tokio::task::spawn_blocking(move || w.fail("the query failed".into()));
+        assert!(drain_body(body).await.1);
+    }
+
+    /// A client that stops reading holds the writer only until the
+    /// deadline; the body then breaks off.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_that_stops_reading_is_given_up_at_the_deadline() {
+        let (mut w, body) = StreamWriter::new(Instant::now() + Duration::from_millis(200));
+        let writer = tokio::task::spawn_blocking(move || {
+            let chunk = vec![b'x'; 1 << 16];
+            // Eight chunks fill the channel; the ninth waits for room.
+            for i in 0..64 {
+                if let Err(e) = w.write(&chunk) {
+                    return (i, e);
+                }
+            }
+            panic!("64 chunks went into a body nobody reads");
+        });
+        let (i, why) = tokio::time::timeout(Duration::from_secs(30), writer)
+            .await
+            .expect("the writer did not give up")
+            .unwrap();
+        assert_eq!(why, Stopped::Deadline);
+        assert!(i >= 8, "{i}");
+        let (bytes, broken) = drain_body(body).await;
+        assert!(broken);
+        assert_eq!(bytes.len(), i << 16);
+    }
+
+    /// A body dropped (the client left) makes the next send fail at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_body_stops_the_writer() {
+        let (mut w, body) = StreamWriter::new(Instant::now() + Duration::from_secs(600));
+        let watch = w.watch();
+        drop(body);
+        watch.closed().await;
+        drop(watch);
+        let r = tokio::task::spawn_blocking(move || w.write(&vec![b'x'; 1 << 16]))
+            .await
+            .unwrap();
+        assert_eq!(r, Err(Stopped::ClientGone));
     }
 }

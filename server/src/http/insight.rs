@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::{Extension, Json};
 use segdb_engine::insight::{share, tgi, FieldInsight, Insight, InsightOptions, ValueCount};
-use segdb_engine::{date, Cancel, DayRange, Expr};
+use segdb_engine::{date, DayRange, Expr};
 use segdb_query_lang::{Projection, Statement};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -250,7 +250,8 @@ pub async fn insight(
     let table = req.table.clone();
     let permit = s.query_slot().await?;
     let st = s.clone();
-    let cancel = Cancel::with_timeout(s.config.query_timeout);
+    let running = s.start_query();
+    let cancel = running.cancel().clone();
     let insight = blocking(move || {
         let _permit = permit;
         let t = st.store.table(&req.table)?;
@@ -258,6 +259,7 @@ pub async fn insight(
         Ok(cancel.scope(|| t.insight(&expr, &opts))?)
     })
     .await?;
+    drop(running);
     s.metrics.query("insight");
     let mut v = insight_json(&insight, window);
     v["table"] = json!(table);

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use axum::extract::MatchedPath;
+use axum::http::Method;
 use segdb_engine::Store;
 
 /// Upper bounds (seconds) of the latency histogram's buckets.
@@ -34,11 +36,63 @@ impl Histogram {
     }
 }
 
+/// The `method` label of a request: one of the methods the API knows, or
+/// `other` (a client's method is never a label of its own).
+pub fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// The `route` label of a request: the pattern of the route it matched
+/// (a `&'static str` of the router, so the set is closed), or `unmatched`.
+pub fn route_label(m: Option<&MatchedPath>) -> &'static str {
+    const ROUTES: &[&str] = &[
+        "/healthz",
+        "/metrics",
+        "/v1/query",
+        "/v1/insight",
+        "/v1/tables",
+        "/v1/tables/{table}",
+        "/v1/tables/{table}/import",
+        "/v1/tables/{table}/ingest",
+        "/v1/tables/{table}/profiles/{id}",
+        "/v1/segments",
+        "/v1/segments/{name}",
+        "/v1/segments/{name}/ids",
+    ];
+    m.and_then(|m| ROUTES.iter().find(|r| **r == m.as_str()).copied())
+        .unwrap_or("unmatched")
+}
+
+/// The most of a client's string (a path, a method) a log line carries.
+const MAX_LOGGED: usize = 256;
+
+/// `s`, cut to at most [`MAX_LOGGED`] bytes (at a character boundary) with
+/// `…` when cut, for log lines.
+pub fn shorten(s: &str) -> String {
+    if s.len() <= MAX_LOGGED {
+        return s.to_owned();
+    }
+    let mut end = MAX_LOGGED;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &s[..end], s.len())
+}
+
 /// The server's own counters.
 pub struct Metrics {
     started: Instant,
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    requests: Mutex<BTreeMap<(&'static str, &'static str, u16), u64>>,
+    latency: Mutex<BTreeMap<&'static str, Histogram>>,
     queries: Mutex<BTreeMap<&'static str, u64>>,
     /// Rows answered by queries, profiles and exports.
     pub rows_returned: AtomicU64,
@@ -46,6 +100,8 @@ pub struct Metrics {
     pub queries_rejected: AtomicU64,
     /// Queries stopped by the timeout.
     pub queries_timed_out: AtomicU64,
+    /// Queries cancelled: their client left, or the server shut down.
+    pub queries_cancelled: AtomicU64,
     /// Queries being evaluated now.
     pub queries_running: AtomicU64,
     /// Imports running now.
@@ -70,6 +126,7 @@ impl Default for Metrics {
             rows_returned: AtomicU64::new(0),
             queries_rejected: AtomicU64::new(0),
             queries_timed_out: AtomicU64::new(0),
+            queries_cancelled: AtomicU64::new(0),
             queries_running: AtomicU64::new(0),
             imports_running: AtomicU64::new(0),
             import_lines: AtomicU64::new(0),
@@ -93,15 +150,14 @@ fn label(v: &str) -> String {
 
 impl Metrics {
     /// Counts a finished request of `route` (the route's pattern, not the
-    /// path, so that ids do not make new series).
-    pub fn request(&self, method: &str, route: &str, status: u16, secs: f64) {
+    /// path, so that ids do not make new series). The labels come from
+    /// [`method_label`] and [`route_label`], and the statuses from the
+    /// server's own answers: every series is one of a closed set.
+    pub fn request(&self, method: &'static str, route: &'static str, status: u16, secs: f64) {
         *lock(&self.requests)
-            .entry((method.to_owned(), route.to_owned(), status))
+            .entry((method, route, status))
             .or_default() += 1;
-        lock(&self.latency)
-            .entry(route.to_owned())
-            .or_default()
-            .observe(secs);
+        lock(&self.latency).entry(route).or_default().observe(secs);
     }
 
     /// Counts a statement of `kind` (`select`, `create_table`, …).
@@ -167,7 +223,7 @@ impl Metrics {
         for (k, n) in lock(&self.queries).iter() {
             let _ = writeln!(o, "segdb_queries_total{{kind=\"{k}\"}} {n}");
         }
-        let counters: [(&str, &str, &AtomicU64, &str); 8] = [
+        let counters: [(&str, &str, &AtomicU64, &str); 9] = [
             (
                 "segdb_rows_returned_total",
                 "counter",
@@ -185,6 +241,12 @@ impl Metrics {
                 "counter",
                 &self.queries_timed_out,
                 "Queries stopped by the query timeout.",
+            ),
+            (
+                "segdb_queries_cancelled_total",
+                "counter",
+                &self.queries_cancelled,
+                "Queries stopped because their client left or the server shut down.",
             ),
             (
                 "segdb_queries_running",
@@ -413,5 +475,24 @@ impl Metrics {
             self.started.elapsed().as_secs_f64()
         );
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_a_closed_set_and_logged_strings_are_cut() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        let made_up = Method::from_bytes("Z".repeat(200_000).as_bytes()).unwrap();
+        assert_eq!(method_label(&made_up), "other");
+        assert_eq!(route_label(None), "unmatched");
+        // Cut at a character boundary, saying how long it was.
+        let long = "é".repeat(1000);
+        let cut = shorten(&long);
+        assert!(cut.len() < 300, "{cut}");
+        assert!(cut.ends_with("… (2000 bytes)"), "{cut}");
+        assert_eq!(shorten("/v1/tables"), "/v1/tables");
     }
 }

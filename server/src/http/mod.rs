@@ -11,6 +11,8 @@ pub mod ingest;
 mod insight;
 pub mod metrics;
 mod query;
+mod rejection;
+pub mod running;
 mod segments;
 mod tables;
 
@@ -31,6 +33,7 @@ pub use api_error::ApiError;
 pub use auth::Role;
 pub use config::{Config, Settings};
 use metrics::Metrics;
+use running::{Running, RunningQuery};
 
 /// What every handler shares.
 pub struct AppState {
@@ -42,6 +45,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// One permit per query evaluated at once.
     slots: Arc<Semaphore>,
+    /// The queries running now, which a shutdown cancels.
+    pub running: Arc<Running>,
 }
 
 /// The shared state, as handlers get it.
@@ -55,7 +60,13 @@ impl AppState {
             store,
             config,
             metrics: Metrics::default(),
+            running: Arc::default(),
         })
+    }
+
+    /// Registers a query about to run, with the query timeout from now.
+    pub(crate) fn start_query(&self) -> RunningQuery {
+        self.running.start(self.config.query_timeout)
     }
 
     /// A query slot: waits up to `queue_wait` for one, then 503 with
@@ -111,6 +122,8 @@ pub fn router(state: Shared) -> Router {
             axum::routing::put(segments::put).delete(segments::delete),
         )
         .route("/v1/segments/{name}/ids", get(segments::ids))
+        // A new route goes in `metrics::route_label` too (else it is
+        // counted as `unmatched`).
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
@@ -153,13 +166,12 @@ async fn observe(
     next: Next,
 ) -> Response {
     let start = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("<unmatched>", |m| m.as_str())
-        .to_owned();
+    // Labels and log fields come from a closed set or are cut short: a
+    // client's method or path never becomes a series of its own.
+    let request_method = req.method().clone();
+    let method = metrics::method_label(&request_method);
+    let path = metrics::shorten(req.uri().path());
+    let route = metrics::route_label(req.extensions().get::<MatchedPath>());
     let response = if path == "/healthz" {
         next.run(req).await
     } else {
@@ -171,13 +183,14 @@ async fn observe(
             Err(e) => e.into_response(),
         }
     };
+    let response = rejection::into_api_error(&request_method, &path, response).await;
     let secs = start.elapsed().as_secs_f64();
     let status = response.status().as_u16();
-    s.metrics.request(method.as_str(), &route, status, secs);
+    s.metrics.request(method, route, status, secs);
     let rows = response.extensions().get::<RowCount>().map(|r| r.0);
     tracing::info!(
         target: "segdb::request",
-        method = %method,
+        method = %metrics::shorten(request_method.as_str()),
         path = %path,
         status,
         latency_ms = secs * 1e3,
@@ -195,6 +208,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let grace = state.config.shutdown_grace;
+    let running = state.running.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     // Without TCP_NODELAY, the last small segment of an answer can wait for
@@ -211,7 +225,11 @@ pub async fn serve(
     });
     tokio::spawn(async move {
         shutdown.await;
-        tracing::info!("shutting down: finishing requests in flight");
+        let cancelled = running.cancel_all();
+        tracing::info!(
+            cancelled,
+            "shutting down: running queries cancelled, finishing the requests in flight"
+        );
         let _ = stop_tx.send(true);
     });
     let server = server.into_future();

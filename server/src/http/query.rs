@@ -10,14 +10,15 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use segdb_engine::{date, Cancel, EngineError, Expr, Table};
+use segdb_engine::{date, EngineError, Expr, Table};
 use segdb_query_lang::ast::StatementKind;
 use segdb_query_lang::{Projection, Statement, Warning};
 use serde_json::{json, Value};
 
 use super::api_error::ApiError;
 use super::auth::{self, Role};
-use super::body::{read_body, StreamWriter};
+use super::body::{read_body, Stopped, StreamWriter};
+use super::running::RunningQuery;
 use super::{blocking, elapsed_ms, RowCount, Shared};
 use crate::exec::{self, csv_field, ResultSet, StoreCatalog};
 
@@ -138,31 +139,36 @@ pub async fn query(
     let csv = wants(&headers, "text/csv");
     let permit = s.query_slot().await?;
     let st = s.clone();
-    let cancel = Cancel::with_timeout(s.config.query_timeout);
-    let answer = blocking(move || {
+    let running = s.start_query();
+    let cancel = running.cancel().clone();
+    // The permit goes with the blocking work and comes back with its
+    // answer: if the handler is dropped (its client left), the slot stays
+    // taken until the work has stopped.
+    let (answer, permit) = blocking(move || {
         st.metrics.queries_running.fetch_add(1, Ordering::Relaxed);
         let access = exec::Access {
             reveal_sensitive: role >= Role::Admin,
         };
         let r = cancel.scope(|| run_all(&st, &stmts, csv, access));
         st.metrics.queries_running.fetch_sub(1, Ordering::Relaxed);
-        r
-    })
-    .await;
-    let answer = match answer {
-        Err(e) if e.code() == "query_timeout" => {
-            s.metrics.queries_timed_out.fetch_add(1, Ordering::Relaxed);
-            return Err(e);
+        // Counted here, not by the handler: a handler whose client left is
+        // dropped before the answer (and its guard cancels the query).
+        match r.as_ref().map_err(ApiError::code) {
+            Err("query_timeout") => &st.metrics.queries_timed_out,
+            Err("cancelled") => &st.metrics.queries_cancelled,
+            _ => return r.map(|a| (a, permit)),
         }
-        other => other?,
-    };
+        .fetch_add(1, Ordering::Relaxed);
+        r.map(|a| (a, permit))
+    })
+    .await?;
     match answer {
         Answer::Stream {
             table,
             filter,
             offset,
             limit,
-        } => Ok(stream_ids(s, permit, table, filter, offset, limit)),
+        } => Ok(stream_ids(s, permit, running, table, filter, offset, limit)),
         Answer::Done(results) => {
             drop(permit);
             let rows: u64 = results.iter().map(|(r, _)| r.rows.len() as u64).sum();
@@ -277,51 +283,113 @@ fn json_answer(results: &[(ResultSet, Vec<Warning>)], elapsed_ms: f64) -> Value 
 /// one id per line), shard by shard, from a blocking task that holds the
 /// query slot until the last byte. Memory stays at one shard's row ids and
 /// one 64 KiB chunk, whatever the size of the segment.
+///
+/// The evaluation runs under `query`'s handle: the query timeout, a
+/// shutdown, or the client leaving (the response body dropped, seen by a
+/// watcher task even while no row has been found yet) stops it between
+/// chunks. Stopped early, the body ends with an error rather than cleanly,
+/// and the slot is free again.
 pub(crate) fn stream_ids(
     s: Shared,
     permit: tokio::sync::OwnedSemaphorePermit,
+    query: RunningQuery,
     table: Arc<Table>,
     filter: Expr,
     offset: u64,
     limit: Option<u64>,
 ) -> Response {
-    let (mut w, body) = StreamWriter::new();
+    let (mut w, body) = StreamWriter::new(query.deadline());
+    let watch = w.watch();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let cancel = query.cancel().clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = watch.closed() => cancel.cancel(),
+            _ = done_rx => {}
+        }
+    });
     tokio::task::spawn_blocking(move || {
+        let _done = done_tx;
         let _permit = permit;
+        s.metrics.queries_running.fetch_add(1, Ordering::Relaxed);
         let end = offset.saturating_add(limit.unwrap_or(u64::MAX));
         let mut seen = 0u64;
         let mut sent = 0u64;
-        let mut gone = w.write(b"user_id\n").is_err();
-        let r = table.for_each_shard_rows(&filter, |rows| {
-            let n = rows.len() as u64;
-            let from = offset.saturating_sub(seen).min(n) as usize;
-            let to = end.saturating_sub(seen).min(n) as usize;
-            seen += n;
-            let page = &rows[from..to.max(from)];
-            let text = table.format_external_ids(page, |id, out| {
-                out.extend_from_slice(csv_field(&String::from_utf8_lossy(id)).as_bytes());
-                out.push(b'\n');
-            })?;
-            if w.write(&text).is_err() {
-                gone = true;
-                return Ok(std::ops::ControlFlow::Break(()));
-            }
-            sent += page.len() as u64;
-            Ok(if seen >= end {
-                std::ops::ControlFlow::Break(())
-            } else {
-                std::ops::ControlFlow::Continue(())
+        let mut stopped = w.write(b"user_id\n").err();
+        let r = query.cancel().scope(|| {
+            table.for_each_shard_rows(&filter, |rows| {
+                let n = rows.len() as u64;
+                let from = offset.saturating_sub(seen).min(n) as usize;
+                let to = end.saturating_sub(seen).min(n) as usize;
+                seen += n;
+                let page = &rows[from..to.max(from)];
+                let text = table.format_external_ids(page, |id, out| {
+                    out.extend_from_slice(csv_field(&String::from_utf8_lossy(id)).as_bytes());
+                    out.push(b'\n');
+                })?;
+                if let Err(e) = w.write(&text) {
+                    stopped = Some(e);
+                    return Ok(std::ops::ControlFlow::Break(()));
+                }
+                sent += page.len() as u64;
+                Ok(if seen >= end {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                })
             })
         });
+        s.metrics.queries_running.fetch_sub(1, Ordering::Relaxed);
         s.metrics.rows_returned.fetch_add(sent, Ordering::Relaxed);
-        match r {
-            Ok(()) if !gone => {
-                let _ = w.finish();
+        let why = match (r, stopped) {
+            (Ok(()), None) => match w.finish() {
+                Ok(()) => return,
+                // The unfinished writer is dropped: the body breaks off.
+                Err(e) => {
+                    stopped_early(&s, e, sent);
+                    return;
+                }
+            },
+            (Ok(()), Some(e)) => e,
+            (Err(EngineError::Cancelled), _) => Stopped::ClientGone,
+            (Err(EngineError::Timeout { .. }), _) => Stopped::Deadline,
+            (Err(e), _) => {
+                tracing::error!(error = %e, sent, "a streamed answer failed");
+                w.fail(e.to_string());
+                return;
             }
-            Ok(()) => tracing::info!(sent, "the client left during an export"),
-            Err(EngineError::Cancelled) => {}
-            Err(e) => w.fail(e.to_string()),
-        }
+        };
+        let message = match why {
+            Stopped::ClientGone => "the query was cancelled".to_owned(),
+            Stopped::Deadline => format!(
+                "the query passed the timeout of {} ms",
+                s.config.query_timeout.as_millis()
+            ),
+        };
+        stopped_early(&s, why, sent);
+        w.fail(message);
     });
     ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response()
+}
+
+/// Counts and logs a streamed answer stopped before its end.
+fn stopped_early(s: &Shared, why: Stopped, sent: u64) {
+    match why {
+        // The client left, or the server is shutting down.
+        Stopped::ClientGone => {
+            s.metrics.queries_cancelled.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                sent,
+                "a streamed answer stopped: its client left or the server is shutting down"
+            );
+        }
+        Stopped::Deadline => {
+            s.metrics.queries_timed_out.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                sent,
+                timeout_ms = s.config.query_timeout.as_millis() as u64,
+                "a streamed answer passed the query timeout; its body ends with an error"
+            );
+        }
+    }
 }

@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use segdb_engine::{date, SegmentDef, SegmentInfo};
+use segdb_engine::{date, EngineError, SegmentDef, SegmentInfo};
 use serde_json::{json, Value};
 
 use super::api_error::ApiError;
@@ -114,14 +114,19 @@ pub async fn put(
         );
         let permit = s.query_slot().await?;
         let st = s.clone();
+        let running = s.start_query();
+        let cancel = running.cancel().clone();
         let info = blocking(move || {
             let _permit = permit;
-            exec::run(&st.store, &text).map_err(|e| ApiError::from(e).on_line_below())?;
+            cancel
+                .scope(|| exec::run(&st.store, &text))
+                .map_err(|e| ApiError::from(e).on_line_below())?;
             st.store
                 .segment(&name)
                 .ok_or_else(|| ApiError::internal("the segment vanished after its creation"))
         })
         .await?;
+        drop(running);
         return Ok(Json(info_json(&info)).into_response());
     }
     // A list of ids.
@@ -230,19 +235,23 @@ pub async fn ids(
         segdb_query_lang::bind_segment(&name, &StoreCatalog(&s.store), date::today())?;
     let table = s.store.table(&table)?;
     let permit = s.query_slot().await?;
+    let running = s.start_query();
     if wants(&headers, "application/x-roaring") {
         let st = s.clone();
+        let cancel = running.cancel().clone();
         let (bytes, n) = blocking(move || {
             let _permit = permit;
-            let bytes = table.rows_roaring(&expr)?;
-            let n = table.count(&expr)?;
+            let (bytes, n) = cancel.scope(|| -> Result<_, EngineError> {
+                Ok((table.rows_roaring(&expr)?, table.count(&expr)?))
+            })?;
             st.metrics.rows_returned.fetch_add(n, Ordering::Relaxed);
             Ok((bytes, n))
         })
         .await?;
+        drop(running);
         let mut r = ([(header::CONTENT_TYPE, "application/x-roaring")], bytes).into_response();
         r.extensions_mut().insert(RowCount(n));
         return Ok(r);
     }
-    Ok(stream_ids(s, permit, table, expr, offset, limit))
+    Ok(stream_ids(s, permit, running, table, expr, offset, limit))
 }

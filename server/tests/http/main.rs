@@ -9,8 +9,10 @@ mod common;
 mod imports;
 mod ingest;
 mod insight;
+mod labels;
 mod limits;
 mod queries;
+mod rejections;
 mod segments;
 
 use std::io::{Read, Write};
@@ -122,6 +124,27 @@ pub(crate) fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
     s.shutdown(std::net::Shutdown::Write).unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
+    let code = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, out)
+}
+
+/// Sends raw bytes (a request with `Connection: close`) without closing
+/// the sending side, and returns the status line's code and the whole
+/// answer (read for at most 10 s).
+pub(crate) fn exchange(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    // A server may answer (and close) before it has read all of a huge
+    // request; the answer is what counts.
+    let _ = s.write_all(request);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out).into_owned();
     let code = out
         .split_whitespace()
         .nth(1)

@@ -147,6 +147,7 @@ fn main() -> ExitCode {
                 tracing_subscriber::EnvFilter::try_from_env("SEGDB_LOG")
                     .unwrap_or_else(|_| "warn".into()),
             )
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .init();
     }
