@@ -593,9 +593,18 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
                     .with_hint(format!("quote it: '{v}'"))),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Expr::Rows(
-            self.scope.catalog.resolve_ids(self.scope.table, &ids),
-        ))
+        let rows = self
+            .scope
+            .catalog
+            .resolve_ids(self.scope.table, &ids)
+            .map_err(|e| {
+                let span = match (values.first(), values.last()) {
+                    (Some(a), Some(b)) => a.span.to(b.span),
+                    _ => Span::new(0, 0),
+                };
+                QueryError::new(ErrorKind::Catalog(e), span, self.scope.source)
+            })?;
+        Ok(Expr::Rows(rows))
     }
 
     fn int_value(&self, def: &FieldDef, value: &Literal) -> Result<i64, QueryError> {

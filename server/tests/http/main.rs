@@ -6,6 +6,7 @@
 mod auth;
 #[path = "../common/mod.rs"]
 mod common;
+mod damage;
 mod imports;
 mod ingest;
 mod insight;
