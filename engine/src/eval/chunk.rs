@@ -14,7 +14,10 @@ use crate::expr::CmpOp;
 #[derive(Default)]
 pub(crate) struct Scratch {
     pool: Vec<Box<Words>>,
+    /// Saturating per-row counters of `event_count`, all zero between uses.
     counts: Vec<u32>,
+    /// The same, 64 bits wide, for comparisons with `n >= 2^32 - 1`.
+    counts64: Vec<u64>,
     /// Saturating per-row counters, all zero between uses.
     counts8: Vec<u8>,
     /// Rows whose `counts8` entry is not zero, each once (65,537 entries:
@@ -323,37 +326,100 @@ fn event_count(
     // General case: add each day's count into per-row counters, for the
     // rows of the universe only (an AND passes its running set down).
     dense::and(&mut union, universe);
-    if s.counts.len() != 65_536 {
-        s.counts = vec![0u32; 65_536];
-    }
-    // A fixed-size array indexed by u16: no bounds checks, no reloads.
-    let counts: &mut [u32; 65_536] = match (&mut s.counts[..]).try_into() {
-        Ok(c) => c,
-        Err(_) => unreachable!("counts has 65,536 entries"),
-    };
-    for d in days {
-        for (j, v) in d.slices.iter().enumerate() {
-            if let Some(c) = container(v, key) {
-                let add = 1u32.checked_shl(j as u32).unwrap_or(u32::MAX);
-                add_masked(counts, &union, c, add);
-            }
-        }
-    }
     if zero_holds {
         out.copy_from_slice(universe);
         dense::andnot(out, &union);
     } else {
         out.fill(0);
     }
-    dense::for_each_set(&union, |r| {
-        let x = &mut counts[usize::from(r)];
-        if op.holds(i64::from(*x), n) {
-            out[usize::from(r) / 64] |= 1 << (r % 64);
-        }
-        *x = 0;
-    });
+    // Saturating 32-bit counters compare with `n < 2^32 - 1` as the true
+    // sums do (a saturated counter and its true sum are both above n).
+    // Larger constants need 64-bit counters: a day's count may reach
+    // 2^32 - 1 (`MAX_DAY_COUNT`), so a window's sum may pass 2^32.
+    if n < i64::from(u32::MAX) {
+        add_and_compare(&mut s.counts, days, key, &union, op, n, out);
+    } else {
+        add_and_compare(&mut s.counts64, days, key, &union, op, n, out);
+    }
     dense::and(out, universe);
     s.give(union);
+}
+
+/// A per-row counter of `event_count`'s general case, saturating.
+trait Counter: Copy + Default {
+    /// `2^j`, or the largest counter when that does not fit.
+    fn pow2(j: usize) -> Self;
+    /// `self + add` if `bit` is 1, else `self` (saturating, branch free).
+    fn add_if(self, add: Self, bit: u32) -> Self;
+    /// The counter as an i64 (`i64::MAX` past it).
+    fn to_i64(self) -> i64;
+}
+
+impl Counter for u32 {
+    fn pow2(j: usize) -> u32 {
+        u32::try_from(j)
+            .ok()
+            .and_then(|j| 1u32.checked_shl(j))
+            .unwrap_or(u32::MAX)
+    }
+    #[inline]
+    fn add_if(self, add: u32, bit: u32) -> u32 {
+        self.saturating_add(add & bit.wrapping_neg())
+    }
+    fn to_i64(self) -> i64 {
+        i64::from(self)
+    }
+}
+
+impl Counter for u64 {
+    fn pow2(j: usize) -> u64 {
+        u32::try_from(j)
+            .ok()
+            .and_then(|j| 1u64.checked_shl(j))
+            .unwrap_or(u64::MAX)
+    }
+    #[inline]
+    fn add_if(self, add: u64, bit: u32) -> u64 {
+        self.saturating_add(add & u64::from(bit).wrapping_neg())
+    }
+    fn to_i64(self) -> i64 {
+        i64::try_from(self).unwrap_or(i64::MAX)
+    }
+}
+
+/// Adds each day's count of the rows of `union` into `counts` (all zero
+/// before and after), and sets in `out` the rows whose sum satisfies `op n`.
+fn add_and_compare<C: Counter>(
+    counts: &mut Vec<C>,
+    days: &[EventDay<'_>],
+    key: u16,
+    union: &Words,
+    op: CmpOp,
+    n: i64,
+    out: &mut Words,
+) {
+    if counts.len() != 65_536 {
+        *counts = vec![C::default(); 65_536];
+    }
+    // A fixed-size array indexed by u16: no bounds checks, no reloads.
+    let counts: &mut [C; 65_536] = match (&mut counts[..]).try_into() {
+        Ok(c) => c,
+        Err(_) => unreachable!("counts has 65,536 entries"),
+    };
+    for d in days {
+        for (j, v) in d.slices.iter().enumerate() {
+            if let Some(c) = container(v, key) {
+                add_masked(counts, union, c, C::pow2(j));
+            }
+        }
+    }
+    dense::for_each_set(union, |r| {
+        let x = &mut counts[usize::from(r)];
+        if op.holds(x.to_i64(), n) {
+            out[usize::from(r) / 64] |= 1 << (r % 64);
+        }
+        *x = C::default();
+    });
 }
 
 /// `event_count` when zero does not satisfy `op n` and `0 <= n < 255`:
@@ -508,11 +574,11 @@ fn universe_rows(c: Container<'_>, universe: &Words, buf: &mut [u16; 65_536]) ->
 
 /// `counts[r] += add` for every value `r` of `c` that is set in `mask`.
 #[inline]
-fn add_masked(counts: &mut [u32; 65_536], mask: &Words, c: Container<'_>, add: u32) {
+fn add_masked<C: Counter>(counts: &mut [C; 65_536], mask: &Words, c: Container<'_>, add: C) {
     let mut one = |r: u16| {
         let bit = (mask[usize::from(r >> 6)] >> (r & 63)) as u32 & 1;
         let x = &mut counts[usize::from(r)];
-        *x = x.saturating_add(add & bit.wrapping_neg());
+        *x = x.add_if(add, bit);
     };
     match c {
         Container::Array(b) => {
@@ -599,6 +665,13 @@ mod tests {
                     *x = 1 + rng.below(3);
                 }
             }
+            6 => {
+                // Sparse days at or near the per-day limit, 2^32 - 1: two
+                // of them pass 32 bits.
+                for _ in 0..rng.below(500) {
+                    c[rng.below(65_536) as usize] = u64::from(u32::MAX) - rng.below(3);
+                }
+            }
             _ => {}
         }
         c
@@ -656,15 +729,55 @@ mod tests {
         ][usize::from(i % 6)]
     }
 
+    /// Counts past 2^32 - 1 in a window (three days at the per-day limit)
+    /// compare exactly: the regression of 32-bit counters saturating.
+    #[test]
+    fn window_sums_past_32_bits_compare_exactly() {
+        let day = vec![u64::from(u32::MAX); 65_536];
+        let bits = 32;
+        let slices: Vec<_> = (0..bits)
+            .map(|j| bitmap(&day, |x| x >> j & 1 == 1))
+            .collect();
+        let active = bitmap(&day, |x| x > 0);
+        let days: Vec<EventDay<'_>> = (0..3)
+            .map(|d| EventDay {
+                day: d,
+                active: view(&active),
+                slices: slices.iter().map(view).collect(),
+            })
+            .collect();
+        let sum = 3 * i64::from(u32::MAX);
+        let uni = Box::new([!0u64; WORDS]);
+        let mut out = Box::new([0u64; WORDS]);
+        let mut s = Scratch::default();
+        for (op, n, want) in [
+            (CmpOp::Gt, i64::from(u32::MAX), 65_536),
+            (CmpOp::Gt, sum - 1, 65_536),
+            (CmpOp::Gt, sum, 0),
+            (CmpOp::Eq, sum, 65_536),
+            (CmpOp::Ge, sum + 1, 0),
+            (CmpOp::Lt, sum + 1, 65_536),
+        ] {
+            event_count(&days, KEY, op, n, &uni, &mut out, &mut s);
+            let got: u32 = out.iter().map(|w| w.count_ones()).sum();
+            assert_eq!(got, want, "count {op:?} {n}");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
         #[test]
         fn event_count_agrees_with_row_sums(
             seed in 1u64..u64::MAX,
-            modes in prop::collection::vec(0u8..6, 0..8),
+            modes in prop::collection::vec(0u8..7, 0..8),
             umode in 0u8..5,
             op_i in 0u8..6,
-            n in prop_oneof![4 => -1i64..12, 1 => 12i64..300],
+            n in prop_oneof![
+                4 => -1i64..12,
+                1 => 12i64..300,
+                1 => (1i64 << 32) - 4..(1i64 << 32) + 2,
+                1 => 3 * ((1i64 << 32) - 1) - 4..3 * ((1i64 << 32) - 1) + 2,
+            ],
         ) {
             let mut rng = Rng(seed);
             let counts: Vec<Vec<u64>> = modes.iter().map(|&m| day_counts(&mut rng, m)).collect();

@@ -5,6 +5,7 @@
 //! "Real-time writes".
 
 mod bits;
+mod day_counts;
 pub(crate) mod delta;
 mod flush;
 pub(crate) mod ids;
@@ -401,7 +402,11 @@ impl Store {
                 return Ok(ack);
             }
         }
-        let result = self.ingest_durable(rec);
+        let checked = match &rec.rows {
+            Some((_, rows)) => day_counts::check_day_counts(&t, &rec.batch.ops, rows),
+            None => Ok(()),
+        };
+        let result = checked.and_then(|()| self.ingest_durable(rec));
         if let Some(k) = &key {
             if result.is_err() {
                 lock(&live.keys).forget_failed(table, k);
