@@ -56,6 +56,7 @@
 //! primary      ::= "(" expr ")"
 //!                | "IN" "SEGMENT" name
 //!                | "count" "(" name "," window ")" cmp_op integer
+//!                | "count" "(" name "," window ")" "BETWEEN" integer "AND" integer
 //!                | "did" "(" name "," window ")"
 //!                | name predicate
 //! predicate    ::= cmp_op value

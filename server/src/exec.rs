@@ -396,7 +396,10 @@ pub fn run_statement_as(
                         Some(SortOrder::Asc) => {
                             groups.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)))
                         }
-                        None => {}
+                        // Without ORDER BY: by value text (bytes, ascending;
+                        // `false` before `true`), never the order in which
+                        // values were first seen.
+                        None => groups.sort_by(|a, b| a.0.cmp(&b.0)),
                     }
                     let rows = groups
                         .into_iter()

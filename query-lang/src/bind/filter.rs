@@ -273,6 +273,30 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
                 op: engine_op(*op),
                 n: n.value,
             }),
+            Predicate::EventBetween {
+                event,
+                window,
+                lo,
+                hi,
+            } => {
+                let field = self.event_field(event, "count(…)")?;
+                let days = self.bind_window(window)?;
+                if lo.value > hi.value {
+                    let (lo, hi) = (lo.value, hi.value);
+                    return Err(self
+                        .type_error(
+                            format!("inverted range: BETWEEN {lo} AND {hi} matches no rows"),
+                            span,
+                        )
+                        .with_hint(format!("write the low end first: BETWEEN {hi} AND {lo}")));
+                }
+                Ok(Expr::EventBetween {
+                    field,
+                    days,
+                    lo: lo.value,
+                    hi: hi.value,
+                })
+            }
             Predicate::Did { event, window } => Ok(Expr::did(
                 self.event_field(event, "did(…)")?,
                 self.bind_window(window)?,

@@ -10,6 +10,7 @@ mod damage;
 mod imports;
 mod ingest;
 mod insight;
+mod language;
 mod limits;
 mod queries;
 mod segments;
