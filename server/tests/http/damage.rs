@@ -79,6 +79,29 @@ fn a_damaged_id_dictionary_is_an_error_on_every_path_that_looks_ids_up() {
     assert_corruption(&r, &file, "upload");
     assert_eq!(get(&c, "/v1/segments").json()["segments"], json!([]));
 
+    // A profile, by route and by CALL, of ids until one reads the damage;
+    // an import touching existing ids.
+    let mut refused = 0;
+    for id in &ids {
+        let r = get(&c, &format!("/v1/tables/users/profiles/{id}"));
+        if r.status != 200 {
+            assert_corruption(&r, &file, "profile");
+            let r = query(&c, &format!("CALL profile('users', '{id}')"));
+            assert_corruption(&r, &file, "CALL profile");
+            refused += 1;
+            break;
+        }
+    }
+    assert_eq!(refused, 1, "no profile read the damaged block");
+    let r = post(
+        &c,
+        "/v1/tables/users/import",
+        "text/csv",
+        &format!("user_id,city\n{}\n", ids.join(",c000\n")),
+    );
+    assert_corruption(&r, &file, "import");
+    assert_eq!(count(&c, "SELECT COUNT(*) FROM users"), 6000);
+
     // An ingest touching every existing id is refused before the WAL, so
     // it neither makes new rows nor stops later writes.
     let body: String = ids

@@ -7,6 +7,7 @@ mod auth;
 #[path = "../common/mod.rs"]
 mod common;
 mod damage;
+mod event_limits;
 mod imports;
 mod ingest;
 mod insight;
