@@ -83,10 +83,15 @@ impl Catalog for Users {
         let (list, set) = self.values.get(field).filter(|_| table == "users")?;
         (!list.is_empty()).then(|| set.contains(value))
     }
-    fn resolve_ids(&self, _table: &str, ids: &[String]) -> Vec<u32> {
-        ids.iter()
+    fn resolve_ids(
+        &self,
+        _table: &str,
+        ids: &[String],
+    ) -> Result<Vec<u32>, segdb_query_lang::CatalogError> {
+        Ok(ids
+            .iter()
             .filter_map(|id| id.strip_prefix('u')?.parse().ok())
-            .collect()
+            .collect())
     }
 }
 

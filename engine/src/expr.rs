@@ -149,6 +149,17 @@ pub enum Expr {
         /// The constant.
         n: i64,
     },
+    /// EVENT `count(field, days) BETWEEN lo AND hi` (both ends included).
+    EventBetween {
+        /// EVENT field.
+        field: String,
+        /// The window.
+        days: DayRange,
+        /// Low end, included.
+        lo: i64,
+        /// High end, included.
+        hi: i64,
+    },
     /// Explicit row ids (e.g. `user_id IN ('u1', 'u2')` after the id
     /// dictionary resolved them), sorted or not.
     Rows(Vec<u32>),

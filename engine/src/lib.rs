@@ -33,3 +33,9 @@ pub use profile::{Profile, ProfileValue};
 pub use segment::{SegmentDef, SegmentInfo, SegmentKind, SnapshotRows};
 pub use store::Store;
 pub use table::Table;
+
+/// The largest count of one EVENT field for one row on one day
+/// (2^32 - 1). Real-time writes and imports refuse to pass it, so that a
+/// window's sum (at most this times the number of days) is exact in the
+/// 64-bit counters of evaluation, and every stored count is found by WHERE.
+pub const MAX_DAY_COUNT: u64 = u32::MAX as u64;

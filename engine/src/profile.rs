@@ -135,6 +135,23 @@ impl Table {
     }
 }
 
+impl Table {
+    /// The count of EVENT field `field` of `row` on `day` (0 if none).
+    pub(crate) fn day_count(&self, row: u32, field: u32, day: i32) -> Result<u64> {
+        let Some(part) = self.part((row >> 20) as usize) else {
+            return Ok(0);
+        };
+        let local = row & ((1 << 20) - 1);
+        let window = DayRange {
+            first: day,
+            last: day,
+        };
+        Ok(event_counts(part, field, local, window)?
+            .first()
+            .map_or(0, |&(_, c)| c))
+    }
+}
+
 /// The counts of row `local` for EVENT field `f` on each day of `window`
 /// with a count.
 fn event_counts(part: &Part, f: u32, local: u32, window: DayRange) -> Result<Vec<(i32, u64)>> {

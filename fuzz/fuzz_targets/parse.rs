@@ -75,10 +75,15 @@ impl Catalog for TestCatalog {
         values.iter().map(|v| v.to_string()).collect()
     }
 
-    fn resolve_ids(&self, _table: &str, ids: &[String]) -> Vec<u32> {
-        ids.iter()
+    fn resolve_ids(
+        &self,
+        _table: &str,
+        ids: &[String],
+    ) -> Result<Vec<u32>, segdb_query_lang::CatalogError> {
+        Ok(ids
+            .iter()
             .filter_map(|id| id.strip_prefix('u')?.parse().ok())
-            .collect()
+            .collect())
     }
 
     fn segment(&self, name: &str) -> Option<SegmentRef> {

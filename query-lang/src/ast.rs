@@ -242,6 +242,17 @@ pub enum Predicate {
         /// The constant.
         n: IntLit,
     },
+    /// `count(event, window) BETWEEN lo AND hi` (both ends included).
+    EventBetween {
+        /// The EVENT field.
+        event: Ident,
+        /// The window.
+        window: Window,
+        /// Low end.
+        lo: IntLit,
+        /// High end.
+        hi: IntLit,
+    },
     /// `did(event, window)`.
     Did {
         /// The EVENT field.

@@ -20,7 +20,7 @@ use segdb_engine::date::{parse_iso_day, Day};
 use segdb_engine::{Expr, FieldDef, FieldKind, Schema, ID_COLUMN};
 
 use crate::ast::{self, DateLit, Ident, KindName, SelectItemKind, SortOrder, Span};
-use crate::error::{snippet, ErrorKind, QueryError, Warning};
+use crate::error::{snippet, CatalogError, ErrorKind, QueryError, Warning};
 use crate::procedure::{ArgValue, BoundCall, ParamType, Signature};
 use crate::suggest;
 use filter::FilterBinder;
@@ -67,8 +67,10 @@ pub trait Catalog {
         let values = self.field_values(table, field);
         (!values.is_empty()).then(|| values.iter().any(|v| v == value))
     }
-    /// The row ids of these external ids; ids that do not exist are left out.
-    fn resolve_ids(&self, table: &str, ids: &[String]) -> Vec<u32>;
+    /// The row ids of these external ids; ids that do not exist are left
+    /// out. A failed lookup (a damaged dictionary) is an error, never an id
+    /// left out: the binder reports it as [`ErrorKind::Catalog`].
+    fn resolve_ids(&self, table: &str, ids: &[String]) -> Result<Vec<u32>, CatalogError>;
     /// The segment `name`, or `None` if there is no such segment. The
     /// default knows no segment.
     fn segment(&self, _name: &str) -> Option<SegmentRef> {

@@ -89,6 +89,22 @@ pub enum ErrorKind {
     /// A feature that is in the language but not built yet.
     #[error("{0} not supported yet")]
     Unsupported(String),
+    /// The catalog failed to answer (a damaged file, an I/O error): not the
+    /// query's fault.
+    #[error("{0}")]
+    Catalog(CatalogError),
+}
+
+/// A failure of the [`Catalog`](crate::Catalog) itself while it looked
+/// something up for the binder: the database's fault, never the query's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CatalogError {
+    /// A damaged file; the message names it (and the offset).
+    #[error("{0}")]
+    Corrupt(String),
+    /// Any other failure (an I/O error).
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl ErrorKind {
@@ -108,6 +124,8 @@ impl ErrorKind {
             ErrorKind::InvalidSchema(_) => "invalid_schema",
             ErrorKind::LimitExceeded { .. } => "limit_exceeded",
             ErrorKind::Unsupported(_) => "unsupported",
+            ErrorKind::Catalog(CatalogError::Corrupt(_)) => "data_corruption",
+            ErrorKind::Catalog(CatalogError::Failed(_)) => "internal",
         }
     }
 }
@@ -197,6 +215,12 @@ impl QueryError {
     /// A stable code naming the kind of error (see [`ErrorKind::code`]).
     pub fn code(&self) -> &'static str {
         self.0.kind.code()
+    }
+
+    /// Whether the error is the database's fault (the catalog failed), not
+    /// the query's: a server answers it with a 5xx.
+    pub fn is_internal(&self) -> bool {
+        matches!(self.0.kind, ErrorKind::Catalog(_))
     }
 }
 

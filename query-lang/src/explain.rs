@@ -91,6 +91,18 @@ impl Display for ExplainExpr<'_> {
                 write_days(f, days)?;
                 write!(f, " {} {n})", op.as_str())
             }
+            Expr::EventBetween {
+                field,
+                days,
+                lo,
+                hi,
+            } => {
+                f.write_str("(count ")?;
+                write_name(f, field)?;
+                f.write_str(" ")?;
+                write_days(f, days)?;
+                write!(f, " BETWEEN {lo} {hi})")
+            }
             Expr::Snapshot(rows) => {
                 f.write_str("(SNAPSHOT ")?;
                 write_name(f, rows.name())?;

@@ -56,6 +56,7 @@
 //! primary      ::= "(" expr ")"
 //!                | "IN" "SEGMENT" name
 //!                | "count" "(" name "," window ")" cmp_op integer
+//!                | "count" "(" name "," window ")" "BETWEEN" integer "AND" integer
 //!                | "did" "(" name "," window ")"
 //!                | name predicate
 //! predicate    ::= cmp_op value
@@ -94,7 +95,7 @@
 //! ```
 //! use segdb_engine::date::parse_iso_day;
 //! use segdb_engine::{CmpOp, DayRange, Expr, FieldDef, FieldKind, Schema};
-//! use segdb_query_lang::{parse_and_bind, Catalog, Projection, Statement};
+//! use segdb_query_lang::{parse_and_bind, Catalog, CatalogError, Projection, Statement};
 //!
 //! struct Users;
 //! impl Catalog for Users {
@@ -112,8 +113,8 @@
 //!     fn field_values(&self, _: &str, _: &str) -> Vec<String> {
 //!         Vec::new()
 //!     }
-//!     fn resolve_ids(&self, _: &str, _: &[String]) -> Vec<u32> {
-//!         Vec::new()
+//!     fn resolve_ids(&self, _: &str, _: &[String]) -> Result<Vec<u32>, CatalogError> {
+//!         Ok(Vec::new())
 //!     }
 //! }
 //!
@@ -157,7 +158,7 @@ pub use bind::{
     BoundSelect, Catalog, InsightSpec, Projection, SegmentBody, SegmentRef, Statement,
     INSIGHT_WINDOW_DAYS,
 };
-pub use error::{ErrorKind, QueryError, Warning};
+pub use error::{CatalogError, ErrorKind, QueryError, Warning};
 pub use explain::ExplainExpr;
 pub use parse::{parse, parse_expr};
 pub use procedure::{ArgValue, BoundCall, Param, ParamType, Signature};

@@ -196,6 +196,12 @@ impl Display for Predicate {
                 n,
                 ..
             } => write!(f, "count({event}, {window}) {} {n}", op.as_str()),
+            Predicate::EventBetween {
+                event,
+                window,
+                lo,
+                hi,
+            } => write!(f, "count({event}, {window}) BETWEEN {lo} AND {hi}"),
             Predicate::Did { event, window } => write!(f, "did({event}, {window})"),
             Predicate::InSegment(name) => write!(f, "IN SEGMENT {name}"),
         }

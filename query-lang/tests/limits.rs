@@ -206,7 +206,11 @@ impl segdb_query_lang::Catalog for DeepSegments {
     fn field_values(&self, table: &str, field: &str) -> Vec<String> {
         TestCatalog.field_values(table, field)
     }
-    fn resolve_ids(&self, table: &str, ids: &[String]) -> Vec<u32> {
+    fn resolve_ids(
+        &self,
+        table: &str,
+        ids: &[String],
+    ) -> Result<Vec<u32>, segdb_query_lang::CatalogError> {
         TestCatalog.resolve_ids(table, ids)
     }
     fn segment(&self, name: &str) -> Option<segdb_query_lang::SegmentRef> {

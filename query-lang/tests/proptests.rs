@@ -391,6 +391,14 @@ fn arb_predicate() -> impl Strategy<Value = Predicate> {
                 n,
             })
         }),
+        (arb_ident(), arb_window(), arb_int(), arb_int()).prop_map(|(event, window, lo, hi)| {
+            Predicate::EventBetween {
+                event,
+                window,
+                lo,
+                hi,
+            }
+        }),
         (arb_ident(), arb_window()).prop_map(|(event, window)| Predicate::Did { event, window }),
         arb_ident().prop_map(Predicate::InSegment),
     ]

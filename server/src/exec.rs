@@ -9,9 +9,10 @@ use segdb_engine::{
     date, EngineError, Expr, FieldKind, Schema, SegmentDef, SegmentKind, Store, Table,
 };
 use segdb_query_lang::{
-    Aggregate, BoundSegment, Catalog, Projection, QueryError, SegmentBody, SegmentRef, Signature,
-    SortOrder, Statement,
+    Aggregate, BoundSegment, Catalog, CatalogError, Projection, QueryError, SegmentBody,
+    SegmentRef, Signature, SortOrder, Statement,
 };
+use segdb_storage_format::FormatError;
 use serde_json::{json, Value};
 
 /// An answer: named columns and rows of JSON values.
@@ -55,13 +56,22 @@ impl Catalog for StoreCatalog<'_> {
         let dict = t.value_dict(t.schema().field_index(field)?);
         (!dict.is_empty()).then(|| dict.id(value).is_some())
     }
-    fn resolve_ids(&self, table: &str, ids: &[String]) -> Vec<u32> {
+    fn resolve_ids(&self, table: &str, ids: &[String]) -> Result<Vec<u32>, CatalogError> {
         let Ok(t) = self.0.table(table) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        ids.iter()
-            .filter_map(|id| t.row_of(id).ok().flatten())
-            .collect()
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in ids {
+            match t.row_of(id) {
+                Ok(Some(r)) => rows.push(r),
+                Ok(None) => {}
+                Err(e @ EngineError::Storage(FormatError::Corrupt { .. })) => {
+                    return Err(CatalogError::Corrupt(e.to_string()))
+                }
+                Err(e) => return Err(CatalogError::Failed(e.to_string())),
+            }
+        }
+        Ok(rows)
     }
     fn segment(&self, name: &str) -> Option<SegmentRef> {
         let info = self.0.segment(name)?;
@@ -386,7 +396,10 @@ pub fn run_statement_as(
                         Some(SortOrder::Asc) => {
                             groups.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)))
                         }
-                        None => {}
+                        // Without ORDER BY: by value text (bytes, ascending;
+                        // `false` before `true`), never the order in which
+                        // values were first seen.
+                        None => groups.sort_by(|a, b| a.0.cmp(&b.0)),
                     }
                     let rows = groups
                         .into_iter()

@@ -392,10 +392,17 @@ mod tests {
             match DictionaryPart::open(&path, Bytes::from(b)) {
                 Err(e) => assert!(e.to_string().contains("ids-4.seg")),
                 Ok(d) => {
-                    // Every lookup either answers right or reports corruption.
+                    // Every lookup either answers right or reports
+                    // corruption naming the file: an id that exists is
+                    // never "not found".
                     for (r, id) in ids.iter().enumerate() {
-                        if let Ok(x) = d.row_of(id) {
-                            assert!(x.is_none() || x == Some(r as u64));
+                        match d.row_of(id) {
+                            Ok(x) => assert_eq!(x, Some(r as u64), "byte {i} flipped: {id}"),
+                            Err(e) => assert!(e.to_string().contains("ids-4.seg"), "{e}"),
+                        }
+                        match d.id_of(r as u64) {
+                            Ok(x) => assert_eq!(x, Some(*id), "byte {i} flipped: row {r}"),
+                            Err(e) => assert!(e.to_string().contains("ids-4.seg"), "{e}"),
                         }
                     }
                 }

@@ -147,6 +147,20 @@ impl Model {
                     .unwrap_or(0);
                 op.holds(i128::from(total), i128::from(*n))
             }
+            Expr::EventBetween {
+                field,
+                days,
+                lo,
+                hi,
+            } => {
+                let f = self.schema.field_index(field).expect("known field");
+                let total: u64 = self
+                    .events
+                    .get(&(row, f))
+                    .map(|m| m.range(days.first..=days.last).map(|(_, c)| *c).sum())
+                    .unwrap_or(0);
+                i128::from(*lo) <= i128::from(total) && i128::from(total) <= i128::from(*hi)
+            }
             Expr::Rows(rows) => rows.contains(&row),
             // Naive: the snapshot's whole file, read for every row.
             Expr::Snapshot(s) => s
@@ -365,7 +379,8 @@ pub fn arb_leaf(schema: &Schema, num_rows: u32) -> BoxedStrategy<Expr> {
         1 => (pick_field(schema, FieldKind::Bool), any::<bool>()).prop_map(|(field, value)| Expr::Bool { field, value }),
         3 => (pick_field(schema, FieldKind::Int), arb_op(), arb_int()).prop_map(|(field, op, value)| Expr::IntCmp { field, op, value }),
         2 => (pick_field(schema, FieldKind::Int), arb_int(), arb_int()).prop_map(|(field, lo, hi)| Expr::IntBetween { field, lo, hi }),
-        3 => (pick_field(schema, FieldKind::Event), days, arb_op(), -1i64..40).prop_map(|(field, days, op, n)| Expr::EventCount { field, days, op, n }),
+        3 => (pick_field(schema, FieldKind::Event), days.clone(), arb_op(), -1i64..40).prop_map(|(field, days, op, n)| Expr::EventCount { field, days, op, n }),
+        2 => (pick_field(schema, FieldKind::Event), days, -2i64..40, -2i64..40).prop_map(|(field, days, lo, hi)| Expr::EventBetween { field, days, lo, hi }),
         1 => prop::collection::vec(0..num_rows.max(1) + 3, 0..6).prop_map(Expr::Rows),
         1 => Just(Expr::All),
         1 => Just(Expr::Nothing),

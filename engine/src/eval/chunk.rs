@@ -14,7 +14,10 @@ use crate::expr::CmpOp;
 #[derive(Default)]
 pub(crate) struct Scratch {
     pool: Vec<Box<Words>>,
+    /// Saturating per-row counters of `event_count`, all zero between uses.
     counts: Vec<u32>,
+    /// The same, 64 bits wide, for comparisons with `n >= 2^32 - 1`.
+    counts64: Vec<u64>,
     /// Saturating per-row counters, all zero between uses.
     counts8: Vec<u8>,
     /// Rows whose `counts8` entry is not zero, each once (65,537 entries:
@@ -326,37 +329,100 @@ fn event_count(
     // General case: add each day's count into per-row counters, for the
     // rows of the universe only (an AND passes its running set down).
     dense::and(&mut union, universe);
-    if s.counts.len() != 65_536 {
-        s.counts = vec![0u32; 65_536];
-    }
-    // A fixed-size array indexed by u16: no bounds checks, no reloads.
-    let counts: &mut [u32; 65_536] = match (&mut s.counts[..]).try_into() {
-        Ok(c) => c,
-        Err(_) => unreachable!("counts has 65,536 entries"),
-    };
-    for d in days {
-        for (j, v) in d.slices.iter().enumerate() {
-            if let Some(c) = container(v, key) {
-                let add = 1u32.checked_shl(j as u32).unwrap_or(u32::MAX);
-                add_masked(counts, &union, c, add);
-            }
-        }
-    }
     if zero_holds {
         out.copy_from_slice(universe);
         dense::andnot(out, &union);
     } else {
         out.fill(0);
     }
-    dense::for_each_set(&union, |r| {
-        let x = &mut counts[usize::from(r)];
-        if op.holds(i64::from(*x), n) {
-            out[usize::from(r) / 64] |= 1 << (r % 64);
-        }
-        *x = 0;
-    });
+    // Saturating 32-bit counters compare with `n < 2^32 - 1` as the true
+    // sums do (a saturated counter and its true sum are both above n).
+    // Larger constants need 64-bit counters: a day's count may reach
+    // 2^32 - 1 (`MAX_DAY_COUNT`), so a window's sum may pass 2^32.
+    if n < i64::from(u32::MAX) {
+        add_and_compare(&mut s.counts, days, key, &union, op, n, out);
+    } else {
+        add_and_compare(&mut s.counts64, days, key, &union, op, n, out);
+    }
     dense::and(out, universe);
     s.give(union);
+}
+
+/// A per-row counter of `event_count`'s general case, saturating.
+trait Counter: Copy + Default {
+    /// `2^j`, or the largest counter when that does not fit.
+    fn pow2(j: usize) -> Self;
+    /// `self + add` if `bit` is 1, else `self` (saturating, branch free).
+    fn add_if(self, add: Self, bit: u32) -> Self;
+    /// The counter as an i64 (`i64::MAX` past it).
+    fn to_i64(self) -> i64;
+}
+
+impl Counter for u32 {
+    fn pow2(j: usize) -> u32 {
+        u32::try_from(j)
+            .ok()
+            .and_then(|j| 1u32.checked_shl(j))
+            .unwrap_or(u32::MAX)
+    }
+    #[inline]
+    fn add_if(self, add: u32, bit: u32) -> u32 {
+        self.saturating_add(add & bit.wrapping_neg())
+    }
+    fn to_i64(self) -> i64 {
+        i64::from(self)
+    }
+}
+
+impl Counter for u64 {
+    fn pow2(j: usize) -> u64 {
+        u32::try_from(j)
+            .ok()
+            .and_then(|j| 1u64.checked_shl(j))
+            .unwrap_or(u64::MAX)
+    }
+    #[inline]
+    fn add_if(self, add: u64, bit: u32) -> u64 {
+        self.saturating_add(add & u64::from(bit).wrapping_neg())
+    }
+    fn to_i64(self) -> i64 {
+        i64::try_from(self).unwrap_or(i64::MAX)
+    }
+}
+
+/// Adds each day's count of the rows of `union` into `counts` (all zero
+/// before and after), and sets in `out` the rows whose sum satisfies `op n`.
+fn add_and_compare<C: Counter>(
+    counts: &mut Vec<C>,
+    days: &[EventDay<'_>],
+    key: u16,
+    union: &Words,
+    op: CmpOp,
+    n: i64,
+    out: &mut Words,
+) {
+    if counts.len() != 65_536 {
+        *counts = vec![C::default(); 65_536];
+    }
+    // A fixed-size array indexed by u16: no bounds checks, no reloads.
+    let counts: &mut [C; 65_536] = match (&mut counts[..]).try_into() {
+        Ok(c) => c,
+        Err(_) => unreachable!("counts has 65,536 entries"),
+    };
+    for d in days {
+        for (j, v) in d.slices.iter().enumerate() {
+            if let Some(c) = container(v, key) {
+                add_masked(counts, union, c, C::pow2(j));
+            }
+        }
+    }
+    dense::for_each_set(union, |r| {
+        let x = &mut counts[usize::from(r)];
+        if op.holds(x.to_i64(), n) {
+            out[usize::from(r) / 64] |= 1 << (r % 64);
+        }
+        *x = C::default();
+    });
 }
 
 /// `event_count` when zero does not satisfy `op n` and `0 <= n < 255`:
@@ -511,11 +577,11 @@ fn universe_rows(c: Container<'_>, universe: &Words, buf: &mut [u16; 65_536]) ->
 
 /// `counts[r] += add` for every value `r` of `c` that is set in `mask`.
 #[inline]
-fn add_masked(counts: &mut [u32; 65_536], mask: &Words, c: Container<'_>, add: u32) {
+fn add_masked<C: Counter>(counts: &mut [C; 65_536], mask: &Words, c: Container<'_>, add: C) {
     let mut one = |r: u16| {
         let bit = (mask[usize::from(r >> 6)] >> (r & 63)) as u32 & 1;
         let x = &mut counts[usize::from(r)];
-        *x = x.saturating_add(add & bit.wrapping_neg());
+        *x = x.add_if(add, bit);
     };
     match c {
         Container::Array(b) => {
@@ -528,190 +594,5 @@ fn add_masked(counts: &mut [u32; 65_536], mask: &Words, c: Container<'_>, add: u
 }
 
 #[cfg(test)]
-mod tests {
-    //! `event_count` on one chunk against a per-row sum, with day slices of
-    //! every container kind (arrays, bitmaps, runs), counts whose sums
-    //! overflow small counters, and universes from empty to full.
-
-    use proptest::prelude::*;
-    use segdb_storage_format::bitmap::{RoaringView, RoaringWriter};
-    use segdb_storage_format::dense::{self, Words, WORDS};
-
-    use super::{event_count, Scratch};
-    use crate::eval::shard::EventDay;
-    use crate::expr::CmpOp;
-
-    /// A day's active bitmap and bit slices, serialized.
-    type DayBlocks = (Option<Vec<u8>>, Vec<Option<Vec<u8>>>);
-
-    /// The chunk the tests evaluate (not 0, so that key lookups matter).
-    const KEY: u16 = 3;
-
-    /// A small deterministic generator.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
-
-    /// One day's count per row of the chunk, drawn by `mode`: 0 nothing,
-    /// 1 sparse (array containers), 2 dense (bitmap containers), 3 long
-    /// ranges of equal counts (run containers), 4 sparse with large counts,
-    /// 5 every row (so that every row of the chunk is counted).
-    fn day_counts(rng: &mut Rng, mode: u8) -> Vec<u64> {
-        let mut c = vec![0u64; 65_536];
-        match mode {
-            1 => {
-                for _ in 0..rng.below(3_000) {
-                    c[rng.below(65_536) as usize] = 1 + rng.below(6);
-                }
-            }
-            2 => {
-                for x in c.iter_mut() {
-                    if rng.below(3) == 0 {
-                        *x = 1 + rng.below(15);
-                    }
-                }
-            }
-            3 => {
-                for _ in 0..rng.below(20) {
-                    let start = rng.below(65_536) as usize;
-                    let len = rng.below(10_000) as usize;
-                    let v = 1 + rng.below(12);
-                    for x in &mut c[start..(start + len).min(65_536)] {
-                        *x = v;
-                    }
-                }
-            }
-            4 => {
-                for _ in 0..rng.below(2_000) {
-                    c[rng.below(65_536) as usize] = 1 + rng.below(2_000);
-                }
-            }
-            5 => {
-                for x in c.iter_mut() {
-                    *x = 1 + rng.below(3);
-                }
-            }
-            _ => {}
-        }
-        c
-    }
-
-    /// The bitmap of the chunk's rows satisfying `f`, as stored in a part.
-    fn bitmap(counts: &[u64], f: impl Fn(u64) -> bool) -> Option<Vec<u8>> {
-        let mut w = RoaringWriter::new();
-        for (r, &c) in counts.iter().enumerate() {
-            if f(c) {
-                w.push((u32::from(KEY) << 16) | r as u32);
-            }
-        }
-        (!w.is_empty()).then(|| w.finish())
-    }
-
-    fn view(b: &Option<Vec<u8>>) -> Option<RoaringView<'_>> {
-        b.as_ref()
-            .map(|b| RoaringView::new(b).expect("a valid bitmap"))
-    }
-
-    fn universe(rng: &mut Rng, mode: u8) -> Box<Words> {
-        let mut u = Box::new([0u64; WORDS]);
-        match mode {
-            0 => {}
-            1 => u.fill(!0),
-            2 => {
-                for w in u.iter_mut() {
-                    *w = rng.next() & rng.next();
-                }
-            }
-            3 => {
-                for _ in 0..rng.below(200) {
-                    let r = rng.below(65_536);
-                    u[(r / 64) as usize] |= 1 << (r % 64);
-                }
-            }
-            _ => {
-                let a = rng.below(65_536) as u32;
-                let b = rng.below(65_536) as u32;
-                dense::set_range(&mut u, a.min(b), a.max(b));
-            }
-        }
-        u
-    }
-
-    fn op(i: u8) -> CmpOp {
-        [
-            CmpOp::Eq,
-            CmpOp::Ne,
-            CmpOp::Lt,
-            CmpOp::Le,
-            CmpOp::Gt,
-            CmpOp::Ge,
-        ][usize::from(i % 6)]
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
-        #[test]
-        fn event_count_agrees_with_row_sums(
-            seed in 1u64..u64::MAX,
-            modes in prop::collection::vec(0u8..6, 0..8),
-            umode in 0u8..5,
-            op_i in 0u8..6,
-            n in prop_oneof![4 => -1i64..12, 1 => 12i64..300],
-        ) {
-            let mut rng = Rng(seed);
-            let counts: Vec<Vec<u64>> = modes.iter().map(|&m| day_counts(&mut rng, m)).collect();
-            let op = op(op_i);
-            // Every day's blocks: the active rows, then the bit slices.
-            let blocks: Vec<DayBlocks> = counts
-                .iter()
-                .map(|c| {
-                    let bits = 64 - c.iter().max().copied().unwrap_or(0).leading_zeros();
-                    let slices = (0..bits).map(|j| bitmap(c, |x| x >> j & 1 == 1)).collect();
-                    (bitmap(c, |x| x > 0), slices)
-                })
-                .collect();
-            let days: Vec<EventDay<'_>> = blocks
-                .iter()
-                .enumerate()
-                .map(|(d, (active, slices))| EventDay {
-                    day: d as i32,
-                    active: view(active),
-                    slices: slices.iter().map(view).collect(),
-                })
-                .collect();
-            let uni = universe(&mut rng, umode);
-            let mut out = Box::new([0u64; WORDS]);
-            // Dirty output words must not leak into the answer.
-            out.fill(!0);
-            let mut s = Scratch::default();
-            for round in 0..2 {
-                // The second round checks that the scratch counters were reset.
-                event_count(&days, KEY, op, n, &uni, &mut out, &mut s);
-                for r in 0..65_536usize {
-                    let sum: u64 = counts.iter().map(|c| c[r]).sum();
-                    let want = uni[r / 64] >> (r % 64) & 1 == 1
-                        && op.holds(i128::from(sum), i128::from(n));
-                    let got = out[r / 64] >> (r % 64) & 1 == 1;
-                    prop_assert_eq!(got, want, "row {} sum {} {:?} {} round {}", r, sum, op, n, round);
-                }
-            }
-            // A chunk the days have no container for.
-            event_count(&days, KEY + 1, op, n, &uni, &mut out, &mut s);
-            let zero_holds = op.holds(0, n);
-            for w in 0..WORDS {
-                prop_assert_eq!(out[w], if zero_holds { uni[w] } else { 0 });
-            }
-        }
-    }
-}
+#[path = "chunk_tests.rs"]
+mod tests;

@@ -136,6 +136,18 @@ impl Compiler<'_> {
         Ok(i as u32)
     }
 
+    fn event_field(&self, field: &str) -> Result<u32> {
+        let (i, def) = self.table.field(field)?;
+        if def.kind != FieldKind::Event {
+            return Err(kind_error(
+                field,
+                def.kind,
+                "count() and did() need an EVENT field",
+            ));
+        }
+        Ok(i as u32)
+    }
+
     fn node(&mut self, e: &Expr) -> Result<Node> {
         Ok(match e {
             Expr::All => Node::All,
@@ -209,21 +221,32 @@ impl Compiler<'_> {
                     }
                 }
             }
-            Expr::EventCount { field, days, op, n } => {
-                let (i, def) = self.table.field(field)?;
-                if def.kind != FieldKind::Event {
-                    return Err(kind_error(
-                        field,
-                        def.kind,
-                        "count() and did() need an EVENT field",
-                    ));
-                }
-                Node::Event {
-                    field: i as u32,
+            Expr::EventCount { field, days, op, n } => Node::Event {
+                field: self.event_field(field)?,
+                first: days.first,
+                last: days.last,
+                op: *op,
+                n: *n,
+            },
+            // Both ends: the second is evaluated within the rows of the first.
+            Expr::EventBetween {
+                field,
+                days,
+                lo,
+                hi,
+            } => {
+                let field = self.event_field(field)?;
+                let end = |op, n| Node::Event {
+                    field,
                     first: days.first,
                     last: days.last,
-                    op: *op,
-                    n: *n,
+                    op,
+                    n,
+                };
+                if lo > hi {
+                    Node::Nothing
+                } else {
+                    Node::And(vec![end(CmpOp::Ge, *lo), end(CmpOp::Le, *hi)])
                 }
             }
             Expr::Rows(rows) => {

@@ -7,13 +7,15 @@ use std::sync::{Arc, Mutex};
 
 use segdb_storage_format::bitmap::RoaringWriter;
 use segdb_storage_format::block_file::BlockKey;
+use segdb_storage_format::date::format_iso_day;
 use segdb_storage_format::part::{
     bias_day, unbias_day, IntMeta, Part, PartWriter, EVENT_ACTIVE, SHARD_ROWS, TAG_EVENT,
     TAG_INT_SLICE, TAG_NOT_NULL, TAG_TRUE, TAG_VALUE,
 };
 
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::schema::{FieldKind, Schema};
+use crate::MAX_DAY_COUNT;
 
 const NULL: u32 = u32::MAX;
 
@@ -259,7 +261,20 @@ impl ShardBuilder {
             let events = std::mem::take(&mut self.events[f]);
             match (fb, def.kind) {
                 (None, FieldKind::Event) if events.is_empty() => copy_field(&mut w, old, fi)?,
-                (_, FieldKind::Event) => write_events(&mut w, old, fi, events)?,
+                (_, FieldKind::Event) => write_events(&mut w, old, fi, events).map_err(|e| {
+                    match e {
+                        DayOverflow::At { local, day, total } => EngineError::InvalidArgument(
+                            format!(
+                                "the count of `{}` of row {} on {} would be {total}, past the \
+                                 limit of {MAX_DAY_COUNT} events a day (the import changed nothing)",
+                                def.name,
+                                u64::from(self.shard) * u64::from(SHARD_ROWS) + u64::from(local),
+                                format_iso_day(day),
+                            ),
+                        ),
+                        DayOverflow::Engine(e) => e,
+                    }
+                })?,
                 (None, _) => copy_field(&mut w, old, fi)?,
                 (Some(mut fb), _) => {
                     if let Some(old) = old {
@@ -491,13 +506,29 @@ fn encode(w: &mut PartWriter, field: u32, fb: &FieldBuilder) -> Result<()> {
     Ok(())
 }
 
-/// Writes an EVENT field: the old part's counts plus the new ones.
+/// Why [`write_events`] failed.
+enum DayOverflow {
+    /// Row `local` of the shard on `day` would count `total`, past
+    /// [`MAX_DAY_COUNT`].
+    At { local: u32, day: i32, total: u64 },
+    /// Reading the old part or writing the new one failed.
+    Engine(EngineError),
+}
+
+impl From<EngineError> for DayOverflow {
+    fn from(e: EngineError) -> DayOverflow {
+        DayOverflow::Engine(e)
+    }
+}
+
+/// Writes an EVENT field: the old part's counts plus the new ones, each
+/// day's at most [`MAX_DAY_COUNT`].
 fn write_events(
     w: &mut PartWriter,
     old: Option<&Part>,
     field: u32,
     mut events: Vec<(i32, u32, u64)>,
-) -> Result<()> {
+) -> std::result::Result<(), DayOverflow> {
     if let Some(old) = old {
         let file = old;
         let mut i = file.lower_bound(BlockKey::new(field, TAG_EVENT, 0, 0));
@@ -526,6 +557,13 @@ fn write_events(
             }
             if total == 0 {
                 continue;
+            }
+            if total > MAX_DAY_COUNT {
+                return Err(DayOverflow::At {
+                    local: r,
+                    day,
+                    total,
+                });
             }
             active.push(r);
             let mut x = total;

@@ -9,6 +9,7 @@ use segdb_storage_format::dictionary::hash_id;
 
 use super::ImportFormat;
 use crate::schema::{FieldKind, ID_COLUMN};
+use crate::MAX_DAY_COUNT;
 
 /// Longest external id accepted, in bytes.
 const MAX_ID_LEN: usize = segdb_storage_format::dictionary::MAX_ID_LEN;
@@ -509,6 +510,12 @@ impl LineParser {
                 format!("`{count}` is not a count (a non-negative integer)"),
             )
         })?;
+        if count > MAX_DAY_COUNT {
+            return Err(bad(
+                "count",
+                format!("{count} is past the limit of {MAX_DAY_COUNT} events a day"),
+            ));
+        }
         let hash = hash_id(id.as_bytes());
         let id = block.push_text(id);
         Ok(PRow::Event {

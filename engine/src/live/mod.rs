@@ -5,6 +5,7 @@
 //! "Real-time writes".
 
 mod bits;
+mod day_counts;
 pub(crate) mod delta;
 mod flush;
 pub(crate) mod ids;
@@ -383,13 +384,16 @@ impl Store {
         }
         let mut rec = payload::Record::new(table, t.schema(), batch);
         // Existing ids are looked up here, in parallel on the requests'
-        // threads, rather than one by one by the applier.
+        // threads, rather than one by one by the applier. A failed lookup
+        // (a damaged dictionary) refuses the batch before the WAL: written,
+        // it would make a second row for an existing id, or fail the
+        // applier and with it every later write.
         let rows = rec
             .batch
             .ops
             .iter()
-            .map(|op| t.row_of(op.id()).ok().flatten())
-            .collect();
+            .map(|op| t.row_of(op.id()))
+            .collect::<Result<Vec<_>>>()?;
         rec.rows = Some((t.instance, rows));
         let key = rec.batch.idempotency_key.clone();
         if let Some(k) = &key {
@@ -398,7 +402,11 @@ impl Store {
                 return Ok(ack);
             }
         }
-        let result = self.ingest_durable(rec);
+        let checked = match &rec.rows {
+            Some((_, rows)) => day_counts::check_day_counts(&t, &rec.batch.ops, rows),
+            None => Ok(()),
+        };
+        let result = checked.and_then(|()| self.ingest_durable(rec));
         if let Some(k) = &key {
             if result.is_err() {
                 lock(&live.keys).forget_failed(table, k);

@@ -8,6 +8,7 @@ use super::op::{Batch, Op, SetValue};
 use crate::error::{EngineError, Result};
 use crate::import::parse::suggest;
 use crate::schema::{FieldKind, Schema};
+use crate::MAX_DAY_COUNT;
 
 /// The `source_name` of the `BadInput` errors of [`parse_batch`].
 pub const INGEST_SOURCE: &str = "ingest batch";
@@ -322,6 +323,12 @@ impl Parser<'_> {
         let count = match obj.get("count") {
             None => 1,
             Some(Value::Number(n)) => match n.as_u64() {
+                Some(c) if c > MAX_DAY_COUNT => {
+                    return Err(bad(
+                        "count",
+                        format!("{n} is past the limit of {MAX_DAY_COUNT} events a day"),
+                    ))
+                }
                 Some(c) if c > 0 => c,
                 _ => return Err(bad("count", format!("{n} is not a positive integer"))),
             },

@@ -136,6 +136,17 @@ impl ClearSpans for Predicate {
                 op_span.clear_spans();
                 n.clear_spans();
             }
+            Predicate::EventBetween {
+                event,
+                window,
+                lo,
+                hi,
+            } => {
+                event.clear_spans();
+                window.clear_spans();
+                lo.clear_spans();
+                hi.clear_spans();
+            }
             Predicate::Did { event, window } => {
                 event.clear_spans();
                 window.clear_spans();

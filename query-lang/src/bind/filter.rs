@@ -273,6 +273,30 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
                 op: engine_op(*op),
                 n: n.value,
             }),
+            Predicate::EventBetween {
+                event,
+                window,
+                lo,
+                hi,
+            } => {
+                let field = self.event_field(event, "count(…)")?;
+                let days = self.bind_window(window)?;
+                if lo.value > hi.value {
+                    let (lo, hi) = (lo.value, hi.value);
+                    return Err(self
+                        .type_error(
+                            format!("inverted range: BETWEEN {lo} AND {hi} matches no rows"),
+                            span,
+                        )
+                        .with_hint(format!("write the low end first: BETWEEN {hi} AND {lo}")));
+                }
+                Ok(Expr::EventBetween {
+                    field,
+                    days,
+                    lo: lo.value,
+                    hi: hi.value,
+                })
+            }
             Predicate::Did { event, window } => Ok(Expr::did(
                 self.event_field(event, "did(…)")?,
                 self.bind_window(window)?,
@@ -593,9 +617,18 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
                     .with_hint(format!("quote it: '{v}'"))),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Expr::Rows(
-            self.scope.catalog.resolve_ids(self.scope.table, &ids),
-        ))
+        let rows = self
+            .scope
+            .catalog
+            .resolve_ids(self.scope.table, &ids)
+            .map_err(|e| {
+                let span = match (values.first(), values.last()) {
+                    (Some(a), Some(b)) => a.span.to(b.span),
+                    _ => Span::new(0, 0),
+                };
+                QueryError::new(ErrorKind::Catalog(e), span, self.scope.source)
+            })?;
+        Ok(Expr::Rows(rows))
     }
 
     fn int_value(&self, def: &FieldDef, value: &Literal) -> Result<i64, QueryError> {

@@ -265,14 +265,31 @@ impl Parser<'_> {
         Ok((values, end))
     }
 
-    /// `event_count ::= "count" "(" name "," window ")" cmp_op integer`
+    /// `event_count ::= "count" "(" name "," window ")" ( cmp_op integer
+    /// | "BETWEEN" integer "AND" integer )`
     fn parse_event_count(&mut self) -> Result<Expr, QueryError> {
         let start = self.advance();
         let (event, window) = self.parse_event_args("count")?;
+        if self.eat_keyword("BETWEEN").is_some() {
+            let lo = self.parse_int("an integer after BETWEEN")?;
+            self.expect_keyword("AND", "AND between the two ends of BETWEEN")?;
+            let hi = self.parse_int("an integer after AND")?;
+            let span = start.to(hi.span);
+            let predicate = Predicate::EventBetween {
+                event,
+                window,
+                lo,
+                hi,
+            };
+            return Ok(Expr::predicate(predicate, span));
+        }
         let Some(op) = self.cmp_op() else {
             return Err(self
-                .expected("a comparison operator after count(…)")
-                .with_hint("compare the count with a number: count(search, last 7 days) > 3"));
+                .expected("a comparison operator or BETWEEN after count(…)")
+                .with_hint(
+                    "compare the count with a number: count(search, last 7 days) > 3, \
+                     or BETWEEN 2 AND 5",
+                ));
         };
         let op_span = self.advance();
         let n = self.parse_int(format_args!("an integer after `{}`", op.as_str()))?;

@@ -4,7 +4,9 @@
 
 use segdb_engine::date::{parse_iso_day, Day};
 use segdb_engine::{Expr, FieldDef, FieldKind, Schema};
-use segdb_query_lang::{ArgValue, Catalog, Param, ParamType, SegmentBody, SegmentRef, Signature};
+use segdb_query_lang::{
+    ArgValue, Catalog, CatalogError, Param, ParamType, SegmentBody, SegmentRef, Signature,
+};
 
 /// The data set's "today".
 pub fn today() -> Day {
@@ -185,14 +187,21 @@ impl Catalog for TestCatalog {
         procedures().into_iter().map(|p| p.name).collect()
     }
 
-    /// `u` + 9 digits is row id = the number; anything else is unknown.
-    fn resolve_ids(&self, _table: &str, ids: &[String]) -> Vec<u32> {
-        ids.iter()
+    /// `u` + 9 digits is row id = the number; `damaged!` is a lookup that
+    /// fails as a damaged dictionary does; anything else is unknown.
+    fn resolve_ids(&self, _table: &str, ids: &[String]) -> Result<Vec<u32>, CatalogError> {
+        if ids.iter().any(|id| id == "damaged!") {
+            return Err(CatalogError::Corrupt(
+                "users/ids-1.seg at byte 4096: checksum mismatch in block 3".into(),
+            ));
+        }
+        Ok(ids
+            .iter()
             .filter_map(|id| {
                 let digits = id.strip_prefix('u')?;
                 (digits.len() == 9).then_some(())?;
                 digits.parse().ok()
             })
-            .collect()
+            .collect())
     }
 }

@@ -5,7 +5,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use segdb_engine::EngineError;
-use segdb_query_lang::QueryError;
+use segdb_query_lang::{CatalogError, ErrorKind, QueryError};
+use segdb_storage_format::FormatError;
 use serde_json::json;
 
 use crate::exec::ExecError;
@@ -72,6 +73,17 @@ impl ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 
+    /// 500: a damaged file (the message names it). Our fault, logged.
+    pub fn data_corruption(message: impl Into<String>) -> ApiError {
+        let message = message.into();
+        tracing::error!(%message, "data corruption");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "data_corruption",
+            message,
+        )
+    }
+
     /// The same error with a hint.
     pub fn with_hint(mut self, hint: impl Into<String>) -> ApiError {
         self.hint = Some(hint.into());
@@ -105,6 +117,14 @@ impl ApiError {
 
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> ApiError {
+        if e.is_internal() {
+            // The catalog failed (a damaged dictionary): ours, not the
+            // query's; the message names the file.
+            return match e.kind() {
+                ErrorKind::Catalog(CatalogError::Corrupt(m)) => ApiError::data_corruption(m),
+                _ => ApiError::internal(e.message()),
+            };
+        }
         ApiError {
             line: Some(e.line()),
             column: Some(e.column()),
@@ -146,6 +166,9 @@ impl From<EngineError> for ApiError {
             // Not the client's fault, and not transient: the batch was not
             // acknowledged, and writes are refused until a restart.
             EngineError::WalFailed(_) => (StatusCode::SERVICE_UNAVAILABLE, "wal_failed"),
+            EngineError::Storage(FormatError::Corrupt { .. }) => {
+                return ApiError::data_corruption(message)
+            }
             EngineError::Internal(_) | EngineError::Storage(_) => {
                 return ApiError::internal(message)
             }

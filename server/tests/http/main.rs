@@ -6,10 +6,13 @@
 mod auth;
 #[path = "../common/mod.rs"]
 mod common;
+mod damage;
+mod event_limits;
 mod imports;
 mod ingest;
 mod insight;
 mod labels;
+mod language;
 mod limits;
 mod queries;
 mod rejections;

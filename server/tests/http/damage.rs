@@ -1,0 +1,142 @@
+//! A damaged id dictionary: every path that looks external ids up answers
+//! an error naming the file (500, `data_corruption`), never a smaller
+//! count, a segment of fewer rows, or a write applied to a new row.
+
+use serde_json::Value;
+
+use super::*;
+
+/// Flips 8 bytes in the middle of the table's only dictionary part; its
+/// file name.
+fn damage_dictionary(store: &Path) -> String {
+    let parts: Vec<PathBuf> = std::fs::read_dir(store.join("users"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("ids-") && name.ends_with(".seg")
+        })
+        .collect();
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    let mut bytes = std::fs::read(&parts[0]).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 8] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&parts[0], bytes).unwrap();
+    parts[0].file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// Asserts a 500 `data_corruption` answer naming `file`.
+fn assert_corruption(r: &RawResponse, file: &str, what: &str) {
+    assert_eq!(r.status, 500, "{what}: {}", r.text());
+    let v: Value = r.json();
+    assert_eq!(v["error"]["code"], "data_corruption", "{what}: {v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains(file), "{what}: {message}");
+}
+
+fn query(c: &Client, text: &str) -> RawResponse {
+    post(c, "/v1/query", "text/plain; charset=utf-8", text)
+}
+
+#[test]
+fn a_damaged_id_dictionary_is_an_error_on_every_path_that_looks_ids_up() {
+    // 6,000 ids: one ids page and two hash pages, so that the flipped
+    // bytes in the middle of the file land in a checked block that only
+    // some lookups read.
+    let (_dir, store, data) = generated(6000);
+    let ids: Vec<&str> = data.rows().map(|r| r.id()).collect();
+    let list = ids
+        .iter()
+        .map(|id| format!("'{id}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let file = damage_dictionary(&store);
+    let server = Server::start(&store, Settings::default());
+    let c = server.client(None);
+    assert_eq!(count(&c, "SELECT COUNT(*) FROM users"), 6000);
+
+    let r = query(
+        &c,
+        &format!("SELECT COUNT(*) FROM users WHERE user_id IN ({list})"),
+    );
+    assert_corruption(&r, &file, "IN");
+    let r = query(
+        &c,
+        &format!("SELECT COUNT(*) FROM users WHERE NOT user_id IN ({list})"),
+    );
+    assert_corruption(&r, &file, "NOT IN");
+
+    // A SNAPSHOT segment from ids, and an uploaded id list: no segment.
+    let r = query(
+        &c,
+        &format!("CREATE SEGMENT picked SNAPSHOT AS SELECT FROM users WHERE user_id IN ({list})"),
+    );
+    assert_corruption(&r, &file, "SNAPSHOT");
+    let csv = format!("user_id\n{}\n", ids.join("\n"));
+    let r = put(&c, "/v1/segments/uploaded?table=users", "text/csv", &csv);
+    assert_corruption(&r, &file, "upload");
+    assert_eq!(get(&c, "/v1/segments").json()["segments"], json!([]));
+
+    // A profile, by route and by CALL, of ids until one reads the damage;
+    // an import touching existing ids.
+    let mut refused = 0;
+    for id in &ids {
+        let r = get(&c, &format!("/v1/tables/users/profiles/{id}"));
+        if r.status != 200 {
+            assert_corruption(&r, &file, "profile");
+            let r = query(&c, &format!("CALL profile('users', '{id}')"));
+            assert_corruption(&r, &file, "CALL profile");
+            refused += 1;
+            break;
+        }
+    }
+    assert_eq!(refused, 1, "no profile read the damaged block");
+    let r = post(
+        &c,
+        "/v1/tables/users/import",
+        "text/csv",
+        &format!("user_id,city\n{}\n", ids.join(",c000\n")),
+    );
+    assert_corruption(&r, &file, "import");
+    assert_eq!(count(&c, "SELECT COUNT(*) FROM users"), 6000);
+
+    // An ingest touching every existing id is refused before the WAL, so
+    // it neither makes new rows nor stops later writes.
+    let body: String = ids
+        .iter()
+        .map(|id| format!("{{\"id\":\"{id}\",\"set\":{{\"city\":\"c000\"}}}}\n"))
+        .collect();
+    let r = c
+        .request(
+            "POST",
+            "/v1/tables/users/ingest",
+            &[("content-type", "application/x-ndjson")],
+            Some(body.as_bytes()),
+        )
+        .unwrap();
+    assert_corruption(&r, &file, "ingest");
+    assert_eq!(count(&c, "SELECT COUNT(*) FROM users"), 6000);
+    // Lookups that read only undamaged blocks still work: some of these
+    // new ids are written (and each other one is refused as damage).
+    let mut written = 0;
+    for i in 0..200 {
+        let line = format!("{{\"id\":\"fresh{i}\",\"set\":{{\"city\":\"c000\"}}}}\n");
+        let r = c
+            .request(
+                "POST",
+                "/v1/tables/users/ingest",
+                &[("content-type", "application/x-ndjson")],
+                Some(line.as_bytes()),
+            )
+            .unwrap();
+        if r.status == 200 {
+            written += 1;
+        } else {
+            assert_corruption(&r, &file, "ingest of a new id");
+        }
+    }
+    assert!(written > 0, "no write went through after a refused one");
+    assert_eq!(count(&c, "SELECT COUNT(*) FROM users"), 6000 + written);
+}
