@@ -146,9 +146,10 @@ impl From<EngineError> for ApiError {
             // Not the client's fault, and not transient: the batch was not
             // acknowledged, and writes are refused until a restart.
             EngineError::WalFailed(_) => (StatusCode::SERVICE_UNAVAILABLE, "wal_failed"),
-            EngineError::Internal(_) | EngineError::Storage(_) => {
-                return ApiError::internal(message)
-            }
+            // A server opens its store once, at start; no request meets a lock.
+            EngineError::Internal(_)
+            | EngineError::Storage(_)
+            | EngineError::StoreLocked { .. } => return ApiError::internal(message),
         };
         ApiError::new(status, code, message)
     }
