@@ -11,6 +11,7 @@ pub mod segment;
 pub use expr::{CmpOp, DayRange, Expr};
 pub use schema::{FieldDef, FieldKind, Schema, ID_COLUMN};
 pub use segdb_storage_format::date;
+mod block_names;
 pub mod cancel;
 pub mod error;
 pub mod eval;

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use bytes::Bytes;
 
+use crate::block_label::{BlockLabel, FileKind, Names};
 use crate::error::{FormatError, Result};
 use crate::fsutil::{fsync_dir, temp_path_for};
 
@@ -227,6 +228,7 @@ impl BlockFileWriter {
 /// blocks are verified against their CRC32C on first use.
 pub struct BlockFile {
     path: PathBuf,
+    kind: FileKind,
     bytes: Bytes,
     dir_offset: usize,
     num_entries: usize,
@@ -322,6 +324,7 @@ impl BlockFile {
             .collect();
         Ok(BlockFile {
             path: path.to_path_buf(),
+            kind: FileKind::of_magic(magic),
             bytes,
             dir_offset,
             num_entries,
@@ -397,22 +400,42 @@ impl BlockFile {
         let (word, bit) = (i / 64, 1u64 << (i % 64));
         if self.verified[word].load(AtomicOrdering::Relaxed) & bit == 0 {
             if crc32c::crc32c(b) != e.crc {
-                return Err(FormatError::corrupt(
-                    &self.path,
-                    e.offset,
-                    format!("checksum mismatch in block {:?} ({} bytes)", e.key, e.len),
-                ));
+                return Err(self.block_error(e, 0, format!("checksum mismatch ({} bytes)", e.len)));
             }
-            validate(b).map_err(|(at, what)| {
-                FormatError::corrupt(
-                    &self.path,
-                    e.offset + at as u64,
-                    format!("block {:?}: {what}", e.key),
-                )
-            })?;
+            validate(b).map_err(|(at, what)| self.block_error(e, at as u64, what))?;
             self.verified[word].fetch_or(bit, AtomicOrdering::Relaxed);
         }
         Ok(b)
+    }
+
+    /// What a block of this file is, for messages: its kind and key, and
+    /// for a part its shard.
+    pub fn label(&self, key: BlockKey) -> BlockLabel {
+        BlockLabel {
+            file: self.kind,
+            key,
+            shard: (self.kind == FileKind::Part).then_some(self.info as u32),
+        }
+    }
+
+    /// A `CorruptBlock` error at `at` bytes into the block of entry `e`.
+    fn block_error(&self, e: Entry, at: u64, what: String) -> FormatError {
+        let block = self.label(e.key);
+        FormatError::CorruptBlock {
+            path: self.path.clone(),
+            offset: e.offset + at,
+            place: block.describe(Names::default()),
+            block,
+            what,
+        }
+    }
+
+    /// Verifies every block against its checksum (`segdb check`): one error
+    /// per damaged block, in file order.
+    pub fn verify_all(&self) -> Vec<FormatError> {
+        (0..self.num_entries)
+            .filter_map(|i| self.block(i).err())
+            .collect()
     }
 
     /// The block with this key, if the file has one.

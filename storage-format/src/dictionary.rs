@@ -29,9 +29,9 @@ pub const IDS_PER_PAGE: u32 = 1 << 16;
 pub const SLOTS_PER_PAGE: u64 = 1 << 13;
 /// Longest external id, in bytes.
 pub const MAX_ID_LEN: usize = 1024;
-const TAG_META: u8 = 1;
-const TAG_IDS: u8 = 2;
-const TAG_SLOTS: u8 = 3;
+pub(crate) const TAG_META: u8 = 1;
+pub(crate) const TAG_IDS: u8 = 2;
+pub(crate) const TAG_SLOTS: u8 = 3;
 
 /// The dictionary's hash of an external id (FNV-1a 64 finished with the
 /// murmur3 mixer). Part of the format: never change it.
@@ -164,6 +164,11 @@ impl DictionaryPart {
             ids_blocks,
             slot_blocks,
         })
+    }
+
+    /// The block file (for `segdb check`, which verifies every block).
+    pub fn block_file(&self) -> &BlockFile {
+        &self.file
     }
 
     /// Maps and opens the dictionary part at `path`.

@@ -76,6 +76,11 @@ impl SnapshotFile {
         Ok(SnapshotFile { file })
     }
 
+    /// The block file (for `segdb check`, which verifies every block).
+    pub fn block_file(&self) -> &BlockFile {
+        &self.file
+    }
+
     /// Maps and opens the snapshot file at `path`.
     pub fn open_mapped(path: &Path) -> Result<SnapshotFile> {
         SnapshotFile::open(path, crate::mmap::map_sealed_file(path)?)

@@ -99,7 +99,7 @@ impl Table {
         merge: &(impl Fn(T, T) -> T + Sync + Send),
     ) -> Result<T> {
         let part = self.part(s).map(|p| p.as_ref());
-        let ctx = resolve(plan, part, s as u32)?;
+        let ctx = resolve(plan, part, s as u32).map_err(|e| self.name_error(e))?;
         (0..self.chunks_of(s))
             .into_par_iter()
             .map(|key| {
@@ -118,6 +118,7 @@ impl Table {
                 })
             })
             .try_reduce(identity, |a, b| Ok(merge(a, b)))
+            .map_err(|e| self.name_error(e))
     }
 
     /// The number of rows matching `expr`. Never builds the segment's bitmap.
@@ -218,7 +219,8 @@ impl Table {
         let plan = compile_planned(self, expr)?;
         let s = (row >> 20) as usize;
         let key = ((row >> 16) & 0xF) as u16;
-        let ctx = resolve(&plan, self.part(s).map(|p| p.as_ref()), s as u32)?;
+        let ctx = resolve(&plan, self.part(s).map(|p| p.as_ref()), s as u32)
+            .map_err(|e| self.name_error(e))?;
         Ok(with_scratch(|scratch| {
             let mut uni = scratch.take();
             let mut out = scratch.take();
