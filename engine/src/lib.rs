@@ -13,6 +13,7 @@ pub use schema::{FieldDef, FieldKind, Schema, ID_COLUMN};
 pub use segdb_storage_format::date;
 mod block_names;
 pub mod cancel;
+pub mod check;
 pub mod error;
 pub mod eval;
 pub mod explain;

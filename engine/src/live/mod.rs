@@ -8,7 +8,7 @@ mod bits;
 pub(crate) mod delta;
 mod flush;
 pub(crate) mod ids;
-mod keys;
+pub(crate) mod keys;
 mod payload;
 
 use std::collections::BTreeMap;

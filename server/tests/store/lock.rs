@@ -43,6 +43,10 @@ fn import_and_query_beside_a_server_are_refused_naming_it() {
     assert!(!ok);
     assert!(err.contains(&format!("process {pid}")), "{err}");
     assert!(err.contains("POST /v1/query"), "{err}");
+    // A check takes the lock shared: not beside a writer either.
+    let (ok, _, err) = segdb(&["check", "--data", p(&data)]);
+    assert!(!ok);
+    assert!(err.contains(&format!("process {pid}")), "{err}");
 
     // The server goes on, flushes at shutdown, and the store opens after it.
     ingest(&url, "{\"id\":\"d\",\"set\":{\"city\":\"z\"}}\n");

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod check;
 mod lock;
 
 use std::io::{BufRead, BufReader};

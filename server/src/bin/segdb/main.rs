@@ -6,6 +6,7 @@
 #[macro_use]
 mod output;
 mod bench;
+mod check;
 mod console;
 mod data;
 mod ingest_bench;
@@ -84,6 +85,18 @@ enum Cmd {
         format: Format,
         /// The statements (`;`-separated).
         statement: String,
+    },
+    /// Verifies every checksum of every live file of a store (parts,
+    /// dictionary, snapshots, WAL) and the manifest's consistency, changing
+    /// nothing; names the file, offset, table, field and shard of each
+    /// problem and exits non-zero if there is one. Run it after a disk scare.
+    Check {
+        /// The store's directory (not while a server or an import has it open).
+        #[arg(long)]
+        data: PathBuf,
+        /// A machine-readable report on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Builds a demo store of the `small` data set (once) and runs example
     /// statements on it.
@@ -234,6 +247,7 @@ fn run(cmd: Cmd) -> Result<(), AnyError> {
             }
             Ok(())
         }
+        Cmd::Check { data, json } => check::check(&data, json),
         Cmd::Serve(args) => serve::serve(args),
         Cmd::Console(args) => console::console(args),
         Cmd::Bench {
