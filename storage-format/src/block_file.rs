@@ -8,16 +8,17 @@
 //! FORMAT.md draws the bytes.
 
 use std::cmp::Ordering;
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::block_label::{BlockLabel, FileKind, Names};
 use crate::error::{FormatError, Result};
-use crate::fsutil::{fsync_dir, temp_path_for};
+use crate::fsutil::{create_temp, rename_durably, temp_path_for};
+use crate::wal::{RealFs, WalFile, WalFs};
 
 /// Bytes of the header.
 pub const HEADER_LEN: usize = 16;
@@ -112,12 +113,27 @@ fn decode_entry(b: &[u8]) -> Entry {
     }
 }
 
+/// A [`WalFile`] as an `io::Write`, for a `BufWriter`.
+struct FileOut(Box<dyn WalFile>);
+
+impl Write for FileOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Writes a block file to a temporary name; [`BlockFileWriter::finish`]
-/// fsyncs it and renames it into place.
+/// fsyncs it and renames it into place. Every file operation goes through
+/// a [`WalFs`] (the OS unless a test injects faults).
 pub struct BlockFileWriter {
     path: PathBuf,
     temp: PathBuf,
-    out: BufWriter<File>,
+    fs: Arc<dyn WalFs>,
+    out: BufWriter<FileOut>,
     pos: u64,
     entries: Vec<Entry>,
 }
@@ -125,12 +141,23 @@ pub struct BlockFileWriter {
 impl BlockFileWriter {
     /// Starts a file that will be named `path` once finished.
     pub fn create(path: &Path, magic: &[u8; 8], version: u32) -> Result<BlockFileWriter> {
+        BlockFileWriter::create_with(Arc::new(RealFs), path, magic, version)
+    }
+
+    /// [`BlockFileWriter::create`] through `fs`.
+    pub fn create_with(
+        fs: Arc<dyn WalFs>,
+        path: &Path,
+        magic: &[u8; 8],
+        version: u32,
+    ) -> Result<BlockFileWriter> {
         let temp = temp_path_for(path);
-        let file = File::create(&temp).map_err(|e| FormatError::io("create", &temp, e))?;
+        let file = create_temp(&*fs, &temp)?;
         let mut w = BlockFileWriter {
             path: path.to_path_buf(),
             temp,
-            out: BufWriter::with_capacity(1 << 20, file),
+            fs,
+            out: BufWriter::with_capacity(1 << 20, FileOut(file)),
             pos: 0,
             entries: Vec::new(),
         };
@@ -210,16 +237,14 @@ impl BlockFileWriter {
         put_u32(&mut footer, crc);
         footer.extend_from_slice(FOOTER_MAGIC);
         self.write(&footer)?;
-        let file = self
+        let FileOut(mut file) = self
             .out
             .into_inner()
             .map_err(|e| FormatError::io("write", &self.temp, e.into_error()))?;
-        file.sync_all()
+        file.sync()
             .map_err(|e| FormatError::io("fsync", &self.temp, e))?;
         drop(file);
-        std::fs::rename(&self.temp, &self.path)
-            .map_err(|e| FormatError::io("rename", &self.temp, e))?;
-        fsync_dir(&self.path)?;
+        rename_durably(&*self.fs, &self.temp, &self.path)?;
         Ok(self.pos)
     }
 }

@@ -51,12 +51,43 @@ pub fn hash_id(id: &[u8]) -> u64 {
 /// Writes a dictionary part for ids of rows `first_row..first_row + ids.len()`.
 /// The ids must be distinct (the caller checks against older parts).
 pub fn write_dictionary_part(path: &Path, first_row: u64, ids: &[&str]) -> Result<u64> {
+    write_dictionary_part_with(
+        std::sync::Arc::new(crate::wal::RealFs),
+        path,
+        first_row,
+        ids,
+    )
+}
+
+/// [`write_dictionary_part`] through `fs` (tests inject faults).
+pub fn write_dictionary_part_with(
+    fs: std::sync::Arc<dyn crate::wal::WalFs>,
+    path: &Path,
+    first_row: u64,
+    ids: &[&str],
+) -> Result<u64> {
     let hashes: Vec<u64> = ids.iter().map(|id| hash_id(id.as_bytes())).collect();
-    write_dictionary_part_hashed(path, first_row, ids, &hashes)
+    write_hashed(fs, path, first_row, ids, &hashes)
 }
 
 /// [`write_dictionary_part`] with the ids' [`hash_id`]es computed already.
 pub fn write_dictionary_part_hashed(
+    path: &Path,
+    first_row: u64,
+    ids: &[&str],
+    hashes: &[u64],
+) -> Result<u64> {
+    write_hashed(
+        std::sync::Arc::new(crate::wal::RealFs),
+        path,
+        first_row,
+        ids,
+        hashes,
+    )
+}
+
+fn write_hashed(
+    fs: std::sync::Arc<dyn crate::wal::WalFs>,
     path: &Path,
     first_row: u64,
     ids: &[&str],
@@ -77,7 +108,7 @@ pub fn write_dictionary_part_hashed(
         }
         slots[s as usize] = (i as u64 + 1) | ((h >> 32) << 32);
     }
-    let mut w = BlockFileWriter::create(path, DICT_MAGIC, DICT_VERSION)?;
+    let mut w = BlockFileWriter::create_with(fs, path, DICT_MAGIC, DICT_VERSION)?;
     let mut meta = Vec::with_capacity(16);
     meta.extend_from_slice(&first_row.to_le_bytes());
     meta.extend_from_slice(&(n as u32).to_le_bytes());

@@ -30,6 +30,9 @@ pub trait WalFs: Send + Sync + fmt::Debug {
     fn remove(&self, path: &Path) -> io::Result<()>;
     /// Makes the directory's entries (created, renamed, removed files) durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Renames a file, replacing `to` if it exists (durable once the
+    /// directory is synced).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
 }
 
 /// A file open for appending.
@@ -94,6 +97,9 @@ impl WalFs for RealFs {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
     }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
 }
 
 /// [`RealFs`] with failpoints, for tests (also of the layers above the WAL).
@@ -117,6 +123,8 @@ struct FaultState {
     bytes_written: u64,
     fail_sync_at: Option<u64>,
     fail_write_at: Option<u64>,
+    num_renames: u64,
+    fail_rename_at: Option<u64>,
     capacity: Option<u64>,
     syncs_paused: bool,
     num_syncs_waiting: u64,
@@ -154,6 +162,18 @@ impl FaultyFs {
     /// its buffer, then fails with EIO: a half-written record.
     pub fn fail_write_at(&self, n: u64) {
         self.state().fail_write_at = Some(n);
+    }
+
+    /// The `n`th rename (counted from the start) fails with EIO and does
+    /// not happen: a rename torn by a power loss before it reached the
+    /// disk, reported to the caller.
+    pub fn fail_rename_at(&self, n: u64) {
+        self.state().fail_rename_at = Some(n);
+    }
+
+    /// Renames done (or attempted) so far.
+    pub fn num_renames(&self) -> u64 {
+        self.state().num_renames
     }
 
     /// The disk is full once `bytes` more bytes have been written: a write
@@ -357,5 +377,19 @@ impl WalFs for FaultyFs {
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         RealFs.sync_dir(dir)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut s = self.state();
+        s.num_renames += 1;
+        if s.fail_rename_at == Some(s.num_renames) {
+            return Err(injected(io::ErrorKind::Other, "input/output error"));
+        }
+        RealFs.rename(from, to)?;
+        if let Some(f) = s.files.remove(from) {
+            s.files.insert(to.to_owned(), f);
+        } else {
+            s.files.remove(to);
+        }
+        Ok(())
     }
 }

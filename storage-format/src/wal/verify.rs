@@ -49,6 +49,9 @@ impl WalFs for ReadOnlyFs {
     fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
         Ok(())
     }
+    fn rename(&self, _from: &Path, _to: &Path) -> io::Result<()> {
+        Err(refused())
+    }
 }
 
 /// Checks every record of the WAL in `dir` after `flushed_seq` (and the
