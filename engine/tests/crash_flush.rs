@@ -1,21 +1,23 @@
 //! Power loss during flush and compaction, not only in the WAL (redb's
-//! `tests/crash_consistency.rs` is the model). The WAL, every part and
-//! dictionary part a flush or a compaction writes, the idempotency key
-//! file and their manifests go through one `FaultyFs`. For every N over
-//! the run's fsyncs and renames, a fresh store takes random batches
-//! through the live path with flushes and a compaction while the Nth
-//! fsync fails (its data lost, as Linux may drop the pages) or the Nth
-//! rename fails without happening; the run stops at the first error, the
-//! power goes (whatever was not fsynced is lost), and the store is opened
-//! again on the real files. It must open, hold every acknowledged batch,
-//! and hold the one batch in doubt whole or not at all.
+//! `tests/crash_consistency.rs` is the model). Every file the store writes
+//! goes through one `FaultyFs`: the WAL, the parts and dictionary parts of
+//! an import, a flush and a compaction, the idempotency key file, a
+//! snapshot segment's file and every manifest. For every N over the run's
+//! fsyncs and renames, a fresh store takes an import, random batches
+//! through the live path with flushes, a compaction and a snapshot segment
+//! while the Nth fsync fails (its data lost, as Linux may drop the pages)
+//! or the Nth rename fails without happening; the run stops at the first
+//! error, the power goes (whatever was not fsynced is lost), and the store
+//! is opened again on the real files. It must open, hold everything
+//! acknowledged, and hold the one operation in doubt whole or not at all.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use segdb_engine::write::parse_batch;
-use segdb_engine::{Expr, FieldDef, FieldKind, LiveOptions, Schema, Store};
+use segdb_engine::{Expr, FieldDef, FieldKind, ImportFormat, ImportOptions, LiveOptions};
+use segdb_engine::{Schema, SegmentDef, Store};
 use segdb_storage_format::wal::FaultyFs;
 
 const IDS: u64 = 12;
@@ -55,11 +57,13 @@ fn apply(model: &mut BTreeMap<String, String>, writes: &Writes) {
     }
 }
 
-/// What a run acknowledged: the model of its acknowledged batches, and the
-/// writes of a batch whose outcome is unknown (its ingest failed).
+/// What a run acknowledged: the model of its acknowledged import and
+/// batches, the writes of the one whose outcome is unknown (it failed),
+/// and the snapshot segment (`Some(true)` made, `None` in doubt).
 struct Run {
     acked: BTreeMap<String, String>,
     in_doubt: Option<Writes>,
+    segment: Option<bool>,
 }
 
 /// Batches through the live path on a store whose files go through `fs`,
@@ -69,16 +73,36 @@ fn run(dir: &Path, fs: &FaultyFs, seed: u64) -> Run {
         wal_fs: Arc::new(fs.clone()),
         ..LiveOptions::default()
     };
-    let store = Store::open_with(dir, options).unwrap();
-    let schema = Schema {
-        fields: vec![FieldDef::new("city", FieldKind::Enum)],
-    };
-    store.create_table("t", &schema).unwrap();
-    let mut rng = Rng(seed);
     let mut out = Run {
         acked: BTreeMap::new(),
         in_doubt: None,
+        segment: Some(false),
     };
+    // Creating the store or the table may fail too: nothing is acknowledged.
+    let Ok(store) = Store::open_with(dir, options) else {
+        return out;
+    };
+    let schema = Schema {
+        fields: vec![FieldDef::new("city", FieldKind::Enum)],
+    };
+    if store.create_table("t", &schema).is_err() {
+        return out;
+    }
+    let imported: Writes = (0..IDS)
+        .map(|k| (format!("u{k}"), format!("c{}", k % CITIES)))
+        .collect();
+    let csv: String = std::iter::once("user_id,city\n".to_owned())
+        .chain(imported.iter().map(|(id, city)| format!("{id},{city}\n")))
+        .collect();
+    let opts = ImportOptions::default();
+    match store.import("t", ImportFormat::Csv, csv.as_bytes(), &opts) {
+        Ok(_) => apply(&mut out.acked, &imported),
+        Err(_) => {
+            out.in_doubt = Some(imported);
+            return out;
+        }
+    }
+    let mut rng = Rng(seed);
     for i in 0..BATCHES {
         let writes = batch_writes(&mut rng);
         let text: String = writes
@@ -97,14 +121,26 @@ fn run(dir: &Path, fs: &FaultyFs, seed: u64) -> Run {
             return out;
         }
     }
-    let _ = store.compact("t");
+    if store.compact("t").is_err() {
+        return out;
+    }
+    let def = SegmentDef::Snapshot {
+        rows: vec![0, 1],
+        text: None,
+    };
+    out.segment = match store.create_segment("firsts", "t", def, false) {
+        Ok(_) => Some(true),
+        Err(_) => None,
+    };
     out
 }
 
 /// Every row's city in the store.
 fn cities(store: &Store) -> BTreeMap<String, String> {
-    let t = store.table("t").unwrap();
     let mut out = BTreeMap::new();
+    let Ok(t) = store.table("t") else {
+        return out;
+    };
     for c in 0..CITIES {
         let city = format!("c{c}");
         let e = Expr::Value {
@@ -138,6 +174,14 @@ fn crash_and_check(what: &str, seed: u64, inject: impl Fn(&FaultyFs)) {
         run.acked,
         run.in_doubt
     );
+    match (run.segment, store.segment("firsts")) {
+        (Some(false), None) | (None, None) => {}
+        (Some(true) | None, Some(_)) => {
+            let rows = store.snapshot_expr("firsts").unwrap();
+            assert_eq!(store.table("t").unwrap().count(&rows).unwrap(), 2, "{what}");
+        }
+        (made, found) => panic!("{what}: segment made {made:?}, found {found:?}"),
+    }
 }
 
 #[test]
@@ -150,10 +194,12 @@ fn a_power_loss_at_any_fsync_or_rename_of_flush_and_compaction_loses_no_acknowle
     assert!(clean.in_doubt.is_none());
     let (syncs, renames) = (fs.num_syncs(), fs.num_renames());
     drop(dir);
-    // Three flushes (a delta part, the keys and the manifest each, and a
-    // dictionary part while there are new ids) and the compaction (part,
-    // manifest): at least 11 renames, all through the faulty layer.
-    assert!(renames >= 11, "{renames} renames");
+    // The table and the import (part, dictionary part, manifest), three
+    // flushes (a delta part, the keys and the manifest each), the
+    // compaction (part, manifest) and the segment (file, manifest): at
+    // least 18 renames, all through the faulty layer.
+    assert!(clean.segment == Some(true));
+    assert!(renames >= 18, "{renames} renames");
     crash_and_check("no fault, power lost at the end", seed, |_| {});
     for n in 1..=syncs {
         crash_and_check(&format!("fsync {n} of {syncs} fails"), seed, |fs| {

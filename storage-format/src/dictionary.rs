@@ -67,7 +67,7 @@ pub fn write_dictionary_part_with(
     ids: &[&str],
 ) -> Result<u64> {
     let hashes: Vec<u64> = ids.iter().map(|id| hash_id(id.as_bytes())).collect();
-    write_hashed(fs, path, first_row, ids, &hashes)
+    write_dictionary_part_hashed_with(fs, path, first_row, ids, &hashes)
 }
 
 /// [`write_dictionary_part`] with the ids' [`hash_id`]es computed already.
@@ -77,7 +77,7 @@ pub fn write_dictionary_part_hashed(
     ids: &[&str],
     hashes: &[u64],
 ) -> Result<u64> {
-    write_hashed(
+    write_dictionary_part_hashed_with(
         std::sync::Arc::new(crate::wal::RealFs),
         path,
         first_row,
@@ -86,7 +86,8 @@ pub fn write_dictionary_part_hashed(
     )
 }
 
-fn write_hashed(
+/// [`write_dictionary_part_hashed`] through `fs` (tests inject faults).
+pub fn write_dictionary_part_hashed_with(
     fs: std::sync::Arc<dyn crate::wal::WalFs>,
     path: &Path,
     first_row: u64,

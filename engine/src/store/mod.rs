@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use segdb_storage_format::manifest::{
     FieldManifest, Manifest, TableManifest, MANIFEST_FILE, SEGMENTS_DIR,
 };
+use segdb_storage_format::wal::WalFs;
 use segdb_storage_format::FormatError;
 
 use crate::error::{EngineError, Result};
@@ -98,7 +99,7 @@ impl Store {
             Some(m) => m,
             None => {
                 let m = Manifest::default();
-                m.store(dir)?;
+                m.store_with(&*options.wal_fs, dir)?;
                 m
             }
         };
@@ -137,6 +138,12 @@ impl Store {
 
     pub(crate) fn live(&self) -> &Live {
         &self.live
+    }
+
+    /// The file system every write of the store goes through (the OS, or a
+    /// test's `FaultyFs`: `LiveOptions::wal_fs`).
+    pub(crate) fn fs(&self) -> Arc<dyn WalFs> {
+        self.live.options.wal_fs.clone()
     }
 
     pub(crate) fn live_mut(&mut self) -> &mut Live {
@@ -269,7 +276,7 @@ impl Store {
         manifest.generation += 1;
         manifest.next_file_id = manifest.next_file_id.max(next_file_id);
         manifest.tables.insert(table.name.clone(), table.manifest());
-        manifest.store(&self.dir)?;
+        manifest.store_with(&*self.fs(), &self.dir)?;
         let table = Arc::new(table);
         let mut tables = old.tables.clone();
         let replaced = tables.insert(table.name.clone(), table.clone());
@@ -388,7 +395,7 @@ impl Store {
         let mut manifest = (*old.manifest).clone();
         manifest.generation += 1;
         manifest.tables.remove(name);
-        manifest.store(&self.dir)?;
+        manifest.store_with(&*self.fs(), &self.dir)?;
         let mut tables = old.tables.clone();
         let dropped = tables.remove(name);
         *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(State {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use segdb_storage_format::manifest::{SegmentManifest, MANIFEST_FILE, SEGMENTS_DIR};
-use segdb_storage_format::snapshot::{write_snapshot, SnapshotFile};
+use segdb_storage_format::snapshot::{write_snapshot_with, SnapshotFile};
 use segdb_storage_format::FormatError;
 
 use super::{valid_name, Segment, State, Store};
@@ -254,7 +254,7 @@ impl Store {
                 let file = self.new_file_name(&mut counter, "snap");
                 manifest.next_file_id = counter;
                 let path = sdir.join(&file);
-                let bytes = write_snapshot(&path, &rows)?;
+                let bytes = write_snapshot_with(self.fs(), &path, &rows)?;
                 new_file = Some(path.clone());
                 let opened = SnapshotFile::open_mapped(&path).inspect_err(|_| {
                     let _ = std::fs::remove_file(&path);
@@ -276,7 +276,7 @@ impl Store {
         manifest
             .segments
             .insert(name.to_owned(), segment.manifest());
-        if let Err(e) = manifest.store(&self.dir) {
+        if let Err(e) = manifest.store_with(&*self.fs(), &self.dir) {
             if let Some(path) = new_file {
                 let _ = std::fs::remove_file(path);
             }
@@ -316,7 +316,7 @@ impl Store {
         let mut manifest = (*old.manifest).clone();
         manifest.generation += 1;
         manifest.segments.remove(name);
-        manifest.store(&self.dir)?;
+        manifest.store_with(&*self.fs(), &self.dir)?;
         let file = segment.file_name();
         let mut segments = old.segments.clone();
         segments.remove(name);
