@@ -5,8 +5,9 @@
 //! snapshot segment's file and every manifest. For every N over the run's
 //! fsyncs and renames, a fresh store takes an import, random batches
 //! through the live path with flushes, a compaction and a snapshot segment
-//! while the Nth fsync fails (its data lost, as Linux may drop the pages)
-//! or the Nth rename fails without happening; the run stops at the first
+//! while the Nth fsync fails (its data lost, as Linux may drop the pages),
+//! the power goes right after the Nth fsync (every later change fails), or
+//! the Nth rename fails without happening; the run stops at the first
 //! error, the power goes (whatever was not fsynced is lost), and the store
 //! is opened again on the real files. It must open, hold everything
 //! acknowledged, and hold the one operation in doubt whole or not at all.
@@ -206,10 +207,20 @@ fn a_power_loss_at_any_fsync_or_rename_of_flush_and_compaction_loses_no_acknowle
             fs.fail_sync_at(n)
         });
     }
+    for n in 1..=syncs {
+        crash_and_check(
+            &format!("power cut after fsync {n} of {syncs}"),
+            seed,
+            |fs| fs.cut_power_after_syncs(n),
+        );
+    }
     for n in 1..=renames {
         crash_and_check(&format!("rename {n} of {renames} fails"), seed, |fs| {
             fs.fail_rename_at(n)
         });
     }
-    println!("{syncs} fsyncs and {renames} renames each failed once; every store opened whole");
+    println!(
+        "{syncs} fsyncs each failed once and each followed by a power cut, {renames} renames each \
+         failed once; every store opened whole"
+    );
 }
