@@ -38,7 +38,7 @@ fn import_and_query_beside_a_server_are_refused_naming_it() {
     assert!(!ok, "an import beside the server succeeded: {out}");
     assert!(err.contains(&format!("process {pid}")), "{err}");
     assert!(err.contains("segdb serve --data"), "{err}");
-    assert!(err.contains("POST /v1/tables/{t}/import"), "{err}");
+    assert!(err.contains("POST /v1/tables/t/import"), "{err}");
     let (ok, _, err) = segdb(&["query", "--data", p(&data), "SELECT COUNT(*) FROM t"]);
     assert!(!ok);
     assert!(err.contains(&format!("process {pid}")), "{err}");

@@ -197,7 +197,13 @@ fn run(cmd: Cmd) -> Result<(), AnyError> {
             files,
             on_error,
         } => {
-            let store = Store::open(&data)?;
+            // A server holding the store takes the import at this table's URL.
+            let store = Store::open(&data).map_err(|e| {
+                e.to_string().replace(
+                    "/v1/tables/{t}/import",
+                    &format!("/v1/tables/{table}/import"),
+                )
+            })?;
             if let Some(schema) = schema {
                 create_tables(&store, &schema)?;
             }
