@@ -114,6 +114,19 @@ pub enum EngineError {
     /// A failure of segdb itself (a worker that stopped without an answer).
     #[error("internal error: {0}")]
     Internal(String),
+    /// Another open of the store holds its lock (see `store::lock`).
+    #[error(
+        "the store {} is in use by {holder}, which holds its lock file {}/LOCK; \
+         stop it first, or, while it serves, import through it with \
+         `POST /v1/tables/{{t}}/import` and query it with `POST /v1/query`",
+        dir.display(), dir.display()
+    )]
+    StoreLocked {
+        /// The store's directory.
+        dir: std::path::PathBuf,
+        /// Who holds the lock, e.g. "process 4242 (`segdb serve --data s`)".
+        holder: String,
+    },
     /// The storage layer failed: I/O or corruption (our fault or the disk's).
     #[error(transparent)]
     Storage(#[from] FormatError),
@@ -145,6 +158,7 @@ impl EngineError {
                 | EngineError::Cancelled
                 | EngineError::Overloaded { .. }
                 | EngineError::WalFailed(_)
+                | EngineError::StoreLocked { .. }
         )
     }
 }

@@ -111,14 +111,18 @@ impl Table {
     /// (unknown field, wrong kind); reads headers only.
     pub fn explain(&self, expr: &Expr) -> Result<PlanNode> {
         let plan = compile_planned(self, expr)?;
-        self.estimator(&plan)?.node(&plan.root)
+        self.estimator(&plan)
+            .and_then(|e| e.node(&plan.root))
+            .map_err(|e| self.name_error(e))
     }
 
     /// The estimated rows of `expr`: the root of [`Table::explain`],
     /// without building the tree (what a planner needs).
     pub fn estimate(&self, expr: &Expr) -> Result<u64> {
         let plan = compile(self, expr)?;
-        self.estimator(&plan)?.rows(&plan.root)
+        self.estimator(&plan)
+            .and_then(|e| e.rows(&plan.root))
+            .map_err(|e| self.name_error(e))
     }
 
     fn estimator<'a>(&'a self, plan: &'a Plan) -> Result<Estimator<'a>> {

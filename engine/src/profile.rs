@@ -66,7 +66,9 @@ impl Table {
                     FieldKind::Event => ProfileValue::Events(Vec::new()),
                     _ => ProfileValue::Null,
                 },
-                Some(part) => self.field_value(part, fi, def.kind, local, window)?,
+                Some(part) => self
+                    .field_value(part, fi, def.kind, local, window)
+                    .map_err(|e| self.name_error(e))?,
             };
             fields.push((def.name.clone(), value));
         }

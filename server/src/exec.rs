@@ -12,7 +12,6 @@ use segdb_query_lang::{
     Aggregate, BoundSegment, Catalog, CatalogError, Projection, QueryError, SegmentBody,
     SegmentRef, Signature, SortOrder, Statement,
 };
-use segdb_storage_format::FormatError;
 use serde_json::{json, Value};
 
 /// An answer: named columns and rows of JSON values.
@@ -65,7 +64,7 @@ impl Catalog for StoreCatalog<'_> {
             match t.row_of(id) {
                 Ok(Some(r)) => rows.push(r),
                 Ok(None) => {}
-                Err(e @ EngineError::Storage(FormatError::Corrupt { .. })) => {
+                Err(EngineError::Storage(e)) if e.corrupt_at().is_some() => {
                     return Err(CatalogError::Corrupt(e.to_string()))
                 }
                 Err(e) => return Err(CatalogError::Failed(e.to_string())),

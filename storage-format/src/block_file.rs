@@ -8,15 +8,17 @@
 //! FORMAT.md draws the bytes.
 
 use std::cmp::Ordering;
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::block_label::{BlockLabel, FileKind, Names};
 use crate::error::{FormatError, Result};
-use crate::fsutil::{fsync_dir, temp_path_for};
+use crate::fsutil::{create_temp, rename_durably, temp_path_for};
+use crate::wal::{RealFs, WalFile, WalFs};
 
 /// Bytes of the header.
 pub const HEADER_LEN: usize = 16;
@@ -111,12 +113,27 @@ fn decode_entry(b: &[u8]) -> Entry {
     }
 }
 
+/// A [`WalFile`] as an `io::Write`, for a `BufWriter`.
+struct FileOut(Box<dyn WalFile>);
+
+impl Write for FileOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Writes a block file to a temporary name; [`BlockFileWriter::finish`]
-/// fsyncs it and renames it into place.
+/// fsyncs it and renames it into place. Every file operation goes through
+/// a [`WalFs`] (the OS unless a test injects faults).
 pub struct BlockFileWriter {
     path: PathBuf,
     temp: PathBuf,
-    out: BufWriter<File>,
+    fs: Arc<dyn WalFs>,
+    out: BufWriter<FileOut>,
     pos: u64,
     entries: Vec<Entry>,
 }
@@ -124,12 +141,23 @@ pub struct BlockFileWriter {
 impl BlockFileWriter {
     /// Starts a file that will be named `path` once finished.
     pub fn create(path: &Path, magic: &[u8; 8], version: u32) -> Result<BlockFileWriter> {
+        BlockFileWriter::create_with(Arc::new(RealFs), path, magic, version)
+    }
+
+    /// [`BlockFileWriter::create`] through `fs`.
+    pub fn create_with(
+        fs: Arc<dyn WalFs>,
+        path: &Path,
+        magic: &[u8; 8],
+        version: u32,
+    ) -> Result<BlockFileWriter> {
         let temp = temp_path_for(path);
-        let file = File::create(&temp).map_err(|e| FormatError::io("create", &temp, e))?;
+        let file = create_temp(&*fs, &temp)?;
         let mut w = BlockFileWriter {
             path: path.to_path_buf(),
             temp,
-            out: BufWriter::with_capacity(1 << 20, file),
+            fs,
+            out: BufWriter::with_capacity(1 << 20, FileOut(file)),
             pos: 0,
             entries: Vec::new(),
         };
@@ -209,16 +237,14 @@ impl BlockFileWriter {
         put_u32(&mut footer, crc);
         footer.extend_from_slice(FOOTER_MAGIC);
         self.write(&footer)?;
-        let file = self
+        let FileOut(mut file) = self
             .out
             .into_inner()
             .map_err(|e| FormatError::io("write", &self.temp, e.into_error()))?;
-        file.sync_all()
+        file.sync()
             .map_err(|e| FormatError::io("fsync", &self.temp, e))?;
         drop(file);
-        std::fs::rename(&self.temp, &self.path)
-            .map_err(|e| FormatError::io("rename", &self.temp, e))?;
-        fsync_dir(&self.path)?;
+        rename_durably(&*self.fs, &self.temp, &self.path)?;
         Ok(self.pos)
     }
 }
@@ -227,6 +253,7 @@ impl BlockFileWriter {
 /// blocks are verified against their CRC32C on first use.
 pub struct BlockFile {
     path: PathBuf,
+    kind: FileKind,
     bytes: Bytes,
     dir_offset: usize,
     num_entries: usize,
@@ -322,6 +349,7 @@ impl BlockFile {
             .collect();
         Ok(BlockFile {
             path: path.to_path_buf(),
+            kind: FileKind::of_magic(magic),
             bytes,
             dir_offset,
             num_entries,
@@ -397,22 +425,42 @@ impl BlockFile {
         let (word, bit) = (i / 64, 1u64 << (i % 64));
         if self.verified[word].load(AtomicOrdering::Relaxed) & bit == 0 {
             if crc32c::crc32c(b) != e.crc {
-                return Err(FormatError::corrupt(
-                    &self.path,
-                    e.offset,
-                    format!("checksum mismatch in block {:?} ({} bytes)", e.key, e.len),
-                ));
+                return Err(self.block_error(e, 0, format!("checksum mismatch ({} bytes)", e.len)));
             }
-            validate(b).map_err(|(at, what)| {
-                FormatError::corrupt(
-                    &self.path,
-                    e.offset + at as u64,
-                    format!("block {:?}: {what}", e.key),
-                )
-            })?;
+            validate(b).map_err(|(at, what)| self.block_error(e, at as u64, what))?;
             self.verified[word].fetch_or(bit, AtomicOrdering::Relaxed);
         }
         Ok(b)
+    }
+
+    /// What a block of this file is, for messages: its kind and key, and
+    /// for a part its shard.
+    pub fn label(&self, key: BlockKey) -> BlockLabel {
+        BlockLabel {
+            file: self.kind,
+            key,
+            shard: (self.kind == FileKind::Part).then_some(self.info as u32),
+        }
+    }
+
+    /// A `CorruptBlock` error at `at` bytes into the block of entry `e`.
+    fn block_error(&self, e: Entry, at: u64, what: String) -> FormatError {
+        let block = self.label(e.key);
+        FormatError::CorruptBlock {
+            path: self.path.clone(),
+            offset: e.offset + at,
+            place: block.describe(Names::default()),
+            block,
+            what,
+        }
+    }
+
+    /// Verifies every block against its checksum (`segdb check`): one error
+    /// per damaged block, in file order.
+    pub fn verify_all(&self) -> Vec<FormatError> {
+        (0..self.num_entries)
+            .filter_map(|i| self.block(i).err())
+            .collect()
     }
 
     /// The block with this key, if the file has one.

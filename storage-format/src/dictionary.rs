@@ -29,9 +29,9 @@ pub const IDS_PER_PAGE: u32 = 1 << 16;
 pub const SLOTS_PER_PAGE: u64 = 1 << 13;
 /// Longest external id, in bytes.
 pub const MAX_ID_LEN: usize = 1024;
-const TAG_META: u8 = 1;
-const TAG_IDS: u8 = 2;
-const TAG_SLOTS: u8 = 3;
+pub(crate) const TAG_META: u8 = 1;
+pub(crate) const TAG_IDS: u8 = 2;
+pub(crate) const TAG_SLOTS: u8 = 3;
 
 /// The dictionary's hash of an external id (FNV-1a 64 finished with the
 /// murmur3 mixer). Part of the format: never change it.
@@ -51,12 +51,44 @@ pub fn hash_id(id: &[u8]) -> u64 {
 /// Writes a dictionary part for ids of rows `first_row..first_row + ids.len()`.
 /// The ids must be distinct (the caller checks against older parts).
 pub fn write_dictionary_part(path: &Path, first_row: u64, ids: &[&str]) -> Result<u64> {
+    write_dictionary_part_with(
+        std::sync::Arc::new(crate::wal::RealFs),
+        path,
+        first_row,
+        ids,
+    )
+}
+
+/// [`write_dictionary_part`] through `fs` (tests inject faults).
+pub fn write_dictionary_part_with(
+    fs: std::sync::Arc<dyn crate::wal::WalFs>,
+    path: &Path,
+    first_row: u64,
+    ids: &[&str],
+) -> Result<u64> {
     let hashes: Vec<u64> = ids.iter().map(|id| hash_id(id.as_bytes())).collect();
-    write_dictionary_part_hashed(path, first_row, ids, &hashes)
+    write_dictionary_part_hashed_with(fs, path, first_row, ids, &hashes)
 }
 
 /// [`write_dictionary_part`] with the ids' [`hash_id`]es computed already.
 pub fn write_dictionary_part_hashed(
+    path: &Path,
+    first_row: u64,
+    ids: &[&str],
+    hashes: &[u64],
+) -> Result<u64> {
+    write_dictionary_part_hashed_with(
+        std::sync::Arc::new(crate::wal::RealFs),
+        path,
+        first_row,
+        ids,
+        hashes,
+    )
+}
+
+/// [`write_dictionary_part_hashed`] through `fs` (tests inject faults).
+pub fn write_dictionary_part_hashed_with(
+    fs: std::sync::Arc<dyn crate::wal::WalFs>,
     path: &Path,
     first_row: u64,
     ids: &[&str],
@@ -77,7 +109,7 @@ pub fn write_dictionary_part_hashed(
         }
         slots[s as usize] = (i as u64 + 1) | ((h >> 32) << 32);
     }
-    let mut w = BlockFileWriter::create(path, DICT_MAGIC, DICT_VERSION)?;
+    let mut w = BlockFileWriter::create_with(fs, path, DICT_MAGIC, DICT_VERSION)?;
     let mut meta = Vec::with_capacity(16);
     meta.extend_from_slice(&first_row.to_le_bytes());
     meta.extend_from_slice(&(n as u32).to_le_bytes());
@@ -164,6 +196,11 @@ impl DictionaryPart {
             ids_blocks,
             slot_blocks,
         })
+    }
+
+    /// The block file (for `segdb check`, which verifies every block).
+    pub fn block_file(&self) -> &BlockFile {
+        &self.file
     }
 
     /// Maps and opens the dictionary part at `path`.

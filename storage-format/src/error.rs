@@ -26,6 +26,21 @@ pub enum FormatError {
         /// What is wrong.
         what: String,
     },
+    /// A block of a part, dictionary part or snapshot whose bytes are not
+    /// what we wrote, with the block named in words.
+    #[error("corrupt file {path} at offset {offset}: {what} in {place}")]
+    CorruptBlock {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset of the damage (the block's start for a checksum).
+        offset: u64,
+        /// Which block (the engine names its field and value from it).
+        block: crate::block_label::BlockLabel,
+        /// The block in words: "field `ltv`, bit slice 5, shard 0".
+        place: String,
+        /// What is wrong.
+        what: String,
+    },
     /// The file was written by a format version this build cannot read.
     #[error("{path}: unsupported format version {found} (this build reads version {supported})")]
     UnsupportedVersion {
@@ -61,6 +76,16 @@ impl FormatError {
             path: path.into(),
             offset,
             what: what.into(),
+        }
+    }
+
+    /// The file and offset of a corruption error (`Corrupt` or
+    /// `CorruptBlock`), if it is one.
+    pub fn corrupt_at(&self) -> Option<(&std::path::Path, u64)> {
+        match self {
+            FormatError::Corrupt { path, offset, .. }
+            | FormatError::CorruptBlock { path, offset, .. } => Some((path, *offset)),
+            _ => None,
         }
     }
 

@@ -18,6 +18,7 @@ pub mod mmap;
 
 pub use error::{FormatError, Result};
 pub mod block_file;
+pub mod block_label;
 pub mod dictionary;
 pub mod fsutil;
 pub mod manifest;

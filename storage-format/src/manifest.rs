@@ -230,6 +230,11 @@ impl Manifest {
     pub fn store(&self, dir: &Path) -> Result<()> {
         replace_file(&dir.join(MANIFEST_FILE), &self.encode())
     }
+
+    /// [`Manifest::store`] through `fs` (tests inject faults).
+    pub fn store_with(&self, fs: &dyn crate::wal::WalFs, dir: &Path) -> Result<()> {
+        crate::fsutil::replace_file_with(fs, &dir.join(MANIFEST_FILE), &self.encode())
+    }
 }
 
 #[cfg(test)]

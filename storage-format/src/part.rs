@@ -98,8 +98,17 @@ pub struct PartWriter {
 impl PartWriter {
     /// Starts the part of `shard` that will be named `path`.
     pub fn create(path: &Path, shard: u32) -> Result<PartWriter> {
+        PartWriter::create_with(Arc::new(crate::wal::RealFs), path, shard)
+    }
+
+    /// [`PartWriter::create`] through `fs` (tests inject faults).
+    pub fn create_with(
+        fs: Arc<dyn crate::wal::WalFs>,
+        path: &Path,
+        shard: u32,
+    ) -> Result<PartWriter> {
         Ok(PartWriter {
-            inner: BlockFileWriter::create(path, PART_MAGIC, PART_VERSION)?,
+            inner: BlockFileWriter::create_with(fs, path, PART_MAGIC, PART_VERSION)?,
             shard,
         })
     }

@@ -26,6 +26,15 @@ pub const TAG_SHARD_ROWS: u8 = 1;
 /// Writes the snapshot file `path` holding `rows` (sorted and distinct;
 /// anything else is refused). Returns the file's length.
 pub fn write_snapshot(path: &Path, rows: &[u32]) -> Result<u64> {
+    write_snapshot_with(std::sync::Arc::new(crate::wal::RealFs), path, rows)
+}
+
+/// [`write_snapshot`] through `fs` (tests inject faults).
+pub fn write_snapshot_with(
+    fs: std::sync::Arc<dyn crate::wal::WalFs>,
+    path: &Path,
+    rows: &[u32],
+) -> Result<u64> {
     if let Some(w) = rows.windows(2).find(|w| w[0] >= w[1]) {
         return Err(FormatError::io(
             "write",
@@ -36,7 +45,7 @@ pub fn write_snapshot(path: &Path, rows: &[u32]) -> Result<u64> {
             )),
         ));
     }
-    let mut out = BlockFileWriter::create(path, SNAPSHOT_MAGIC, SNAPSHOT_VERSION)?;
+    let mut out = BlockFileWriter::create_with(fs, path, SNAPSHOT_MAGIC, SNAPSHOT_VERSION)?;
     let mut start = 0;
     while start < rows.len() {
         let shard = rows[start] / SHARD_ROWS;
@@ -74,6 +83,11 @@ impl SnapshotFile {
             }
         }
         Ok(SnapshotFile { file })
+    }
+
+    /// The block file (for `segdb check`, which verifies every block).
+    pub fn block_file(&self) -> &BlockFile {
+        &self.file
     }
 
     /// Maps and opens the snapshot file at `path`.

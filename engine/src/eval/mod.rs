@@ -99,7 +99,7 @@ impl Table {
         merge: &(impl Fn(T, T) -> T + Sync + Send),
     ) -> Result<T> {
         let part = self.part(s).map(|p| p.as_ref());
-        let ctx = resolve(plan, part, s as u32)?;
+        let ctx = resolve(plan, part, s as u32).map_err(|e| self.name_error(e))?;
         (0..self.chunks_of(s))
             .into_par_iter()
             .map(|key| {
@@ -117,6 +117,7 @@ impl Table {
                 r
             })
             .try_reduce(identity, |a, b| Ok(merge(a, b)))
+            .map_err(|e| self.name_error(e))
     }
 
     /// Evaluates `plan` on chunk `key` of shard `s` and calls `f` with the
@@ -239,7 +240,8 @@ impl Table {
         let plan = compile_planned(self, expr)?;
         let s = (row >> 20) as usize;
         let key = ((row >> 16) & 0xF) as u16;
-        let ctx = resolve(&plan, self.part(s).map(|p| p.as_ref()), s as u32)?;
+        let ctx = resolve(&plan, self.part(s).map(|p| p.as_ref()), s as u32)
+            .map_err(|e| self.name_error(e))?;
         let hit = with_scratch(|scratch| {
             let mut uni = scratch.take();
             let mut out = scratch.take();

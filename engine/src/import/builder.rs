@@ -253,8 +253,14 @@ impl ShardBuilder {
     }
 
     /// Writes the shard's new part to `path`, laid over `old`.
-    pub fn seal(mut self, schema: &Schema, old: Option<&Part>, path: &Path) -> Result<u64> {
-        let mut w = PartWriter::create(path, self.shard)?;
+    pub fn seal(
+        mut self,
+        schema: &Schema,
+        old: Option<&Part>,
+        fs: Arc<dyn segdb_storage_format::wal::WalFs>,
+        path: &Path,
+    ) -> Result<u64> {
+        let mut w = PartWriter::create_with(fs, path, self.shard)?;
         for (f, def) in schema.fields.iter().enumerate() {
             let fi = f as u32;
             let fb = self.fields[f].take();

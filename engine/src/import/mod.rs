@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::{mpsc, Arc};
 
-use segdb_storage_format::dictionary::{write_dictionary_part_hashed, DictionaryPart};
+use segdb_storage_format::dictionary::{write_dictionary_part_hashed_with, DictionaryPart};
 use segdb_storage_format::part::{Part, SHARD_ROWS};
 
 use crate::error::{EngineError, Result};
@@ -209,7 +209,13 @@ impl Session<'_> {
         let name = self.store.new_file_name(&mut self.file_counter, "ids");
         let path = self.table.dir.join(&name);
         let (ids, hashes) = self.new_ids.ids_and_hashes();
-        let bytes = write_dictionary_part_hashed(&path, self.first_new_row(), &ids, hashes)?;
+        let bytes = write_dictionary_part_hashed_with(
+            self.store.fs(),
+            &path,
+            self.first_new_row(),
+            &ids,
+            hashes,
+        )?;
         let part = Arc::new(DictionaryPart::open_mapped(&path)?);
         self.staged_rows += self.new_ids.len() as u64;
         self.staged_filters
@@ -294,9 +300,10 @@ impl Session<'_> {
         let schema = self.table.schema().clone();
         let (tx, rx) = mpsc::channel();
         let shard = b.shard;
+        let fs = self.store.fs();
         rayon::spawn(move || {
             let sealed = b
-                .seal(&schema, old.as_deref(), &path)
+                .seal(&schema, old.as_deref(), fs, &path)
                 .and_then(|bytes| Ok((shard, name, bytes, Arc::new(Part::open_mapped(&path)?))));
             let _ = tx.send(sealed);
         });
@@ -379,11 +386,13 @@ impl Session<'_> {
         let dict_name =
             (new_ids.len() > 0).then(|| self.store.new_file_name(&mut self.file_counter, "ids"));
         let (sealed, dict) = std::thread::scope(|scope| {
+            let fs = self.store.fs();
             let writer = dict_name.as_ref().map(|name| {
                 let (path, new_ids) = (dir.join(name), &new_ids);
                 scope.spawn(move || -> Result<(u64, Arc<DictionaryPart>)> {
                     let (ids, hashes) = new_ids.ids_and_hashes();
-                    let bytes = write_dictionary_part_hashed(&path, first_new, &ids, hashes)?;
+                    let bytes =
+                        write_dictionary_part_hashed_with(fs, &path, first_new, &ids, hashes)?;
                     Ok((bytes, Arc::new(DictionaryPart::open_mapped(&path)?)))
                 })
             });

@@ -185,6 +185,11 @@ pub(crate) struct SegChunk {
 impl Table {
     /// Insight of the rows matching `expr` (see [`InsightOptions`]).
     pub fn insight(&self, expr: &Expr, opts: &InsightOptions) -> Result<Insight> {
+        self.insight_unnamed(expr, opts)
+            .map_err(|e| self.name_error(e))
+    }
+
+    fn insight_unnamed(&self, expr: &Expr, opts: &InsightOptions) -> Result<Insight> {
         if let Some(q) = opts.quantiles.iter().find(|q| !(0.0..=1.0).contains(*q)) {
             return Err(EngineError::InvalidArgument(format!(
                 "quantile {q} is not between 0 and 1"
@@ -253,6 +258,16 @@ impl Table {
     /// at least `ceil(q * n)` (at least 1) of the `n` non-null values at or
     /// below it. Empty when no row of the segment has a value.
     pub fn int_quantiles(&self, expr: &Expr, field: &str, qs: &[f64]) -> Result<Vec<(f64, i64)>> {
+        self.int_quantiles_unnamed(expr, field, qs)
+            .map_err(|e| self.name_error(e))
+    }
+
+    fn int_quantiles_unnamed(
+        &self,
+        expr: &Expr,
+        field: &str,
+        qs: &[f64],
+    ) -> Result<Vec<(f64, i64)>> {
         if let Some(q) = qs.iter().find(|q| !(0.0..=1.0).contains(*q)) {
             return Err(EngineError::InvalidArgument(format!(
                 "quantile {q} is not between 0 and 1"

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use segdb_storage_format::dictionary::{write_dictionary_part, DictionaryPart};
+use segdb_storage_format::dictionary::{write_dictionary_part_with, DictionaryPart};
 use segdb_storage_format::part::{is_tombstone, Layer, Part, PartWriter};
 use serde::Serialize;
 
@@ -104,7 +104,7 @@ impl Store {
                 + w.dictionary.as_ref().map_or(0, |d| d.1);
             written.push(w);
         }
-        lock(&live.keys).save(self.dir())?;
+        lock(&live.keys).save(&*live.options.wal_fs, self.dir())?;
         {
             let _w = self.lock_writer_only();
             let mut st = live.state();
@@ -118,7 +118,7 @@ impl Store {
                 manifest.tables.insert(w.name.clone(), c.manifest());
                 committed.push((w.name.clone(), Arc::new(c), w.published.num_rows));
             }
-            manifest.store(self.dir())?;
+            manifest.store_with(&*live.options.wal_fs, self.dir())?;
             let mut tables = Vec::new();
             for (name, c, rows) in committed {
                 let Some(d) = st.deltas.get_mut(&name) else {
@@ -188,7 +188,8 @@ impl Store {
             let lower = base.part(s);
             let file = self.new_file_name(counter, "delta");
             let path = published.dir.join(&file);
-            let mut w = PartWriter::create(&path, s as u32)?;
+            let mut w =
+                PartWriter::create_with(self.live().options.wal_fs.clone(), &path, s as u32)?;
             for (k, bytes) in mem.blocks() {
                 // A tombstone is needed only over a block it hides.
                 if is_tombstone(*k, bytes.len()) && lower.is_none_or(|l| l.find(*k).is_none()) {
@@ -211,7 +212,12 @@ impl Store {
                 })
                 .collect::<Result<_>>()?;
             let file = self.new_file_name(counter, "ids");
-            let len = write_dictionary_part(&published.dir.join(&file), base.num_rows, &ids)?;
+            let len = write_dictionary_part_with(
+                self.live().options.wal_fs.clone(),
+                &published.dir.join(&file),
+                base.num_rows,
+                &ids,
+            )?;
             dictionary = Some((file, len));
         }
         Ok(Written {
@@ -273,7 +279,7 @@ impl Store {
         let mut counter = self.next_file_id();
         let file = self.new_file_name(&mut counter, "part");
         let path = base.dir.join(&file);
-        let mut w = PartWriter::create(&path, shard)?;
+        let mut w = PartWriter::create_with(live.options.wal_fs.clone(), &path, shard)?;
         for i in 0..part.num_blocks() {
             w.add_raw(part.key(i), part.block(i)?)?;
         }
@@ -308,7 +314,7 @@ impl Store {
             manifest.generation += 1;
             manifest.next_file_id = manifest.next_file_id.max(counter);
             manifest.tables.insert(name.to_owned(), c.manifest());
-            manifest.store(self.dir())?;
+            manifest.store_with(&*live.options.wal_fs, self.dir())?;
             let published = match st.deltas.get_mut(name) {
                 Some(d) => {
                     d.base = c;

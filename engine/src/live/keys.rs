@@ -126,7 +126,7 @@ impl Keys {
     }
 
     /// Writes the remembered keys (atomically) to the store's key file.
-    pub(crate) fn save(&self, dir: &Path) -> Result<()> {
+    pub(crate) fn save(&self, fs: &dyn segdb_storage_format::wal::WalFs, dir: &Path) -> Result<()> {
         let mut out = Vec::new();
         for (k, at) in &self.order {
             if let Some(State::Done { hash, ack, at_ms }) = self.map.get(k) {
@@ -146,7 +146,7 @@ impl Keys {
                 out.push(b'\n');
             }
         }
-        segdb_storage_format::fsutil::replace_file(&dir.join(KEYS_FILE), &out)?;
+        segdb_storage_format::fsutil::replace_file_with(fs, &dir.join(KEYS_FILE), &out)?;
         Ok(())
     }
 

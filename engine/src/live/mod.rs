@@ -9,7 +9,7 @@ mod day_counts;
 pub(crate) mod delta;
 mod flush;
 pub(crate) mod ids;
-mod keys;
+pub(crate) mod keys;
 mod payload;
 
 use std::collections::BTreeMap;

@@ -6,7 +6,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use segdb_engine::EngineError;
 use segdb_query_lang::{CatalogError, ErrorKind, QueryError};
-use segdb_storage_format::FormatError;
 use serde_json::json;
 
 use crate::exec::ExecError;
@@ -166,12 +165,13 @@ impl From<EngineError> for ApiError {
             // Not the client's fault, and not transient: the batch was not
             // acknowledged, and writes are refused until a restart.
             EngineError::WalFailed(_) => (StatusCode::SERVICE_UNAVAILABLE, "wal_failed"),
-            EngineError::Storage(FormatError::Corrupt { .. }) => {
+            EngineError::Storage(e) if e.corrupt_at().is_some() => {
                 return ApiError::data_corruption(message)
             }
-            EngineError::Internal(_) | EngineError::Storage(_) => {
-                return ApiError::internal(message)
-            }
+            // A server opens its store once, at start; no request meets a lock.
+            EngineError::Internal(_)
+            | EngineError::Storage(_)
+            | EngineError::StoreLocked { .. } => return ApiError::internal(message),
         };
         ApiError::new(status, code, message)
     }

@@ -30,6 +30,9 @@ pub trait WalFs: Send + Sync + fmt::Debug {
     fn remove(&self, path: &Path) -> io::Result<()>;
     /// Makes the directory's entries (created, renamed, removed files) durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Renames a file, replacing `to` if it exists (durable once the
+    /// directory is synced).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
 }
 
 /// A file open for appending.
@@ -94,6 +97,9 @@ impl WalFs for RealFs {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
     }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
 }
 
 /// [`RealFs`] with failpoints, for tests (also of the layers above the WAL).
@@ -117,6 +123,12 @@ struct FaultState {
     bytes_written: u64,
     fail_sync_at: Option<u64>,
     fail_write_at: Option<u64>,
+    num_renames: u64,
+    fail_rename_at: Option<u64>,
+    /// The power goes once this many fsyncs have succeeded: every later
+    /// change fails (`power_cut`), and nothing after it is durable.
+    cut_power_after: Option<u64>,
+    power_cut: bool,
     capacity: Option<u64>,
     syncs_paused: bool,
     num_syncs_waiting: u64,
@@ -154,6 +166,28 @@ impl FaultyFs {
     /// its buffer, then fails with EIO: a half-written record.
     pub fn fail_write_at(&self, n: u64) {
         self.state().fail_write_at = Some(n);
+    }
+
+    /// The `n`th rename (counted from the start) fails with EIO and does
+    /// not happen: a rename torn by a power loss before it reached the
+    /// disk, reported to the caller.
+    pub fn fail_rename_at(&self, n: u64) {
+        self.state().fail_rename_at = Some(n);
+    }
+
+    /// The power goes right after the `n`th fsync: that fsync succeeds, and
+    /// every later write, fsync, rename, creation, removal and directory
+    /// sync fails, so nothing after it reaches the disk (the process goes
+    /// on only as far as its errors let it).
+    pub fn cut_power_after_syncs(&self, n: u64) {
+        let mut s = self.state();
+        s.cut_power_after = Some(n);
+        s.power_cut = s.num_syncs >= n;
+    }
+
+    /// Renames done (or attempted) so far.
+    pub fn num_renames(&self) -> u64 {
+        self.state().num_renames
     }
 
     /// The disk is full once `bytes` more bytes have been written: a write
@@ -237,9 +271,21 @@ fn injected(kind: io::ErrorKind, what: &str) -> io::Error {
     io::Error::new(kind, format!("{what} (injected by FaultyFs)"))
 }
 
+impl FaultState {
+    /// An error for any change once the power is cut.
+    fn check_power(&self) -> io::Result<()> {
+        if self.power_cut {
+            Err(injected(io::ErrorKind::Other, "the power is off"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
 impl WalFile for FaultyFile {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         let mut s = self.fs.state();
+        s.check_power()?;
         s.num_writes += 1;
         let (n, err) = if s.fail_write_at == Some(s.num_writes) {
             (
@@ -282,7 +328,11 @@ impl WalFile for FaultyFile {
                 .unwrap_or_else(|e| e.into_inner());
             s.num_syncs_waiting -= 1;
         }
+        s.check_power()?;
         s.num_syncs += 1;
+        if s.cut_power_after == Some(s.num_syncs) {
+            s.power_cut = true;
+        }
         let fail = s.fail_sync_at == Some(s.num_syncs);
         if !fail {
             self.inner.sync_data()?;
@@ -310,6 +360,7 @@ impl WalFs for FaultyFs {
         RealFs.read(path)
     }
     fn create_new(&self, path: &Path) -> io::Result<Box<dyn WalFile>> {
+        self.state().check_power()?;
         let inner = OpenOptions::new()
             .append(true)
             .create_new(true)
@@ -342,6 +393,7 @@ impl WalFs for FaultyFs {
         }))
     }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        self.state().check_power()?;
         RealFs.truncate(path, len)?;
         if let Some(f) = self.state().files.get_mut(path) {
             f.len = len;
@@ -351,11 +403,28 @@ impl WalFs for FaultyFs {
         Ok(())
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
+        self.state().check_power()?;
         RealFs.remove(path)?;
         self.state().files.remove(path);
         Ok(())
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.state().check_power()?;
         RealFs.sync_dir(dir)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut s = self.state();
+        s.check_power()?;
+        s.num_renames += 1;
+        if s.fail_rename_at == Some(s.num_renames) {
+            return Err(injected(io::ErrorKind::Other, "input/output error"));
+        }
+        RealFs.rename(from, to)?;
+        if let Some(f) = s.files.remove(from) {
+            s.files.insert(to.to_owned(), f);
+        } else {
+            s.files.remove(to);
+        }
+        Ok(())
     }
 }

@@ -31,6 +31,7 @@
 mod fs;
 mod reader;
 mod record;
+mod verify;
 mod writer;
 
 pub use fs::{FaultyFs, RealFs, WalFile, WalFs};
@@ -39,6 +40,7 @@ pub use record::{
     encode_record, encode_segment_header, parse_segment_file_name, record_len, segment_file_name,
     MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, WAL_VERSION,
 };
+pub use verify::verify;
 pub use writer::{SyncPolicy, WalOptions, WalStats, WalWriter};
 
 #[cfg(test)]
