@@ -32,6 +32,9 @@ pub use flush::{CompactReport, FlushReport};
 /// The store's directory of WAL segments.
 pub const WAL_DIR: &str = "wal";
 
+/// The default of [`LiveOptions::max_field_values`].
+pub const DEFAULT_MAX_FIELD_VALUES: u32 = 65_536;
+
 /// How real-time writes are made durable, flushed and limited.
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
@@ -51,6 +54,11 @@ pub struct LiveOptions {
     pub idempotency_window: Duration,
     /// At most this many keys are remembered (the oldest are forgotten).
     pub idempotency_max_keys: usize,
+    /// The most distinct values an ENUM or SET field may have, and the most
+    /// values one line may add to a SET; a batch or import past it is
+    /// refused (`EngineError::BadInput` naming the line and field), so that
+    /// the manifest, which lists every value, stays small.
+    pub max_field_values: u32,
     /// At start, drop everything from a damaged WAL record on instead of
     /// refusing to start.
     pub truncate_wal_at_corruption: bool,
@@ -69,6 +77,7 @@ impl Default for LiveOptions {
             compact_layers: 4,
             idempotency_window: Duration::from_secs(24 * 3600),
             idempotency_max_keys: 1_000_000,
+            max_field_values: DEFAULT_MAX_FIELD_VALUES,
             truncate_wal_at_corruption: false,
             wal_fs: Arc::new(RealFs),
         }

@@ -77,7 +77,7 @@ pub async fn ingest(
     let key = idempotency_key(&headers)?;
     // Fail fast, before reading the body, if the table does not exist.
     s.store.table(&table)?;
-    let bytes = read_body(body, s.config.max_body_bytes).await?;
+    let bytes = read_body(body, s.config.max_body_bytes, s.config.body_read_timeout).await?;
     let st = s.clone();
     let (table, ack) = blocking(move || {
         let text = std::str::from_utf8(&bytes).map_err(|e| {
@@ -125,6 +125,8 @@ pub fn open_store(config: &Config, truncate_wal_at_corruption: bool) -> Result<S
         truncate_wal_at_corruption,
         ..config.live_options()
     };
+    // Bodies of imports cut off by the last stop.
+    super::body::clear_spool(&config.data);
     let store = Store::open_with(&config.data, options).map_err(|e| {
         if is_wal_corruption(&e, &config.data) {
             format!(

@@ -113,7 +113,7 @@ pub async fn query(
     body: Body,
 ) -> Result<Response, ApiError> {
     let start = Instant::now();
-    let bytes = read_body(body, s.config.max_body_bytes).await?;
+    let bytes = read_body(body, s.config.max_body_bytes, s.config.body_read_timeout).await?;
     let text = query_text(&headers, &bytes)?;
     let stmts = segdb_query_lang::parse(&text)?;
     if stmts.is_empty() {

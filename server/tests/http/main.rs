@@ -12,6 +12,7 @@ mod insight;
 mod limits;
 mod queries;
 mod segments;
+mod slow_clients;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
