@@ -3,6 +3,7 @@
 //! Answers are checked against a naive scan of the generated CSV files.
 //! One test binary; a module per concern.
 
+mod answers;
 mod auth;
 #[path = "../common/mod.rs"]
 mod common;
