@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use segdb_engine::{write::parse_batch, EngineError, Store};
+use segdb_engine::{write::parse_batch_for, EngineError, Store};
 use segdb_storage_format::FormatError;
 use serde_json::json;
 
@@ -84,7 +84,7 @@ pub async fn ingest(
             ApiError::bad_request("bad_body", format!("the batch is not UTF-8: {e}"))
         })?;
         let t = st.store.table(&table)?;
-        let mut batch = parse_batch(t.schema(), text)?;
+        let mut batch = parse_batch_for(&t, text, st.store.max_field_values())?;
         drop(t);
         batch.idempotency_key = key;
         let ack = st.store.ingest(&table, batch)?;

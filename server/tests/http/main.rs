@@ -7,6 +7,7 @@ mod answers;
 mod auth;
 #[path = "../common/mod.rs"]
 mod common;
+mod hostile;
 mod imports;
 mod ingest;
 mod insight;
