@@ -107,3 +107,37 @@ fn one_budget_of_rows_and_bytes_for_the_whole_answer() {
     );
     assert_eq!(r.status, 200);
 }
+
+#[test]
+fn a_procedure_lists_at_most_a_page_of_ids() {
+    let (_dir, store, _data) = generated(300);
+    let server = Server::start(&store, Settings::default());
+    let c = server.client(None);
+    c.query("CREATE SEGMENT everyone AS SELECT FROM users WHERE NOT city = 'nowhere'")
+        .unwrap();
+    // A limit past the page is refused before any id is read, however few
+    // rows the segment has.
+    let r = post(
+        &c,
+        "/v1/query",
+        "text/plain",
+        "CALL segment_ids('everyone', limit => 1000000)",
+    );
+    let text = r.text();
+    assert_eq!(
+        r.status,
+        400,
+        "{}",
+        text.chars().take(300).collect::<String>()
+    );
+    let e = &r.json()["error"];
+    assert!(e["message"].as_str().unwrap().contains("100000"), "{e}");
+    let r = post(
+        &c,
+        "/v1/query",
+        "text/plain",
+        "CALL segment_ids('everyone', limit => 100000)",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["rows"].as_array().unwrap().len(), 300);
+}
