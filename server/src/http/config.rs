@@ -424,6 +424,49 @@ mod tests {
     }
 
     #[test]
+    fn limits_of_answers_values_and_slow_clients() {
+        let base = || Settings {
+            data: Some("/a".into()),
+            ..Settings::default()
+        };
+        let c = base().resolve().unwrap();
+        assert_eq!(
+            (c.max_answer_rows, c.max_answer_bytes, c.max_field_values),
+            (1_000_000, 256 << 20, 65_536)
+        );
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.body_read_timeout, Duration::from_secs(30));
+        let env = Settings::from_env(|k| match k {
+            "SEGDB_MAX_ANSWER_ROWS" => Some("10".into()),
+            "SEGDB_MAX_ANSWER_BYTES" => Some("20".into()),
+            "SEGDB_MAX_FIELD_VALUES" => Some("30".into()),
+            "SEGDB_HEADER_READ_TIMEOUT_MS" => Some("40".into()),
+            "SEGDB_BODY_READ_TIMEOUT_MS" => Some("50".into()),
+            _ => None,
+        })
+        .unwrap();
+        let c = base().overridden_by(env).resolve().unwrap();
+        assert_eq!(
+            (c.max_answer_rows, c.max_answer_bytes, c.max_field_values),
+            (10, 20, 30)
+        );
+        assert_eq!(c.live_options().max_field_values, 30);
+        assert_eq!(c.header_read_timeout, Duration::from_millis(40));
+        assert_eq!(c.body_read_timeout, Duration::from_millis(50));
+        for bad in [
+            "max_answer_rows = 0",
+            "max_field_values = 0",
+            "max_field_values = 5000000000",
+            "body_read_timeout_ms = 0",
+        ] {
+            let file: Settings = toml::from_str(bad).unwrap();
+            let e = base().overridden_by(file).resolve().unwrap_err();
+            let name = bad.split(' ').next().unwrap();
+            assert!(e.contains(name), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn real_time_write_settings() {
         let base = || Settings {
             data: Some("/a".into()),
