@@ -16,6 +16,7 @@ mod tables;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -203,6 +204,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let grace = state.config.shutdown_grace;
     let header_timeout = state.config.header_read_timeout;
+    let shared = state.clone();
     let app = router(state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
@@ -226,6 +228,7 @@ pub async fn serve(
                     tracing::debug!("could not set TCP_NODELAY: {e}");
                 }
                 connections.spawn(serve_connection(
+                    shared.clone(),
                     app.clone(),
                     tcp,
                     peer,
@@ -248,6 +251,10 @@ pub async fn serve(
             connections = connections.len(),
             "shutdown grace period over; closing the connections left"
         );
+        shared.metrics.connections_dropped.fetch_add(
+            connections.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         connections.shutdown().await;
     }
     Ok(())
@@ -257,6 +264,7 @@ pub async fn serve(
 /// out, or shutdown (then the request in flight finishes and the
 /// connection closes).
 async fn serve_connection(
+    state: Shared,
     app: Router,
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
@@ -273,9 +281,16 @@ async fn serve_connection(
         .header_read_timeout(header_timeout);
     let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
     tokio::pin!(conn);
+    let metrics = &state.metrics;
+    metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+    // Counted down however the task ends (dropped at the grace period too).
+    let _open = Decrement(&metrics.connections_open);
     tokio::select! {
         r = conn.as_mut() => {
             if let Err(e) = r {
+                if e.is_timeout() {
+                    metrics.header_timeouts.fetch_add(1, Ordering::Relaxed);
+                }
                 tracing::debug!(%peer, "connection ended: {e}");
             }
         }
@@ -285,6 +300,15 @@ async fn serve_connection(
                 tracing::debug!(%peer, "connection ended: {e}");
             }
         }
+    }
+}
+
+/// Decrements a gauge when dropped.
+pub(crate) struct Decrement<'a>(pub(crate) &'a std::sync::atomic::AtomicU64);
+
+impl Drop for Decrement<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

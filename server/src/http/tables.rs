@@ -144,7 +144,7 @@ pub async fn import(
     s.metrics.imports_running.fetch_add(1, Ordering::Relaxed);
     // Ends the count however the request ends (a client gone mid-body
     // drops this handler).
-    let _running = scopeguard(&s.metrics.imports_running);
+    let _running = super::Decrement(&s.metrics.imports_running);
     // The body is spooled to a file first: the import (which pauses every
     // other write of the store) starts only once the client has sent it
     // all, so a slow or stalled client holds no lock.
@@ -269,17 +269,4 @@ pub async fn profile(
     let mut r = Json(v).into_response();
     r.extensions_mut().insert(RowCount(1));
     Ok(r)
-}
-
-/// Decrements a gauge when dropped.
-struct GaugeGuard<'a>(&'a std::sync::atomic::AtomicU64);
-
-fn scopeguard(g: &std::sync::atomic::AtomicU64) -> GaugeGuard<'_> {
-    GaugeGuard(g)
-}
-
-impl Drop for GaugeGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }

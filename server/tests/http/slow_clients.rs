@@ -139,6 +139,8 @@ fn partial_headers_and_silent_connections_are_closed() {
     read_until_closed(&mut partial, "a connection that sent half its headers");
     let answer = read_until_closed(&mut stalled_query, "a query whose body stalled");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let m = &server.state.metrics;
+    assert_eq!(m.header_timeouts.load(Ordering::Relaxed), 2);
     // The server still answers.
     let c = Client::with_timeout(&server.url(), None, Some(PATIENCE));
     assert_eq!(count(&c, "SELECT COUNT(*) FROM users"), 50);
@@ -184,4 +186,7 @@ fn shutdown_ends_within_the_grace_period_whatever_the_clients_do() {
     drop(server);
     let t = state.store.table("imp").unwrap();
     assert_eq!(t.num_rows(), 0);
+    // The stalled import's connection was still open: dropped.
+    assert!(state.metrics.connections_dropped.load(Ordering::Relaxed) >= 1);
+    assert_eq!(state.metrics.connections_open.load(Ordering::Relaxed), 0);
 }
