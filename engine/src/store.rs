@@ -17,7 +17,7 @@ use segdb_storage_format::FormatError;
 use crate::error::{EngineError, Result};
 use crate::expr::Expr;
 use crate::live::{ApplyState, Live, LiveOptions};
-use crate::schema::{FieldDef, FieldKind, Schema, ID_COLUMN, MAX_FIELDS};
+use crate::schema::{check_num_fields, FieldDef, FieldKind, Schema, ID_COLUMN};
 use crate::segment::{SegmentDef, SegmentInfo, SegmentKind, SnapshotRows};
 use crate::table::Table;
 
@@ -306,12 +306,7 @@ impl Store {
         if self.state().tables.contains_key(name) {
             return Err(EngineError::TableExists(name.to_owned()));
         }
-        if schema.fields.len() > MAX_FIELDS {
-            return Err(EngineError::InvalidSchema(format!(
-                "table `{name}` has {} fields; a table has at most {MAX_FIELDS}",
-                schema.fields.len()
-            )));
-        }
+        check_num_fields(name, schema.fields.len())?;
         let mut seen = HashSet::new();
         for f in &schema.fields {
             check_field(f)?;
@@ -353,11 +348,7 @@ impl Store {
         let _w = self.lock_writer_flushed()?;
         let old = self.table(table)?;
         check_field(&field)?;
-        if old.schema().fields.len() >= MAX_FIELDS {
-            return Err(EngineError::InvalidSchema(format!(
-                "table `{table}` has {MAX_FIELDS} fields already, the most a table has"
-            )));
-        }
+        check_num_fields(table, old.schema().fields.len() + 1)?;
         if old.schema().field(&field.name).is_some() {
             return Err(EngineError::InvalidSchema(format!(
                 "table `{table}` has a field `{}` already",
