@@ -4,7 +4,7 @@
 //! `MAX_FIELDS` fields per table. Each refusal names the line and the field
 //! and changes nothing.
 
-use segdb_engine::write::parse_batch_for;
+use segdb_engine::write::{parse_batch, parse_batch_for};
 use segdb_engine::{
     EngineError, FieldDef, FieldKind, ImportFormat, ImportOptions, LiveOptions, Schema, Store,
     MAX_FIELDS,
@@ -149,4 +149,33 @@ fn a_table_has_at_most_max_fields() {
         .unwrap_err();
     assert!(e.to_string().contains("1024"), "{e}");
     assert_eq!(s.table("w").unwrap().schema().fields.len(), MAX_FIELDS);
+}
+
+#[test]
+fn the_store_holds_the_cap_across_batches_checked_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 4);
+    let t = s.table("t").unwrap();
+    // Two batches checked against the same snapshot each pass on their own.
+    let a = "{\"id\":\"a\",\"add\":{\"tags\":[\"x1\",\"x2\",\"x3\"]}}\n";
+    let b = "{\"id\":\"b\",\"add\":{\"tags\":[\"y1\",\"y2\",\"y3\"]}}\n";
+    let batch_a = parse_batch_for(&t, a, 4).unwrap();
+    let batch_b = parse_batch_for(&t, b, 4).unwrap();
+    s.ingest("t", batch_a).unwrap();
+    // The store checks again against the latest snapshot: refused, and
+    // nothing of it applied.
+    let e = s.ingest("t", batch_b).unwrap_err();
+    assert!(matches!(e, EngineError::InvalidArgument(_)), "{e}");
+    assert!(e.to_string().contains("max_field_values (4)"), "{e}");
+    let t = s.table("t").unwrap();
+    assert_eq!((t.num_rows(), t.field_values("tags").len()), (1, 3));
+    // A batch parsed without the table's values is held to it too; one of
+    // known values passes.
+    let e = s
+        .ingest("t", parse_batch(t.schema(), b).unwrap())
+        .unwrap_err();
+    assert!(matches!(e, EngineError::InvalidArgument(_)), "{e}");
+    let known = "{\"id\":\"c\",\"add\":{\"tags\":[\"x1\",\"x3\"]}}\n";
+    s.ingest("t", parse_batch(t.schema(), known).unwrap())
+        .unwrap();
 }

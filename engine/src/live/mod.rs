@@ -10,6 +10,7 @@ mod flush;
 pub(crate) mod ids;
 mod keys;
 mod payload;
+mod value_cap;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -199,6 +200,9 @@ pub(crate) struct Live {
     pub(crate) state: Mutex<ApplyState>,
     pub(crate) keys: Mutex<keys::Keys>,
     pub(crate) flush_lock: Mutex<()>,
+    /// Held by a batch that adds ENUM/SET values from its check until it
+    /// is published (`value_cap`).
+    values_gate: Mutex<()>,
     pub(crate) recovery: RecoveryReport,
     pub(crate) flushed_seq: AtomicU64,
     delta_bytes: AtomicU64,
@@ -286,6 +290,7 @@ impl Store {
             }),
             keys: Mutex::new(keys::Keys::default()),
             flush_lock: Mutex::new(()),
+            values_gate: Mutex::new(()),
             recovery: RecoveryReport {
                 flushed_seq: flushed,
                 ..RecoveryReport::default()
@@ -390,6 +395,16 @@ impl Store {
         if t.num_rows + operations > 1 << 32 {
             return Err(EngineError::TableFull(table.to_owned()));
         }
+        // A batch that brings new values is checked against the latest
+        // snapshot and holds the gate until published, so that concurrent
+        // batches cannot each pass the cap against the same snapshot.
+        let _gate = if value_cap::adds_values(&t, &batch) {
+            let gate = lock(&live.values_gate);
+            value_cap::check(&*self.table(table)?, &batch, live.options.max_field_values)?;
+            Some(gate)
+        } else {
+            None
+        };
         let mut rec = payload::Record::new(table, t.schema(), batch);
         // Existing ids are looked up here, in parallel on the requests'
         // threads, rather than one by one by the applier.
