@@ -46,6 +46,18 @@ fn serve(data: &str) -> (Child, String) {
     }
 }
 
+/// Kills the server if the test fails before stopping it.
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// The process's peak resident set, in KiB.
 fn peak_rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -69,8 +81,9 @@ fn a_hostile_mix_gets_4xx_in_bounded_memory() {
     let start = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("store");
-    let (mut child, url) = serve(data.to_str().unwrap());
+    let (child, url) = serve(data.to_str().unwrap());
     let pid = child.id();
+    let mut guard = KillOnDrop(Some(child));
     let c = Client::with_timeout(&url, None, Some(Duration::from_secs(60)));
     c.query("CREATE TABLE users (city ENUM); CREATE TABLE h (tags SET, city ENUM)")
         .unwrap();
@@ -152,6 +165,7 @@ fn a_hostile_mix_gets_4xx_in_bounded_memory() {
         .unwrap()
         .success();
     assert!(ok);
+    let mut child = guard.0.take().unwrap();
     assert!(child.wait().unwrap().success());
     let manifest = std::fs::metadata(data.join("MANIFEST")).unwrap().len();
     println!(
