@@ -9,7 +9,7 @@ pub mod schema;
 pub mod segment;
 
 pub use expr::{CmpOp, DayRange, Expr};
-pub use schema::{FieldDef, FieldKind, Schema, ID_COLUMN};
+pub use schema::{FieldDef, FieldKind, Schema, ID_COLUMN, MAX_FIELDS, MAX_VALUE_LEN};
 pub use segdb_storage_format::date;
 mod block_names;
 pub mod cancel;

@@ -73,6 +73,24 @@ impl FieldDef {
 /// The name of the external id column in every table.
 pub const ID_COLUMN: &str = "user_id";
 
+/// The most fields a table may have: every field is listed in the
+/// manifest, and an insight with no field list asks every one.
+pub const MAX_FIELDS: usize = 1_024;
+
+/// Refuses a table `name` of `n` fields past [`MAX_FIELDS`].
+pub(crate) fn check_num_fields(name: &str, n: usize) -> crate::Result<()> {
+    if n > MAX_FIELDS {
+        return Err(crate::EngineError::InvalidSchema(format!(
+            "table `{name}` would have {n} fields; a table has at most {MAX_FIELDS}"
+        )));
+    }
+    Ok(())
+}
+
+/// The longest ENUM or SET value accepted from ingest and import, in
+/// bytes: every value is listed in the manifest.
+pub const MAX_VALUE_LEN: usize = 256;
+
 /// The fields of a table, in declaration order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schema {

@@ -105,9 +105,16 @@ impl Client {
     /// A client of the server at `base` (`http://127.0.0.1:7878`), sending
     /// `token` as a bearer token if given.
     pub fn new(base: &str, token: Option<String>) -> Client {
+        Client::with_timeout(base, token, None)
+    }
+
+    /// As [`Client::new`], with every request (connecting, sending and
+    /// reading the whole answer) given at most `timeout`.
+    pub fn with_timeout(base: &str, token: Option<String>, timeout: Option<Duration>) -> Client {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(timeout)
             .build()
             .into();
         Client {

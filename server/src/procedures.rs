@@ -41,7 +41,7 @@ pub fn registry() -> &'static [Procedure] {
                         Param::optional("limit", Count, ArgValue::Int(100)),
                         Param::optional("offset", Count, ArgValue::Int(0)),
                     ],
-                    "the external ids of a segment's rows, in row order",
+                    "the external ids of a segment's rows, in row order (at most 100,000 a call)",
                 ),
                 run: segment_ids,
             },
@@ -119,10 +119,21 @@ fn int_arg(call: &BoundCall, name: &str) -> Result<i64, ExecError> {
 }
 
 /// `segment_ids(segment, limit => 100, offset => 0)`.
+/// The most ids one `segment_ids` call lists: its answer is built in
+/// memory (the export route streams any number).
+pub const MAX_SEGMENT_IDS: i64 = 100_000;
+
 fn segment_ids(store: &Store, call: &BoundCall, _: Access) -> Result<ResultSet, ExecError> {
     let name = str_arg(call, "segment")?;
     let limit = int_arg(call, "limit")?;
     let offset = int_arg(call, "offset")?;
+    if limit > MAX_SEGMENT_IDS {
+        return Err(EngineError::InvalidArgument(format!(
+            "segment_ids lists at most {MAX_SEGMENT_IDS} ids a call, not {limit}: page with \
+             `offset`, or stream them all with GET /v1/segments/{name}/ids"
+        ))
+        .into());
+    }
     let (table, expr) = bind_segment(name, &StoreCatalog(store), date::today())?;
     let t = store.table(&table)?;
     let ids = t.ids(

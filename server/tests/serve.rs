@@ -12,7 +12,13 @@ fn bin() -> Command {
 /// from the line it prints once listening). The caller waits on the child.
 #[allow(clippy::zombie_processes)]
 fn serve(args: &[&str]) -> (Child, String) {
-    let mut child = bin()
+    serve_with(bin(), args)
+}
+
+/// As [`serve`], from `cmd` (for its environment).
+#[allow(clippy::zombie_processes)]
+fn serve_with(mut cmd: Command, args: &[&str]) -> (Child, String) {
+    let mut child = cmd
         .arg("serve")
         .args(args)
         .args(["--listen", "127.0.0.1:0"])
@@ -346,4 +352,56 @@ fn a_log_on_a_pipe_has_no_colour_codes() {
         !err.contains("\x1b["),
         "colour codes in a piped log:\n{err:?}"
     );
+}
+
+/// Sends `bytes` on a new connection and keeps it open.
+fn hold(url: &str, bytes: &[u8]) -> std::net::TcpStream {
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(bytes).unwrap();
+    s
+}
+
+#[test]
+fn sigterm_ends_within_the_grace_period_whatever_the_clients_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("store");
+    let mut cmd = bin();
+    cmd.env("SEGDB_SHUTDOWN_GRACE_MS", "500");
+    let (child, url) = serve_with(cmd, &["--data", data.to_str().unwrap()]);
+    let c = segdb_server::client::Client::new(&url, None);
+    c.query("CREATE TABLE imp (city ENUM)").unwrap();
+    // Nothing, half the headers, and an import stalled halfway in its body.
+    let _silent = hold(&url, b"");
+    let _partial = hold(&url, b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    let _stalled = hold(
+        &url,
+        b"POST /v1/tables/imp/import HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n\
+          Content-Length: 100\r\n\r\nuser_id,city\nz1,c0",
+    );
+    // The import has begun once the metrics count it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let m = c.request("GET", "/metrics", &[], None).unwrap().text();
+        if m.contains("segdb_imports_running 1") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{m}");
+        std::thread::yield_now();
+    }
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let _ = tx.send(terminate(child));
+    });
+    // Far above the grace period; before the fix it never ended.
+    let ended = rx.recv_timeout(std::time::Duration::from_secs(30));
+    if ended.is_err() {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    let err = ended.expect("segdb serve did not exit within 30 s of SIGTERM (grace 500 ms)");
+    waiter.join().unwrap();
+    assert!(err.contains("stopped"), "{err}");
 }

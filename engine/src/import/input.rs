@@ -78,6 +78,7 @@ fn line_parser(
             .map(|(i, f)| (f.name.clone(), (i, f.kind)))
             .collect(),
         field_names: schema.fields.iter().map(|f| f.name.clone()).collect(),
+        max_values: s.store.max_field_values(),
     };
     if format == ImportFormat::JsonLines {
         return Ok(Some(parser));
@@ -303,6 +304,55 @@ pub(super) fn read_lines(
     })
 }
 
+/// Fails the import (whatever `on_error`: the values are the table's, not
+/// the line's) at the first line that gives a field more distinct values
+/// than the store's `max_field_values`, naming the line and the field.
+fn check_num_values(
+    s: &Session<'_>,
+    block: &Block,
+    value_map: &[Vec<u32>],
+    opts: &ImportOptions<'_>,
+) -> Result<()> {
+    let max = s.store.max_field_values();
+    // The earliest line over every field past the cap.
+    let mut first: Option<(u64, usize)> = None;
+    for (f, cells) in &block.cols {
+        let f = *f as usize;
+        if s.values[f].len() <= max as usize {
+            continue;
+        }
+        let map: &[u32] = value_map.get(f).map_or(&[], |v| v);
+        let past = |local: u32| map.get(local as usize).is_some_and(|&id| id >= max);
+        let k = cells.iter().position(|c| match *c {
+            PCell::Enum(v) => past(v),
+            PCell::Set(a, n) => block.sets[a as usize..(a + n) as usize]
+                .iter()
+                .any(|&v| past(v)),
+            _ => false,
+        });
+        let line = match k.map(|k| &block.rows[k]) {
+            Some(PRow::Cells { line, .. }) => *line,
+            _ => block.last_line,
+        };
+        if first.is_none_or(|(l, _)| line < l) {
+            first = Some((line, f));
+        }
+    }
+    let Some((line, f)) = first else {
+        return Ok(());
+    };
+    let name = &s.table.schema().fields[f].name;
+    Err(EngineError::BadInput {
+        source_name: opts.source_name.clone(),
+        line,
+        column: name.clone(),
+        reason: format!(
+            "a new value would give field `{name}` more than {max} distinct values \
+             (max_field_values)"
+        ),
+    })
+}
+
 /// Applies a parsed block to the session, mapping its local value ids.
 fn apply_block(
     s: &mut Session<'_>,
@@ -329,6 +379,7 @@ fn apply_block(
         .enumerate()
         .map(|(f, vals)| vals.iter().map(|v| s.values[f].intern(v)).collect())
         .collect();
+    check_num_values(s, block, &value_map, opts)?;
     // SET values with the table's value ids.
     let mut sets = block.sets.clone();
     for (f, cells) in &block.cols {

@@ -8,7 +8,7 @@ use segdb_storage_format::date::parse_iso_day;
 use segdb_storage_format::dictionary::hash_id;
 
 use super::ImportFormat;
-use crate::schema::{FieldKind, ID_COLUMN};
+use crate::schema::{FieldKind, ID_COLUMN, MAX_VALUE_LEN};
 use crate::MAX_DAY_COUNT;
 
 /// Longest external id accepted, in bytes.
@@ -36,6 +36,28 @@ pub(crate) struct LineParser {
     pub fields: FxHashMap<String, (usize, FieldKind)>,
     /// For "did you mean" in JSON lines and events.
     pub field_names: Vec<String>,
+    /// The most values one SET cell may list (the store's
+    /// `max_field_values`).
+    pub max_values: u32,
+}
+
+/// An ENUM or SET value past [`MAX_VALUE_LEN`].
+fn value_too_long(column: &str, v: &str) -> Bad {
+    bad(
+        column,
+        format!(
+            "a value of {} bytes; values have at most {MAX_VALUE_LEN}",
+            v.len()
+        ),
+    )
+}
+
+/// A SET cell listing more than `max` values.
+fn too_many_values(column: &str, n: usize, max: u32) -> Bad {
+    bad(
+        column,
+        format!("{n} values in one cell; a SET cell lists at most {max} (max_field_values)"),
+    )
 }
 
 /// A cell of a parsed block; strings and sets point into the block's arenas.
@@ -398,10 +420,24 @@ impl LineParser {
             PCell::Null
         } else {
             match kind {
-                FieldKind::Enum => PCell::Enum(block.intern(f, text)),
+                FieldKind::Enum => {
+                    if text.len() > MAX_VALUE_LEN {
+                        return Err(Box::new(value_too_long(column, text)));
+                    }
+                    PCell::Enum(block.intern(f, text))
+                }
                 FieldKind::Set => {
                     let start = block.sets.len() as u32;
                     for v in text.split('|').filter(|v| !v.is_empty()) {
+                        if v.len() > MAX_VALUE_LEN {
+                            block.sets.truncate(start as usize);
+                            return Err(Box::new(value_too_long(column, v)));
+                        }
+                        if block.sets.len() - start as usize >= self.max_values as usize {
+                            block.sets.truncate(start as usize);
+                            let n = text.split('|').filter(|v| !v.is_empty()).count();
+                            return Err(Box::new(too_many_values(column, n, self.max_values)));
+                        }
                         let id = block.intern(f, v);
                         block.sets.push(id);
                     }
@@ -569,12 +605,22 @@ impl LineParser {
                 }
                 (_, Value::Null) => PCell::Null,
                 (FieldKind::Enum, Value::String(t)) if !t.is_empty() => {
+                    if t.len() > MAX_VALUE_LEN {
+                        return Err(value_too_long(k, t));
+                    }
                     PCell::Enum(block.intern(f, t))
                 }
                 (FieldKind::Set, Value::Array(xs)) => {
+                    if xs.len() > self.max_values as usize {
+                        return Err(too_many_values(k, xs.len(), self.max_values));
+                    }
                     let start = block.sets.len() as u32;
                     for x in xs {
                         match x.as_str() {
+                            Some(t) if t.len() > MAX_VALUE_LEN => {
+                                block.sets.truncate(start as usize);
+                                return Err(value_too_long(k, t));
+                            }
                             Some(t) if !t.is_empty() => {
                                 let id = block.intern(f, t);
                                 block.sets.push(id);

@@ -182,8 +182,15 @@ pub(crate) struct SegChunk {
     pub count: u64,
 }
 
+/// The most ENUM/SET values and INT histogram buckets one insight counts
+/// (a field costs its values, or the 1,000 buckets a histogram may have, plus one).
+pub const MAX_INSIGHT_VALUES: u64 = 1 << 18;
+
 impl Table {
     /// Insight of the rows matching `expr` (see [`InsightOptions`]).
+    ///
+    /// Refused (`InvalidArgument`) when the fields asked have more than
+    /// [`MAX_INSIGHT_VALUES`] values and histogram buckets in all.
     pub fn insight(&self, expr: &Expr, opts: &InsightOptions) -> Result<Insight> {
         self.insight_unnamed(expr, opts)
             .map_err(|e| self.name_error(e))
@@ -226,6 +233,24 @@ impl Table {
                 })
                 .collect::<Result<_>>()?
         };
+        // The work and the answer grow with the values and buckets asked
+        // for: bounded before anything is counted.
+        let cost: u64 = fields
+            .iter()
+            .map(|(fi, _, kind)| match kind {
+                FieldKind::Enum | FieldKind::Set => self.value_dict(*fi).len() as u64 + 1,
+                FieldKind::Int => ints::MAX_BUCKETS + 1,
+                _ => 1,
+            })
+            .sum();
+        if cost > MAX_INSIGHT_VALUES {
+            return Err(EngineError::InvalidArgument(format!(
+                "an insight of {} fields of `{}` would count {cost} values and buckets, more \
+                 than {MAX_INSIGHT_VALUES}: name fewer fields (FIELDS …)",
+                fields.len(),
+                self.name()
+            )));
+        }
         let seg = self.segment_chunks(expr)?;
         let segment_rows = seg.iter().map(|c| c.count).sum();
         let mut reports = Vec::with_capacity(fields.len());

@@ -11,6 +11,7 @@ mod flush;
 pub(crate) mod ids;
 pub(crate) mod keys;
 mod payload;
+mod value_cap;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,6 +34,9 @@ pub use flush::{CompactReport, FlushReport};
 /// The store's directory of WAL segments.
 pub const WAL_DIR: &str = "wal";
 
+/// The default of [`LiveOptions::max_field_values`].
+pub const DEFAULT_MAX_FIELD_VALUES: u32 = 65_536;
+
 /// How real-time writes are made durable, flushed and limited.
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
@@ -52,6 +56,11 @@ pub struct LiveOptions {
     pub idempotency_window: Duration,
     /// At most this many keys are remembered (the oldest are forgotten).
     pub idempotency_max_keys: usize,
+    /// The most distinct values an ENUM or SET field may have, and the most
+    /// values one line may add to a SET; a batch or import past it is
+    /// refused (`EngineError::BadInput` naming the line and field), so that
+    /// the manifest, which lists every value, stays small.
+    pub max_field_values: u32,
     /// At start, drop everything from a damaged WAL record on instead of
     /// refusing to start.
     pub truncate_wal_at_corruption: bool,
@@ -70,6 +79,7 @@ impl Default for LiveOptions {
             compact_layers: 4,
             idempotency_window: Duration::from_secs(24 * 3600),
             idempotency_max_keys: 1_000_000,
+            max_field_values: DEFAULT_MAX_FIELD_VALUES,
             truncate_wal_at_corruption: false,
             wal_fs: Arc::new(RealFs),
         }
@@ -191,6 +201,9 @@ pub(crate) struct Live {
     pub(crate) state: Mutex<ApplyState>,
     pub(crate) keys: Mutex<keys::Keys>,
     pub(crate) flush_lock: Mutex<()>,
+    /// Held by a batch that adds ENUM/SET values from its check until it
+    /// is published (`value_cap`).
+    values_gate: Mutex<()>,
     pub(crate) recovery: RecoveryReport,
     pub(crate) flushed_seq: AtomicU64,
     delta_bytes: AtomicU64,
@@ -278,6 +291,7 @@ impl Store {
             }),
             keys: Mutex::new(keys::Keys::default()),
             flush_lock: Mutex::new(()),
+            values_gate: Mutex::new(()),
             recovery: RecoveryReport {
                 flushed_seq: flushed,
                 ..RecoveryReport::default()
@@ -382,6 +396,16 @@ impl Store {
         if t.num_rows + operations > 1 << 32 {
             return Err(EngineError::TableFull(table.to_owned()));
         }
+        // A batch that brings new values is checked against the latest
+        // snapshot and holds the gate until published, so that concurrent
+        // batches cannot each pass the cap against the same snapshot.
+        let _gate = if value_cap::adds_values(&t, &batch) {
+            let gate = lock(&live.values_gate);
+            value_cap::check(&*self.table(table)?, &batch, live.options.max_field_values)?;
+            Some(gate)
+        } else {
+            None
+        };
         let mut rec = payload::Record::new(table, t.schema(), batch);
         // Existing ids are looked up here, in parallel on the requests'
         // threads, rather than one by one by the applier. A failed lookup

@@ -16,7 +16,7 @@ use segdb_storage_format::FormatError;
 
 use crate::error::{EngineError, Result};
 use crate::live::{ApplyState, Live, LiveOptions};
-use crate::schema::{FieldDef, FieldKind, Schema, ID_COLUMN};
+use crate::schema::{check_num_fields, FieldDef, FieldKind, Schema, ID_COLUMN};
 use crate::segment::{SegmentInfo, SnapshotRows};
 use crate::table::Table;
 use lock::{LockMode, StoreLock};
@@ -134,6 +134,11 @@ impl Store {
         };
         store.recover()?;
         Ok(store)
+    }
+
+    /// [`LiveOptions::max_field_values`](crate::LiveOptions) of this store.
+    pub fn max_field_values(&self) -> u32 {
+        self.live.options.max_field_values
     }
 
     pub(crate) fn live(&self) -> &Live {
@@ -315,6 +320,7 @@ impl Store {
         if self.state().tables.contains_key(name) {
             return Err(EngineError::TableExists(name.to_owned()));
         }
+        check_num_fields(name, schema.fields.len())?;
         let mut seen = HashSet::new();
         for f in &schema.fields {
             check_field(f)?;
@@ -356,6 +362,7 @@ impl Store {
         let _w = self.lock_writer_flushed()?;
         let old = self.table(table)?;
         check_field(&field)?;
+        check_num_fields(table, old.schema().fields.len() + 1)?;
         if old.schema().field(&field.name).is_some() {
             return Err(EngineError::InvalidSchema(format!(
                 "table `{table}` has a field `{}` already",

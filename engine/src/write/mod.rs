@@ -35,7 +35,7 @@ mod parse;
 
 pub use codec::{DecodeError, BATCH_FORMAT_VERSION};
 pub use op::{Batch, Op, SetValue};
-pub use parse::{parse_batch, INGEST_SOURCE};
+pub use parse::{parse_batch, parse_batch_for, INGEST_SOURCE};
 
 #[cfg(test)]
 mod tests;

@@ -1,13 +1,17 @@
 //! JSON lines to a typed [`Batch`], checked against a table's schema.
 
-use rustc_hash::FxHashMap;
+use std::cell::RefCell;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use segdb_storage_format::date::parse_iso_day;
 use serde_json::{Map, Value};
 
 use super::op::{Batch, Op, SetValue};
 use crate::error::{EngineError, Result};
 use crate::import::parse::suggest;
-use crate::schema::{FieldKind, Schema};
+use crate::live::DEFAULT_MAX_FIELD_VALUES;
+use crate::schema::{FieldKind, Schema, MAX_VALUE_LEN};
+use crate::table::Table;
 use crate::MAX_DAY_COUNT;
 
 /// The `source_name` of the `BadInput` errors of [`parse_batch`].
@@ -47,14 +51,38 @@ fn bad(key: &str, reason: impl Into<String>) -> Bad {
 /// `EngineError::BadInput` naming its 1-based line number, the key at fault
 /// and the reason (with a "did you mean" for an unknown field or key).
 /// The returned batch has no idempotency key; the caller sets it.
+///
+/// ENUM and SET values are at most [`MAX_VALUE_LEN`] bytes, and a line
+/// adds at most [`DEFAULT_MAX_FIELD_VALUES`] values to a SET.
 pub fn parse_batch(schema: &Schema, text: &str) -> Result<Batch> {
+    parse(schema, None, DEFAULT_MAX_FIELD_VALUES, text)
+}
+
+/// [`parse_batch`] against `table`, with `max_field_values` (the store's
+/// [`crate::LiveOptions::max_field_values`]): a line adds at most that
+/// many values to a SET, and the first line whose new values would give a
+/// field more distinct values than that fails the batch, naming the line
+/// and the field. Counted against `table`, the snapshot the batch is
+/// checked with; batches checked at once each count only their own new
+/// values.
+pub fn parse_batch_for(table: &Table, text: &str, max_field_values: u32) -> Result<Batch> {
+    parse(table.schema(), Some(table), max_field_values, text)
+}
+
+fn parse(schema: &Schema, table: Option<&Table>, max_values: u32, text: &str) -> Result<Batch> {
     let fields: FxHashMap<&str, (u32, FieldKind)> = schema
         .fields
         .iter()
         .enumerate()
         .map(|(i, f)| (f.name.as_str(), (i as u32, f.kind)))
         .collect();
-    let parser = Parser { schema, fields };
+    let parser = Parser {
+        schema,
+        fields,
+        table,
+        max_values,
+        new_values: RefCell::default(),
+    };
     let mut ops = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -79,6 +107,11 @@ pub fn parse_batch(schema: &Schema, text: &str) -> Result<Batch> {
 struct Parser<'a> {
     schema: &'a Schema,
     fields: FxHashMap<&'a str, (u32, FieldKind)>,
+    /// The table whose values count toward `max_values`, if checked.
+    table: Option<&'a Table>,
+    max_values: u32,
+    /// Per field, the values this batch adds to the table.
+    new_values: RefCell<FxHashMap<u32, FxHashSet<String>>>,
 }
 
 /// A JSON value shortened for an error message.
@@ -92,6 +125,44 @@ fn show(v: &Value) -> String {
 }
 
 impl Parser<'_> {
+    /// Checks a value an ENUM `set` or a SET `add` brings to field `f`.
+    fn check_value(&self, f: u32, name: &str, v: &str) -> Result<(), Bad> {
+        if v.len() > MAX_VALUE_LEN {
+            return Err(bad(
+                name,
+                format!(
+                    "a value of {} bytes; values have at most {MAX_VALUE_LEN}",
+                    v.len()
+                ),
+            ));
+        }
+        let Some(t) = self.table else {
+            return Ok(());
+        };
+        let dict = t.value_dict(f as usize);
+        if dict.id(v).is_some() {
+            return Ok(());
+        }
+        let mut new = self.new_values.borrow_mut();
+        let set = new.entry(f).or_default();
+        if !set.contains(v) {
+            if dict.len() + set.len() >= self.max_values as usize {
+                return Err(bad(
+                    name,
+                    format!(
+                        "new value {} would give the field more than {} distinct values \
+                         (max_field_values); it has {}",
+                        show(&Value::String(v.to_owned())),
+                        self.max_values,
+                        dict.len() + set.len()
+                    ),
+                ));
+            }
+            set.insert(v.to_owned());
+        }
+        Ok(())
+    }
+
     fn parse_line(&self, line: &str) -> Result<Op, Bad> {
         let v: Value = serde_json::from_str(line)
             .map_err(|e| bad("-", format!("not JSON at column {}: {e}", e.column())))?;
@@ -193,7 +264,10 @@ impl Parser<'_> {
                     return Err(bad(name, "is an EVENT field: use an `event` operation"))
                 }
                 (_, Value::Null) => return Err(bad(name, "null: use `clear` to clear a field")),
-                (FieldKind::Enum, Value::String(s)) if !s.is_empty() => SetValue::Enum(s.clone()),
+                (FieldKind::Enum, Value::String(s)) if !s.is_empty() => {
+                    self.check_value(f, name, s)?;
+                    SetValue::Enum(s.clone())
+                }
                 (FieldKind::Bool, Value::Bool(b)) => SetValue::Bool(*b),
                 (FieldKind::Bool, Value::Number(n)) if matches!(n.as_u64(), Some(0 | 1)) => {
                     SetValue::Bool(n.as_u64() == Some(1))
@@ -252,10 +326,25 @@ impl Parser<'_> {
             if items.is_empty() {
                 return Err(bad(name, "an empty list of values"));
             }
+            if items.len() > self.max_values as usize {
+                return Err(bad(
+                    name,
+                    format!(
+                        "{} values in one line; a line lists at most {} (max_field_values)",
+                        items.len(),
+                        self.max_values
+                    ),
+                ));
+            }
             let mut values = Vec::with_capacity(items.len());
             for item in items {
                 match item {
-                    Value::String(s) if !s.is_empty() => values.push(s.clone()),
+                    Value::String(s) if !s.is_empty() => {
+                        if op == "add" {
+                            self.check_value(f, name, s)?;
+                        }
+                        values.push(s.clone())
+                    }
                     other => {
                         return Err(bad(
                             name,

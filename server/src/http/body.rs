@@ -3,9 +3,11 @@
 //! response bodies streamed from blocking work through a bounded channel
 //! (so an export's memory does not grow with its size).
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use futures_util::StreamExt;
@@ -13,12 +15,40 @@ use tokio::sync::mpsc;
 
 use super::api_error::ApiError;
 
+/// The next piece of a body, waiting at most `idle` for it: 408 past it.
+async fn next_within<S>(
+    stream: &mut S,
+    idle: Duration,
+) -> Result<Option<Result<Bytes, axum::Error>>, ApiError>
+where
+    S: futures_util::Stream<Item = Result<Bytes, axum::Error>> + Unpin,
+{
+    tokio::time::timeout(idle, stream.next())
+        .await
+        .map_err(|_| body_timeout(idle))
+}
+
+/// 408: the client stopped sending its body for longer than `idle`. The
+/// connection is closed with the answer.
+pub fn body_timeout(idle: Duration) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        "body_timeout",
+        format!(
+            "the request body stopped arriving: nothing came for {} ms",
+            idle.as_millis()
+        ),
+    )
+    .with_hint("send the body without pauses (see body_read_timeout_ms)")
+}
+
 /// Reads a whole body of at most `limit` bytes: 413 past it, 400 if the
-/// client's stream breaks (a truncated request).
-pub async fn read_body(body: Body, limit: u64) -> Result<Bytes, ApiError> {
+/// client's stream breaks (a truncated request), 408 if nothing comes for
+/// `idle`.
+pub async fn read_body(body: Body, limit: u64, idle: Duration) -> Result<Bytes, ApiError> {
     let mut stream = body.into_data_stream();
     let mut buf = Vec::new();
-    while let Some(chunk) = stream.next().await {
+    while let Some(chunk) = next_within(&mut stream, idle).await? {
         let chunk = chunk.map_err(|e| {
             ApiError::bad_request("bad_body", format!("reading the request body: {e}"))
         })?;
@@ -72,17 +102,34 @@ pub struct BodyStats {
     pub bytes: AtomicU64,
     /// The body went past the limit (the read then fails).
     pub too_large: AtomicBool,
+    /// Nothing came for the idle timeout (the read then fails).
+    pub timed_out: AtomicBool,
 }
 
 impl BodyReader {
-    /// Starts pumping `body` (at most `limit` bytes) and returns the reader.
-    pub fn spawn(body: Body, limit: u64) -> (BodyReader, Arc<BodyStats>) {
+    /// Starts pumping `body` (at most `limit` bytes, with gaps of at most
+    /// `idle`) and returns the reader.
+    pub fn spawn(body: Body, limit: u64, idle: Duration) -> (BodyReader, Arc<BodyStats>) {
         let (tx, rx) = mpsc::channel(16);
         let stats = Arc::new(BodyStats::default());
         let st = stats.clone();
         tokio::spawn(async move {
             let mut stream = body.into_data_stream();
-            while let Some(chunk) = stream.next().await {
+            loop {
+                let chunk = match next_within(&mut stream, idle).await {
+                    Ok(Some(chunk)) => chunk,
+                    Ok(None) => return,
+                    Err(_) => {
+                        st.timed_out.store(true, Ordering::Relaxed);
+                        let _ = tx
+                            .send(Err(std::io::Error::other(format!(
+                                "the request body stopped arriving for {} ms",
+                                idle.as_millis()
+                            ))))
+                            .await;
+                        return;
+                    }
+                };
                 let item = match chunk {
                     Ok(c) => {
                         let total =
@@ -329,5 +376,109 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r, Err(Stopped::ClientGone));
+    }
+}
+
+/// A request body written to a file in the store (`spool/`) before any
+/// work starts, so that nothing waits on the client while holding a lock.
+/// The file is deleted when this is dropped (an answered or abandoned
+/// request alike).
+pub struct Spool {
+    path: PathBuf,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// The store's folder of spooled request bodies (emptied at start).
+pub const SPOOL_DIR: &str = "spool";
+
+impl Spool {
+    /// Writes `body` (at most `limit` bytes, with gaps of at most `idle`)
+    /// to a new file under `dir`: 413 past the limit, 408 on a gap, 400 if
+    /// the client's stream breaks. `on_bytes` sees every piece's length.
+    pub async fn write(
+        body: Body,
+        dir: &Path,
+        limit: u64,
+        idle: Duration,
+        on_bytes: impl Fn(u64),
+    ) -> Result<Spool, ApiError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = dir.join(SPOOL_DIR);
+        let path = dir.join(format!(
+            "body-{}-{}.tmp",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let io = |e: std::io::Error| ApiError::internal(format!("spooling the body: {e}"));
+        let (file, path) = {
+            let path2 = path.clone();
+            super::blocking(move || {
+                std::fs::create_dir_all(&dir).map_err(io)?;
+                std::fs::File::create(&path2).map_err(io)
+            })
+            .await
+            .map(|f| (f, path))?
+        };
+        // From here on, the file is deleted whatever happens.
+        let mut spool = Spool { path, bytes: 0 };
+        let mut file = Some(file);
+        let mut stream = body.into_data_stream();
+        let mut buf: Vec<u8> = Vec::with_capacity(SPOOL_CHUNK);
+        let mut done = false;
+        while !done {
+            match next_within(&mut stream, idle).await? {
+                Some(chunk) => {
+                    let chunk = chunk.map_err(|e| {
+                        ApiError::bad_request("bad_body", format!("reading the request body: {e}"))
+                    })?;
+                    spool.bytes += chunk.len() as u64;
+                    on_bytes(chunk.len() as u64);
+                    if spool.bytes > limit {
+                        drain(&mut stream, DRAIN_BYTES).await;
+                        return Err(too_large(limit));
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                None => done = true,
+            }
+            if buf.len() >= SPOOL_CHUNK || (done && !buf.is_empty()) {
+                let (mut f, b) = (file.take(), std::mem::take(&mut buf));
+                let (f, b) = super::blocking(move || {
+                    if let Some(f) = f.as_mut() {
+                        f.write_all(&b).map_err(io)?;
+                    }
+                    Ok((f, b))
+                })
+                .await?;
+                file = f;
+                buf = b;
+                buf.clear();
+            }
+        }
+        Ok(spool)
+    }
+
+    /// The spooled bytes, from the start.
+    pub fn open(&self) -> std::io::Result<std::fs::File> {
+        std::fs::File::open(&self.path)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Spooled bytes are written to the file in pieces of about this size.
+const SPOOL_CHUNK: usize = 1 << 20;
+
+/// Deletes what a previous run left in the store's spool folder.
+pub fn clear_spool(store_dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(store_dir.join(SPOOL_DIR)) {
+        for e in entries.flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }

@@ -56,6 +56,20 @@ pub struct Settings {
     pub max_import_bytes: Option<u64>,
     /// The most rows a JSON answer may have (CSV answers stream).
     pub max_json_rows: Option<u64>,
+    /// The most rows one request's answer may hold, over all its
+    /// statements.
+    pub max_answer_rows: Option<u64>,
+    /// The most bytes one request's answer may hold, over all its
+    /// statements.
+    pub max_answer_bytes: Option<u64>,
+    /// The most distinct values an ENUM or SET field may have (and the most
+    /// values one line may add to a SET).
+    pub max_field_values: Option<u64>,
+    /// A connection must send a request's whole headers within this time.
+    pub header_read_timeout_ms: Option<u64>,
+    /// A gap between two pieces of a request body longer than this ends
+    /// the request with 408.
+    pub body_read_timeout_ms: Option<u64>,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace_ms: Option<u64>,
     /// When an ingested batch is acknowledged: `always` (after its fsync)
@@ -108,6 +122,16 @@ pub struct Config {
     pub max_import_bytes: u64,
     /// The most rows a JSON answer may have.
     pub max_json_rows: u64,
+    /// The most rows of one request's answer, all statements together.
+    pub max_answer_rows: u64,
+    /// The most bytes of one request's answer, all statements together.
+    pub max_answer_bytes: u64,
+    /// The most distinct values of an ENUM or SET field.
+    pub max_field_values: u32,
+    /// How long a connection may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// The longest gap between two pieces of a request body.
+    pub body_read_timeout: Duration,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
     /// Accepted bearer tokens.
@@ -137,6 +161,7 @@ impl Config {
             max_delta_bytes: self.max_delta_bytes,
             compact_layers: self.compact_layers,
             idempotency_window: self.idempotency_window,
+            max_field_values: self.max_field_values,
             ..LiveOptions::default()
         }
     }
@@ -196,6 +221,11 @@ impl Settings {
             max_body_bytes: num(&var, "SEGDB_MAX_BODY_BYTES")?,
             max_import_bytes: num(&var, "SEGDB_MAX_IMPORT_BYTES")?,
             max_json_rows: num(&var, "SEGDB_MAX_JSON_ROWS")?,
+            max_answer_rows: num(&var, "SEGDB_MAX_ANSWER_ROWS")?,
+            max_answer_bytes: num(&var, "SEGDB_MAX_ANSWER_BYTES")?,
+            max_field_values: num(&var, "SEGDB_MAX_FIELD_VALUES")?,
+            header_read_timeout_ms: num(&var, "SEGDB_HEADER_READ_TIMEOUT_MS")?,
+            body_read_timeout_ms: num(&var, "SEGDB_BODY_READ_TIMEOUT_MS")?,
             shutdown_grace_ms: num(&var, "SEGDB_SHUTDOWN_GRACE_MS")?,
             wal_sync: var("SEGDB_WAL_SYNC"),
             flush_bytes: num(&var, "SEGDB_FLUSH_BYTES")?,
@@ -229,6 +259,11 @@ impl Settings {
             max_body_bytes,
             max_import_bytes,
             max_json_rows,
+            max_answer_rows,
+            max_answer_bytes,
+            max_field_values,
+            header_read_timeout_ms,
+            body_read_timeout_ms,
             shutdown_grace_ms,
             wal_sync,
             flush_bytes,
@@ -308,6 +343,24 @@ impl Settings {
             max_body_bytes: positive("max_body_bytes", self.max_body_bytes, 16 << 20)?,
             max_import_bytes: positive("max_import_bytes", self.max_import_bytes, 64 << 30)?,
             max_json_rows: positive("max_json_rows", self.max_json_rows, 1_000_000)?,
+            max_answer_rows: positive("max_answer_rows", self.max_answer_rows, 1_000_000)?,
+            max_answer_bytes: positive("max_answer_bytes", self.max_answer_bytes, 256 << 20)?,
+            max_field_values: u32::try_from(positive(
+                "max_field_values",
+                self.max_field_values,
+                u64::from(live.max_field_values),
+            )?)
+            .map_err(|_| "max_field_values must be below 2^32".to_owned())?,
+            header_read_timeout: Duration::from_millis(positive(
+                "header_read_timeout_ms",
+                self.header_read_timeout_ms,
+                10_000,
+            )?),
+            body_read_timeout: Duration::from_millis(positive(
+                "body_read_timeout_ms",
+                self.body_read_timeout_ms,
+                30_000,
+            )?),
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms.unwrap_or(30_000)),
             tokens: self
                 .tokens
@@ -368,6 +421,49 @@ mod tests {
         let roles: Vec<Role> = c.tokens.iter().map(|t| t.role).collect();
         assert_eq!(roles, [Role::Read, Role::Admin, Role::Write]);
         assert_eq!(c.max_concurrent_queries, 16);
+    }
+
+    #[test]
+    fn limits_of_answers_values_and_slow_clients() {
+        let base = || Settings {
+            data: Some("/a".into()),
+            ..Settings::default()
+        };
+        let c = base().resolve().unwrap();
+        assert_eq!(
+            (c.max_answer_rows, c.max_answer_bytes, c.max_field_values),
+            (1_000_000, 256 << 20, 65_536)
+        );
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.body_read_timeout, Duration::from_secs(30));
+        let env = Settings::from_env(|k| match k {
+            "SEGDB_MAX_ANSWER_ROWS" => Some("10".into()),
+            "SEGDB_MAX_ANSWER_BYTES" => Some("20".into()),
+            "SEGDB_MAX_FIELD_VALUES" => Some("30".into()),
+            "SEGDB_HEADER_READ_TIMEOUT_MS" => Some("40".into()),
+            "SEGDB_BODY_READ_TIMEOUT_MS" => Some("50".into()),
+            _ => None,
+        })
+        .unwrap();
+        let c = base().overridden_by(env).resolve().unwrap();
+        assert_eq!(
+            (c.max_answer_rows, c.max_answer_bytes, c.max_field_values),
+            (10, 20, 30)
+        );
+        assert_eq!(c.live_options().max_field_values, 30);
+        assert_eq!(c.header_read_timeout, Duration::from_millis(40));
+        assert_eq!(c.body_read_timeout, Duration::from_millis(50));
+        for bad in [
+            "max_answer_rows = 0",
+            "max_field_values = 0",
+            "max_field_values = 5000000000",
+            "body_read_timeout_ms = 0",
+        ] {
+            let file: Settings = toml::from_str(bad).unwrap();
+            let e = base().overridden_by(file).resolve().unwrap_err();
+            let name = bad.split(' ').next().unwrap();
+            assert!(e.contains(name), "{bad}: {e}");
+        }
     }
 
     #[test]

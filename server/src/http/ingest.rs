@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use segdb_engine::{write::parse_batch, EngineError, Store};
+use segdb_engine::{write::parse_batch_for, EngineError, Store};
 use segdb_storage_format::FormatError;
 use serde_json::json;
 
@@ -77,14 +77,14 @@ pub async fn ingest(
     let key = idempotency_key(&headers)?;
     // Fail fast, before reading the body, if the table does not exist.
     s.store.table(&table)?;
-    let bytes = read_body(body, s.config.max_body_bytes).await?;
+    let bytes = read_body(body, s.config.max_body_bytes, s.config.body_read_timeout).await?;
     let st = s.clone();
     let (table, ack) = blocking(move || {
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             ApiError::bad_request("bad_body", format!("the batch is not UTF-8: {e}"))
         })?;
         let t = st.store.table(&table)?;
-        let mut batch = parse_batch(t.schema(), text)?;
+        let mut batch = parse_batch_for(&t, text, st.store.max_field_values())?;
         drop(t);
         batch.idempotency_key = key;
         let ack = st.store.ingest(&table, batch)?;
@@ -125,6 +125,8 @@ pub fn open_store(config: &Config, truncate_wal_at_corruption: bool) -> Result<S
         truncate_wal_at_corruption,
         ..config.live_options()
     };
+    // Bodies of imports cut off by the last stop.
+    super::body::clear_spool(&config.data);
     let store = Store::open_with(&config.data, options).map_err(|e| {
         if is_wal_corruption(&e, &config.data) {
             format!(

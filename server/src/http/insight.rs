@@ -181,7 +181,7 @@ pub async fn insight(
 ) -> Result<Json<Value>, ApiError> {
     auth::require(role, Role::Read, "insight")?;
     let start = Instant::now();
-    let bytes = read_body(body, s.config.max_body_bytes).await?;
+    let bytes = read_body(body, s.config.max_body_bytes, s.config.body_read_timeout).await?;
     let req: Request = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(
             "bad_json",

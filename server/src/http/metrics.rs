@@ -114,6 +114,13 @@ pub struct Metrics {
     pub import_new_rows: AtomicU64,
     /// Imports that failed.
     pub imports_failed: AtomicU64,
+    /// Client connections open now.
+    pub connections_open: AtomicU64,
+    /// Connections closed because a request's headers did not arrive in
+    /// time.
+    pub header_timeouts: AtomicU64,
+    /// Connections dropped when the shutdown grace period ended.
+    pub connections_dropped: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -133,6 +140,9 @@ impl Default for Metrics {
             import_bytes: AtomicU64::new(0),
             import_new_rows: AtomicU64::new(0),
             imports_failed: AtomicU64::new(0),
+            connections_open: AtomicU64::new(0),
+            header_timeouts: AtomicU64::new(0),
+            connections_dropped: AtomicU64::new(0),
         }
     }
 }
@@ -223,7 +233,7 @@ impl Metrics {
         for (k, n) in lock(&self.queries).iter() {
             let _ = writeln!(o, "segdb_queries_total{{kind=\"{k}\"}} {n}");
         }
-        let counters: [(&str, &str, &AtomicU64, &str); 9] = [
+        let counters: [(&str, &str, &AtomicU64, &str); 12] = [
             (
                 "segdb_rows_returned_total",
                 "counter",
@@ -253,6 +263,24 @@ impl Metrics {
                 "gauge",
                 &self.queries_running,
                 "Queries being evaluated now.",
+            ),
+            (
+                "segdb_connections_open",
+                "gauge",
+                &self.connections_open,
+                "Client connections open now.",
+            ),
+            (
+                "segdb_header_timeouts_total",
+                "counter",
+                &self.header_timeouts,
+                "Connections closed because a request's headers did not arrive within header_read_timeout_ms.",
+            ),
+            (
+                "segdb_connections_dropped_at_shutdown_total",
+                "counter",
+                &self.connections_dropped,
+                "Connections still open when the shutdown grace period ended, dropped.",
             ),
             (
                 "segdb_imports_running",

@@ -114,7 +114,7 @@ pub async fn query(
     body: Body,
 ) -> Result<Response, ApiError> {
     let start = Instant::now();
-    let bytes = read_body(body, s.config.max_body_bytes).await?;
+    let bytes = read_body(body, s.config.max_body_bytes, s.config.body_read_timeout).await?;
     let text = query_text(&headers, &bytes)?;
     let stmts = segdb_query_lang::parse(&text)?;
     if stmts.is_empty() {
@@ -191,9 +191,152 @@ pub async fn query(
     }
 }
 
+/// What is left of one request's answer budget (`max_answer_rows`,
+/// `max_answer_bytes`): every statement's rows are charged as they are
+/// built, so a request of many statements stops at the cap instead of
+/// holding all their answers.
+pub(crate) struct AnswerBudget {
+    max_rows: u64,
+    max_bytes: u64,
+    rows: u64,
+    bytes: u64,
+}
+
+impl AnswerBudget {
+    pub(crate) fn new(max_rows: u64, max_bytes: u64) -> AnswerBudget {
+        AnswerBudget {
+            max_rows,
+            max_bytes,
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Rows that may still be added.
+    fn rows_left(&self) -> u64 {
+        self.max_rows.saturating_sub(self.rows)
+    }
+
+    /// Charges `rows` rows of `bytes` bytes (as JSON); 400
+    /// `result_too_large` past either cap.
+    fn charge(&mut self, rows: u64, bytes: u64) -> Result<(), ApiError> {
+        self.rows += rows;
+        self.bytes += bytes;
+        if self.rows > self.max_rows {
+            return Err(result_too_large(format!(
+                "the answer has more than {} rows (max_answer_rows), counting every statement of the request",
+                self.max_rows
+            )));
+        }
+        if self.bytes > self.max_bytes {
+            return Err(result_too_large(format!(
+                "the answer is larger than {} bytes (max_answer_bytes), counting every statement of the request",
+                self.max_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Charges every row of `r`.
+    fn charge_result(&mut self, r: &ResultSet) -> Result<(), ApiError> {
+        for row in &r.rows {
+            self.charge(1, json_len(row))?;
+        }
+        Ok(())
+    }
+}
+
+/// 400 `result_too_large`, with how to get the rows anyway.
+fn result_too_large(message: String) -> ApiError {
+    ApiError::bad_request("result_too_large", message).with_hint(
+        "page with LIMIT and OFFSET, send fewer statements per request, or stream one \
+         SELECT user_id with `Accept: text/csv`",
+    )
+}
+
+/// The length of `v` as JSON text, without writing it anywhere.
+fn json_len(v: &impl serde::Serialize) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len() as u64;
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
+}
+
+/// The ids of a SELECT, shard by shard, each shard's ids charged to the
+/// budget before the next is read: memory stays within the budget and a
+/// shard's row ids, however many rows match.
+fn collect_ids(
+    table: &Table,
+    filter: &Expr,
+    offset: u64,
+    limit: Option<u64>,
+    max_json_rows: u64,
+    budget: &mut AnswerBudget,
+) -> Result<ResultSet, ApiError> {
+    let end = offset.saturating_add(limit.unwrap_or(u64::MAX));
+    let mut seen = 0u64;
+    let mut rows: Vec<Vec<Value>> = Vec::new();
+    let mut failed: Option<ApiError> = None;
+    table.for_each_shard_rows(filter, |shard_rows| {
+        let n = shard_rows.len() as u64;
+        let from = offset.saturating_sub(seen).min(n);
+        let mut to = end.saturating_sub(seen).min(n);
+        seen += n;
+        // One more than the budget allows is enough to know it is passed.
+        to = to.min(from + budget.rows_left() + 1);
+        to = to.min(from + (max_json_rows + 1).saturating_sub(rows.len() as u64));
+        let page = &shard_rows[from as usize..to.max(from) as usize];
+        let mut ids = Vec::with_capacity(page.len());
+        let mut err = None;
+        table.for_each_external_id(page, |_, id| {
+            let id = String::from_utf8_lossy(id).into_owned();
+            // `"id"` plus the row's brackets and a comma.
+            if let Err(e) = budget.charge(1, id.len() as u64 + 5) {
+                err = Some(e);
+                return false;
+            }
+            ids.push(id);
+            true
+        })?;
+        rows.extend(ids.into_iter().map(|id| vec![Value::String(id)]));
+        if let Some(e) = err {
+            failed = Some(e);
+            return Ok(std::ops::ControlFlow::Break(()));
+        }
+        if rows.len() as u64 > max_json_rows {
+            failed = Some(result_too_large(format!(
+                "the answer has more than {max_json_rows} ids, the most a JSON answer carries"
+            )));
+            return Ok(std::ops::ControlFlow::Break(()));
+        }
+        Ok(if seen >= end {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        })
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    Ok(ResultSet {
+        columns: vec![segdb_engine::ID_COLUMN.into()],
+        rows,
+    })
+}
+
 /// Binds and runs each statement in turn (each sees what the ones before
-/// it made). A SELECT of ids without a small enough LIMIT is refused in
-/// JSON (it would have to be built in memory) and streamed in CSV.
+/// it made), under one answer budget. A SELECT of ids is collected shard
+/// by shard against the budget (and `max_json_rows`); alone and asked for
+/// as CSV, it is streamed instead.
 fn run_all(
     s: &Shared,
     stmts: &[segdb_query_lang::ast::Statement],
@@ -201,46 +344,35 @@ fn run_all(
     access: exec::Access,
 ) -> Result<Answer, ApiError> {
     let max = s.config.max_json_rows;
+    let mut budget = AnswerBudget::new(s.config.max_answer_rows, s.config.max_answer_bytes);
     let today = date::today();
     let mut results = Vec::with_capacity(stmts.len());
     for stmt in stmts {
         let bound = segdb_query_lang::bind(stmt, &StoreCatalog(&s.store), today)?;
-        let mut capped = false;
-        let bound = match bound {
-            Statement::Select(mut sel) => {
-                if let Projection::Ids { limit, offset } = sel.projection {
-                    if csv && stmts.len() == 1 {
-                        return Ok(Answer::Stream {
-                            table: s.store.table(&sel.table)?,
-                            filter: sel.filter,
-                            offset,
-                            limit,
-                        });
-                    }
-                    if limit.is_none_or(|l| l > max) {
-                        sel.projection = Projection::Ids {
-                            limit: Some(max + 1),
-                            offset,
-                        };
-                        capped = true;
-                    }
-                }
-                Statement::Select(sel)
-            }
-            other => other,
-        };
         let warnings = match &bound {
             Statement::Select(sel) => sel.warnings.clone(),
             _ => Vec::new(),
         };
-        let r = exec::run_statement_as(&s.store, bound, access)?;
-        if capped && r.rows.len() as u64 > max {
-            return Err(ApiError::bad_request(
-                "result_too_large",
-                format!("the answer has more than {max} ids, the most a JSON answer carries"),
-            )
-            .with_hint("add LIMIT (and OFFSET to page), or ask for CSV with `Accept: text/csv`, which streams every id"));
+        if let Statement::Select(sel) = &bound {
+            if let Projection::Ids { limit, offset } = sel.projection {
+                let table = s.store.table(&sel.table)?;
+                if csv && stmts.len() == 1 {
+                    return Ok(Answer::Stream {
+                        table,
+                        filter: sel.filter.clone(),
+                        offset,
+                        limit,
+                    });
+                }
+                let r = collect_ids(&table, &sel.filter, offset, limit, max, &mut budget)?;
+                results.push((r, warnings));
+                continue;
+            }
         }
+        // Every other statement's answer is bounded by the schema's caps
+        // (fields per table, values per field, TOP): charged once built.
+        let r = exec::run_statement_as(&s.store, bound, access)?;
+        budget.charge_result(&r)?;
         results.push((r, warnings));
     }
     Ok(Answer::Done(results))

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::api_error::ApiError;
 use super::auth::{self, Role};
-use super::body::{read_body, too_large, BodyReader};
+use super::body::{body_timeout, read_body, too_large, BodyReader};
 use super::query::{stream_ids, wants};
 use super::{blocking, RowCount, Shared};
 use crate::exec::{self, StoreCatalog};
@@ -79,7 +79,7 @@ pub async fn put(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if ct.starts_with("application/json") {
-        let bytes = read_body(body, s.config.max_body_bytes).await?;
+        let bytes = read_body(body, s.config.max_body_bytes, s.config.body_read_timeout).await?;
         let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::bad_request("bad_json", format!("the body is not valid JSON: {e}"))
         })?;
@@ -147,7 +147,8 @@ pub async fn put(
     };
     let table = s.store.table(&table_name)?;
     let limit = s.config.max_import_bytes;
-    let (reader, stats) = BodyReader::spawn(body, limit);
+    let idle = s.config.body_read_timeout;
+    let (reader, stats) = BodyReader::spawn(body, limit, idle);
     let st = s.clone();
     let (info, unknown_ids, unknown) = blocking(move || {
         let mut rows = Vec::new();
@@ -158,6 +159,8 @@ pub async fn put(
             let line = line.map_err(|e| {
                 if stats.too_large.load(Ordering::Relaxed) {
                     too_large(limit)
+                } else if stats.timed_out.load(Ordering::Relaxed) {
+                    body_timeout(idle)
                 } else {
                     ApiError::bad_request("bad_body", format!("reading the id list: {e}"))
                 }

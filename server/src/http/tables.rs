@@ -17,7 +17,7 @@ use crate::exec::Access;
 
 use super::api_error::ApiError;
 use super::auth::{self, Role};
-use super::body::{too_large, BodyReader};
+use super::body::Spool;
 use super::{blocking, elapsed_ms, RowCount, Shared};
 
 /// `GET /v1/tables`: every table's name, rows, fields and bytes.
@@ -141,10 +141,28 @@ pub async fn import(
     s.store.table(&table)?;
     let start = Instant::now();
     let limit = s.config.max_import_bytes;
-    let (reader, stats) = BodyReader::spawn(body, limit);
-    let st = s.clone();
-    let stats2 = stats.clone();
     s.metrics.imports_running.fetch_add(1, Ordering::Relaxed);
+    // Ends the count however the request ends (a client gone mid-body
+    // drops this handler).
+    let _running = super::Decrement(&s.metrics.imports_running);
+    // The body is spooled to a file first: the import (which pauses every
+    // other write of the store) starts only once the client has sent it
+    // all, so a slow or stalled client holds no lock.
+    let m = s.clone();
+    let spool = Spool::write(
+        body,
+        s.store.dir(),
+        limit,
+        s.config.body_read_timeout,
+        move |n| {
+            m.metrics.import_bytes.fetch_add(n, Ordering::Relaxed);
+        },
+    )
+    .await
+    .inspect_err(|_| {
+        s.metrics.imports_failed.fetch_add(1, Ordering::Relaxed);
+    })?;
+    let st = s.clone();
     let result = blocking(move || {
         let m = &st.metrics;
         let last_lines = std::sync::atomic::AtomicU64::new(0);
@@ -159,25 +177,19 @@ pub async fn import(
             progress: Some(&progress),
             ..ImportOptions::default()
         };
-        let r = st.store.import(&table, format, reader, &opts);
+        let file = spool
+            .open()
+            .map_err(|e| ApiError::internal(format!("reading the spooled body: {e}")))?;
+        let r = st.store.import(&table, format, file, &opts);
+        drop(spool);
         if let Ok(report) = &r {
             let before = last_lines.load(Ordering::Relaxed);
             m.import_lines
                 .fetch_add(report.lines.saturating_sub(before), Ordering::Relaxed);
         }
-        r.map_err(|e| {
-            if stats2.too_large.load(Ordering::Relaxed) {
-                too_large(limit)
-            } else {
-                ApiError::from(e)
-            }
-        })
+        r.map_err(ApiError::from)
     })
     .await;
-    s.metrics.imports_running.fetch_sub(1, Ordering::Relaxed);
-    s.metrics
-        .import_bytes
-        .fetch_add(stats.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
     let report = result.inspect_err(|_| {
         s.metrics.imports_failed.fetch_add(1, Ordering::Relaxed);
     })?;

@@ -3,11 +3,13 @@
 //! Answers are checked against a naive scan of the generated CSV files.
 //! One test binary; a module per concern.
 
+mod answers;
 mod auth;
 #[path = "../common/mod.rs"]
 mod common;
 mod damage;
 mod event_limits;
+mod hostile;
 mod imports;
 mod ingest;
 mod insight;
@@ -17,6 +19,7 @@ mod limits;
 mod queries;
 mod rejections;
 mod segments;
+mod slow_clients;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
