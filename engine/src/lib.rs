@@ -12,6 +12,7 @@ pub use expr::{CmpOp, DayRange, Expr};
 pub use schema::{FieldDef, FieldKind, Schema, ID_COLUMN};
 pub use segdb_storage_format::date;
 pub mod cancel;
+pub mod csv;
 pub mod error;
 pub mod eval;
 pub mod explain;

@@ -6,6 +6,7 @@
 mod auth;
 #[path = "../common/mod.rs"]
 mod common;
+mod csv_ids;
 mod imports;
 mod ingest;
 mod insight;
