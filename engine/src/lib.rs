@@ -16,6 +16,8 @@ pub mod csv;
 pub mod error;
 pub mod eval;
 pub mod explain;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod import;
 pub mod insight;
 pub mod live;

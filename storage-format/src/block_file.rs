@@ -277,7 +277,7 @@ impl BlockFile {
                 "footer magic missing: file truncated or overwritten",
             ));
         }
-        if crc32c::crc32c(&bytes[f..f + 36]) != get_u32(&bytes, f + 36) {
+        if !crate::checksum_ok(crc32c::crc32c(&bytes[f..f + 36]), get_u32(&bytes, f + 36)) {
             return Err(corrupt(f, "footer checksum mismatch"));
         }
         let footer_version = get_u32(&bytes, f + 32);
@@ -299,7 +299,7 @@ impl BlockFile {
         }
         let dir_offset = dir_offset as usize;
         let dir = &bytes[dir_offset..f];
-        if crc32c::crc32c(dir) != get_u32(&bytes, f + 12) {
+        if !crate::checksum_ok(crc32c::crc32c(dir), get_u32(&bytes, f + 12)) {
             return Err(corrupt(dir_offset, "directory checksum mismatch"));
         }
         let mut prev: Option<BlockKey> = None;
@@ -396,7 +396,7 @@ impl BlockFile {
         let b = &self.bytes[e.offset as usize..e.offset as usize + e.len as usize];
         let (word, bit) = (i / 64, 1u64 << (i % 64));
         if self.verified[word].load(AtomicOrdering::Relaxed) & bit == 0 {
-            if crc32c::crc32c(b) != e.crc {
+            if !crate::checksum_ok(crc32c::crc32c(b), e.crc) {
                 return Err(FormatError::corrupt(
                     &self.path,
                     e.offset,
