@@ -291,7 +291,8 @@ impl BlockFile {
         let dir_offset = get_u64(&bytes, f);
         let num_entries = get_u32(&bytes, f + 8) as usize;
         let dir_len = num_entries as u64 * ENTRY_LEN as u64;
-        if dir_offset < HEADER_LEN as u64 || dir_offset + dir_len != f as u64 {
+        // Checked: a damaged offset near 2^64 must not wrap around.
+        if dir_offset < HEADER_LEN as u64 || dir_offset.checked_add(dir_len) != Some(f as u64) {
             return Err(corrupt(
                 f,
                 "directory offset or size inconsistent with the file length",
@@ -309,7 +310,8 @@ impl BlockFile {
                 return Err(corrupt(dir_offset + i * ENTRY_LEN, "directory not sorted"));
             }
             prev = Some(e.key);
-            if e.offset < HEADER_LEN as u64 || e.offset + u64::from(e.len) > dir_offset as u64 {
+            let end = e.offset.checked_add(u64::from(e.len));
+            if e.offset < HEADER_LEN as u64 || end.is_none_or(|end| end > dir_offset as u64) {
                 return Err(corrupt(
                     dir_offset + i * ENTRY_LEN,
                     "directory entry points outside the blocks",
