@@ -432,4 +432,4 @@ impl BlockFile {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -121,7 +121,7 @@ fn wrong_version_and_magic() {
 
 /// `bytes` with the directory's and the footer's checksums made right
 /// again, so that only the structure checks stand between it and a reader.
-fn reseal(mut bytes: Vec<u8>) -> Bytes {
+pub(crate) fn reseal(mut bytes: Vec<u8>) -> Bytes {
     let f = bytes.len() - FOOTER_LEN;
     let dir_offset = get_u64(&bytes, f);
     let num_entries = get_u32(&bytes, f + 8) as u64;
