@@ -34,7 +34,9 @@ pub enum IdFormat {
 impl IdFormat {
     /// The format of a body of this `Content-Type`.
     pub fn of(content_type: &str) -> IdFormat {
-        if content_type.trim_start().starts_with("text/csv") {
+        // Media types are case-insensitive (RFC 9110).
+        let media = content_type.split(';').next().unwrap_or("").trim();
+        if media.eq_ignore_ascii_case("text/csv") {
             IdFormat::Csv
         } else {
             IdFormat::Lines

@@ -155,7 +155,12 @@ fn what_segdb_exports_as_csv_it_reads_back() {
         ("back_bom", format!("\u{feff}{want}")),
         ("back_crlf", want.replace("\"\n", "\"\r\n")),
     ] {
-        let v = upload(&c, name, "text/csv", &body);
+        let content_type = if name == "back_crlf" {
+            "Text/CSV; charset=utf-8"
+        } else {
+            "text/csv"
+        };
+        let v = upload(&c, name, content_type, &body);
         assert_eq!(
             (v["rows"].clone(), v["unknown_ids"].clone()),
             (json!(n), json!(0)),
