@@ -14,9 +14,12 @@ pub use segdb_storage_format::date;
 mod block_names;
 pub mod cancel;
 pub mod check;
+pub mod csv;
 pub mod error;
 pub mod eval;
 pub mod explain;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod import;
 pub mod insight;
 pub mod live;

@@ -440,12 +440,17 @@ pub fn to_csv(r: &ResultSet) -> String {
         .join(",");
     out.push('\n');
     for row in &r.rows {
-        out.push_str(
-            &row.iter()
-                .map(|v| quote(cell_text(v)))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        let line = row
+            .iter()
+            .map(|v| quote(cell_text(v)))
+            .collect::<Vec<_>>()
+            .join(",");
+        // A record of one empty field is `""`: an empty line is no record.
+        out.push_str(if line.is_empty() && row.len() == 1 {
+            "\"\""
+        } else {
+            &line
+        });
         out.push('\n');
     }
     out
@@ -495,11 +500,5 @@ pub fn to_table(r: &ResultSet) -> String {
     out
 }
 
-/// A CSV field: quoted when it holds a comma, a quote or a line break.
-pub fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\"")).into()
-    } else {
-        s.into()
-    }
-}
+/// A CSV field (RFC 4180; segdb's one writer, [`segdb_engine::csv::field`]).
+pub use segdb_engine::csv::field as csv_field;

@@ -304,7 +304,7 @@ impl BlockFile {
                 "footer magic missing: file truncated or overwritten",
             ));
         }
-        if crc32c::crc32c(&bytes[f..f + 36]) != get_u32(&bytes, f + 36) {
+        if !crate::checksum_ok(crc32c::crc32c(&bytes[f..f + 36]), get_u32(&bytes, f + 36)) {
             return Err(corrupt(f, "footer checksum mismatch"));
         }
         let footer_version = get_u32(&bytes, f + 32);
@@ -318,7 +318,8 @@ impl BlockFile {
         let dir_offset = get_u64(&bytes, f);
         let num_entries = get_u32(&bytes, f + 8) as usize;
         let dir_len = num_entries as u64 * ENTRY_LEN as u64;
-        if dir_offset < HEADER_LEN as u64 || dir_offset + dir_len != f as u64 {
+        // Checked: a damaged offset near 2^64 must not wrap around.
+        if dir_offset < HEADER_LEN as u64 || dir_offset.checked_add(dir_len) != Some(f as u64) {
             return Err(corrupt(
                 f,
                 "directory offset or size inconsistent with the file length",
@@ -326,7 +327,7 @@ impl BlockFile {
         }
         let dir_offset = dir_offset as usize;
         let dir = &bytes[dir_offset..f];
-        if crc32c::crc32c(dir) != get_u32(&bytes, f + 12) {
+        if !crate::checksum_ok(crc32c::crc32c(dir), get_u32(&bytes, f + 12)) {
             return Err(corrupt(dir_offset, "directory checksum mismatch"));
         }
         let mut prev: Option<BlockKey> = None;
@@ -336,7 +337,8 @@ impl BlockFile {
                 return Err(corrupt(dir_offset + i * ENTRY_LEN, "directory not sorted"));
             }
             prev = Some(e.key);
-            if e.offset < HEADER_LEN as u64 || e.offset + u64::from(e.len) > dir_offset as u64 {
+            let end = e.offset.checked_add(u64::from(e.len));
+            if e.offset < HEADER_LEN as u64 || end.is_none_or(|end| end > dir_offset as u64) {
                 return Err(corrupt(
                     dir_offset + i * ENTRY_LEN,
                     "directory entry points outside the blocks",
@@ -424,7 +426,7 @@ impl BlockFile {
         let b = &self.bytes[e.offset as usize..e.offset as usize + e.len as usize];
         let (word, bit) = (i / 64, 1u64 << (i % 64));
         if self.verified[word].load(AtomicOrdering::Relaxed) & bit == 0 {
-            if crc32c::crc32c(b) != e.crc {
+            if !crate::checksum_ok(crc32c::crc32c(b), e.crc) {
                 return Err(self.block_error(e, 0, format!("checksum mismatch ({} bytes)", e.len)));
             }
             validate(b).map_err(|(at, what)| self.block_error(e, at as u64, what))?;
@@ -478,4 +480,4 @@ impl BlockFile {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -188,6 +188,10 @@ impl DictionaryPart {
         if num_ids as u64 >= 1u64 << log2_slots {
             return Err(corrupt("hash table smaller than the number of ids"));
         }
+        // Row ids are `u32`: the part's rows must end by 2^32.
+        if first_row.saturating_add(u64::from(num_ids)) > 1 << 32 {
+            return Err(corrupt("rows past the last row id (2^32 - 1)"));
+        }
         Ok(DictionaryPart {
             file,
             first_row,
@@ -377,6 +381,27 @@ fn validate_ids_page(b: &[u8]) -> std::result::Result<(), (usize, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `fuzz/fuzz_targets/storage_read.rs` (crash-867d6387…): a
+    /// first row near 2^64 made `first_row + num_ids` overflow in
+    /// `for_each_id` (and `id_bytes`). Rows past 2^32 are corrupt at open.
+    #[test]
+    fn rows_past_2_pow_32_are_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        for (first_row, ok) in [
+            (u64::from(u32::MAX) - 2, true),
+            (u64::from(u32::MAX) - 1, false),
+            (u64::MAX - 1, false),
+        ] {
+            let path = dir.path().join(format!("ids-{first_row}.seg"));
+            write_dictionary_part(&path, first_row, &["a", "b", "c"]).unwrap();
+            let r = DictionaryPart::open_mapped(&path);
+            if let Ok(d) = &r {
+                let _ = d.for_each_id(&[first_row], |_, _| true);
+            }
+            assert_eq!(r.is_ok(), ok, "{first_row}: {r:?}");
+        }
+    }
 
     #[test]
     fn round_trip_and_lookups() {

@@ -201,7 +201,7 @@ impl Manifest {
                 ),
             ));
         }
-        if crc32c::crc32c(payload) != crc {
+        if !crate::checksum_ok(crc32c::crc32c(payload), crc) {
             return Err(FormatError::corrupt(
                 path,
                 HEADER_LEN as u64,

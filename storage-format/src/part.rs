@@ -486,9 +486,13 @@ fn open_part_file(path: &Path, bytes: Bytes) -> Result<BlockFile> {
 }
 
 fn part_file_shard(file: &BlockFile) -> Result<u32> {
-    u32::try_from(file.info()).map_err(|_| {
-        FormatError::corrupt(file.path(), file.len() as u64, "shard number out of range")
-    })
+    // Row ids are `u32`: shards past `u32::MAX / SHARD_ROWS` hold none.
+    u32::try_from(file.info())
+        .ok()
+        .filter(|&s| s <= u32::MAX / SHARD_ROWS)
+        .ok_or_else(|| {
+            FormatError::corrupt(file.path(), file.len() as u64, "shard number out of range")
+        })
 }
 
 fn layer_len(layer: &Layer) -> usize {

@@ -22,6 +22,8 @@ pub const SNAPSHOT_MAGIC: &[u8; 8] = b"SEGDBSNP";
 pub const SNAPSHOT_VERSION: u32 = 1;
 /// The rows of shard `key` (relative to the shard start).
 pub const TAG_SHARD_ROWS: u8 = 1;
+/// The last shard a row id (`u32`) can fall in.
+const MAX_SHARD: u32 = u32::MAX / SHARD_ROWS;
 
 /// Writes the snapshot file `path` holding `rows` (sorted and distinct;
 /// anything else is refused). Returns the file's length.
@@ -74,7 +76,7 @@ impl SnapshotFile {
         let file = BlockFile::open(path, bytes, SNAPSHOT_MAGIC, SNAPSHOT_VERSION)?;
         for i in 0..file.num_blocks() {
             let key = file.entry(i).key;
-            if key.field != 0 || key.tag != TAG_SHARD_ROWS || key.aux != 0 {
+            if key.field != 0 || key.tag != TAG_SHARD_ROWS || key.aux != 0 || key.key > MAX_SHARD {
                 return Err(FormatError::corrupt(
                     path,
                     file.entry(i).offset,
@@ -173,6 +175,45 @@ mod tests {
         assert_eq!(f.shard(2).unwrap().map(|v| v.cardinality()), None);
         assert_eq!(f.shard(1).unwrap().unwrap().to_vec(), [0, 5]);
         assert!(!dir.path().join("snap-1.seg.tmp").exists());
+    }
+
+    /// Found by `fuzz/fuzz_targets/storage_read.rs` (crash-41705660…): a
+    /// block of shard 4096 or more made `to_vec` overflow `shard * 2^20`
+    /// (a panic with overflow checks, silently wrong row ids without).
+    #[test]
+    fn a_shard_past_the_last_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap-4.seg");
+        write_snapshot(&path, &[1, u32::MAX]).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        let bf = BlockFile::open(&path, Bytes::from(good.clone()), SNAPSHOT_MAGIC, 1).unwrap();
+        assert_eq!(bf.entry(1).key.key, MAX_SHARD);
+        let f = good.len() - crate::block_file::FOOTER_LEN;
+        let entry = u64::from_le_bytes(good[f..f + 8].try_into().unwrap()) as usize
+            + crate::block_file::ENTRY_LEN;
+        for shard in [MAX_SHARD + 1, u32::MAX] {
+            let mut bad = good.clone();
+            bad[entry + 8..entry + 12].copy_from_slice(&shard.to_le_bytes());
+            let bytes = crate::block_file::tests::reseal(bad);
+            let err = SnapshotFile::open(&path, bytes).unwrap_err();
+            assert!(err.to_string().contains("unexpected block"), "{err}");
+        }
+    }
+
+    /// As for snapshots, a part of shard 4096 or more (the footer's
+    /// `info`) is corrupt: its row ids would pass `u32`.
+    #[test]
+    fn a_part_past_the_last_shard_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        for (shard, ok) in [(MAX_SHARD, true), (MAX_SHARD + 1, false)] {
+            let path = dir.path().join(format!("part-{shard}.seg"));
+            crate::part::PartWriter::create(&path, shard)
+                .unwrap()
+                .finish()
+                .unwrap();
+            let r = crate::part::Part::open_mapped(&path);
+            assert_eq!(r.is_ok(), ok, "{r:?}");
+        }
     }
 
     #[test]

@@ -10,8 +10,9 @@ use std::sync::mpsc;
 use rayon::prelude::*;
 
 use super::builder::Cell;
-use super::parse::{split_csv, suggest, Bad, Block, LineParser, PCell, PRow};
+use super::parse::{suggest, Bad, Block, LineParser, PCell, PRow};
 use super::{ImportFormat, ImportOptions, ImportProgress, ImportReport, OnError, Session, NO_ROW};
+use crate::csv::{read_record, split_record, RecordScanner, MAX_RECORD_BYTES};
 use crate::error::{EngineError, Result};
 use crate::schema::{FieldKind, ID_COLUMN};
 
@@ -64,6 +65,7 @@ fn line_parser(
     reader: &mut impl BufRead,
     opts: &ImportOptions<'_>,
     report: &mut ImportReport,
+    header_lines: &mut u64,
 ) -> Result<Option<LineParser>> {
     let schema = s.table.schema();
     let mut parser = LineParser {
@@ -83,17 +85,18 @@ fn line_parser(
     if format == ImportFormat::JsonLines {
         return Ok(Some(parser));
     }
-    let mut line = String::new();
-    let n = reader
-        .read_line(&mut line)
-        .map_err(|e| input_error(opts, e))?;
+    // The header is one record (RFC 4180: it may quote its names).
+    let mut record = Vec::new();
+    let n = read_record(reader, &mut record).map_err(|e| input_error(opts, e))?;
     report.bytes += n as u64;
     if n == 0 {
         return Ok(None);
     }
-    let line = line.trim_end_matches(['\n', '\r']);
+    *header_lines = 1 + record.iter().filter(|&&c| c == b'\n').count() as u64;
+    let line = String::from_utf8(record)
+        .map_err(|_| bad_header(opts, "the header is not UTF-8".into()))?;
     let mut cells = Vec::new();
-    split_csv(line, &mut Vec::new(), &mut cells).map_err(|r| bad_header(opts, r))?;
+    split_record(&line, &mut Vec::new(), &mut cells).map_err(|r| bad_header(opts, r))?;
     let names: Vec<String> = cells.into_iter().map(|c| c.into_owned()).collect();
     if format == ImportFormat::Events {
         if names != ["user_id", "event", "day", "count"] {
@@ -149,24 +152,44 @@ fn line_parser(
     Ok(Some(parser))
 }
 
-/// Cuts its input into blocks of whole lines of about `BLOCK_BYTES`.
+/// Cuts its input into blocks of whole records of about `BLOCK_BYTES`:
+/// JSON lines end at every line feed, CSV records at line feeds outside
+/// quotes (a quoted line break is never cut, wherever a block would end).
 struct BlockReader<R> {
     inner: R,
-    /// The start of a line that the previous block cut off.
+    /// The start of a record that the previous block cut off.
     carry: Vec<u8>,
     eof: bool,
+    /// CSV: records end where [`RecordScanner`] says (else at line feeds).
+    csv: bool,
+    /// The number of the next block's first line.
+    line: u64,
 }
 
 impl<R: Read> BlockReader<R> {
-    /// The next block (ending with a newline, unless it is the input's
-    /// last line); `None` at the end.
-    fn next_block(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+    fn new(inner: R, csv: bool, first_line: u64) -> BlockReader<R> {
+        BlockReader {
+            inner,
+            carry: Vec::new(),
+            eof: false,
+            csv,
+            line: first_line,
+        }
+    }
+
+    /// The next block (ending with a record end, unless it is the input's
+    /// last record) and the number of its first line; `None` at the end.
+    /// A record longer than [`MAX_RECORD_BYTES`] is an error naming its
+    /// line.
+    fn next_block(&mut self) -> std::io::Result<Option<(u64, Vec<u8>)>> {
         let mut buf = std::mem::take(&mut self.carry);
-        let mut searched = 0;
+        let mut scanner = RecordScanner::default();
+        let mut scanned = 0;
+        let mut want = BLOCK_BYTES;
         loop {
-            while buf.len() < BLOCK_BYTES && !self.eof {
+            while buf.len() < want && !self.eof {
                 let len = buf.len();
-                buf.resize(len.max(BLOCK_BYTES), 0);
+                buf.resize(want, 0);
                 match self.inner.read(&mut buf[len..]) {
                     Ok(0) => {
                         buf.truncate(len);
@@ -178,33 +201,52 @@ impl<R: Read> BlockReader<R> {
                 }
             }
             if self.eof {
-                return Ok((!buf.is_empty()).then_some(buf));
+                return Ok((!buf.is_empty()).then(|| self.take(buf)));
             }
-            match buf[searched..].iter().rposition(|&c| c == b'\n') {
-                Some(p) => {
-                    self.carry = buf[searched + p + 1..].to_vec();
-                    buf.truncate(searched + p + 1);
-                    return Ok(Some(buf));
-                }
-                // One line longer than a block: read on.
-                None => {
-                    searched = buf.len();
-                    buf.reserve(BLOCK_BYTES);
-                    let len = buf.len();
-                    buf.resize(len + BLOCK_BYTES, 0);
-                    let n = loop {
-                        match self.inner.read(&mut buf[len..]) {
-                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                            r => break r?,
-                        }
-                    };
-                    buf.truncate(len + n);
-                    if n == 0 {
-                        self.eof = true;
-                    }
-                }
+            if let Some(p) = self.last_end(&buf[scanned..], &mut scanner) {
+                let end = scanned + p + 1;
+                self.carry = buf[end..].to_vec();
+                buf.truncate(end);
+                return Ok(Some(self.take(buf)));
             }
+            // One record longer than a block: read on.
+            scanned = buf.len();
+            if buf.len() > MAX_RECORD_BYTES {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("line {}: {}", self.line, crate::csv::too_long()),
+                ));
+            }
+            want = buf.len() + BLOCK_BYTES;
         }
+    }
+
+    /// The block with its first line's number; counts its lines.
+    fn take(&mut self, block: Vec<u8>) -> (u64, Vec<u8>) {
+        let first = self.line;
+        self.line += block.iter().filter(|&&c| c == b'\n').count() as u64
+            + u64::from(block.last() != Some(&b'\n'));
+        (first, block)
+    }
+
+    /// The index of the last record end in `bytes`, which continue what
+    /// `scanner` has seen of this block.
+    fn last_end(&self, bytes: &[u8], scanner: &mut RecordScanner) -> Option<usize> {
+        if !self.csv || (!scanner.in_quotes() && !bytes.contains(&b'"')) {
+            // Without quotes, every line feed ends a record.
+            let last = bytes.iter().rposition(|&c| c == b'\n');
+            if last.is_none() && self.csv {
+                scanner.find_end(bytes);
+            }
+            return last;
+        }
+        let mut last = None;
+        let mut at = 0;
+        while let Some(p) = scanner.find_end(&bytes[at..]) {
+            last = Some(at + p);
+            at += p + 1;
+        }
+        last
     }
 }
 
@@ -227,37 +269,28 @@ pub(super) fn read_lines(
     opts: &ImportOptions<'_>,
     report: &mut ImportReport,
 ) -> Result<()> {
+    // A byte order mark is skipped, whatever the format.
+    let input = crate::csv::without_bom(input).map_err(|e| input_error(opts, e))?;
     let mut reader = BufReader::with_capacity(1 << 20, input);
-    let Some(parser) = line_parser(s, format, &mut reader, opts, report)? else {
+    let mut header_lines = 0;
+    let Some(parser) = line_parser(s, format, &mut reader, opts, report, &mut header_lines)? else {
         return Ok(());
     };
-    let first_line = if format == ImportFormat::JsonLines {
-        1
-    } else {
-        2
-    };
+    let first_line = 1 + header_lines;
     let (tx, rx) = mpsc::sync_channel::<std::io::Result<Vec<Block>>>(2);
     let parser = &parser;
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            let mut next_line = first_line;
-            let mut blocks_in = BlockReader {
-                inner: reader,
-                carry: Vec::new(),
-                eof: false,
-            };
+            let mut blocks_in =
+                BlockReader::new(reader, format != ImportFormat::JsonLines, first_line);
             loop {
                 let mut texts = Vec::with_capacity(BLOCKS_AT_ONCE);
                 let mut starts = Vec::with_capacity(BLOCKS_AT_ONCE);
                 for _ in 0..BLOCKS_AT_ONCE {
                     let block = blocks_in.next_block().and_then(|b| {
-                        b.map(|b| {
-                            let lines = b.iter().filter(|&&c| c == b'\n').count() as u64
-                                + u64::from(b.last() != Some(&b'\n'));
-                            let text = block_text(b, next_line);
-                            starts.push(next_line);
-                            next_line += lines;
-                            text
+                        b.map(|(start, b)| {
+                            starts.push(start);
+                            block_text(b, start)
                         })
                         .transpose()
                     });
@@ -438,16 +471,76 @@ mod tests {
     use super::*;
 
     fn blocks(input: &[u8]) -> Vec<Vec<u8>> {
-        let mut r = BlockReader {
-            inner: input,
-            carry: Vec::new(),
-            eof: false,
-        };
+        csv_blocks(input).into_iter().map(|(_, b)| b).collect()
+    }
+
+    /// The blocks of a CSV input, with their first lines.
+    fn csv_blocks(input: &[u8]) -> Vec<(u64, Vec<u8>)> {
+        let mut r = BlockReader::new(input, true, 1);
         let mut out = Vec::new();
         while let Some(b) = r.next_block().unwrap() {
             out.push(b);
         }
         out
+    }
+
+    #[test]
+    fn a_block_never_ends_inside_quotes() {
+        // Records of ~100 bytes whose quoted field holds line feeds, laid
+        // so that block ends fall inside quotes, on a quote and on a
+        // doubled quote; each block must end at a record end.
+        for shift in 0..4 {
+            let mut input = vec![b'x'; shift];
+            input.extend_from_slice(b"\n");
+            let mut ids = Vec::new();
+            let mut k = 0;
+            while input.len() < 3 * BLOCK_BYTES {
+                let id = format!("id{k}\n\"\"{}\n", "q".repeat(k % 90));
+                input
+                    .extend_from_slice(format!("\"{}\",{k}\n", id.replace('"', "\"\"")).as_bytes());
+                ids.push(id);
+                k += 1;
+            }
+            let bs = csv_blocks(&input);
+            assert!(bs.len() >= 3);
+            assert_eq!(
+                bs.iter()
+                    .map(|(_, b)| b.clone())
+                    .collect::<Vec<_>>()
+                    .concat(),
+                input
+            );
+            let mut got = Vec::new();
+            let mut line = 1;
+            for (first, b) in &bs {
+                assert_eq!(*first, line);
+                assert_eq!(b.last(), Some(&b'\n'));
+                let text = std::str::from_utf8(b).unwrap();
+                let mut cells = Vec::new();
+                for (_, record) in crate::csv::Records::new(text, *first) {
+                    if record.starts_with('"') {
+                        split_record(record, &mut Vec::new(), &mut cells).unwrap();
+                        got.push(cells[0].to_string());
+                    }
+                }
+                line += b.iter().filter(|&&c| c == b'\n').count() as u64;
+            }
+            assert_eq!(got, ids, "shift {shift}");
+        }
+    }
+
+    #[test]
+    fn an_unterminated_quote_is_bounded() {
+        let mut input = b"a\nb\n\"open\n".to_vec();
+        input.resize(MAX_RECORD_BYTES + 2 * BLOCK_BYTES, b'z');
+        let mut r = BlockReader::new(&input[..], true, 1);
+        let (first, b) = r.next_block().unwrap().unwrap();
+        assert_eq!((first, b.as_slice()), (1, &b"a\nb\n"[..]));
+        let err = r.next_block().unwrap_err();
+        assert!(
+            err.to_string().starts_with("line 3: a record longer than"),
+            "{err}"
+        );
     }
 
     #[test]

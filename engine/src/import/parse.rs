@@ -8,6 +8,7 @@ use segdb_storage_format::date::parse_iso_day;
 use segdb_storage_format::dictionary::hash_id;
 
 use super::ImportFormat;
+use crate::csv::split_record;
 use crate::schema::{FieldKind, ID_COLUMN, MAX_VALUE_LEN};
 use crate::MAX_DAY_COUNT;
 
@@ -303,63 +304,6 @@ pub(crate) fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>)
     }
 }
 
-/// Calls `f` with each cell of a CSV line (RFC 4180 quoting, no newlines
-/// inside quotes); unquoted cells are borrowed, quoted ones unescaped into
-/// `scratch`.
-pub(crate) fn split_csv<'a>(
-    line: &'a str,
-    scratch: &mut Vec<String>,
-    out: &mut Vec<std::borrow::Cow<'a, str>>,
-) -> Result<(), String> {
-    out.clear();
-    let b = line.as_bytes();
-    let mut i = 0;
-    loop {
-        if b.get(i) == Some(&b'"') {
-            let mut s = scratch.pop().unwrap_or_default();
-            s.clear();
-            i += 1;
-            let mut start = i;
-            loop {
-                match b[i..].iter().position(|&c| c == b'"') {
-                    None => return Err("unterminated quote".into()),
-                    Some(p) => {
-                        s.push_str(&line[start..i + p]);
-                        i += p + 1;
-                        if b.get(i) == Some(&b'"') {
-                            s.push('"');
-                            i += 1;
-                            start = i;
-                        } else {
-                            break;
-                        }
-                    }
-                }
-            }
-            out.push(std::borrow::Cow::Owned(s));
-            match b.get(i) {
-                None => return Ok(()),
-                Some(b',') => i += 1,
-                Some(_) => return Err("text after a closing quote".into()),
-            }
-        } else {
-            let end = b[i..]
-                .iter()
-                .position(|&c| c == b',')
-                .map_or(b.len(), |p| i + p);
-            let cell = &line[i..end];
-            if cell.contains('"') {
-                return Err("a quote inside an unquoted cell".into());
-            }
-            out.push(std::borrow::Cow::Borrowed(cell));
-            if end == b.len() {
-                return Ok(());
-            }
-            i = end + 1;
-        }
-    }
-}
-
 impl LineParser {
     /// Parses a block of whole lines; `first_line` is the number of its
     /// first line.
@@ -374,11 +318,22 @@ impl LineParser {
         }
         let mut cells = Vec::new();
         let mut scratch = Vec::new();
-        let mut line_no = first_line;
-        for line in text.split_inclusive('\n') {
-            let line = line.trim_end_matches(['\n', '\r']);
-            let this = line_no;
-            line_no += 1;
+        // JSON lines are split at every line feed (JSON strings hold no raw
+        // line break); CSV records at line feeds outside quotes.
+        let mut json_lines = (self.format == ImportFormat::JsonLines).then(|| {
+            text.split_inclusive('\n')
+                .zip(first_line..)
+                .map(|(line, no)| (no, line.trim_end_matches(['\n', '\r'])))
+        });
+        let mut records = crate::csv::Records::new(text, first_line);
+        let mut last_json_line = first_line.saturating_sub(1);
+        loop {
+            let next = match &mut json_lines {
+                Some(lines) => lines.next(),
+                None => records.next(),
+            };
+            let Some((this, line)) = next else { break };
+            last_json_line = this;
             if line.is_empty() {
                 continue;
             }
@@ -400,7 +355,10 @@ impl LineParser {
                 }
             }
         }
-        block.last_line = line_no.saturating_sub(1);
+        block.last_line = match self.format {
+            ImportFormat::JsonLines => last_json_line,
+            _ => records.next_line().saturating_sub(1),
+        };
         block
     }
 
@@ -481,7 +439,7 @@ impl LineParser {
         cells: &mut Vec<std::borrow::Cow<'a, str>>,
         scratch: &mut Vec<String>,
     ) -> Result<PRow, Bad> {
-        split_csv(line, scratch, cells).map_err(|r| bad("-", r))?;
+        split_record(line, scratch, cells).map_err(|r| bad("-", r))?;
         if cells.len() != self.columns.len() {
             return Err(bad(
                 "-",
@@ -519,7 +477,7 @@ impl LineParser {
         cells: &mut Vec<std::borrow::Cow<'a, str>>,
         scratch: &mut Vec<String>,
     ) -> Result<PRow, Bad> {
-        split_csv(line, scratch, cells).map_err(|r| bad("-", r))?;
+        split_record(line, scratch, cells).map_err(|r| bad("-", r))?;
         let [id, event, day, count] = cells.as_slice() else {
             return Err(bad(
                 "-",
@@ -661,24 +619,6 @@ impl LineParser {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn split(line: &str) -> Result<Vec<String>, String> {
-        let mut out = Vec::new();
-        split_csv(line, &mut Vec::new(), &mut out)?;
-        Ok(out.into_iter().map(|c| c.into_owned()).collect())
-    }
-
-    #[test]
-    fn csv_splitting() {
-        assert_eq!(split("a,b,,c").unwrap(), ["a", "b", "", "c"]);
-        assert_eq!(split("\"a,b\",\"x\"\"y\"").unwrap(), ["a,b", "x\"y"]);
-        assert_eq!(split("").unwrap(), [""]);
-        assert_eq!(split("a,").unwrap(), ["a", ""]);
-        assert_eq!(split("\"\"").unwrap(), [""]);
-        assert!(split("\"open").is_err());
-        assert!(split("a\"b").is_err());
-        assert!(split("\"a\"b").is_err());
-    }
 
     #[test]
     fn integers() {

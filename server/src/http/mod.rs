@@ -7,6 +7,7 @@ pub mod api_error;
 pub mod auth;
 mod body;
 pub mod config;
+mod id_list;
 pub mod ingest;
 mod insight;
 pub mod metrics;

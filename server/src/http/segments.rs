@@ -4,7 +4,6 @@
 //! `GET /v1/segments/{name}/ids` (CSV, or portable Roaring bytes).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::sync::atomic::Ordering;
 
 use axum::body::Body;
@@ -18,6 +17,7 @@ use serde_json::{json, Value};
 use super::api_error::ApiError;
 use super::auth::{self, Role};
 use super::body::{body_timeout, read_body, too_large, BodyReader};
+use super::id_list::{read_ids, IdFormat};
 use super::query::{stream_ids, wants};
 use super::{blocking, RowCount, Shared};
 use crate::exec::{self, StoreCatalog};
@@ -60,10 +60,10 @@ pub async fn delete(
 /// `PUT /v1/segments/{name}`: creates or replaces a segment.
 /// - JSON `{"definition": "SELECT FROM t WHERE …", "snapshot": false}`: a
 ///   segment defined in the language (dynamic unless `snapshot`).
-/// - `text/plain` or `text/csv` with `?table=t`: a list of external ids,
-///   one per line (CSV: the `user_id` column if the header has one, else
-///   the first), making a SNAPSHOT segment; ids the table does not have
-///   are reported (`unknown_ids`, the first 100 in `unknown`), not
+/// - `text/csv` or `text/plain` with `?table=t`: a list of external ids
+///   (read as [`super::id_list`] says: RFC 4180 CSV, or one id per line
+///   exactly as given), making a SNAPSHOT segment; ids the table does not
+///   have are reported (`unknown_ids`, the first 100 in `unknown`), not
 ///   silently dropped.
 pub async fn put(
     State(s): State<Shared>,
@@ -148,37 +148,23 @@ pub async fn put(
     let table = s.store.table(&table_name)?;
     let limit = s.config.max_import_bytes;
     let idle = s.config.body_read_timeout;
+    let format = IdFormat::of(ct);
     let (reader, stats) = BodyReader::spawn(body, limit, idle);
     let st = s.clone();
     let (info, unknown_ids, unknown) = blocking(move || {
         let mut rows = Vec::new();
         let mut unknown = Vec::new();
         let mut unknown_ids = 0u64;
-        let mut column: Option<usize> = None;
-        for (i, line) in BufReader::new(reader).lines().enumerate() {
-            let line = line.map_err(|e| {
-                if stats.too_large.load(Ordering::Relaxed) {
-                    too_large(limit)
-                } else if stats.timed_out.load(Ordering::Relaxed) {
-                    body_timeout(idle)
-                } else {
-                    ApiError::bad_request("bad_body", format!("reading the id list: {e}"))
-                }
-            })?;
-            let cells: Vec<&str> = line
-                .split(',')
-                .map(|c| c.trim().trim_matches('"'))
-                .collect();
-            if i == 0 {
-                if let Some(c) = cells.iter().position(|c| *c == segdb_engine::ID_COLUMN) {
-                    column = Some(c);
-                    continue;
-                }
+        let io_error = |e: std::io::Error| {
+            if stats.too_large.load(Ordering::Relaxed) {
+                too_large(limit)
+            } else if stats.timed_out.load(Ordering::Relaxed) {
+                body_timeout(idle)
+            } else {
+                ApiError::bad_request("bad_body", format!("reading the id list: {e}"))
             }
-            let id = cells.get(column.unwrap_or(0)).copied().unwrap_or("");
-            if id.is_empty() {
-                continue;
-            }
+        };
+        read_ids(reader, format, io_error, |id| {
             match table.row_of(id)? {
                 Some(r) => rows.push(r),
                 None => {
@@ -188,7 +174,8 @@ pub async fn put(
                     }
                 }
             }
-        }
+            Ok(())
+        })?;
         rows.sort_unstable();
         rows.dedup();
         let info = st.store.create_segment(

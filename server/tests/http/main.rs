@@ -7,6 +7,7 @@ mod answers;
 mod auth;
 #[path = "../common/mod.rs"]
 mod common;
+mod csv_ids;
 mod damage;
 mod event_limits;
 mod hostile;

@@ -118,3 +118,50 @@ fn wrong_version_and_magic() {
     let err = BlockFile::open(&path, bytes, b"SEGDBXXX", 1).unwrap_err();
     assert!(err.to_string().contains("bad magic"), "{err}");
 }
+
+/// `bytes` with the directory's and the footer's checksums made right
+/// again, so that only the structure checks stand between it and a reader.
+pub(crate) fn reseal(mut bytes: Vec<u8>) -> Bytes {
+    let f = bytes.len() - FOOTER_LEN;
+    let dir_offset = get_u64(&bytes, f);
+    let num_entries = get_u32(&bytes, f + 8) as u64;
+    let dir_end = dir_offset.wrapping_add(num_entries * ENTRY_LEN as u64) as usize;
+    if dir_offset as usize <= f && dir_end == f {
+        let crc = crc32c::crc32c(&bytes[dir_offset as usize..f]);
+        bytes[f + 12..f + 16].copy_from_slice(&crc.to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&bytes[f..f + 36]);
+    bytes[f + 36..f + 40].copy_from_slice(&crc.to_le_bytes());
+    Bytes::from(bytes)
+}
+
+/// Found by `fuzz/fuzz_targets/storage_read.rs` (crash-03b92873…): a
+/// footer whose directory offset plus length passes 2^64 overflowed
+/// (a panic with overflow checks; without them, an offset chosen to wrap
+/// to the footer sliced the file out of bounds). Likewise an entry's
+/// offset plus length. Both are `Corrupt`.
+#[test]
+fn offsets_near_2_pow_64_are_corrupt_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_sample(dir.path());
+    let good = std::fs::read(&path).unwrap();
+    let f = good.len() - FOOTER_LEN;
+    let dir_offset = get_u64(&good, f) as usize;
+
+    // The directory: an offset that overflows, and one that wraps to the
+    // footer exactly (with the most entries a footer can claim).
+    let num_entries = u64::from(u32::MAX);
+    let wrap = (f as u64).wrapping_sub(num_entries * ENTRY_LEN as u64);
+    for (offset, entries) in [(u64::MAX - 8, 3), (wrap, num_entries)] {
+        let mut bad = good.clone();
+        bad[f..f + 8].copy_from_slice(&offset.to_le_bytes());
+        bad[f + 8..f + 12].copy_from_slice(&(entries as u32).to_le_bytes());
+        let err = BlockFile::open(&path, reseal(bad), MAGIC, 1).unwrap_err();
+        assert!(err.to_string().contains("directory offset"), "{err}");
+    }
+    // An entry whose offset plus length passes 2^64.
+    let mut bad = good.clone();
+    bad[dir_offset + 16..dir_offset + 24].copy_from_slice(&(u64::MAX - 2).to_le_bytes());
+    let err = BlockFile::open(&path, reseal(bad), MAGIC, 1).unwrap_err();
+    assert!(err.to_string().contains("outside the blocks"), "{err}");
+}

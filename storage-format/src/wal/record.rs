@@ -74,7 +74,7 @@ pub(crate) fn decode_segment_header(path: &Path, bytes: &[u8]) -> Result<HeaderS
         ));
     }
     let stored = le_u32(&h[28..32]);
-    if crc32c::crc32c(&h[..28]) != stored {
+    if !crate::checksum_ok(crc32c::crc32c(&h[..28]), stored) {
         return Err(FormatError::corrupt(
             path,
             28,
@@ -154,7 +154,7 @@ pub(crate) fn decode_record(
         });
     }
     let h = &rest[..RECORD_HEADER_LEN];
-    if crc32c::crc32c(&h[..16]) != le_u32(&h[16..20]) {
+    if !crate::checksum_ok(crc32c::crc32c(&h[..16]), le_u32(&h[16..20])) {
         return Err(BadRecord {
             what: "bad record header checksum".into(),
             extent_end: offset + RECORD_HEADER_LEN,
@@ -185,7 +185,7 @@ pub(crate) fn decode_record(
         });
     }
     let payload = &bytes[offset + RECORD_HEADER_LEN..end];
-    if crc32c::crc32c(payload) != le_u32(&h[12..16]) {
+    if !crate::checksum_ok(crc32c::crc32c(payload), le_u32(&h[12..16])) {
         return Err(BadRecord {
             what: "bad record payload checksum".into(),
             extent_end: end,
