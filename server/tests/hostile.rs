@@ -1,9 +1,12 @@
 //! A hostile load on the real `segdb serve` process, bounded in time: many
-//! concurrent heavy streamed queries whose clients hang up early, and a
-//! flood of requests with made-up methods (some of 200 KB) and paths, while
-//! a client asks the W1 count in a loop. Every W1 must answer 200 within
-//! its client timeout, and the server's peak resident memory must stay
-//! under [`MAX_HWM_KIB`]. Then SIGTERM must stop it cleanly.
+//! concurrent heavy streamed queries whose clients hang up early, a flood
+//! of requests with made-up methods (some of 200 KB) and paths, and an
+//! import whose client stalls halfway through its body for the whole
+//! attack, while a client asks the W1 count in a loop and ingests a batch
+//! into another table every few counts. Every W1 and every ingest must
+//! answer 200 within its client timeout, and the server's peak resident
+//! memory must stay under [`MAX_HWM_KIB`]. Then SIGTERM must stop it
+//! cleanly, within its grace period although the import never finishes.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -52,6 +55,9 @@ fn serve(store: &std::path::Path) -> (Child, SocketAddr) {
             "3000",
         ])
         .env("SEGDB_QUEUE_WAIT_MS", "8000")
+        // The stalled import is still open at SIGTERM: it is dropped after
+        // this grace period.
+        .env("SEGDB_SHUTDOWN_GRACE_MS", "2000")
         .env("SEGDB_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -207,8 +213,32 @@ fn w1_answers_throughout_a_hostile_load() {
     let r = exchange(addr, &request("POST", "/v1/query", "", &def), W1_TIMEOUT);
     assert_eq!(r.0, 200, "{}", r.1);
 
+    // An import into `users` whose client sends half its body and then
+    // holds the connection for the whole attack (the body timeout, 30 s,
+    // is longer than the attack).
+    let r = exchange(
+        addr,
+        &request("POST", "/v1/query", "", "CREATE TABLE side (tag ENUM)"),
+        W1_TIMEOUT,
+    );
+    assert_eq!(r.0, 200, "{}", r.1);
+    let import_body = "user_id,city\nz1,c001\nz2,c002\n";
+    let mut stalled = TcpStream::connect(addr).unwrap();
+    stalled
+        .write_all(
+            format!(
+                "POST /v1/tables/users/import HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n\
+                 Content-Length: {}\r\n\r\n{}",
+                import_body.len(),
+                &import_body[..import_body.len() / 2]
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+
     let start = Instant::now();
     let mut w1s = 0u32;
+    let mut ingests = 0u32;
     let mut failure = None;
     while start.elapsed() < ATTACK {
         let (status, body) = exchange(addr, &request("POST", "/v1/query", "", w1), W1_TIMEOUT);
@@ -220,6 +250,22 @@ fn w1_answers_throughout_a_hostile_load() {
             ));
             break;
         }
+        if w1s.is_multiple_of(4) {
+            let line = format!("{{\"id\":\"s{w1s}\",\"set\":{{\"tag\":\"t1\"}}}}\n");
+            let (status, body) = exchange(
+                addr,
+                &request("POST", "/v1/tables/side/ingest", "", &line),
+                W1_TIMEOUT,
+            );
+            ingests += 1;
+            if status != 200 {
+                failure = Some(format!(
+                    "ingest #{ingests} beside the stalled import, after {:?}: {status}\n{body}",
+                    start.elapsed()
+                ));
+                break;
+            }
+        }
     }
     stop.store(true, Ordering::Relaxed);
     for a in attackers {
@@ -229,7 +275,7 @@ fn w1_answers_throughout_a_hostile_load() {
     let rss = kib(pid, "VmRSS:");
     let metrics = exchange(addr, &request("GET", "/metrics", "", ""), W1_TIMEOUT).1;
     eprintln!(
-        "{w1s} W1 answers, {} streams hung up, {} spam requests; VmHWM {hwm} KiB, VmRSS {rss} KiB",
+        "{w1s} W1 answers, {ingests} ingests beside a stalled import, {} streams hung up, {} spam requests; VmHWM {hwm} KiB, VmRSS {rss} KiB",
         streams.load(Ordering::Relaxed),
         spam.load(Ordering::Relaxed)
     );
@@ -247,6 +293,23 @@ fn w1_answers_throughout_a_hostile_load() {
         figure("segdb_queries_rejected_total")
     );
 
+    // Every acknowledged ingest is there; the stalled import changed nothing.
+    let side = exchange(
+        addr,
+        &request("POST", "/v1/query", "", "SELECT COUNT(*) FROM side"),
+        W1_TIMEOUT,
+    );
+    let still = exchange(
+        addr,
+        &request(
+            "POST",
+            "/v1/query",
+            "",
+            "SELECT COUNT(*) FROM users WHERE user_id IN ('z1', 'z2')",
+        ),
+        W1_TIMEOUT,
+    );
+
     let ok = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
@@ -254,7 +317,15 @@ fn w1_answers_throughout_a_hostile_load() {
         .success();
     assert!(ok);
     let status = serving.0.take().unwrap().wait().unwrap();
+    drop(stalled);
     assert!(failure.is_none(), "{}", failure.unwrap());
+    assert!(ingests > 0);
+    assert!(
+        side.1.ends_with(&format!("\"rows\":[[{ingests}]]}}")),
+        "{ingests} ingests acknowledged: {}",
+        side.1
+    );
+    assert!(still.1.contains("\"rows\":[[0]]"), "{}", still.1);
     assert!(w1s > 0);
     assert!(streams.load(Ordering::Relaxed) > 0);
     assert!(status.success(), "exit {status:?}");

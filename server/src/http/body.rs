@@ -292,93 +292,6 @@ impl StreamWriter {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::time::{Duration, Instant};
-
-    use futures_util::StreamExt;
-
-    use super::*;
-
-    /// The body's items until it ends: (the bytes, whether it ended with an
-    /// error rather than cleanly).
-    async fn drain_body(body: Body) -> (Vec<u8>, bool) {
-        let mut s = body.into_data_stream();
-        let mut bytes = Vec::new();
-        while let Some(item) = s.next().await {
-            match item {
-                Ok(b) => bytes.extend_from_slice(&b),
-                Err(_) => return (bytes, true),
-            }
-        }
-        (bytes, false)
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn only_a_finished_writer_ends_its_body_cleanly() {
-        let far = Instant::now() + Duration::from_secs(600);
-        // Finished: every byte, then a clean end.
-        let (mut w, body) = StreamWriter::new(far);
-        let t = tokio::task::spawn_blocking(move || {
-            w.write(b"user_id\nu1\n").unwrap();
-            w.finish()
-        });
-        assert_eq!(drain_body(body).await, (b"user_id\nu1\n".to_vec(), false));
-        assert_eq!(t.await.unwrap(), Ok(()));
-        // Dropped without `finish` (an error path, a panic): a broken end.
-        let (mut w, body) = StreamWriter::new(far);
-        tokio::task::spawn_blocking(move || {
-            w.write(b"user_id\nu1\n").unwrap();
-            drop(w);
-        });
-        assert!(drain_body(body).await.1);
-        // Failed: a broken end too.
-        let (w, body) = StreamWriter::new(far);
-        tokio::task::spawn_blocking(move || w.fail("the query failed".into()));
-        assert!(drain_body(body).await.1);
-    }
-
-    /// A client that stops reading holds the writer only until the
-    /// deadline; the body then breaks off.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_reader_that_stops_reading_is_given_up_at_the_deadline() {
-        let (mut w, body) = StreamWriter::new(Instant::now() + Duration::from_millis(200));
-        let writer = tokio::task::spawn_blocking(move || {
-            let chunk = vec![b'x'; 1 << 16];
-            // Eight chunks fill the channel; the ninth waits for room.
-            for i in 0..64 {
-                if let Err(e) = w.write(&chunk) {
-                    return (i, e);
-                }
-            }
-            panic!("64 chunks went into a body nobody reads");
-        });
-        let (i, why) = tokio::time::timeout(Duration::from_secs(30), writer)
-            .await
-            .expect("the writer did not give up")
-            .unwrap();
-        assert_eq!(why, Stopped::Deadline);
-        assert!(i >= 8, "{i}");
-        let (bytes, broken) = drain_body(body).await;
-        assert!(broken);
-        assert_eq!(bytes.len(), i << 16);
-    }
-
-    /// A body dropped (the client left) makes the next send fail at once.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_dropped_body_stops_the_writer() {
-        let (mut w, body) = StreamWriter::new(Instant::now() + Duration::from_secs(600));
-        let watch = w.watch();
-        drop(body);
-        watch.closed().await;
-        drop(watch);
-        let r = tokio::task::spawn_blocking(move || w.write(&vec![b'x'; 1 << 16]))
-            .await
-            .unwrap();
-        assert_eq!(r, Err(Stopped::ClientGone));
-    }
-}
-
 /// A request body written to a file in the store (`spool/`) before any
 /// work starts, so that nothing waits on the client while holding a lock.
 /// The file is deleted when this is dropped (an answered or abandoned
@@ -480,5 +393,92 @@ pub fn clear_spool(store_dir: &Path) {
         for e in entries.flatten() {
             let _ = std::fs::remove_file(e.path());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    /// The body's items until it ends: (the bytes, whether it ended with an
+    /// error rather than cleanly).
+    async fn drain_body(body: Body) -> (Vec<u8>, bool) {
+        let mut s = body.into_data_stream();
+        let mut bytes = Vec::new();
+        while let Some(item) = s.next().await {
+            match item {
+                Ok(b) => bytes.extend_from_slice(&b),
+                Err(_) => return (bytes, true),
+            }
+        }
+        (bytes, false)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_a_finished_writer_ends_its_body_cleanly() {
+        let far = Instant::now() + Duration::from_secs(600);
+        // Finished: every byte, then a clean end.
+        let (mut w, body) = StreamWriter::new(far);
+        let t = tokio::task::spawn_blocking(move || {
+            w.write(b"user_id\nu1\n").unwrap();
+            w.finish()
+        });
+        assert_eq!(drain_body(body).await, (b"user_id\nu1\n".to_vec(), false));
+        assert_eq!(t.await.unwrap(), Ok(()));
+        // Dropped without `finish` (an error path, a panic): a broken end.
+        let (mut w, body) = StreamWriter::new(far);
+        tokio::task::spawn_blocking(move || {
+            w.write(b"user_id\nu1\n").unwrap();
+            drop(w);
+        });
+        assert!(drain_body(body).await.1);
+        // Failed: a broken end too.
+        let (w, body) = StreamWriter::new(far);
+        tokio::task::spawn_blocking(move || w.fail("the query failed".into()));
+        assert!(drain_body(body).await.1);
+    }
+
+    /// A client that stops reading holds the writer only until the
+    /// deadline; the body then breaks off.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_that_stops_reading_is_given_up_at_the_deadline() {
+        let (mut w, body) = StreamWriter::new(Instant::now() + Duration::from_millis(200));
+        let writer = tokio::task::spawn_blocking(move || {
+            let chunk = vec![b'x'; 1 << 16];
+            // Eight chunks fill the channel; the ninth waits for room.
+            for i in 0..64 {
+                if let Err(e) = w.write(&chunk) {
+                    return (i, e);
+                }
+            }
+            panic!("64 chunks went into a body nobody reads");
+        });
+        let (i, why) = tokio::time::timeout(Duration::from_secs(30), writer)
+            .await
+            .expect("the writer did not give up")
+            .unwrap();
+        assert_eq!(why, Stopped::Deadline);
+        assert!(i >= 8, "{i}");
+        let (bytes, broken) = drain_body(body).await;
+        assert!(broken);
+        assert_eq!(bytes.len(), i << 16);
+    }
+
+    /// A body dropped (the client left) makes the next send fail at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_body_stops_the_writer() {
+        let (mut w, body) = StreamWriter::new(Instant::now() + Duration::from_secs(600));
+        let watch = w.watch();
+        drop(body);
+        watch.closed().await;
+        drop(watch);
+        let r = tokio::task::spawn_blocking(move || w.write(&vec![b'x'; 1 << 16]))
+            .await
+            .unwrap();
+        assert_eq!(r, Err(Stopped::ClientGone));
     }
 }
