@@ -405,3 +405,47 @@ fn sigterm_ends_within_the_grace_period_whatever_the_clients_do() {
     waiter.join().unwrap();
     assert!(err.contains("stopped"), "{err}");
 }
+
+/// Tokens are `NAME:ROLE:SECRET`: every request's log line names the
+/// principal it authenticated as (and a refused one names none), and the
+/// secret never reaches the log.
+#[test]
+fn the_log_names_each_requests_principal() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let (child, url) = serve(&[
+        "--demo",
+        "--demo-dir",
+        demo.to_str().unwrap(),
+        "--demo-rows",
+        "300",
+        "--token",
+        "ana:read:s3cret-of-ana",
+        "--token",
+        "ops.bot:admin:s3cret-of-ops",
+    ]);
+    let client = |t: &str| segdb_server::client::Client::new(&url, Some(t.to_owned()));
+    let v = client("s3cret-of-ana")
+        .query("SELECT COUNT(*) FROM users")
+        .unwrap();
+    assert_eq!(v["rows"][0][0], 300);
+    let r = client("s3cret-of-ops")
+        .request("GET", "/v1/tables", &[], None)
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let r = client("wrong")
+        .request("GET", "/v1/segments", &[], None)
+        .unwrap();
+    assert_eq!(r.status, 401);
+    let err = terminate(child);
+    let line = |path: &str| {
+        err.lines()
+            .find(|l| l.contains(path) && l.contains("segdb::request"))
+            .unwrap_or_else(|| panic!("no log line for {path}:\n{err}"))
+            .to_owned()
+    };
+    assert!(line("/v1/query").contains("principal=ana"), "{err}");
+    assert!(line("/v1/tables").contains("principal=ops.bot"), "{err}");
+    assert!(line("/v1/segments").contains("principal=-"), "{err}");
+    assert!(!err.contains("s3cret"), "a secret in the log:\n{err}");
+}

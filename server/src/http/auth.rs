@@ -46,6 +46,9 @@ impl std::str::FromStr for Role {
 /// An accepted bearer token.
 #[derive(Clone)]
 pub struct Token {
+    /// Who holds it: the principal's name in logs (and, later, in the
+    /// audit log and on approvals).
+    pub name: String,
     /// Its role.
     pub role: Role,
     /// The secret a client sends.
@@ -54,9 +57,24 @@ pub struct Token {
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Token({}, <secret>)", self.role)
+        write!(f, "Token({}, {}, <secret>)", self.name, self.role)
     }
 }
+
+/// Who is asking: the named principal a request authenticated as, and its
+/// role. The `observe` middleware puts it (and its `Role`) in the request's
+/// extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's name (`local` for a loopback client of a server
+    /// without tokens).
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+}
+
+/// The principal of a loopback client when no tokens are configured.
+pub const LOCAL_PRINCIPAL: &str = "local";
 
 /// Compares without stopping at the first difference, so that the time
 /// taken does not tell how much of a guess was right.
@@ -64,13 +82,20 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The role of a request: from its bearer token, or (with no tokens
-/// configured) `admin` for a loopback client. 401 for a missing or unknown
-/// token, 403 for a remote client of a server without tokens.
-pub fn role_of(headers: &HeaderMap, peer: SocketAddr, tokens: &[Token]) -> Result<Role, ApiError> {
+/// The principal of a request: from its bearer token, or (with no tokens
+/// configured) `local`, an admin, for a loopback client. 401 for a missing
+/// or unknown token, 403 for a remote client of a server without tokens.
+pub fn authenticate(
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    tokens: &[Token],
+) -> Result<Principal, ApiError> {
     if tokens.is_empty() {
         return if peer.ip().is_loopback() {
-            Ok(Role::Admin)
+            Ok(Principal {
+                name: LOCAL_PRINCIPAL.to_owned(),
+                role: Role::Admin,
+            })
         } else {
             Err(ApiError::forbidden(
                 "this server has no tokens configured and accepts only loopback clients",
@@ -93,12 +118,22 @@ pub fn role_of(headers: &HeaderMap, peer: SocketAddr, tokens: &[Token]) -> Resul
         .ok_or_else(|| {
             ApiError::unauthorized("the Authorization header is not `Bearer <token>`")
         })?;
+    // Every token is compared, so the time taken does not tell which one
+    // matched; two tokens with one secret give the higher role.
     tokens
         .iter()
         .filter(|t| same_secret(t.secret.as_bytes(), secret.as_bytes()))
-        .map(|t| t.role)
-        .max()
+        .max_by_key(|t| t.role)
+        .map(|t| Principal {
+            name: t.name.clone(),
+            role: t.role,
+        })
         .ok_or_else(|| ApiError::unauthorized("unknown token"))
+}
+
+/// The role of a request (see [`authenticate`]).
+pub fn role_of(headers: &HeaderMap, peer: SocketAddr, tokens: &[Token]) -> Result<Role, ApiError> {
+    authenticate(headers, peer, tokens).map(|p| p.role)
 }
 
 /// `Ok` if `role` may do what needs `needed`; else a 403 saying so.
@@ -127,10 +162,12 @@ mod tests {
         let remote: SocketAddr = "10.0.0.1:5".parse().unwrap();
         let tokens = vec![
             Token {
+                name: "ana".into(),
                 role: Role::Read,
                 secret: "r".into(),
             },
             Token {
+                name: "bo".into(),
                 role: Role::Admin,
                 secret: "a".into(),
             },
@@ -169,6 +206,18 @@ mod tests {
         );
         let local: SocketAddr = "127.0.0.1:5".parse().unwrap();
         assert_eq!(role_of(&HeaderMap::new(), local, &[]).unwrap(), Role::Admin);
+        // The principal is the token's name.
+        assert_eq!(
+            authenticate(&headers("Bearer r"), remote, &tokens).unwrap(),
+            Principal {
+                name: "ana".into(),
+                role: Role::Read
+            }
+        );
+        assert_eq!(
+            authenticate(&HeaderMap::new(), local, &[]).unwrap().name,
+            LOCAL_PRINCIPAL
+        );
         assert!(require(Role::Write, Role::Read, "x").is_ok());
         assert_eq!(
             require(Role::Read, Role::Write, "x").unwrap_err().status(),

@@ -91,10 +91,15 @@ pub struct Settings {
     pub tokens: Vec<TokenSetting>,
 }
 
-/// A token in the config file: `[[tokens]] role = "read" secret = "…"`.
+/// A token in the config file: `[[tokens]] name = "ana" role = "read"
+/// secret = "…"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSetting {
+    /// Who holds it (logged on each of its requests). A token given
+    /// without a name is named after its role.
+    #[serde(default)]
+    pub name: Option<String>,
     /// `read`, `write` or `admin`.
     pub role: Role,
     /// The bearer token.
@@ -366,6 +371,7 @@ impl Settings {
                 .tokens
                 .into_iter()
                 .map(|t| Token {
+                    name: t.name.unwrap_or_else(|| t.role.to_string()),
                     role: t.role,
                     secret: t.secret,
                 })
@@ -374,19 +380,55 @@ impl Settings {
     }
 }
 
-/// Parses `ROLE:SECRET` (as `--token` and `SEGDB_TOKENS` give them).
+/// Parses `NAME:ROLE:SECRET` (as `--token` and `SEGDB_TOKENS` give them),
+/// or `ROLE:SECRET`, a token named after its role. A name is 1–64 letters,
+/// digits, `_`, `-`, `.` or `@`.
 pub fn parse_token(text: &str) -> Result<TokenSetting, String> {
-    let (role, secret) = text
-        .split_once(':')
-        .ok_or_else(|| format!("token `{text}` is not ROLE:SECRET"))?;
-    let role = role.parse::<Role>()?;
+    let bad = || format!("token `{}…` is not NAME:ROLE:SECRET", short(text));
+    let (first, rest) = text.split_once(':').ok_or_else(bad)?;
+    let (name, role, secret) = match first.parse::<Role>() {
+        Ok(role) => (None, role, rest),
+        Err(_) => {
+            let (role, secret) = rest.split_once(':').ok_or_else(bad)?;
+            let role = role.parse::<Role>()?;
+            check_principal_name(first)?;
+            (Some(first.to_owned()), role, secret)
+        }
+    };
     if secret.is_empty() {
-        return Err(format!("token for role {role} has an empty secret"));
+        return Err(format!(
+            "token `{}` for role {role} has an empty secret",
+            name.as_deref().unwrap_or("")
+        ));
     }
     Ok(TokenSetting {
+        name,
         role,
         secret: secret.to_owned(),
     })
+}
+
+/// The first characters of a token's text, for an error that must not
+/// show its secret.
+fn short(text: &str) -> String {
+    text.chars().take_while(|c| *c != ':').take(64).collect()
+}
+
+/// `Ok` for a principal's name: 1–64 letters, digits, `_`, `-`, `.`, `@`.
+pub fn check_principal_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` is not a role (read, write or admin) nor a token name (1–64 letters, digits, _ - . @)",
+            short(name)
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -573,6 +615,18 @@ mod tests {
         assert!(e.contains("nowhere"), "{e}");
         assert!(parse_token("root:x").unwrap_err().contains("root"));
         assert!(parse_token("read:").is_err());
+        let t = parse_token("ana:admin:s3:cr:et").unwrap();
+        assert_eq!(
+            (t.name.as_deref(), t.role, t.secret.as_str()),
+            (Some("ana"), Role::Admin, "s3:cr:et")
+        );
+        let t = parse_token("read:s3:cr:et").unwrap();
+        assert_eq!((t.name, t.secret.as_str()), (None, "s3:cr:et"));
+        assert!(parse_token("ana:root:x").unwrap_err().contains("root"));
+        assert!(parse_token("an a:read:x")
+            .unwrap_err()
+            .contains("token name"));
+        assert!(parse_token("ana:read:").is_err());
         assert!(Settings::default()
             .resolve()
             .unwrap_err()

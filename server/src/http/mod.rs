@@ -174,12 +174,15 @@ async fn observe(
     let method = metrics::method_label(&request_method);
     let path = metrics::shorten(req.uri().path());
     let route = metrics::route_label(req.extensions().get::<MatchedPath>());
+    let mut principal = None;
     let response = if path == "/healthz" {
         next.run(req).await
     } else {
-        match auth::role_of(req.headers(), peer, &s.config.tokens) {
-            Ok(role) => {
-                req.extensions_mut().insert(role);
+        match auth::authenticate(req.headers(), peer, &s.config.tokens) {
+            Ok(p) => {
+                req.extensions_mut().insert(p.role);
+                req.extensions_mut().insert(p.clone());
+                principal = Some(p.name);
                 next.run(req).await
             }
             Err(e) => e.into_response(),
@@ -198,6 +201,7 @@ async fn observe(
         latency_ms = secs * 1e3,
         rows,
         peer = %peer,
+        principal = %principal.as_deref().unwrap_or("-"),
     );
     response
 }

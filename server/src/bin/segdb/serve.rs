@@ -31,7 +31,8 @@ pub struct ServeArgs {
     /// A TOML config file (see the README).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// A bearer token, `ROLE:SECRET` with ROLE read, write or admin; repeatable.
+    /// A bearer token, `NAME:ROLE:SECRET` (or `ROLE:SECRET`, named after its
+    /// role) with ROLE read, write or admin; repeatable.
     #[arg(long = "token")]
     tokens: Vec<String>,
     /// Stop queries running longer than this.
