@@ -178,18 +178,41 @@ fn bad_settings_stop_the_start_with_a_clear_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("query_timeout"), "{err}");
+    for (token, says) in [
+        ("boss:x", "is not NAME:ROLE:SECRET"),
+        ("ana:boss:x", "unknown role `boss`"),
+    ] {
+        let out = bin()
+            .args([
+                "serve",
+                "--data",
+                dir.path().to_str().unwrap(),
+                "--token",
+                token,
+            ])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{token}: {err}");
+    }
+    // A config token's bad hash stops the start too, naming the token.
+    std::fs::write(
+        &cfg,
+        "[[tokens]]\nname = \"ops\"\nrole = \"admin\"\nsecret_hash = \"sha256$00\"\n",
+    )
+    .unwrap();
     let out = bin()
-        .args([
-            "serve",
-            "--data",
-            dir.path().to_str().unwrap(),
-            "--token",
-            "boss:x",
-        ])
+        .args(["serve", "--data", dir.path().to_str().unwrap()])
+        .args(["--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role `boss`"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ops") && err.contains("segdb token hash"),
+        "{err}"
+    );
 }
 
 /// Ingests `body` into `table` through the server at `url`: the answer.
