@@ -304,3 +304,25 @@ fn keys_on_a_server_without_tokens() {
     assert_eq!(get(&server.client(Some("wrong")), "/v1/tables").status, 401);
     assert_eq!(get(&local, "/v1/keys").status, 200);
 }
+
+/// A damaged `KEYS` file stops the start, naming the file: keys are never
+/// silently dropped (a revoked key must not come back, a made one must not
+/// vanish).
+#[test]
+fn a_damaged_keys_file_stops_the_start() {
+    let (_dir, store, _data) = generated(100);
+    std::fs::write(
+        store.join("KEYS"),
+        "{\"version\": 1, \"keys\": [{\"name\": ",
+    )
+    .unwrap();
+    let config = Settings {
+        data: Some(store.clone()),
+        ..Settings::default()
+    }
+    .resolve()
+    .unwrap();
+    let opened = http::ingest::open_store(&config, false).unwrap();
+    let e = AppState::new(opened, config).err().unwrap();
+    assert!(e.contains("KEYS") && e.contains("damaged"), "{e}");
+}
