@@ -11,6 +11,7 @@ use segdb_storage_format::wal::SyncPolicy;
 use serde::Deserialize;
 
 use super::auth::{Role, Token};
+use super::secret_hash::SecretHash;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -91,9 +92,10 @@ pub struct Settings {
     pub tokens: Vec<TokenSetting>,
 }
 
-/// A token in the config file: `[[tokens]] name = "ana" role = "read"
-/// secret = "…"`.
-#[derive(Debug, Clone, Deserialize)]
+/// A token in the config file: `[[tokens]] name = "ana" role = "read"`
+/// and either `secret = "…"` or `secret_hash = "sha256$…"` (what `segdb
+/// token hash` prints).
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSetting {
     /// Who holds it (logged on each of its requests). A token given
@@ -102,8 +104,53 @@ pub struct TokenSetting {
     pub name: Option<String>,
     /// `read`, `write` or `admin`.
     pub role: Role,
-    /// The bearer token.
-    pub secret: String,
+    /// The bearer token, hashed when the settings are resolved.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// The bearer token's salted hash, `sha256$<salt>$<digest>`.
+    #[serde(default)]
+    pub secret_hash: Option<String>,
+}
+
+impl std::fmt::Debug for TokenSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "TokenSetting({}, {}, <secret>)",
+            self.name.as_deref().unwrap_or("-"),
+            self.role
+        )
+    }
+}
+
+impl TokenSetting {
+    /// The token in effect: named (after its role if it has no name), its
+    /// secret hashed. Exactly one of `secret` and `secret_hash` is needed.
+    fn resolve(self) -> Result<Token, String> {
+        let name = self.name.unwrap_or_else(|| self.role.to_string());
+        check_principal_name(&name)?;
+        let secret_hash = match (self.secret, self.secret_hash) {
+            (Some(s), None) if !s.is_empty() => SecretHash::new(&s),
+            (None, Some(h)) => {
+                SecretHash::parse(&h).map_err(|e| format!("token `{name}`: {e}"))?
+            }
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "token `{name}` has both `secret` and `secret_hash`; give one"
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "token `{name}` needs a non-empty `secret` or a `secret_hash` (see `segdb token hash`)"
+                ))
+            }
+        };
+        Ok(Token {
+            name,
+            role: self.role,
+            secret_hash,
+        })
+    }
 }
 
 /// The settings in effect.
@@ -370,12 +417,8 @@ impl Settings {
             tokens: self
                 .tokens
                 .into_iter()
-                .map(|t| Token {
-                    name: t.name.unwrap_or_else(|| t.role.to_string()),
-                    role: t.role,
-                    secret: t.secret,
-                })
-                .collect(),
+                .map(TokenSetting::resolve)
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -404,7 +447,8 @@ pub fn parse_token(text: &str) -> Result<TokenSetting, String> {
     Ok(TokenSetting {
         name,
         role,
-        secret: secret.to_owned(),
+        secret: Some(secret.to_owned()),
+        secret_hash: None,
     })
 }
 
@@ -599,6 +643,39 @@ mod tests {
     }
 
     #[test]
+    fn tokens_are_kept_as_salted_hashes() {
+        let hash = SecretHash::new("pa55").to_string();
+        let file: Settings = toml::from_str(&format!(
+            "data = \"/a\"\n[[tokens]]\nname = \"ana\"\nrole = \"read\"\nsecret_hash = \"{hash}\"\n\
+             [[tokens]]\nname = \"bo\"\nrole = \"admin\"\nsecret = \"plain\"\n"
+        ))
+        .unwrap();
+        let c = file.resolve().unwrap();
+        assert_eq!(c.tokens[0].name, "ana");
+        assert!(c.tokens[0].secret_hash.matches("pa55"));
+        assert!(!c.tokens[0].secret_hash.matches("plain"));
+        // A plain secret is hashed at load: only its hash is kept.
+        assert!(c.tokens[1].secret_hash.matches("plain"));
+        assert!(!format!("{c:?}").contains("plain"));
+        let resolve = |toml_text: &str| {
+            toml::from_str::<Settings>(&format!("data = \"/a\"\n[[tokens]]\n{toml_text}"))
+                .unwrap()
+                .resolve()
+        };
+        let e = resolve(&format!(
+            "name = \"ana\"\nrole = \"read\"\nsecret = \"x\"\nsecret_hash = \"{hash}\""
+        ))
+        .unwrap_err();
+        assert!(e.contains("both"), "{e}");
+        let e = resolve("name = \"ana\"\nrole = \"read\"").unwrap_err();
+        assert!(e.contains("ana") && e.contains("secret_hash"), "{e}");
+        let e = resolve("name = \"ana\"\nrole = \"read\"\nsecret_hash = \"pa55\"").unwrap_err();
+        assert!(e.contains("ana") && !e.contains("pa55"), "{e}");
+        let e = resolve("name = \"a b\"\nrole = \"read\"\nsecret = \"x\"").unwrap_err();
+        assert!(e.contains("token name"), "{e}");
+    }
+
+    #[test]
     fn bad_settings_say_what_is_wrong() {
         let e = toml::from_str::<Settings>("listn = \"x\"").unwrap_err();
         assert!(e.to_string().contains("listn"), "{e}");
@@ -617,11 +694,12 @@ mod tests {
         assert!(parse_token("read:").is_err());
         let t = parse_token("ana:admin:s3:cr:et").unwrap();
         assert_eq!(
-            (t.name.as_deref(), t.role, t.secret.as_str()),
-            (Some("ana"), Role::Admin, "s3:cr:et")
+            (t.name.as_deref(), t.role, t.secret.as_deref()),
+            (Some("ana"), Role::Admin, Some("s3:cr:et"))
         );
+        assert!(!format!("{t:?}").contains("s3"), "{t:?}");
         let t = parse_token("read:s3:cr:et").unwrap();
-        assert_eq!((t.name, t.secret.as_str()), (None, "s3:cr:et"));
+        assert_eq!((t.name, t.secret.as_deref()), (None, Some("s3:cr:et")));
         assert!(parse_token("ana:root:x").unwrap_err().contains("root"));
         assert!(parse_token("an a:read:x")
             .unwrap_err()

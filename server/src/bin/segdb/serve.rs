@@ -107,7 +107,7 @@ pub fn serve(args: ServeArgs) -> Result<(), AnyError> {
     );
     // Scripts and tests read this line to learn where to connect.
     outln!("segdb listening on http://{addr}");
-    let state = AppState::new(store, config);
+    let state = AppState::new(store, config)?;
     // Flushes and compactions, off the reactor, until shutdown.
     let maintenance = Maintenance::start(state.clone());
     let served = runtime.block_on(http::serve(
