@@ -86,6 +86,12 @@ pub struct Settings {
     pub compact_layers: Option<usize>,
     /// How long an `Idempotency-Key` is remembered, in seconds.
     pub idempotency_window_s: Option<u64>,
+    /// A new audit log file is started past this size.
+    pub audit_max_file_bytes: Option<u64>,
+    /// Audit every query too.
+    pub audit_queries: Option<bool>,
+    /// Ids one principal may export per minute (0: unlimited).
+    pub export_ids_per_minute: Option<u64>,
     /// Bearer tokens and their roles.
     #[serde(default)]
     pub tokens: Vec<TokenSetting>,
@@ -141,6 +147,12 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Accepted bearer tokens.
     pub tokens: Vec<Token>,
+    /// A new audit log file is started past this size.
+    pub audit_max_file_bytes: u64,
+    /// Audit every query too.
+    pub audit_queries: bool,
+    /// Ids one principal may export per minute (0: unlimited).
+    pub export_ids_per_minute: u64,
     /// When an ingested batch is acknowledged.
     pub wal_sync: SyncPolicy,
     /// Flush the delta at this size…
@@ -238,6 +250,17 @@ impl Settings {
             max_delta_bytes: num(&var, "SEGDB_MAX_DELTA_BYTES")?,
             compact_layers: num(&var, "SEGDB_COMPACT_LAYERS")?,
             idempotency_window_s: num(&var, "SEGDB_IDEMPOTENCY_WINDOW_S")?,
+            audit_max_file_bytes: num(&var, "SEGDB_AUDIT_MAX_FILE_BYTES")?,
+            audit_queries: var("SEGDB_AUDIT_QUERIES")
+                .map(|v| match v.trim() {
+                    "true" | "1" => Ok(true),
+                    "false" | "0" => Ok(false),
+                    _ => Err(format!(
+                        "SEGDB_AUDIT_QUERIES=`{v}` is neither true nor false"
+                    )),
+                })
+                .transpose()?,
+            export_ids_per_minute: num(&var, "SEGDB_EXPORT_IDS_PER_MINUTE")?,
             tokens: match var("SEGDB_TOKENS") {
                 Some(list) => list
                     .split(',')
@@ -275,7 +298,10 @@ impl Settings {
             flush_age_ms,
             max_delta_bytes,
             compact_layers,
-            idempotency_window_s
+            idempotency_window_s,
+            audit_max_file_bytes,
+            audit_queries,
+            export_ids_per_minute
         );
         self.tokens.extend(over.tokens);
         self
@@ -367,6 +393,13 @@ impl Settings {
                 30_000,
             )?),
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms.unwrap_or(30_000)),
+            audit_max_file_bytes: positive(
+                "audit_max_file_bytes",
+                self.audit_max_file_bytes,
+                64 << 20,
+            )?,
+            audit_queries: self.audit_queries.unwrap_or(false),
+            export_ids_per_minute: self.export_ids_per_minute.unwrap_or(10_000_000),
             tokens: self
                 .tokens
                 .into_iter()

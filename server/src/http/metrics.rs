@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::MatchedPath;
@@ -67,6 +67,7 @@ pub fn route_label(m: Option<&MatchedPath>) -> &'static str {
         "/v1/segments",
         "/v1/segments/{name}",
         "/v1/segments/{name}/ids",
+        "/v1/audit",
     ];
     m.and_then(|m| ROUTES.iter().find(|r| **r == m.as_str()).copied())
         .unwrap_or("unmatched")
@@ -121,6 +122,12 @@ pub struct Metrics {
     pub header_timeouts: AtomicU64,
     /// Connections dropped when the shutdown grace period ended.
     pub connections_dropped: AtomicU64,
+    /// Audit log entries written (shared with the `Audit`).
+    pub audit_entries: Arc<AtomicU64>,
+    /// Audit log entries that could not be written.
+    pub audit_write_failures: Arc<AtomicU64>,
+    /// Exports refused by the per-principal rate limit.
+    pub exports_rate_limited: Arc<AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -143,6 +150,9 @@ impl Default for Metrics {
             connections_open: AtomicU64::new(0),
             header_timeouts: AtomicU64::new(0),
             connections_dropped: AtomicU64::new(0),
+            audit_entries: Arc::default(),
+            audit_write_failures: Arc::default(),
+            exports_rate_limited: Arc::default(),
         }
     }
 }
@@ -233,7 +243,7 @@ impl Metrics {
         for (k, n) in lock(&self.queries).iter() {
             let _ = writeln!(o, "segdb_queries_total{{kind=\"{k}\"}} {n}");
         }
-        let counters: [(&str, &str, &AtomicU64, &str); 12] = [
+        let counters: [(&str, &str, &AtomicU64, &str); 15] = [
             (
                 "segdb_rows_returned_total",
                 "counter",
@@ -281,6 +291,24 @@ impl Metrics {
                 "counter",
                 &self.connections_dropped,
                 "Connections still open when the shutdown grace period ended, dropped.",
+            ),
+            (
+                "segdb_audit_entries_total",
+                "counter",
+                &*self.audit_entries,
+                "Audit log entries written and fsynced.",
+            ),
+            (
+                "segdb_audit_write_failures_total",
+                "counter",
+                &*self.audit_write_failures,
+                "Audit log entries that could not be written (their requests answered 503 audit_failed).",
+            ),
+            (
+                "segdb_exports_rate_limited_total",
+                "counter",
+                &*self.exports_rate_limited,
+                "Exports refused with 429 by the per-principal export_ids_per_minute limit.",
             ),
             (
                 "segdb_imports_running",

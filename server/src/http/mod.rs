@@ -4,9 +4,11 @@
 //! reactor); the query logic itself lives in `exec` and below.
 
 pub mod api_error;
+pub mod audit_route;
 pub mod auth;
 mod body;
 pub mod config;
+pub mod export_limit;
 mod id_list;
 pub mod ingest;
 mod insight;
@@ -31,9 +33,11 @@ use axum::Router;
 use segdb_engine::Store;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::audit::Audit;
 pub use api_error::ApiError;
 pub use auth::Role;
 pub use config::{Config, Settings};
+use export_limit::ExportLimit;
 use metrics::Metrics;
 use running::{Running, RunningQuery};
 
@@ -49,6 +53,10 @@ pub struct AppState {
     slots: Arc<Semaphore>,
     /// The queries running now, which a shutdown cancels.
     pub running: Arc<Running>,
+    /// The audit log (`DATA/audit/`).
+    pub audit: Arc<Audit>,
+    /// Ids exported per principal.
+    pub export_limit: ExportLimit,
 }
 
 /// The shared state, as handlers get it.
@@ -57,11 +65,22 @@ pub type Shared = Arc<AppState>;
 impl AppState {
     /// The state of a server of `store` with `config`.
     pub fn new(store: Store, config: Config) -> Shared {
+        let metrics = Metrics::default();
         Arc::new(AppState {
+            audit: Arc::new(Audit::new(
+                config.data.join("audit"),
+                config.audit_max_file_bytes,
+                metrics.audit_entries.clone(),
+                metrics.audit_write_failures.clone(),
+            )),
+            export_limit: ExportLimit::new(
+                config.export_ids_per_minute,
+                metrics.exports_rate_limited.clone(),
+            ),
+            metrics,
             slots: Arc::new(Semaphore::new(config.max_concurrent_queries)),
             store,
             config,
-            metrics: Metrics::default(),
             running: Arc::default(),
         })
     }
@@ -124,6 +143,7 @@ pub fn router(state: Shared) -> Router {
             axum::routing::put(segments::put).delete(segments::delete),
         )
         .route("/v1/segments/{name}/ids", get(segments::ids))
+        .route("/v1/audit", get(audit_route::read))
         // A new route goes in `metrics::route_label` too (else it is
         // counted as `unmatched`).
         .fallback(not_found)
@@ -182,13 +202,25 @@ async fn observe(
             Ok(p) => {
                 req.extensions_mut().insert(p.role);
                 req.extensions_mut().insert(p.clone());
-                principal = Some(p.name);
+                principal = Some(p);
                 next.run(req).await
             }
             Err(e) => e.into_response(),
         }
     };
     let response = rejection::into_api_error(&request_method, &path, response).await;
+    let response = audit_route::record(
+        &s,
+        audit_route::Seen {
+            principal: principal.as_ref(),
+            peer,
+            method: &request_method,
+            route,
+            path: &path,
+        },
+        response,
+    )
+    .await;
     let secs = start.elapsed().as_secs_f64();
     let status = response.status().as_u16();
     s.metrics.request(method, route, status, secs);
@@ -201,7 +233,7 @@ async fn observe(
         latency_ms = secs * 1e3,
         rows,
         peer = %peer,
-        principal = %principal.as_deref().unwrap_or("-"),
+        principal = %principal.as_ref().map_or("-", |p| p.name.as_str()),
     );
     response
 }

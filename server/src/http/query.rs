@@ -2,7 +2,7 @@
 //! out; with `Accept: text/csv`, CSV, and a SELECT of ids streams.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::body::Body;
@@ -16,10 +16,11 @@ use segdb_query_lang::{Projection, Statement, Warning};
 use serde_json::{json, Value};
 
 use super::api_error::ApiError;
-use super::auth::{self, Role};
+use super::auth::{self, Principal, Role};
 use super::body::{read_body, Stopped, StreamWriter};
 use super::running::RunningQuery;
 use super::{blocking, elapsed_ms, RowCount, Shared};
+use crate::audit::{self, Action, Note, Notes};
 use crate::exec::{self, csv_field, ResultSet, StoreCatalog};
 
 /// The role a statement needs.
@@ -106,17 +107,117 @@ enum Answer {
     },
 }
 
-/// `POST /v1/query`.
+/// `POST /v1/query`. Its audit entries (one per schema change, segment
+/// change, profile read and export, and with `audit_queries` one for the
+/// request) go in the response's extensions, an error's too.
 pub async fn query(
     State(s): State<Shared>,
-    Extension(role): Extension<Role>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     body: Body,
+) -> Response {
+    let notes = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let r = query_noted(s.clone(), principal, headers, body, notes.clone()).await;
+    let mut r = r.into_response();
+    let mut notes = std::mem::take(&mut *lock(&notes));
+    if let Some(q) = notes.iter_mut().find(|n| n.action == Action::Query) {
+        q.detail["rows"] = json!(r.extensions().get::<RowCount>().map(|c| c.0));
+        q.detail["elapsed_ms"] = json!(elapsed_ms(start));
+    }
+    r.extensions_mut().insert(Notes(notes));
+    r
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The audit notes of statements known before they run: schema and
+/// segment changes, profile reads, and (with `audit_queries`) the request's
+/// text.
+fn statement_notes(
+    s: &Shared,
+    text: &str,
+    stmts: &[segdb_query_lang::ast::Statement],
+) -> Vec<Note> {
+    let mut notes = Vec::new();
+    if s.config.audit_queries {
+        notes.push(Note::new(
+            Action::Query,
+            json!({}),
+            json!({ "statements": audit::cut(text) }),
+        ));
+    }
+    for st in stmts {
+        let stmt_text = audit::cut(st.source.get(st.span.start..st.span.end).unwrap_or(""));
+        let detail = json!({ "statement": stmt_text });
+        let table = |t: &segdb_query_lang::ast::Ident| json!({ "table": t.name });
+        let note = match &st.kind {
+            StatementKind::CreateTable(c) => {
+                Note::new(Action::SchemaChange, table(&c.name), detail)
+            }
+            StatementKind::AlterTable(a) => {
+                Note::new(Action::SchemaChange, table(&a.table), detail)
+            }
+            StatementKind::DropTable(t) => Note::new(Action::SchemaChange, table(t), detail),
+            StatementKind::CreateSegment(c) => {
+                let action = if c.or_replace && s.store.segment(&c.name.name).is_some() {
+                    Action::SegmentReplace
+                } else {
+                    Action::SegmentCreate
+                };
+                Note::new(
+                    action,
+                    json!({ "segment": c.name.name, "table": c.table.name }),
+                    detail,
+                )
+            }
+            StatementKind::DropSegment(n) => {
+                Note::new(Action::SegmentDrop, json!({ "segment": n.name }), detail)
+            }
+            StatementKind::Call(c) if c.name.name.eq_ignore_ascii_case("profile") => {
+                // The parameter at position `i`, or named `name`, as
+                // written.
+                let arg = |i: usize, name: &str| {
+                    c.args
+                        .iter()
+                        .filter(|a| a.name.is_none())
+                        .nth(i)
+                        .or_else(|| {
+                            c.args
+                                .iter()
+                                .find(|a| a.name.as_ref().is_some_and(|n| n.name == name))
+                        })
+                        .and_then(|a| st.source.get(a.value.span.start..a.value.span.end))
+                        .map(|t| audit::cut(t.trim_matches('\'')))
+                };
+                Note::new(
+                    Action::ProfileRead,
+                    json!({ "table": arg(0, "table"), "id": arg(1, "id") }),
+                    detail,
+                )
+            }
+            _ => continue,
+        };
+        notes.push(note);
+    }
+    notes
+}
+
+async fn query_noted(
+    s: Shared,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Body,
+    notes: Arc<Mutex<Vec<Note>>>,
 ) -> Result<Response, ApiError> {
+    let role = principal.role;
     let start = Instant::now();
     let bytes = read_body(body, s.config.max_body_bytes, s.config.body_read_timeout).await?;
     let text = query_text(&headers, &bytes)?;
     let stmts = segdb_query_lang::parse(&text)?;
+    *lock(&notes) = statement_notes(&s, &text, &stmts);
     if stmts.is_empty() {
         return Err(
             ApiError::bad_request("empty_query", "the body has no statement")
@@ -149,7 +250,11 @@ pub async fn query(
         let access = exec::Access {
             reveal_sensitive: role >= Role::Admin,
         };
-        let r = cancel.scope(|| run_all(&st, &stmts, csv, access));
+        let exporter = Exporter {
+            principal: &principal.name,
+            notes: &notes,
+        };
+        let r = cancel.scope(|| run_all(&st, &stmts, csv, access, &exporter));
         st.metrics.queries_running.fetch_sub(1, Ordering::Relaxed);
         // Counted here, not by the handler: a handler whose client left is
         // dropped before the answer (and its guard cancels the query).
@@ -333,6 +438,25 @@ fn collect_ids(
     })
 }
 
+/// Who is exporting, and where the export notes go.
+struct Exporter<'a> {
+    principal: &'a str,
+    notes: &'a Mutex<Vec<Note>>,
+}
+
+impl Exporter<'_> {
+    /// Notes an export of `rows` ids of `target` and charges it to the
+    /// principal's export limit (429 past it; noted either way).
+    fn charge(&self, s: &Shared, target: Value, rows: u64, format: &str) -> Result<(), ApiError> {
+        lock(self.notes).push(Note::new(
+            Action::Export,
+            target,
+            json!({ "rows": rows, "format": format }),
+        ));
+        s.export_limit.charge(self.principal, rows)
+    }
+}
+
 /// Binds and runs each statement in turn (each sees what the ones before
 /// it made), under one answer budget. A SELECT of ids is collected shard
 /// by shard against the budget (and `max_json_rows`); alone and asked for
@@ -342,6 +466,7 @@ fn run_all(
     stmts: &[segdb_query_lang::ast::Statement],
     csv: bool,
     access: exec::Access,
+    exporter: &Exporter<'_>,
 ) -> Result<Answer, ApiError> {
     let max = s.config.max_json_rows;
     let mut budget = AnswerBudget::new(s.config.max_answer_rows, s.config.max_answer_bytes);
@@ -357,6 +482,13 @@ fn run_all(
             if let Projection::Ids { limit, offset } = sel.projection {
                 let table = s.store.table(&sel.table)?;
                 if csv && stmts.len() == 1 {
+                    // Counted first, so the export is charged (or refused)
+                    // before a row leaves.
+                    let n = table
+                        .count(&sel.filter)?
+                        .saturating_sub(offset)
+                        .min(limit.unwrap_or(u64::MAX));
+                    exporter.charge(s, json!({ "table": sel.table }), n, "csv")?;
                     return Ok(Answer::Stream {
                         table,
                         filter: sel.filter.clone(),
@@ -365,13 +497,26 @@ fn run_all(
                     });
                 }
                 let r = collect_ids(&table, &sel.filter, offset, limit, max, &mut budget)?;
+                let format = if csv { "csv" } else { "json" };
+                let n = r.rows.len() as u64;
+                exporter.charge(s, json!({ "table": sel.table }), n, format)?;
                 results.push((r, warnings));
                 continue;
             }
         }
         // Every other statement's answer is bounded by the schema's caps
         // (fields per table, values per field, TOP): charged once built.
+        let ids_call = match &bound {
+            Statement::Call(c) if c.procedure == "segment_ids" => {
+                Some(json!({ "segment": c.str("segment") }))
+            }
+            _ => None,
+        };
         let r = exec::run_statement_as(&s.store, bound, access)?;
+        if let Some(target) = ids_call {
+            let format = if csv { "csv" } else { "json" };
+            exporter.charge(s, target, r.rows.len() as u64, format)?;
+        }
         budget.charge_result(&r)?;
         results.push((r, warnings));
     }
