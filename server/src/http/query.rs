@@ -134,21 +134,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The audit notes of statements known before they run: schema and
-/// segment changes, profile reads, and (with `audit_queries`) the request's
-/// text.
-fn statement_notes(
-    s: &Shared,
-    text: &str,
-    stmts: &[segdb_query_lang::ast::Statement],
-) -> Vec<Note> {
+/// segment changes, profile reads.
+fn statement_notes(s: &Shared, stmts: &[segdb_query_lang::ast::Statement]) -> Vec<Note> {
     let mut notes = Vec::new();
-    if s.config.audit_queries {
-        notes.push(Note::new(
-            Action::Query,
-            json!({}),
-            json!({ "statements": audit::cut(text) }),
-        ));
-    }
     for st in stmts {
         let stmt_text = audit::cut(st.source.get(st.span.start..st.span.end).unwrap_or(""));
         let detail = json!({ "statement": stmt_text });
@@ -216,8 +204,16 @@ async fn query_noted(
     let start = Instant::now();
     let bytes = read_body(body, s.config.max_body_bytes, s.config.body_read_timeout).await?;
     let text = query_text(&headers, &bytes)?;
+    if s.config.audit_queries {
+        // Before parsing: a query that does not parse is recorded too.
+        lock(&notes).push(Note::new(
+            Action::Query,
+            json!({}),
+            json!({ "statements": audit::cut(&text) }),
+        ));
+    }
     let stmts = segdb_query_lang::parse(&text)?;
-    *lock(&notes) = statement_notes(&s, &text, &stmts);
+    lock(&notes).extend(statement_notes(&s, &stmts));
     if stmts.is_empty() {
         return Err(
             ApiError::bad_request("empty_query", "the body has no statement")

@@ -343,8 +343,12 @@ fn audit_queries_records_every_query_and_rotation_keeps_every_file() {
         vec!["'c000'"; 400].join(", ")
     );
     assert_eq!(query(&server, READER, &long).status, 200);
+    // A query that does not parse is recorded too, as an error.
+    assert_eq!(query(&server, READER, "SELEKT 1").status, 400);
     let queries = of(&server, "query");
-    assert_eq!(queries.len(), 5, "{queries:?}");
+    assert_eq!(queries.len(), 6, "{queries:?}");
+    assert_eq!(queries[5]["outcome"], "error");
+    assert_eq!(queries[5]["error"], "syntax_error");
     assert_eq!(
         queries[1]["detail"]["statements"],
         "SELECT COUNT(*) FROM users WHERE city = 'c001'"
