@@ -469,6 +469,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn audit_and_export_settings_from_file_and_env() {
+        let base = Settings {
+            data: Some("/a".into()),
+            ..Settings::default()
+        };
+        let c = base.clone().resolve().unwrap();
+        assert_eq!(c.audit_max_file_bytes, 64 << 20);
+        assert!(!c.audit_queries);
+        assert_eq!(c.export_ids_per_minute, 10_000_000);
+        let file: Settings = toml::from_str(
+            "audit_max_file_bytes = 1000\naudit_queries = true\nexport_ids_per_minute = 0\n",
+        )
+        .unwrap();
+        let c = base.clone().overridden_by(file).resolve().unwrap();
+        assert_eq!(
+            (
+                c.audit_max_file_bytes,
+                c.audit_queries,
+                c.export_ids_per_minute
+            ),
+            (1000, true, 0)
+        );
+        let env = |k: &str, v: &'static str| {
+            let k = k.to_owned();
+            Settings::from_env(move |name| (name == k).then(|| v.to_owned()))
+        };
+        let c = base
+            .clone()
+            .overridden_by(env("SEGDB_AUDIT_QUERIES", "1").unwrap())
+            .overridden_by(env("SEGDB_EXPORT_IDS_PER_MINUTE", "500").unwrap())
+            .resolve()
+            .unwrap();
+        assert!(c.audit_queries);
+        assert_eq!(c.export_ids_per_minute, 500);
+        let e = env("SEGDB_AUDIT_QUERIES", "sometimes").unwrap_err();
+        assert!(e.contains("SEGDB_AUDIT_QUERIES"), "{e}");
+        let zero = Settings {
+            audit_max_file_bytes: Some(0),
+            ..base
+        };
+        assert!(zero.resolve().unwrap_err().contains("audit_max_file_bytes"));
+    }
+
+    #[test]
     fn later_sources_override_earlier_ones() {
         let file: Settings = toml::from_str(
             "data = \"/a\"\nlisten = \"127.0.0.1:1\"\nquery_timeout_ms = 5\n\
