@@ -441,13 +441,24 @@ struct Exporter<'a> {
 }
 
 impl Exporter<'_> {
-    /// Notes an export of `rows` ids of `target` and charges it to the
-    /// principal's export limit (429 past it; noted either way).
-    fn charge(&self, s: &Shared, target: Value, rows: u64, format: &str) -> Result<(), ApiError> {
+    /// Notes an export of `rows` ids of `target` by `stmt` and charges it
+    /// to the principal's export limit (429 past it; noted either way).
+    fn charge(
+        &self,
+        s: &Shared,
+        stmt: &segdb_query_lang::ast::Statement,
+        target: Value,
+        rows: u64,
+        format: &str,
+    ) -> Result<(), ApiError> {
+        let text = stmt
+            .source
+            .get(stmt.span.start..stmt.span.end)
+            .unwrap_or("");
         lock(self.notes).push(Note::new(
             Action::Export,
             target,
-            json!({ "rows": rows, "format": format }),
+            json!({ "rows": rows, "format": format, "statement": audit::cut(text) }),
         ));
         s.export_limit.charge(self.principal, rows)
     }
@@ -484,7 +495,7 @@ fn run_all(
                         .count(&sel.filter)?
                         .saturating_sub(offset)
                         .min(limit.unwrap_or(u64::MAX));
-                    exporter.charge(s, json!({ "table": sel.table }), n, "csv")?;
+                    exporter.charge(s, stmt, json!({ "table": sel.table }), n, "csv")?;
                     return Ok(Answer::Stream {
                         table,
                         filter: sel.filter.clone(),
@@ -495,7 +506,7 @@ fn run_all(
                 let r = collect_ids(&table, &sel.filter, offset, limit, max, &mut budget)?;
                 let format = if csv { "csv" } else { "json" };
                 let n = r.rows.len() as u64;
-                exporter.charge(s, json!({ "table": sel.table }), n, format)?;
+                exporter.charge(s, stmt, json!({ "table": sel.table }), n, format)?;
                 results.push((r, warnings));
                 continue;
             }
@@ -511,7 +522,7 @@ fn run_all(
         let r = exec::run_statement_as(&s.store, bound, access)?;
         if let Some(target) = ids_call {
             let format = if csv { "csv" } else { "json" };
-            exporter.charge(s, target, r.rows.len() as u64, format)?;
+            exporter.charge(s, stmt, target, r.rows.len() as u64, format)?;
         }
         budget.charge_result(&r)?;
         results.push((r, warnings));

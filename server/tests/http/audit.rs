@@ -199,6 +199,7 @@ fn audit_has_an_entry_for_every_action_kind() {
         json!({"segment": "s2", "table": "users"})
     );
     assert_eq!(export[2]["target"], json!({"table": "users"}));
+    assert_eq!(export[3]["detail"]["statement"], select);
 
     // Profile reads, by route and by CALL.
     let r = get(
