@@ -58,6 +58,51 @@ impl ExportLimit {
             .fetch_add(d.as_millis() as u64, Ordering::Relaxed);
     }
 
+    /// Takes `bound` ids from `principal`'s bucket if it holds them all
+    /// (always, with no limit): a stream that sends at most `bound` ids
+    /// starts at once, without counting them first, and gives back what
+    /// it did not send ([`ExportLimit::refund`]). `false`: nothing taken;
+    /// count the export and [`ExportLimit::charge`] it.
+    pub fn reserve(&self, principal: &str, bound: u64) -> bool {
+        if self.per_minute == 0 || bound == 0 {
+            return true;
+        }
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let b = self.refilled(&mut buckets, principal);
+        if b.ids >= bound as f64 {
+            b.ids -= bound as f64;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Gives back `ids` reserved but not sent.
+    pub fn refund(&self, principal: &str, ids: u64) {
+        if self.per_minute == 0 || ids == 0 {
+            return;
+        }
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let b = self.refilled(&mut buckets, principal);
+        b.ids = (b.ids + ids as f64).min(self.per_minute as f64);
+    }
+
+    /// `principal`'s bucket, refilled up to now.
+    fn refilled<'a>(
+        &self,
+        buckets: &'a mut HashMap<String, Bucket>,
+        principal: &str,
+    ) -> &'a mut Bucket {
+        let cap = self.per_minute as f64;
+        let now = self.now();
+        let b = buckets
+            .entry(principal.to_owned())
+            .or_insert(Bucket { ids: cap, at: now });
+        b.ids = (b.ids + now.saturating_duration_since(b.at).as_secs_f64() * cap / 60.0).min(cap);
+        b.at = now;
+        b
+    }
+
     /// Charges `principal` with `ids` ids, or 429 with `Retry-After` (in
     /// seconds, until the bucket covers them) if it cannot.
     pub fn charge(&self, principal: &str, ids: u64) -> Result<(), ApiError> {
@@ -66,13 +111,8 @@ impl ExportLimit {
         }
         let cap = self.per_minute as f64;
         let rate_per_s = cap / 60.0;
-        let now = self.now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let b = buckets
-            .entry(principal.to_owned())
-            .or_insert(Bucket { ids: cap, at: now });
-        b.ids = (b.ids + now.saturating_duration_since(b.at).as_secs_f64() * rate_per_s).min(cap);
-        b.at = now;
+        let b = self.refilled(&mut buckets, principal);
         let need = ids as f64;
         if b.ids >= need || b.ids >= cap {
             b.ids -= need;

@@ -104,6 +104,9 @@ enum Answer {
         filter: Expr,
         offset: u64,
         limit: Option<u64>,
+        /// Ids reserved from the export limit, less those sent to be
+        /// given back at the end.
+        reserved: u64,
     },
 }
 
@@ -241,6 +244,7 @@ async fn query_noted(
     // The permit goes with the blocking work and comes back with its
     // answer: if the handler is dropped (its client left), the slot stays
     // taken until the work has stopped.
+    let name = principal.name.clone();
     let (answer, permit) = blocking(move || {
         st.metrics.queries_running.fetch_add(1, Ordering::Relaxed);
         let access = exec::Access {
@@ -269,7 +273,15 @@ async fn query_noted(
             filter,
             offset,
             limit,
-        } => Ok(stream_ids(s, permit, running, table, filter, offset, limit)),
+            reserved,
+        } => {
+            let st = s.clone();
+            let refund =
+                move |sent: u64| st.export_limit.refund(&name, reserved.saturating_sub(sent));
+            Ok(stream_ids(
+                s, permit, running, table, filter, offset, limit, refund,
+            ))
+        }
         Answer::Done(results) => {
             drop(permit);
             let rows: u64 = results.iter().map(|(r, _)| r.rows.len() as u64).sum();
@@ -462,6 +474,42 @@ impl Exporter<'_> {
         ));
         s.export_limit.charge(self.principal, rows)
     }
+
+    /// Before a stream of `filter`'s ids from `offset` (at most `limit`):
+    /// if the principal's bucket holds as many ids as the table could
+    /// give, they are reserved and the stream starts at once (noted with
+    /// `rows_at_most`; what it does not send is given back at its end);
+    /// else the ids are counted first and charged exactly, or refused.
+    /// Answers the ids reserved.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn stream(
+        &self,
+        s: &Shared,
+        stmt: &segdb_query_lang::ast::Statement,
+        target: Value,
+        table: &Table,
+        filter: &Expr,
+        offset: u64,
+        limit: Option<u64>,
+    ) -> Result<u64, ApiError> {
+        let page = |n: u64| n.saturating_sub(offset).min(limit.unwrap_or(u64::MAX));
+        let bound = page(table.num_rows());
+        if s.export_limit.reserve(self.principal, bound) {
+            let text = stmt
+                .source
+                .get(stmt.span.start..stmt.span.end)
+                .unwrap_or("");
+            lock(self.notes).push(Note::new(
+                Action::Export,
+                target,
+                json!({ "rows_at_most": bound, "format": "csv", "statement": audit::cut(text) }),
+            ));
+            return Ok(bound);
+        }
+        let n = page(table.count(filter)?);
+        self.charge(s, stmt, target, n, "csv")?;
+        Ok(0)
+    }
 }
 
 /// Binds and runs each statement in turn (each sees what the ones before
@@ -489,18 +537,21 @@ fn run_all(
             if let Projection::Ids { limit, offset } = sel.projection {
                 let table = s.store.table(&sel.table)?;
                 if csv && stmts.len() == 1 {
-                    // Counted first, so the export is charged (or refused)
-                    // before a row leaves.
-                    let n = table
-                        .count(&sel.filter)?
-                        .saturating_sub(offset)
-                        .min(limit.unwrap_or(u64::MAX));
-                    exporter.charge(s, stmt, json!({ "table": sel.table }), n, "csv")?;
+                    let reserved = exporter.stream(
+                        s,
+                        stmt,
+                        json!({ "table": sel.table }),
+                        &table,
+                        &sel.filter,
+                        offset,
+                        limit,
+                    )?;
                     return Ok(Answer::Stream {
                         table,
                         filter: sel.filter.clone(),
                         offset,
                         limit,
+                        reserved,
                     });
                 }
                 let r = collect_ids(&table, &sel.filter, offset, limit, max, &mut budget)?;
@@ -573,6 +624,7 @@ fn json_answer(results: &[(ResultSet, Vec<Warning>)], elapsed_ms: f64) -> Value 
 /// watcher task even while no row has been found yet) stops it between
 /// chunks. Stopped early, the body ends with an error rather than cleanly,
 /// and the slot is free again.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn stream_ids(
     s: Shared,
     permit: tokio::sync::OwnedSemaphorePermit,
@@ -581,6 +633,7 @@ pub(crate) fn stream_ids(
     filter: Expr,
     offset: u64,
     limit: Option<u64>,
+    on_end: impl FnOnce(u64) + Send + 'static,
 ) -> Response {
     let (mut w, body) = StreamWriter::new(query.deadline());
     let watch = w.watch();
@@ -625,6 +678,7 @@ pub(crate) fn stream_ids(
         });
         s.metrics.queries_running.fetch_sub(1, Ordering::Relaxed);
         s.metrics.rows_returned.fetch_add(sent, Ordering::Relaxed);
+        on_end(sent);
         let why = match (r, stopped) {
             (Ok(()), None) => match w.finish() {
                 Ok(()) => return,

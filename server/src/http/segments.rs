@@ -248,24 +248,42 @@ pub async fn ids(
     let permit = s.query_slot().await?;
     let running = s.start_query();
     let roaring = wants(&headers, "application/x-roaring");
-    // Counted before a row leaves, so the whole export is charged to the
-    // principal's export limit (or refused) first.
-    let (t, e) = (table.clone(), expr.clone());
-    let cancel = running.cancel().clone();
-    let count = blocking(move || Ok(cancel.scope(|| t.count(&e))?)).await?;
-    let rows = if roaring {
-        count
+    let format = if roaring { "roaring" } else { "csv" };
+    let target = json!({ "segment": name, "table": table.name() });
+    // A CSV stream starts at once if the principal's export bucket holds
+    // as many ids as the table could give (reserved; what is not sent is
+    // given back at the end); else, and for a bitmap, the ids are counted
+    // first and charged exactly (or refused) before any leaves.
+    let bound = table
+        .num_rows()
+        .saturating_sub(offset)
+        .min(limit.unwrap_or(u64::MAX));
+    let reserved = !roaring && s.export_limit.reserve(&principal.name, bound);
+    let note = if reserved {
+        Note::new(
+            Action::Export,
+            target,
+            json!({ "rows_at_most": bound, "format": format }),
+        )
     } else {
-        count.saturating_sub(offset).min(limit.unwrap_or(u64::MAX))
+        let (t, e) = (table.clone(), expr.clone());
+        let cancel = running.cancel().clone();
+        let count = blocking(move || Ok(cancel.scope(|| t.count(&e))?)).await?;
+        let rows = if roaring {
+            count
+        } else {
+            count.saturating_sub(offset).min(limit.unwrap_or(u64::MAX))
+        };
+        let note = Note::new(
+            Action::Export,
+            target,
+            json!({ "rows": rows, "format": format }),
+        );
+        if let Err(e) = s.export_limit.charge(&principal.name, rows) {
+            return Ok(noted(e.into_response(), note));
+        }
+        note
     };
-    let note = Note::new(
-        Action::Export,
-        json!({ "segment": name, "table": table.name() }),
-        json!({ "rows": rows, "format": if roaring { "roaring" } else { "csv" } }),
-    );
-    if let Err(e) = s.export_limit.charge(&principal.name, rows) {
-        return Ok(noted(e.into_response(), note));
-    }
     if roaring {
         let st = s.clone();
         let cancel = running.cancel().clone();
@@ -283,8 +301,14 @@ pub async fn ids(
         r.extensions_mut().insert(RowCount(n));
         return Ok(noted(r, note));
     }
+    let st = s.clone();
+    let to_give_back = if reserved { bound } else { 0 };
+    let refund = move |sent: u64| {
+        st.export_limit
+            .refund(&principal.name, to_give_back.saturating_sub(sent))
+    };
     Ok(noted(
-        stream_ids(s, permit, running, table, expr, offset, limit),
+        stream_ids(s, permit, running, table, expr, offset, limit, refund),
         note,
     ))
 }
