@@ -10,6 +10,10 @@ use serde_json::json;
 
 use crate::exec::ExecError;
 
+/// The code of an error answer, in its response's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 /// An error answer.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -54,6 +58,12 @@ impl ApiError {
     /// 404: no such thing.
     pub fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// The same error with a `Retry-After` of `seconds`.
+    pub fn with_retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after_s = Some(seconds);
+        self
     }
 
     /// 503 with `Retry-After`: too busy right now.
@@ -200,6 +210,8 @@ impl IntoResponse for ApiError {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
+        // For the audit log's `error` field.
+        r.extensions_mut().insert(ErrorCode(self.code));
         r
     }
 }

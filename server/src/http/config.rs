@@ -87,6 +87,12 @@ pub struct Settings {
     pub compact_layers: Option<usize>,
     /// How long an `Idempotency-Key` is remembered, in seconds.
     pub idempotency_window_s: Option<u64>,
+    /// A new audit log file is started past this size.
+    pub audit_max_file_bytes: Option<u64>,
+    /// Audit every query too.
+    pub audit_queries: Option<bool>,
+    /// Ids one principal may export per minute (0: unlimited).
+    pub export_ids_per_minute: Option<u64>,
     /// Bearer tokens and their roles.
     #[serde(default)]
     pub tokens: Vec<TokenSetting>,
@@ -188,6 +194,12 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Accepted bearer tokens.
     pub tokens: Vec<Token>,
+    /// A new audit log file is started past this size.
+    pub audit_max_file_bytes: u64,
+    /// Audit every query too.
+    pub audit_queries: bool,
+    /// Ids one principal may export per minute (0: unlimited).
+    pub export_ids_per_minute: u64,
     /// When an ingested batch is acknowledged.
     pub wal_sync: SyncPolicy,
     /// Flush the delta at this size…
@@ -285,6 +297,17 @@ impl Settings {
             max_delta_bytes: num(&var, "SEGDB_MAX_DELTA_BYTES")?,
             compact_layers: num(&var, "SEGDB_COMPACT_LAYERS")?,
             idempotency_window_s: num(&var, "SEGDB_IDEMPOTENCY_WINDOW_S")?,
+            audit_max_file_bytes: num(&var, "SEGDB_AUDIT_MAX_FILE_BYTES")?,
+            audit_queries: var("SEGDB_AUDIT_QUERIES")
+                .map(|v| match v.trim() {
+                    "true" | "1" => Ok(true),
+                    "false" | "0" => Ok(false),
+                    _ => Err(format!(
+                        "SEGDB_AUDIT_QUERIES=`{v}` is neither true nor false"
+                    )),
+                })
+                .transpose()?,
+            export_ids_per_minute: num(&var, "SEGDB_EXPORT_IDS_PER_MINUTE")?,
             tokens: match var("SEGDB_TOKENS") {
                 Some(list) => list
                     .split(',')
@@ -322,7 +345,10 @@ impl Settings {
             flush_age_ms,
             max_delta_bytes,
             compact_layers,
-            idempotency_window_s
+            idempotency_window_s,
+            audit_max_file_bytes,
+            audit_queries,
+            export_ids_per_minute
         );
         self.tokens.extend(over.tokens);
         self
@@ -414,6 +440,13 @@ impl Settings {
                 30_000,
             )?),
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms.unwrap_or(30_000)),
+            audit_max_file_bytes: positive(
+                "audit_max_file_bytes",
+                self.audit_max_file_bytes,
+                64 << 20,
+            )?,
+            audit_queries: self.audit_queries.unwrap_or(false),
+            export_ids_per_minute: self.export_ids_per_minute.unwrap_or(10_000_000),
             tokens: self
                 .tokens
                 .into_iter()
@@ -478,6 +511,50 @@ pub fn check_principal_name(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_and_export_settings_from_file_and_env() {
+        let base = Settings {
+            data: Some("/a".into()),
+            ..Settings::default()
+        };
+        let c = base.clone().resolve().unwrap();
+        assert_eq!(c.audit_max_file_bytes, 64 << 20);
+        assert!(!c.audit_queries);
+        assert_eq!(c.export_ids_per_minute, 10_000_000);
+        let file: Settings = toml::from_str(
+            "audit_max_file_bytes = 1000\naudit_queries = true\nexport_ids_per_minute = 0\n",
+        )
+        .unwrap();
+        let c = base.clone().overridden_by(file).resolve().unwrap();
+        assert_eq!(
+            (
+                c.audit_max_file_bytes,
+                c.audit_queries,
+                c.export_ids_per_minute
+            ),
+            (1000, true, 0)
+        );
+        let env = |k: &str, v: &'static str| {
+            let k = k.to_owned();
+            Settings::from_env(move |name| (name == k).then(|| v.to_owned()))
+        };
+        let c = base
+            .clone()
+            .overridden_by(env("SEGDB_AUDIT_QUERIES", "1").unwrap())
+            .overridden_by(env("SEGDB_EXPORT_IDS_PER_MINUTE", "500").unwrap())
+            .resolve()
+            .unwrap();
+        assert!(c.audit_queries);
+        assert_eq!(c.export_ids_per_minute, 500);
+        let e = env("SEGDB_AUDIT_QUERIES", "sometimes").unwrap_err();
+        assert!(e.contains("SEGDB_AUDIT_QUERIES"), "{e}");
+        let zero = Settings {
+            audit_max_file_bytes: Some(0),
+            ..base
+        };
+        assert!(zero.resolve().unwrap_err().contains("audit_max_file_bytes"));
+    }
 
     #[test]
     fn later_sources_override_earlier_ones() {

@@ -17,10 +17,12 @@ use segdb_storage_format::FormatError;
 use serde_json::json;
 
 use super::api_error::ApiError;
+use super::audit_route::noted;
 use super::auth::{self, Role};
 use super::body::read_body;
 use super::config::Config;
 use super::{blocking, RowCount, Shared};
+use crate::audit::{self, Action, Note};
 
 /// The header that makes a batch safe to retry.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -75,6 +77,7 @@ pub async fn ingest(
 ) -> Result<Response, ApiError> {
     auth::require(role, Role::Write, "ingesting")?;
     let key = idempotency_key(&headers)?;
+    let audit_key = key.clone();
     // Fail fast, before reading the body, if the table does not exist.
     s.store.table(&table)?;
     let bytes = read_body(body, s.config.max_body_bytes, s.config.body_read_timeout).await?;
@@ -99,7 +102,17 @@ pub async fn ingest(
     }))
     .into_response();
     r.extensions_mut().insert(RowCount(ack.operations));
-    Ok(r)
+    let note = Note::new(
+        Action::Ingest,
+        json!({ "table": table }),
+        json!({
+            "idempotency_key": audit_key.as_deref().map(audit::cut),
+            "operations": ack.operations,
+            "seq": ack.seq,
+            "duplicate": ack.duplicate,
+        }),
+    );
+    Ok(noted(r, note))
 }
 
 /// Whether opening a store failed on a damaged WAL record (one that

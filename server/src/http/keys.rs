@@ -11,11 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 
+use super::audit_route::noted;
 use super::auth::{self, Principal, Role, LOCAL_PRINCIPAL};
 use super::body::read_body;
 use super::config::check_principal_name;
 use super::key_store::{format_timestamp, parse_timestamp, ApiKey, KeyError};
 use super::{blocking, ApiError, Shared};
+use crate::audit::{Action, Note};
 
 /// A key as the API shows it: never its secret or hash.
 fn key_json(k: &ApiKey, now: u64) -> Value {
@@ -138,8 +140,13 @@ pub async fn create(
         .store(s.keys.len() as u64, Ordering::Relaxed);
     tracing::info!(key = %key.name, role = %key.role, "API key created");
     let mut v = key_json(&key, s.keys.now());
+    let note = Note::new(
+        Action::KeyCreate,
+        json!({ "key": key.name }),
+        json!({ "role": v["role"], "expires_at": v["expires_at"] }),
+    );
     v["secret"] = json!(secret);
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    Ok(noted((StatusCode::CREATED, Json(v)).into_response(), note))
 }
 
 /// `GET /v1/keys`: every key, by name.
@@ -179,7 +186,7 @@ pub async fn revoke(
     State(s): State<Shared>,
     Extension(role): Extension<Role>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     auth::require(role, Role::Admin, "managing API keys")?;
     if s.keys.get(&name).is_none() {
         return Err(unknown(&s, &name));
@@ -190,5 +197,13 @@ pub async fn revoke(
         .api_keys
         .store(s.keys.len() as u64, Ordering::Relaxed);
     tracing::info!(key = %key.name, "API key revoked");
-    Ok(Json(json!({ "revoked": key_json(&key, s.keys.now()) })))
+    let note = Note::new(
+        Action::KeyDelete,
+        json!({ "key": key.name }),
+        json!({ "role": key.role.to_string() }),
+    );
+    Ok(noted(
+        Json(json!({ "revoked": key_json(&key, s.keys.now()) })).into_response(),
+        note,
+    ))
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::MatchedPath;
@@ -69,6 +69,7 @@ pub fn route_label(m: Option<&MatchedPath>) -> &'static str {
         "/v1/segments/{name}/ids",
         "/v1/keys",
         "/v1/keys/{name}",
+        "/v1/audit",
     ];
     m.and_then(|m| ROUTES.iter().find(|r| **r == m.as_str()).copied())
         .unwrap_or("unmatched")
@@ -127,6 +128,12 @@ pub struct Metrics {
     pub api_keys: AtomicU64,
     /// Requests refused with 401: no token, an unknown one, an expired key.
     auth_failures: [AtomicU64; AUTH_FAILURE_REASONS.len()],
+    /// Audit log entries written (shared with the `Audit`).
+    pub audit_entries: Arc<AtomicU64>,
+    /// Audit log entries that could not be written.
+    pub audit_write_failures: Arc<AtomicU64>,
+    /// Exports refused by the per-principal rate limit.
+    pub exports_rate_limited: Arc<AtomicU64>,
 }
 
 /// The `reason` labels of `segdb_auth_failures_total`.
@@ -154,6 +161,9 @@ impl Default for Metrics {
             connections_dropped: AtomicU64::new(0),
             api_keys: AtomicU64::new(0),
             auth_failures: Default::default(),
+            audit_entries: Arc::default(),
+            audit_write_failures: Arc::default(),
+            exports_rate_limited: Arc::default(),
         }
     }
 }
@@ -252,7 +262,7 @@ impl Metrics {
         for (k, n) in lock(&self.queries).iter() {
             let _ = writeln!(o, "segdb_queries_total{{kind=\"{k}\"}} {n}");
         }
-        let counters: [(&str, &str, &AtomicU64, &str); 12] = [
+        let counters: [(&str, &str, &AtomicU64, &str); 15] = [
             (
                 "segdb_rows_returned_total",
                 "counter",
@@ -300,6 +310,24 @@ impl Metrics {
                 "counter",
                 &self.connections_dropped,
                 "Connections still open when the shutdown grace period ended, dropped.",
+            ),
+            (
+                "segdb_audit_entries_total",
+                "counter",
+                &*self.audit_entries,
+                "Audit log entries written and fsynced.",
+            ),
+            (
+                "segdb_audit_write_failures_total",
+                "counter",
+                &*self.audit_write_failures,
+                "Audit log entries that could not be written (their requests answered 503 audit_failed).",
+            ),
+            (
+                "segdb_exports_rate_limited_total",
+                "counter",
+                &*self.exports_rate_limited,
+                "Exports refused with 429 by the per-principal export_ids_per_minute limit.",
             ),
             (
                 "segdb_imports_running",

@@ -4,9 +4,11 @@
 //! reactor); the query logic itself lives in `exec` and below.
 
 pub mod api_error;
+pub mod audit_route;
 pub mod auth;
 mod body;
 pub mod config;
+pub mod export_limit;
 mod id_list;
 pub mod ingest;
 mod insight;
@@ -34,9 +36,11 @@ use axum::Router;
 use segdb_engine::Store;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::audit::Audit;
 pub use api_error::ApiError;
 pub use auth::Role;
 pub use config::{Config, Settings};
+use export_limit::ExportLimit;
 use key_store::KeyStore;
 use metrics::Metrics;
 use running::{Running, RunningQuery};
@@ -55,6 +59,10 @@ pub struct AppState {
     pub running: Arc<Running>,
     /// The API keys (`/v1/keys`), kept in the store's `KEYS` file.
     pub keys: KeyStore,
+    /// The audit log (`DATA/audit/`).
+    pub audit: Arc<Audit>,
+    /// Ids exported per principal.
+    pub export_limit: ExportLimit,
 }
 
 /// The shared state, as handlers get it.
@@ -78,6 +86,16 @@ impl AppState {
             .api_keys
             .store(keys.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(Arc::new(AppState {
+            audit: Arc::new(Audit::new(
+                config.data.join("audit"),
+                config.audit_max_file_bytes,
+                metrics.audit_entries.clone(),
+                metrics.audit_write_failures.clone(),
+            )),
+            export_limit: ExportLimit::new(
+                config.export_ids_per_minute,
+                metrics.exports_rate_limited.clone(),
+            ),
             slots: Arc::new(Semaphore::new(config.max_concurrent_queries)),
             store,
             config,
@@ -147,6 +165,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/segments/{name}/ids", get(segments::ids))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{name}", get(keys::describe).delete(keys::revoke))
+        .route("/v1/audit", get(audit_route::read))
         // A new route goes in `metrics::route_label` too (else it is
         // counted as `unmatched`).
         .fallback(not_found)
@@ -206,7 +225,7 @@ async fn observe(
             Ok(p) => {
                 req.extensions_mut().insert(p.role);
                 req.extensions_mut().insert(p.clone());
-                principal = Some(p.name);
+                principal = Some(p);
                 next.run(req).await
             }
             Err(e) => {
@@ -218,6 +237,18 @@ async fn observe(
         }
     };
     let response = rejection::into_api_error(&request_method, &path, response).await;
+    let response = audit_route::record(
+        &s,
+        audit_route::Seen {
+            principal: principal.as_ref(),
+            peer,
+            method: &request_method,
+            route,
+            path: &path,
+        },
+        response,
+    )
+    .await;
     let secs = start.elapsed().as_secs_f64();
     let status = response.status().as_u16();
     s.metrics.request(method, route, status, secs);
@@ -230,7 +261,7 @@ async fn observe(
         latency_ms = secs * 1e3,
         rows,
         peer = %peer,
-        principal = %principal.as_deref().unwrap_or("-"),
+        principal = %principal.as_ref().map_or("-", |p| p.name.as_str()),
     );
     response
 }

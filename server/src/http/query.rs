@@ -2,7 +2,7 @@
 //! out; with `Accept: text/csv`, CSV, and a SELECT of ids streams.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::body::Body;
@@ -16,10 +16,11 @@ use segdb_query_lang::{Projection, Statement, Warning};
 use serde_json::{json, Value};
 
 use super::api_error::ApiError;
-use super::auth::{self, Role};
+use super::auth::{self, Principal, Role};
 use super::body::{read_body, Stopped, StreamWriter};
 use super::running::RunningQuery;
 use super::{blocking, elapsed_ms, RowCount, Shared};
+use crate::audit::{self, Action, Note, Notes};
 use crate::exec::{self, csv_field, ResultSet, StoreCatalog};
 
 /// The role a statement needs.
@@ -103,20 +104,119 @@ enum Answer {
         filter: Expr,
         offset: u64,
         limit: Option<u64>,
+        /// Ids reserved from the export limit, less those sent to be
+        /// given back at the end.
+        reserved: u64,
     },
 }
 
-/// `POST /v1/query`.
+/// `POST /v1/query`. Its audit entries (one per schema change, segment
+/// change, profile read and export, and with `audit_queries` one for the
+/// request) go in the response's extensions, an error's too.
 pub async fn query(
     State(s): State<Shared>,
-    Extension(role): Extension<Role>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     body: Body,
+) -> Response {
+    let notes = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let r = query_noted(s.clone(), principal, headers, body, notes.clone()).await;
+    let mut r = r.into_response();
+    let mut notes = std::mem::take(&mut *lock(&notes));
+    if let Some(q) = notes.iter_mut().find(|n| n.action == Action::Query) {
+        q.detail["rows"] = json!(r.extensions().get::<RowCount>().map(|c| c.0));
+        q.detail["elapsed_ms"] = json!(elapsed_ms(start));
+    }
+    r.extensions_mut().insert(Notes(notes));
+    r
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The audit notes of statements known before they run: schema and
+/// segment changes, profile reads.
+fn statement_notes(s: &Shared, stmts: &[segdb_query_lang::ast::Statement]) -> Vec<Note> {
+    let mut notes = Vec::new();
+    for st in stmts {
+        let stmt_text = audit::cut(st.source.get(st.span.start..st.span.end).unwrap_or(""));
+        let detail = json!({ "statement": stmt_text });
+        let table = |t: &segdb_query_lang::ast::Ident| json!({ "table": t.name });
+        let note = match &st.kind {
+            StatementKind::CreateTable(c) => {
+                Note::new(Action::SchemaChange, table(&c.name), detail)
+            }
+            StatementKind::AlterTable(a) => {
+                Note::new(Action::SchemaChange, table(&a.table), detail)
+            }
+            StatementKind::DropTable(t) => Note::new(Action::SchemaChange, table(t), detail),
+            StatementKind::CreateSegment(c) => {
+                let action = if c.or_replace && s.store.segment(&c.name.name).is_some() {
+                    Action::SegmentReplace
+                } else {
+                    Action::SegmentCreate
+                };
+                Note::new(
+                    action,
+                    json!({ "segment": c.name.name, "table": c.table.name }),
+                    detail,
+                )
+            }
+            StatementKind::DropSegment(n) => {
+                Note::new(Action::SegmentDrop, json!({ "segment": n.name }), detail)
+            }
+            StatementKind::Call(c) if c.name.name.eq_ignore_ascii_case("profile") => {
+                // The parameter at position `i`, or named `name`, as
+                // written.
+                let arg = |i: usize, name: &str| {
+                    c.args
+                        .iter()
+                        .filter(|a| a.name.is_none())
+                        .nth(i)
+                        .or_else(|| {
+                            c.args
+                                .iter()
+                                .find(|a| a.name.as_ref().is_some_and(|n| n.name == name))
+                        })
+                        .and_then(|a| st.source.get(a.value.span.start..a.value.span.end))
+                        .map(|t| audit::cut(t.trim_matches('\'')))
+                };
+                Note::new(
+                    Action::ProfileRead,
+                    json!({ "table": arg(0, "table"), "id": arg(1, "id") }),
+                    detail,
+                )
+            }
+            _ => continue,
+        };
+        notes.push(note);
+    }
+    notes
+}
+
+async fn query_noted(
+    s: Shared,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Body,
+    notes: Arc<Mutex<Vec<Note>>>,
 ) -> Result<Response, ApiError> {
+    let role = principal.role;
     let start = Instant::now();
     let bytes = read_body(body, s.config.max_body_bytes, s.config.body_read_timeout).await?;
     let text = query_text(&headers, &bytes)?;
+    if s.config.audit_queries {
+        // Before parsing: a query that does not parse is recorded too.
+        lock(&notes).push(Note::new(
+            Action::Query,
+            json!({}),
+            json!({ "statements": audit::cut(&text) }),
+        ));
+    }
     let stmts = segdb_query_lang::parse(&text)?;
+    lock(&notes).extend(statement_notes(&s, &stmts));
     if stmts.is_empty() {
         return Err(
             ApiError::bad_request("empty_query", "the body has no statement")
@@ -144,12 +244,17 @@ pub async fn query(
     // The permit goes with the blocking work and comes back with its
     // answer: if the handler is dropped (its client left), the slot stays
     // taken until the work has stopped.
+    let name = principal.name.clone();
     let (answer, permit) = blocking(move || {
         st.metrics.queries_running.fetch_add(1, Ordering::Relaxed);
         let access = exec::Access {
             reveal_sensitive: role >= Role::Admin,
         };
-        let r = cancel.scope(|| run_all(&st, &stmts, csv, access));
+        let exporter = Exporter {
+            principal: &principal.name,
+            notes: &notes,
+        };
+        let r = cancel.scope(|| run_all(&st, &stmts, csv, access, &exporter));
         st.metrics.queries_running.fetch_sub(1, Ordering::Relaxed);
         // Counted here, not by the handler: a handler whose client left is
         // dropped before the answer (and its guard cancels the query).
@@ -168,7 +273,15 @@ pub async fn query(
             filter,
             offset,
             limit,
-        } => Ok(stream_ids(s, permit, running, table, filter, offset, limit)),
+            reserved,
+        } => {
+            let st = s.clone();
+            let refund =
+                move |sent: u64| st.export_limit.refund(&name, reserved.saturating_sub(sent));
+            Ok(stream_ids(
+                s, permit, running, table, filter, offset, limit, refund,
+            ))
+        }
         Answer::Done(results) => {
             drop(permit);
             let rows: u64 = results.iter().map(|(r, _)| r.rows.len() as u64).sum();
@@ -333,6 +446,72 @@ fn collect_ids(
     })
 }
 
+/// Who is exporting, and where the export notes go.
+struct Exporter<'a> {
+    principal: &'a str,
+    notes: &'a Mutex<Vec<Note>>,
+}
+
+impl Exporter<'_> {
+    /// Notes an export of `rows` ids of `target` by `stmt` and charges it
+    /// to the principal's export limit (429 past it; noted either way).
+    fn charge(
+        &self,
+        s: &Shared,
+        stmt: &segdb_query_lang::ast::Statement,
+        target: Value,
+        rows: u64,
+        format: &str,
+    ) -> Result<(), ApiError> {
+        let text = stmt
+            .source
+            .get(stmt.span.start..stmt.span.end)
+            .unwrap_or("");
+        lock(self.notes).push(Note::new(
+            Action::Export,
+            target,
+            json!({ "rows": rows, "format": format, "statement": audit::cut(text) }),
+        ));
+        s.export_limit.charge(self.principal, rows)
+    }
+
+    /// Before a stream of `filter`'s ids from `offset` (at most `limit`):
+    /// if the principal's bucket holds as many ids as the table could
+    /// give, they are reserved and the stream starts at once (noted with
+    /// `rows_at_most`; what it does not send is given back at its end);
+    /// else the ids are counted first and charged exactly, or refused.
+    /// Answers the ids reserved.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn stream(
+        &self,
+        s: &Shared,
+        stmt: &segdb_query_lang::ast::Statement,
+        target: Value,
+        table: &Table,
+        filter: &Expr,
+        offset: u64,
+        limit: Option<u64>,
+    ) -> Result<u64, ApiError> {
+        let page = |n: u64| n.saturating_sub(offset).min(limit.unwrap_or(u64::MAX));
+        let bound = page(table.num_rows());
+        if s.export_limit.reserve(self.principal, bound) {
+            let text = stmt
+                .source
+                .get(stmt.span.start..stmt.span.end)
+                .unwrap_or("");
+            lock(self.notes).push(Note::new(
+                Action::Export,
+                target,
+                json!({ "rows_at_most": bound, "format": "csv", "statement": audit::cut(text) }),
+            ));
+            return Ok(bound);
+        }
+        let n = page(table.count(filter)?);
+        self.charge(s, stmt, target, n, "csv")?;
+        Ok(0)
+    }
+}
+
 /// Binds and runs each statement in turn (each sees what the ones before
 /// it made), under one answer budget. A SELECT of ids is collected shard
 /// by shard against the budget (and `max_json_rows`); alone and asked for
@@ -342,6 +521,7 @@ fn run_all(
     stmts: &[segdb_query_lang::ast::Statement],
     csv: bool,
     access: exec::Access,
+    exporter: &Exporter<'_>,
 ) -> Result<Answer, ApiError> {
     let max = s.config.max_json_rows;
     let mut budget = AnswerBudget::new(s.config.max_answer_rows, s.config.max_answer_bytes);
@@ -357,21 +537,44 @@ fn run_all(
             if let Projection::Ids { limit, offset } = sel.projection {
                 let table = s.store.table(&sel.table)?;
                 if csv && stmts.len() == 1 {
+                    let reserved = exporter.stream(
+                        s,
+                        stmt,
+                        json!({ "table": sel.table }),
+                        &table,
+                        &sel.filter,
+                        offset,
+                        limit,
+                    )?;
                     return Ok(Answer::Stream {
                         table,
                         filter: sel.filter.clone(),
                         offset,
                         limit,
+                        reserved,
                     });
                 }
                 let r = collect_ids(&table, &sel.filter, offset, limit, max, &mut budget)?;
+                let format = if csv { "csv" } else { "json" };
+                let n = r.rows.len() as u64;
+                exporter.charge(s, stmt, json!({ "table": sel.table }), n, format)?;
                 results.push((r, warnings));
                 continue;
             }
         }
         // Every other statement's answer is bounded by the schema's caps
         // (fields per table, values per field, TOP): charged once built.
+        let ids_call = match &bound {
+            Statement::Call(c) if c.procedure == "segment_ids" => {
+                Some(json!({ "segment": c.str("segment") }))
+            }
+            _ => None,
+        };
         let r = exec::run_statement_as(&s.store, bound, access)?;
+        if let Some(target) = ids_call {
+            let format = if csv { "csv" } else { "json" };
+            exporter.charge(s, stmt, target, r.rows.len() as u64, format)?;
+        }
         budget.charge_result(&r)?;
         results.push((r, warnings));
     }
@@ -421,6 +624,7 @@ fn json_answer(results: &[(ResultSet, Vec<Warning>)], elapsed_ms: f64) -> Value 
 /// watcher task even while no row has been found yet) stops it between
 /// chunks. Stopped early, the body ends with an error rather than cleanly,
 /// and the slot is free again.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn stream_ids(
     s: Shared,
     permit: tokio::sync::OwnedSemaphorePermit,
@@ -429,6 +633,7 @@ pub(crate) fn stream_ids(
     filter: Expr,
     offset: u64,
     limit: Option<u64>,
+    on_end: impl FnOnce(u64) + Send + 'static,
 ) -> Response {
     let (mut w, body) = StreamWriter::new(query.deadline());
     let watch = w.watch();
@@ -473,6 +678,7 @@ pub(crate) fn stream_ids(
         });
         s.metrics.queries_running.fetch_sub(1, Ordering::Relaxed);
         s.metrics.rows_returned.fetch_add(sent, Ordering::Relaxed);
+        on_end(sent);
         let why = match (r, stopped) {
             (Ok(()), None) => match w.finish() {
                 Ok(()) => return,

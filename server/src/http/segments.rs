@@ -15,11 +15,13 @@ use segdb_engine::{date, EngineError, SegmentDef, SegmentInfo};
 use serde_json::{json, Value};
 
 use super::api_error::ApiError;
-use super::auth::{self, Role};
+use super::audit_route::noted;
+use super::auth::{self, Principal, Role};
 use super::body::{body_timeout, read_body, too_large, BodyReader};
 use super::id_list::{read_ids, IdFormat};
 use super::query::{stream_ids, wants};
 use super::{blocking, RowCount, Shared};
+use crate::audit::{self, Action, Note};
 use crate::exec::{self, StoreCatalog};
 
 fn info_json(s: &SegmentInfo) -> Value {
@@ -49,12 +51,16 @@ pub async fn delete(
     State(s): State<Shared>,
     Extension(role): Extension<Role>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     auth::require(role, Role::Admin, "dropping a segment")?;
     let st = s.clone();
     let n = name.clone();
     blocking(move || Ok(st.store.drop_segment(&n)?)).await?;
-    Ok(Json(json!({ "dropped": name })))
+    let note = Note::new(Action::SegmentDrop, json!({ "segment": name }), json!({}));
+    Ok(noted(
+        Json(json!({ "dropped": name })).into_response(),
+        note,
+    ))
 }
 
 /// `PUT /v1/segments/{name}`: creates or replaces a segment.
@@ -74,6 +80,11 @@ pub async fn put(
     body: Body,
 ) -> Result<Response, ApiError> {
     auth::require(role, Role::Admin, "defining a segment")?;
+    let action = if s.store.segment(&name).is_some() {
+        Action::SegmentReplace
+    } else {
+        Action::SegmentCreate
+    };
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -127,7 +138,12 @@ pub async fn put(
         })
         .await?;
         drop(running);
-        return Ok(Json(info_json(&info)).into_response());
+        let note = Note::new(
+            action,
+            json!({ "segment": info.name, "table": info.table }),
+            json!({ "definition": audit::cut(definition), "snapshot": snapshot }),
+        );
+        return Ok(noted(Json(info_json(&info)).into_response(), note));
     }
     // A list of ids.
     let table_name = match params.get("table") {
@@ -190,7 +206,12 @@ pub async fn put(
     let mut v = info_json(&info);
     v["unknown_ids"] = json!(unknown_ids);
     v["unknown"] = json!(unknown);
-    Ok(Json(v).into_response())
+    let note = Note::new(
+        action,
+        json!({ "segment": info.name, "table": info.table }),
+        json!({ "id_list": true, "rows": info.rows, "unknown_ids": unknown_ids }),
+    );
+    Ok(noted(Json(v).into_response(), note))
 }
 
 /// `GET /v1/segments/{name}/ids`: the external ids of the segment's rows as
@@ -198,12 +219,12 @@ pub async fn put(
 /// application/x-roaring` its row ids as one portable Roaring bitmap.
 pub async fn ids(
     State(s): State<Shared>,
-    Extension(role): Extension<Role>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    auth::require(role, Role::Read, "exporting a segment")?;
+    auth::require(principal.role, Role::Read, "exporting a segment")?;
     let num = |k: &str| -> Result<Option<u64>, ApiError> {
         params
             .get(k)
@@ -226,7 +247,44 @@ pub async fn ids(
     let table = s.store.table(&table)?;
     let permit = s.query_slot().await?;
     let running = s.start_query();
-    if wants(&headers, "application/x-roaring") {
+    let roaring = wants(&headers, "application/x-roaring");
+    let format = if roaring { "roaring" } else { "csv" };
+    let target = json!({ "segment": name, "table": table.name() });
+    // A CSV stream starts at once if the principal's export bucket holds
+    // as many ids as the table could give (reserved; what is not sent is
+    // given back at the end); else, and for a bitmap, the ids are counted
+    // first and charged exactly (or refused) before any leaves.
+    let bound = table
+        .num_rows()
+        .saturating_sub(offset)
+        .min(limit.unwrap_or(u64::MAX));
+    let reserved = !roaring && s.export_limit.reserve(&principal.name, bound);
+    let note = if reserved {
+        Note::new(
+            Action::Export,
+            target,
+            json!({ "rows_at_most": bound, "format": format }),
+        )
+    } else {
+        let (t, e) = (table.clone(), expr.clone());
+        let cancel = running.cancel().clone();
+        let count = blocking(move || Ok(cancel.scope(|| t.count(&e))?)).await?;
+        let rows = if roaring {
+            count
+        } else {
+            count.saturating_sub(offset).min(limit.unwrap_or(u64::MAX))
+        };
+        let note = Note::new(
+            Action::Export,
+            target,
+            json!({ "rows": rows, "format": format }),
+        );
+        if let Err(e) = s.export_limit.charge(&principal.name, rows) {
+            return Ok(noted(e.into_response(), note));
+        }
+        note
+    };
+    if roaring {
         let st = s.clone();
         let cancel = running.cancel().clone();
         let (bytes, n) = blocking(move || {
@@ -241,7 +299,16 @@ pub async fn ids(
         drop(running);
         let mut r = ([(header::CONTENT_TYPE, "application/x-roaring")], bytes).into_response();
         r.extensions_mut().insert(RowCount(n));
-        return Ok(r);
+        return Ok(noted(r, note));
     }
-    Ok(stream_ids(s, permit, running, table, expr, offset, limit))
+    let st = s.clone();
+    let to_give_back = if reserved { bound } else { 0 };
+    let refund = move |sent: u64| {
+        st.export_limit
+            .refund(&principal.name, to_give_back.saturating_sub(sent))
+    };
+    Ok(noted(
+        stream_ids(s, permit, running, table, expr, offset, limit, refund),
+        note,
+    ))
 }

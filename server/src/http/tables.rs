@@ -16,9 +16,11 @@ use serde_json::{json, Value};
 use crate::exec::Access;
 
 use super::api_error::ApiError;
+use super::audit_route::noted;
 use super::auth::{self, Role};
 use super::body::Spool;
 use super::{blocking, elapsed_ms, RowCount, Shared};
+use crate::audit::{Action, Note};
 
 /// `GET /v1/tables`: every table's name, rows, fields and bytes.
 pub async fn list(
@@ -139,6 +141,15 @@ pub async fn import(
     }
     // Fail fast, before reading the body, if the table does not exist.
     s.store.table(&table)?;
+    let audit_table = table.clone();
+    let audit_format = match params.get("format") {
+        Some(f) => f.clone(),
+        None => headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("text/csv")
+            .to_owned(),
+    };
     let start = Instant::now();
     let limit = s.config.max_import_bytes;
     s.metrics.imports_running.fetch_add(1, Ordering::Relaxed);
@@ -208,7 +219,19 @@ pub async fn import(
     }))
     .into_response();
     r.extensions_mut().insert(RowCount(report.applied));
-    Ok(r)
+    let note = Note::new(
+        Action::Import,
+        json!({ "table": audit_table }),
+        json!({
+            "format": audit_format,
+            "lines": report.lines,
+            "applied": report.applied,
+            "new_rows": report.new_rows,
+            "skipped": report.skipped,
+            "bytes": report.bytes,
+        }),
+    );
+    Ok(noted(r, note))
 }
 
 /// `GET /v1/tables/{t}/profiles/{id}`: every field of one row; EVENT
@@ -248,6 +271,11 @@ pub async fn profile(
         first: last - (days - 1),
         last,
     };
+    let note = Note::new(
+        Action::ProfileRead,
+        json!({ "table": table, "id": id }),
+        json!({ "days": days }),
+    );
     let permit = s.query_slot().await?;
     let st = s.clone();
     let access = Access {
@@ -268,5 +296,5 @@ pub async fn profile(
     s.metrics.rows_returned.fetch_add(1, Ordering::Relaxed);
     let mut r = Json(v).into_response();
     r.extensions_mut().insert(RowCount(1));
-    Ok(r)
+    Ok(noted(r, note))
 }

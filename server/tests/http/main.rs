@@ -4,12 +4,14 @@
 //! One test binary; a module per concern.
 
 mod answers;
+mod audit;
 mod auth;
 #[path = "../common/mod.rs"]
 mod common;
 mod csv_ids;
 mod damage;
 mod event_limits;
+mod export_limit;
 mod hostile;
 mod imports;
 mod ingest;
