@@ -55,6 +55,10 @@ impl Catalog for StoreCatalog<'_> {
         let dict = t.value_dict(t.schema().field_index(field)?);
         (!dict.is_empty()).then(|| dict.id(value).is_some())
     }
+    fn event_day_bounds(&self, table: &str, field: &str) -> Option<Option<(i32, i32)>> {
+        let t = self.0.table(table).ok()?;
+        Some(t.event_day_bounds(t.schema().field_index(field)?))
+    }
     fn resolve_ids(&self, table: &str, ids: &[String]) -> Result<Vec<u32>, CatalogError> {
         let Ok(t) = self.0.table(table) else {
             return Ok(Vec::new());

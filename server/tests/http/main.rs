@@ -10,6 +10,7 @@ mod common;
 mod csv_ids;
 mod damage;
 mod event_limits;
+mod event_windows;
 mod hostile;
 mod imports;
 mod ingest;
