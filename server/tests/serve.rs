@@ -98,8 +98,65 @@ fn demo_server_console_bench_and_sigterm() {
         Some("\\format csv\nSELECT city, COUNT(*) FROM users\n  GROUP BY city ORDER BY COUNT(*) DESC LIMIT 2;\n"),
     );
     assert!(ok, "{err}");
-    assert!(out.starts_with("city,count\n"), "{out}");
-    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(
+        out.starts_with("output format is csv\ncity,count\n"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 4, "{out}");
+    // As in psql: `help`, `quit` and `exit` alone on a line are commands
+    // (with or without `;`), `\format` confirms, and a statement may span
+    // lines; `help` no longer swallows the statement after it, and nothing
+    // after `quit` runs.
+    let (ok, out, err) = console(
+        &url,
+        &[],
+        Some(
+            "help\nSELECT COUNT(*)\n  FROM users\n  WHERE is_owner OR NOT is_owner;\n\\format csv\nhelp;\n\
+             SELECT COUNT(*) FROM users;\nquit\nSELECT 'never' FROM users;\n",
+        ),
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.matches("Statements end with `;`").count(), 2, "{out}");
+    assert!(out.contains("count\n-----\n 4000\n(1 row)\n"), "{out}");
+    assert!(out.contains("output format is csv\n"), "{out}");
+    assert!(out.ends_with("count\n4000\n"), "{out}");
+    let (ok, out, err) = console(
+        &url,
+        &[],
+        Some("\\format json\nexit;\nSELECT COUNT(*) FROM users;\n"),
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "output format is json\n");
+    // Floats are rounded in tables, numbers right-aligned.
+    let (ok, out, err) = console(&url, &["-e", "SELECT AVG(age), COUNT(*) FROM users;"], None);
+    assert!(ok, "{err}");
+    let row = out.lines().nth(2).unwrap();
+    let avg = row.split('|').next().unwrap();
+    assert!(avg.starts_with(' ') && avg.trim().len() <= 7, "{out}");
+    // The demo's events end today: `last 7 days` needs no AS OF, and the
+    // demo table has a SENSITIVE phone.
+    let (ok, out, err) = console(
+        &url,
+        &[
+            "--format",
+            "json",
+            "-e",
+            "SELECT COUNT(*) FROM users WHERE did(search, last 7 days);",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let n = v["rows"][0][0].as_u64().unwrap();
+    assert!(n > 0 && n < 4000, "{out}");
+    assert!(v.get("warnings").is_none(), "{out}");
+    let (ok, out, err) = console(&url, &["-e", "SHOW FIELDS FROM users;"], None);
+    assert!(ok, "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("phone ") && l.contains("| TEXT ") && l.contains("| true")),
+        "{out}"
+    );
     // An error shows the line with a caret, and the exit status says so.
     let (ok, _, err) = console(
         &url,
@@ -141,9 +198,10 @@ fn demo_server_console_bench_and_sigterm() {
             "{text}"
         );
     }
-    // W10's answer is the number of fields of the profile: 29 in the data set.
+    // W10's answer is the number of fields of the profile: 29 in the data
+    // set, and the demo's phone.
     let w10 = text.lines().find(|l| l.starts_with("W10 ")).unwrap();
-    assert_eq!(w10.split_whitespace().nth(1), Some("29"), "{text}");
+    assert_eq!(w10.split_whitespace().nth(1), Some("30"), "{text}");
 
     // SIGTERM: a clean exit, with the request lines logged.
     let err = terminate(child);
@@ -161,6 +219,23 @@ fn demo_server_console_bench_and_sigterm() {
     assert!(out.contains("[[4000]]"), "{out}");
     let err = terminate(child);
     assert!(!err.contains("generating"), "{err}");
+}
+
+#[test]
+fn a_console_without_a_server_asks_whether_it_runs() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (ok, _, err) = console(&url, &["-e", "SHOW TABLES;"], None);
+    assert!(!ok);
+    assert!(
+        err.contains(&format!("is `segdb serve` running at {url}?")),
+        "{err}"
+    );
 }
 
 #[test]

@@ -188,7 +188,7 @@ fn run(cmd: Cmd) -> Result<(), AnyError> {
                     format!("unknown scale `{scale}` (small, medium, large or a number)")
                 })?
                 .rows();
-            generate(rows, seed, &out)
+            generate(rows, seed, &out, None)
         }
         Cmd::Import {
             data,
