@@ -524,3 +524,46 @@ fn the_log_names_each_requests_principal() {
     assert!(line("/v1/segments").contains("principal=-"), "{err}");
     assert!(!err.contains("s3cret"), "a secret in the log:\n{err}");
 }
+
+/// The console in a terminal (a pseudo-terminal, through `expectrl`): the
+/// prompts, `help`, multi-line input, `\format` and `quit` as a user meets
+/// them, line editing on.
+#[test]
+fn the_console_in_a_terminal_feels_like_psql() {
+    use expectrl::{Eof, Expect, Session};
+
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let (child, url) = serve(&[
+        "--demo",
+        "--demo-dir",
+        demo.to_str().unwrap(),
+        "--demo-rows",
+        "1000",
+    ]);
+    let mut cmd = bin();
+    // Its history file goes to the temporary directory.
+    cmd.args(["console", "--url", &url]).env("HOME", dir.path());
+    let mut s = Session::spawn(cmd).unwrap();
+    // A bound on each wait, not a measure: the test fails, never hangs.
+    s.set_expect_timeout(Some(std::time::Duration::from_secs(60)));
+    s.expect("quit (or \\q) to quit.").unwrap();
+    s.expect("segdb> ").unwrap();
+    s.send_line("help").unwrap();
+    s.expect("Statements end with `;`").unwrap();
+    s.expect("segdb> ").unwrap();
+    // A statement over two lines: the continuation prompt, then the answer.
+    s.send_line("SELECT COUNT(*)").unwrap();
+    s.expect("   ..> ").unwrap();
+    s.send_line("  FROM users;").unwrap();
+    s.expect(" 1000\r\n(1 row)").unwrap();
+    s.expect("segdb> ").unwrap();
+    s.send_line("\\format csv").unwrap();
+    s.expect("output format is csv").unwrap();
+    s.send_line("SELECT COUNT(*) FROM users;").unwrap();
+    s.expect("count\r\n1000\r\n").unwrap();
+    s.expect("segdb> ").unwrap();
+    s.send_line("quit;").unwrap();
+    s.expect(Eof).unwrap();
+    terminate(child);
+}
