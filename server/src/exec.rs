@@ -107,14 +107,27 @@ impl Catalog for StoreCatalog<'_> {
 /// before it made); returns the answer of each. A syntax error anywhere
 /// runs nothing; any other error stops at its statement.
 pub fn run(store: &Store, text: &str) -> Result<Vec<ResultSet>, ExecError> {
+    Ok(run_warned(store, text)?.0)
+}
+
+/// As [`run`], with the warnings of the SELECT statements (a value no row
+/// holds, a window without event days), in the order of the text.
+pub fn run_warned(
+    store: &Store,
+    text: &str,
+) -> Result<(Vec<ResultSet>, Vec<segdb_query_lang::Warning>), ExecError> {
     let stmts = segdb_query_lang::parse(text)?;
     let today = date::today();
     let mut results = Vec::with_capacity(stmts.len());
+    let mut warnings = Vec::new();
     for stmt in &stmts {
         let bound = segdb_query_lang::bind(stmt, &StoreCatalog(store), today)?;
+        if let segdb_query_lang::Statement::Select(sel) = &bound {
+            warnings.extend(sel.warnings.iter().cloned());
+        }
         results.push(run_statement(store, bound)?);
     }
-    Ok(results)
+    Ok((results, warnings))
 }
 
 /// A one-row answer.

@@ -112,6 +112,22 @@ fn demo_builds_once_then_answers() {
         "{out}"
     );
 
+    // A window without any day of events: the answer, and a warning.
+    let (ok, out, err) = segdb(&[
+        "query",
+        "--data",
+        p(&store),
+        "SELECT COUNT(*) FROM users WHERE did(search, '2020-01-01'..'2020-01-07')",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(count(&out), Some(0), "{out}");
+    assert!(
+        err.starts_with(
+            "warning: the window 2020-01-01..2020-01-07 holds no day with `search` events"
+        ),
+        "{err}"
+    );
+
     // A store from an earlier day is rebuilt, its events ending today.
     let ready = demo.join("READY");
     let text = std::fs::read_to_string(&ready).unwrap();

@@ -244,7 +244,10 @@ fn run(cmd: Cmd) -> Result<(), AnyError> {
                 );
             }
             let store = Store::open(&data)?;
-            let results = exec::run(&store, &statement)?;
+            let (results, warnings) = exec::run_warned(&store, &statement)?;
+            for w in &warnings {
+                eprintln!("{w}");
+            }
             for r in &results {
                 match format {
                     Format::Json => outln!("{}", exec::to_json(r)),
