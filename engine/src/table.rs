@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use segdb_storage_format::block_file::BlockKey;
 use segdb_storage_format::dictionary::{hash_id, DictionaryPart};
 use segdb_storage_format::manifest::{FieldManifest, TableManifest};
-use segdb_storage_format::part::{Layer, Part, SHARD_ROWS};
+use segdb_storage_format::part::{unbias_day, Layer, Part, SHARD_ROWS, TAG_EVENT};
 
 use crate::error::{EngineError, Result};
 use crate::schema::{FieldDef, FieldKind, Schema};
@@ -258,6 +259,30 @@ impl Table {
     /// The part of shard `s`, if it has one.
     pub fn part(&self, s: usize) -> Option<&Arc<Part>> {
         self.parts.get(s).and_then(Option::as_ref)
+    }
+
+    /// The first and last day on which EVENT field `i` has events in any
+    /// shard, or `None` if it has none. Reads only block keys.
+    pub fn event_day_bounds(&self, i: usize) -> Option<(i32, i32)> {
+        let field = i as u32;
+        let mut bounds: Option<(i32, i32)> = None;
+        for part in self.parts.iter().flatten() {
+            let first_at = part.lower_bound(BlockKey::new(field, TAG_EVENT, 0, 0));
+            let end_at = part.lower_bound(BlockKey::new(field, TAG_EVENT + 1, 0, 0));
+            if first_at >= end_at {
+                continue;
+            }
+            let (a, b) = (part.key(first_at), part.key(end_at - 1));
+            if a.field != field || a.tag != TAG_EVENT || b.field != field || b.tag != TAG_EVENT {
+                continue;
+            }
+            let (first, last) = (unbias_day(a.key), unbias_day(b.key));
+            bounds = Some(match bounds {
+                Some((f, l)) => (f.min(first), l.max(last)),
+                None => (first, last),
+            });
+        }
+        bounds
     }
 
     /// The known values of an ENUM or SET field (empty for other kinds).

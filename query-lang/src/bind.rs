@@ -67,6 +67,13 @@ pub trait Catalog {
         let values = self.field_values(table, field);
         (!values.is_empty()).then(|| values.iter().any(|v| v == value))
     }
+    /// The first and last day on which EVENT field `field` has events
+    /// (`Some(None)`: none at all), or `None` if that is not known (then
+    /// nothing is warned of). The binder warns of a window that holds no
+    /// day with events.
+    fn event_day_bounds(&self, _table: &str, _field: &str) -> Option<Option<(Day, Day)>> {
+        None
+    }
     /// The row ids of these external ids; ids that do not exist are left
     /// out. A failed lookup (a damaged dictionary) is an error, never an id
     /// left out: the binder reports it as [`ErrorKind::Catalog`].

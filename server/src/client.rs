@@ -128,7 +128,21 @@ impl Client {
         &self,
         r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<RawResponse, ClientError> {
-        let mut r = r.map_err(|e| ClientError::Transport(format!("{}: {e}", self.base)))?;
+        let mut r = r.map_err(|e| {
+            let refused = match &e {
+                ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::ConnectionRefused,
+                ureq::Error::ConnectionFailed => true,
+                _ => false,
+            };
+            if refused {
+                ClientError::Transport(format!(
+                    "{}: {e}; is `segdb serve` running at {}?",
+                    self.base, self.base
+                ))
+            } else {
+                ClientError::Transport(format!("{}: {e}", self.base))
+            }
+        })?;
         let header = |name: &str| {
             r.headers()
                 .get(name)

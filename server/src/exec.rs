@@ -55,6 +55,10 @@ impl Catalog for StoreCatalog<'_> {
         let dict = t.value_dict(t.schema().field_index(field)?);
         (!dict.is_empty()).then(|| dict.id(value).is_some())
     }
+    fn event_day_bounds(&self, table: &str, field: &str) -> Option<Option<(i32, i32)>> {
+        let t = self.0.table(table).ok()?;
+        Some(t.event_day_bounds(t.schema().field_index(field)?))
+    }
     fn resolve_ids(&self, table: &str, ids: &[String]) -> Result<Vec<u32>, CatalogError> {
         let Ok(t) = self.0.table(table) else {
             return Ok(Vec::new());
@@ -103,14 +107,27 @@ impl Catalog for StoreCatalog<'_> {
 /// before it made); returns the answer of each. A syntax error anywhere
 /// runs nothing; any other error stops at its statement.
 pub fn run(store: &Store, text: &str) -> Result<Vec<ResultSet>, ExecError> {
+    Ok(run_warned(store, text)?.0)
+}
+
+/// As [`run`], with the warnings of the SELECT statements (a value no row
+/// holds, a window without event days), in the order of the text.
+pub fn run_warned(
+    store: &Store,
+    text: &str,
+) -> Result<(Vec<ResultSet>, Vec<segdb_query_lang::Warning>), ExecError> {
     let stmts = segdb_query_lang::parse(text)?;
     let today = date::today();
     let mut results = Vec::with_capacity(stmts.len());
+    let mut warnings = Vec::new();
     for stmt in &stmts {
         let bound = segdb_query_lang::bind(stmt, &StoreCatalog(store), today)?;
+        if let segdb_query_lang::Statement::Select(sel) = &bound {
+            warnings.extend(sel.warnings.iter().cloned());
+        }
         results.push(run_statement(store, bound)?);
     }
-    Ok(results)
+    Ok((results, warnings))
 }
 
 /// A one-row answer.
@@ -456,12 +473,41 @@ pub fn to_csv(r: &ResultSet) -> String {
     out
 }
 
-/// An aligned text table with a row count.
+/// A cell as a table shows it: floats rounded to 6 significant digits (as
+/// psql's `float4` shows them; the JSON and CSV answers keep every digit).
+fn table_cell(v: &Value) -> String {
+    match v {
+        Value::Number(n) if n.is_f64() => n.as_f64().map_or_else(|| n.to_string(), round_float),
+        v => cell_text(v),
+    }
+}
+
+/// `x` to 6 significant digits, without trailing zeros; an exponent when it
+/// is very large or very small.
+fn round_float(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return x.to_string();
+    }
+    let exp = x.abs().log10().floor() as i32;
+    if !(-4..15).contains(&exp) {
+        return format!("{x:.5e}");
+    }
+    let decimals = (5 - exp).max(0) as usize;
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+/// An aligned text table with a row count; numeric columns (every value a
+/// number or null) are right-aligned, as psql aligns them.
 pub fn to_table(r: &ResultSet) -> String {
     let cells: Vec<Vec<String>> = r
         .rows
         .iter()
-        .map(|row| row.iter().map(cell_text).collect())
+        .map(|row| row.iter().map(table_cell).collect())
         .collect();
     let mut widths: Vec<usize> = r.columns.iter().map(|c| c.chars().count()).collect();
     for row in &cells {
@@ -469,10 +515,23 @@ pub fn to_table(r: &ResultSet) -> String {
             widths[i] = widths[i].max(c.chars().count());
         }
     }
+    let numeric: Vec<bool> = (0..widths.len())
+        .map(|i| {
+            let mut values = r.rows.iter().filter_map(|row| row.get(i));
+            let any = values.clone().any(Value::is_number);
+            any && values.all(|v| v.is_number() || v.is_null())
+        })
+        .collect();
     let line = |vals: &[String]| {
         vals.iter()
             .enumerate()
-            .map(|(i, v)| format!("{v:<w$}", w = widths[i]))
+            .map(|(i, v)| {
+                if numeric[i] {
+                    format!("{v:>w$}", w = widths[i])
+                } else {
+                    format!("{v:<w$}", w = widths[i])
+                }
+            })
             .collect::<Vec<_>>()
             .join(" | ")
             .trim_end()
@@ -502,3 +561,34 @@ pub fn to_table(r: &ResultSet) -> String {
 
 /// A CSV field (RFC 4180; segdb's one writer, [`segdb_engine::csv::field`]).
 pub use segdb_engine::csv::field as csv_field;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_round_floats_and_right_align_numbers() {
+        let r = ResultSet {
+            columns: vec!["city".into(), "avg".into(), "count".into()],
+            rows: vec![
+                vec![json!("c000"), json!(0.013404000000000001), json!(7)],
+                vec![json!("c001"), json!(12345.678912), json!(1234)],
+                vec![json!("c002"), json!(2.5), Value::Null],
+            ],
+        };
+        assert_eq!(
+            to_table(&r),
+            "city |      avg | count\n\
+             -----+----------+------\n\
+             c000 | 0.013404 |     7\n\
+             c001 |  12345.7 |  1234\n\
+             c002 |      2.5 |\n\
+             (3 rows)\n"
+        );
+        // CSV keeps every digit.
+        assert!(to_csv(&r).contains("0.013404000000000001"));
+        assert_eq!(round_float(1e20), "1.00000e20");
+        assert_eq!(round_float(-0.5), "-0.5");
+        assert_eq!(round_float(100.0), "100");
+    }
+}

@@ -60,8 +60,9 @@ pub fn registry() -> &'static [Procedure] {
                         Param::required("table", Table),
                         Param::required("id", Str),
                         Param::optional("days", Count, ArgValue::Int(30)),
+                        Param::optional("as_of", Str, ArgValue::Str(String::new())),
                     ],
-                    "every field of one row, EVENT counts per day over the last `days` days, and the segments it is in",
+                    "every field of one row, EVENT counts per day over the `days` days ending `as_of` ('YYYY-MM-DD', today by default), and the segments it is in",
                 ),
                 run: profile,
             },
@@ -190,7 +191,7 @@ fn segment_info(store: &Store, call: &BoundCall, _: Access) -> Result<ResultSet,
     })
 }
 
-/// `profile(table, id, days => 30)`: one row per field (`field, kind,
+/// `profile(table, id, days => 30, as_of => '')`: one row per field (`field, kind,
 /// value`; EVENT values as `{"total", "days"}`), then one per segment the
 /// row is in (`segment name, SEGMENT, dynamic|snapshot`). An unknown id is
 /// an error.
@@ -198,7 +199,14 @@ fn profile(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet,
     let table = str_arg(call, "table")?;
     let id = str_arg(call, "id")?;
     let days = int_arg(call, "days")?.clamp(1, 3660) as i32;
-    let last = date::today();
+    let last = match str_arg(call, "as_of")? {
+        "" => date::today(),
+        d => date::parse_iso_day(d).ok_or_else(|| {
+            EngineError::InvalidArgument(format!(
+                "as_of => '{d}' is not a date; write 'YYYY-MM-DD'"
+            ))
+        })?,
+    };
     let window = segdb_engine::DayRange {
         first: last - (days - 1),
         last,

@@ -83,7 +83,8 @@ fn demo_builds_once_then_answers() {
     assert!(out.contains("segdb> INSIGHT gender, age"), "{out}");
     assert!(out.contains("quantile(income, 0.9)"), "{out}");
     // The second run reuses the store: same rows, events not imported twice.
-    let q = "SELECT COUNT(*) FROM users WHERE did(search, last 30 days) AS OF '2026-11-22'";
+    // The events end on the day the store is built: no AS OF needed.
+    let q = "SELECT COUNT(*) FROM users WHERE did(search, last 30 days)";
     let (ok, first, _) = segdb(&["demo", "--dir", p(&demo), "--rows", "3000", q]);
     assert!(ok);
     assert!(!first.contains("building"), "{first}");
@@ -93,5 +94,54 @@ fn demo_builds_once_then_answers() {
     assert!(n > 0 && n < 3000, "{first}");
     assert_eq!(Some(n), count(&second));
     let (_, total, _) = segdb(&["demo", "--dir", p(&demo), "SELECT COUNT(*) FROM users"]);
-    assert!(total.contains("\n3000\n"), "{total}");
+    assert_eq!(count(&total), Some(3000), "{total}");
+
+    // The demo has a SENSITIVE phone; `segdb query` is the store's owner and
+    // sees it.
+    let store = demo.join("store");
+    let (ok, out, err) = segdb(&[
+        "query",
+        "--data",
+        p(&store),
+        "CALL profile('users', 'u000000042')",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("phone ") && l.contains("+1-555-")),
+        "{out}"
+    );
+
+    // A window without any day of events: the answer, and a warning.
+    let (ok, out, err) = segdb(&[
+        "query",
+        "--data",
+        p(&store),
+        "SELECT COUNT(*) FROM users WHERE did(search, '2020-01-01'..'2020-01-07')",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(count(&out), Some(0), "{out}");
+    assert!(
+        err.starts_with(
+            "warning: the window 2020-01-01..2020-01-07 holds no day with `search` events"
+        ),
+        "{err}"
+    );
+
+    // A store from an earlier day is rebuilt, its events ending today.
+    let ready = demo.join("READY");
+    let text = std::fs::read_to_string(&ready).unwrap();
+    let today = text.lines().nth(1).unwrap().to_owned();
+    std::fs::write(&ready, "3000\n2026-01-01\n").unwrap();
+    let (ok, out, err) = segdb(&["demo", "--dir", p(&demo), "--rows", "3000", q]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("has events up to 2026-01-01, not today") && out.contains("building"),
+        "{out}"
+    );
+    assert_eq!(count(&out), Some(n), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&ready).unwrap(),
+        format!("3000\n{today}\n")
+    );
 }

@@ -98,8 +98,65 @@ fn demo_server_console_bench_and_sigterm() {
         Some("\\format csv\nSELECT city, COUNT(*) FROM users\n  GROUP BY city ORDER BY COUNT(*) DESC LIMIT 2;\n"),
     );
     assert!(ok, "{err}");
-    assert!(out.starts_with("city,count\n"), "{out}");
-    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(
+        out.starts_with("output format is csv\ncity,count\n"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 4, "{out}");
+    // As in psql: `help`, `quit` and `exit` alone on a line are commands
+    // (with or without `;`), `\format` confirms, and a statement may span
+    // lines; `help` no longer swallows the statement after it, and nothing
+    // after `quit` runs.
+    let (ok, out, err) = console(
+        &url,
+        &[],
+        Some(
+            "help\nSELECT COUNT(*)\n  FROM users\n  WHERE is_owner OR NOT is_owner;\n\\format csv\nhelp;\n\
+             SELECT COUNT(*) FROM users;\nquit\nSELECT 'never' FROM users;\n",
+        ),
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.matches("Statements end with `;`").count(), 2, "{out}");
+    assert!(out.contains("count\n-----\n 4000\n(1 row)\n"), "{out}");
+    assert!(out.contains("output format is csv\n"), "{out}");
+    assert!(out.ends_with("count\n4000\n"), "{out}");
+    let (ok, out, err) = console(
+        &url,
+        &[],
+        Some("\\format json\nexit;\nSELECT COUNT(*) FROM users;\n"),
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "output format is json\n");
+    // Floats are rounded in tables, numbers right-aligned.
+    let (ok, out, err) = console(&url, &["-e", "SELECT AVG(age), COUNT(*) FROM users;"], None);
+    assert!(ok, "{err}");
+    let row = out.lines().nth(2).unwrap();
+    let avg = row.split('|').next().unwrap();
+    assert!(avg.starts_with(' ') && avg.trim().len() <= 7, "{out}");
+    // The demo's events end today: `last 7 days` needs no AS OF, and the
+    // demo table has a SENSITIVE phone.
+    let (ok, out, err) = console(
+        &url,
+        &[
+            "--format",
+            "json",
+            "-e",
+            "SELECT COUNT(*) FROM users WHERE did(search, last 7 days);",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let n = v["rows"][0][0].as_u64().unwrap();
+    assert!(n > 0 && n < 4000, "{out}");
+    assert!(v.get("warnings").is_none(), "{out}");
+    let (ok, out, err) = console(&url, &["-e", "SHOW FIELDS FROM users;"], None);
+    assert!(ok, "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("phone ") && l.contains("| TEXT ") && l.contains("| true")),
+        "{out}"
+    );
     // An error shows the line with a caret, and the exit status says so.
     let (ok, _, err) = console(
         &url,
@@ -141,9 +198,10 @@ fn demo_server_console_bench_and_sigterm() {
             "{text}"
         );
     }
-    // W10's answer is the number of fields of the profile: 29 in the data set.
+    // W10's answer is the number of fields of the profile: 29 in the data
+    // set, and the demo's phone.
     let w10 = text.lines().find(|l| l.starts_with("W10 ")).unwrap();
-    assert_eq!(w10.split_whitespace().nth(1), Some("29"), "{text}");
+    assert_eq!(w10.split_whitespace().nth(1), Some("30"), "{text}");
 
     // SIGTERM: a clean exit, with the request lines logged.
     let err = terminate(child);
@@ -161,6 +219,23 @@ fn demo_server_console_bench_and_sigterm() {
     assert!(out.contains("[[4000]]"), "{out}");
     let err = terminate(child);
     assert!(!err.contains("generating"), "{err}");
+}
+
+#[test]
+fn a_console_without_a_server_asks_whether_it_runs() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (ok, _, err) = console(&url, &["-e", "SHOW TABLES;"], None);
+    assert!(!ok);
+    assert!(
+        err.contains(&format!("is `segdb serve` running at {url}?")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -567,4 +642,47 @@ fn token_hash_in_the_config_and_keys_across_a_restart() {
         assert!(!log.contains(secret), "`{secret}` in the log:\n{log}");
     }
     assert!(!log.contains("sha256$"), "a hash in the log:\n{log}");
+}
+
+/// The console in a terminal (a pseudo-terminal, through `expectrl`): the
+/// prompts, `help`, multi-line input, `\format` and `quit` as a user meets
+/// them, line editing on.
+#[test]
+fn the_console_in_a_terminal_feels_like_psql() {
+    use expectrl::{Eof, Expect, Session};
+
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let (child, url) = serve(&[
+        "--demo",
+        "--demo-dir",
+        demo.to_str().unwrap(),
+        "--demo-rows",
+        "1000",
+    ]);
+    let mut cmd = bin();
+    // Its history file goes to the temporary directory.
+    cmd.args(["console", "--url", &url]).env("HOME", dir.path());
+    let mut s = Session::spawn(cmd).unwrap();
+    // A bound on each wait, not a measure: the test fails, never hangs.
+    s.set_expect_timeout(Some(std::time::Duration::from_secs(60)));
+    s.expect("quit (or \\q) to quit.").unwrap();
+    s.expect("segdb> ").unwrap();
+    s.send_line("help").unwrap();
+    s.expect("Statements end with `;`").unwrap();
+    s.expect("segdb> ").unwrap();
+    // A statement over two lines: the continuation prompt, then the answer.
+    s.send_line("SELECT COUNT(*)").unwrap();
+    s.expect("   ..> ").unwrap();
+    s.send_line("  FROM users;").unwrap();
+    s.expect(" 1000\r\n(1 row)").unwrap();
+    s.expect("segdb> ").unwrap();
+    s.send_line("\\format csv").unwrap();
+    s.expect("output format is csv").unwrap();
+    s.send_line("SELECT COUNT(*) FROM users;").unwrap();
+    s.expect("count\r\n1000\r\n").unwrap();
+    s.expect("segdb> ").unwrap();
+    s.send_line("quit;").unwrap();
+    s.expect(Eof).unwrap();
+    terminate(child);
 }

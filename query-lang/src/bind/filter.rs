@@ -2,7 +2,7 @@
 //! (DESIGN.md): comparisons never match a null, `NOT` is the complement in
 //! the table.
 
-use segdb_engine::date::Day;
+use segdb_engine::date::{format_iso_day, Day};
 use segdb_engine::{CmpOp, DayRange, Expr, FieldDef, FieldKind, ID_COLUMN};
 
 use super::{bind_day, segment_ref, SegmentBody, TableScope};
@@ -267,12 +267,16 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
                 op,
                 n,
                 ..
-            } => Ok(Expr::EventCount {
-                field: self.event_field(event, "count(…)")?,
-                days: self.bind_window(window)?,
-                op: engine_op(*op),
-                n: n.value,
-            }),
+            } => {
+                let field = self.event_field(event, "count(…)")?;
+                let days = self.bind_event_window(&field, window)?;
+                Ok(Expr::EventCount {
+                    field,
+                    days,
+                    op: engine_op(*op),
+                    n: n.value,
+                })
+            }
             Predicate::EventBetween {
                 event,
                 window,
@@ -280,7 +284,7 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
                 hi,
             } => {
                 let field = self.event_field(event, "count(…)")?;
-                let days = self.bind_window(window)?;
+                let days = self.bind_event_window(&field, window)?;
                 if lo.value > hi.value {
                     let (lo, hi) = (lo.value, hi.value);
                     return Err(self
@@ -297,10 +301,11 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
                     hi: hi.value,
                 })
             }
-            Predicate::Did { event, window } => Ok(Expr::did(
-                self.event_field(event, "did(…)")?,
-                self.bind_window(window)?,
-            )),
+            Predicate::Did { event, window } => {
+                let field = self.event_field(event, "did(…)")?;
+                let days = self.bind_event_window(&field, window)?;
+                Ok(Expr::did(field, days))
+            }
             Predicate::InSegment(name) => self.bind_in_segment(name),
         }
     }
@@ -557,6 +562,56 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
             ));
         }
         Ok(def.name.clone())
+    }
+
+    /// The window of an EVENT field, with a warning when it holds no day on
+    /// which the field has any event (a window after the last day of the
+    /// data, or before the first): it counts zero for every row.
+    fn bind_event_window(&mut self, field: &str, window: &Window) -> Result<DayRange, QueryError> {
+        let days = self.bind_window(window)?;
+        let scope = self.scope;
+        let Some(bounds) = scope.catalog.event_day_bounds(scope.table, field) else {
+            return Ok(days);
+        };
+        if self.warnings.len() >= MAX_WARNINGS {
+            return Ok(days);
+        }
+        let range = format!(
+            "{}..{}",
+            format_iso_day(days.first),
+            format_iso_day(days.last)
+        );
+        let (message, hint) = match bounds {
+            None => (
+                format!(
+                    "EVENT field {} has no events at all; this window counts 0 for every row",
+                    snippet(field)
+                ),
+                None,
+            ),
+            Some((first, last)) if days.first > last || days.last < first => (
+                format!(
+                    "the window {range} holds no day with {} events (they run from {} to {}); it counts 0 for every row",
+                    snippet(field),
+                    format_iso_day(first),
+                    format_iso_day(last)
+                ),
+                Some(if days.first > last {
+                    format!("ask as of the data's last day: … AS OF '{}'", format_iso_day(last))
+                } else {
+                    "widen the window or move it later".to_owned()
+                }),
+            ),
+            Some(_) => return Ok(days),
+        };
+        self.warnings.push(Warning::new(
+            "empty_window",
+            message,
+            window.span(),
+            scope.source,
+            hint,
+        ));
+        Ok(days)
     }
 
     fn bind_window(&self, window: &Window) -> Result<DayRange, QueryError> {

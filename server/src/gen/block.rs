@@ -4,6 +4,7 @@ use super::distributions::block_rng;
 use super::events::EventModel;
 use super::text::{user_id, RowBuf};
 use super::users::UserModel;
+use segdb_engine::date::Day;
 
 /// Users per block. Fixed, so that the output does not depend on the
 /// number of threads, and a run with fewer rows is a prefix of a run with
@@ -17,11 +18,12 @@ pub(crate) struct Models {
 }
 
 impl Models {
-    /// Builds the tables.
-    pub(crate) fn new() -> Self {
+    /// Builds the tables; the event days end on `last_day` (the standard
+    /// data set's if `None`).
+    pub(crate) fn new(last_day: Option<Day>) -> Self {
         Models {
             users: UserModel::new(),
-            events: EventModel::new(),
+            events: EventModel::ending(last_day),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::distributions::{beta_binomial_pmf, random_subset, Bernoulli, Categorical, GenRng};
 use super::text::{day_date, Label, RowBuf};
+use segdb_engine::date::{format_iso_day, Day};
 
 /// The header line of `events.csv`, with its newline.
 pub(crate) const EVENTS_HEADER: &str = "user_id,event,day,count\n";
@@ -30,11 +31,22 @@ pub(crate) struct EventModel {
 }
 
 impl EventModel {
-    /// Builds the tables.
+    /// Builds the tables, for the standard days (2026-10-24 to 2026-11-22).
+    #[cfg(test)]
     pub(crate) fn new() -> Self {
+        EventModel::ending(None)
+    }
+
+    /// Builds the tables; the 30 days end on `last_day` (the standard
+    /// 2026-11-22 if `None`). Only the dates differ: the draws are the same.
+    pub(crate) fn ending(last_day: Option<Day>) -> Self {
+        let date = move |d: u32| match last_day {
+            None => day_date(d),
+            Some(last) => format_iso_day(last - (NUM_DAYS - 1 - d) as Day),
+        };
         let middles = EVENT_NAMES
             .iter()
-            .flat_map(|event| (0..NUM_DAYS).map(move |d| format!(",{event},{},", day_date(d))))
+            .flat_map(|event| (0..NUM_DAYS).map(move |d| format!(",{event},{},", date(d))))
             .map(|s| Label::new(&s))
             .collect();
         EventModel {
@@ -123,6 +135,13 @@ mod tests {
         assert_eq!(model.middles.len(), 120);
         assert_eq!(model.middles[0].as_bytes(), b",search,2026-10-24,");
         assert_eq!(model.middles[3 * 30 + 29].as_bytes(), b",book,2026-11-22,");
+        let day = segdb_engine::date::parse_iso_day("2027-03-01").unwrap();
+        let shifted = EventModel::ending(Some(day));
+        assert_eq!(shifted.middles[0].as_bytes(), b",search,2027-01-31,");
+        assert_eq!(
+            shifted.middles[3 * 30 + 29].as_bytes(),
+            b",book,2027-03-01,"
+        );
     }
 
     #[test]

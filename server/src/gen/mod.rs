@@ -25,6 +25,7 @@
 //!     rows: Scale::parse("small").unwrap().rows(),
 //!     seed: 42,
 //!     out_dir: "data/profiles".into(),
+//!     last_day: None,
 //! };
 //! let report = generate(&opts, &|users| eprintln!("{users} users written")).unwrap();
 //! println!("{} event rows", report.event_rows);
@@ -152,6 +153,10 @@ pub struct GenOptions {
     /// Directory receiving `users.csv`, `events.csv` and `schema.sql`;
     /// created if missing.
     pub out_dir: PathBuf,
+    /// The last of the 30 event days; `None` is the standard data set's
+    /// [`TODAY`] (benchmarks and their expected answers depend on it). The
+    /// demo's data ends on the day it is built.
+    pub last_day: Option<segdb_engine::date::Day>,
 }
 
 /// What [`generate`] wrote.
@@ -188,6 +193,11 @@ const WRITE_BUFFER: usize = 64 << 10;
 /// Blocks per window and thread: enough for rayon to balance the load.
 const WINDOW_BLOCKS_PER_THREAD: usize = 2;
 
+/// The external id of user `index` of the data set (`u000000042`).
+pub fn user_id_text(index: u64) -> String {
+    String::from_utf8_lossy(text::user_id(index).as_bytes()).into_owned()
+}
+
 /// Writes the data set described by `opts` into `opts.out_dir`.
 ///
 /// Generation runs on the current rayon pool (the global one unless called
@@ -210,7 +220,7 @@ pub fn generate(opts: &GenOptions, progress: &(dyn Fn(u64) + Sync)) -> Result<Ge
 
     let mut users_out = CsvOut::create(dir.join("users.csv"), USERS_HEADER)?;
     let mut events_out = CsvOut::create(dir.join("events.csv"), EVENTS_HEADER)?;
-    let models = Models::new();
+    let models = Models::new(opts.last_day);
     let num_blocks = opts.rows.div_ceil(BLOCK_USERS);
     let window = (rayon::current_num_threads() * WINDOW_BLOCKS_PER_THREAD).max(2);
 

@@ -13,6 +13,7 @@ fn run(rows: u64, seed: u64, threads: usize) -> (GenReport, Vec<u8>, Vec<u8>, Ve
         rows,
         seed,
         out_dir: dir.path().join("out"),
+        last_day: None,
     };
     let seen = Mutex::new(Vec::new());
     let pool = rayon::ThreadPoolBuilder::new()
@@ -146,7 +147,7 @@ fn smaller_run_is_a_prefix() {
 
 /// About 200k users generated in memory, for the distribution tests.
 fn sample_blocks() -> Vec<BlockBuf> {
-    let models = Models::new();
+    let models = Models::new(None);
     let blocks = 25;
     let total = blocks * BLOCK_USERS;
     (0..blocks)

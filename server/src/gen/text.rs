@@ -32,7 +32,6 @@ impl Label {
     }
 
     /// The text.
-    #[cfg(test)]
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
     }

@@ -11,6 +11,7 @@ mod common;
 mod csv_ids;
 mod damage;
 mod event_limits;
+mod event_windows;
 mod export_limit;
 mod hostile;
 mod imports;

@@ -119,6 +119,42 @@ fn segments_defined_uploaded_and_exported() {
     assert!(rows.contains(&json!(["city", "ENUM", "c000"])), "{v}");
     assert!(c.query("CALL profile('users', 'nobody')").is_err());
 
+    // `as_of` as the HTTP profile's: the same EVENT counts, over the days
+    // of the generated data (which end on 2026-11-22, before today), for a
+    // row with searches that week.
+    let v = c
+        .query("SELECT user_id FROM users WHERE count(search, last 7 days) > 0 LIMIT 1 AS OF '2026-11-22'")
+        .unwrap();
+    let member = v["rows"][0][0].as_str().unwrap().to_owned();
+    let http = get(
+        &c,
+        &format!("/v1/tables/users/profiles/{member}?days=7&as_of=2026-11-22"),
+    )
+    .json();
+    let v = c
+        .query(&format!(
+            "CALL profile('users', '{member}', days => 7, as_of => '2026-11-22')"
+        ))
+        .unwrap();
+    let search = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[0] == "search")
+        .unwrap()[2]
+        .clone();
+    assert_eq!(search, http["fields"]["search"], "{v} {http}");
+    assert!(search["total"].as_u64().unwrap() > 0, "{v}");
+    let e = c
+        .query(&format!(
+            "CALL profile('users', '{member}', as_of => 'soon')"
+        ))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("as_of => 'soon' is not a date"),
+        "{e}"
+    );
+
     // Listing, and dropping.
     let v = get(&c, "/v1/segments").json();
     let names: Vec<&str> = v["segments"]

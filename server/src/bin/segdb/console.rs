@@ -50,7 +50,8 @@ Commands:
   \help                      this text
   \timing                    show each statement's time (on/off)
   \format table|json|csv     how answers print
-  \q                         quit (or Ctrl-D)";
+  \q                         quit (or Ctrl-D)
+`help`, `quit` and `exit` alone on a line (with or without `;`) do the same.";
 
 pub fn console(args: ConsoleArgs) -> Result<(), AnyError> {
     let mut c = Console {
@@ -75,9 +76,13 @@ impl Console {
         let mut failed = false;
         let mut buf = String::new();
         for line in text.lines() {
-            if buf.trim().is_empty() && line.trim_start().starts_with('\\') {
-                self.command(line.trim());
-                continue;
+            if buf.trim().is_empty() {
+                if let Some(cmd) = console_command(line) {
+                    if !self.command(cmd) {
+                        break;
+                    }
+                    continue;
+                }
             }
             buf.push_str(line);
             buf.push('\n');
@@ -103,7 +108,7 @@ impl Console {
             let _ = rl.load_history(h);
         }
         outln!(
-            "segdb console: {}. Type \\help for help, \\q to quit.",
+            "segdb console: {}. Type help (or \\help) for help, quit (or \\q) to quit.",
             self.client_url()
         );
         let mut buf = String::new();
@@ -111,12 +116,14 @@ impl Console {
             let prompt = if buf.is_empty() { "segdb> " } else { "   ..> " };
             match rl.readline(prompt) {
                 Ok(line) => {
-                    if buf.is_empty() && line.trim_start().starts_with('\\') {
-                        let _ = rl.add_history_entry(line.as_str());
-                        if !self.command(line.trim()) {
-                            break;
+                    if buf.trim().is_empty() {
+                        if let Some(cmd) = console_command(&line) {
+                            let _ = rl.add_history_entry(line.as_str());
+                            if !self.command(cmd) {
+                                break;
+                            }
+                            continue;
                         }
-                        continue;
                     }
                     buf.push_str(&line);
                     buf.push('\n');
@@ -154,12 +161,24 @@ impl Console {
                 self.timing = !self.timing;
                 outln!("timing is {}", if self.timing { "on" } else { "off" });
             }
-            (Some("\\format"), Some(f)) => match f {
-                "table" => self.format = OutFormat::Table,
-                "json" => self.format = OutFormat::Json,
-                "csv" => self.format = OutFormat::Csv,
-                _ => eprintln!("unknown format `{f}`: table, json or csv"),
-            },
+            (Some("\\format"), f) => {
+                match f {
+                    Some("table") => self.format = OutFormat::Table,
+                    Some("json") => self.format = OutFormat::Json,
+                    Some("csv") => self.format = OutFormat::Csv,
+                    None => {}
+                    Some(f) => {
+                        eprintln!("unknown format `{f}`: table, json or csv");
+                        return true;
+                    }
+                }
+                let name = match self.format {
+                    OutFormat::Table => "table",
+                    OutFormat::Json => "json",
+                    OutFormat::Csv => "csv",
+                };
+                outln!("output format is {name}");
+            }
             _ => eprintln!("unknown command `{cmd}`; \\help lists them"),
         }
         true
@@ -237,6 +256,23 @@ impl Console {
     }
 }
 
+/// The console command a line holds, if it holds one: a backslash command,
+/// or, as in psql, `help`, `quit` or `exit` alone on the line (with or
+/// without `;`). Only at the start of a statement: a statement's later line
+/// that reads `exit` is the statement's.
+fn console_command(line: &str) -> Option<&str> {
+    let line = line.trim();
+    if line.starts_with('\\') {
+        return Some(line);
+    }
+    let word = line.trim_end_matches(';').trim_end();
+    match word.to_ascii_lowercase().as_str() {
+        "help" => Some("\\help"),
+        "quit" | "exit" => Some("\\q"),
+        _ => None,
+    }
+}
+
 /// Whether `buf` holds a complete statement: its last character outside
 /// strings, quoted names and comments is `;`.
 fn ends_statement(buf: &str) -> bool {
@@ -294,22 +330,43 @@ fn render_error(text: &str, e: &ClientError) -> String {
     else {
         return format!("error: {e}");
     };
+    if line.is_some() && column.is_some() {
+        return render_at(text, message, *line, *column, hint.as_deref());
+    }
+    render_at(
+        text,
+        &format!("{message} [{code}]"),
+        None,
+        None,
+        hint.as_deref(),
+    )
+}
+
+/// The layout of an error about a statement, the one `segdb query` prints
+/// (query-lang's `QueryError` display): the message, `--> line L, column
+/// C`, the statement's line with a caret under the column, then the hint.
+fn render_at(
+    text: &str,
+    message: &str,
+    line: Option<usize>,
+    column: Option<usize>,
+    hint: Option<&str>,
+) -> String {
     let mut out = format!("error: {message}");
+    let mut pad = String::new();
     if let (Some(l), Some(c)) = (line, column) {
+        let number = l.to_string();
+        pad = " ".repeat(number.len());
+        out.push_str(&format!("\n{pad}--> line {l}, column {c}"));
         if let Some(src) = text.lines().nth(l.saturating_sub(1)) {
-            let gutter = format!("{l}");
             out.push_str(&format!(
-                "\n {} |\n {gutter} | {src}\n {} | {}^",
-                " ".repeat(gutter.len()),
-                " ".repeat(gutter.len()),
+                "\n{pad} |\n{number} | {src}\n{pad} | {}^",
                 " ".repeat(c.saturating_sub(1))
             ));
         }
-    } else {
-        out.push_str(&format!(" [{code}]"));
     }
     if let Some(h) = hint {
-        out.push_str(&format!("\n  hint: {h}"));
+        out.push_str(&format!("\n{pad} = help: {h}"));
     }
     out
 }
@@ -330,19 +387,35 @@ mod tests {
     }
 
     #[test]
-    fn errors_show_the_line_and_a_caret() {
+    fn errors_show_the_line_and_a_caret_as_segdb_query_does() {
+        let text = "SELECT COUNT(*) FROM users\nWHERE city = ;";
+        let q = segdb_query_lang::parse(text).unwrap_err();
         let e = ClientError::Api {
             status: 400,
-            code: "unknown_field".into(),
-            message: "unknown field `cty`".into(),
-            line: Some(2),
-            column: Some(7),
-            hint: Some("did you mean `city`?".into()),
+            code: q.code().into(),
+            message: q.message(),
+            line: Some(q.line()),
+            column: Some(q.column()),
+            hint: q.hint(),
         };
-        let text = render_error("SELECT COUNT(*) FROM users\nWHERE cty = 'c000';", &e);
-        assert_eq!(
-            text,
-            "error: unknown field `cty`\n   |\n 2 | WHERE cty = 'c000';\n   |       ^\n  hint: did you mean `city`?"
+        let shown = render_error(text, &e);
+        assert!(shown.contains("--> line 2, column 14"), "{shown}");
+        assert!(
+            shown.contains("2 | WHERE city = ;\n  |              ^"),
+            "{shown}"
         );
+        // The same layout as `segdb query` prints (QueryError's display).
+        assert_eq!(shown, q.to_string());
+    }
+
+    #[test]
+    fn psql_words_alone_on_a_line_are_commands() {
+        assert_eq!(console_command("help"), Some("\\help"));
+        assert_eq!(console_command("  HELP ;"), Some("\\help"));
+        assert_eq!(console_command("quit;"), Some("\\q"));
+        assert_eq!(console_command("exit"), Some("\\q"));
+        assert_eq!(console_command("\\format csv"), Some("\\format csv"));
+        assert_eq!(console_command("help me"), None);
+        assert_eq!(console_command("SELECT 1;"), None);
     }
 }

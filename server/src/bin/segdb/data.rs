@@ -4,12 +4,20 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use segdb_engine::date::{self, format_iso_day, parse_iso_day, Day};
 use segdb_engine::{ImportFormat, ImportOptions, OnError, Store};
 use segdb_server::{exec, gen};
 
 use crate::{AnyError, OnErrorArg};
 
-pub fn generate(rows: u64, seed: u64, out: &std::path::Path) -> Result<(), AnyError> {
+/// Writes the data set; its event days end on `last_day` (the standard
+/// data set's 2026-11-22 if `None`).
+pub fn generate(
+    rows: u64,
+    seed: u64,
+    out: &std::path::Path,
+    last_day: Option<Day>,
+) -> Result<(), AnyError> {
     let tty = std::io::stderr().is_terminal();
     let start = Instant::now();
     let progress = |done: u64| {
@@ -22,6 +30,7 @@ pub fn generate(rows: u64, seed: u64, out: &std::path::Path) -> Result<(), AnyEr
             rows,
             seed,
             out_dir: out.to_path_buf(),
+            last_day,
         },
         &progress,
     )?;
@@ -75,7 +84,7 @@ pub fn create_tables(store: &Store, schema: &std::path::Path) -> Result<(), AnyE
 }
 
 /// Statements the demo runs when given none.
-const DEMO_STATEMENTS: &str = "SELECT COUNT(*) FROM users WHERE city = 'c000' AND count(search, last 7 days) > 3 AS OF '2026-11-22';
+const DEMO_STATEMENTS: &str = "SELECT COUNT(*) FROM users WHERE city = 'c000' AND count(search, last 7 days) > 3;
 SELECT city, COUNT(*) FROM users WHERE is_owner GROUP BY city ORDER BY COUNT(*) DESC LIMIT 5;
 SELECT AVG(income), MIN(income), MAX(income) FROM users WHERE os = 'ios';
 SELECT user_id FROM users WHERE interests HAS ALL ('i01', 'i05') LIMIT 3;
@@ -86,18 +95,47 @@ INSIGHT gender, age FROM users WHERE IN SEGMENT bj_active WIDTH 10;
 SELECT QUANTILE(income, 0.5), QUANTILE(income, 0.9) FROM users WHERE IN SEGMENT bj_active;
 CALL segment_ids('bj_active', limit => 3)";
 
-/// Builds the demo store (the standard data set with `rows` users, generated
-/// then imported) in `dir` the first time; returns the store's directory.
+/// Builds the demo store in `dir` the first time, and again when the one
+/// there is from an earlier day; returns the store's directory. It is the
+/// standard data set with `rows` users, except that its 30 days of events
+/// end on the day it is built (so `last 7 days` without AS OF finds them),
+/// and that it has a SENSITIVE TEXT field, `phone`, to try redaction on.
 pub fn ensure_demo_store(dir: &std::path::Path, rows: u64) -> Result<PathBuf, AnyError> {
     let (csv, data) = (dir.join("csv"), dir.join("store"));
-    // Written once both imports are done: a build cut short starts over.
+    // Written once every import is done: a build cut short starts over. It
+    // holds the number of users and the last day of the events.
     let ready = dir.join("READY");
-    if !ready.exists() {
-        outln!("building the demo store in {} (once)", dir.display());
+    let today = date::today();
+    // (A store of another number of users is kept, as it always was.)
+    let built = std::fs::read_to_string(&ready)
+        .ok()
+        .map(|text| text.lines().nth(1).and_then(|l| parse_iso_day(l.trim())));
+    let rebuild = match built {
+        None => true,
+        Some(Some(last)) if last == today => false,
+        Some(last) => {
+            outln!(
+                "the demo store in {} has events up to {}, not today ({}): rebuilding it",
+                dir.display(),
+                last.map_or_else(|| "an older day".to_owned(), format_iso_day),
+                format_iso_day(today)
+            );
+            true
+        }
+    };
+    if rebuild {
+        outln!(
+            "building the demo store in {}, its events ending today",
+            dir.display()
+        );
+        let _ = std::fs::remove_file(&ready);
         let _ = std::fs::remove_dir_all(&data);
-        generate(rows, 42, &csv)?;
+        generate(rows, 42, &csv, Some(today))?;
         let store = Store::open(&data)?;
         create_tables(&store, &csv.join("schema.sql"))?;
+        exec::run(&store, "ALTER TABLE users ADD phone TEXT SENSITIVE")?;
+        let phones = csv.join("phones.csv");
+        write_phones(&phones, rows)?;
         import_file(
             &store,
             "users",
@@ -112,12 +150,35 @@ pub fn ensure_demo_store(dir: &std::path::Path, rows: u64) -> Result<PathBuf, An
             ImportFormat::Events,
             OnErrorArg::Abort,
         )?;
+        import_file(
+            &store,
+            "users",
+            &phones,
+            ImportFormat::Csv,
+            OnErrorArg::Abort,
+        )?;
+        drop(store);
         // The CSV files are not needed once imported.
         let _ = std::fs::remove_dir_all(&csv);
-        std::fs::write(&ready, format!("{rows}\n"))
+        std::fs::write(&ready, format!("{rows}\n{}\n", format_iso_day(today)))
             .map_err(|e| format!("writing {}: {e}", ready.display()))?;
     }
     Ok(data)
+}
+
+/// `phones.csv` of the demo: a made-up phone number for each user.
+fn write_phones(path: &std::path::Path, rows: u64) -> Result<(), AnyError> {
+    use std::io::Write;
+    let err = |e: std::io::Error| format!("writing {}: {e}", path.display());
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(err)?);
+    out.write_all(b"user_id,phone\n").map_err(err)?;
+    for i in 0..rows {
+        // A fixed scramble of the row number: distinct, and not in order.
+        let n = i.wrapping_mul(0x9E37_79B9) % 10_000_000;
+        writeln!(out, "{},+1-555-{n:07}", gen::user_id_text(i)).map_err(err)?;
+    }
+    out.flush().map_err(err)?;
+    Ok(())
 }
 
 /// The demo: builds the data set (`rows` users) into `dir` the first time,

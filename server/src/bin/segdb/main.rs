@@ -202,7 +202,7 @@ fn run(cmd: Cmd) -> Result<(), AnyError> {
                     format!("unknown scale `{scale}` (small, medium, large or a number)")
                 })?
                 .rows();
-            generate(rows, seed, &out)
+            generate(rows, seed, &out, None)
         }
         Cmd::Import {
             data,
@@ -258,7 +258,10 @@ fn run(cmd: Cmd) -> Result<(), AnyError> {
                 );
             }
             let store = Store::open(&data)?;
-            let results = exec::run(&store, &statement)?;
+            let (results, warnings) = exec::run_warned(&store, &statement)?;
+            for w in &warnings {
+                eprintln!("{w}");
+            }
             for r in &results {
                 match format {
                     Format::Json => outln!("{}", exec::to_json(r)),
