@@ -11,6 +11,7 @@ use segdb_storage_format::wal::SyncPolicy;
 use serde::Deserialize;
 
 use super::auth::{Role, Token};
+use super::tls::TlsFiles;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -42,6 +43,12 @@ pub struct Settings {
     pub data: Option<PathBuf>,
     /// The address to listen on.
     pub listen: Option<String>,
+    /// The certificate chain (PEM) to serve HTTPS with; needs `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// With TLS, also serve plain HTTP on this address (off unless given).
+    pub plain_http_listen: Option<String>,
     /// `human` or `json`.
     pub log_format: Option<LogFormat>,
     /// A query running longer is stopped (408).
@@ -113,6 +120,10 @@ pub struct Config {
     pub data: PathBuf,
     /// The address to listen on.
     pub listen: SocketAddr,
+    /// With these, `listen` serves HTTPS only.
+    pub tls: Option<TlsFiles>,
+    /// Plain HTTP beside TLS, only when asked (and only with `tls`).
+    pub plain_http_listen: Option<SocketAddr>,
     /// How log lines are written.
     pub log_format: LogFormat,
     /// A query running longer is stopped.
@@ -216,6 +227,9 @@ impl Settings {
         Ok(Settings {
             data: var("SEGDB_DATA").map(PathBuf::from),
             listen: var("SEGDB_LISTEN"),
+            tls_cert: var("SEGDB_TLS_CERT").map(PathBuf::from),
+            tls_key: var("SEGDB_TLS_KEY").map(PathBuf::from),
+            plain_http_listen: var("SEGDB_PLAIN_HTTP_LISTEN"),
             log_format: var("SEGDB_LOG_FORMAT")
                 .map(|v| v.parse())
                 .transpose()
@@ -257,6 +271,9 @@ impl Settings {
         take!(
             data,
             listen,
+            tls_cert,
+            tls_key,
+            plain_http_listen,
             log_format,
             query_timeout_ms,
             max_concurrent_queries,
@@ -287,6 +304,7 @@ impl Settings {
         let listen: SocketAddr = listen
             .parse()
             .map_err(|_| format!("listen address `{listen}` is not IP:PORT"))?;
+        let (tls, plain_http_listen) = self.resolve_tls(listen)?;
         let data = self.data.ok_or(
             "no store: give --data DIR (or `data` in the config, or SEGDB_DATA), or --demo",
         )?;
@@ -333,6 +351,8 @@ impl Settings {
             )?),
             data,
             listen,
+            tls,
+            plain_http_listen,
             log_format: self.log_format.unwrap_or_default(),
             query_timeout: Duration::from_millis(positive(
                 "query_timeout_ms",
@@ -377,6 +397,55 @@ impl Settings {
                 })
                 .collect(),
         })
+    }
+}
+
+impl Settings {
+    /// The TLS files and the plain-HTTP address: both files or neither, and
+    /// a plain-HTTP address only beside TLS, elsewhere than `listen`.
+    fn resolve_tls(
+        &self,
+        listen: SocketAddr,
+    ) -> Result<(Option<TlsFiles>, Option<SocketAddr>), String> {
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err("tls_cert is set but tls_key is not: HTTPS needs both \
+                            (--tls-key, SEGDB_TLS_KEY or tls_key in the config)"
+                    .into())
+            }
+            (None, Some(_)) => {
+                return Err("tls_key is set but tls_cert is not: HTTPS needs both \
+                            (--tls-cert, SEGDB_TLS_CERT or tls_cert in the config)"
+                    .into())
+            }
+        };
+        let plain = match &self.plain_http_listen {
+            None => None,
+            Some(_) if tls.is_none() => {
+                return Err("plain_http_listen is set without TLS: it adds plain HTTP \
+                            beside HTTPS; without tls_cert and tls_key, `listen` \
+                            serves plain HTTP already"
+                    .into())
+            }
+            Some(text) => {
+                let addr: SocketAddr = text
+                    .parse()
+                    .map_err(|_| format!("plain_http_listen address `{text}` is not IP:PORT"))?;
+                if addr == listen && addr.port() != 0 {
+                    return Err(format!(
+                        "plain_http_listen {addr} is the HTTPS address (listen) too: \
+                         give it another port"
+                    ));
+                }
+                Some(addr)
+            }
+        };
+        Ok((tls, plain))
     }
 }
 
@@ -596,6 +665,67 @@ mod tests {
         let e =
             Settings::from_env(|k| (k == "SEGDB_FLUSH_AGE_MS").then(|| "1s".into())).unwrap_err();
         assert!(e.contains("SEGDB_FLUSH_AGE_MS"), "{e}");
+    }
+
+    #[test]
+    fn tls_takes_both_files_and_plain_http_only_beside_it() {
+        let base = || Settings {
+            data: Some("/a".into()),
+            ..Settings::default()
+        };
+        let c = base().resolve().unwrap();
+        assert_eq!((c.tls, c.plain_http_listen), (None, None));
+        let file: Settings = toml::from_str(
+            "tls_cert = \"/f/cert.pem\"\ntls_key = \"/f/key.pem\"\n\
+             plain_http_listen = \"127.0.0.1:9\"\n",
+        )
+        .unwrap();
+        let env = Settings::from_env(|k| match k {
+            "SEGDB_TLS_KEY" => Some("/e/key.pem".into()),
+            "SEGDB_PLAIN_HTTP_LISTEN" => Some("127.0.0.1:8".into()),
+            _ => None,
+        })
+        .unwrap();
+        let flags = Settings {
+            tls_cert: Some("/c/cert.pem".into()),
+            ..Settings::default()
+        };
+        let c = base()
+            .overridden_by(file)
+            .overridden_by(env)
+            .overridden_by(flags)
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            c.tls,
+            Some(TlsFiles {
+                cert: "/c/cert.pem".into(),
+                key: "/e/key.pem".into()
+            })
+        );
+        assert_eq!(c.plain_http_listen, Some("127.0.0.1:8".parse().unwrap()));
+        let resolve = |toml_text: &str| {
+            base()
+                .overridden_by(toml::from_str(toml_text).unwrap())
+                .resolve()
+        };
+        for (bad, says) in [
+            ("tls_cert = \"/c\"", "tls_key is not"),
+            ("tls_key = \"/k\"", "tls_cert is not"),
+            ("plain_http_listen = \"127.0.0.1:9\"", "without TLS"),
+            (
+                "tls_cert = \"/c\"\ntls_key = \"/k\"\nplain_http_listen = \"nowhere\"",
+                "nowhere",
+            ),
+            (
+                "listen = \"127.0.0.1:9\"\ntls_cert = \"/c\"\ntls_key = \"/k\"\n\
+                 plain_http_listen = \"127.0.0.1:9\"",
+                "another port",
+            ),
+        ] {
+            let e = resolve(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]
