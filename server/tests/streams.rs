@@ -53,7 +53,7 @@ impl Server {
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let store = http::ingest::open_store(&config, false).unwrap();
-        let state = AppState::new(store, config);
+        let state = AppState::new(store, config).unwrap();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (stopped_tx, stopped) = mpsc::channel();
         let st = state.clone();

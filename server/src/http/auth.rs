@@ -5,12 +5,14 @@
 use std::net::SocketAddr;
 
 use axum::http::HeaderMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::api_error::ApiError;
+use super::key_store::{format_timestamp, ApiKey};
+use super::secret_hash::SecretHash;
 
 /// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Queries, profiles and exports.
@@ -51,8 +53,8 @@ pub struct Token {
     pub name: String,
     /// Its role.
     pub role: Role,
-    /// The secret a client sends.
-    pub secret: String,
+    /// The salted hash of the secret a client sends.
+    pub secret_hash: SecretHash,
 }
 
 impl std::fmt::Debug for Token {
@@ -76,34 +78,84 @@ pub struct Principal {
 /// The principal of a loopback client when no tokens are configured.
 pub const LOCAL_PRINCIPAL: &str = "local";
 
-/// Compares without stopping at the first difference, so that the time
-/// taken does not tell how much of a guess was right.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Why a request did not authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// No `Authorization: Bearer …` header (or another scheme).
+    Missing(&'static str),
+    /// No token or key has this secret.
+    Unknown,
+    /// The secret is an API key's, past its expiry.
+    Expired {
+        /// The key's name.
+        name: String,
+        /// When it expired (seconds since 1970).
+        at: u64,
+    },
+    /// A remote client of a server without tokens or keys.
+    RemoteWithoutTokens,
 }
 
-/// The principal of a request: from its bearer token, or (with no tokens
-/// configured) `local`, an admin, for a loopback client. 401 for a missing
-/// or unknown token, 403 for a remote client of a server without tokens.
+impl AuthError {
+    /// The `reason` label of `segdb_auth_failures_total` (a closed set),
+    /// or `None` for a refusal that is not a failed authentication.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            AuthError::Missing(_) => Some("missing"),
+            AuthError::Unknown => Some("unknown"),
+            AuthError::Expired { .. } => Some("expired"),
+            AuthError::RemoteWithoutTokens => None,
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        match e {
+            AuthError::Missing(m) => ApiError::unauthorized(m),
+            AuthError::Unknown => ApiError::unauthorized("unknown token"),
+            AuthError::Expired { name, at } => ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "key_expired",
+                format!("the API key `{name}` expired at {}", format_timestamp(at)),
+            )
+            .with_hint("an admin makes a new key with POST /v1/keys"),
+            AuthError::RemoteWithoutTokens => ApiError::forbidden(
+                "this server has no tokens configured and accepts only loopback clients",
+            ),
+        }
+    }
+}
+
+/// The principal of a request: from its bearer token (a configured token
+/// or an API key unexpired at `now`, seconds since 1970), or (with no
+/// tokens configured) `local`, an admin, for a loopback client that sends
+/// no token. A token sent is always checked, unless there are neither
+/// tokens nor keys (then it is ignored, as before keys existed).
 pub fn authenticate(
     headers: &HeaderMap,
     peer: SocketAddr,
     tokens: &[Token],
-) -> Result<Principal, ApiError> {
-    if tokens.is_empty() {
+    keys: &[ApiKey],
+    now: u64,
+) -> Result<Principal, AuthError> {
+    let header = headers.get(axum::http::header::AUTHORIZATION);
+    if tokens.is_empty() && (keys.is_empty() || header.is_none()) {
         return if peer.ip().is_loopback() {
             Ok(Principal {
                 name: LOCAL_PRINCIPAL.to_owned(),
                 role: Role::Admin,
             })
+        } else if keys.is_empty() {
+            Err(AuthError::RemoteWithoutTokens)
         } else {
-            Err(ApiError::forbidden(
-                "this server has no tokens configured and accepts only loopback clients",
+            Err(AuthError::Missing(
+                "missing `Authorization: Bearer <token>` header",
             ))
         };
     }
-    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
-        return Err(ApiError::unauthorized(
+    let Some(value) = header else {
+        return Err(AuthError::Missing(
             "missing `Authorization: Bearer <token>` header",
         ));
     };
@@ -115,25 +167,41 @@ pub fn authenticate(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::unauthorized("the Authorization header is not `Bearer <token>`")
-        })?;
-    // Every token is compared, so the time taken does not tell which one
-    // matched; two tokens with one secret give the higher role.
-    tokens
+        .ok_or(AuthError::Missing(
+            "the Authorization header is not `Bearer <token>`",
+        ))?;
+    // Every token and key is compared, so the time taken does not tell
+    // which one matched; two tokens with one secret give the higher role.
+    let token = tokens
         .iter()
-        .filter(|t| same_secret(t.secret.as_bytes(), secret.as_bytes()))
-        .max_by_key(|t| t.role)
-        .map(|t| Principal {
+        .filter(|t| t.secret_hash.matches(secret))
+        .max_by_key(|t| t.role);
+    let key = keys
+        .iter()
+        .filter(|k| k.secret_hash.matches(secret))
+        .max_by_key(|k| k.role);
+    match (token, key) {
+        (Some(t), _) => Ok(Principal {
             name: t.name.clone(),
             role: t.role,
-        })
-        .ok_or_else(|| ApiError::unauthorized("unknown token"))
+        }),
+        (None, Some(k)) => match k.expires_at {
+            Some(at) if now >= at => Err(AuthError::Expired {
+                name: k.name.clone(),
+                at,
+            }),
+            _ => Ok(Principal {
+                name: k.name.clone(),
+                role: k.role,
+            }),
+        },
+        (None, None) => Err(AuthError::Unknown),
+    }
 }
 
 /// The role of a request (see [`authenticate`]).
 pub fn role_of(headers: &HeaderMap, peer: SocketAddr, tokens: &[Token]) -> Result<Role, ApiError> {
-    authenticate(headers, peer, tokens).map(|p| p.role)
+    Ok(authenticate(headers, peer, tokens, &[], 0).map(|p| p.role)?)
 }
 
 /// `Ok` if `role` may do what needs `needed`; else a 403 saying so.
@@ -164,12 +232,12 @@ mod tests {
             Token {
                 name: "ana".into(),
                 role: Role::Read,
-                secret: "r".into(),
+                secret_hash: SecretHash::new("r"),
             },
             Token {
                 name: "bo".into(),
                 role: Role::Admin,
-                secret: "a".into(),
+                secret_hash: SecretHash::new("a"),
             },
         ];
         assert_eq!(
@@ -208,14 +276,16 @@ mod tests {
         assert_eq!(role_of(&HeaderMap::new(), local, &[]).unwrap(), Role::Admin);
         // The principal is the token's name.
         assert_eq!(
-            authenticate(&headers("Bearer r"), remote, &tokens).unwrap(),
+            authenticate(&headers("Bearer r"), remote, &tokens, &[], 0).unwrap(),
             Principal {
                 name: "ana".into(),
                 role: Role::Read
             }
         );
         assert_eq!(
-            authenticate(&HeaderMap::new(), local, &[]).unwrap().name,
+            authenticate(&HeaderMap::new(), local, &[], &[], 0)
+                .unwrap()
+                .name,
             LOCAL_PRINCIPAL
         );
         assert!(require(Role::Write, Role::Read, "x").is_ok());
@@ -223,5 +293,82 @@ mod tests {
             require(Role::Read, Role::Write, "x").unwrap_err().status(),
             403
         );
+    }
+
+    #[test]
+    fn keys_authenticate_until_they_expire() {
+        let remote: SocketAddr = "10.0.0.1:5".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:5".parse().unwrap();
+        let key = |name: &str, secret: &str, expires_at| ApiKey {
+            name: name.into(),
+            role: Role::Write,
+            secret_hash: SecretHash::new(secret),
+            created_at: 0,
+            created_by: "root".into(),
+            expires_at,
+            secret_hint: "0000".into(),
+        };
+        let keys = vec![key("k1", "s1", None), key("k2", "s2", Some(100))];
+        let tokens = vec![Token {
+            name: "ana".into(),
+            role: Role::Read,
+            secret_hash: SecretHash::new("t"),
+        }];
+        let auth =
+            |h: &HeaderMap, peer, tokens: &[Token], now| authenticate(h, peer, tokens, &keys, now);
+        let p = auth(&headers("Bearer s1"), remote, &tokens, 1_000).unwrap();
+        assert_eq!((p.name.as_str(), p.role), ("k1", Role::Write));
+        assert_eq!(
+            auth(&headers("Bearer s2"), remote, &tokens, 99)
+                .unwrap()
+                .name,
+            "k2"
+        );
+        let e = auth(&headers("Bearer s2"), remote, &tokens, 100).unwrap_err();
+        assert_eq!(
+            e,
+            AuthError::Expired {
+                name: "k2".into(),
+                at: 100
+            }
+        );
+        assert_eq!(e.reason(), Some("expired"));
+        let api = ApiError::from(e);
+        assert_eq!((api.status(), api.code()), (401, "key_expired"));
+        assert!(
+            api.message().contains("1970-01-01T00:01:40Z"),
+            "{}",
+            api.message()
+        );
+        let e = auth(&headers("Bearer nope"), remote, &tokens, 0).unwrap_err();
+        assert_eq!(
+            (e.reason(), ApiError::from(e).status()),
+            (Some("unknown"), 401)
+        );
+        let e = auth(&HeaderMap::new(), remote, &tokens, 0).unwrap_err();
+        assert_eq!(e.reason(), Some("missing"));
+        // No tokens configured: loopback without a token is `local`; a
+        // token sent is checked; a remote client needs a key.
+        assert_eq!(
+            auth(&HeaderMap::new(), local, &[], 0).unwrap().name,
+            LOCAL_PRINCIPAL
+        );
+        assert_eq!(
+            auth(&headers("Bearer s1"), local, &[], 0).unwrap().name,
+            "k1"
+        );
+        assert_eq!(
+            auth(&headers("Bearer s1"), remote, &[], 0).unwrap().name,
+            "k1"
+        );
+        let e = auth(&headers("Bearer nope"), local, &[], 0).unwrap_err();
+        assert_eq!(e, AuthError::Unknown);
+        let e = auth(&HeaderMap::new(), remote, &[], 0).unwrap_err();
+        assert_eq!(ApiError::from(e).status(), 401);
+        // Neither tokens nor keys: as before keys existed.
+        let e = authenticate(&HeaderMap::new(), remote, &[], &[], 0).unwrap_err();
+        assert_eq!((e.reason(), ApiError::from(e).status()), (None, 403));
+        let p = authenticate(&headers("Bearer any"), local, &[], &[], 0).unwrap();
+        assert_eq!(p.name, LOCAL_PRINCIPAL);
     }
 }

@@ -11,6 +11,7 @@ use segdb_storage_format::wal::SyncPolicy;
 use serde::Deserialize;
 
 use super::auth::{Role, Token};
+use super::secret_hash::SecretHash;
 use super::tls::TlsFiles;
 
 /// How log lines are written.
@@ -98,9 +99,10 @@ pub struct Settings {
     pub tokens: Vec<TokenSetting>,
 }
 
-/// A token in the config file: `[[tokens]] name = "ana" role = "read"
-/// secret = "…"`.
-#[derive(Debug, Clone, Deserialize)]
+/// A token in the config file: `[[tokens]] name = "ana" role = "read"`
+/// and either `secret = "…"` or `secret_hash = "sha256$…"` (what `segdb
+/// token hash` prints).
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSetting {
     /// Who holds it (logged on each of its requests). A token given
@@ -109,8 +111,53 @@ pub struct TokenSetting {
     pub name: Option<String>,
     /// `read`, `write` or `admin`.
     pub role: Role,
-    /// The bearer token.
-    pub secret: String,
+    /// The bearer token, hashed when the settings are resolved.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// The bearer token's salted hash, `sha256$<salt>$<digest>`.
+    #[serde(default)]
+    pub secret_hash: Option<String>,
+}
+
+impl std::fmt::Debug for TokenSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "TokenSetting({}, {}, <secret>)",
+            self.name.as_deref().unwrap_or("-"),
+            self.role
+        )
+    }
+}
+
+impl TokenSetting {
+    /// The token in effect: named (after its role if it has no name), its
+    /// secret hashed. Exactly one of `secret` and `secret_hash` is needed.
+    fn resolve(self) -> Result<Token, String> {
+        let name = self.name.unwrap_or_else(|| self.role.to_string());
+        check_principal_name(&name)?;
+        let secret_hash = match (self.secret, self.secret_hash) {
+            (Some(s), None) if !s.is_empty() => SecretHash::new(&s),
+            (None, Some(h)) => {
+                SecretHash::parse(&h).map_err(|e| format!("token `{name}`: {e}"))?
+            }
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "token `{name}` has both `secret` and `secret_hash`; give one"
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "token `{name}` needs a non-empty `secret` or a `secret_hash` (see `segdb token hash`)"
+                ))
+            }
+        };
+        Ok(Token {
+            name,
+            role: self.role,
+            secret_hash,
+        })
+    }
 }
 
 /// The settings in effect.
@@ -304,7 +351,7 @@ impl Settings {
         let listen: SocketAddr = listen
             .parse()
             .map_err(|_| format!("listen address `{listen}` is not IP:PORT"))?;
-        let (tls, plain_http_listen) = self.resolve_tls(listen)?;
+        let (tls, plain_http_listen) = super::tls::resolve(&self, listen)?;
         let data = self.data.ok_or(
             "no store: give --data DIR (or `data` in the config, or SEGDB_DATA), or --demo",
         )?;
@@ -390,62 +437,9 @@ impl Settings {
             tokens: self
                 .tokens
                 .into_iter()
-                .map(|t| Token {
-                    name: t.name.unwrap_or_else(|| t.role.to_string()),
-                    role: t.role,
-                    secret: t.secret,
-                })
-                .collect(),
+                .map(TokenSetting::resolve)
+                .collect::<Result<_, _>>()?,
         })
-    }
-}
-
-impl Settings {
-    /// The TLS files and the plain-HTTP address: both files or neither, and
-    /// a plain-HTTP address only beside TLS, elsewhere than `listen`.
-    fn resolve_tls(
-        &self,
-        listen: SocketAddr,
-    ) -> Result<(Option<TlsFiles>, Option<SocketAddr>), String> {
-        let tls = match (&self.tls_cert, &self.tls_key) {
-            (Some(cert), Some(key)) => Some(TlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-            }),
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err("tls_cert is set but tls_key is not: HTTPS needs both \
-                            (--tls-key, SEGDB_TLS_KEY or tls_key in the config)"
-                    .into())
-            }
-            (None, Some(_)) => {
-                return Err("tls_key is set but tls_cert is not: HTTPS needs both \
-                            (--tls-cert, SEGDB_TLS_CERT or tls_cert in the config)"
-                    .into())
-            }
-        };
-        let plain = match &self.plain_http_listen {
-            None => None,
-            Some(_) if tls.is_none() => {
-                return Err("plain_http_listen is set without TLS: it adds plain HTTP \
-                            beside HTTPS; without tls_cert and tls_key, `listen` \
-                            serves plain HTTP already"
-                    .into())
-            }
-            Some(text) => {
-                let addr: SocketAddr = text
-                    .parse()
-                    .map_err(|_| format!("plain_http_listen address `{text}` is not IP:PORT"))?;
-                if addr == listen && addr.port() != 0 {
-                    return Err(format!(
-                        "plain_http_listen {addr} is the HTTPS address (listen) too: \
-                         give it another port"
-                    ));
-                }
-                Some(addr)
-            }
-        };
-        Ok((tls, plain))
     }
 }
 
@@ -473,7 +467,8 @@ pub fn parse_token(text: &str) -> Result<TokenSetting, String> {
     Ok(TokenSetting {
         name,
         role,
-        secret: secret.to_owned(),
+        secret: Some(secret.to_owned()),
+        secret_hash: None,
     })
 }
 
@@ -668,64 +663,37 @@ mod tests {
     }
 
     #[test]
-    fn tls_takes_both_files_and_plain_http_only_beside_it() {
-        let base = || Settings {
-            data: Some("/a".into()),
-            ..Settings::default()
-        };
-        let c = base().resolve().unwrap();
-        assert_eq!((c.tls, c.plain_http_listen), (None, None));
-        let file: Settings = toml::from_str(
-            "tls_cert = \"/f/cert.pem\"\ntls_key = \"/f/key.pem\"\n\
-             plain_http_listen = \"127.0.0.1:9\"\n",
-        )
+    fn tokens_are_kept_as_salted_hashes() {
+        let hash = SecretHash::new("pa55").to_string();
+        let file: Settings = toml::from_str(&format!(
+            "data = \"/a\"\n[[tokens]]\nname = \"ana\"\nrole = \"read\"\nsecret_hash = \"{hash}\"\n\
+             [[tokens]]\nname = \"bo\"\nrole = \"admin\"\nsecret = \"plain\"\n"
+        ))
         .unwrap();
-        let env = Settings::from_env(|k| match k {
-            "SEGDB_TLS_KEY" => Some("/e/key.pem".into()),
-            "SEGDB_PLAIN_HTTP_LISTEN" => Some("127.0.0.1:8".into()),
-            _ => None,
-        })
-        .unwrap();
-        let flags = Settings {
-            tls_cert: Some("/c/cert.pem".into()),
-            ..Settings::default()
-        };
-        let c = base()
-            .overridden_by(file)
-            .overridden_by(env)
-            .overridden_by(flags)
-            .resolve()
-            .unwrap();
-        assert_eq!(
-            c.tls,
-            Some(TlsFiles {
-                cert: "/c/cert.pem".into(),
-                key: "/e/key.pem".into()
-            })
-        );
-        assert_eq!(c.plain_http_listen, Some("127.0.0.1:8".parse().unwrap()));
+        let c = file.resolve().unwrap();
+        assert_eq!(c.tokens[0].name, "ana");
+        assert!(c.tokens[0].secret_hash.matches("pa55"));
+        assert!(!c.tokens[0].secret_hash.matches("plain"));
+        // A plain secret is hashed at load: only its hash is kept.
+        assert!(c.tokens[1].secret_hash.matches("plain"));
+        // (Quoted: the field `plain_http_listen` holds the word too.)
+        assert!(!format!("{c:?}").contains("\"plain\""));
         let resolve = |toml_text: &str| {
-            base()
-                .overridden_by(toml::from_str(toml_text).unwrap())
+            toml::from_str::<Settings>(&format!("data = \"/a\"\n[[tokens]]\n{toml_text}"))
+                .unwrap()
                 .resolve()
         };
-        for (bad, says) in [
-            ("tls_cert = \"/c\"", "tls_key is not"),
-            ("tls_key = \"/k\"", "tls_cert is not"),
-            ("plain_http_listen = \"127.0.0.1:9\"", "without TLS"),
-            (
-                "tls_cert = \"/c\"\ntls_key = \"/k\"\nplain_http_listen = \"nowhere\"",
-                "nowhere",
-            ),
-            (
-                "listen = \"127.0.0.1:9\"\ntls_cert = \"/c\"\ntls_key = \"/k\"\n\
-                 plain_http_listen = \"127.0.0.1:9\"",
-                "another port",
-            ),
-        ] {
-            let e = resolve(bad).unwrap_err();
-            assert!(e.contains(says), "{bad}: {e}");
-        }
+        let e = resolve(&format!(
+            "name = \"ana\"\nrole = \"read\"\nsecret = \"x\"\nsecret_hash = \"{hash}\""
+        ))
+        .unwrap_err();
+        assert!(e.contains("both"), "{e}");
+        let e = resolve("name = \"ana\"\nrole = \"read\"").unwrap_err();
+        assert!(e.contains("ana") && e.contains("secret_hash"), "{e}");
+        let e = resolve("name = \"ana\"\nrole = \"read\"\nsecret_hash = \"pa55\"").unwrap_err();
+        assert!(e.contains("ana") && !e.contains("pa55"), "{e}");
+        let e = resolve("name = \"a b\"\nrole = \"read\"\nsecret = \"x\"").unwrap_err();
+        assert!(e.contains("token name"), "{e}");
     }
 
     #[test]
@@ -747,11 +715,12 @@ mod tests {
         assert!(parse_token("read:").is_err());
         let t = parse_token("ana:admin:s3:cr:et").unwrap();
         assert_eq!(
-            (t.name.as_deref(), t.role, t.secret.as_str()),
-            (Some("ana"), Role::Admin, "s3:cr:et")
+            (t.name.as_deref(), t.role, t.secret.as_deref()),
+            (Some("ana"), Role::Admin, Some("s3:cr:et"))
         );
+        assert!(!format!("{t:?}").contains("s3"), "{t:?}");
         let t = parse_token("read:s3:cr:et").unwrap();
-        assert_eq!((t.name, t.secret.as_str()), (None, "s3:cr:et"));
+        assert_eq!((t.name, t.secret.as_deref()), (None, Some("s3:cr:et")));
         assert!(parse_token("ana:root:x").unwrap_err().contains("root"));
         assert!(parse_token("an a:read:x")
             .unwrap_err()

@@ -67,6 +67,8 @@ pub fn route_label(m: Option<&MatchedPath>) -> &'static str {
         "/v1/segments",
         "/v1/segments/{name}",
         "/v1/segments/{name}/ids",
+        "/v1/keys",
+        "/v1/keys/{name}",
     ];
     m.and_then(|m| ROUTES.iter().find(|r| **r == m.as_str()).copied())
         .unwrap_or("unmatched")
@@ -127,7 +129,14 @@ pub struct Metrics {
     /// TLS connections closed because the handshake did not end within
     /// `header_read_timeout`.
     pub tls_handshake_timeouts: AtomicU64,
+    /// API keys stored now.
+    pub api_keys: AtomicU64,
+    /// Requests refused with 401: no token, an unknown one, an expired key.
+    auth_failures: [AtomicU64; AUTH_FAILURE_REASONS.len()],
 }
+
+/// The `reason` labels of `segdb_auth_failures_total`.
+const AUTH_FAILURE_REASONS: [&str; 3] = ["missing", "unknown", "expired"];
 
 impl Default for Metrics {
     fn default() -> Metrics {
@@ -151,6 +160,8 @@ impl Default for Metrics {
             connections_dropped: AtomicU64::new(0),
             tls_handshake_errors: AtomicU64::new(0),
             tls_handshake_timeouts: AtomicU64::new(0),
+            api_keys: AtomicU64::new(0),
+            auth_failures: Default::default(),
         }
     }
 }
@@ -176,6 +187,14 @@ impl Metrics {
             .entry((method, route, status))
             .or_default() += 1;
         lock(&self.latency).entry(route).or_default().observe(secs);
+    }
+
+    /// Counts a request refused with 401 for `reason` (`missing`,
+    /// `unknown` or `expired`; anything else is not counted).
+    pub fn auth_failure(&self, reason: &str) {
+        if let Some(i) = AUTH_FAILURE_REASONS.iter().position(|r| *r == reason) {
+            self.auth_failures[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Counts a statement of `kind` (`select`, `create_table`, …).
@@ -318,6 +337,26 @@ impl Metrics {
         for (name, kind, v, help) in counters {
             head(&mut o, name, kind, help);
             let _ = writeln!(o, "{name} {}", v.load(Ordering::Relaxed));
+        }
+        head(
+            &mut o,
+            "segdb_keys",
+            "gauge",
+            "API keys stored (made with POST /v1/keys, not yet revoked; expired ones included).",
+        );
+        let _ = writeln!(o, "segdb_keys {}", self.api_keys.load(Ordering::Relaxed));
+        head(
+            &mut o,
+            "segdb_auth_failures_total",
+            "counter",
+            "Requests refused with 401, by reason: missing (no bearer token), unknown (no such token or key), expired (an expired API key).",
+        );
+        for (r, n) in AUTH_FAILURE_REASONS.iter().zip(&self.auth_failures) {
+            let _ = writeln!(
+                o,
+                "segdb_auth_failures_total{{reason=\"{r}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
         }
         head(
             &mut o,

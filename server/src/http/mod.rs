@@ -10,11 +10,14 @@ pub mod config;
 mod id_list;
 pub mod ingest;
 mod insight;
+pub mod key_store;
+mod keys;
 mod listen;
 pub mod metrics;
 mod query;
 mod rejection;
 pub mod running;
+pub mod secret_hash;
 mod segments;
 mod tables;
 pub mod tls;
@@ -35,6 +38,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub use api_error::ApiError;
 pub use auth::Role;
 pub use config::{Config, Settings};
+use key_store::KeyStore;
 pub use listen::{serve, Listeners};
 use metrics::Metrics;
 use running::{Running, RunningQuery};
@@ -51,21 +55,38 @@ pub struct AppState {
     slots: Arc<Semaphore>,
     /// The queries running now, which a shutdown cancels.
     pub running: Arc<Running>,
+    /// The API keys (`/v1/keys`), kept in the store's `KEYS` file.
+    pub keys: KeyStore,
 }
 
 /// The shared state, as handlers get it.
 pub type Shared = Arc<AppState>;
 
 impl AppState {
-    /// The state of a server of `store` with `config`.
-    pub fn new(store: Store, config: Config) -> Shared {
-        Arc::new(AppState {
+    /// The state of a server of `store` with `config`; fails if the
+    /// store's `KEYS` file cannot be read.
+    pub fn new(store: Store, config: Config) -> Result<Shared, String> {
+        let keys = KeyStore::open(&config.data)?;
+        for k in keys.snapshot().iter() {
+            if config.tokens.iter().any(|t| t.name == k.name) {
+                tracing::warn!(
+                    name = %k.name,
+                    "an API key and a configured token have the same name; their requests are logged alike"
+                );
+            }
+        }
+        let metrics = Metrics::default();
+        metrics
+            .api_keys
+            .store(keys.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(Arc::new(AppState {
             slots: Arc::new(Semaphore::new(config.max_concurrent_queries)),
             store,
             config,
-            metrics: Metrics::default(),
+            metrics,
             running: Arc::default(),
-        })
+            keys,
+        }))
     }
 
     /// Registers a query about to run, with the query timeout from now.
@@ -126,6 +147,8 @@ pub fn router(state: Shared) -> Router {
             axum::routing::put(segments::put).delete(segments::delete),
         )
         .route("/v1/segments/{name}/ids", get(segments::ids))
+        .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/keys/{name}", get(keys::describe).delete(keys::revoke))
         // A new route goes in `metrics::route_label` too (else it is
         // counted as `unmatched`).
         .fallback(not_found)
@@ -180,14 +203,20 @@ async fn observe(
     let response = if path == "/healthz" {
         next.run(req).await
     } else {
-        match auth::authenticate(req.headers(), peer, &s.config.tokens) {
+        let keys = s.keys.snapshot();
+        match auth::authenticate(req.headers(), peer, &s.config.tokens, &keys, s.keys.now()) {
             Ok(p) => {
                 req.extensions_mut().insert(p.role);
                 req.extensions_mut().insert(p.clone());
                 principal = Some(p.name);
                 next.run(req).await
             }
-            Err(e) => e.into_response(),
+            Err(e) => {
+                if let Some(reason) = e.reason() {
+                    s.metrics.auth_failure(reason);
+                }
+                ApiError::from(e).into_response()
+            }
         }
     };
     let response = rejection::into_api_error(&request_method, &path, response).await;

@@ -3,6 +3,7 @@
 //! provider (no OpenSSL), offering HTTP/1.1 by ALPN. Loaded once at start,
 //! so a missing file or a bad PEM stops the start with the file's name.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,6 +11,8 @@ use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::TlsAcceptor;
+
+use super::config::Settings;
 
 /// The PEM files of a TLS server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +22,54 @@ pub struct TlsFiles {
     /// The leaf's private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC)
     /// (`tls_key`).
     pub key: PathBuf,
+}
+
+/// The TLS files and the plain-HTTP address of `s`: both files or
+/// neither, and a plain-HTTP address only beside TLS, elsewhere than
+/// `listen`.
+pub(super) fn resolve(
+    s: &Settings,
+    listen: SocketAddr,
+) -> Result<(Option<TlsFiles>, Option<SocketAddr>), String> {
+    let tls = match (&s.tls_cert, &s.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err("tls_cert is set but tls_key is not: HTTPS needs both \
+                        (--tls-key, SEGDB_TLS_KEY or tls_key in the config)"
+                .into())
+        }
+        (None, Some(_)) => {
+            return Err("tls_key is set but tls_cert is not: HTTPS needs both \
+                        (--tls-cert, SEGDB_TLS_CERT or tls_cert in the config)"
+                .into())
+        }
+    };
+    let plain = match &s.plain_http_listen {
+        None => None,
+        Some(_) if tls.is_none() => {
+            return Err("plain_http_listen is set without TLS: it adds plain HTTP \
+                        beside HTTPS; without tls_cert and tls_key, `listen` \
+                        serves plain HTTP already"
+                .into())
+        }
+        Some(text) => {
+            let addr: SocketAddr = text
+                .parse()
+                .map_err(|_| format!("plain_http_listen address `{text}` is not IP:PORT"))?;
+            if addr == listen && addr.port() != 0 {
+                return Err(format!(
+                    "plain_http_listen {addr} is the HTTPS address (listen) too: \
+                     give it another port"
+                ));
+            }
+            Some(addr)
+        }
+    };
+    Ok((tls, plain))
 }
 
 /// The acceptor of connections for `files`: reads and checks both files
@@ -98,6 +149,67 @@ fn bad_pem(setting: &str, path: &Path, e: &pem::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_takes_both_files_and_plain_http_only_beside_it() {
+        let base = || Settings {
+            data: Some("/a".into()),
+            ..Settings::default()
+        };
+        let c = base().resolve().unwrap();
+        assert_eq!((c.tls, c.plain_http_listen), (None, None));
+        let file: Settings = toml::from_str(
+            "tls_cert = \"/f/cert.pem\"\ntls_key = \"/f/key.pem\"\n\
+             plain_http_listen = \"127.0.0.1:9\"\n",
+        )
+        .unwrap();
+        let env = Settings::from_env(|k| match k {
+            "SEGDB_TLS_KEY" => Some("/e/key.pem".into()),
+            "SEGDB_PLAIN_HTTP_LISTEN" => Some("127.0.0.1:8".into()),
+            _ => None,
+        })
+        .unwrap();
+        let flags = Settings {
+            tls_cert: Some("/c/cert.pem".into()),
+            ..Settings::default()
+        };
+        let c = base()
+            .overridden_by(file)
+            .overridden_by(env)
+            .overridden_by(flags)
+            .resolve()
+            .unwrap();
+        assert_eq!(
+            c.tls,
+            Some(TlsFiles {
+                cert: "/c/cert.pem".into(),
+                key: "/e/key.pem".into()
+            })
+        );
+        assert_eq!(c.plain_http_listen, Some("127.0.0.1:8".parse().unwrap()));
+        let resolve = |toml_text: &str| {
+            base()
+                .overridden_by(toml::from_str(toml_text).unwrap())
+                .resolve()
+        };
+        for (bad, says) in [
+            ("tls_cert = \"/c\"", "tls_key is not"),
+            ("tls_key = \"/k\"", "tls_cert is not"),
+            ("plain_http_listen = \"127.0.0.1:9\"", "without TLS"),
+            (
+                "tls_cert = \"/c\"\ntls_key = \"/k\"\nplain_http_listen = \"nowhere\"",
+                "nowhere",
+            ),
+            (
+                "listen = \"127.0.0.1:9\"\ntls_cert = \"/c\"\ntls_key = \"/k\"\n\
+                 plain_http_listen = \"127.0.0.1:9\"",
+                "another port",
+            ),
+        ] {
+            let e = resolve(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
 
     fn self_signed() -> (String, String) {
         let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();

@@ -166,6 +166,8 @@ fn every_route_is_counted_under_its_pattern() {
         ("GET", "/v1/segments", "/v1/segments"),
         ("DELETE", "/v1/segments/nope", "/v1/segments/{name}"),
         ("GET", "/v1/segments/nope/ids", "/v1/segments/{name}/ids"),
+        ("GET", "/v1/keys", "/v1/keys"),
+        ("GET", "/v1/keys/nope", "/v1/keys/{name}"),
         ("GET", "/metrics", "/metrics"),
     ];
     for (method, path, _) in routes {

@@ -14,6 +14,7 @@ mod hostile;
 mod imports;
 mod ingest;
 mod insight;
+mod keys;
 mod labels;
 mod language;
 mod limits;
@@ -73,7 +74,7 @@ impl Server {
         let plain_addr = plain.as_ref().map(|l| l.local_addr().unwrap());
         // As `segdb serve` opens it: the WAL settings, then recovery.
         let store = http::ingest::open_store(&config, false).unwrap();
-        let state = AppState::new(store, config);
+        let state = AppState::new(store, config).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
         let thread = std::thread::spawn(move || {

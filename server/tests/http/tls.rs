@@ -310,7 +310,7 @@ fn tls_bad_files_stop_the_start_naming_the_file() {
     // With TLS configured, `serve` will not serve plain HTTP on a bare
     // listener.
     let cfg = config(&id.cert, &id.key);
-    let state = AppState::new(http::ingest::open_store(&cfg, false).unwrap(), cfg);
+    let state = AppState::new(http::ingest::open_store(&cfg, false).unwrap(), cfg).unwrap();
     let e = rt
         .block_on(http::serve(state, listeners.main, async {}))
         .unwrap_err();

@@ -113,6 +113,12 @@ enum Cmd {
     },
     /// Serves a store over HTTP (see the README's "HTTP API").
     Serve(serve::ServeArgs),
+    /// Token tools: `segdb token hash` reads a secret on stdin and prints
+    /// the `secret_hash` line for the config file.
+    Token {
+        #[command(subcommand)]
+        sub: TokenCmd,
+    },
     /// An interactive console of a server: statements in, tables out.
     Console(console::ConsoleArgs),
     /// Measures W1–W6: on a local store (open time, bytes on disk, latency)
@@ -145,6 +151,14 @@ enum Cmd {
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Reads a token's secret from stdin (its first line; never from the
+    /// command line, which `ps` shows) and prints `secret_hash = "…"`, a
+    /// salted SHA-256, to paste into a `[[tokens]]` entry of the config.
+    Hash,
 }
 
 #[derive(Subcommand)]
@@ -271,6 +285,9 @@ fn run(cmd: Cmd) -> Result<(), AnyError> {
         }
         Cmd::Check { data, json } => check::check(&data, json),
         Cmd::Serve(args) => serve::serve(args),
+        Cmd::Token {
+            sub: TokenCmd::Hash,
+        } => token_hash(),
         Cmd::Console(args) => console::console(args),
         Cmd::Bench {
             sub: Some(BenchCmd::Ingest(args)),
@@ -297,4 +314,23 @@ fn run(cmd: Cmd) -> Result<(), AnyError> {
             (None, None) => Err("give --data DIR or --url URL".into()),
         },
     }
+}
+
+/// `segdb token hash`: the secret's first line on stdin, hashed.
+fn token_hash() -> Result<(), AnyError> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("secret (shown as typed; pipe it in to keep it off the screen): ");
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    let secret = line.strip_suffix('\n').unwrap_or(&line);
+    let secret = secret.strip_suffix('\r').unwrap_or(secret);
+    if secret.is_empty() {
+        return Err("no secret on stdin: give it as the first line".into());
+    }
+    let hash = segdb_server::http::secret_hash::SecretHash::new(secret);
+    outln!("secret_hash = \"{hash}\"");
+    Ok(())
 }

@@ -125,7 +125,7 @@ pub fn serve(args: ServeArgs) -> Result<(), AnyError> {
         tracing::warn!(%url, "plain HTTP beside TLS (plain_http_listen): its traffic is not encrypted");
         outln!("segdb also listening on {url} (plain HTTP)");
     }
-    let state = AppState::new(store, config);
+    let state = AppState::new(store, config)?;
     // Flushes and compactions, off the reactor, until shutdown.
     let maintenance = Maintenance::start(state.clone());
     let served = runtime.block_on(http::serve(
