@@ -499,6 +499,8 @@ fn serve_over_tls_with_console_bench_and_plain_listen() {
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
+    // Killed if an assertion fails before the SIGTERM below.
+    let mut child = KillOnDrop(Some(child));
     let mut line = String::new();
     let mut next_line = || {
         line.clear();
@@ -549,7 +551,7 @@ fn serve_over_tls_with_console_bench_and_plain_listen() {
     assert_eq!(count(&plain_url).unwrap()["rows"][0][0], 300);
     let tls_port_over_http = url.replacen("https://", "http://", 1);
     assert!(count(&tls_port_over_http).is_err());
-    let err = terminate(child);
+    let err = terminate(child.0.take().unwrap());
     assert!(err.contains("plain HTTP beside TLS"), "{err}");
 
     // A certificate file that is not there, or not PEM: the start stops,
@@ -680,4 +682,16 @@ fn token_hash_in_the_config_and_keys_across_a_restart() {
         assert!(!log.contains(secret), "`{secret}` in the log:\n{log}");
     }
     assert!(!log.contains("sha256$"), "a hash in the log:\n{log}");
+}
+
+/// A server process, killed when dropped unless taken.
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
