@@ -1,7 +1,13 @@
 //! A small blocking HTTP client of the segdb API, for `segdb console`,
-//! `segdb bench --url` and the tests.
+//! `segdb bench --url` and the tests. It speaks HTTPS too (rustls), trusting
+//! the Mozilla roots, or only the certificates given to
+//! [`Client::with_ca_cert`] (a private CA, or a self-signed server).
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use ureq::tls::{PemItem, RootCerts, TlsConfig};
 
 use serde_json::Value;
 
@@ -93,6 +99,7 @@ pub struct Client {
     agent: ureq::Agent,
     base: String,
     token: Option<String>,
+    timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Client {
@@ -111,17 +118,40 @@ impl Client {
     /// As [`Client::new`], with every request (connecting, sending and
     /// reading the whole answer) given at most `timeout`.
     pub fn with_timeout(base: &str, token: Option<String>, timeout: Option<Duration>) -> Client {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_global(timeout)
-            .build()
-            .into();
         Client {
-            agent,
+            agent: agent(timeout, RootCerts::WebPki),
             base: base.trim_end_matches('/').to_owned(),
             token,
+            timeout,
         }
+    }
+
+    /// This client trusting, for HTTPS, only the certificates of `pem` (a
+    /// private CA's, or a self-signed server's own) instead of the Mozilla
+    /// roots.
+    pub fn with_ca_cert(mut self, pem: &[u8]) -> Result<Client, String> {
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(pem) {
+            // A key pasted beside the certificate is not a trust anchor.
+            if let PemItem::Certificate(c) = item.map_err(|e| format!("is not valid PEM: {e}"))? {
+                certs.push(c);
+            }
+        }
+        if certs.is_empty() {
+            return Err(
+                "holds no certificate (a PEM `-----BEGIN CERTIFICATE-----` section)".into(),
+            );
+        }
+        self.agent = agent(self.timeout, RootCerts::Specific(Arc::new(certs)));
+        Ok(self)
+    }
+
+    /// [`Client::with_ca_cert`] with a PEM file; the error names it.
+    pub fn with_ca_cert_file(self, path: &Path) -> Result<Client, String> {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("reading the CA certificate {}: {e}", path.display()))?;
+        self.with_ca_cert(&pem)
+            .map_err(|e| format!("the CA certificate {} {e}", path.display()))
     }
 
     fn finish(
@@ -207,4 +237,16 @@ impl Client {
         )?
         .into_result()
     }
+}
+
+/// An agent: answers of any status are answers, connecting takes at most
+/// 10 s, a request at most `timeout`; HTTPS trusts `roots`.
+fn agent(timeout: Option<Duration>, roots: RootCerts) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_global(timeout)
+        .tls_config(TlsConfig::builder().root_certs(roots).build())
+        .build()
+        .into()
 }

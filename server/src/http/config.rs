@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::auth::{Role, Token};
 use super::secret_hash::SecretHash;
+use super::tls::TlsFiles;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -43,6 +44,12 @@ pub struct Settings {
     pub data: Option<PathBuf>,
     /// The address to listen on.
     pub listen: Option<String>,
+    /// The certificate chain (PEM) to serve HTTPS with; needs `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// With TLS, also serve plain HTTP on this address (off unless given).
+    pub plain_http_listen: Option<String>,
     /// `human` or `json`.
     pub log_format: Option<LogFormat>,
     /// A query running longer is stopped (408).
@@ -166,6 +173,10 @@ pub struct Config {
     pub data: PathBuf,
     /// The address to listen on.
     pub listen: SocketAddr,
+    /// With these, `listen` serves HTTPS only.
+    pub tls: Option<TlsFiles>,
+    /// Plain HTTP beside TLS, only when asked (and only with `tls`).
+    pub plain_http_listen: Option<SocketAddr>,
     /// How log lines are written.
     pub log_format: LogFormat,
     /// A query running longer is stopped.
@@ -275,6 +286,9 @@ impl Settings {
         Ok(Settings {
             data: var("SEGDB_DATA").map(PathBuf::from),
             listen: var("SEGDB_LISTEN"),
+            tls_cert: var("SEGDB_TLS_CERT").map(PathBuf::from),
+            tls_key: var("SEGDB_TLS_KEY").map(PathBuf::from),
+            plain_http_listen: var("SEGDB_PLAIN_HTTP_LISTEN"),
             log_format: var("SEGDB_LOG_FORMAT")
                 .map(|v| v.parse())
                 .transpose()
@@ -327,6 +341,9 @@ impl Settings {
         take!(
             data,
             listen,
+            tls_cert,
+            tls_key,
+            plain_http_listen,
             log_format,
             query_timeout_ms,
             max_concurrent_queries,
@@ -360,6 +377,7 @@ impl Settings {
         let listen: SocketAddr = listen
             .parse()
             .map_err(|_| format!("listen address `{listen}` is not IP:PORT"))?;
+        let (tls, plain_http_listen) = super::tls::resolve(&self, listen)?;
         let data = self.data.ok_or(
             "no store: give --data DIR (or `data` in the config, or SEGDB_DATA), or --demo",
         )?;
@@ -406,6 +424,8 @@ impl Settings {
             )?),
             data,
             listen,
+            tls,
+            plain_http_listen,
             log_format: self.log_format.unwrap_or_default(),
             query_timeout: Duration::from_millis(positive(
                 "query_timeout_ms",
@@ -733,7 +753,8 @@ mod tests {
         assert!(!c.tokens[0].secret_hash.matches("plain"));
         // A plain secret is hashed at load: only its hash is kept.
         assert!(c.tokens[1].secret_hash.matches("plain"));
-        assert!(!format!("{c:?}").contains("plain"));
+        // (Quoted: the field `plain_http_listen` holds the word too.)
+        assert!(!format!("{c:?}").contains("\"plain\""));
         let resolve = |toml_text: &str| {
             toml::from_str::<Settings>(&format!("data = \"/a\"\n[[tokens]]\n{toml_text}"))
                 .unwrap()

@@ -124,6 +124,12 @@ pub struct Metrics {
     pub header_timeouts: AtomicU64,
     /// Connections dropped when the shutdown grace period ended.
     pub connections_dropped: AtomicU64,
+    /// TLS connections whose handshake failed (not TLS, an untrusted
+    /// certificate, no common protocol, closed midway).
+    pub tls_handshake_errors: AtomicU64,
+    /// TLS connections closed because the handshake did not end within
+    /// `header_read_timeout`.
+    pub tls_handshake_timeouts: AtomicU64,
     /// API keys stored now.
     pub api_keys: AtomicU64,
     /// Requests refused with 401: no token, an unknown one, an expired key.
@@ -159,6 +165,8 @@ impl Default for Metrics {
             connections_open: AtomicU64::new(0),
             header_timeouts: AtomicU64::new(0),
             connections_dropped: AtomicU64::new(0),
+            tls_handshake_errors: AtomicU64::new(0),
+            tls_handshake_timeouts: AtomicU64::new(0),
             api_keys: AtomicU64::new(0),
             auth_failures: Default::default(),
             audit_entries: Arc::default(),
@@ -389,6 +397,23 @@ impl Metrics {
             "segdb_imports_failed_total {}",
             self.imports_failed.load(Ordering::Relaxed)
         );
+        head(
+            &mut o,
+            "segdb_tls_handshake_failures_total",
+            "counter",
+            "TLS connections closed before their handshake ended: `error` (not TLS, \
+             an untrusted certificate, closed midway) or `timeout` (header_read_timeout_ms).",
+        );
+        for (reason, v) in [
+            ("error", &self.tls_handshake_errors),
+            ("timeout", &self.tls_handshake_timeouts),
+        ] {
+            let _ = writeln!(
+                o,
+                "segdb_tls_handshake_failures_total{{reason=\"{reason}\"}} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
 
         let live = store.live_stats();
         let live_figures: [(&str, &str, u64, &str); 17] = [

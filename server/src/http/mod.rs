@@ -14,6 +14,7 @@ pub mod ingest;
 mod insight;
 pub mod key_store;
 mod keys;
+mod listen;
 pub mod metrics;
 mod query;
 mod rejection;
@@ -21,8 +22,8 @@ pub mod running;
 pub mod secret_hash;
 mod segments;
 mod tables;
+pub mod tls;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub use auth::Role;
 pub use config::{Config, Settings};
 use export_limit::ExportLimit;
 use key_store::KeyStore;
+pub use listen::{serve, Listeners};
 use metrics::Metrics;
 use running::{Running, RunningQuery};
 
@@ -264,126 +266,6 @@ async fn observe(
         principal = %principal.as_ref().map_or("-", |p| p.name.as_str()),
     );
     response
-}
-
-/// Serves `state` on `listener` until `shutdown` completes, then lets the
-/// requests in flight finish, waiting at most the configured grace period;
-/// after it, the connections left are dropped, so this returns within the
-/// grace period whatever the clients do.
-///
-/// Each connection is served by hyper's HTTP/1 server with a header read
-/// timeout (`header_read_timeout`: a connection that sends no request, or
-/// part of its headers, is closed), and TCP_NODELAY, so that a streamed
-/// answer's last segment does not wait for a delayed ACK.
-pub async fn serve(
-    state: Shared,
-    listener: tokio::net::TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let grace = state.config.shutdown_grace;
-    let running = state.running.clone();
-    let header_timeout = state.config.header_read_timeout;
-    let shared = state.clone();
-    let app = router(state);
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut connections = tokio::task::JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => {
-                let (tcp, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait a
-                        // little rather than spin.
-                        tracing::warn!("accepting a connection: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!("could not set TCP_NODELAY: {e}");
-                }
-                connections.spawn(serve_connection(
-                    shared.clone(),
-                    app.clone(),
-                    tcp,
-                    peer,
-                    header_timeout,
-                    stop_rx.clone(),
-                ));
-            }
-        }
-    }
-    let cancelled = running.cancel_all();
-    tracing::info!(
-        cancelled,
-        "shutting down: running queries cancelled, finishing the requests in flight"
-    );
-    drop(listener);
-    let _ = stop_tx.send(true);
-    let drained = tokio::time::timeout(grace, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            grace_ms = grace.as_millis() as u64,
-            connections = connections.len(),
-            "shutdown grace period over; closing the connections left"
-        );
-        shared.metrics.connections_dropped.fetch_add(
-            connections.len() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        connections.shutdown().await;
-    }
-    Ok(())
-}
-
-/// One connection: requests until the client leaves, a header read times
-/// out, or shutdown (then the request in flight finishes and the
-/// connection closes).
-async fn serve_connection(
-    state: Shared,
-    app: Router,
-    tcp: tokio::net::TcpStream,
-    peer: SocketAddr,
-    header_timeout: std::time::Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        tower_service::Service::call(&mut app.clone(), req)
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(header_timeout);
-    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
-    tokio::pin!(conn);
-    let metrics = &state.metrics;
-    metrics.connections_open.fetch_add(1, Ordering::Relaxed);
-    // Counted down however the task ends (dropped at the grace period too).
-    let _open = Decrement(&metrics.connections_open);
-    tokio::select! {
-        r = conn.as_mut() => {
-            if let Err(e) = r {
-                if e.is_timeout() {
-                    metrics.header_timeouts.fetch_add(1, Ordering::Relaxed);
-                }
-                tracing::debug!(%peer, "connection ended: {e}");
-            }
-        }
-        _ = async { stop.wait_for(|s| *s).await.is_ok() } => {
-            conn.as_mut().graceful_shutdown();
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, "connection ended: {e}");
-            }
-        }
-    }
 }
 
 /// Decrements a gauge when dropped.

@@ -25,6 +25,7 @@ mod queries;
 mod rejections;
 mod segments;
 mod slow_clients;
+mod tls;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -46,6 +47,8 @@ pub(crate) fn generated(rows: u32) -> (tempfile::TempDir, PathBuf, Data) {
 /// A server running in this process until dropped.
 pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
+    /// `plain_http_listen`'s address, beside TLS.
+    pub(crate) plain_addr: Option<SocketAddr>,
     pub(crate) state: Shared,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -61,9 +64,17 @@ impl Server {
         .overridden_by(settings)
         .resolve()
         .unwrap();
-        let listener = std::net::TcpListener::bind(config.listen).unwrap();
-        listener.set_nonblocking(true).unwrap();
+        let bind = |addr| {
+            let listener = std::net::TcpListener::bind(addr).unwrap();
+            listener.set_nonblocking(true).unwrap();
+            listener
+        };
+        let listener = bind(config.listen);
         let addr = listener.local_addr().unwrap();
+        // As `Listeners::bind` does, with the addresses known here.
+        let tls = config.tls.as_ref().map(|f| http::tls::acceptor(f).unwrap());
+        let plain = config.plain_http_listen.map(bind);
+        let plain_addr = plain.as_ref().map(|l| l.local_addr().unwrap());
         // As `segdb serve` opens it: the WAL settings, then recovery.
         let store = http::ingest::open_store(&config, false).unwrap();
         let state = AppState::new(store, config).unwrap();
@@ -72,8 +83,12 @@ impl Server {
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                http::serve(st, listener, async {
+                let listeners = http::Listeners {
+                    main: tokio::net::TcpListener::from_std(listener).unwrap(),
+                    tls,
+                    plain: plain.map(|l| tokio::net::TcpListener::from_std(l).unwrap()),
+                };
+                http::serve(st, listeners, async {
                     let _ = stopped.await;
                 })
                 .await
@@ -82,6 +97,7 @@ impl Server {
         });
         Server {
             addr,
+            plain_addr,
             state,
             stop: Some(stop),
             thread: Some(thread),
@@ -89,7 +105,12 @@ impl Server {
     }
 
     pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.state.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub(crate) fn client(&self, token: Option<&str>) -> Client {

@@ -222,12 +222,11 @@ fn where_of(text: &str) -> &str {
 /// clients send `runs` requests of each in all.
 pub fn bench_url(
     url: &str,
-    token: Option<String>,
+    client: Client,
     concurrency: usize,
     runs: usize,
     only: &[String],
 ) -> Result<(), AnyError> {
-    let client = Client::new(url, token);
     let concurrency = concurrency.max(1);
     outln!("server {url}, {concurrency} clients");
     outln!(

@@ -21,6 +21,10 @@ pub struct ConsoleArgs {
     /// Bearer token.
     #[arg(long, env = "SEGDB_TOKEN")]
     token: Option<String>,
+    /// Trust only this certificate (PEM) for an https:// --url: the
+    /// server's own if self-signed, or its private CA's.
+    #[arg(long, env = "SEGDB_CA_CERT")]
+    ca_cert: Option<std::path::PathBuf>,
     /// Run these statements and exit (errors give a non-zero exit status).
     #[arg(short = 'e', long = "execute")]
     execute: Option<String>,
@@ -55,7 +59,7 @@ Commands:
 
 pub fn console(args: ConsoleArgs) -> Result<(), AnyError> {
     let mut c = Console {
-        client: Client::new(&args.url, args.token),
+        client: crate::client(&args.url, args.token, args.ca_cert.as_deref())?,
         format: args.format,
         timing: false,
     };

@@ -35,6 +35,9 @@ pub struct IngestArgs {
     /// Bearer token (write role at least).
     #[arg(long)]
     token: Option<String>,
+    /// Trust only this certificate (PEM) for an https:// --url.
+    #[arg(long, env = "SEGDB_CA_CERT")]
+    ca_cert: Option<std::path::PathBuf>,
     /// The table (the standard `users` table).
     #[arg(long, default_value = "users")]
     table: String,
@@ -255,7 +258,7 @@ fn scrape(client: &Client) -> Option<String> {
 }
 
 pub fn bench_ingest(a: IngestArgs) -> Result<(), AnyError> {
-    let client = Client::new(&a.url, a.token.clone());
+    let client = crate::client(&a.url, a.token.clone(), a.ca_cert.as_deref())?;
     let info = client
         .request("GET", &format!("/v1/tables/{}", a.table), &[], None)?
         .into_result()?;

@@ -12,11 +12,12 @@ mod data;
 mod ingest_bench;
 mod serve;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use segdb_engine::{ImportFormat, Store};
+use segdb_server::client::Client;
 use segdb_server::{exec, gen};
 
 use data::{create_tables, demo, generate, import_file};
@@ -136,6 +137,10 @@ enum Cmd {
         /// Bearer token for --url.
         #[arg(long)]
         token: Option<String>,
+        /// Trust only this certificate (PEM) for an https:// --url: the
+        /// server's own if self-signed, or its private CA's.
+        #[arg(long, env = "SEGDB_CA_CERT")]
+        ca_cert: Option<PathBuf>,
         /// Clients sending requests at once (with --url).
         #[arg(long, default_value_t = 2)]
         concurrency: usize,
@@ -193,6 +198,16 @@ fn main() -> ExitCode {
 }
 
 type AnyError = Box<dyn std::error::Error>;
+
+/// A client of the server at `url`, trusting `ca_cert` (a PEM file) for
+/// HTTPS if given, else the Mozilla roots.
+fn client(url: &str, token: Option<String>, ca_cert: Option<&Path>) -> Result<Client, AnyError> {
+    let client = Client::new(url, token);
+    Ok(match ca_cert {
+        Some(path) => client.with_ca_cert_file(path)?,
+        None => client,
+    })
+}
 
 fn run(cmd: Cmd) -> Result<(), AnyError> {
     match cmd {
@@ -286,11 +301,18 @@ fn run(cmd: Cmd) -> Result<(), AnyError> {
             data,
             url,
             token,
+            ca_cert,
             concurrency,
             runs,
             only,
         } => match (data, url) {
-            (_, Some(url)) => bench::bench_url(&url, token, concurrency, runs, &only),
+            (_, Some(url)) => bench::bench_url(
+                &url,
+                client(&url, token, ca_cert.as_deref())?,
+                concurrency,
+                runs,
+                &only,
+            ),
             (Some(data), None) => bench::bench(&data, runs, &only),
             (None, None) => Err("give --data DIR or --url URL".into()),
         },

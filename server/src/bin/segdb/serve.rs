@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use segdb_server::http::config::{parse_token, LogFormat, Settings};
 use segdb_server::http::ingest::{flush_at_shutdown, open_store, Maintenance};
-use segdb_server::http::{self, AppState};
+use segdb_server::http::{self, AppState, Listeners};
 
 use crate::AnyError;
 
@@ -28,6 +28,17 @@ pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:7878; port 0 picks a free one).
     #[arg(long)]
     listen: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs
+    /// --tls-key. Plain HTTP is then off, unless --plain-listen.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
+    /// With TLS, also serve plain HTTP on this address (e.g. 127.0.0.1:7879
+    /// for a local health check); only with --tls-cert and --tls-key.
+    #[arg(long = "plain-listen")]
+    plain_http_listen: Option<String>,
     /// A TOML config file (see the README).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -66,6 +77,9 @@ pub fn serve(args: ServeArgs) -> Result<(), AnyError> {
     let flags = Settings {
         data: args.data.clone(),
         listen: args.listen.clone(),
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
+        plain_http_listen: args.plain_http_listen.clone(),
         log_format: args.log_format,
         query_timeout_ms: args.query_timeout_ms,
         max_concurrent_queries: args.max_concurrent_queries,
@@ -86,15 +100,14 @@ pub fn serve(args: ServeArgs) -> Result<(), AnyError> {
         )?);
     }
     let config = settings.resolve()?;
-    let store = open_store(&config, args.truncate_wal_at_corruption)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("segdb-http")
         .build()?;
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(config.listen))
-        .map_err(|e| format!("listening on {}: {e}", config.listen))?;
-    let addr = listener.local_addr()?;
+    // The TLS files are read before the store is opened: a bad certificate
+    // stops the start at once, naming the file.
+    let listeners = runtime.block_on(Listeners::bind(&config))?;
+    let store = open_store(&config, args.truncate_wal_at_corruption)?;
     if config.tokens.is_empty() {
         tracing::warn!(
             "no tokens configured: accepting only clients on this machine (loopback), with every role"
@@ -105,14 +118,19 @@ pub fn serve(args: ServeArgs) -> Result<(), AnyError> {
         tables = store.table_names().len(),
         "serving"
     );
-    // Scripts and tests read this line to learn where to connect.
-    outln!("segdb listening on http://{addr}");
+    // Scripts and tests read this line to learn where to connect:
+    // `segdb listening on http://IP:PORT`, or `https://` with TLS.
+    outln!("segdb listening on {}", listeners.url()?);
+    if let Some(url) = listeners.plain_url()? {
+        tracing::warn!(%url, "plain HTTP beside TLS (plain_http_listen): its traffic is not encrypted");
+        outln!("segdb also listening on {url} (plain HTTP)");
+    }
     let state = AppState::new(store, config)?;
     // Flushes and compactions, off the reactor, until shutdown.
     let maintenance = Maintenance::start(state.clone());
     let served = runtime.block_on(http::serve(
         state.clone(),
-        listener,
+        listeners,
         http::shutdown_signal(),
     ));
     maintenance.stop();
