@@ -546,6 +546,16 @@ fn the_log_names_each_requests_principal() {
     assert!(line("/v1/tables").contains("principal=ops.bot"), "{err}");
     assert!(line("/v1/segments").contains("principal=-"), "{err}");
     assert!(!err.contains("s3cret"), "a secret in the log:\n{err}");
+    // Durations are rounded to the microsecond, never
+    // `latency_ms=0.013404000000000001`.
+    for l in err.lines().filter(|l| l.contains("segdb::request")) {
+        let ms = l
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("latency_ms="))
+            .unwrap_or_else(|| panic!("no latency in {l}"));
+        let decimals = ms.split_once('.').map_or(0, |(_, d)| d.len());
+        assert!(decimals <= 3, "latency_ms={ms} in {l}");
+    }
 }
 
 /// `segdb serve --tls-cert --tls-key` as a user runs it, with a

@@ -260,7 +260,7 @@ async fn observe(
         method = %metrics::shorten(request_method.as_str()),
         path = %path,
         status,
-        latency_ms = secs * 1e3,
+        latency_ms = (secs * 1e6).round() / 1e3,
         rows,
         peer = %peer,
         principal = %principal.as_ref().map_or("-", |p| p.name.as_str()),
