@@ -11,7 +11,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,56 +36,34 @@ const MAX_HWM_KIB: u64 = 256 * 1024;
 const STREAMERS: usize = 6;
 
 /// Starts `segdb serve` on `store`; the caller waits on the child.
-#[allow(clippy::zombie_processes)]
 fn serve(store: &std::path::Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_segdb"))
-        .args([
-            "serve",
-            "--data",
-            common::p(store),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        // Two slots on a two-core machine: a W1 with a slot competes with
-        // one heavy query for the rayon workers, not with four.
-        .args([
-            "--max-concurrent-queries",
-            "2",
-            "--query-timeout-ms",
-            "3000",
-        ])
-        .env("SEGDB_QUEUE_WAIT_MS", "8000")
-        // The stalled import is still open at SIGTERM: it is dropped after
-        // this grace period.
-        .env("SEGDB_SHUTDOWN_GRACE_MS", "2000")
-        .env("SEGDB_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "serve exited");
-        if let Some(url) = line.trim().strip_prefix("segdb listening on http://") {
-            let addr = url.parse().unwrap();
-            std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-            return (child, addr);
-        }
-    }
-}
-
-/// The server process, killed if the test fails before it stops it.
-struct Serving(Option<Child>);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+    let (child, url) = common::listening(
+        Command::new(env!("CARGO_BIN_EXE_segdb"))
+            .args([
+                "serve",
+                "--data",
+                common::p(store),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            // Two slots on a two-core machine: a W1 with a slot competes with
+            // one heavy query for the rayon workers, not with four.
+            .args([
+                "--max-concurrent-queries",
+                "2",
+                "--query-timeout-ms",
+                "3000",
+            ])
+            .env("SEGDB_QUEUE_WAIT_MS", "8000")
+            // The stalled import is still open at SIGTERM: it is dropped
+            // after this grace period.
+            .env("SEGDB_SHUTDOWN_GRACE_MS", "2000")
+            .env("SEGDB_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    );
+    let addr = url.strip_prefix("http://").unwrap().parse().unwrap();
+    (child, addr)
 }
 
 /// A request with a text body and `Connection: close`.
@@ -117,17 +95,6 @@ fn exchange(addr: SocketAddr, req: &[u8], timeout: Duration) -> (u16, String) {
     (status, out)
 }
 
-/// A kilobyte of the process's status field `key` (VmHWM, VmRSS).
-fn kib(pid: u32, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 /// A WHERE of `n` OR'ed ranges: seconds of evaluation without a timeout.
 fn heavy_where(n: u32) -> String {
     (0..n)
@@ -148,7 +115,7 @@ fn w1_answers_throughout_a_hostile_load() {
     let (_dir, store, _, _) = common::generated_store(20_000, 7);
     let (child, addr) = serve(&store);
     let pid = child.id();
-    let mut serving = Serving(Some(child));
+    let mut serving = common::KillOnDrop(Some(child));
     let w1 = COUNT_WORKLOADS[0].1;
     let want = exchange(addr, &request("POST", "/v1/query", "", w1), W1_TIMEOUT);
     assert_eq!(want.0, 200, "{}", want.1);
@@ -271,8 +238,8 @@ fn w1_answers_throughout_a_hostile_load() {
     for a in attackers {
         a.join().unwrap();
     }
-    let hwm = kib(pid, "VmHWM:");
-    let rss = kib(pid, "VmRSS:");
+    let hwm = common::proc_status_kib(pid, "VmHWM:");
+    let rss = common::proc_status_kib(pid, "VmRSS:");
     let metrics = exchange(addr, &request("GET", "/metrics", "", ""), W1_TIMEOUT).1;
     eprintln!(
         "{w1s} W1 answers, {ingests} ingests beside a stalled import, {} streams hung up, {} spam requests; VmHWM {hwm} KiB, VmRSS {rss} KiB",

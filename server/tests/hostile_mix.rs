@@ -5,11 +5,14 @@
 //! gets a 4xx; the server's peak RSS (`VmHWM`) stays under a stated bound,
 //! the manifest stays small, and the server still answers a count.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use segdb_server::client::Client;
+
+#[path = "common/mod.rs"]
+mod common;
+use common::KillOnDrop;
 
 /// Rows of the table the SELECTs read.
 const ROWS: usize = 100_000;
@@ -23,49 +26,16 @@ const MAX_PEAK_RSS_KB: u64 = 512 * 1024;
 /// field, and 1,024 field names.
 const MAX_MANIFEST_BYTES: u64 = 2 << 20;
 
-#[allow(clippy::zombie_processes)]
 fn serve(data: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_segdb"))
-        .args(["serve", "--data", data, "--listen", "127.0.0.1:0"])
-        .env("SEGDB_MAX_ANSWER_ROWS", ANSWER_ROWS)
-        .env("SEGDB_MAX_ANSWER_BYTES", ANSWER_BYTES)
-        .env("SEGDB_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "serve exited");
-        if let Some(url) = line.trim().strip_prefix("segdb listening on ") {
-            std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-            return (child, url.to_owned());
-        }
-    }
-}
-
-/// Kills the server if the test fails before stopping it.
-struct KillOnDrop(Option<Child>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// The process's peak resident set, in KiB.
-fn peak_rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
+    common::listening(
+        Command::new(env!("CARGO_BIN_EXE_segdb"))
+            .args(["serve", "--data", data, "--listen", "127.0.0.1:0"])
+            .env("SEGDB_MAX_ANSWER_ROWS", ANSWER_ROWS)
+            .env("SEGDB_MAX_ANSWER_BYTES", ANSWER_BYTES)
+            .env("SEGDB_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )
 }
 
 fn post(c: &Client, path: &str, ct: &str, body: &str) -> (u16, String) {
@@ -104,7 +74,7 @@ fn a_hostile_mix_gets_4xx_in_bounded_memory() {
         );
         assert_eq!(status, 200, "{text}");
     }
-    let base_kb = peak_rss_kb(pid);
+    let base_kb = common::proc_status_kib(pid, "VmHWM:");
 
     // 40 x every id in one request, with a read token's rights.
     let (status, text) = post(
@@ -157,7 +127,7 @@ fn a_hostile_mix_gets_4xx_in_bounded_memory() {
     // Still answering, and within bounds.
     let v = c.query("SELECT COUNT(*) FROM users").unwrap();
     assert_eq!(v["rows"][0][0], serde_json::json!(ROWS));
-    let peak_kb = peak_rss_kb(pid);
+    let peak_kb = common::proc_status_kib(pid, "VmHWM:");
     // SIGTERM flushes the values into the manifest.
     let ok = Command::new("kill")
         .args(["-TERM", &pid.to_string()])

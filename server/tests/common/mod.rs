@@ -3,8 +3,9 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
 
 /// Runs `segdb` with `args`: (success, stdout, stderr).
 pub fn segdb(args: &[&str]) -> (bool, String, String) {
@@ -17,6 +18,53 @@ pub fn segdb(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Spawns `cmd`, a `segdb serve …` with its stdout piped, and waits for
+/// the line it prints once listening: the child and its URL
+/// (`http://…` or `https://…`). Its stdout is drained from then on, so
+/// the server never blocks on it; the caller waits on the child.
+#[allow(clippy::zombie_processes)]
+pub fn listening(cmd: &mut Command) -> (Child, String) {
+    let mut child = cmd.spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "serve exited before listening"
+        );
+        if let Some(url) = line.trim().strip_prefix("segdb listening on ") {
+            std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+            return (child, url.to_owned());
+        }
+    }
+}
+
+/// A server process, killed when dropped unless taken: a test that fails
+/// before stopping its server leaves none behind.
+pub struct KillOnDrop(pub Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The field `key` (`VmHWM:`, `VmRSS:`) of a process's `/proc` status,
+/// in KiB.
+pub fn proc_status_kib(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
 }
 
 /// A path as an argument.

@@ -2,6 +2,8 @@
 //! them: the real binary, a real port, signals. `security.rs`: principals
 //! in the log, hashed secrets and keys, TLS.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod security;
 
 use std::io::{BufRead, BufReader, Write};
@@ -19,30 +21,14 @@ fn serve(args: &[&str]) -> (Child, String) {
 }
 
 /// As [`serve`], from `cmd` (for its environment).
-#[allow(clippy::zombie_processes)]
 fn serve_with(mut cmd: Command, args: &[&str]) -> (Child, String) {
-    let mut child = cmd
-        .arg("serve")
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "serve exited before listening"
-        );
-        if let Some(url) = line.trim().strip_prefix("segdb listening on ") {
-            // Keep draining stdout so that the server never blocks on it.
-            std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-            return (child, url.to_owned());
-        }
-    }
+    common::listening(
+        cmd.arg("serve")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
 }
 
 fn terminate(mut child: Child) -> String {

@@ -2,6 +2,7 @@
 //! every log line, `segdb token hash` and API keys across a restart, and
 //! HTTPS with a certificate made here.
 
+use super::common::KillOnDrop;
 use super::*;
 
 /// Tokens are `NAME:ROLE:SECRET`: every request's log line names the
@@ -267,16 +268,4 @@ fn token_hash_in_the_config_and_keys_across_a_restart() {
         assert!(!log.contains(secret), "`{secret}` in the log:\n{log}");
     }
     assert!(!log.contains("sha256$"), "a hash in the log:\n{log}");
-}
-
-/// A server process, killed when dropped unless taken.
-struct KillOnDrop(Option<Child>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }

@@ -8,32 +8,17 @@ mod common;
 mod check;
 mod lock;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 /// Starts `segdb serve --data data` on 127.0.0.1:0; returns the child and
 /// its URL (read from the line it prints once listening).
-#[allow(clippy::zombie_processes)]
 fn serve(data: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_segdb"))
-        .args(["serve", "--data", data, "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "serve exited before listening"
-        );
-        if let Some(url) = line.trim().strip_prefix("segdb listening on ") {
-            std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-            return (child, url.to_owned());
-        }
-    }
+    common::listening(
+        Command::new(env!("CARGO_BIN_EXE_segdb"))
+            .args(["serve", "--data", data, "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
 }
 
 /// Stops a server with SIGTERM and checks that it exited cleanly.
