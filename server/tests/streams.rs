@@ -268,6 +268,16 @@ fn hung_up_queries_free_their_slots(request: fn(SocketAddr) -> String, head: boo
         "both slots are held by the queries"
     );
     drop(clients);
+    // The evaluations stay slow until both are seen cancelled: were the
+    // pause lifted first, a query could finish before its hang-up is seen,
+    // and the test would race the server instead of checking it.
+    assert!(
+        eventually(WAIT, || server
+            .metrics()
+            .contains("segdb_queries_cancelled_total 2")),
+        "{}",
+        server.metrics()
+    );
     slow_chunks(false);
     let mut last = (0, String::new());
     let freed = eventually(WAIT, || {
@@ -277,13 +287,6 @@ fn hung_up_queries_free_their_slots(request: fn(SocketAddr) -> String, head: boo
     assert!(
         freed,
         "the slots of hung-up streams were not freed within {WAIT:?}: {last:?}"
-    );
-    assert!(
-        eventually(WAIT, || server
-            .metrics()
-            .contains("segdb_queries_cancelled_total 2")),
-        "{}",
-        server.metrics()
     );
 }
 
