@@ -154,9 +154,9 @@ mod suggest;
 
 pub use ast::SortOrder;
 pub use bind::{
-    bind, bind_segment, parse_and_bind, Aggregate, BoundCompare, BoundInsight, BoundSegment,
-    BoundSelect, Catalog, InsightSpec, Projection, SegmentBody, SegmentRef, Statement,
-    INSIGHT_WINDOW_DAYS,
+    bind, bind_segment, check_batch, parse_and_bind, Aggregate, BoundCompare, BoundInsight,
+    BoundSegment, BoundSelect, Catalog, InsightSpec, Projection, SegmentBody, SegmentRef,
+    Statement, INSIGHT_WINDOW_DAYS,
 };
 pub use error::{CatalogError, ErrorKind, QueryError, Warning};
 pub use explain::ExplainExpr;

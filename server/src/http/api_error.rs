@@ -99,6 +99,17 @@ impl ApiError {
         self
     }
 
+    /// The same error with `note` added to its hint (after the hint, if
+    /// it has one).
+    pub fn with_note(mut self, note: impl Into<String>) -> ApiError {
+        let note = note.into();
+        self.hint = Some(match self.hint.take() {
+            Some(h) => format!("{h}; {note}"),
+            None => note,
+        });
+        self
+    }
+
     /// The same error about a text one line shorter at the top (a
     /// statement the server wrapped around the client's text).
     pub fn on_line_below(mut self) -> ApiError {
@@ -192,6 +203,7 @@ impl From<ExecError> for ApiError {
         match e {
             ExecError::Query(q) => q.into(),
             ExecError::Engine(e) => e.into(),
+            ExecError::Partial { error, note } => ApiError::from(*error).with_note(note),
         }
     }
 }

@@ -512,16 +512,38 @@ impl Exporter<'_> {
     }
 }
 
-/// Binds and runs each statement in turn (each sees what the ones before
-/// it made), under one answer budget. A SELECT of ids is collected shard
-/// by shard against the budget (and `max_json_rows`); alone and asked for
-/// as CSV, it is streamed instead.
+/// Checks every statement (each against what the ones before it will
+/// make: `check_batch`), then binds and runs each in turn, under one
+/// answer budget. A mistake anywhere runs nothing; an error at run time
+/// says which statements before it took effect.
 fn run_all(
     s: &Shared,
     stmts: &[segdb_query_lang::ast::Statement],
     csv: bool,
     access: exec::Access,
     exporter: &Exporter<'_>,
+) -> Result<Answer, ApiError> {
+    segdb_query_lang::check_batch(stmts, &StoreCatalog(&s.store), date::today())?;
+    let mut ran = 0;
+    run_each(s, stmts, csv, access, exporter, &mut ran).map_err(|e| {
+        match exec::took_effect(&stmts[..ran]) {
+            Some(note) => e.with_note(note),
+            None => e,
+        }
+    })
+}
+
+/// Binds and runs each statement in turn (each sees what the ones before
+/// it made), counting in `ran` those that ended. A SELECT of ids is
+/// collected shard by shard against the budget (and `max_json_rows`);
+/// alone and asked for as CSV, it is streamed instead.
+fn run_each(
+    s: &Shared,
+    stmts: &[segdb_query_lang::ast::Statement],
+    csv: bool,
+    access: exec::Access,
+    exporter: &Exporter<'_>,
+    ran: &mut usize,
 ) -> Result<Answer, ApiError> {
     let max = s.config.max_json_rows;
     let mut budget = AnswerBudget::new(s.config.max_answer_rows, s.config.max_answer_bytes);
@@ -559,6 +581,7 @@ fn run_all(
                 let n = r.rows.len() as u64;
                 exporter.charge(s, stmt, json!({ "table": sel.table }), n, format)?;
                 results.push((r, warnings));
+                *ran += 1;
                 continue;
             }
         }
@@ -577,6 +600,7 @@ fn run_all(
         }
         budget.charge_result(&r)?;
         results.push((r, warnings));
+        *ran += 1;
     }
     Ok(Answer::Done(results))
 }
