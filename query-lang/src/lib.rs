@@ -159,6 +159,15 @@ pub use bind::{
     Statement, INSIGHT_WINDOW_DAYS,
 };
 pub use error::{CatalogError, ErrorKind, QueryError, Warning};
+
+/// The candidate nearest to `name` for a "did you mean", if one is near
+/// enough (the rule every name suggestion of the language uses).
+pub fn did_you_mean<'c>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
+    suggest::nearest(name, candidates)
+}
 pub use explain::ExplainExpr;
 pub use parse::{parse, parse_expr};
 pub use procedure::{ArgValue, BoundCall, Param, ParamType, Signature};

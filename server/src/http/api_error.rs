@@ -99,6 +99,13 @@ impl ApiError {
         self
     }
 
+    /// The same error at `line` and `column` (from 1) of the body.
+    pub fn at(mut self, line: usize, column: usize) -> ApiError {
+        self.line = Some(line);
+        self.column = Some(column);
+        self
+    }
+
     /// The same error with `note` added to its hint (after the hint, if
     /// it has one).
     pub fn with_note(mut self, note: impl Into<String>) -> ApiError {
@@ -129,6 +136,11 @@ impl ApiError {
         self.code
     }
 
+    /// The hint, if any.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
     /// The message.
     pub fn message(&self) -> &str {
         &self.message
@@ -156,6 +168,28 @@ impl From<QueryError> for ApiError {
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
+        if let EngineError::BadInput {
+            source_name,
+            line,
+            column,
+            reason,
+            position,
+            hint,
+        } = e
+        {
+            // The line, the position and the hint in their fields; the
+            // message says the rest (the column's name, the reason).
+            let place = segdb_engine::error::input_location(&column, position);
+            return ApiError {
+                line: usize::try_from(line).ok(),
+                column: position.and_then(|p| usize::try_from(p).ok()),
+                hint,
+                ..ApiError::bad_request(
+                    "bad_input",
+                    format!("{source_name}: line {line}{place}: {reason}"),
+                )
+            };
+        }
         let message = e.to_string();
         let (status, code) = match &e {
             EngineError::UnknownTable(_) => (StatusCode::NOT_FOUND, "unknown_table"),

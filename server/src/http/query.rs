@@ -71,7 +71,10 @@ fn query_text(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
         .is_some_and(|v| v.starts_with("application/json"));
     if json {
         let v: Value = serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request("bad_json", format!("the body is not valid JSON: {e}"))
+            let text = e.to_string();
+            let why = text.rfind(" at line ").map_or(&text[..], |at| &text[..at]);
+            ApiError::bad_request("bad_json", format!("the body is not valid JSON: {why}"))
+                .at(e.line(), e.column().max(1))
         })?;
         return match v.get("query") {
             Some(Value::String(q)) => Ok(q.clone()),
@@ -84,6 +87,22 @@ fn query_text(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
     }
     String::from_utf8(body.to_vec())
         .map_err(|e| ApiError::bad_request("bad_body", format!("the body is not UTF-8: {e}")))
+}
+
+/// `e`, a syntax error of a text body, with a hint to say it is JSON if
+/// it looks like the JSON form (`{"query": …}` sent without
+/// `Content-Type: application/json`, as `curl -d` does).
+fn json_without_type(e: ApiError, text: &str) -> ApiError {
+    let looks_json = text.trim_start().starts_with('{')
+        && serde_json::from_str::<Value>(text).is_ok_and(|v| v.get("query").is_some());
+    if looks_json {
+        e.with_hint(
+            "this is the JSON form of a query: send it with `Content-Type: application/json`, \
+             or send the statements alone as text",
+        )
+    } else {
+        e
+    }
 }
 
 /// Whether the client asked for CSV.
@@ -215,7 +234,7 @@ async fn query_noted(
             json!({ "statements": audit::cut(&text) }),
         ));
     }
-    let stmts = segdb_query_lang::parse(&text)?;
+    let stmts = segdb_query_lang::parse(&text).map_err(|e| json_without_type(e.into(), &text))?;
     lock(&notes).extend(statement_notes(&s, &stmts));
     if stmts.is_empty() {
         return Err(
