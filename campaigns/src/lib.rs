@@ -7,7 +7,9 @@
 //!   query-lang, templates checked against the table.
 //! - [`template`]: `{field}`, `{count(view, last 7 days)}`, rendering a row.
 //! - [`lifecycle`]: states and transitions as a pure function.
-//! - [`touches`]: frequency caps as bitmap operations.
+//! - [`touches`], [`plan`]: frequency caps as bitmap operations; hold-out,
+//!   caps in priority order and variant assignment for runs starting
+//!   together.
 //!
 //! A definition (every key but `name`, `table`, `audience`, `channel`,
 //! `variants` and `schedule` may be left out; the defaults are in
@@ -24,6 +26,7 @@ pub mod audience;
 pub mod definition;
 mod error;
 pub mod lifecycle;
+pub mod plan;
 pub mod template;
 pub mod touches;
 pub mod validate;
