@@ -8,6 +8,9 @@ use segdb_engine::{FieldDef, FieldKind, ImportFormat, ImportOptions, Schema, Sto
 /// The day the test data is "today": 2026-11-22.
 pub const TODAY: Day = 20_779;
 
+/// Noon of [`TODAY`], in seconds since 1970-01-01 UTC.
+pub const NOW: i64 = TODAY as i64 * 86_400 + 12 * 3600;
+
 /// `users` with `n` rows `u0..`: `city` c{i % 3}, `age` i % 50, `tags`
 /// t{i % 4} and t{i % 5}, `name` "Name{i}", `phone` (SENSITIVE TEXT),
 /// `vip` (BOOL), and `view` events: i % 4 on TODAY and 1 on TODAY - 10.
