@@ -180,14 +180,72 @@ fn internal(e: QueryError) -> CampaignError {
 
 /// The rows of `expr` in `table` now: the run's frozen audience. Later
 /// writes do not change the returned bitmap.
+///
+/// The engine hands the rows over shard by shard (2^20 rows); each
+/// shard's rows set bits in a dense 128 KiB buffer that becomes Roaring
+/// containers at once (`from_lsb0_bytes`), which is several times
+/// cheaper than inserting 10M rows one by one.
 pub fn freeze(table: &Table, expr: &Expr) -> Result<RoaringBitmap, CampaignError> {
     let mut rows = RoaringBitmap::new();
+    let mut dense = Dense::default();
     table.for_each_shard_rows(expr, |shard_rows| {
-        // Shards come in order and each shard's rows sorted, so every row
-        // is past the bitmap's last: `append` takes them in bulk.
-        rows.append(shard_rows.iter().copied())
-            .map_err(|e| EngineError::Internal(format!("audience rows out of order: {e}")))?;
+        for &r in shard_rows {
+            dense.set(r, &mut rows);
+        }
         Ok(std::ops::ControlFlow::Continue(()))
     })?;
+    dense.flush(&mut rows);
     Ok(rows)
+}
+
+/// One shard's rows as bits, flushed into a bitmap when a row of another
+/// shard comes.
+#[derive(Default)]
+struct Dense {
+    shard: Option<u32>,
+    bytes: Vec<u8>,
+}
+
+impl Dense {
+    const SHARD_BITS: u32 = 20;
+
+    fn set(&mut self, row: u32, out: &mut RoaringBitmap) {
+        let shard = row >> Self::SHARD_BITS;
+        if self.shard != Some(shard) {
+            self.flush(out);
+            self.shard = Some(shard);
+            self.bytes.resize(1 << (Self::SHARD_BITS - 3), 0);
+        }
+        let local = (row & ((1 << Self::SHARD_BITS) - 1)) as usize;
+        self.bytes[local >> 3] |= 1 << (local & 7);
+    }
+
+    fn flush(&mut self, out: &mut RoaringBitmap) {
+        if let Some(shard) = self.shard.take() {
+            *out |= RoaringBitmap::from_lsb0_bytes(shard << Self::SHARD_BITS, &self.bytes);
+            self.bytes.fill(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frozen_rows_are_the_rows_across_shards() {
+        let mut out = RoaringBitmap::new();
+        let mut dense = Dense::default();
+        let rows: Vec<u32> = [0, 7, 65_535, 65_536, (1 << 20) - 1, 1 << 20, (3 << 20) + 5]
+            .into_iter()
+            .chain((2 << 20)..(2 << 20) + 70_000)
+            .collect::<std::collections::BTreeSet<u32>>()
+            .into_iter()
+            .collect();
+        for &r in &rows {
+            dense.set(r, &mut out);
+        }
+        dense.flush(&mut out);
+        assert_eq!(out.iter().collect::<Vec<_>>(), rows);
+    }
 }

@@ -172,8 +172,10 @@ fn pick(draw: u32, cumulative: &[u64]) -> usize {
 }
 
 /// The hold-out and the variants of `audience` (before caps). Shards of
-/// 2^20 rows are hashed in parallel; their bitmaps cover disjoint ranges
-/// and are joined in order.
+/// 2^20 rows are hashed in parallel, each row setting a bit in its
+/// group's dense 128 KiB buffer; the buffers become Roaring containers at
+/// once (`from_lsb0_bytes`), and the shards' bitmaps, over disjoint
+/// ranges, are joined in order.
 fn split(
     campaign: u64,
     audience: &RoaringBitmap,
@@ -184,39 +186,44 @@ fn split(
     let cumulative = cumulative(weights);
     let n = weights.len();
     let (first, last) = match (audience.min(), audience.max()) {
-        (Some(a), Some(b)) => (a >> 20, b >> 20),
+        (Some(a), Some(b)) => (a >> SHARD_BITS, b >> SHARD_BITS),
         _ => return (RoaringBitmap::new(), vec![RoaringBitmap::new(); n]),
     };
-    let parts: Vec<(RoaringBitmap, Vec<RoaringBitmap>)> = (first..=last)
+    let parts: Vec<Vec<RoaringBitmap>> = (first..=last)
         .into_par_iter()
         .map(|shard| {
-            let lo = shard << 20;
-            let hi = lo | ((1 << 20) - 1);
-            let mut held = RoaringBitmap::new();
-            let mut vs = vec![RoaringBitmap::new(); n];
+            let lo = shard << SHARD_BITS;
+            let hi = lo | ((1 << SHARD_BITS) - 1);
+            // Group 0 is the hold-out, group 1 + v variant v.
+            let mut groups = vec![vec![0u8; 1 << (SHARD_BITS - 3)]; n + 1];
             for row in audience.range(lo..=hi) {
                 let h = mix(campaign, row);
-                // Rows come in increasing order: each goes at its bitmap's end.
-                let pushed = if (h >> 32) < threshold {
-                    held.try_push(row)
+                let g = if (h >> 32) < threshold {
+                    0
                 } else {
-                    vs[pick(h as u32, &cumulative)].try_push(row)
+                    1 + pick(h as u32, &cumulative)
                 };
-                debug_assert!(pushed.is_ok(), "rows out of order");
+                let local = (row - lo) as usize;
+                groups[g][local >> 3] |= 1 << (local & 7);
             }
-            (held, vs)
+            groups
+                .iter()
+                .map(|bytes| RoaringBitmap::from_lsb0_bytes(lo, bytes))
+                .collect()
         })
         .collect();
-    let mut held = RoaringBitmap::new();
-    let mut vs = vec![RoaringBitmap::new(); n];
-    for (h, parts) in parts {
-        held |= h;
-        for (v, p) in vs.iter_mut().zip(parts) {
-            *v |= p;
+    let mut groups = vec![RoaringBitmap::new(); n + 1];
+    for part in parts {
+        for (g, p) in groups.iter_mut().zip(part) {
+            *g |= p;
         }
     }
-    (held, vs)
+    let held = groups.remove(0);
+    (held, groups)
 }
+
+/// Rows per unit of parallel work (an engine shard).
+const SHARD_BITS: u32 = 20;
 
 #[cfg(test)]
 mod tests;
