@@ -20,6 +20,7 @@ use std::path::Path;
 
 use roaring::RoaringBitmap;
 use segdb_storage_format::fsutil;
+use segdb_storage_format::wal::WalFs;
 
 use crate::error::CampaignError;
 
@@ -34,13 +35,20 @@ pub enum FileKind {
     Catalog = 1,
     /// One portable Roaring bitmap of row ids.
     Bitmap = 2,
-    /// A day's touch levels: a `u32` count, then per level a `u64` length
-    /// and a portable Roaring bitmap.
+    /// A table's touches of one day: a `u32` count of scopes, then per
+    /// scope a `u64` id (0: the table, else a campaign's id), a `u32`
+    /// count of levels, and per level a `u64` length and a portable Roaring
+    /// bitmap.
     TouchDay = 3,
 }
 
-/// Writes `payload` to `path` atomically in the envelope.
-pub fn write(path: &Path, kind: FileKind, payload: &[u8]) -> Result<(), CampaignError> {
+/// Writes `payload` to `path` atomically in the envelope, through `fs`.
+pub fn write(
+    fs: &dyn WalFs,
+    path: &Path,
+    kind: FileKind,
+    payload: &[u8],
+) -> Result<(), CampaignError> {
     let mut bytes = Vec::with_capacity(HEADER + payload.len() + 4);
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&VERSION.to_le_bytes());
@@ -49,7 +57,7 @@ pub fn write(path: &Path, kind: FileKind, payload: &[u8]) -> Result<(), Campaign
     bytes.extend_from_slice(payload);
     let crc = crc32c::crc32c(&bytes);
     bytes.extend_from_slice(&crc.to_le_bytes());
-    fsutil::replace_file(path, &bytes)?;
+    fsutil::replace_file_with(fs, path, &bytes)?;
     Ok(())
 }
 
@@ -98,11 +106,15 @@ pub fn read(path: &Path, kind: FileKind) -> Result<Vec<u8>, CampaignError> {
 }
 
 /// Writes one bitmap.
-pub fn write_bitmap(path: &Path, rows: &RoaringBitmap) -> Result<(), CampaignError> {
+pub fn write_bitmap(
+    fs: &dyn WalFs,
+    path: &Path,
+    rows: &RoaringBitmap,
+) -> Result<(), CampaignError> {
     let mut payload = Vec::with_capacity(rows.serialized_size());
     rows.serialize_into(&mut payload)
         .map_err(|e| segdb_storage_format::FormatError::io("serialize", path, e))?;
-    write(path, FileKind::Bitmap, &payload)
+    write(fs, path, FileKind::Bitmap, &payload)
 }
 
 /// Reads one bitmap.
@@ -120,37 +132,78 @@ fn decode_bitmap(path: &Path, payload: &[u8]) -> Result<RoaringBitmap, CampaignE
     Ok(b)
 }
 
-/// Writes a day's touch levels.
-pub fn write_levels(path: &Path, levels: &[RoaringBitmap]) -> Result<(), CampaignError> {
+/// The touches of one table and day: per scope (0: the table, else a
+/// campaign id) its levels.
+pub type TouchDay = Vec<(u64, Vec<RoaringBitmap>)>;
+
+/// Writes a table's touches of one day.
+pub fn write_touch_day(fs: &dyn WalFs, path: &Path, day: &TouchDay) -> Result<(), CampaignError> {
     let mut payload = Vec::new();
-    payload.extend_from_slice(&(levels.len() as u32).to_le_bytes());
-    for l in levels {
-        payload.extend_from_slice(&(l.serialized_size() as u64).to_le_bytes());
-        l.serialize_into(&mut payload)
-            .map_err(|e| segdb_storage_format::FormatError::io("serialize", path, e))?;
+    payload.extend_from_slice(&(day.len() as u32).to_le_bytes());
+    for (scope, levels) in day {
+        payload.extend_from_slice(&scope.to_le_bytes());
+        payload.extend_from_slice(&(levels.len() as u32).to_le_bytes());
+        for l in levels {
+            payload.extend_from_slice(&(l.serialized_size() as u64).to_le_bytes());
+            l.serialize_into(&mut payload)
+                .map_err(|e| segdb_storage_format::FormatError::io("serialize", path, e))?;
+        }
     }
-    write(path, FileKind::TouchDay, &payload)
+    write(fs, path, FileKind::TouchDay, &payload)
 }
 
-/// Reads a day's touch levels.
-pub fn read_levels(path: &Path) -> Result<Vec<RoaringBitmap>, CampaignError> {
+/// Reads a table's touches of one day.
+pub fn read_touch_day(path: &Path) -> Result<TouchDay, CampaignError> {
     let payload = read(path, FileKind::TouchDay)?;
-    let short = || corrupt(path, "the touch levels end early");
-    let count = u32::from_le_bytes(payload.get(..4).ok_or_else(short)?.try_into().expect("4"));
-    let mut at = 4;
-    let mut levels = Vec::new();
-    for _ in 0..count {
-        let len = payload.get(at..at + 8).ok_or_else(short)?;
-        let len = u64::from_le_bytes(len.try_into().expect("8")) as usize;
-        at += 8;
-        let bytes = payload.get(at..at.saturating_add(len)).ok_or_else(short)?;
-        levels.push(decode_bitmap(path, bytes)?);
-        at += len;
+    let mut r = Reader {
+        path,
+        bytes: &payload,
+        at: 0,
+    };
+    let scopes = r.u32()?;
+    let mut day = Vec::new();
+    for _ in 0..scopes {
+        let scope = r.u64()?;
+        let count = r.u32()?;
+        let mut levels = Vec::new();
+        for _ in 0..count {
+            let len = r.u64()? as usize;
+            levels.push(decode_bitmap(path, r.take(len)?)?);
+        }
+        day.push((scope, levels));
     }
-    if at != payload.len() {
-        return Err(corrupt(path, "bytes after the touch levels"));
+    if r.at != payload.len() {
+        return Err(corrupt(path, "bytes after the touches"));
     }
-    Ok(levels)
+    Ok(day)
+}
+
+struct Reader<'a> {
+    path: &'a Path,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CampaignError> {
+        let end = self.at.saturating_add(n);
+        let out = self
+            .bytes
+            .get(self.at..end)
+            .ok_or_else(|| corrupt(self.path, "the touches end early"))?;
+        self.at = end;
+        Ok(out)
+    }
+    fn u32(&mut self) -> Result<u32, CampaignError> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+    fn u64(&mut self) -> Result<u64, CampaignError> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
 }
 
 /// A [`CampaignError::Corrupt`] of `path`.
@@ -164,13 +217,14 @@ pub fn corrupt(path: &Path, what: impl Into<String>) -> CampaignError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use segdb_storage_format::wal::RealFs;
 
     #[test]
     fn every_flipped_byte_and_every_cut_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audience.roar");
         let rows: RoaringBitmap = (0..3000).map(|i| i * 7).chain(70_000..71_000).collect();
-        write_bitmap(&path, &rows).unwrap();
+        write_bitmap(&RealFs, &path, &rows).unwrap();
         assert_eq!(read_bitmap(&path).unwrap(), rows);
         let good = std::fs::read(&path).unwrap();
         for i in (0..good.len()).step_by(good.len() / 200 + 1) {
@@ -196,15 +250,18 @@ mod tests {
     }
 
     #[test]
-    fn levels_round_trip_and_a_bitmap_file_is_not_levels() {
+    fn touches_round_trip_and_a_bitmap_file_is_not_touches() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("day");
-        let levels: Vec<RoaringBitmap> =
-            vec![(0..100).collect(), (10..20).collect(), RoaringBitmap::new()];
-        write_levels(&path, &levels).unwrap();
-        assert_eq!(read_levels(&path).unwrap(), levels);
-        write_bitmap(&path, &(0..5).collect()).unwrap();
-        let err = read_levels(&path).unwrap_err();
+        let day: TouchDay = vec![
+            (0, vec![(0..100).collect(), (10..20).collect()]),
+            (7, vec![(5..9).collect()]),
+            (9, vec![]),
+        ];
+        write_touch_day(&RealFs, &path, &day).unwrap();
+        assert_eq!(read_touch_day(&path).unwrap(), day);
+        write_bitmap(&RealFs, &path, &(0..5).collect()).unwrap();
+        let err = read_touch_day(&path).unwrap_err();
         assert!(err.to_string().contains("holds kind 2"), "{err}");
     }
 }

@@ -22,13 +22,14 @@
 
 mod runs;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use segdb_engine::date::Day;
 use segdb_engine::Store;
 use segdb_storage_format::fsutil;
+use segdb_storage_format::wal::{RealFs, WalFs};
 use serde::{Deserialize, Serialize};
 
 pub use runs::{RunBitmaps, StartedRun};
@@ -108,7 +109,27 @@ struct CatalogFile {
 /// The campaigns of one store.
 pub struct CampaignStore {
     dir: PathBuf,
+    fs: Arc<dyn WalFs>,
     catalog: Mutex<CatalogFile>,
+}
+
+/// The marketing touches of one table: the table's, and each campaign's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TableTouches {
+    /// Every marketing message to the table's users (the table-wide cap).
+    pub table: Touches,
+    /// Per campaign id, its own messages (its cap).
+    pub campaigns: HashMap<u64, Touches>,
+}
+
+impl TableTouches {
+    /// The touches of campaign `id` (none if it has none).
+    pub fn campaign(&self, id: u64) -> &Touches {
+        static NONE: std::sync::OnceLock<Touches> = std::sync::OnceLock::new();
+        self.campaigns
+            .get(&id)
+            .unwrap_or_else(|| NONE.get_or_init(Touches::new))
+    }
 }
 
 impl std::fmt::Debug for CampaignStore {
@@ -123,6 +144,12 @@ impl CampaignStore {
     /// Opens (creating if need be) the campaigns of the store in
     /// `store_dir`. A damaged catalog is an error naming it.
     pub fn open(store_dir: &Path) -> Result<CampaignStore, CampaignError> {
+        CampaignStore::open_with(store_dir, Arc::new(RealFs))
+    }
+
+    /// [`CampaignStore::open`] with every file write going through `fs`
+    /// (tests inject faults with `FaultyFs`, as the store's own do).
+    pub fn open_with(store_dir: &Path, fs: Arc<dyn WalFs>) -> Result<CampaignStore, CampaignError> {
         let dir = store_dir.join(CAMPAIGNS_DIR);
         for d in [dir.clone(), dir.join("runs"), dir.join("touches")] {
             if !d.is_dir() {
@@ -144,6 +171,7 @@ impl CampaignStore {
         };
         let store = CampaignStore {
             dir,
+            fs,
             catalog: Mutex::new(catalog),
         };
         store.remove_unnamed_runs()?;
@@ -159,7 +187,12 @@ impl CampaignStore {
         let json = serde_json::to_vec(&next).map_err(|e| {
             segdb_engine::EngineError::Internal(format!("campaign catalog to JSON: {e}"))
         })?;
-        checked::write(&self.dir.join("catalog.camp"), FileKind::Catalog, &json)?;
+        checked::write(
+            &*self.fs,
+            &self.dir.join("catalog.camp"),
+            FileKind::Catalog,
+            &json,
+        )?;
         *guard = next;
         Ok(())
     }
@@ -283,8 +316,9 @@ impl CampaignStore {
 
     /// Records one touch on `day` for every row of `rows`, sent by the
     /// campaign `campaign_id` of `kind` on `table`: in the table's touches
-    /// and the campaign's, each day file replaced atomically. A
-    /// transactional campaign records nothing.
+    /// and the campaign's, both in the table's file of that day, replaced
+    /// atomically (both or neither). A transactional campaign records
+    /// nothing.
     pub fn record_touches(
         &self,
         table: &str,
@@ -298,44 +332,72 @@ impl CampaignStore {
         }
         // One writer of touch files at a time.
         let _guard = self.lock();
-        for scope in [
-            self.table_touch_dir(table),
-            self.campaign_touch_dir(campaign_id),
-        ] {
-            if !scope.is_dir() {
-                std::fs::create_dir_all(&scope)
-                    .map_err(|e| segdb_storage_format::FormatError::io("create", &scope, e))?;
-                fsutil::fsync_dir(&scope)?;
-            }
-            let path = scope.join(format!("{day}.camp"));
-            let mut t = Touches::new();
-            if path.exists() {
-                t.set_day(day, checked::read_levels(&path)?);
-            }
-            t.add(day, rows);
-            checked::write_levels(&path, t.day(day))?;
+        let dir = self.touch_dir(table);
+        if !dir.is_dir() {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| segdb_storage_format::FormatError::io("create", &dir, e))?;
+            fsutil::fsync_dir(&dir)?;
         }
-        Ok(())
+        let path = dir.join(format!("{day}.camp"));
+        let mut scopes = if path.exists() {
+            checked::read_touch_day(&path)?
+        } else {
+            Vec::new()
+        };
+        for scope in [0, campaign_id] {
+            let i = match scopes.iter().position(|(s, _)| *s == scope) {
+                Some(i) => i,
+                None => {
+                    scopes.push((scope, Vec::new()));
+                    scopes.len() - 1
+                }
+            };
+            let mut t = Touches::new();
+            t.set_day(day, std::mem::take(&mut scopes[i].1));
+            t.add(day, rows);
+            scopes[i].1 = t.day(day).to_vec();
+        }
+        checked::write_touch_day(&*self.fs, &path, &scopes)
     }
 
-    /// The table's marketing touches of the [`MAX_CAP_DAYS`] days ending on
-    /// `today`.
-    pub fn table_touches(&self, table: &str, today: Day) -> Result<Touches, CampaignError> {
-        load_touches(&self.table_touch_dir(table), today)
+    /// The marketing touches on `table` of the [`MAX_CAP_DAYS`] days ending
+    /// on `today`.
+    pub fn touches(&self, table: &str, today: Day) -> Result<TableTouches, CampaignError> {
+        let mut out = TableTouches::default();
+        let dir = self.touch_dir(table);
+        if !dir.is_dir() {
+            return Ok(out);
+        }
+        let first = today - (MAX_CAP_DAYS as Day - 1);
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| segdb_storage_format::FormatError::io("read", &dir, e))?;
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| segdb_storage_format::FormatError::io("read", &dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(day) = name
+                .strip_suffix(".camp")
+                .and_then(|d| d.parse::<Day>().ok())
+            else {
+                continue;
+            };
+            if !(first..=today).contains(&day) {
+                continue;
+            }
+            for (scope, levels) in checked::read_touch_day(&entry.path())? {
+                let t = if scope == 0 {
+                    &mut out.table
+                } else {
+                    out.campaigns.entry(scope).or_default()
+                };
+                t.set_day(day, levels);
+            }
+        }
+        Ok(out)
     }
 
-    /// The campaign's touches of the [`MAX_CAP_DAYS`] days ending on
-    /// `today`.
-    pub fn campaign_touches(&self, id: u64, today: Day) -> Result<Touches, CampaignError> {
-        load_touches(&self.campaign_touch_dir(id), today)
-    }
-
-    fn table_touch_dir(&self, table: &str) -> PathBuf {
-        self.dir.join("touches").join(format!("table-{table}"))
-    }
-
-    fn campaign_touch_dir(&self, id: u64) -> PathBuf {
-        self.dir.join("touches").join(format!("campaign-{id}"))
+    fn touch_dir(&self, table: &str) -> PathBuf {
+        self.dir.join("touches").join(table)
     }
 
     fn run_dir(&self, id: u64, run: u32) -> PathBuf {
@@ -416,30 +478,7 @@ pub fn day_of(now: i64) -> Day {
     now.div_euclid(86_400) as Day
 }
 
-/// The touches in `dir` of the [`MAX_CAP_DAYS`] days ending on `today`.
-fn load_touches(dir: &Path, today: Day) -> Result<Touches, CampaignError> {
-    let mut t = Touches::new();
-    if !dir.is_dir() {
-        return Ok(t);
-    }
-    let first = today - (MAX_CAP_DAYS as Day - 1);
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| segdb_storage_format::FormatError::io("read", dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| segdb_storage_format::FormatError::io("read", dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(day) = name
-            .strip_suffix(".camp")
-            .and_then(|d| d.parse::<Day>().ok())
-        else {
-            continue;
-        };
-        if (first..=today).contains(&day) {
-            t.set_day(day, checked::read_levels(&entry.path())?);
-        }
-    }
-    Ok(t)
-}
-
+#[cfg(test)]
+mod crash;
 #[cfg(test)]
 mod tests;

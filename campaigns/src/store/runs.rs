@@ -14,7 +14,6 @@ use crate::definition::{Actor, Schedule};
 use crate::error::CampaignError;
 use crate::lifecycle::{self, Action};
 use crate::plan::{plan_runs, PlanCampaign, RunPlan};
-use crate::touches::Touches;
 
 /// A run that [`CampaignStore::start_runs`] started.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,33 +75,28 @@ impl CampaignStore {
         let mut started = Vec::new();
         for (table_name, campaigns) in by_table {
             let table = store.table(&table_name)?;
-            let table_touches = self.table_touches(&table_name, day)?;
-            let mut owns = Vec::with_capacity(campaigns.len());
+            let touches = self.touches(&table_name, day)?;
             let mut audiences = Vec::with_capacity(campaigns.len());
             for c in &campaigns {
-                owns.push(self.campaign_touches(c.id, day)?);
                 let expr = bind_audience(store, &table_name, &c.def.audience, day)?;
                 audiences.push(freeze(&table, &expr)?);
             }
             let input = campaigns
                 .iter()
-                .zip(&owns)
                 .zip(audiences)
-                .map(
-                    |((c, own), audience): ((&Campaign, &Touches), _)| PlanCampaign {
-                        id: c.id,
-                        priority: c.def.priority,
-                        kind: c.def.kind,
-                        holdout: c.def.holdout,
-                        weights: c.def.variants.iter().map(|v| v.weight).collect(),
-                        cap: c.def.cap,
-                        own_touches: own,
-                        audience,
-                    },
-                )
+                .map(|(c, audience)| PlanCampaign {
+                    id: c.id,
+                    priority: c.def.priority,
+                    kind: c.def.kind,
+                    holdout: c.def.holdout,
+                    weights: c.def.variants.iter().map(|v| v.weight).collect(),
+                    cap: c.def.cap,
+                    own_touches: touches.campaign(c.id),
+                    audience,
+                })
                 .collect();
             let cap = next.table_caps.get(&table_name).copied();
-            for plan in plan_runs(input, cap, &table_touches, day) {
+            for plan in plan_runs(input, cap, &touches.table, day) {
                 let c = campaigns
                     .iter()
                     .find(|c| c.id == plan.campaign)
@@ -152,11 +146,12 @@ impl CampaignStore {
         std::fs::create_dir_all(&dir)
             .map_err(|e| segdb_storage_format::FormatError::io("create", &dir, e))?;
         fsutil::fsync_dir(&dir)?;
-        checked::write_bitmap(&dir.join("audience.roar"), &plan.audience)?;
-        checked::write_bitmap(&dir.join("holdout.roar"), &plan.holdout)?;
-        checked::write_bitmap(&dir.join("capped.roar"), &plan.capped)?;
+        let fs = &*self.fs;
+        checked::write_bitmap(fs, &dir.join("audience.roar"), &plan.audience)?;
+        checked::write_bitmap(fs, &dir.join("holdout.roar"), &plan.holdout)?;
+        checked::write_bitmap(fs, &dir.join("capped.roar"), &plan.capped)?;
         for (i, v) in plan.variants.iter().enumerate() {
-            checked::write_bitmap(&dir.join(format!("variant-{i}.roar")), v)?;
+            checked::write_bitmap(fs, &dir.join(format!("variant-{i}.roar")), v)?;
         }
         Ok(())
     }

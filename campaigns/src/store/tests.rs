@@ -7,6 +7,7 @@ use super::*;
 use crate::definition::{Audience, CampaignDef, Cap, Kind, Role};
 use crate::lifecycle::{Action, Paused, State};
 use crate::testutil::{self, NOW, TODAY};
+use segdb_storage_format::wal::RealFs;
 
 fn def(name: &str, audience: &str) -> CampaignDef {
     serde_json::from_value(serde_json::json!({
@@ -270,16 +271,17 @@ fn caps_and_priority_hold_across_runs_and_a_reopen() {
     }
     drop(c);
     let c = CampaignStore::open(dir.path()).unwrap();
-    let touches = c.table_touches("users", TODAY + 1).unwrap();
+    let touches = c.touches("users", TODAY + 1).unwrap();
     for r in 0..60 {
-        assert_eq!(touches.count(TODAY, r), 1, "row {r}");
+        assert_eq!(touches.table.count(TODAY, r), 1, "row {r}");
+        let own = if high_sent.contains(r) {
+            high_c.id
+        } else {
+            low_c.id
+        };
+        assert_eq!(touches.campaign(own).count(TODAY, r), 1, "row {r}");
     }
-    assert!(c
-        .campaign_touches(receipt_c.id, TODAY + 1)
-        .unwrap()
-        .days()
-        .next()
-        .is_none());
+    assert!(touches.campaign(receipt_c.id).days().next().is_none());
     scheduled(&c, &s, def("next", "age >= 0"));
     let runs = c
         .start_runs(&s, &["next"], &scheduler(), NOW + 86_400)
@@ -322,21 +324,21 @@ fn damaged_run_files_are_errors_naming_the_file_never_fewer_users() {
     let audience = run_dir.join("audience.roar");
     let real = crate::checked::read_bitmap(&audience).unwrap();
     let smaller: RoaringBitmap = real.iter().skip(1).collect();
-    crate::checked::write_bitmap(&audience, &smaller).unwrap();
+    crate::checked::write_bitmap(&RealFs, &audience, &smaller).unwrap();
     let err = c.load_run("spring", 1).unwrap_err();
     assert!(
         err.to_string()
             .contains("holds 199 rows, the run recorded 200"),
         "{err}"
     );
-    crate::checked::write_bitmap(&audience, &real).unwrap();
+    crate::checked::write_bitmap(&RealFs, &audience, &real).unwrap();
     // A hold-out holding a row of no audience.
     let holdout = run_dir.join("holdout.roar");
     let mut h = crate::checked::read_bitmap(&holdout).unwrap();
     let first = h.min().unwrap();
     h.remove(first);
     h.insert(1_000_000);
-    crate::checked::write_bitmap(&holdout, &h).unwrap();
+    crate::checked::write_bitmap(&RealFs, &holdout, &h).unwrap();
     let err = c.load_run("spring", 1).unwrap_err();
     assert!(
         err.to_string().contains("outside the run's audience"),
@@ -373,7 +375,8 @@ fn a_run_the_catalog_does_not_name_is_removed_on_open() {
     // As if a crash struck after the bitmaps and before the catalog.
     let orphan = dir.path().join("campaigns.d/runs/1-1");
     std::fs::create_dir_all(&orphan).unwrap();
-    crate::checked::write_bitmap(&orphan.join("audience.roar"), &(0..10).collect()).unwrap();
+    crate::checked::write_bitmap(&RealFs, &orphan.join("audience.roar"), &(0..10).collect())
+        .unwrap();
     drop(c);
     let c = CampaignStore::open(dir.path()).unwrap();
     assert!(!orphan.exists());
