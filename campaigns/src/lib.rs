@@ -7,6 +7,7 @@
 //!   query-lang, templates checked against the table.
 //! - [`template`]: `{field}`, `{count(view, last 7 days)}`, rendering a row.
 //! - [`lifecycle`]: states and transitions as a pure function.
+//! - [`schedule`]: when a scheduled campaign's next run is due.
 //! - [`touches`], [`plan`]: frequency caps as bitmap operations; hold-out,
 //!   caps in priority order and variant assignment for runs starting
 //!   together.
@@ -63,6 +64,7 @@ pub mod definition;
 mod error;
 pub mod lifecycle;
 pub mod plan;
+pub mod schedule;
 pub mod store;
 pub mod template;
 pub mod touches;

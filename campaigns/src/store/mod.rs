@@ -251,6 +251,25 @@ impl CampaignStore {
         Ok(campaign)
     }
 
+    /// The scheduled campaigns whose next run is due at `now` (see
+    /// [`schedule`](crate::schedule)), the earliest first, then by
+    /// priority (highest first) and id. The scheduler passes them to one
+    /// [`CampaignStore::start_runs`], so that priority decides between
+    /// them.
+    pub fn due(&self, now: i64) -> Vec<String> {
+        let mut due: Vec<(i64, i32, u64, String)> = self
+            .lock()
+            .campaigns
+            .iter()
+            .filter_map(|c| {
+                let at = crate::schedule::next_run_at(c)?;
+                (at <= now).then(|| (at, -c.def.priority, c.id, c.def.name.clone()))
+            })
+            .collect();
+        due.sort();
+        due.into_iter().map(|(.., name)| name).collect()
+    }
+
     /// Applies a person's action (start, approve, pause, resume, cancel)
     /// and records it with `actor` in the campaign's history. Scheduler
     /// actions go through [`CampaignStore::start_runs`] and

@@ -385,3 +385,54 @@ fn a_run_the_catalog_does_not_name_is_removed_on_open() {
     assert_eq!(runs[0].run.number, 1);
     assert_eq!(c.load_run("spring", 1).unwrap().audience.len(), 10);
 }
+
+#[test]
+fn due_campaigns_follow_their_schedules() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = testutil::store(dir.path(), 10);
+    let c = CampaignStore::open(dir.path()).unwrap();
+    let midnight = i64::from(TODAY) * 86_400;
+    let with = |name: &str, schedule: serde_json::Value, priority: i32| {
+        let mut d = def(name, "age >= 0");
+        d.schedule = serde_json::from_value(schedule).unwrap();
+        d.priority = priority;
+        d
+    };
+    // Scheduled at NOW (12:00).
+    scheduled(&c, &s, with("now_low", serde_json::json!("now"), 1));
+    scheduled(&c, &s, with("now_high", serde_json::json!("now"), 9));
+    scheduled(
+        &c,
+        &s,
+        with(
+            "evening",
+            serde_json::json!({"at": "2026-11-22T18:00:00Z"}),
+            0,
+        ),
+    );
+    scheduled(
+        &c,
+        &s,
+        with("daily", serde_json::json!({"daily": "09:30"}), 0),
+    );
+    c.create(&s, with("draft", serde_json::json!("now"), 0), &ann(), NOW)
+        .unwrap();
+    assert_eq!(c.due(NOW - 1), Vec::<String>::new());
+    assert_eq!(c.due(NOW), ["now_high", "now_low"]);
+    let names = c.due(NOW);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    c.start_runs(&s, &names, &scheduler(), NOW).unwrap();
+    for n in names {
+        c.finish_run(n, false, &scheduler(), NOW + 1).unwrap();
+    }
+    assert_eq!(c.due(midnight + 18 * 3600), ["evening"]);
+    let tomorrow_930 = midnight + 86_400 + 9 * 3600 + 1800;
+    assert_eq!(c.due(tomorrow_930), ["evening", "daily"]);
+    c.start_runs(&s, &["daily"], &scheduler(), tomorrow_930)
+        .unwrap();
+    assert_eq!(c.due(tomorrow_930), ["evening"]);
+    c.finish_run("daily", false, &scheduler(), tomorrow_930 + 5)
+        .unwrap();
+    assert_eq!(c.due(tomorrow_930 + 86_400 - 1), ["evening"]);
+    assert_eq!(c.due(tomorrow_930 + 86_400), ["evening", "daily"]);
+}
