@@ -12,6 +12,12 @@
 //! day) % 10 < 3` (30% a day, so about half the users reach the cap of 3),
 //! and the campaign's own touches on one day for 5% of users.
 //!
+//! `external_ids_hashed` is the alternative `plan.rs` turned down: reading
+//! every audience user's external id from the dictionary
+//! (`Table::for_each_external_id`, batched lookups) and hashing its bytes,
+//! which an assignment by external id would need on top of everything
+//! else.
+//!
 //! Building the store takes a while (an import of 10M rows); run with
 //! `cargo bench -p segdb-benches --bench campaign_plan`.
 
@@ -149,6 +155,19 @@ fn bench(c: &mut Criterion) {
             plan_runs(vec![campaign(rows)], table_cap, &table_touches, DAY)[0]
                 .capped
                 .len()
+        })
+    });
+    let all_rows: Vec<u32> = frozen.iter().collect();
+    g.bench_function("external_ids_hashed", |b| {
+        b.iter(|| {
+            let mut acc = 0u64;
+            table
+                .for_each_external_id(&all_rows, |_, id| {
+                    acc ^= segdb_storage_format::dictionary::hash_id(id);
+                    true
+                })
+                .unwrap();
+            acc
         })
     });
     g.finish();
