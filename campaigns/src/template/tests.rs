@@ -201,3 +201,41 @@ fn rows_render_with_their_values_and_counts() {
     let tpl = parse("[{city}][{name}][{age}][{count(view, last 3 days)}]").unwrap();
     assert_eq!(tpl.render_row(&t, row, TODAY).unwrap(), "[][][1][0]");
 }
+
+proptest::proptest! {
+    /// Any text parses or is refused with a span inside it, and the
+    /// refusal draws its caret without panicking; literal text with
+    /// doubled braces reads back as itself.
+    #[test]
+    fn any_text_parses_or_is_refused_in_place(text in "[a-z{}(), 0-9é\n]{0,40}") {
+        match parse(&text) {
+            Ok(t) => {
+                for p in &t.pieces {
+                    if let Piece::Field { span, .. } | Piece::Count { span, .. } = p {
+                        proptest::prop_assert!(span.0 < span.1 && span.1 <= text.len());
+                    }
+                }
+            }
+            Err(e) => {
+                proptest::prop_assert!(e.span.0 <= e.span.1 && e.span.1 <= text.len(), "{:?}", e);
+                let shown = e.into_def_error("variants[0].template", &text).to_string();
+                proptest::prop_assert!(shown.contains('^'));
+            }
+        }
+    }
+
+    #[test]
+    fn escaped_text_reads_back(text in "[a-z{} é]{0,40}") {
+        let escaped = text.replace('{', "{{").replace('}', "}}");
+        let t = parse(&escaped).unwrap();
+        let back: String = t
+            .pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(s) => s.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        proptest::prop_assert_eq!(back, text);
+    }
+}
