@@ -122,6 +122,29 @@ pub struct TableTouches {
     pub campaigns: HashMap<u64, Touches>,
 }
 
+/// Removes the touch files of `dir` older than the longest cap window
+/// ending on `day`: no cap reads them.
+fn prune_touch_days(dir: &Path, day: Day) -> Result<(), CampaignError> {
+    let first = day - (MAX_CAP_DAYS as Day - 1);
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| segdb_storage_format::FormatError::io("read", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| segdb_storage_format::FormatError::io("read", dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(d) = name
+            .strip_suffix(".camp")
+            .and_then(|d| d.parse::<Day>().ok())
+        {
+            if d < first {
+                std::fs::remove_file(entry.path()).map_err(|e| {
+                    segdb_storage_format::FormatError::io("remove", entry.path(), e)
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl TableTouches {
     /// The touches of campaign `id` (none if it has none).
     pub fn campaign(&self, id: u64) -> &Touches {
@@ -361,6 +384,8 @@ impl CampaignStore {
         let mut scopes = if path.exists() {
             checked::read_touch_day(&path)?
         } else {
+            // A new day: days no cap window reaches any more go.
+            prune_touch_days(&dir, day)?;
             Vec::new()
         };
         for scope in [0, campaign_id] {

@@ -74,7 +74,20 @@ impl CampaignStore {
         }
         let mut started = Vec::new();
         for (table_name, campaigns) in by_table {
-            let table = store.table(&table_name)?;
+            let table = match store.table(&table_name) {
+                Err(segdb_engine::EngineError::UnknownTable(_)) => {
+                    // Dropped since the campaign was made: its definition
+                    // no longer holds.
+                    return Err(crate::DefError::new(
+                        "table",
+                        format!(
+                            "unknown table `{table_name}` (dropped since the campaign was made)"
+                        ),
+                    )
+                    .into());
+                }
+                other => other?,
+            };
             let touches = self.touches(&table_name, day)?;
             let mut audiences = Vec::with_capacity(campaigns.len());
             for c in &campaigns {

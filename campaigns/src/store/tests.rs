@@ -436,3 +436,42 @@ fn due_campaigns_follow_their_schedules() {
     assert_eq!(c.due(tomorrow_930 + 86_400 - 1), ["evening"]);
     assert_eq!(c.due(tomorrow_930 + 86_400), ["evening", "daily"]);
 }
+
+#[test]
+fn touches_past_the_longest_window_are_pruned_and_a_dropped_table_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = testutil::store(dir.path(), 10);
+    let c = CampaignStore::open(dir.path()).unwrap();
+    let rows: RoaringBitmap = (0..5).collect();
+    let old = TODAY - crate::touches::MAX_CAP_DAYS as i32;
+    c.record_touches("users", 1, Kind::Marketing, old, &rows)
+        .unwrap();
+    c.record_touches("users", 1, Kind::Marketing, old + 1, &rows)
+        .unwrap();
+    let files = |c: &CampaignStore| {
+        let mut names: Vec<String> = std::fs::read_dir(c.dir.join("touches/users"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(files(&c).len(), 2);
+    c.record_touches("users", 1, Kind::Marketing, TODAY, &rows)
+        .unwrap();
+    // `old` is outside the 90 days ending TODAY; `old + 1` is the first.
+    assert_eq!(
+        files(&c),
+        [format!("{}.camp", old + 1), format!("{TODAY}.camp")]
+    );
+    let t = c.touches("users", TODAY).unwrap();
+    assert_eq!(t.table.days().collect::<Vec<_>>(), [old + 1, TODAY]);
+    // A campaign whose table is dropped fails to start, naming the table.
+    scheduled(&c, &s, def("spring", "age >= 0"));
+    s.drop_table("users").unwrap();
+    match c.start_runs(&s, &["spring"], &scheduler(), NOW) {
+        Err(CampaignError::Invalid(e)) => assert_eq!(e.path, "table"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.get("spring").unwrap().state, State::Scheduled);
+}
