@@ -10,6 +10,7 @@
 //!                                                                        └──run_failed──> failed
 //!   pause: scheduled | running -> paused (remembering which); resume: back
 //!   cancel: draft | pending_approval | scheduled | running | paused -> cancelled
+//!   delete: any state but running or paused while running (the store removes it)
 //! ```
 //!
 //! `done`, `cancelled` and `failed` are final. The actions of people
@@ -101,6 +102,9 @@ pub enum Action {
     Resume,
     /// Someone cancels a campaign that is not over.
     Cancel,
+    /// Someone deletes a campaign that has no run in progress (the state
+    /// is kept; the store then removes the campaign).
+    Delete,
     /// The scheduler starts a run.
     RunStarted,
     /// The scheduler ends a run; `more` if the schedule has another
@@ -122,6 +126,7 @@ impl Action {
             Action::Pause => "pause",
             Action::Resume => "resume",
             Action::Cancel => "cancel",
+            Action::Delete => "delete",
             Action::RunStarted => "run_started",
             Action::RunFinished { .. } => "run_finished",
             Action::RunFailed => "run_failed",
@@ -230,6 +235,14 @@ pub fn transition(
             S::Draft | S::PendingApproval | S::Scheduled | S::Running | S::Paused(_),
             Action::Cancel,
         ) => S::Cancelled,
+        // Not while a run is in progress, even paused: cancel it first.
+        (S::Running | S::Paused(Paused::Running), Action::Delete) => {
+            return Err(Refused::Illegal(TransitionError {
+                current: state,
+                action,
+            }))
+        }
+        (_, Action::Delete) => state,
         _ => {
             return Err(Refused::Illegal(TransitionError {
                 current: state,

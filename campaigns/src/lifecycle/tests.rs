@@ -2,7 +2,7 @@
 
 use super::*;
 
-const ACTIONS: [(&str, Action, bool); 10] = [
+const ACTIONS: [(&str, Action, bool); 11] = [
     ("start", Action::Start, false),
     ("start+a", Action::Start, true),
     ("approve", Action::Approve, true),
@@ -13,22 +13,23 @@ const ACTIONS: [(&str, Action, bool); 10] = [
     ("fin+more", Action::RunFinished { more: true }, false),
     ("fin", Action::RunFinished { more: false }, false),
     ("run_failed", Action::RunFailed, false),
+    ("delete", Action::Delete, false),
 ];
 
 /// Rows: states in [`State::ALL`] order; columns: [`ACTIONS`]. `-` is
 /// illegal (409); `p/s` and `p/r` are paused from scheduled or running.
 #[rustfmt::skip]
-const TABLE: [[&str; 10]; 9] = [
-    //  start       start+a             approve      pause   resume       cancel       run_started fin+more     fin     run_failed
-    ["scheduled", "pending_approval", "-",         "-",    "-",         "cancelled", "-",        "-",         "-",    "-"],      // draft
-    ["-",         "-",                "scheduled", "-",    "-",         "cancelled", "-",        "-",         "-",    "-"],      // pending_approval
-    ["-",         "-",                "-",         "p/s",  "-",         "cancelled", "running",  "-",         "-",    "-"],      // scheduled
-    ["-",         "-",                "-",         "p/r",  "-",         "cancelled", "-",        "scheduled", "done", "failed"], // running
-    ["-",         "-",                "-",         "-",    "scheduled", "cancelled", "-",        "-",         "-",    "-"],      // paused (scheduled)
-    ["-",         "-",                "-",         "-",    "running",   "cancelled", "-",        "-",         "-",    "failed"], // paused (running)
-    ["-",         "-",                "-",         "-",    "-",         "-",         "-",        "-",         "-",    "-"],      // done
-    ["-",         "-",                "-",         "-",    "-",         "-",         "-",        "-",         "-",    "-"],      // cancelled
-    ["-",         "-",                "-",         "-",    "-",         "-",         "-",        "-",         "-",    "-"],      // failed
+const TABLE: [[&str; 11]; 9] = [
+    // start        start+a             approve      pause  resume       cancel       run_started fin+more     fin     run_failed delete
+    ["scheduled", "pending_approval", "-",         "-",   "-",         "cancelled", "-",        "-",         "-",    "-",       "draft"], // draft
+    ["-",         "-",                "scheduled", "-",   "-",         "cancelled", "-",        "-",         "-",    "-",       "pending_approval"], // pending_approval
+    ["-",         "-",                "-",         "p/s", "-",         "cancelled", "running",  "-",         "-",    "-",       "scheduled"], // scheduled
+    ["-",         "-",                "-",         "p/r", "-",         "cancelled", "-",        "scheduled", "done", "failed",  "-"], // running
+    ["-",         "-",                "-",         "-",   "scheduled", "cancelled", "-",        "-",         "-",    "-",       "p/s"], // paused (scheduled)
+    ["-",         "-",                "-",         "-",   "running",   "cancelled", "-",        "-",         "-",    "failed",  "-"], // paused (running)
+    ["-",         "-",                "-",         "-",   "-",         "-",         "-",        "-",         "-",    "-",       "done"], // done
+    ["-",         "-",                "-",         "-",   "-",         "-",         "-",        "-",         "-",    "-",       "cancelled"], // cancelled
+    ["-",         "-",                "-",         "-",   "-",         "-",         "-",        "-",         "-",    "-",       "failed"], // failed
 ];
 
 fn name(s: State) -> &'static str {

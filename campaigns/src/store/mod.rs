@@ -321,6 +321,41 @@ impl CampaignStore {
         Ok(out)
     }
 
+    /// Deletes the campaign `name` (the write role; not while a run is in
+    /// progress, even paused: cancel it first). Its runs' bitmaps go with
+    /// it; the touches it made stay, since caps count every message sent.
+    /// Its id is never given again, so a new campaign of the same name
+    /// splits its users afresh.
+    pub fn delete(&self, name: &str, actor: &Actor) -> Result<Campaign, CampaignError> {
+        let mut guard = self.lock();
+        let mut next = guard.clone();
+        let i = next
+            .campaigns
+            .iter()
+            .position(|c| c.def.name == name)
+            .ok_or_else(|| CampaignError::NotFound(name.to_owned()))?;
+        let c = &next.campaigns[i];
+        lifecycle::transition(
+            c.state,
+            Action::Delete,
+            actor,
+            &c.created_by.name,
+            c.def.approval_required,
+        )?;
+        let gone = next.campaigns.remove(i);
+        self.commit(&mut guard, next)?;
+        for r in &gone.runs {
+            let dir = self.run_dir(gone.id, r.number);
+            // The catalog no longer names it: if this fails, the next open
+            // removes it.
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "could not remove a deleted campaign's run");
+            }
+        }
+        tracing::info!(campaign = %name, id = gone.id, by = %actor.name, "campaign deleted");
+        Ok(gone)
+    }
+
     /// Sets (or with `None` removes) the table-wide frequency cap of
     /// `table`: at most `max` marketing messages per user in `days` days.
     /// Needs the admin role.

@@ -475,3 +475,50 @@ fn touches_past_the_longest_window_are_pruned_and_a_dropped_table_is_named() {
     }
     assert_eq!(c.get("spring").unwrap().state, State::Scheduled);
 }
+
+#[test]
+fn a_campaign_is_deleted_unless_a_run_is_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = testutil::store(dir.path(), 10);
+    let c = CampaignStore::open(dir.path()).unwrap();
+    scheduled(&c, &s, def("spring", "age >= 0"));
+    c.start_runs(&s, &["spring"], &scheduler(), NOW).unwrap();
+    let run_dir = dir.path().join("campaigns.d/runs/1-1");
+    assert!(run_dir.is_dir());
+    let reader = Actor::new("rae", Role::Read);
+    assert!(matches!(
+        c.delete("spring", &reader),
+        Err(CampaignError::Forbidden(_))
+    ));
+    match c.delete("spring", &ann()) {
+        Err(CampaignError::Conflict(e)) => {
+            assert_eq!(e.current, State::Running);
+            assert_eq!(e.to_string(), "cannot delete a campaign that is running");
+        }
+        other => panic!("{other:?}"),
+    }
+    c.act("spring", Action::Pause, &ann(), NOW).unwrap();
+    assert!(matches!(
+        c.delete("spring", &ann()),
+        Err(CampaignError::Conflict(_))
+    ));
+    c.act("spring", Action::Cancel, &ann(), NOW).unwrap();
+    let gone = c.delete("spring", &ann()).unwrap();
+    assert_eq!(gone.state, State::Cancelled);
+    assert!(matches!(c.get("spring"), Err(CampaignError::NotFound(_))));
+    assert!(matches!(
+        c.delete("spring", &ann()),
+        Err(CampaignError::NotFound(_))
+    ));
+    assert!(!run_dir.exists());
+    drop(c);
+    let c = CampaignStore::open(dir.path()).unwrap();
+    assert!(c.list().is_empty());
+    // The name is free again, with a new id.
+    assert_eq!(
+        c.create(&s, def("spring", "age >= 0"), &ann(), NOW)
+            .unwrap()
+            .id,
+        2
+    );
+}
