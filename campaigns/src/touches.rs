@@ -123,19 +123,20 @@ impl WindowCounts {
     /// Adds a day's levels.
     pub fn merge_day(&mut self, day: &[RoaringBitmap]) {
         let n = self.at.len();
-        // New at[j] uses old at[a] for a < j: go from the top down.
+        // New at[j] uses old at[a] for a < j: go from the top down, in
+        // place (the levels below j are still the old ones).
         for j in (0..n).rev() {
-            let mut next = self.at[j].clone();
+            let (lower, upper) = self.at.split_at_mut(j);
+            let target = &mut upper[0];
             if let Some(d) = day.get(j) {
-                next |= d;
+                *target |= d;
             }
-            for a in 0..j {
+            for (a, below) in lower.iter().enumerate() {
                 // a + 1 touches before and j - a this day: j + 1 in all.
                 if let Some(d) = day.get(j - a - 1) {
-                    next |= &self.at[a] & d;
+                    *target |= below & d;
                 }
             }
-            self.at[j] = next;
         }
     }
 
