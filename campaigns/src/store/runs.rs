@@ -217,6 +217,40 @@ impl CampaignStore {
         })
     }
 
+    /// Reads and checks every campaign file: every run's bitmaps (as
+    /// [`CampaignStore::load_run`] does) and every touch file. Returns how
+    /// many files were checked, and the damage found, each naming its
+    /// file: what `segdb check` will run for campaigns.
+    pub fn verify(&self) -> (u64, Vec<CampaignError>) {
+        let mut files = 0;
+        let mut damage = Vec::new();
+        for c in self.list() {
+            for r in &c.runs {
+                files += 3 + r.variants.len() as u64;
+                if let Err(e) = self.load_run(&c.def.name, r.number) {
+                    damage.push(e);
+                }
+            }
+        }
+        let touches = self.dir.join("touches");
+        let tables = std::fs::read_dir(&touches).into_iter().flatten().flatten();
+        for table in tables {
+            for day in std::fs::read_dir(table.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if day.file_name().to_string_lossy().ends_with(".camp") {
+                    files += 1;
+                    if let Err(e) = checked::read_touch_day(&day.path()) {
+                        damage.push(e);
+                    }
+                }
+            }
+        }
+        (files, damage)
+    }
+
     /// Ends the running run of `name`: done (or scheduled again, for a
     /// daily schedule), or failed. Records `actor` (the scheduler).
     pub fn finish_run(

@@ -522,3 +522,35 @@ fn a_campaign_is_deleted_unless_a_run_is_in_progress() {
         2
     );
 }
+
+#[test]
+fn verify_reads_every_file_and_names_the_damaged_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = testutil::store(dir.path(), 20);
+    let c = CampaignStore::open(dir.path()).unwrap();
+    scheduled(&c, &s, def("spring", "age >= 0"));
+    c.start_runs(&s, &["spring"], &scheduler(), NOW).unwrap();
+    c.record_touches("users", 1, Kind::Marketing, TODAY, &(0..20).collect())
+        .unwrap();
+    // Three bitmaps and two variants, one touch file.
+    let (files, damage) = c.verify();
+    assert_eq!((files, damage.len()), (6, 0));
+    let touch = dir
+        .path()
+        .join(format!("campaigns.d/touches/users/{TODAY}.camp"));
+    let mut bytes = std::fs::read(&touch).unwrap();
+    bytes[28] ^= 4;
+    std::fs::write(&touch, &bytes).unwrap();
+    std::fs::remove_file(dir.path().join("campaigns.d/runs/1-1/capped.roar")).unwrap();
+    let (_, damage) = c.verify();
+    let shown: Vec<String> = damage.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    assert!(
+        shown[0].contains("capped.roar: the file is missing"),
+        "{shown:?}"
+    );
+    assert!(
+        shown[1].contains(&format!("{TODAY}.camp: checksum mismatch")),
+        "{shown:?}"
+    );
+}
