@@ -560,4 +560,6 @@ pub fn day_of(now: i64) -> Day {
 #[cfg(test)]
 mod crash;
 #[cfg(test)]
+mod model;
+#[cfg(test)]
 mod tests;
