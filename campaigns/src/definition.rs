@@ -4,7 +4,7 @@
 //! Every struct refuses unknown keys (`deny_unknown_fields`), so a
 //! misspelt setting is an error, never a setting that silently does
 //! nothing. Defaults are written next to each field. The definition is
-//! only checked for shape here; [`validate`](crate::validate) checks it
+//! only checked for shape here; [`validate`](fn@crate::validate) checks it
 //! against the store.
 
 use serde::{Deserialize, Serialize};

@@ -3,8 +3,10 @@
 //!
 //! - [`definition`]: the campaign as JSON (`POST /v1/campaigns` will take
 //!   this shape), [`Actor`] and [`Role`].
-//! - [`validate`]: every field's rules, the audience bound through
+//! - [`validate`](mod@validate): every field's rules, the audience bound through
 //!   query-lang, templates checked against the table.
+//! - [`audience`]: binding the audience (errors in the campaign's own
+//!   text) and freezing it into a bitmap of row ids.
 //! - [`template`]: `{field}`, `{count(view, last 7 days)}`, rendering a row.
 //! - [`lifecycle`]: states and transitions as a pure function.
 //! - [`schedule`]: when a scheduled campaign's next run is due.

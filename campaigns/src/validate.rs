@@ -18,7 +18,7 @@ pub const MAX_HOLDOUT: f64 = 0.5;
 /// The most variants of one campaign.
 pub const MAX_VARIANTS: usize = 100;
 
-/// A definition that passed [`validate`]: with its parsed templates (in
+/// A definition that passed [`validate()`]: with its parsed templates (in
 /// variant order) and bound audience.
 #[derive(Debug, Clone)]
 pub struct Checked {
