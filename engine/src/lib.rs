@@ -23,6 +23,7 @@ pub mod fuzzing;
 pub mod import;
 pub mod insight;
 pub mod live;
+mod plan;
 pub mod profile;
 pub mod store;
 pub mod table;

@@ -23,8 +23,8 @@ use segdb_storage_format::dense::{self, Words};
 
 use crate::error::{EngineError, Result};
 use crate::eval::IntStats;
-use crate::explain::compile_planned;
 use crate::expr::{DayRange, Expr};
+use crate::plan::compile_planned;
 use crate::schema::FieldKind;
 use crate::table::Table;
 

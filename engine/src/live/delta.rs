@@ -17,7 +17,7 @@ use super::bits::ShardBits;
 use super::ids::NewIds;
 use crate::error::{EngineError, Result};
 use crate::schema::FieldKind;
-use crate::table::{Table, ValueDict};
+use crate::table::{Contents, Table, ValueDict};
 use crate::write::{Op, SetValue};
 
 /// What a changed block holds.
@@ -227,9 +227,7 @@ impl TableDelta {
         for (s, p) in layered {
             parts[s as usize] = Some(Arc::new(p));
         }
-        Ok(Table {
-            name: base.name.clone(),
-            dir: base.dir.clone(),
+        Ok(base.successor(Contents {
             schema: base.schema.clone(),
             values: self.values.clone(),
             num_rows: self.num_rows,
@@ -237,10 +235,8 @@ impl TableDelta {
             part_files,
             dictionary: base.dictionary.clone(),
             dictionary_files: base.dictionary_files.clone(),
-            instance: base.instance,
             live_ids: self.ids.view(),
-            derived: Default::default(),
-        })
+        }))
     }
 }
 
