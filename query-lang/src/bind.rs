@@ -8,11 +8,13 @@ mod call;
 mod filter;
 mod insight;
 mod segment;
+mod text;
 
 use call::bind_call;
 pub use segment::bind_segment;
 pub(crate) use segment::segment_ref;
 use segment::{bind_create_segment, in_use, listing};
+pub use text::{bind_filter, bind_segment_definition, BoundFilter};
 
 use std::collections::HashSet;
 

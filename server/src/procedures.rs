@@ -253,27 +253,30 @@ fn insight(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet,
         fields.join(", "),
         ident(str_arg(call, "table")?)
     );
-    let filter = str_arg(call, "where")?;
-    if !filter.trim().is_empty() {
-        // On lines of its own, so that a `--` comment in it ends there.
-        text.push_str(&format!(" WHERE\n{filter}\n"));
-    }
     for (param, word) in [("top", "TOP"), ("width", "WIDTH")] {
         let n = int_arg(call, param)?;
         if n > 0 {
             text.push_str(&format!(" {word} {n}"));
         }
     }
-    let mut stmts = segdb_query_lang::parse_and_bind(&text, &StoreCatalog(store), date::today())?;
-    match (stmts.pop(), stmts.is_empty()) {
-        (Some(stmt @ segdb_query_lang::Statement::Insight(_)), true) => {
-            crate::exec::run_statement_as(store, stmt, access)
-        }
-        _ => Err(EngineError::InvalidArgument(
-            "insight: `where` must be one expression, without `;`".into(),
-        )
-        .into()),
-    }
+    let catalog = StoreCatalog(store);
+    let mut stmts = segdb_query_lang::parse_and_bind(&text, &catalog, date::today())?;
+    let (Some(segdb_query_lang::Statement::Insight(mut insight)), true) =
+        (stmts.pop(), stmts.is_empty())
+    else {
+        return Err(EngineError::Internal(format!("insight: `{text}` is not one INSIGHT")).into());
+    };
+    // The `where` text is bound on its own: an error's line and column are
+    // in it, and it cannot be more than one expression.
+    let filter = segdb_query_lang::bind_filter(
+        &catalog,
+        &insight.spec.table,
+        str_arg(call, "where")?,
+        insight.spec.as_of,
+    )?;
+    insight.filter = filter.filter;
+    insight.warnings.extend(filter.warnings);
+    crate::exec::run_statement_as(store, segdb_query_lang::Statement::Insight(insight), access)
 }
 
 /// `procedures()`: one row per procedure.
