@@ -161,7 +161,7 @@ pub use bind::{
 pub use error::{CatalogError, ErrorKind, QueryError, Warning};
 pub use explain::ExplainExpr;
 pub use parse::{parse, parse_expr, parse_filter, parse_segment_select};
-pub use procedure::{ArgValue, BoundCall, Param, ParamType, Signature};
+pub use procedure::{ArgValue, BoundCall, Param, ParamType, ProcedureRole, Signature};
 
 /// The caps that keep any text from exhausting memory or the stack.
 pub mod limits {
