@@ -216,24 +216,8 @@ pub enum Projection {
     },
 }
 
-/// One aggregate of a select list.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Aggregate {
-    /// `COUNT(*)`
-    Count,
-    /// `SUM(f)` of an INT field.
-    Sum(String),
-    /// `AVG(f)` of an INT field.
-    Avg(String),
-    /// `MIN(f)` of an INT field.
-    Min(String),
-    /// `MAX(f)` of an INT field.
-    Max(String),
-    /// `QUANTILE(f, q)` of an INT field, `q` in `0.0..=1.0`: the smallest
-    /// value with at least `q` of the non-null values at or below it
-    /// (nearest rank).
-    Quantile(String, f64),
-}
+/// One aggregate of a select list: the engine's, which computes them.
+pub use segdb_engine::Aggregate;
 
 /// Binds one parsed statement. `today` is the day `last N days` counts
 /// back from when the statement has no AS OF.

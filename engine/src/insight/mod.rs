@@ -9,10 +9,12 @@
 //! or from the same walks over every row (INT buckets), and the latter are
 //! cached in the table snapshot, which never changes.
 
+mod compare;
 mod ints;
 mod top;
 mod values;
 
+pub use compare::{CompareKey, CompareOptions, ComparedField, ComparedRow, Comparison};
 pub(crate) use ints::DerivedCache;
 pub use ints::{auto_width, histogram_layout, MAX_BUCKETS};
 
