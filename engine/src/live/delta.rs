@@ -18,7 +18,7 @@ use super::ids::NewIds;
 use crate::error::{EngineError, Result};
 use crate::schema::FieldKind;
 use crate::table::{Contents, Table, ValueDict};
-use crate::write::{Op, SetValue};
+use crate::write::{FieldChange, Op, RowsRecord, SetValue};
 
 /// What a changed block holds.
 // Blocks are boxed in the delta's map, so the variants' sizes do not
@@ -191,6 +191,58 @@ impl TableDelta {
                     ctx.clear(f, kind(f), r)?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Applies a write to a set of existing rows (checked against the
+    /// schema and the rows when it was made): container by container of
+    /// the rows' bitmap, each shard's blocks looked up once per container.
+    pub(crate) fn apply_rows(&mut self, w: &RowsRecord, seq: u64) -> Result<()> {
+        self.changed = true;
+        let rows = w.rows()?;
+        let f = w.field;
+        let vid = match &w.change {
+            FieldChange::AddValue(v) => self.values[f as usize].intern(v),
+            _ => 0,
+        };
+        let base = self.base.clone();
+        for i in 0..rows.num_containers() {
+            let high = u32::from(rows.key(i)) << 16;
+            let shard = high / SHARD_ROWS;
+            if u64::from(high) >= self.num_rows {
+                return Err(EngineError::Internal(format!(
+                    "a rows write names rows from {high}, past the table's {}",
+                    self.num_rows
+                )));
+            }
+            let mut ctx = Ctx {
+                part: base.part(shard as usize).map(|p| &**p),
+                delta: self.shards.entry(shard).or_default(),
+                seq,
+            };
+            let mut result = Ok(());
+            rows.container_at(i).for_each(|low| {
+                if result.is_err() {
+                    return;
+                }
+                let r = (high | u32::from(low)) % SHARD_ROWS;
+                result = match &w.change {
+                    FieldChange::SetBool(b) => {
+                        ctx.insert(key(f, TAG_NOT_NULL, 0, 0), r).and_then(|()| {
+                            let t = key(f, TAG_TRUE, 0, 0);
+                            if *b {
+                                ctx.insert(t, r)
+                            } else {
+                                ctx.remove(t, r)
+                            }
+                        })
+                    }
+                    FieldChange::AddValue(_) => ctx.add_value(f, r, vid),
+                    FieldChange::AddEvent { day, count } => ctx.add_event(f, *day, r, *count),
+                };
+            });
+            result?;
         }
         Ok(())
     }
