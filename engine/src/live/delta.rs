@@ -221,6 +221,11 @@ impl TableDelta {
                 delta: self.shards.entry(shard).or_default(),
                 seq,
             };
+            // An EVENT day's slices, looked up once per container.
+            let slices = match &w.change {
+                FieldChange::AddEvent { day, .. } => ctx.event_slices(f, *day)?,
+                _ => Vec::new(),
+            };
             let mut result = Ok(());
             rows.container_at(i).for_each(|low| {
                 if result.is_err() {
@@ -239,7 +244,9 @@ impl TableDelta {
                         })
                     }
                     FieldChange::AddValue(_) => ctx.add_value(f, r, vid),
-                    FieldChange::AddEvent { day, count } => ctx.add_event(f, *day, r, *count),
+                    FieldChange::AddEvent { day, count } => {
+                        ctx.add_event_to(f, *day, &slices, r, *count)
+                    }
                 };
             });
             result?;
@@ -613,13 +620,33 @@ impl Ctx<'_> {
     }
 
     fn add_event(&mut self, f: u32, day: i32, r: u32, count: u64) -> Result<()> {
+        let slices = self.event_slices(f, day)?;
+        self.add_event_to(f, day, &slices, r, count)
+    }
+
+    /// The keys of the count slices of EVENT field `f` on `day`.
+    fn event_slices(&self, f: u32, day: i32) -> Result<Vec<BlockKey>> {
         let d = bias_day(day);
-        let slices: Vec<BlockKey> = self.keys_between(
+        self.keys_between(
             key(f, TAG_EVENT, d, 0),
             key(f, TAG_EVENT, d, EVENT_ACTIVE - 1),
-        )?;
+        )
+    }
+
+    /// [`Ctx::add_event`] with the day's slices as they were before any of
+    /// the rows being written (distinct rows, so a slice made by one of
+    /// them holds none of the others: each reads its old count right).
+    fn add_event_to(
+        &mut self,
+        f: u32,
+        day: i32,
+        slices: &[BlockKey],
+        r: u32,
+        count: u64,
+    ) -> Result<()> {
+        let d = bias_day(day);
         let mut old = 0u64;
-        for k in &slices {
+        for k in slices {
             if self.contains(*k, r)? {
                 old |= 1 << k.aux;
             }
