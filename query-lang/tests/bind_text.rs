@@ -7,7 +7,7 @@ mod common;
 
 use segdb_engine::Expr;
 use segdb_query_lang::{
-    bind_filter, bind_segment_definition, parse_and_bind, SegmentBody, Statement,
+    bind_filter, bind_segment, bind_segment_definition, parse_and_bind, SegmentBody, Statement,
 };
 
 use common::{today, TestCatalog};
@@ -179,4 +179,29 @@ fn stored_segment(name: &str) -> Option<SegmentBody> {
         .into_iter()
         .find(|(n, _, _)| *n == name)
         .map(|(_, _, b)| b)
+}
+
+#[test]
+fn a_segment_by_name_binds_as_in_segment_does() {
+    for name in ["active_ios", "promo_1122", "churned"] {
+        let (table, expr) = bind_segment(name, &TestCatalog, today()).unwrap();
+        assert_eq!(table, "users");
+        assert_eq!(expr, as_select(&format!("IN SEGMENT {name}")), "{name}");
+    }
+    let (table, _) = bind_segment("big_houses", &TestCatalog, today()).unwrap();
+    assert_eq!(table, "houses");
+    let err = bind_segment("bj_activ", &TestCatalog, today()).unwrap_err();
+    assert_eq!(err.code(), "unknown_segment");
+    assert_eq!(err.hint().as_deref(), Some("did you mean `bj_active`?"));
+    assert_eq!(
+        (err.line(), err.column()),
+        (1, 12),
+        "the caret is under the name"
+    );
+    // A name that needs quoting is a name, not text to parse.
+    let err = bind_segment("x\" OR is_owner OR \"", &TestCatalog, today()).unwrap_err();
+    assert_eq!(err.code(), "unknown_segment");
+    // A segment whose stored text no longer binds names the segment.
+    let err = bind_segment("broken", &TestCatalog, today()).unwrap_err();
+    assert!(err.message().contains("segment `broken` no longer binds"), "{err}");
 }
