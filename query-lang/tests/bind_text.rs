@@ -203,5 +203,8 @@ fn a_segment_by_name_binds_as_in_segment_does() {
     assert_eq!(err.code(), "unknown_segment");
     // A segment whose stored text no longer binds names the segment.
     let err = bind_segment("broken", &TestCatalog, today()).unwrap_err();
-    assert!(err.message().contains("segment `broken` no longer binds"), "{err}");
+    assert!(
+        err.message().contains("segment `broken` no longer binds"),
+        "{err}"
+    );
 }
