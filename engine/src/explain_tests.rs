@@ -4,8 +4,10 @@
 use super::*;
 use crate::date::parse_iso_day;
 use crate::expr::DayRange;
+use crate::plan::estimate::seek;
 use crate::schema::{FieldDef, Schema};
 use crate::{ImportFormat, ImportOptions, Store};
+use segdb_storage_format::part::TAG_INT_SLICE;
 
 const ROWS: u64 = 3_000;
 

@@ -28,9 +28,15 @@ fn schema() -> Schema {
 /// Any bytes as a batch of real-time writes: `parse_batch` accepts them or
 /// answers a client error (never an internal one); an accepted batch
 /// encodes for the WAL and decodes back to itself. Any bytes as a WAL
-/// payload decode to a batch or an error.
+/// payload decode to a batch (or a rows write) or an error; a rows write
+/// that decodes encodes back to a record that decodes to itself.
 pub fn ingest_batch(data: &[u8]) {
     let _ = Batch::decode(data);
+    if let Ok(rows) = crate::write::RowsRecord::decode(data) {
+        let again = crate::write::RowsRecord::decode(&rows.encode())
+            .expect("an encoded rows write decodes");
+        assert_eq!(again, rows);
+    }
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod expr;
 pub mod schema;
 pub mod segment;
@@ -20,18 +21,22 @@ pub mod eval;
 pub mod explain;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod group_by;
 pub mod import;
 pub mod insight;
 pub mod live;
+mod plan;
 pub mod profile;
 pub mod store;
 pub mod table;
 pub mod write;
 
+pub use aggregate::{Aggregate, AggregateValue};
 pub use cancel::Cancel;
 pub use error::{EngineError, Result};
 pub use eval::IntStats;
 pub use explain::PlanNode;
+pub use group_by::GroupOrder;
 pub use import::{ImportFormat, ImportOptions, ImportReport, OnError};
 pub use live::{IngestAck, LiveOptions, LiveStats, RecoveryReport};
 pub use profile::{Profile, ProfileValue};

@@ -73,6 +73,19 @@ fn next_instance() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+/// What a table snapshot is made of, apart from its identity (name,
+/// folder, instance) and its derived figures: see [`Table::new`].
+pub(crate) struct Contents {
+    pub(crate) schema: Schema,
+    pub(crate) values: Vec<ValueDict>,
+    pub(crate) num_rows: u64,
+    pub(crate) parts: Vec<Option<Arc<Part>>>,
+    pub(crate) part_files: Vec<Vec<(String, u64)>>,
+    pub(crate) dictionary: Vec<Arc<DictionaryPart>>,
+    pub(crate) dictionary_files: Vec<(String, u64)>,
+    pub(crate) live_ids: Option<crate::live::ids::LiveIds>,
+}
+
 /// An immutable snapshot of a table.
 #[derive(Debug)]
 pub struct Table {
@@ -146,20 +159,62 @@ impl Table {
             dictionary.push(Arc::new(DictionaryPart::open_mapped(&dir.join(&d.file))?));
             dictionary_files.push((d.file.clone(), d.bytes));
         }
-        Ok(Table {
+        Ok(Table::new(
+            name,
+            dir,
+            next_instance(),
+            Contents {
+                schema,
+                values,
+                num_rows: m.num_rows,
+                parts,
+                part_files,
+                dictionary,
+                dictionary_files,
+                live_ids: None,
+            },
+        ))
+    }
+
+    /// The one constructor of a snapshot: every snapshot of a table
+    /// (opened, imported, flushed, compacted, published from the delta) is
+    /// made here, so each starts with empty derived figures.
+    pub(crate) fn new(name: &str, dir: &Path, instance: u64, c: Contents) -> Table {
+        Table {
             name: name.to_owned(),
             dir: dir.to_path_buf(),
-            schema,
-            values,
-            num_rows: m.num_rows,
-            parts,
-            part_files,
-            dictionary,
-            dictionary_files,
-            instance: next_instance(),
-            live_ids: None,
+            schema: c.schema,
+            values: c.values,
+            num_rows: c.num_rows,
+            parts: c.parts,
+            part_files: c.part_files,
+            dictionary: c.dictionary,
+            dictionary_files: c.dictionary_files,
+            instance,
+            live_ids: c.live_ids,
             derived: Default::default(),
-        })
+        }
+    }
+
+    /// A later snapshot of the same table (same name, folder and instance)
+    /// made of `c`.
+    pub(crate) fn successor(&self, c: Contents) -> Table {
+        Table::new(&self.name, &self.dir, self.instance, c)
+    }
+
+    /// What this snapshot is made of (parts shared, not copied), to change
+    /// and pass to [`Table::successor`].
+    pub(crate) fn contents(&self) -> Contents {
+        Contents {
+            schema: self.schema.clone(),
+            values: self.values.clone(),
+            num_rows: self.num_rows,
+            parts: self.parts.clone(),
+            part_files: self.part_files.clone(),
+            dictionary: self.dictionary.clone(),
+            dictionary_files: self.dictionary_files.clone(),
+            live_ids: self.live_ids.clone(),
+        }
     }
 
     /// The same snapshot with one more field at the end of the schema.
@@ -174,20 +229,7 @@ impl Table {
 
     /// A copy of the snapshot (its parts shared), without derived figures.
     pub(crate) fn shallow_clone(&self) -> Table {
-        Table {
-            name: self.name.clone(),
-            dir: self.dir.clone(),
-            schema: self.schema.clone(),
-            values: self.values.clone(),
-            num_rows: self.num_rows,
-            parts: self.parts.clone(),
-            part_files: self.part_files.clone(),
-            dictionary: self.dictionary.clone(),
-            dictionary_files: self.dictionary_files.clone(),
-            instance: self.instance,
-            live_ids: self.live_ids.clone(),
-            derived: Default::default(),
-        }
+        self.successor(self.contents())
     }
 
     /// The manifest entry describing this snapshot.

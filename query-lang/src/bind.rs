@@ -9,12 +9,14 @@ mod call;
 mod filter;
 mod insight;
 mod segment;
+mod text;
 
 pub use batch::check_batch;
 use call::bind_call;
 pub use segment::bind_segment;
 pub(crate) use segment::segment_ref;
 use segment::{bind_create_segment, in_use, listing};
+pub use text::{bind_filter, bind_segment_definition, BoundFilter};
 
 use std::collections::HashSet;
 
@@ -216,24 +218,8 @@ pub enum Projection {
     },
 }
 
-/// One aggregate of a select list.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Aggregate {
-    /// `COUNT(*)`
-    Count,
-    /// `SUM(f)` of an INT field.
-    Sum(String),
-    /// `AVG(f)` of an INT field.
-    Avg(String),
-    /// `MIN(f)` of an INT field.
-    Min(String),
-    /// `MAX(f)` of an INT field.
-    Max(String),
-    /// `QUANTILE(f, q)` of an INT field, `q` in `0.0..=1.0`: the smallest
-    /// value with at least `q` of the non-null values at or below it
-    /// (nearest rank).
-    Quantile(String, f64),
-}
+/// One aggregate of a select list: the engine's, which computes them.
+pub use segdb_engine::Aggregate;
 
 /// Binds one parsed statement. `today` is the day `last N days` counts
 /// back from when the statement has no AS OF.

@@ -119,9 +119,12 @@ impl Display for ExplainExpr<'_> {
     }
 }
 
-impl Display for Aggregate {
+/// An aggregate in the compact form: `SUM(age)`, `QUANTILE(age, 0.9)`.
+struct ExplainAggregate<'a>(&'a Aggregate);
+
+impl Display for ExplainAggregate<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let (func, field) = match self {
+        let (func, field) = match self.0 {
             Aggregate::Count => return f.write_str("COUNT(*)"),
             Aggregate::Sum(field) => ("SUM", field),
             Aggregate::Avg(field) => ("AVG", field),
@@ -163,7 +166,7 @@ impl Display for Projection {
             Projection::Aggregates(aggregates) => {
                 f.write_str("(aggregates")?;
                 for a in aggregates {
-                    write!(f, " {a}")?;
+                    write!(f, " {}", ExplainAggregate(a))?;
                 }
                 f.write_str(")")
             }

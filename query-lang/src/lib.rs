@@ -154,9 +154,9 @@ mod suggest;
 
 pub use ast::SortOrder;
 pub use bind::{
-    bind, bind_segment, check_batch, parse_and_bind, Aggregate, BoundCompare, BoundInsight,
-    BoundSegment, BoundSelect, Catalog, InsightSpec, Projection, SegmentBody, SegmentRef,
-    Statement, INSIGHT_WINDOW_DAYS,
+    bind, bind_filter, bind_segment, bind_segment_definition, check_batch, parse_and_bind,
+    Aggregate, BoundCompare, BoundFilter, BoundInsight, BoundSegment, BoundSelect, Catalog,
+    InsightSpec, Projection, SegmentBody, SegmentRef, Statement, INSIGHT_WINDOW_DAYS,
 };
 pub use error::{CatalogError, ErrorKind, QueryError, Warning};
 
@@ -169,8 +169,8 @@ pub fn did_you_mean<'c>(
     suggest::nearest(name, candidates)
 }
 pub use explain::ExplainExpr;
-pub use parse::{parse, parse_expr};
-pub use procedure::{ArgValue, BoundCall, Param, ParamType, Signature};
+pub use parse::{parse, parse_expr, parse_filter, parse_segment_select};
+pub use procedure::{ArgValue, BoundCall, Param, ParamType, ProcedureRole, Signature};
 
 /// The caps that keep any text from exhausting memory or the stack.
 pub mod limits {

@@ -8,6 +8,11 @@
 //! (`limit => 10`) by name, checks types (and that a `Table` or `Segment`
 //! argument names one that exists), fills in defaults, and hands the
 //! executor a [`BoundCall`] with every parameter's value in signature order.
+//!
+//! A signature also says who may run the procedure (the least
+//! [`ProcedureRole`] a caller needs, which the server enforces per CALL) and
+//! whether it writes (a procedure that writes needs at least
+//! [`ProcedureRole::Write`]).
 
 use std::fmt::{self, Display, Formatter};
 
@@ -109,6 +114,29 @@ impl Param {
     }
 }
 
+/// The least role a caller needs to run a procedure (the server's roles:
+/// read < write < admin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProcedureRole {
+    /// Any caller.
+    Read,
+    /// Callers who may change data.
+    Write,
+    /// Administrators only.
+    Admin,
+}
+
+impl ProcedureRole {
+    /// The role's name: `read`, `write`, `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcedureRole::Read => "read",
+            ProcedureRole::Write => "write",
+            ProcedureRole::Admin => "admin",
+        }
+    }
+}
+
 /// The signature of a procedure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
@@ -118,16 +146,52 @@ pub struct Signature {
     pub params: Vec<Param>,
     /// One line on what it does.
     pub doc: String,
+    /// The least role that may run it; at least `Write` when `writes`.
+    role: ProcedureRole,
+    /// Whether it changes the store.
+    writes: bool,
 }
 
 impl Signature {
-    /// A signature.
+    /// The signature of a procedure that only reads and that any caller
+    /// may run; see [`Signature::needs`] and [`Signature::writing`].
     pub fn new(name: &str, params: Vec<Param>, doc: &str) -> Signature {
         Signature {
             name: name.to_owned(),
             params,
             doc: doc.to_owned(),
+            role: ProcedureRole::Read,
+            writes: false,
         }
+    }
+
+    /// The same signature for a procedure that only `role` or above may
+    /// run (never below `Write` for one that writes).
+    pub fn needs(mut self, role: ProcedureRole) -> Signature {
+        self.role = if self.writes {
+            role.max(ProcedureRole::Write)
+        } else {
+            role
+        };
+        self
+    }
+
+    /// The same signature for a procedure that changes the store: it needs
+    /// at least the `Write` role.
+    pub fn writing(mut self) -> Signature {
+        self.writes = true;
+        self.role = self.role.max(ProcedureRole::Write);
+        self
+    }
+
+    /// The least role that may run it.
+    pub fn role(&self) -> ProcedureRole {
+        self.role
+    }
+
+    /// Whether it changes the store.
+    pub fn writes(&self) -> bool {
+        self.writes
     }
 }
 
@@ -187,6 +251,50 @@ impl BoundCall {
         match self.arg(name)? {
             ArgValue::Bool(b) => Some(*b),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_procedure_reads_for_anyone_unless_declared_otherwise() {
+        let s = Signature::new("p", vec![], "doc");
+        assert_eq!((s.role(), s.writes()), (ProcedureRole::Read, false));
+        let s = Signature::new("p", vec![], "doc").needs(ProcedureRole::Admin);
+        assert_eq!((s.role(), s.writes()), (ProcedureRole::Admin, false));
+    }
+
+    #[test]
+    fn a_procedure_that_writes_needs_at_least_the_write_role() {
+        for (s, want) in [
+            (
+                Signature::new("p", vec![], "").writing(),
+                ProcedureRole::Write,
+            ),
+            (
+                Signature::new("p", vec![], "")
+                    .writing()
+                    .needs(ProcedureRole::Read),
+                ProcedureRole::Write,
+            ),
+            (
+                Signature::new("p", vec![], "")
+                    .needs(ProcedureRole::Read)
+                    .writing(),
+                ProcedureRole::Write,
+            ),
+            (
+                Signature::new("p", vec![], "")
+                    .needs(ProcedureRole::Admin)
+                    .writing(),
+                ProcedureRole::Admin,
+            ),
+        ] {
+            assert!(s.writes());
+            assert_eq!(s.role(), want);
         }
     }
 }

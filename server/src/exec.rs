@@ -6,7 +6,8 @@ mod insight;
 pub use insight::{bucket_label, COMPARE_COLUMNS, INSIGHT_COLUMNS};
 
 use segdb_engine::{
-    date, EngineError, Expr, FieldKind, Schema, SegmentDef, SegmentKind, Store, Table,
+    date, AggregateValue, EngineError, Expr, FieldKind, GroupOrder, Schema, SegmentDef,
+    SegmentKind, Store, Table,
 };
 use segdb_query_lang::{
     Aggregate, BoundSegment, Catalog, CatalogError, Projection, QueryError, SegmentBody,
@@ -409,46 +410,9 @@ pub fn run_statement_as(
                         .collect(),
                 }),
                 Projection::Aggregates(aggs) => {
-                    let mut columns = Vec::new();
-                    let mut row = Vec::new();
-                    for a in aggs {
-                        let (name, v) = match &a {
-                            Aggregate::Count => ("count".to_string(), json!(t.count(filter)?)),
-                            Aggregate::Sum(f) => {
-                                let s = t.int_stats(filter, f)?;
-                                let v = if s.count == 0 {
-                                    Value::Null
-                                } else if let Ok(x) = i64::try_from(s.sum) {
-                                    json!(x)
-                                } else {
-                                    json!(s.sum.to_string())
-                                };
-                                (format!("sum({f})"), v)
-                            }
-                            Aggregate::Avg(f) => (
-                                format!("avg({f})"),
-                                t.int_stats(filter, f)?
-                                    .avg()
-                                    .map_or(Value::Null, |x| json!(x)),
-                            ),
-                            Aggregate::Min(f) => (
-                                format!("min({f})"),
-                                int_or_null(t.int_stats(filter, f)?.min),
-                            ),
-                            Aggregate::Max(f) => (
-                                format!("max({f})"),
-                                int_or_null(t.int_stats(filter, f)?.max),
-                            ),
-                            Aggregate::Quantile(f, q) => (
-                                format!("quantile({f}, {q})"),
-                                int_or_null(
-                                    t.int_quantiles(filter, f, &[*q])?.first().map(|&(_, v)| v),
-                                ),
-                            ),
-                        };
-                        columns.push(name);
-                        row.push(v);
-                    }
+                    let values = t.aggregates(filter, &aggs)?;
+                    let columns = aggs.iter().map(aggregate_column).collect();
+                    let row = values.into_iter().map(aggregate_cell).collect();
                     Ok(ResultSet {
                         columns,
                         rows: vec![row],
@@ -460,34 +424,14 @@ pub fn run_statement_as(
                     limit,
                     offset,
                 } => {
-                    // The top of a descending order is found without
-                    // counting every value.
-                    let top = match (order, limit) {
-                        (Some(SortOrder::Desc), Some(l)) => {
-                            Some(offset.saturating_add(l).min(usize::MAX as u64) as usize)
-                        }
-                        _ => None,
+                    let order = match order {
+                        Some(SortOrder::Desc) => GroupOrder::CountDesc,
+                        Some(SortOrder::Asc) => GroupOrder::CountAsc,
+                        None => GroupOrder::Value,
                     };
-                    let mut groups = match top {
-                        Some(n) => t.group_count_top(filter, &field, n)?,
-                        None => t.group_count(filter, &field)?,
-                    };
-                    match order {
-                        Some(SortOrder::Desc) => {
-                            groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)))
-                        }
-                        Some(SortOrder::Asc) => {
-                            groups.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)))
-                        }
-                        // Without ORDER BY: by value text (bytes, ascending;
-                        // `false` before `true`), never the order in which
-                        // values were first seen.
-                        None => groups.sort_by(|a, b| a.0.cmp(&b.0)),
-                    }
-                    let rows = groups
+                    let rows = t
+                        .group_by(filter, &field, order, offset, limit)?
                         .into_iter()
-                        .skip(offset as usize)
-                        .take(limit.map_or(usize::MAX, |l| l as usize))
                         .map(|(v, c)| vec![json!(v), json!(c)])
                         .collect();
                     Ok(ResultSet {
@@ -496,6 +440,35 @@ pub fn run_statement_as(
                     })
                 }
             }
+        }
+    }
+}
+
+/// An aggregate's column: `count`, `sum(age)`, `quantile(age, 0.9)`.
+fn aggregate_column(a: &Aggregate) -> String {
+    match a {
+        Aggregate::Count => "count".to_string(),
+        Aggregate::Sum(f) => format!("sum({f})"),
+        Aggregate::Avg(f) => format!("avg({f})"),
+        Aggregate::Min(f) => format!("min({f})"),
+        Aggregate::Max(f) => format!("max({f})"),
+        Aggregate::Quantile(f, q) => format!("quantile({f}, {q})"),
+    }
+}
+
+/// An aggregate's value as a cell: null without a value; a sum past
+/// `i64` as a string.
+fn aggregate_cell(v: AggregateValue) -> Value {
+    match v {
+        AggregateValue::Count(n) => json!(n),
+        AggregateValue::Sum(None) => Value::Null,
+        AggregateValue::Sum(Some(s)) => match i64::try_from(s) {
+            Ok(x) => json!(x),
+            Err(_) => json!(s.to_string()),
+        },
+        AggregateValue::Avg(x) => x.map_or(Value::Null, |x| json!(x)),
+        AggregateValue::Min(x) | AggregateValue::Max(x) | AggregateValue::Quantile(x) => {
+            int_or_null(x)
         }
     }
 }

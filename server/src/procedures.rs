@@ -5,7 +5,10 @@
 //! [`StoreCatalog`](crate::exec::StoreCatalog), and a function that runs the
 //! checked call against a store. To add a procedure (insight, profile,
 //! campaigns…), add an entry to [`registry`]: its arguments arrive checked
-//! and complete, defaults filled in, in a [`BoundCall`].
+//! and complete, defaults filled in, in a [`BoundCall`]. Its signature
+//! declares who may run it (`Signature::needs`) and whether it writes
+//! (`Signature::writing`, which needs at least the write role); `POST
+//! /v1/query` checks the caller's role per CALL against it.
 
 use std::sync::OnceLock;
 
@@ -253,33 +256,38 @@ fn insight(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet,
         fields.join(", "),
         ident(str_arg(call, "table")?)
     );
-    let filter = str_arg(call, "where")?;
-    if !filter.trim().is_empty() {
-        // On lines of its own, so that a `--` comment in it ends there.
-        text.push_str(&format!(" WHERE\n{filter}\n"));
-    }
     for (param, word) in [("top", "TOP"), ("width", "WIDTH")] {
         let n = int_arg(call, param)?;
         if n > 0 {
             text.push_str(&format!(" {word} {n}"));
         }
     }
-    let mut stmts = segdb_query_lang::parse_and_bind(&text, &StoreCatalog(store), date::today())?;
-    match (stmts.pop(), stmts.is_empty()) {
-        (Some(stmt @ segdb_query_lang::Statement::Insight(_)), true) => {
-            crate::exec::run_statement_as(store, stmt, access)
-        }
-        _ => Err(EngineError::InvalidArgument(
-            "insight: `where` must be one expression, without `;`".into(),
-        )
-        .into()),
-    }
+    let catalog = StoreCatalog(store);
+    let mut stmts = segdb_query_lang::parse_and_bind(&text, &catalog, date::today())?;
+    let (Some(segdb_query_lang::Statement::Insight(mut insight)), true) =
+        (stmts.pop(), stmts.is_empty())
+    else {
+        return Err(EngineError::Internal(format!("insight: `{text}` is not one INSIGHT")).into());
+    };
+    // The `where` text is bound on its own: an error's line and column are
+    // in it, and it cannot be more than one expression.
+    let filter = segdb_query_lang::bind_filter(
+        &catalog,
+        &insight.spec.table,
+        str_arg(call, "where")?,
+        insight.spec.as_of,
+    )?;
+    insight.filter = filter.filter;
+    insight.warnings.extend(filter.warnings);
+    crate::exec::run_statement_as(store, segdb_query_lang::Statement::Insight(insight), access)
 }
 
 /// `procedures()`: one row per procedure.
 fn procedures(_: &Store, _: &BoundCall, _: Access) -> Result<ResultSet, ExecError> {
     Ok(ResultSet {
-        columns: vec!["procedure".into(), "signature".into(), "doc".into()],
+        columns: ["procedure", "signature", "doc", "role", "writes"]
+            .map(String::from)
+            .to_vec(),
         rows: registry()
             .iter()
             .map(|p| {
@@ -287,8 +295,43 @@ fn procedures(_: &Store, _: &BoundCall, _: Access) -> Result<ResultSet, ExecErro
                     json!(p.signature.name),
                     json!(p.signature.to_string()),
                     json!(p.signature.doc),
+                    json!(p.signature.role().as_str()),
+                    json!(p.signature.writes()),
                 ]
             })
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use segdb_query_lang::ProcedureRole;
+
+    /// The declarations, as a table: every procedure registered today only
+    /// reads, and any caller may run it (`profile` redacts SENSITIVE
+    /// fields for callers below admin instead of refusing them).
+    #[test]
+    fn each_procedure_declares_its_role_and_whether_it_writes() {
+        let table: Vec<(&str, ProcedureRole, bool)> = registry()
+            .iter()
+            .map(|p| {
+                (
+                    p.signature.name.as_str(),
+                    p.signature.role(),
+                    p.signature.writes(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            table,
+            [
+                ("segment_ids", ProcedureRole::Read, false),
+                ("segment_info", ProcedureRole::Read, false),
+                ("profile", ProcedureRole::Read, false),
+                ("insight", ProcedureRole::Read, false),
+                ("procedures", ProcedureRole::Read, false),
+            ]
+        );
+    }
 }

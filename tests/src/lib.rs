@@ -3,3 +3,4 @@
 
 pub mod generated;
 pub mod model;
+pub mod model_answers;

@@ -1,7 +1,7 @@
 //! The engine against the naive model: random schemas, random data
 //! (imported in two batches, the second updating rows and adding event
-//! counts), random nested expressions; counts, row ids, external ids and
-//! aggregates must be identical. A second suite runs on one table that
+//! counts), random nested expressions; counts, row ids, external ids,
+//! aggregates, GROUP BY pages, insight and COMPARE must be identical. A second suite runs on one table that
 //! spans two shards (row ids past 2^20) with dense, sparse and run
 //! containers at the 65,536-row and 2^20-row boundaries.
 
@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use segdb_engine::{Expr, FieldKind, ImportFormat, ImportOptions, Schema, SegmentDef, Store};
 use segdb_tests::model::*;
+use segdb_tests::model_answers::model_compare;
 
 #[derive(Clone)]
 struct Case {
@@ -307,6 +308,94 @@ fn check(store: &Store, model: &Model, e: &Expr) -> Result<(), TestCaseError> {
             _ => {}
         }
     }
+    check_answers(&t, model, e, window)
+}
+
+/// What the server asks of the engine for a SELECT's aggregates, a GROUP
+/// BY's order and page, and COMPARE (of `e` against its complement),
+/// against the model.
+fn check_answers(
+    t: &segdb_engine::Table,
+    model: &Model,
+    e: &Expr,
+    window: segdb_engine::DayRange,
+) -> Result<(), TestCaseError> {
+    use segdb_engine::insight::CompareOptions;
+    use segdb_engine::{Aggregate, GroupOrder};
+    let fields = &model.schema.fields;
+    // Every aggregate of every INT field in one call, COUNT(*) twice.
+    let mut aggs = vec![Aggregate::Count];
+    for f in fields.iter().filter(|f| f.kind == FieldKind::Int) {
+        let n = f.name.clone();
+        aggs.extend([
+            Aggregate::Sum(n.clone()),
+            Aggregate::Avg(n.clone()),
+            Aggregate::Min(n.clone()),
+            Aggregate::Max(n.clone()),
+            Aggregate::Quantile(n.clone(), 0.9),
+            Aggregate::Quantile(n.clone(), 0.0),
+            Aggregate::Quantile(n, 1.0),
+        ]);
+    }
+    aggs.push(Aggregate::Count);
+    let want: Vec<_> = aggs.iter().map(|a| model.aggregate(e, a)).collect();
+    prop_assert_eq!(
+        t.aggregates(e, &aggs).unwrap(),
+        want,
+        "aggregates over {:?}",
+        e
+    );
+    for f in fields
+        .iter()
+        .filter(|f| matches!(f.kind, FieldKind::Enum | FieldKind::Set | FieldKind::Bool))
+    {
+        for order in [
+            GroupOrder::Value,
+            GroupOrder::CountAsc,
+            GroupOrder::CountDesc,
+        ] {
+            for (offset, limit) in [(0, None), (0, Some(1)), (1, Some(2)), (3, None)] {
+                prop_assert_eq!(
+                    t.group_by(e, &f.name, order, offset, limit).unwrap(),
+                    model.group_by(e, &f.name, order, offset, limit),
+                    "GROUP BY {} {:?} offset {} limit {:?} over {:?}",
+                    f.name,
+                    order,
+                    offset,
+                    limit,
+                    e
+                );
+            }
+        }
+    }
+    let complement = Expr::Not(Box::new(e.clone()));
+    let names: Vec<String> = fields
+        .iter()
+        .filter(|f| f.kind != FieldKind::Text)
+        .map(|f| f.name.clone())
+        .collect();
+    for (top, bucket_width) in [(None, None), (Some(2), Some(7))] {
+        let opts = CompareOptions {
+            fields: names.clone(),
+            top,
+            bucket_width,
+            window,
+        };
+        match (
+            t.compare(e, &complement, &opts),
+            model_compare(model, e, &complement, &opts),
+        ) {
+            (Ok(got), Ok(want)) => prop_assert_eq!(got, want, "COMPARE {:?}", e),
+            (Err(segdb_engine::EngineError::InvalidArgument(_)), Err(_)) => {}
+            (got, want) => prop_assert!(
+                false,
+                "COMPARE {:?}: {:?} but the model says {:?}",
+                e,
+                got,
+                want
+            ),
+        }
+    }
     Ok(())
 }
 
@@ -503,6 +592,19 @@ proptest! {
         prop_assert_eq!(t.int_stats(&e, "i0").unwrap(), model.int_stats(&e, "i0"));
         let got: std::collections::BTreeMap<String, u64> = t.group_count(&e, "s0").unwrap().into_iter().collect();
         prop_assert_eq!(got, model.group_count(&e, "s0"));
+        let aggs = [
+            segdb_engine::Aggregate::Count,
+            segdb_engine::Aggregate::Sum("i0".into()),
+            segdb_engine::Aggregate::Max("i0".into()),
+            segdb_engine::Aggregate::Quantile("i0".into(), 0.5),
+        ];
+        let want: Vec<_> = aggs.iter().map(|a| model.aggregate(&e, a)).collect();
+        prop_assert_eq!(t.aggregates(&e, &aggs).unwrap(), want);
+        let order = segdb_engine::GroupOrder::CountDesc;
+        prop_assert_eq!(
+            t.group_by(&e, "s0", order, 1, Some(2)).unwrap(),
+            model.group_by(&e, "s0", order, 1, Some(2))
+        );
         let opts = segdb_engine::insight::InsightOptions {
             fields: Vec::new(),
             top: Some(3),

@@ -1,14 +1,16 @@
 //! Real-time writes against the naive model: a random table imported in
 //! bulk, then random batches of every operation (set, add, remove, clear,
 //! event, delete; new ids among them) through `Store::ingest`, with random
-//! flushes, compactions and reopens (WAL replay) between them. After every
-//! step, counts, row ids and profiles of random expressions must equal the
-//! model's.
+//! flushes, compactions and reopens (WAL replay) between them, and writes
+//! to sets of rows by row id (`Store::write_rows`: a BOOL set, a SET value
+//! added, an EVENT count added, some retried by idempotency key). After
+//! every step, counts, row ids and profiles of random expressions must
+//! equal the model's.
 
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
-use segdb_engine::write::{Batch, Op, SetValue};
+use segdb_engine::write::{Batch, Op, RowsChange, RowsWrite, SetValue};
 use segdb_engine::{DayRange, Expr, FieldKind, ImportFormat, ImportOptions, Schema, Store};
 use segdb_tests::model::*;
 
@@ -23,9 +25,26 @@ enum GenOp {
     Delete(u32),
 }
 
+/// A write to a set of rows: every `every`-th row from `from` (of the
+/// rows there are when it runs), on field `field` (skipped unless a BOOL,
+/// SET or EVENT field).
+#[derive(Debug, Clone)]
+struct RowsGen {
+    field: usize,
+    flag: bool,
+    value: String,
+    day: i32,
+    count: u64,
+    every: usize,
+    from: usize,
+    /// With an idempotency key, and sent twice.
+    retried: bool,
+}
+
 #[derive(Debug, Clone)]
 enum Step {
     Batch(Vec<GenOp>),
+    Rows(RowsGen),
     Flush,
     Compact,
     Reopen,
@@ -81,6 +100,19 @@ fn arb_steps(schema: &Schema, id_space: u32) -> BoxedStrategy<Vec<Step>> {
     prop::collection::vec(
         prop_oneof![
             8 => prop::collection::vec(arb_gen_op(schema, id_space), 1..40).prop_map(Step::Batch),
+            3 => (
+                0..schema.fields.len(),
+                any::<bool>(),
+                prop::sample::select(&VALUES[..]),
+                0i32..12,
+                prop_oneof![5 => 1u64..4, 1 => 1u64..300],
+                1usize..5,
+                0usize..6,
+                any::<bool>(),
+            )
+                .prop_map(|(field, flag, value, day, count, every, from, retried)| {
+                    Step::Rows(RowsGen { field, flag, value: value.to_string(), day: DAY0 + day, count, every, from, retried })
+                }),
             1 => Just(Step::Flush),
             1 => Just(Step::Compact),
             1 => Just(Step::Reopen),
@@ -169,6 +201,57 @@ fn apply_model(m: &mut Model, g: &GenOp) {
     }
 }
 
+/// The rows and the change of a rows write, if its field takes one.
+fn rows_write(schema: &Schema, model: &Model, g: &RowsGen, key: &str) -> Option<RowsWrite> {
+    let field = schema.fields[g.field].name.clone();
+    let change = match schema.fields[g.field].kind {
+        FieldKind::Bool => RowsChange::SetBool {
+            field,
+            value: g.flag,
+        },
+        FieldKind::Set => RowsChange::AddValue {
+            field,
+            value: g.value.clone(),
+        },
+        FieldKind::Event => RowsChange::AddEvent {
+            field,
+            day: g.day,
+            count: g.count,
+        },
+        _ => return None,
+    };
+    Some(RowsWrite {
+        rows: (g.from..model.rows.len())
+            .step_by(g.every)
+            .map(|r| r as u32)
+            .collect(),
+        change,
+        idempotency_key: g.retried.then(|| key.to_string()),
+    })
+}
+
+/// The model of a rows write.
+fn apply_rows_model(m: &mut Model, g: &RowsGen, w: &RowsWrite) {
+    for &r in &w.rows {
+        let cell = &mut m.rows[r as usize][g.field];
+        match &w.change {
+            RowsChange::SetBool { value, .. } => *cell = MValue::Bool(*value),
+            RowsChange::AddValue { value, .. } => {
+                let mut s = match cell {
+                    MValue::Set(s) => s.clone(),
+                    _ => BTreeSet::new(),
+                };
+                s.insert(value.clone());
+                *cell = MValue::Set(s);
+            }
+            RowsChange::AddEvent { day, count, .. } => {
+                let id = m.ids[r as usize].clone();
+                m.add_event(&id, g.field, *day, *count);
+            }
+        }
+    }
+}
+
 fn check(store: &Store, model: &Model, exprs: &[Expr]) -> Result<(), TestCaseError> {
     let t = store.table("t").unwrap();
     prop_assert_eq!(t.num_rows(), model.rows.len() as u64);
@@ -252,6 +335,22 @@ proptest! {
                     prop_assert_eq!(ack.operations, ops.len() as u64);
                     for g in ops {
                         apply_model(&mut model, g);
+                    }
+                }
+                Step::Rows(g) => {
+                    // A key never used before in this store.
+                    static KEYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                    let key = format!("rows-{}", KEYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+                    if let Some(w) = rows_write(&schema, &model, g, &key) {
+                        let ack = store.write_rows("t", &w).unwrap();
+                        prop_assert_eq!(ack.operations, w.rows.len() as u64);
+                        prop_assert!(!ack.duplicate);
+                        if g.retried && !w.rows.is_empty() {
+                            let again = store.write_rows("t", &w).unwrap();
+                            prop_assert!(again.duplicate);
+                            prop_assert_eq!(again.seq, ack.seq);
+                        }
+                        apply_rows_model(&mut model, g, &w);
                     }
                 }
                 Step::Flush => {

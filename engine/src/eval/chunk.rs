@@ -6,9 +6,9 @@
 use segdb_storage_format::bitmap::{Container, RoaringView};
 use segdb_storage_format::dense::{self, Words, WORDS};
 
-use super::plan::Node;
 use super::shard::{EventDay, IntCtx, ShardCtx};
 use crate::expr::CmpOp;
+use crate::plan::Node;
 
 /// Reusable buffers of one worker thread.
 #[derive(Default)]

@@ -4,7 +4,6 @@
 //! concatenation (row ids).
 
 pub(crate) mod chunk;
-pub(crate) mod plan;
 pub(crate) mod shard;
 
 use std::ops::ControlFlow;
@@ -15,12 +14,11 @@ use segdb_storage_format::dense::{self, Words};
 use segdb_storage_format::part::{CHUNKS_PER_SHARD, SHARD_ROWS, TAG_NOT_NULL, TAG_TRUE, TAG_VALUE};
 
 use crate::error::{EngineError, Result};
-use crate::explain::compile_planned;
 use crate::expr::Expr;
+use crate::plan::{compile_planned, Plan};
 use crate::schema::FieldKind;
 use crate::table::Table;
 use chunk::{eval, with_scratch};
-use plan::Plan;
 use shard::{int_ctx, resolve, ShardCtx};
 
 /// SUM, MIN, MAX and the count of non-null values of an INT field over a segment.

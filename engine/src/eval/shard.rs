@@ -10,8 +10,8 @@ use segdb_storage_format::part::{
     bias_day, unbias_day, IntMeta, Part, EVENT_ACTIVE, TAG_EVENT, TAG_INT_SLICE, TAG_NOT_NULL,
 };
 
-use super::plan::{Node, Plan};
 use crate::error::Result;
+use crate::plan::{Node, Plan};
 
 /// An INT field's bit-sliced index in one part.
 #[derive(Debug, Default)]

@@ -19,7 +19,7 @@ use segdb_storage_format::part::{Part, SHARD_ROWS};
 
 use crate::error::{EngineError, Result};
 use crate::store::Store;
-use crate::table::{Table, ValueDict};
+use crate::table::{Contents, Table, ValueDict};
 use builder::{Cell, ShardBuilder};
 
 /// No row (a bad line) in a block's row ids.
@@ -429,9 +429,7 @@ impl Session<'_> {
             dictionary.push(part);
             dictionary_files.push((name, bytes));
         }
-        let table = Table {
-            name: old.name.clone(),
-            dir: old.dir.clone(),
+        let table = old.successor(Contents {
             schema: old.schema.clone(),
             values: std::mem::take(&mut self.values),
             num_rows,
@@ -439,10 +437,8 @@ impl Session<'_> {
             part_files,
             dictionary,
             dictionary_files,
-            instance: old.instance,
             live_ids: None,
-            derived: Default::default(),
-        };
+        });
         self.store.commit(table, self.file_counter)
     }
 }

@@ -9,10 +9,12 @@
 //! or from the same walks over every row (INT buckets), and the latter are
 //! cached in the table snapshot, which never changes.
 
+mod compare;
 mod ints;
 mod top;
 mod values;
 
+pub use compare::{CompareKey, CompareOptions, ComparedField, ComparedRow, Comparison};
 pub(crate) use ints::DerivedCache;
 pub use ints::{auto_width, histogram_layout, MAX_BUCKETS};
 
@@ -23,8 +25,8 @@ use segdb_storage_format::dense::{self, Words};
 
 use crate::error::{EngineError, Result};
 use crate::eval::IntStats;
-use crate::explain::compile_planned;
 use crate::expr::{DayRange, Expr};
+use crate::plan::compile_planned;
 use crate::schema::FieldKind;
 use crate::table::Table;
 

@@ -17,8 +17,8 @@ use super::bits::ShardBits;
 use super::ids::NewIds;
 use crate::error::{EngineError, Result};
 use crate::schema::FieldKind;
-use crate::table::{Table, ValueDict};
-use crate::write::{Op, SetValue};
+use crate::table::{Contents, Table, ValueDict};
+use crate::write::{FieldChange, Op, RowsRecord, SetValue};
 
 /// What a changed block holds.
 // Blocks are boxed in the delta's map, so the variants' sizes do not
@@ -195,6 +195,65 @@ impl TableDelta {
         Ok(())
     }
 
+    /// Applies a write to a set of existing rows (checked against the
+    /// schema and the rows when it was made): container by container of
+    /// the rows' bitmap, each shard's blocks looked up once per container.
+    pub(crate) fn apply_rows(&mut self, w: &RowsRecord, seq: u64) -> Result<()> {
+        self.changed = true;
+        let rows = w.rows()?;
+        let f = w.field;
+        let vid = match &w.change {
+            FieldChange::AddValue(v) => self.values[f as usize].intern(v),
+            _ => 0,
+        };
+        let base = self.base.clone();
+        for i in 0..rows.num_containers() {
+            let high = u32::from(rows.key(i)) << 16;
+            let shard = high / SHARD_ROWS;
+            if u64::from(high) >= self.num_rows {
+                return Err(EngineError::Internal(format!(
+                    "a rows write names rows from {high}, past the table's {}",
+                    self.num_rows
+                )));
+            }
+            let mut ctx = Ctx {
+                part: base.part(shard as usize).map(|p| &**p),
+                delta: self.shards.entry(shard).or_default(),
+                seq,
+            };
+            // An EVENT day's slices, looked up once per container.
+            let slices = match &w.change {
+                FieldChange::AddEvent { day, .. } => ctx.event_slices(f, *day)?,
+                _ => Vec::new(),
+            };
+            let mut result = Ok(());
+            rows.container_at(i).for_each(|low| {
+                if result.is_err() {
+                    return;
+                }
+                let r = (high | u32::from(low)) % SHARD_ROWS;
+                result = match &w.change {
+                    FieldChange::SetBool(b) => {
+                        ctx.insert(key(f, TAG_NOT_NULL, 0, 0), r).and_then(|()| {
+                            let t = key(f, TAG_TRUE, 0, 0);
+                            if *b {
+                                ctx.insert(t, r)
+                            } else {
+                                ctx.remove(t, r)
+                            }
+                        })
+                    }
+                    FieldChange::AddValue(_) => ctx.add_value(f, r, vid),
+                    FieldChange::AddEvent { day, count } => {
+                        ctx.add_event_to(f, *day, &slices, r, *count)
+                    }
+                };
+            });
+            result?;
+        }
+        Ok(())
+    }
+
     /// Serializes the blocks changed since the last publish and returns the
     /// snapshot of the table with the delta laid over its parts.
     pub(crate) fn publish(&mut self) -> Result<Table> {
@@ -227,9 +286,7 @@ impl TableDelta {
         for (s, p) in layered {
             parts[s as usize] = Some(Arc::new(p));
         }
-        Ok(Table {
-            name: base.name.clone(),
-            dir: base.dir.clone(),
+        Ok(base.successor(Contents {
             schema: base.schema.clone(),
             values: self.values.clone(),
             num_rows: self.num_rows,
@@ -237,10 +294,8 @@ impl TableDelta {
             part_files,
             dictionary: base.dictionary.clone(),
             dictionary_files: base.dictionary_files.clone(),
-            instance: base.instance,
             live_ids: self.ids.view(),
-            derived: Default::default(),
-        })
+        }))
     }
 }
 
@@ -565,13 +620,33 @@ impl Ctx<'_> {
     }
 
     fn add_event(&mut self, f: u32, day: i32, r: u32, count: u64) -> Result<()> {
+        let slices = self.event_slices(f, day)?;
+        self.add_event_to(f, day, &slices, r, count)
+    }
+
+    /// The keys of the count slices of EVENT field `f` on `day`.
+    fn event_slices(&self, f: u32, day: i32) -> Result<Vec<BlockKey>> {
         let d = bias_day(day);
-        let slices: Vec<BlockKey> = self.keys_between(
+        self.keys_between(
             key(f, TAG_EVENT, d, 0),
             key(f, TAG_EVENT, d, EVENT_ACTIVE - 1),
-        )?;
+        )
+    }
+
+    /// [`Ctx::add_event`] with the day's slices as they were before any of
+    /// the rows being written (distinct rows, so a slice made by one of
+    /// them holds none of the others: each reads its old count right).
+    fn add_event_to(
+        &mut self,
+        f: u32,
+        day: i32,
+        slices: &[BlockKey],
+        r: u32,
+        count: u64,
+    ) -> Result<()> {
+        let d = bias_day(day);
         let mut old = 0u64;
-        for k in &slices {
+        for k in slices {
             if self.contains(*k, r)? {
                 old |= 1 << k.aux;
             }

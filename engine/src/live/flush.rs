@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::lock;
 use crate::error::{EngineError, Result};
 use crate::store::Store;
-use crate::table::Table;
+use crate::table::{Contents, Table};
 
 /// What a flush did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -300,16 +300,10 @@ impl Store {
                     "shard {shard} of `{name}` changed while it was compacted"
                 )));
             }
-            let mut parts = now.parts.clone();
-            let mut part_files = now.part_files.clone();
-            parts[s] = Some(merged);
-            let old = std::mem::replace(&mut part_files[s], vec![(file.clone(), bytes)]);
-            let c = Arc::new(Table {
-                parts,
-                part_files,
-                derived: Default::default(),
-                ..now.shallow_clone()
-            });
+            let mut contents = now.contents();
+            contents.parts[s] = Some(merged);
+            let old = std::mem::replace(&mut contents.part_files[s], vec![(file.clone(), bytes)]);
+            let c = Arc::new(now.successor(contents));
             let mut manifest = (*self.manifest()).clone();
             manifest.generation += 1;
             manifest.next_file_id = manifest.next_file_id.max(counter);
@@ -379,7 +373,8 @@ fn committed_table(w: &Written) -> Result<Table> {
         dictionary.push(Arc::new(DictionaryPart::open_mapped(&b.dir.join(file))?));
         dictionary_files.push((file.clone(), *bytes));
     }
-    Ok(Table {
+    Ok(b.successor(Contents {
+        schema: b.schema.clone(),
         values: p.values.clone(),
         num_rows: p.num_rows,
         parts,
@@ -387,7 +382,5 @@ fn committed_table(w: &Written) -> Result<Table> {
         dictionary,
         dictionary_files,
         live_ids: None,
-        derived: Default::default(),
-        ..b.shallow_clone()
-    })
+    }))
 }

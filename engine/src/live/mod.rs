@@ -11,6 +11,7 @@ mod flush;
 pub(crate) mod ids;
 pub(crate) mod keys;
 mod payload;
+mod rows;
 mod value_cap;
 
 use std::collections::BTreeMap;
@@ -323,7 +324,7 @@ impl Store {
             let mut st = self.live().state();
             for (seq, rec) in &records {
                 batches += 1;
-                ops += rec.batch.ops.len() as u64;
+                ops += rec.operations();
                 self.apply_record(&mut st, *seq, rec)?;
             }
             let last = records.last().map_or(flushed, |r| r.0);
@@ -379,20 +380,7 @@ impl Store {
                 duplicate: false,
             });
         }
-        if let Some(f) = &lock(&live.queue).failed {
-            return Err(EngineError::WalFailed(f.clone()));
-        }
-        let bytes = live.delta_bytes.load(Ordering::Relaxed);
-        if bytes >= live.options.max_delta_bytes {
-            live.counters.overloaded.fetch_add(1, Ordering::Relaxed);
-            return Err(EngineError::Overloaded {
-                what: format!(
-                    "the live delta is full ({bytes} bytes of {}) until a flush ends",
-                    live.options.max_delta_bytes
-                ),
-                retry_after_ms: 1000,
-            });
-        }
+        live.admit()?;
         if t.num_rows + operations > 1 << 32 {
             return Err(EngineError::TableFull(table.to_owned()));
         }
@@ -406,20 +394,19 @@ impl Store {
         } else {
             None
         };
-        let mut rec = payload::Record::new(table, t.schema(), batch);
+        let mut rec = payload::Record::new(table, t.schema(), payload::Change::Batch(batch));
         // Existing ids are looked up here, in parallel on the requests'
         // threads, rather than one by one by the applier. A failed lookup
         // (a damaged dictionary) refuses the batch before the WAL: written,
         // it would make a second row for an existing id, or fail the
         // applier and with it every later write.
         let rows = rec
-            .batch
-            .ops
+            .ops()
             .iter()
             .map(|op| t.row_of(op.id()))
             .collect::<Result<Vec<_>>>()?;
         rec.rows = Some((t.instance, rows));
-        let key = rec.batch.idempotency_key.clone();
+        let key = rec.idempotency_key().cloned();
         if let Some(k) = &key {
             if let Some(ack) = lock(&live.keys).begin(table, k, rec.hash)? {
                 live.counters.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -427,7 +414,7 @@ impl Store {
             }
         }
         let checked = match &rec.rows {
-            Some((_, rows)) => day_counts::check_day_counts(&t, &rec.batch.ops, rows),
+            Some((_, rows)) => day_counts::check_day_counts(&t, rec.ops(), rows),
             None => Ok(()),
         };
         let result = checked.and_then(|()| self.ingest_durable(rec));
@@ -528,20 +515,25 @@ impl Store {
             .deltas
             .entry(rec.table.clone())
             .or_insert_with(|| TableDelta::new(table));
-        // Row hints hold only for the table instance they were taken from
-        // (not one dropped and created again since).
-        let hints = rec
-            .rows
-            .as_ref()
-            .filter(|h| h.0 == d.base.instance && h.1.len() == rec.batch.ops.len());
-        for (i, op) in rec.batch.ops.iter().enumerate() {
-            d.apply(op, hints.and_then(|h| h.1[i]), seq)?;
+        match &rec.change {
+            payload::Change::Batch(batch) => {
+                // Row hints hold only for the table instance they were
+                // taken from (not one dropped and created again since).
+                let hints = rec
+                    .rows
+                    .as_ref()
+                    .filter(|h| h.0 == d.base.instance && h.1.len() == batch.ops.len());
+                for (i, op) in batch.ops.iter().enumerate() {
+                    d.apply(op, hints.and_then(|h| h.1[i]), seq)?;
+                }
+            }
+            payload::Change::Rows(w) => d.apply_rows(w, seq)?,
         }
         st.oldest.get_or_insert_with(Instant::now);
         // Remembered as applied now, before the publish, so that a flush
         // (which saves the keys of every batch it covers) never misses the
         // key of a batch whose answer has not reached its client yet.
-        if let Some(k) = &rec.batch.idempotency_key {
+        if let Some(k) = rec.idempotency_key() {
             lock(&self.live().keys).remember(&rec.table, k, rec.hash, rec.ack(seq));
         }
         Ok(())
@@ -627,6 +619,25 @@ fn describe_truncation(t: &segdb_storage_format::wal::Truncation) -> String {
 }
 
 impl Live {
+    /// Refuses a write while the WAL has failed or the delta is full.
+    fn admit(&self) -> Result<()> {
+        if let Some(f) = &lock(&self.queue).failed {
+            return Err(EngineError::WalFailed(f.clone()));
+        }
+        let bytes = self.delta_bytes.load(Ordering::Relaxed);
+        if bytes >= self.options.max_delta_bytes {
+            self.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+            return Err(EngineError::Overloaded {
+                what: format!(
+                    "the live delta is full ({bytes} bytes of {}) until a flush ends",
+                    self.options.max_delta_bytes
+                ),
+                retry_after_ms: 1000,
+            });
+        }
+        Ok(())
+    }
+
     /// Stops the applier from taking new batches (they stay durable and
     /// queued) and waits for the one applying to finish.
     pub(crate) fn pause(&self) {

@@ -9,8 +9,9 @@
 //! - `codec.rs`: [`Batch::encode`] / [`Batch::decode`], compact and
 //!   versioned; damaged bytes decode to a [`DecodeError`], never a panic.
 //!
-//! Not built yet (a later step of issue 5): the live delta that applies a
-//! batch, flush and compaction, and the ingest endpoint.
+//! - `rows.rs`: [`RowsWrite`], one change to a set of rows by row id
+//!   (`Store::write_rows`), and its compact WAL form (the rows as a
+//!   portable Roaring bitmap).
 //!
 //! ```
 //! use segdb_engine::write::{parse_batch, Batch, Op};
@@ -32,10 +33,13 @@
 mod codec;
 mod op;
 mod parse;
+mod rows;
 
 pub use codec::{DecodeError, BATCH_FORMAT_VERSION};
 pub use op::{Batch, Op, SetValue};
 pub use parse::{parse_batch, parse_batch_for, INGEST_SOURCE};
+pub(crate) use rows::{FieldChange, RowsRecord};
+pub use rows::{RowsChange, RowsWrite};
 
 #[cfg(test)]
 mod tests;

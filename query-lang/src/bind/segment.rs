@@ -46,29 +46,23 @@ pub fn bind_segment(
     catalog: &dyn Catalog,
     today: Day,
 ) -> Result<(String, Expr), QueryError> {
-    let mut text = String::from("IN SEGMENT ");
-    // Quoted as the language needs it.
-    text.push_str(
-        &ast::Ident {
-            name: name.to_owned(),
-            span: Span::default(),
-        }
-        .to_string(),
-    );
-    let expr = crate::parse::parse_expr(&text)?;
-    let ast::ExprKind::Predicate(p) = &expr.kind else {
-        return Err(QueryError::new(
-            ErrorKind::Type("not a segment".into()),
-            expr.span,
-            &text,
-        ));
+    // The expression `IN SEGMENT name` built as a tree, not parsed from
+    // text; the text (the name quoted as the language needs it) is only
+    // what an error shows.
+    let prefix = "IN SEGMENT ";
+    let quoted = ast::Ident {
+        name: name.to_owned(),
+        span: Span::default(),
+    }
+    .to_string();
+    let text = format!("{prefix}{quoted}");
+    let ident = &ast::Ident {
+        name: name.to_owned(),
+        span: Span::new(prefix.len(), text.len()),
     };
-    let ast::Predicate::InSegment(ident) = p.as_ref() else {
-        return Err(QueryError::new(
-            ErrorKind::Type("not a segment".into()),
-            expr.span,
-            &text,
-        ));
+    let expr = ast::Expr {
+        kind: ast::ExprKind::Predicate(Box::new(ast::Predicate::InSegment(ident.clone()))),
+        span: Span::new(0, text.len()),
     };
     let segment = segment_ref(ident, &text, catalog)?;
     let schema = catalog.schema(&segment.table).ok_or_else(|| {

@@ -67,6 +67,33 @@ pub fn parse_expr(text: &str) -> Result<ast::Expr, QueryError> {
     Ok(expr)
 }
 
+/// Parses a bare WHERE expression, the whole text; `None` when the text
+/// holds only whitespace and comments.
+pub fn parse_filter(text: &str) -> Result<Option<ast::Expr>, QueryError> {
+    let mut parser = Parser::new(text)?;
+    if parser.at(&TokenKind::Eof) {
+        return Ok(None);
+    }
+    let expr = parser.parse_expr()?;
+    if !parser.at(&TokenKind::Eof) {
+        return Err(parser.expected("AND, OR or the end of the expression"));
+    }
+    Ok(Some(expr))
+}
+
+/// Parses a segment's definition on its own, the whole text:
+/// `SELECT FROM table WHERE expr`, a trailing `;` allowed. Returns the
+/// table and the expression, with spans into `text`.
+pub fn parse_segment_select(text: &str) -> Result<(Ident, ast::Expr), QueryError> {
+    let mut parser = Parser::new(text)?;
+    let parsed = parser.parse_segment_select()?;
+    parser.eat(&TokenKind::Semicolon);
+    if !parser.at(&TokenKind::Eof) {
+        return Err(parser.expected("the end of the definition (one statement, no `;` between)"));
+    }
+    Ok(parsed)
+}
+
 /// The parser's state: the tokens, where it is, how deep it is.
 pub(crate) struct Parser<'t> {
     text: &'t str,

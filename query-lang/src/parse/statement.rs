@@ -472,6 +472,20 @@ impl Parser<'_> {
             "SNAPSHOT or AS after the segment name"
         };
         self.expect_keyword("AS", what)?;
+        let (table, filter) = self.parse_segment_select()?;
+        Ok(CreateSegment {
+            name,
+            or_replace,
+            snapshot,
+            table,
+            filter,
+        })
+    }
+
+    /// `segment_select ::= "SELECT" "FROM" name "WHERE" expr`, then `;` or
+    /// the end: a segment's definition, after AS (or alone, as the HTTP API
+    /// takes it).
+    pub(super) fn parse_segment_select(&mut self) -> Result<(Ident, crate::ast::Expr), QueryError> {
         self.expect_keyword("SELECT", "SELECT after AS")
             .map_err(|e| e.with_hint("write CREATE SEGMENT s AS SELECT FROM t WHERE …"))?;
         if !self.at_keyword("FROM") {
@@ -512,13 +526,7 @@ impl Parser<'_> {
                 err
             });
         }
-        Ok(CreateSegment {
-            name,
-            or_replace,
-            snapshot,
-            table,
-            filter,
-        })
+        Ok((table, filter))
     }
 
     /// `call ::= "CALL" name "(" [ arg ( "," arg )* ] ")"`,

@@ -117,15 +117,6 @@ impl ApiError {
         self
     }
 
-    /// The same error about a text one line shorter at the top (a
-    /// statement the server wrapped around the client's text).
-    pub fn on_line_below(mut self) -> ApiError {
-        if let Some(l) = self.line.as_mut() {
-            *l = l.saturating_sub(1).max(1);
-        }
-        self
-    }
-
     /// The HTTP status code.
     pub fn status(&self) -> u16 {
         self.status.as_u16()

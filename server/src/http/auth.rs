@@ -33,6 +33,17 @@ impl std::fmt::Display for Role {
     }
 }
 
+impl From<segdb_query_lang::ProcedureRole> for Role {
+    /// The role a procedure's signature asks for.
+    fn from(r: segdb_query_lang::ProcedureRole) -> Role {
+        match r {
+            segdb_query_lang::ProcedureRole::Read => Role::Read,
+            segdb_query_lang::ProcedureRole::Write => Role::Write,
+            segdb_query_lang::ProcedureRole::Admin => Role::Admin,
+        }
+    }
+}
+
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Role, String> {

@@ -14,7 +14,6 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use segdb_engine::insight::{share, tgi, FieldInsight, Insight, InsightOptions, ValueCount};
 use segdb_engine::{date, DayRange, Expr};
-use segdb_query_lang::{Projection, Statement};
 use serde_json::{json, Value};
 
 use super::api_error::ApiError;
@@ -25,37 +24,17 @@ use crate::exec::StoreCatalog;
 
 mod request;
 
-/// Binds `filter` (an expression of the language) against `table`.
+/// Binds `filter` (an expression of the language; none or blank: every
+/// row) against `table`; an error's line and column are in `filter`.
 fn bind_filter(
     s: &Shared,
     table: &str,
     filter: Option<&str>,
     as_of: i32,
 ) -> Result<Expr, ApiError> {
-    let Some(filter) = filter.filter(|f| !f.trim().is_empty()) else {
-        return Ok(Expr::All);
-    };
-    let ident = segdb_query_lang::ast::Ident {
-        name: table.to_owned(),
-        span: Default::default(),
-    };
-    // The expression starts the second line, so that an error's column is
-    // its column in `where`; the line is moved back by one.
-    let text = format!(
-        "SELECT COUNT(*) FROM {ident} WHERE\n{filter}\nAS OF '{}'",
-        date::format_iso_day(as_of)
-    );
-    let mut stmts = segdb_query_lang::parse_and_bind(&text, &StoreCatalog(&s.store), as_of)
-        .map_err(|e| ApiError::from(e).on_line_below())?;
-    match stmts.pop() {
-        Some(Statement::Select(sel)) if stmts.is_empty() && sel.projection == Projection::Count => {
-            Ok(sel.filter)
-        }
-        _ => Err(ApiError::bad_request(
-            "bad_json",
-            "`where` must be one expression, without `;`",
-        )),
-    }
+    let text = filter.unwrap_or("");
+    let bound = segdb_query_lang::bind_filter(&StoreCatalog(&s.store), table, text, as_of)?;
+    Ok(bound.filter)
 }
 
 fn value_json(v: &ValueCount, segment_rows: u64, table_rows: u64) -> Value {

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use segdb_engine::{date, EngineError, Expr, Table};
 use segdb_query_lang::ast::StatementKind;
-use segdb_query_lang::{Projection, Statement, Warning};
+use segdb_query_lang::{ProcedureRole, Projection, Statement, Warning};
 use serde_json::{json, Value};
 
 use super::api_error::ApiError;
@@ -23,8 +23,19 @@ use super::{blocking, elapsed_ms, RowCount, Shared};
 use crate::audit::{self, Action, Note, Notes};
 use crate::exec::{self, csv_field, ResultSet, StoreCatalog};
 
-/// The role a statement needs.
+/// The role a statement needs; a CALL needs the role its procedure
+/// declares (an unknown procedure: read, and the binder refuses it).
 pub fn required_role(kind: &StatementKind) -> Role {
+    required_role_with(kind, |name| {
+        crate::procedures::find(name).map(|p| p.signature.role())
+    })
+}
+
+/// [`required_role`] with the procedures' roles from `procedure_role`.
+fn required_role_with(
+    kind: &StatementKind,
+    procedure_role: impl Fn(&str) -> Option<ProcedureRole>,
+) -> Role {
     match kind {
         StatementKind::Select(_)
         | StatementKind::Explain(_)
@@ -32,14 +43,25 @@ pub fn required_role(kind: &StatementKind) -> Role {
         | StatementKind::ShowFields(_)
         | StatementKind::ShowSegments
         | StatementKind::Insight(_)
-        | StatementKind::Compare(_)
-        // The procedures registered so far only read.
-        | StatementKind::Call(_) => Role::Read,
+        | StatementKind::Compare(_) => Role::Read,
+        StatementKind::Call(c) => procedure_role(&c.name.name).map_or(Role::Read, Role::from),
         StatementKind::CreateTable(_)
         | StatementKind::AlterTable(_)
         | StatementKind::DropTable(_)
         | StatementKind::CreateSegment(_)
         | StatementKind::DropSegment(_) => Role::Admin,
+    }
+}
+
+/// A statement as a 403 names it: "a DROP TABLE statement", "CALL
+/// `segment_ids`".
+fn statement_what(kind: &StatementKind) -> String {
+    match kind {
+        StatementKind::Call(c) => format!("CALL `{}`", c.name.name),
+        _ => format!(
+            "a {} statement",
+            kind_name(kind).replace('_', " ").to_uppercase()
+        ),
     }
 }
 
@@ -243,14 +265,7 @@ async fn query_noted(
         );
     }
     for st in &stmts {
-        auth::require(
-            role,
-            required_role(&st.kind),
-            &format!(
-                "a {} statement",
-                kind_name(&st.kind).replace('_', " ").to_uppercase()
-            ),
-        )?;
+        auth::require(role, required_role(&st.kind), &statement_what(&st.kind))?;
     }
     for st in &stmts {
         s.metrics.query(kind_name(&st.kind));
@@ -774,3 +789,7 @@ fn stopped_early(s: &Shared, why: Stopped, sent: u64) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "query_tests.rs"]
+mod tests;

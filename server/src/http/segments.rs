@@ -113,25 +113,25 @@ pub async fn put(
                 ))
             }
         };
-        // The definition starts the second line, so that an error's column
-        // is the column in the definition; its line is moved back by one.
-        let ident = segdb_query_lang::ast::Ident {
-            name: name.clone(),
-            span: Default::default(),
-        };
-        let text = format!(
-            "CREATE OR REPLACE SEGMENT {ident}{} AS\n{definition}",
-            if snapshot { " SNAPSHOT" } else { "" }
-        );
+        let definition_text = definition.to_owned();
         let permit = s.query_slot().await?;
         let st = s.clone();
         let running = s.start_query();
         let cancel = running.cancel().clone();
         let info = blocking(move || {
             let _permit = permit;
-            cancel
-                .scope(|| exec::run(&st.store, &text))
-                .map_err(|e| ApiError::from(e).on_line_below())?;
+            // The definition is bound on its own: an error's line and
+            // column are in it, and it is one statement.
+            cancel.scope(|| {
+                let stmt = segdb_query_lang::bind_segment_definition(
+                    &StoreCatalog(&st.store),
+                    &name,
+                    &definition_text,
+                    snapshot,
+                    date::today(),
+                )?;
+                exec::run_statement(&st.store, stmt)
+            })?;
             st.store
                 .segment(&name)
                 .ok_or_else(|| ApiError::internal("the segment vanished after its creation"))

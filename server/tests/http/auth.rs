@@ -80,6 +80,29 @@ fn tokens_and_roles() {
         status(Some("r-secret"), "DELETE", "/v1/segments/s1", None),
         403
     );
+    // A CALL needs the role its procedure declares: every procedure
+    // registered today reads and declares the read role, so a reader runs
+    // each of them (the refusal of a higher declared role is tested in
+    // `http::query::tests`, for want of a procedure that declares one).
+    let reader = server.client(Some("r-secret"));
+    let listed = reader.query("CALL procedures()").unwrap();
+    let rows = listed["rows"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 5, "{listed}");
+    for r in &rows {
+        assert_eq!(r[3], json!("read"), "{r}");
+    }
+    for call in [
+        "CALL segment_ids('s1')",
+        "CALL segment_info('s1')",
+        "CALL profile('users', 'u000000001')",
+        "CALL insight('users', fields => 'city')",
+    ] {
+        assert_eq!(
+            status(Some("r-secret"), "POST", "/v1/query", Some(call)),
+            200,
+            "{call}"
+        );
+    }
 
     // SENSITIVE fields are redacted for every role but admin.
     let admin = server.client(Some("a-secret"));

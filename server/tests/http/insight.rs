@@ -110,6 +110,33 @@ fn insight_against_a_scan() {
         (json!("unknown_field"), json!(1), json!(18)),
         "{e}"
     );
+    // Lines and columns are in `where`, however many lines it has, and it
+    // is one expression.
+    let r = post(
+        &c,
+        "/v1/insight",
+        "application/json",
+        &json!({"table": "users", "where": "-- typo below\ngender = 'f' AND\n  cty = 'x'"})
+            .to_string(),
+    );
+    let e = &r.json()["error"];
+    assert_eq!(
+        (r.status, e["line"].clone(), e["column"].clone()),
+        (400, json!(3), json!(3)),
+        "{e}"
+    );
+    let r = post(
+        &c,
+        "/v1/insight",
+        "application/json",
+        &json!({"table": "users", "where": "gender = 'f' AS OF '2026-01-01'"}).to_string(),
+    );
+    let e = &r.json()["error"];
+    assert_eq!(
+        (r.status, e["code"].clone(), e["column"].clone()),
+        (400, json!("syntax_error"), json!(14)),
+        "{e}"
+    );
     let r = post(
         &c,
         "/v1/insight",

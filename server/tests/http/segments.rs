@@ -215,6 +215,22 @@ fn segments_defined_uploaded_and_exported() {
         (json!("unknown_field"), json!(1), json!(25)),
         "{e}"
     );
+    // A definition is one statement: what follows a `;` is refused, not
+    // run, and nothing changes.
+    let r = put(
+        &c,
+        "/v1/segments/sneaky",
+        "application/json",
+        &json!({"definition": "SELECT FROM users WHERE is_owner; DROP TABLE users"}).to_string(),
+    );
+    let e = &r.json()["error"];
+    assert_eq!(
+        (r.status, e["code"].clone(), e["column"].clone()),
+        (400, json!("syntax_error"), json!(35)),
+        "{e}"
+    );
+    assert_eq!(get(&c, "/v1/segments/sneaky/ids").status, 404);
+    assert!(count(&c, "SELECT COUNT(*) FROM users") > 0);
     assert_eq!(
         put(&c, "/v1/segments/bad", "application/json", "{}").json()["error"]["code"],
         json!("bad_json")

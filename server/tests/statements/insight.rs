@@ -203,6 +203,25 @@ pub(crate) fn insight_statements(store: &Path, data: &Data) {
     // The same through CALL insight.
     let call = "CALL insight('users', where => 'os = ''ios''', fields => 'city', top => 5)";
     check_insight_rows(&one(store, call), &want, seg, all, call);
+    // `where` is bound on its own: one expression (a second statement is
+    // refused and changes nothing), and an error shows the `where` text.
+    let (ok, _, err) = segdb(&[
+        "query",
+        "--data",
+        p(store),
+        "CALL insight('users', where => 'os = ''ios''; DROP TABLE users')",
+    ]);
+    assert!(!ok && err.contains("expected AND, OR"), "{err}");
+    assert!(!err.contains("INSIGHT"), "{err}");
+    let (ok, _, err) = segdb(&[
+        "query",
+        "--data",
+        p(store),
+        "CALL insight('users', where => 'cty = ''c000''', fields => 'city')",
+    ]);
+    assert!(!ok && err.contains("did you mean `city`"), "{err}");
+    assert!(err.contains("1 | cty = 'c000'"), "{err}");
+    assert_eq!(one(store, "SHOW TABLES")["rows"][0][0], json!("users"));
 
     // No field list: every ENUM, SET, BOOL and INT field, in schema order;
     // no EVENT field.

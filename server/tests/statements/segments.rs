@@ -103,6 +103,13 @@ pub(crate) fn segments_and_calls(store: &Path, data: &Data, dir: &Path) {
     let v = one(store, "CALL segment_info('bj')");
     assert_eq!(v["rows"][0][5], json!("mix"));
     let v = one(store, "CALL procedures()");
+    assert_eq!(
+        v["columns"],
+        json!(["procedure", "signature", "doc", "role", "writes"])
+    );
+    for r in v["rows"].as_array().unwrap() {
+        assert_eq!((&r[3], &r[4]), (&json!("read"), &json!(false)), "{r}");
+    }
     let names: Vec<&str> = v["rows"]
         .as_array()
         .unwrap()

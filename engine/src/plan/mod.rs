@@ -1,6 +1,16 @@
 //! Compiling an [`Expr`] against a table: names become field indices and
 //! value ids, every stored bitmap the expression reads becomes a numbered
 //! leaf, and the predicates become the nodes that the chunk evaluator runs.
+//!
+//! `estimate.rs` estimates a plan's rows from headers, and `order.rs`
+//! orders each `AND`'s operands by them ([`compile_planned`], which every
+//! query uses). Evaluation (`eval/`), insight and EXPLAIN all depend on
+//! this module; it depends on none of them.
+
+pub(crate) mod estimate;
+mod order;
+
+pub(crate) use order::compile_planned;
 
 use segdb_storage_format::block_file::BlockKey;
 use segdb_storage_format::part::{TAG_NOT_NULL, TAG_TRUE, TAG_VALUE};
