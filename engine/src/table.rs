@@ -114,6 +114,7 @@ impl Table {
                 name: f.name.clone(),
                 kind,
                 sensitive: f.sensitive,
+                category: f.category.clone(),
             });
             values.push(ValueDict::new(f.values.clone()));
         }
@@ -202,6 +203,7 @@ impl Table {
                     name: f.name.clone(),
                     kind: f.kind.as_str().to_owned(),
                     sensitive: f.sensitive,
+                    category: f.category.clone(),
                     values: v.values().to_vec(),
                 })
                 .collect(),

@@ -47,7 +47,7 @@
 //! call         ::= "CALL" name "(" [ arg ( "," arg )* ] ")"
 //! arg          ::= value | param "=>" value   (positional arguments first)
 //! param        ::= word | reserved word | quoted_name
-//! field_decl   ::= name kind [ "SENSITIVE" ]
+//! field_decl   ::= name kind [ "SENSITIVE" ] [ "CATEGORY" name ]
 //! kind         ::= "ENUM" | "SET" | "BOOL" | "INT" | "EVENT" | "TEXT"
 //!
 //! expr         ::= and_expr ( "OR" and_expr )*
@@ -147,6 +147,7 @@ pub mod ast;
 mod bind;
 mod error;
 mod explain;
+mod fields_used;
 mod parse;
 mod print;
 pub mod procedure;
@@ -158,8 +159,9 @@ pub use bind::{
     BoundSelect, Catalog, InsightSpec, Projection, SegmentBody, SegmentRef, Statement,
     INSIGHT_WINDOW_DAYS,
 };
-pub use error::{CatalogError, ErrorKind, QueryError, Warning};
+pub use error::{line_column, CatalogError, ErrorKind, QueryError, Warning};
 pub use explain::ExplainExpr;
+pub use fields_used::{fields_used, segment_fields, FieldUse};
 pub use parse::{parse, parse_expr};
 pub use procedure::{ArgValue, BoundCall, Param, ParamType, Signature};
 

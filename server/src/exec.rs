@@ -177,12 +177,13 @@ fn show_fields(table: &Table) -> ResultSet {
                 json!(f.name),
                 json!(f.kind.as_str()),
                 json!(f.sensitive),
+                json!(f.category),
                 values,
             ]
         })
         .collect();
     ResultSet {
-        columns: ["field", "kind", "sensitive", "values"]
+        columns: ["field", "kind", "sensitive", "category", "values"]
             .map(String::from)
             .to_vec(),
         rows,

@@ -45,7 +45,8 @@ pub async fn list(
     Ok(Json(json!({ "tables": tables })))
 }
 
-/// `GET /v1/tables/{t}`: the schema (each field's kind, sensitivity and,
+/// `GET /v1/tables/{t}`: the schema (each field's kind, sensitivity,
+/// category (`null` for none) and,
 /// for ENUM and SET, the number of values), rows, shards and bytes.
 pub async fn describe(
     State(s): State<Shared>,
@@ -63,6 +64,7 @@ pub async fn describe(
                 "name": f.name,
                 "kind": f.kind.as_str(),
                 "sensitive": f.sensitive,
+                "category": f.category,
             });
             if matches!(f.kind, FieldKind::Enum | FieldKind::Set) {
                 v["values"] = json!(t.field_values(&f.name).len());
