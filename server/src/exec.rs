@@ -32,6 +32,9 @@ pub enum ExecError {
     /// The engine refused or failed.
     #[error("{0}")]
     Engine(#[from] EngineError),
+    /// The caller may not use a field the statement touches.
+    #[error("{0}")]
+    Forbidden(Box<crate::permissions::Forbidden>),
 }
 
 /// The store seen by the binder.
@@ -87,6 +90,9 @@ impl Catalog for StoreCatalog<'_> {
             body,
             uses: info.uses,
         })
+    }
+    fn segment_source(&self, name: &str) -> Option<(String, Option<String>)> {
+        self.0.segment(name).map(|info| (info.table, info.text))
     }
     fn segment_names(&self) -> Vec<String> {
         self.0.segments().into_iter().map(|s| s.name).collect()
@@ -273,19 +279,9 @@ fn int_or_null(v: Option<i64>) -> Value {
     v.map_or(Value::Null, |x| json!(x))
 }
 
-/// What the caller of a statement may see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Access {
-    /// Whether SENSITIVE fields are shown (else `[redacted]`).
-    pub reveal_sensitive: bool,
-}
-
-impl Access {
-    /// Everything: the local command line, an admin token.
-    pub const FULL: Access = Access {
-        reveal_sensitive: true,
-    };
-}
+/// What the caller of a statement may use and see (`Access::FULL`: the
+/// local command line, an admin).
+pub type Access = crate::permissions::FieldAccess;
 
 /// Runs one bound statement with full access (the local command line).
 pub fn run_statement(store: &Store, stmt: Statement) -> Result<ResultSet, ExecError> {

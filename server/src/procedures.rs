@@ -211,7 +211,7 @@ fn profile(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet,
         first: last - (days - 1),
         last,
     };
-    let Some(p) = crate::profile::profile(store, table, id, window, access)? else {
+    let Some(p) = crate::profile::profile(store, table, id, window, &access)? else {
         return Err(EngineError::InvalidArgument(format!(
             "table `{table}` has no row with id `{id}`"
         ))
@@ -264,9 +264,22 @@ fn insight(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet,
             text.push_str(&format!(" {word} {n}"));
         }
     }
-    let mut stmts = segdb_query_lang::parse_and_bind(&text, &StoreCatalog(store), date::today())?;
-    match (stmts.pop(), stmts.is_empty()) {
-        (Some(stmt @ segdb_query_lang::Statement::Insight(_)), true) => {
+    // The fields of the INSIGHT these make are checked as a written one's.
+    let catalog = StoreCatalog(store);
+    let mut parsed = segdb_query_lang::parse(&text)?;
+    for stmt in &parsed {
+        access.check_statement(stmt, &catalog)?;
+    }
+    let one = parsed.pop().filter(|_| parsed.is_empty());
+    let bound = match one {
+        Some(ast) => {
+            let bound = segdb_query_lang::bind(&ast, &catalog, date::today())?;
+            Some(access.narrow(&ast, bound, &catalog))
+        }
+        None => None,
+    };
+    match bound {
+        Some(stmt @ segdb_query_lang::Statement::Insight(_)) => {
             crate::exec::run_statement_as(store, stmt, access)
         }
         _ => Err(EngineError::InvalidArgument(

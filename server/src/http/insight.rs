@@ -13,16 +13,17 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::{Extension, Json};
 use segdb_engine::insight::{share, tgi, FieldInsight, Insight, InsightOptions, ValueCount};
-use segdb_engine::{date, DayRange, Expr};
+use segdb_engine::{date, DayRange, Expr, FieldKind};
 use segdb_query_lang::{Projection, Statement};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::api_error::ApiError;
-use super::auth::{self, Role};
+use super::auth::{self, Principal, Role};
 use super::body::read_body;
 use super::{blocking, elapsed_ms, Shared};
 use crate::exec::StoreCatalog;
+use crate::permissions::FieldAccess;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +44,7 @@ struct Request {
 /// Binds `filter` (an expression of the language) against `table`.
 fn bind_filter(
     s: &Shared,
+    access: &FieldAccess,
     table: &str,
     filter: Option<&str>,
     as_of: i32,
@@ -60,7 +62,17 @@ fn bind_filter(
         "SELECT COUNT(*) FROM {ident} WHERE\n{filter}\nAS OF '{}'",
         date::format_iso_day(as_of)
     );
-    let mut stmts = segdb_query_lang::parse_and_bind(&text, &StoreCatalog(&s.store), as_of)
+    let catalog = StoreCatalog(&s.store);
+    let parsed = segdb_query_lang::parse(&text).map_err(|e| ApiError::from(e).on_line_below())?;
+    for stmt in &parsed {
+        access
+            .check_statement(stmt, &catalog)
+            .map_err(|e| ApiError::from(e).on_line_below())?;
+    }
+    let mut stmts = parsed
+        .iter()
+        .map(|stmt| segdb_query_lang::bind(stmt, &catalog, as_of))
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::from(e).on_line_below())?;
     match stmts.pop() {
         Some(Statement::Select(sel)) if stmts.is_empty() && sel.projection == Projection::Count => {
@@ -176,10 +188,11 @@ pub fn insight_json(i: &Insight, window: DayRange) -> Value {
 /// `POST /v1/insight`.
 pub async fn insight(
     State(s): State<Shared>,
-    Extension(role): Extension<Role>,
+    Extension(principal): Extension<Principal>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    auth::require(role, Role::Read, "insight")?;
+    auth::require(principal.role, Role::Read, "insight")?;
+    let access = principal.access();
     let start = Instant::now();
     let bytes = read_body(body, s.config.max_body_bytes, s.config.body_read_timeout).await?;
     let req: Request = serde_json::from_slice(&bytes).map_err(|e| {
@@ -237,8 +250,31 @@ pub async fn insight(
             ))
         }
     };
+    // The fields asked for must be ones the principal may use; none asked
+    // for means every field it may use.
+    let schema = s.store.table(&req.table)?.schema().clone();
+    let mut fields = req.fields;
+    access.check_fields(&req.table, &schema, fields.iter().map(String::as_str))?;
+    if fields.is_empty() && schema.fields.iter().any(|f| !access.may_use(&req.table, f)) {
+        fields = schema
+            .fields
+            .iter()
+            .filter(|f| f.kind != FieldKind::Text && access.may_use(&req.table, f))
+            .map(|f| f.name.clone())
+            .collect();
+        if fields.is_empty() {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "forbidden_field",
+                format!(
+                    "this principal may use no field of table `{}` that insight reports",
+                    req.table
+                ),
+            ));
+        }
+    }
     let opts = InsightOptions {
-        fields: req.fields,
+        fields,
         top: req.top,
         bucket_width,
         bucket_widths,
@@ -255,7 +291,7 @@ pub async fn insight(
     let insight = blocking(move || {
         let _permit = permit;
         let t = st.store.table(&req.table)?;
-        let expr = bind_filter(&st, &req.table, req.filter.as_deref(), as_of)?;
+        let expr = bind_filter(&st, &access, &req.table, req.filter.as_deref(), as_of)?;
         Ok(cancel.scope(|| t.insight(&expr, &opts))?)
     })
     .await?;
