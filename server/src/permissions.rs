@@ -360,6 +360,95 @@ impl FieldAccess {
     }
 }
 
+/// The catalog as a principal binds against: only the fields it may use
+/// and the segments it may use. Statements are checked against the whole
+/// catalog first ([`FieldAccess::check_statement`]), so binding meets no
+/// forbidden field; what this changes is that no "did you mean" suggests
+/// a field or segment the principal may not use, and no value of one.
+pub struct VisibleCatalog<'a> {
+    inner: &'a dyn Catalog,
+    access: &'a FieldAccess,
+}
+
+impl FieldAccess {
+    /// `catalog` as this principal sees it.
+    pub fn catalog<'a>(&'a self, catalog: &'a dyn Catalog) -> VisibleCatalog<'a> {
+        VisibleCatalog {
+            inner: catalog,
+            access: self,
+        }
+    }
+}
+
+impl VisibleCatalog<'_> {
+    fn usable(&self, table: &str, field: &str) -> bool {
+        self.inner
+            .schema(table)
+            .and_then(|s| s.field(field).cloned())
+            .is_some_and(|def| self.access.may_use(table, &def))
+    }
+}
+
+impl Catalog for VisibleCatalog<'_> {
+    fn schema(&self, table: &str) -> Option<Schema> {
+        let mut schema = self.inner.schema(table)?;
+        if !self.access.admin {
+            schema.fields.retain(|f| self.access.may_use(table, f));
+        }
+        Some(schema)
+    }
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+    fn field_values(&self, table: &str, field: &str) -> Vec<String> {
+        if self.usable(table, field) {
+            self.inner.field_values(table, field)
+        } else {
+            Vec::new()
+        }
+    }
+    fn has_value(&self, table: &str, field: &str, value: &str) -> Option<bool> {
+        self.usable(table, field)
+            .then(|| self.inner.has_value(table, field, value))
+            .flatten()
+    }
+    fn event_day_bounds(
+        &self,
+        table: &str,
+        field: &str,
+    ) -> Option<Option<(segdb_engine::date::Day, segdb_engine::date::Day)>> {
+        self.usable(table, field)
+            .then(|| self.inner.event_day_bounds(table, field))
+            .flatten()
+    }
+    fn resolve_ids(
+        &self,
+        table: &str,
+        ids: &[String],
+    ) -> Result<Vec<u32>, segdb_query_lang::CatalogError> {
+        self.inner.resolve_ids(table, ids)
+    }
+    fn segment(&self, name: &str) -> Option<segdb_query_lang::SegmentRef> {
+        self.inner.segment(name)
+    }
+    fn segment_source(&self, name: &str) -> Option<(String, Option<String>)> {
+        self.inner.segment_source(name)
+    }
+    fn segment_names(&self) -> Vec<String> {
+        let mut names = self.inner.segment_names();
+        if !self.access.admin {
+            names.retain(|n| self.access.check_segment(n, self.inner).is_ok());
+        }
+        names
+    }
+    fn procedure(&self, name: &str) -> Option<segdb_query_lang::Signature> {
+        self.inner.procedure(name)
+    }
+    fn procedure_names(&self) -> Vec<String> {
+        self.inner.procedure_names()
+    }
+}
+
 /// An answer that lists fields or segments by name in its first column,
 /// narrowed to what the principal may see.
 pub enum Listing {

@@ -273,7 +273,7 @@ fn insight(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet,
     let one = parsed.pop().filter(|_| parsed.is_empty());
     let bound = match one {
         Some(ast) => {
-            let bound = segdb_query_lang::bind(&ast, &catalog, date::today())?;
+            let bound = segdb_query_lang::bind(&ast, &access.catalog(&catalog), date::today())?;
             Some(access.narrow(&ast, bound, &catalog))
         }
         None => None,

@@ -71,7 +71,7 @@ fn bind_filter(
     }
     let mut stmts = parsed
         .iter()
-        .map(|stmt| segdb_query_lang::bind(stmt, &catalog, as_of))
+        .map(|stmt| segdb_query_lang::bind(stmt, &access.catalog(&catalog), as_of))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::from(e).on_line_below())?;
     match stmts.pop() {

@@ -533,7 +533,7 @@ fn run_all(
     let mut results = Vec::with_capacity(stmts.len());
     for stmt in stmts {
         let catalog = StoreCatalog(&s.store);
-        let bound = segdb_query_lang::bind(stmt, &catalog, today)?;
+        let bound = segdb_query_lang::bind(stmt, &access.catalog(&catalog), today)?;
         let bound = access.narrow(stmt, bound, &catalog);
         let warnings = match &bound {
             Statement::Select(sel) => sel.warnings.clone(),
