@@ -21,12 +21,14 @@ use super::{blocking, elapsed_ms, RowCount, Shared};
 use crate::audit::{Action, Note};
 use crate::permissions::ImportCheckError;
 
-/// `GET /v1/tables`: every table's name, rows, fields and bytes.
+/// `GET /v1/tables`: every table's name, rows, fields (those the
+/// principal sees: a limited one, only those it may use) and bytes.
 pub async fn list(
     State(s): State<Shared>,
-    Extension(role): Extension<Role>,
+    Extension(principal): Extension<Principal>,
 ) -> Result<Json<Value>, ApiError> {
-    auth::require(role, Role::Read, "listing tables")?;
+    auth::require(principal.role, Role::Read, "listing tables")?;
+    let access = principal.access();
     let tables: Vec<Value> = s
         .store
         .table_names()
@@ -36,7 +38,7 @@ pub async fn list(
             json!({
                 "name": t.name(),
                 "rows": t.num_rows(),
-                "fields": t.schema().fields.len(),
+                "fields": t.schema().fields.iter().filter(|f| access.shows(t.name(), f)).count(),
                 "bytes": t.bytes_on_disk(),
             })
         })

@@ -358,6 +358,7 @@ fn a_limited_key_sees_only_its_fields_in_profiles_and_listings() {
         first_column(&ok(&q(&geo, "SHOW FIELDS FROM users"))),
         ["age", "region"]
     );
+    assert_eq!(get(&geo, "/v1/tables").json()["tables"][0]["fields"], 2);
     // A profile: those fields only, and only the segments it may use.
     let v = get(&geo, &format!("/v1/tables/users/profiles/{id}")).json();
     let mut keys: Vec<&String> = v["fields"].as_object().unwrap().keys().collect();
