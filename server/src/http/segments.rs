@@ -253,12 +253,13 @@ pub async fn ids(
         ));
     }
     // A segment defined with a field the principal may not use is not
-    // exported to it.
-    principal
-        .access()
-        .check_segment(&name, &StoreCatalog(&s.store))?;
+    // exported to it. Bound against the catalog as the principal sees it,
+    // so a definition replaced since the check cannot reach one either.
+    let access = principal.access();
+    let catalog = StoreCatalog(&s.store);
+    access.check_segment(&name, &catalog)?;
     let (table, expr) =
-        segdb_query_lang::bind_segment(&name, &StoreCatalog(&s.store), date::today())?;
+        segdb_query_lang::bind_segment(&name, &access.catalog(&catalog), date::today())?;
     let table = s.store.table(&table)?;
     let permit = s.query_slot().await?;
     let running = s.start_query();
