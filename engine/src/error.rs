@@ -34,16 +34,21 @@ pub enum EngineError {
     #[error("invalid schema: {0}")]
     InvalidSchema(String),
     /// Bad input to an import, with where and why.
-    #[error("{source_name}: line {line}, column `{column}`: {reason}")]
+    #[error("{source_name}: line {line}{}: {reason}{}", input_location(column, *position), hint_suffix(hint))]
     BadInput {
         /// File name or `<stdin>`/`<body>`.
         source_name: String,
         /// 1-based line number.
         line: u64,
-        /// Column (or JSON key) name.
+        /// Column (or JSON key) name; `-` for the line as a whole.
         column: String,
         /// What is wrong.
         reason: String,
+        /// Where in the line, from 1: a CSV cell's column number, or for
+        /// a line that is not JSON the byte at which it stopped being JSON.
+        position: Option<u64>,
+        /// How to fix it ("did you mean `city`?"), if we can tell.
+        hint: Option<String>,
     },
     /// No segment of that name.
     #[error("unknown segment `{0}`")]
@@ -165,3 +170,18 @@ impl EngineError {
 
 /// The engine's result.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// Where in a line bad input is, as [`EngineError::BadInput`] says it:
+/// `, column `age`` (a CSV column or a JSON key), `, byte 32` (a line that
+/// is not JSON), or nothing (the line as a whole).
+pub fn input_location(column: &str, position: Option<u64>) -> String {
+    match (column, position) {
+        ("-", Some(p)) => format!(", byte {p}"),
+        ("-", None) => String::new(),
+        (c, _) => format!(", column `{c}`"),
+    }
+}
+
+fn hint_suffix(hint: &Option<String>) -> String {
+    hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default()
+}

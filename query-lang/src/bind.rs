@@ -4,11 +4,13 @@
 //! turned into [`DayRange`](segdb_engine::DayRange)s. No I/O but through
 //! the catalog.
 
+mod batch;
 mod call;
 mod filter;
 mod insight;
 mod segment;
 
+pub use batch::check_batch;
 use call::bind_call;
 pub use segment::bind_segment;
 pub(crate) use segment::segment_ref;

@@ -182,6 +182,17 @@ impl QueryError {
         self
     }
 
+    /// The same error with `note` added to its hint (after the hint, if
+    /// it has one).
+    pub fn with_note(mut self, note: impl Into<String>) -> QueryError {
+        let note = note.into();
+        self.0.hint = Some(match self.0.hint.take() {
+            Some(h) => format!("{h}; {note}"),
+            None => note,
+        });
+        self
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
         &self.0.kind

@@ -155,11 +155,20 @@ mod suggest;
 
 pub use ast::SortOrder;
 pub use bind::{
-    bind, bind_segment, parse_and_bind, Aggregate, BoundCompare, BoundInsight, BoundSegment,
-    BoundSelect, Catalog, InsightSpec, Projection, SegmentBody, SegmentRef, Statement,
-    INSIGHT_WINDOW_DAYS,
+    bind, bind_segment, check_batch, parse_and_bind, Aggregate, BoundCompare, BoundInsight,
+    BoundSegment, BoundSelect, Catalog, InsightSpec, Projection, SegmentBody, SegmentRef,
+    Statement, INSIGHT_WINDOW_DAYS,
 };
 pub use error::{line_column, CatalogError, ErrorKind, QueryError, Warning};
+
+/// The candidate nearest to `name` for a "did you mean", if one is near
+/// enough (the rule every name suggestion of the language uses).
+pub fn did_you_mean<'c>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
+    suggest::nearest(name, candidates)
+}
 pub use explain::ExplainExpr;
 pub use fields_used::{fields_used, segment_fields, FieldUse};
 pub use parse::{parse, parse_expr};

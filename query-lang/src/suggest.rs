@@ -4,9 +4,11 @@
 const MAX_LEN: usize = 200;
 
 /// The candidate nearest to `name`, if one is near enough: a candidate
-/// that differs only in case, or one within about a third of the name's
-/// length in edits (insert, delete, replace, swap two neighbours). Ties go
-/// to the earlier candidate. `name` itself is never suggested.
+/// that differs only in case, one within about a third of the name's
+/// length in edits (insert, delete, replace, swap two neighbours), or one
+/// the name abbreviates (its letters in order, at least 3 of them and at
+/// least half the candidate's: `usr` for `users`). Ties go to the earlier
+/// candidate. `name` itself is never suggested.
 pub(crate) fn nearest<'c>(
     name: &str,
     candidates: impl IntoIterator<Item = &'c str>,
@@ -22,16 +24,28 @@ pub(crate) fn nearest<'c>(
             continue;
         }
         let len = candidate.chars().count();
-        if len > MAX_LEN || len.abs_diff(wanted.len()) > limit {
+        let may_abbreviate = wanted.len() >= 3 && len <= 2 * wanted.len();
+        if len > MAX_LEN || len.abs_diff(wanted.len()) > limit && !may_abbreviate {
             continue;
         }
         let have: Vec<char> = candidate.to_lowercase().chars().collect();
         let d = distance(&wanted, &have);
-        if d <= limit && best.is_none_or(|(b, _)| d < b) {
+        let near = d <= limit || may_abbreviate && abbreviates(&wanted, &have);
+        if near && best.is_none_or(|(b, _)| d < b) {
             best = Some((d, candidate));
         }
     }
     best.map(|(_, c)| c)
+}
+
+/// Whether `short` is `long` with letters left out (`usr`, `users`),
+/// starting with the same letter.
+fn abbreviates(short: &[char], long: &[char]) -> bool {
+    if short.first() != long.first() {
+        return false;
+    }
+    let mut rest = long.iter();
+    short.iter().all(|c| rest.any(|l| l == c))
 }
 
 /// Optimal string alignment distance: edits are insert, delete, replace
@@ -85,5 +99,11 @@ mod tests {
         assert_eq!(nearest("zzzzzz", names), None);
         assert_eq!(nearest("city", names), None);
         assert_eq!(nearest("", names), None);
+        // Abbreviations: the letters in order, from the first one.
+        assert_eq!(nearest("usr", ["users", "events"]), Some("users"));
+        assert_eq!(nearest("dstrct", names), Some("district"));
+        assert_eq!(nearest("sur", ["users"]), None);
+        assert_eq!(nearest("us", ["users"]), None);
+        assert_eq!(nearest("inc", ["interests_and_more"]), None);
     }
 }

@@ -35,6 +35,66 @@ pub enum ExecError {
     /// The caller may not use a field the statement touches.
     #[error("{0}")]
     Forbidden(Box<crate::permissions::Forbidden>),
+    /// The engine refused or failed after statements before it had
+    /// changed something: `note` says which.
+    #[error("{error} ({note})")]
+    Partial {
+        /// What failed (boxed: the error type stays small).
+        error: Box<EngineError>,
+        /// Which statements took effect.
+        note: String,
+    },
+}
+
+impl ExecError {
+    /// This error, from the statement after `ran`: if any of those changed
+    /// something (a schema, a segment), its hint says that they took
+    /// effect and nothing after this one ran.
+    pub fn after(self, ran: &[segdb_query_lang::ast::Statement]) -> ExecError {
+        match took_effect(ran) {
+            Some(note) => match self {
+                ExecError::Query(q) => ExecError::Query(q.with_note(note)),
+                ExecError::Engine(e) => ExecError::Partial {
+                    error: Box::new(e),
+                    note,
+                },
+                other @ (ExecError::Partial { .. } | ExecError::Forbidden(_)) => other,
+            },
+            None => self,
+        }
+    }
+}
+
+/// "statements 1 (CREATE SEGMENT) and 2 (DROP SEGMENT) ran before this one
+/// and took effect; nothing after it ran", or `None` if none of `ran`
+/// changed anything.
+pub fn took_effect(ran: &[segdb_query_lang::ast::Statement]) -> Option<String> {
+    use segdb_query_lang::ast::StatementKind as K;
+    let changed: Vec<String> = ran
+        .iter()
+        .enumerate()
+        .filter_map(|(i, st)| {
+            let what = match &st.kind {
+                K::CreateTable(_) => "CREATE TABLE",
+                K::AlterTable(_) => "ALTER TABLE",
+                K::DropTable(_) => "DROP TABLE",
+                K::CreateSegment(_) => "CREATE SEGMENT",
+                K::DropSegment(_) => "DROP SEGMENT",
+                _ => return None,
+            };
+            Some(format!("{} ({what})", i + 1))
+        })
+        .collect();
+    let (last, rest) = changed.split_last()?;
+    let list = if rest.is_empty() {
+        format!("statement {last} ran before this one and took effect")
+    } else {
+        format!(
+            "statements {} and {last} ran before this one and took effect",
+            rest.join(", ")
+        )
+    };
+    Some(format!("{list}; nothing after it ran"))
 }
 
 /// The store seen by the binder.
@@ -124,14 +184,21 @@ pub fn run_warned(
 ) -> Result<(Vec<ResultSet>, Vec<segdb_query_lang::Warning>), ExecError> {
     let stmts = segdb_query_lang::parse(text)?;
     let today = date::today();
+    segdb_query_lang::check_batch(&stmts, &StoreCatalog(store), today)?;
     let mut results = Vec::with_capacity(stmts.len());
     let mut warnings = Vec::new();
-    for stmt in &stmts {
-        let bound = segdb_query_lang::bind(stmt, &StoreCatalog(store), today)?;
-        if let segdb_query_lang::Statement::Select(sel) = &bound {
-            warnings.extend(sel.warnings.iter().cloned());
+    for (i, stmt) in stmts.iter().enumerate() {
+        let mut run = || {
+            let bound = segdb_query_lang::bind(stmt, &StoreCatalog(store), today)?;
+            if let segdb_query_lang::Statement::Select(sel) = &bound {
+                warnings.extend(sel.warnings.iter().cloned());
+            }
+            run_statement(store, bound)
+        };
+        match run() {
+            Ok(r) => results.push(r),
+            Err(e) => return Err(e.after(&stmts[..i])),
         }
-        results.push(run_statement(store, bound)?);
     }
     Ok((results, warnings))
 }

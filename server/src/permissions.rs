@@ -205,8 +205,11 @@ impl FieldAccess {
         Ok(())
     }
 
-    /// `Ok` if the principal may use every field a real-time batch writes
-    /// (a `delete` clears every field of its row, so it needs them all).
+    /// `Ok` if the principal may use every field a real-time batch writes.
+    /// A `delete` clears every field of its row: a limited principal needs
+    /// them all (it may not wipe fields outside its lists); an unlimited
+    /// one may delete a row with SENSITIVE fields (erasing reads nothing,
+    /// and a row must be erasable without an admin).
     pub fn check_batch(
         &self,
         table: &str,
@@ -226,7 +229,10 @@ impl FieldAccess {
                 }
                 Op::Clear { fields, .. } => fields.iter().filter_map(name).collect(),
                 Op::Event { field, .. } => name(field).into_iter().collect(),
-                Op::Delete { .. } => schema.fields.iter().map(|f| f.name.as_str()).collect(),
+                Op::Delete { .. } if self.is_limited() => {
+                    schema.fields.iter().map(|f| f.name.as_str()).collect()
+                }
+                Op::Delete { .. } => Vec::new(),
             };
             self.check_fields(table, schema, names)?;
         }

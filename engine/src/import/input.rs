@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use rayon::prelude::*;
 
 use super::builder::Cell;
-use super::parse::{suggest, Bad, Block, LineParser, PCell, PRow};
+use super::parse::{bad, suggest, Bad, Block, LineParser, PCell, PRow};
 use super::{ImportFormat, ImportOptions, ImportProgress, ImportReport, OnError, Session, NO_ROW};
 use crate::csv::{read_record, split_record, RecordScanner, MAX_RECORD_BYTES};
 use crate::error::{EngineError, Result};
@@ -24,12 +24,7 @@ const BLOCKS_AT_ONCE: usize = 4;
 /// Handles a bad line according to the options: an error to stop with, or
 /// a skipped line.
 fn on_bad(opts: &ImportOptions<'_>, report: &mut ImportReport, line: u64, b: Bad) -> Result<()> {
-    let err = EngineError::BadInput {
-        source_name: opts.source_name.clone(),
-        line,
-        column: b.0,
-        reason: b.1,
-    };
+    let err = b.into_error(&opts.source_name, line);
     match opts.on_error {
         OnError::Abort => Err(err),
         OnError::Skip => {
@@ -43,12 +38,7 @@ fn on_bad(opts: &ImportOptions<'_>, report: &mut ImportReport, line: u64, b: Bad
 }
 
 fn bad_header(opts: &ImportOptions<'_>, reason: String) -> EngineError {
-    EngineError::BadInput {
-        source_name: opts.source_name.clone(),
-        line: 1,
-        column: "header".into(),
-        reason,
-    }
+    bad("header", reason).into_error(&opts.source_name, 1)
 }
 
 fn input_error(opts: &ImportOptions<'_>, e: std::io::Error) -> EngineError {
@@ -135,10 +125,11 @@ fn line_parser(
             Some(f) => parser.columns.push(Some((f, schema.fields[f].kind))),
             None => {
                 let hint = suggest(n, schema.fields.iter().map(|f| f.name.as_str()));
-                return Err(bad_header(
-                    opts,
-                    format!("unknown field `{n}` in table `{}`{hint}", s.table.name()),
-                ));
+                let reason = format!("unknown field `{n}` in table `{}`", s.table.name());
+                return Err(bad("header", reason)
+                    .at(i as u64 + 1)
+                    .hinted(hint)
+                    .into_error(&opts.source_name, 1));
             }
         }
     }
@@ -375,15 +366,14 @@ fn check_num_values(
         return Ok(());
     };
     let name = &s.table.schema().fields[f].name;
-    Err(EngineError::BadInput {
-        source_name: opts.source_name.clone(),
-        line,
-        column: name.clone(),
-        reason: format!(
+    Err(bad(
+        name,
+        format!(
             "a new value would give field `{name}` more than {max} distinct values \
              (max_field_values)"
         ),
-    })
+    )
+    .into_error(&opts.source_name, line))
 }
 
 /// Applies a parsed block to the session, mapping its local value ids.

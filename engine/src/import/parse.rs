@@ -15,12 +15,78 @@ use crate::MAX_DAY_COUNT;
 /// Longest external id accepted, in bytes.
 const MAX_ID_LEN: usize = segdb_storage_format::dictionary::MAX_ID_LEN;
 
-/// A bad line: the column and the reason.
+/// A bad line: the column (or key; `-` for the whole line), the reason,
+/// and where known, the position in the line and a hint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Bad(pub String, pub String);
+pub(crate) struct Bad {
+    pub column: String,
+    pub reason: String,
+    /// A CSV cell's column number, or the byte where a line stopped being
+    /// JSON, from 1.
+    pub position: Option<u64>,
+    pub hint: Option<String>,
+}
 
 pub(crate) fn bad(column: &str, reason: impl Into<String>) -> Bad {
-    Bad(column.to_owned(), reason.into())
+    Bad {
+        column: column.to_owned(),
+        reason: reason.into(),
+        position: None,
+        hint: None,
+    }
+}
+
+impl Bad {
+    /// The same, at `position` in the line.
+    pub fn at(mut self, position: u64) -> Bad {
+        self.position = Some(position);
+        self
+    }
+
+    /// The same, with `hint` if there is one.
+    pub fn hinted(mut self, hint: Option<String>) -> Bad {
+        self.hint = hint;
+        self
+    }
+
+    /// As the error of line `line` of `source_name`.
+    pub fn into_error(self, source_name: &str, line: u64) -> crate::EngineError {
+        crate::EngineError::BadInput {
+            source_name: source_name.to_owned(),
+            line,
+            column: self.column,
+            reason: self.reason,
+            position: self.position,
+            hint: self.hint,
+        }
+    }
+}
+
+/// `b`, at the byte where its key is first written in `line` (the key
+/// quoted, as JSON writes it), if it names one and has no position yet.
+pub(crate) fn key_at(b: Bad, line: &str) -> Bad {
+    if b.position.is_some() || b.column == "-" {
+        return b;
+    }
+    let quoted = serde_json::to_string(&b.column).unwrap_or_default();
+    match line.find(&quoted) {
+        Some(at) => {
+            let column = line[..at].chars().count() as u64 + 1;
+            b.at(column)
+        }
+        None => b,
+    }
+}
+
+/// A line that is not JSON: where it stopped being JSON, and why, without
+/// serde's "at line 1 column 32" (a line is always line 1 to it).
+pub(crate) fn not_json(e: &serde_json::Error) -> Bad {
+    let text = e.to_string();
+    let why = match text.rfind(" at line ") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    bad("-", format!("not JSON: {why}")).at(e.column() as u64)
 }
 
 /// What the parser needs to know of the table and the input's header.
@@ -292,16 +358,13 @@ fn distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// `"; did you mean `x`?"` for the nearest candidate, or nothing.
-pub(crate) fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
-    let best = candidates
+/// "did you mean `x`?" for the nearest candidate, if one is near.
+pub(crate) fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
+    candidates
         .map(|c| (distance(name, c), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min_by_key(|(d, _)| *d);
-    match best {
-        Some((_, c)) => format!("; did you mean `{c}`?"),
-        None => String::new(),
-    }
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| format!("did you mean `{c}`?"))
 }
 
 impl LineParser {
@@ -343,7 +406,9 @@ impl LineParser {
                 ImportFormat::Events => {
                     self.event_row(&mut block, line, this, &mut cells, &mut scratch)
                 }
-                ImportFormat::JsonLines => self.json_row(&mut block, line, this),
+                ImportFormat::JsonLines => self
+                    .json_row(&mut block, line, this)
+                    .map_err(|b| key_at(b, line)),
             };
             let ok = row.is_ok();
             let row = row.unwrap_or_else(|bad| PRow::Bad { line: this, bad });
@@ -456,7 +521,7 @@ impl LineParser {
         for (i, text) in cells.iter().enumerate() {
             if let Some((f, kind)) = self.columns[i] {
                 self.push_cell(block, col, f, kind, &self.names[i], text)
-                    .map_err(|b| *b)?;
+                    .map_err(|b| (*b).at(i as u64 + 1))?;
                 col += 1;
             }
         }
@@ -493,7 +558,7 @@ impl LineParser {
             Some(_) => return Err(bad("event", format!("`{event}` is not an EVENT field"))),
             None => {
                 let hint = suggest(event, self.field_names.iter().map(String::as_str));
-                return Err(bad("event", format!("unknown EVENT field `{event}`{hint}")));
+                return Err(bad("event", format!("unknown EVENT field `{event}`")).hinted(hint));
             }
         };
         let day = parse_iso_day(day)
@@ -523,8 +588,7 @@ impl LineParser {
     }
 
     fn json_row(&self, block: &mut Block, line: &str, line_no: u64) -> Result<PRow, Bad> {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| bad("-", format!("not JSON at column {}: {e}", e.column())))?;
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| not_json(&e))?;
         let obj = v
             .as_object()
             .ok_or_else(|| bad("-", "a line must be a JSON object"))?;
@@ -555,7 +619,7 @@ impl LineParser {
             }
             let Some(&(f, kind)) = self.fields.get(k.as_str()) else {
                 let hint = suggest(k, self.field_names.iter().map(String::as_str));
-                return Err(bad(k, format!("unknown field{hint}")));
+                return Err(bad(k, "unknown field").hinted(hint));
             };
             let cell = match (kind, v) {
                 (FieldKind::Event, _) => {
@@ -655,8 +719,8 @@ mod tests {
     fn suggestions() {
         assert_eq!(
             suggest("cty", ["city", "age"].into_iter()),
-            "; did you mean `city`?"
+            Some("did you mean `city`?".to_owned())
         );
-        assert_eq!(suggest("zzzzzz", ["city"].into_iter()), "");
+        assert_eq!(suggest("zzzzzz", ["city"].into_iter()), None);
     }
 }

@@ -70,6 +70,8 @@ pub(crate) fn check_day_counts(t: &Table, ops: &[Op], rows: &[Option<u32>]) -> R
                         source_name: INGEST_SOURCE.to_owned(),
                         line: i as u64 + 1,
                         column: "count".to_owned(),
+                        position: None,
+                        hint: None,
                         reason: format!(
                             "operation {}: the count of `{name}` of `{id}` on {} would be {new} \
                              ({sum} before it), past the limit of {MAX_DAY_COUNT} events a day",

@@ -7,8 +7,8 @@ use segdb_storage_format::date::parse_iso_day;
 use serde_json::{Map, Value};
 
 use super::op::{Batch, Op, SetValue};
-use crate::error::{EngineError, Result};
-use crate::import::parse::suggest;
+use crate::error::Result;
+use crate::import::parse::{bad, key_at, not_json, suggest, Bad};
 use crate::live::DEFAULT_MAX_FIELD_VALUES;
 use crate::schema::{FieldKind, Schema, MAX_VALUE_LEN};
 use crate::table::Table;
@@ -25,13 +25,6 @@ const KEYS: [&str; 9] = [
     "id", "set", "add", "remove", "clear", "event", "delete", "day", "count",
 ];
 const OPERATIONS: [&str; 6] = ["set", "add", "remove", "clear", "event", "delete"];
-
-/// A bad line: the key (or `-` for the whole line) and the reason.
-struct Bad(String, String);
-
-fn bad(key: &str, reason: impl Into<String>) -> Bad {
-    Bad(key.to_owned(), reason.into())
-}
 
 /// Parses a batch of operations, one JSON object per line (empty lines are
 /// skipped but counted), against `schema`:
@@ -90,12 +83,7 @@ fn parse(schema: &Schema, table: Option<&Table>, max_values: u32, text: &str) ->
         }
         let op = parser
             .parse_line(line)
-            .map_err(|Bad(column, reason)| EngineError::BadInput {
-                source_name: INGEST_SOURCE.to_owned(),
-                line: i as u64 + 1,
-                column,
-                reason,
-            })?;
+            .map_err(|b| key_at(b, line).into_error(INGEST_SOURCE, i as u64 + 1))?;
         ops.push(op);
     }
     Ok(Batch {
@@ -164,15 +152,14 @@ impl Parser<'_> {
     }
 
     fn parse_line(&self, line: &str) -> Result<Op, Bad> {
-        let v: Value = serde_json::from_str(line)
-            .map_err(|e| bad("-", format!("not JSON at column {}: {e}", e.column())))?;
+        let v: Value = serde_json::from_str(line).map_err(|e| not_json(&e))?;
         let Value::Object(obj) = v else {
             return Err(bad("-", "a line must be a JSON object"));
         };
         for k in obj.keys() {
             if !KEYS.contains(&k.as_str()) {
                 let hint = suggest(k, KEYS.into_iter());
-                return Err(bad(k, format!("unknown key{hint}")));
+                return Err(bad(k, "unknown key").hinted(hint));
             }
         }
         let id = match obj.get("id") {
@@ -237,7 +224,7 @@ impl Parser<'_> {
     fn field(&self, name: &str) -> Result<(u32, FieldKind), Bad> {
         self.fields.get(name).copied().ok_or_else(|| {
             let hint = suggest(name, self.schema.fields.iter().map(|f| f.name.as_str()));
-            bad(name, format!("unknown field{hint}"))
+            bad(name, "unknown field").hinted(hint)
         })
     }
 

@@ -111,12 +111,16 @@ fn errors_name_the_line_and_crlf_and_empty_batches() {
             line,
             column,
             reason,
+            position,
+            hint,
         } => {
             assert_eq!(
                 (source_name.as_str(), line, column.as_str()),
                 (INGEST_SOURCE, 4, "delete")
             );
             assert_eq!(reason, "must be `true`, found 1");
+            // The key's byte in the line, from 1.
+            assert_eq!((position, hint), (Some(12), None));
         }
         other => panic!("{other:?}"),
     }
@@ -126,6 +130,29 @@ fn errors_name_the_line_and_crlf_and_empty_batches() {
     // A long id is refused like in imports.
     let long = format!("{{\"id\":\"{}\",\"delete\":true}}", "x".repeat(1025));
     assert!(parse_batch(&schema(), &long).is_err());
+    // A line that is not JSON names the byte where it stopped, in words
+    // without serde's own "at line 1"; an unknown key has its hint apart.
+    let e = parse_batch(
+        &schema(),
+        "{\"id\":\"u1\",\"delete\":true}\n{\"id\":\"u1\",\"delete\":true\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "ingest batch: line 2, byte 24: not JSON: EOF while parsing an object"
+    );
+    match parse_batch(&schema(), "{\"id\":\"u1\",\"delet\":true}").unwrap_err() {
+        EngineError::BadInput {
+            column,
+            position,
+            hint,
+            ..
+        } => assert_eq!(
+            (column.as_str(), position, hint.as_deref()),
+            ("delet", Some(12), Some("did you mean `delete`?"))
+        ),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

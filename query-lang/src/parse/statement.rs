@@ -227,6 +227,11 @@ impl Parser<'_> {
                 TokenKind::Word(w) if w.eq_ignore_ascii_case("WHERE") => {
                     err.with_hint("name the table first: SELECT … FROM users WHERE …")
                 }
+                TokenKind::Word(w) => {
+                    let hint = suggest::nearest(&w.to_ascii_uppercase(), ["FROM"])
+                        .map(|k| format!("did you mean `{k}`?"));
+                    err.with_hint_opt(hint)
+                }
                 _ => err,
             });
         }

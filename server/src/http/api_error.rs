@@ -99,6 +99,24 @@ impl ApiError {
         self
     }
 
+    /// The same error at `line` and `column` (from 1) of the body.
+    pub fn at(mut self, line: usize, column: usize) -> ApiError {
+        self.line = Some(line);
+        self.column = Some(column);
+        self
+    }
+
+    /// The same error with `note` added to its hint (after the hint, if
+    /// it has one).
+    pub fn with_note(mut self, note: impl Into<String>) -> ApiError {
+        let note = note.into();
+        self.hint = Some(match self.hint.take() {
+            Some(h) => format!("{h}; {note}"),
+            None => note,
+        });
+        self
+    }
+
     /// The same error about a text one line shorter at the top (a
     /// statement the server wrapped around the client's text).
     pub fn on_line_below(mut self) -> ApiError {
@@ -116,6 +134,11 @@ impl ApiError {
     /// The stable code.
     pub fn code(&self) -> &'static str {
         self.code
+    }
+
+    /// The hint, if any.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
     }
 
     /// The message.
@@ -145,6 +168,28 @@ impl From<QueryError> for ApiError {
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
+        if let EngineError::BadInput {
+            source_name,
+            line,
+            column,
+            reason,
+            position,
+            hint,
+        } = e
+        {
+            // The line, the position and the hint in their fields; the
+            // message says the rest (the column's name, the reason).
+            let place = segdb_engine::error::input_location(&column, position);
+            return ApiError {
+                line: usize::try_from(line).ok(),
+                column: position.and_then(|p| usize::try_from(p).ok()),
+                hint,
+                ..ApiError::bad_request(
+                    "bad_input",
+                    format!("{source_name}: line {line}{place}: {reason}"),
+                )
+            };
+        }
         let message = e.to_string();
         let (status, code) = match &e {
             EngineError::UnknownTable(_) => (StatusCode::NOT_FOUND, "unknown_table"),
@@ -193,6 +238,7 @@ impl From<ExecError> for ApiError {
             ExecError::Query(q) => q.into(),
             ExecError::Engine(e) => e.into(),
             ExecError::Forbidden(f) => (*f).into(),
+            ExecError::Partial { error, note } => ApiError::from(*error).with_note(note),
         }
     }
 }

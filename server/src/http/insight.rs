@@ -15,7 +15,6 @@ use axum::{Extension, Json};
 use segdb_engine::insight::{share, tgi, FieldInsight, Insight, InsightOptions, ValueCount};
 use segdb_engine::{date, DayRange, Expr, FieldKind};
 use segdb_query_lang::{Projection, Statement};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::api_error::ApiError;
@@ -25,21 +24,7 @@ use super::{blocking, elapsed_ms, Shared};
 use crate::exec::StoreCatalog;
 use crate::permissions::FieldAccess;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Request {
-    table: String,
-    #[serde(rename = "where")]
-    filter: Option<String>,
-    #[serde(default)]
-    fields: Vec<String>,
-    top: Option<usize>,
-    /// One width for every INT field, or `{"age": 5, …}`.
-    bucket_width: Option<Value>,
-    quantiles: Option<Vec<f64>>,
-    as_of: Option<String>,
-    days: Option<i32>,
-}
+mod request;
 
 /// Binds `filter` (an expression of the language) against `table`.
 fn bind_filter(
@@ -195,13 +180,7 @@ pub async fn insight(
     let access = principal.access();
     let start = Instant::now();
     let bytes = read_body(body, s.config.max_body_bytes, s.config.body_read_timeout).await?;
-    let req: Request = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request(
-            "bad_json",
-            format!("the body is not an insight request: {e}"),
-        )
-        .with_hint(r#"{"table": "users", "where": "city = 'c000'", "fields": ["gender", "age"]}"#)
-    })?;
+    let req = request::parse(&bytes)?;
     let as_of = match &req.as_of {
         None => date::today(),
         Some(d) => date::parse_iso_day(d).ok_or_else(|| {
@@ -291,6 +270,25 @@ pub async fn insight(
     let insight = blocking(move || {
         let _permit = permit;
         let t = st.store.table(&req.table)?;
+        let schema = t.schema();
+        if let Some(f) = opts.fields.iter().find(|f| schema.field(f).is_none()) {
+            // Suggested among the fields the principal may use only.
+            let names = schema
+                .fields
+                .iter()
+                .filter(|d| access.may_use(&req.table, d))
+                .map(|d| d.name.as_str());
+            let hint =
+                segdb_query_lang::did_you_mean(f, names).map(|n| format!("did you mean `{n}`?"));
+            let e = ApiError::bad_request(
+                "unknown_field",
+                format!("unknown field `{f}` in table `{}`", req.table),
+            );
+            return Err(match hint {
+                Some(h) => e.with_hint(h),
+                None => e,
+            });
+        }
         let expr = bind_filter(&st, &access, &req.table, req.filter.as_deref(), as_of)?;
         Ok(cancel.scope(|| t.insight(&expr, &opts))?)
     })

@@ -72,7 +72,10 @@ fn query_text(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
         .is_some_and(|v| v.starts_with("application/json"));
     if json {
         let v: Value = serde_json::from_slice(body).map_err(|e| {
-            ApiError::bad_request("bad_json", format!("the body is not valid JSON: {e}"))
+            let text = e.to_string();
+            let why = text.rfind(" at line ").map_or(&text[..], |at| &text[..at]);
+            ApiError::bad_request("bad_json", format!("the body is not valid JSON: {why}"))
+                .at(e.line(), e.column().max(1))
         })?;
         return match v.get("query") {
             Some(Value::String(q)) => Ok(q.clone()),
@@ -85,6 +88,22 @@ fn query_text(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
     }
     String::from_utf8(body.to_vec())
         .map_err(|e| ApiError::bad_request("bad_body", format!("the body is not UTF-8: {e}")))
+}
+
+/// `e`, a syntax error of a text body, with a hint to say it is JSON if
+/// it looks like the JSON form (`{"query": …}` sent without
+/// `Content-Type: application/json`, as `curl -d` does).
+fn json_without_type(e: ApiError, text: &str) -> ApiError {
+    let looks_json = text.trim_start().starts_with('{')
+        && serde_json::from_str::<Value>(text).is_ok_and(|v| v.get("query").is_some());
+    if looks_json {
+        e.with_hint(
+            "this is the JSON form of a query: send it with `Content-Type: application/json`, \
+             or send the statements alone as text",
+        )
+    } else {
+        e
+    }
 }
 
 /// Whether the client asked for CSV.
@@ -216,7 +235,7 @@ async fn query_noted(
             json!({ "statements": audit::cut(&text) }),
         ));
     }
-    let stmts = segdb_query_lang::parse(&text)?;
+    let stmts = segdb_query_lang::parse(&text).map_err(|e| json_without_type(e.into(), &text))?;
     lock(&notes).extend(statement_notes(&s, &stmts));
     if stmts.is_empty() {
         return Err(
@@ -516,16 +535,39 @@ impl Exporter<'_> {
     }
 }
 
-/// Binds and runs each statement in turn (each sees what the ones before
-/// it made), under one answer budget. A SELECT of ids is collected shard
-/// by shard against the budget (and `max_json_rows`); alone and asked for
-/// as CSV, it is streamed instead.
+/// Checks every statement (each against what the ones before it will
+/// make: `check_batch`), then binds and runs each in turn, under one
+/// answer budget. A mistake anywhere runs nothing; an error at run time
+/// says which statements before it took effect.
 fn run_all(
     s: &Shared,
     stmts: &[segdb_query_lang::ast::Statement],
     csv: bool,
     access: &exec::Access,
     exporter: &Exporter<'_>,
+) -> Result<Answer, ApiError> {
+    let catalog = StoreCatalog(&s.store);
+    segdb_query_lang::check_batch(stmts, &access.catalog(&catalog), date::today())?;
+    let mut ran = 0;
+    run_each(s, stmts, csv, access, exporter, &mut ran).map_err(|e| {
+        match exec::took_effect(&stmts[..ran]) {
+            Some(note) => e.with_note(note),
+            None => e,
+        }
+    })
+}
+
+/// Binds and runs each statement in turn (each sees what the ones before
+/// it made), counting in `ran` those that ended. A SELECT of ids is
+/// collected shard by shard against the budget (and `max_json_rows`);
+/// alone and asked for as CSV, it is streamed instead.
+fn run_each(
+    s: &Shared,
+    stmts: &[segdb_query_lang::ast::Statement],
+    csv: bool,
+    access: &exec::Access,
+    exporter: &Exporter<'_>,
+    ran: &mut usize,
 ) -> Result<Answer, ApiError> {
     let max = s.config.max_json_rows;
     let mut budget = AnswerBudget::new(s.config.max_answer_rows, s.config.max_answer_bytes);
@@ -565,6 +607,7 @@ fn run_all(
                 let n = r.rows.len() as u64;
                 exporter.charge(s, stmt, json!({ "table": sel.table }), n, format)?;
                 results.push((r, warnings));
+                *ran += 1;
                 continue;
             }
         }
@@ -585,6 +628,7 @@ fn run_all(
         }
         budget.charge_result(&r)?;
         results.push((r, warnings));
+        *ran += 1;
     }
     Ok(Answer::Done(results))
 }

@@ -192,8 +192,11 @@ fn a_bad_line_rejects_the_whole_batch() {
         "{\"id\":\"q1\",\"set\":{\"ctiy\":\"x\"}}\n",
     );
     assert_eq!(r.status, 400);
-    let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
-    assert!(msg.contains("line 1") && msg.contains("city"), "{msg}");
+    let e = &r.json()["error"];
+    assert_eq!(e["line"], json!(1), "{e}");
+    assert_eq!(e["column"], json!(19), "the key's byte: {e}");
+    assert_eq!(e["hint"], json!("did you mean `city`?"), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("`ctiy`"), "{e}");
     let r = c
         .request(
             "POST",

@@ -10,6 +10,7 @@ mod auth;
 mod common;
 mod csv_ids;
 mod damage;
+mod error_golden;
 mod event_limits;
 mod event_windows;
 mod export_limit;

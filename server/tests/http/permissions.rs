@@ -501,7 +501,7 @@ fn a_limited_write_key_may_write_only_its_fields() {
         &ingest("{\"id\":\"u000000001\",\"event\":\"view\",\"day\":\"2026-11-20\"}\n"),
         "view",
     );
-    // A delete clears every field, so it needs them all.
+    // A delete clears every field, so a limited key needs them all.
     assert_eq!(
         ingest("{\"id\":\"u000000001\",\"delete\":true}\n").status,
         403
@@ -554,6 +554,43 @@ fn a_limited_write_key_may_write_only_its_fields() {
             "SELECT COUNT(*) FROM users WHERE age = 20 AND region = 'east'"
         ),
         2
+    );
+
+    // An unlimited write key: not a SENSITIVE field, but it may erase a
+    // row that has one.
+    let unlimited = server.client(Some(&key(
+        &server,
+        r#"{"name": "loader", "role": "write"}"#,
+    )));
+    let ingest = |body: &str| {
+        unlimited
+            .request(
+                "POST",
+                "/v1/tables/users/ingest",
+                &[("content-type", "application/x-ndjson")],
+                Some(body.as_bytes()),
+            )
+            .unwrap()
+    };
+    let v = ok(&q(&admin, "SELECT user_id FROM users WHERE salary = 500"));
+    let id = v["rows"][0][0].as_str().unwrap().to_owned();
+    refused(
+        &ingest(&format!("{{\"id\":\"{id}\",\"set\":{{\"salary\":1}}}}\n")),
+        "salary",
+    );
+    refused(
+        &post(
+            &unlimited,
+            "/v1/tables/users/import",
+            "text/csv",
+            &format!("user_id,salary\n{id},1\n"),
+        ),
+        "salary",
+    );
+    ok(&ingest(&format!("{{\"id\":\"{id}\",\"delete\":true}}\n")));
+    assert_eq!(
+        count(&admin, "SELECT COUNT(*) FROM users WHERE salary = 500"),
+        0
     );
 }
 

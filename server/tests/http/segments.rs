@@ -236,3 +236,99 @@ fn segments_defined_uploaded_and_exported() {
         404
     );
 }
+
+/// A body of several statements is checked whole before any runs (issue
+/// 19, item 4): a mistake in a later statement leaves the earlier ones
+/// unrun, and a statement may use what an earlier one makes.
+#[test]
+fn a_batch_with_a_mistake_runs_nothing() {
+    let (_dir, store, _data) = generated(500);
+    let server = Server::start(&store, Settings::default());
+    let c = server.client(None);
+    let r = post(
+        &c,
+        "/v1/query",
+        "text/plain",
+        "CREATE SEGMENT tmp1 AS SELECT FROM users WHERE age > 30;\nSELECT COUNT(*) FROM usr;",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    let e = &r.json()["error"];
+    assert_eq!(e["code"], json!("unknown_table"), "{e}");
+    assert_eq!(e["line"], json!(2), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("usr"), "{e}");
+    let r = post(&c, "/v1/query", "text/plain", "SHOW SEGMENTS");
+    assert!(!r.text().contains("tmp1"), "{}", r.text());
+    // Later statements see what earlier ones make: tables, fields,
+    // segments (dynamic and snapshot), and not what they drop.
+    let r = post(
+        &c,
+        "/v1/query",
+        "text/plain",
+        "CREATE TABLE t2 (kind ENUM);\n\
+         ALTER TABLE t2 ADD score INT;\n\
+         SELECT COUNT(*) FROM t2 WHERE score > 3 AND kind = 'a';\n\
+         CREATE SEGMENT old AS SELECT FROM users WHERE age > 30;\n\
+         CREATE SEGMENT frozen SNAPSHOT AS SELECT FROM users WHERE IN SEGMENT old;\n\
+         SELECT COUNT(*) FROM users WHERE IN SEGMENT frozen AND NOT IN SEGMENT old;",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["rows"], json!([[0]]));
+    let r = post(
+        &c,
+        "/v1/query",
+        "text/plain",
+        "DROP SEGMENT frozen; SELECT COUNT(*) FROM users WHERE IN SEGMENT frozen;",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], json!("unknown_segment"));
+    let r = post(&c, "/v1/query", "text/plain", "SHOW SEGMENTS");
+    assert!(r.text().contains("frozen"), "{}", r.text());
+    let r = post(
+        &c,
+        "/v1/query",
+        "text/plain",
+        "DROP TABLE t2; SELECT COUNT(*) FROM t2;",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(count(&c, "SELECT COUNT(*) FROM t2"), 0);
+}
+
+/// An error at run time, after a statement that changed something, says
+/// which statements took effect (issue 19, item 4).
+#[test]
+fn a_batch_failing_at_run_time_says_what_took_effect() {
+    let (_dir, store, _data) = generated(500);
+    let server = Server::start(
+        &store,
+        Settings {
+            max_answer_rows: Some(100),
+            ..Settings::default()
+        },
+    );
+    let c = server.client(None);
+    let r = post(
+        &c,
+        "/v1/query",
+        "text/plain",
+        "CREATE SEGMENT young AS SELECT FROM users WHERE age < 30;\n\
+         SELECT COUNT(*) FROM users;\n\
+         DROP SEGMENT young;\n\
+         SELECT user_id FROM users;\n\
+         CREATE SEGMENT never AS SELECT FROM users WHERE age > 1;",
+    );
+    assert!(r.status >= 400 && r.status < 500, "{}", r.text());
+    let hint = r.json()["error"]["hint"].as_str().unwrap_or("").to_owned();
+    assert!(
+        hint.contains(
+            "statements 1 (CREATE SEGMENT) and 3 (DROP SEGMENT) ran before this one and took effect; nothing after it ran"
+        ),
+        "{}",
+        r.text()
+    );
+    let r = post(&c, "/v1/query", "text/plain", "SHOW SEGMENTS");
+    assert!(
+        !r.text().contains("never") && !r.text().contains("young"),
+        "{}",
+        r.text()
+    );
+}
