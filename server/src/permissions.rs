@@ -17,7 +17,9 @@
 //! (SHOW FIELDS, the tables API, profiles) and segments (SHOW SEGMENTS,
 //! `GET /v1/segments`, a profile's segments) leave out what a limited
 //! principal may not use; an INSIGHT or COMPARE without a field list
-//! reports only the fields it may use ([`FieldAccess::narrow`]).
+//! reports only the fields it may use: statements are bound against
+//! [`VisibleCatalog`], the catalog as the principal sees it, where "every
+//! field" is every field it may use.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -325,44 +327,6 @@ impl FieldAccess {
             }
         }
         Ok(())
-    }
-
-    /// An INSIGHT or COMPARE written without a field list reports "every
-    /// field": for this principal, every field it may use.
-    pub fn narrow(
-        &self,
-        stmt: &ast::Statement,
-        bound: Statement,
-        catalog: &dyn Catalog,
-    ) -> Statement {
-        let written = match &stmt.kind {
-            ast::StatementKind::Insight(i) => !i.fields.is_empty(),
-            ast::StatementKind::Compare(c) => !c.fields.is_empty(),
-            _ => return bound,
-        };
-        if written || self.admin {
-            return bound;
-        }
-        let keep = |spec: &mut segdb_query_lang::InsightSpec| {
-            if let Some(schema) = catalog.schema(&spec.table) {
-                spec.fields.retain(|f| {
-                    schema
-                        .field(f)
-                        .is_some_and(|def| self.may_use(&spec.table, def))
-                });
-            }
-        };
-        match bound {
-            Statement::Insight(mut i) => {
-                keep(&mut i.spec);
-                Statement::Insight(i)
-            }
-            Statement::Compare(mut c) => {
-                keep(&mut c.spec);
-                Statement::Compare(c)
-            }
-            other => other,
-        }
     }
 }
 

@@ -272,10 +272,11 @@ fn insight(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet,
     }
     let one = parsed.pop().filter(|_| parsed.is_empty());
     let bound = match one {
-        Some(ast) => {
-            let bound = segdb_query_lang::bind(&ast, &access.catalog(&catalog), date::today())?;
-            Some(access.narrow(&ast, bound, &catalog))
-        }
+        Some(ast) => Some(segdb_query_lang::bind(
+            &ast,
+            &access.catalog(&catalog),
+            date::today(),
+        )?),
         None => None,
     };
     match bound {

@@ -576,7 +576,6 @@ fn run_each(
     for stmt in stmts {
         let catalog = StoreCatalog(&s.store);
         let bound = segdb_query_lang::bind(stmt, &access.catalog(&catalog), today)?;
-        let bound = access.narrow(stmt, bound, &catalog);
         let warnings = match &bound {
             Statement::Select(sel) => sel.warnings.clone(),
             _ => Vec::new(),
