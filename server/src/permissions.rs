@@ -428,6 +428,9 @@ pub enum Listing {
     Fields(String),
     /// SHOW SEGMENTS.
     Segments,
+    /// SHOW TABLES: its `fields` column (the third) counts the fields the
+    /// principal sees.
+    Tables,
 }
 
 impl Listing {
@@ -436,13 +439,14 @@ impl Listing {
         match stmt {
             Statement::ShowFields { table } => Listing::Fields(table.clone()),
             Statement::ShowSegments => Listing::Segments,
+            Statement::ShowTables => Listing::Tables,
             _ => Listing::Other,
         }
     }
 
     /// Removes the rows `access` may not see: fields a limited principal
     /// may not use ([`FieldAccess::shows`]), segments defined with a field
-    /// the principal may not use.
+    /// the principal may not use; counts only the fields it sees.
     pub fn keep_visible(&self, access: &FieldAccess, r: &mut ResultSet, catalog: &dyn Catalog) {
         if access.admin {
             return;
@@ -464,6 +468,19 @@ impl Listing {
             Listing::Segments => r
                 .rows
                 .retain(|row| name(row).is_some_and(|n| access.check_segment(&n, catalog).is_ok())),
+            Listing::Tables => {
+                for row in &mut r.rows {
+                    let Some(table) = name(row) else { continue };
+                    if let (Some(schema), Some(cell)) = (catalog.schema(&table), row.get_mut(2)) {
+                        let n = schema
+                            .fields
+                            .iter()
+                            .filter(|f| access.shows(&table, f))
+                            .count();
+                        *cell = serde_json::json!(n);
+                    }
+                }
+            }
         }
     }
 }

@@ -359,6 +359,8 @@ fn a_limited_key_sees_only_its_fields_in_profiles_and_listings() {
         ["age", "region"]
     );
     assert_eq!(get(&geo, "/v1/tables").json()["tables"][0]["fields"], 2);
+    assert_eq!(ok(&q(&geo, "SHOW TABLES"))["rows"][0][2], 2);
+    assert!(ok(&q(&admin, "SHOW TABLES"))["rows"][0][2].as_u64() > Some(30));
     // A profile: those fields only, and only the segments it may use.
     let v = get(&geo, &format!("/v1/tables/users/profiles/{id}")).json();
     let mut keys: Vec<&String> = v["fields"].as_object().unwrap().keys().collect();
