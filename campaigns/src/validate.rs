@@ -1,0 +1,351 @@
+//! Checks a [`CampaignDef`] against the store: every field's rules, the
+//! audience bound through query-lang, every template parsed and checked
+//! against the table. The first problem is returned as a [`DefError`]
+//! naming the field; nothing is changed.
+
+use segdb_engine::date::{day_from_civil, Day};
+use segdb_engine::{Expr, Store};
+
+use crate::audience::bind_audience;
+use crate::definition::{Audience, CampaignDef, Channel, Kind, Schedule, Split};
+use crate::error::{CampaignError, DefError};
+use crate::template::{self, Template};
+use crate::touches::{MAX_CAP, MAX_CAP_DAYS};
+
+/// The largest hold-out share: half the audience.
+pub const MAX_HOLDOUT: f64 = 0.5;
+
+/// The most variants of one campaign.
+pub const MAX_VARIANTS: usize = 100;
+
+/// A definition that passed [`validate()`]: with its parsed templates (in
+/// variant order) and bound audience.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The definition.
+    pub def: CampaignDef,
+    /// One template per variant.
+    pub templates: Vec<Template>,
+    /// The audience as an expression over the table, bound on the day of
+    /// the check (a run binds it afresh).
+    pub audience: Expr,
+}
+
+/// Checks `def` against `store` on `today`.
+pub fn validate(store: &Store, def: &CampaignDef, today: Day) -> Result<Checked, CampaignError> {
+    if !valid_name(&def.name) {
+        return Err(DefError::new(
+            "name",
+            format!("`{}` is not a valid campaign name", def.name),
+        )
+        .with_hint("letters, digits and `_`, not starting with a digit, at most 128 bytes")
+        .into());
+    }
+    let table = store.table(&def.table).map_err(|_| {
+        let names = store.table_names();
+        let e = DefError::new("table", format!("unknown table `{}`", def.table));
+        match nearest(&def.table, names.iter().map(String::as_str)) {
+            Some(n) => e.with_hint(format!("did you mean `{n}`?")),
+            None => e,
+        }
+    })?;
+    check_numbers(def)?;
+    check_channel(&def.channel)?;
+    check_schedule(&def.schedule)?;
+    if let Split::CopyRace(_) = def.split {
+        return Err(DefError::new("split", "copy race comes with effects")
+            .with_hint("use \"split\": \"weights\" until campaign effects are built")
+            .into());
+    }
+    let mut templates = Vec::with_capacity(def.variants.len());
+    for (i, v) in def.variants.iter().enumerate() {
+        let path = format!("variants[{i}].template");
+        let t = template::parse(&v.template)
+            .and_then(|t| {
+                t.check(&def.table, table.schema(), def.allow_sensitive)?;
+                Ok(t)
+            })
+            .map_err(|e| e.into_def_error(&path, &v.template))?;
+        templates.push(t);
+    }
+    if let Audience::Where(text) = &def.audience {
+        if text.trim().is_empty() {
+            return Err(DefError::new("audience.where", "the WHERE clause is empty")
+                .with_hint("write a condition, e.g. \"city = 'c000'\"; every row is \"true\"")
+                .into());
+        }
+    }
+    let audience = bind_audience(store, &def.table, &def.audience, today)?;
+    Ok(Checked {
+        def: def.clone(),
+        templates,
+        audience,
+    })
+}
+
+fn check_numbers(def: &CampaignDef) -> Result<(), DefError> {
+    if def.variants.is_empty() {
+        return Err(DefError::new(
+            "variants",
+            "a campaign needs at least one variant",
+        ));
+    }
+    if def.variants.len() > MAX_VARIANTS {
+        return Err(DefError::new(
+            "variants",
+            format!(
+                "at most {MAX_VARIANTS} variants, found {}",
+                def.variants.len()
+            ),
+        ));
+    }
+    for (i, v) in def.variants.iter().enumerate() {
+        if !valid_name(&v.name) {
+            return Err(DefError::new(
+                format!("variants[{i}].name"),
+                format!("`{}` is not a valid variant name", v.name),
+            )
+            .with_hint("letters, digits and `_`, not starting with a digit, at most 128 bytes"));
+        }
+        if def.variants[..i].iter().any(|w| w.name == v.name) {
+            return Err(DefError::new(
+                format!("variants[{i}].name"),
+                format!("variant `{}` is named twice", v.name),
+            ));
+        }
+        if v.weight == 0 {
+            return Err(DefError::new(
+                format!("variants[{i}].weight"),
+                "a weight is at least 1",
+            ));
+        }
+    }
+    let total: u64 = def.variants.iter().map(|v| u64::from(v.weight)).sum();
+    if total > u64::from(u32::MAX) {
+        return Err(DefError::new(
+            "variants",
+            format!("the weights add up to {total}; at most {}", u32::MAX),
+        ));
+    }
+    if !(0.0..=MAX_HOLDOUT).contains(&def.holdout) {
+        return Err(DefError::new(
+            "holdout",
+            format!(
+                "the hold-out share is 0 to {MAX_HOLDOUT}, found {}",
+                def.holdout
+            ),
+        )
+        .with_hint("0.1 holds out a tenth of the audience"));
+    }
+    if let Some(cap) = def.cap {
+        if def.kind == Kind::Transactional {
+            return Err(DefError::new(
+                "cap",
+                "a transactional campaign is exempt from caps and takes none",
+            )
+            .with_hint("leave out \"cap\", or make the campaign \"marketing\""));
+        }
+        check_cap("cap", cap)?;
+    }
+    if def.rate_limit == Some(0) {
+        return Err(DefError::new(
+            "rate_limit",
+            "a rate limit is at least 1 message per second",
+        )
+        .with_hint("leave it out for no limit"));
+    }
+    Ok(())
+}
+
+/// Checks a frequency cap's bounds (`path` names it in the error).
+pub fn check_cap(path: &str, cap: crate::definition::Cap) -> Result<(), DefError> {
+    if cap.max == 0 || cap.max > MAX_CAP {
+        return Err(DefError::new(
+            format!("{path}.max"),
+            format!("a cap is 1 to {MAX_CAP} messages, found {}", cap.max),
+        ));
+    }
+    if cap.days == 0 || cap.days > MAX_CAP_DAYS {
+        return Err(DefError::new(
+            format!("{path}.days"),
+            format!(
+                "a cap's window is 1 to {MAX_CAP_DAYS} days, found {}",
+                cap.days
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_channel(channel: &Channel) -> Result<(), DefError> {
+    match channel {
+        Channel::Webhook(w) => {
+            let rest = w
+                .url
+                .strip_prefix("http://")
+                .or_else(|| w.url.strip_prefix("https://"));
+            let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+            if host.is_none_or(|h| h.is_empty() || h.contains(char::is_whitespace)) {
+                return Err(DefError::new(
+                    "channel.webhook.url",
+                    format!("`{}` is not an http:// or https:// URL with a host", w.url),
+                ));
+            }
+            if !(1..=600_000).contains(&w.timeout_ms) {
+                return Err(DefError::new(
+                    "channel.webhook.timeout_ms",
+                    format!("a timeout is 1 to 600000 ms, found {}", w.timeout_ms),
+                ));
+            }
+            if w.max_retries > 20 {
+                return Err(DefError::new(
+                    "channel.webhook.max_retries",
+                    format!("at most 20 retries, found {}", w.max_retries),
+                ));
+            }
+            if !(1..=10_000).contains(&w.batch_size) {
+                return Err(DefError::new(
+                    "channel.webhook.batch_size",
+                    format!("a batch is 1 to 10000 messages, found {}", w.batch_size),
+                ));
+            }
+        }
+        Channel::File(f) => {
+            if !std::path::Path::new(&f.dir).is_absolute() {
+                return Err(DefError::new(
+                    "channel.file.dir",
+                    format!("`{}` is not an absolute directory", f.dir),
+                )
+                .with_hint("write the full path, e.g. /var/lib/segdb/out"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_schedule(schedule: &Schedule) -> Result<(), DefError> {
+    match schedule {
+        Schedule::Now => Ok(()),
+        Schedule::At(text) => parse_rfc3339(text).map(|_| ()).map_err(|(start, end)| {
+            DefError::new("schedule.at", "not an RFC 3339 time")
+                .at(text, start, end)
+                .with_hint("write e.g. 2026-12-24T09:00:00Z")
+        }),
+        Schedule::Daily(text) => parse_hh_mm(text).map(|_| ()).ok_or_else(|| {
+            DefError::new("schedule.daily", "not a time of day HH:MM (UTC)")
+                .at(text, 0, text.len())
+                .with_hint("write e.g. 09:30")
+        }),
+    }
+}
+
+/// `HH:MM` as minutes after midnight.
+pub fn parse_hh_mm(text: &str) -> Option<u32> {
+    let b = text.as_bytes();
+    if b.len() != 5 || b[2] != b':' {
+        return None;
+    }
+    let h: u32 = digits(&text[0..2])?;
+    let m: u32 = digits(&text[3..5])?;
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+fn digits(s: &str) -> Option<u32> {
+    s.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| s.parse().ok())?
+}
+
+/// An RFC 3339 time (`2026-12-24T09:00:00Z`, `…T09:00:00.5+01:00`) as
+/// seconds since 1970-01-01 UTC; on error, the byte span at fault.
+pub fn parse_rfc3339(text: &str) -> Result<i64, (usize, usize)> {
+    let b = text.as_bytes();
+    let bad = |s: usize, e: usize| Err((s.min(text.len()), e.min(text.len())));
+    if b.len() < 20 {
+        return bad(0, text.len());
+    }
+    let sep = |i: usize, c: &[u8]| c.contains(&b[i]);
+    if !sep(4, b"-") || !sep(7, b"-") || !sep(10, b"Tt ") || !sep(13, b":") || !sep(16, b":") {
+        return bad(0, 19);
+    }
+    let num = |s: usize, e: usize| text.get(s..e).and_then(digits);
+    let (Some(y), Some(mo), Some(d)) = (num(0, 4), num(5, 7), num(8, 10)) else {
+        return bad(0, 10);
+    };
+    let Some(day) = day_from_civil(y as i32, mo, d) else {
+        return bad(0, 10);
+    };
+    let (Some(h), Some(mi), Some(s)) = (num(11, 13), num(14, 16), num(17, 19)) else {
+        return bad(11, 19);
+    };
+    if h > 23 || mi > 59 || s > 60 {
+        return bad(11, 19);
+    }
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') {
+        let start = i;
+        i += 1;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start + 1 {
+            return bad(start, i);
+        }
+    }
+    let offset_secs: i64 = match &text[i..] {
+        "Z" | "z" => 0,
+        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) => {
+            let Some(m) = parse_hh_mm(&tz[1..]) else {
+                return bad(i, text.len());
+            };
+            let secs = i64::from(m) * 60;
+            if tz.starts_with('-') {
+                -secs
+            } else {
+                secs
+            }
+        }
+        _ => return bad(i, text.len()),
+    };
+    let secs = i64::from(day) * 86_400 + i64::from(h * 3600 + mi * 60 + s.min(59));
+    Ok(secs - offset_secs)
+}
+
+/// Whether `name` is a valid campaign or variant name (the rules of
+/// segment names): letters, digits and `_`, not starting with a digit, at
+/// most 128 bytes.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// The name among `names` nearest to `name` (edit distance at most 2, or
+/// a case-insensitive match), for "did you mean".
+pub fn nearest<'n>(name: &str, names: impl Iterator<Item = &'n str>) -> Option<&'n str> {
+    let limit = if name.len() <= 3 { 1 } else { 2 };
+    names
+        .map(|n| (distance(&name.to_lowercase(), &n.to_lowercase()), n))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests;
