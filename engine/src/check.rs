@@ -164,6 +164,7 @@ impl TableNames {
                         name: f.name.clone(),
                         kind: FieldKind::parse(&f.kind).unwrap_or(FieldKind::Text),
                         sensitive: f.sensitive,
+                        category: f.category.clone(),
                     })
                     .collect(),
             },

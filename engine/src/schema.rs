@@ -54,9 +54,14 @@ pub struct FieldDef {
     pub name: String,
     /// Its kind.
     pub kind: FieldKind,
-    /// TEXT only: redacted unless the caller may see it.
+    /// Usable only by principals allowed it explicitly (by name or
+    /// category) and admins; redacted in their profiles for the others.
     #[serde(default)]
     pub sensitive: bool,
+    /// Its catalog category, if any (`finance`, `contact`, …): what a
+    /// limited key may be allowed instead of naming each field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
 }
 
 impl FieldDef {
@@ -66,6 +71,7 @@ impl FieldDef {
             name: name.into(),
             kind,
             sensitive: false,
+            category: None,
         }
     }
 }

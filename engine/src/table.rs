@@ -127,6 +127,7 @@ impl Table {
                 name: f.name.clone(),
                 kind,
                 sensitive: f.sensitive,
+                category: f.category.clone(),
             });
             values.push(ValueDict::new(f.values.clone()));
         }
@@ -244,6 +245,7 @@ impl Table {
                     name: f.name.clone(),
                     kind: f.kind.as_str().to_owned(),
                     sensitive: f.sensitive,
+                    category: f.category.clone(),
                     values: v.values().to_vec(),
                 })
                 .collect(),

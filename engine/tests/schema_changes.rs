@@ -58,6 +58,7 @@ fn an_added_field_reads_as_null_until_written() {
                 name: "phone".into(),
                 kind: FieldKind::Text,
                 sensitive: true,
+                category: Some("contact".into()),
             },
         )
         .unwrap();
@@ -121,7 +122,45 @@ fn an_added_field_reads_as_null_until_written() {
     let t = s.table("users").unwrap();
     assert_eq!(t.schema().fields.len(), 6);
     assert_eq!(t.field_values("tags"), ["a", "b"]);
+    // SENSITIVE and the category are kept; a field without one has none.
+    let phone = t.schema().field("phone").unwrap();
+    assert!(phone.sensitive);
+    assert_eq!(phone.category.as_deref(), Some("contact"));
+    assert_eq!(t.schema().field("score").unwrap().category, None);
     assert_eq!(count(&s, &high), 1);
+}
+
+/// SENSITIVE is allowed on every kind, not only TEXT (an INT `income` can
+/// be sensitive), and survives a reopen.
+#[test]
+fn every_kind_may_be_sensitive() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let kinds = [
+        FieldKind::Enum,
+        FieldKind::Set,
+        FieldKind::Bool,
+        FieldKind::Int,
+        FieldKind::Event,
+        FieldKind::Text,
+    ];
+    for (i, kind) in kinds.into_iter().enumerate() {
+        let f = FieldDef {
+            name: format!("secret_{i}"),
+            kind,
+            sensitive: true,
+            category: Some("finance".into()),
+        };
+        s.add_field("users", f).unwrap();
+    }
+    drop(s);
+    let s = Store::open(dir.path()).unwrap();
+    let t = s.table("users").unwrap();
+    for (i, kind) in kinds.into_iter().enumerate() {
+        let f = t.schema().field(&format!("secret_{i}")).unwrap();
+        assert_eq!((f.kind, f.sensitive), (kind, true));
+        assert_eq!(f.category.as_deref(), Some("finance"));
+    }
 }
 
 #[test]
@@ -135,9 +174,10 @@ fn bad_added_fields_are_refused() {
         FieldDef::new("9lives", FieldKind::Int),
         FieldDef::new("", FieldKind::Int),
         FieldDef {
-            name: "secret".into(),
-            kind: FieldKind::Enum,
+            name: "income".into(),
+            kind: FieldKind::Int,
             sensitive: true,
+            category: Some("two words".into()),
         },
     ];
     for f in bad {

@@ -53,6 +53,7 @@ impl Catalog for TestCatalog {
                     name: "name".into(),
                     kind: Text,
                     sensitive: true,
+                    category: None,
                 },
             ],
             "houses" => vec![FieldDef::new("rooms", Int)],

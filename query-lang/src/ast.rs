@@ -297,7 +297,7 @@ pub enum StatementKind {
     Select(Select),
     /// `CREATE TABLE …`.
     CreateTable(CreateTable),
-    /// `ALTER TABLE t ADD name KIND [SENSITIVE]`.
+    /// `ALTER TABLE t ADD name KIND [SENSITIVE] [CATEGORY c]`.
     AlterTable(AlterTable),
     /// `DROP TABLE t`: the table's name.
     DropTable(Ident),
@@ -521,7 +521,7 @@ pub struct Limit {
     pub offset: Option<IntLit>,
 }
 
-/// `CREATE TABLE name (field KIND [SENSITIVE], …)`.
+/// `CREATE TABLE name (field KIND [SENSITIVE] [CATEGORY c], …)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateTable {
     /// The table's name.
@@ -548,6 +548,8 @@ pub struct FieldDecl {
     pub kind: KindName,
     /// `SENSITIVE`: where it is written, if it is.
     pub sensitive: Option<Span>,
+    /// `CATEGORY name`: the catalog category, if one is given.
+    pub category: Option<Ident>,
     /// Where the whole declaration is written.
     pub span: Span,
 }

@@ -87,6 +87,21 @@ pub trait Catalog {
     fn segment(&self, _name: &str) -> Option<SegmentRef> {
         None
     }
+    /// The table of segment `name` and the text of the expression that
+    /// defines it: a dynamic segment's, or the one a snapshot was evaluated
+    /// from (`None` for an uploaded id list). What
+    /// [`fields_used`](crate::fields_used) follows. The default reads a
+    /// dynamic segment's text from [`Catalog::segment`] and knows no
+    /// snapshot's.
+    fn segment_source(&self, name: &str) -> Option<(String, Option<String>)> {
+        self.segment(name).map(|s| {
+            let text = match s.body {
+                SegmentBody::Dynamic(text) => Some(text),
+                SegmentBody::Snapshot(_) => None,
+            };
+            (s.table, text)
+        })
+    }
     /// The names of every segment (for "did you mean").
     fn segment_names(&self) -> Vec<String> {
         Vec::new()
@@ -686,7 +701,8 @@ fn schema_error(message: String, span: Span, source: &str) -> QueryError {
     QueryError::new(ErrorKind::InvalidSchema(message), span, source)
 }
 
-/// One field declaration: not `user_id`, SENSITIVE only on TEXT.
+/// One field declaration: not `user_id`; a category that is a plain name.
+/// SENSITIVE is allowed on every kind.
 fn bind_field_decl(decl: &ast::FieldDecl, source: &str) -> Result<FieldDef, QueryError> {
     let name = &decl.name;
     if name.name == ID_COLUMN {
@@ -705,21 +721,23 @@ fn bind_field_decl(decl: &ast::FieldDecl, source: &str) -> Result<FieldDef, Quer
         KindName::Event => FieldKind::Event,
         KindName::Text => FieldKind::Text,
     };
-    if let (Some(span), false) = (decl.sensitive, kind == FieldKind::Text) {
-        return Err(schema_error(
-            format!(
-                "SENSITIVE applies only to TEXT fields; {} is {}",
-                snippet(&name.name),
-                kind.as_str()
-            ),
-            span,
-            source,
-        ));
+    if let Some(c) = &decl.category {
+        if !segment::valid_segment_name(&c.name) {
+            return Err(schema_error(
+                format!(
+                    "category {} must be letters, digits and `_`, not starting with a digit, at most 128 bytes",
+                    snippet(&c.name)
+                ),
+                c.span,
+                source,
+            ));
+        }
     }
     Ok(FieldDef {
         name: name.name.clone(),
         kind,
         sensitive: decl.sensitive.is_some(),
+        category: decl.category.as_ref().map(|c| c.name.clone()),
     })
 }
 

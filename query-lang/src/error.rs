@@ -311,6 +311,13 @@ const MAX_SHOWN_LINE: usize = 100;
 /// Characters shown before the spot in a windowed line.
 const SHOWN_BEFORE: usize = 40;
 
+/// The line and column (from 1, the column in characters) where `span`
+/// starts in `text`.
+pub fn line_column(text: &str, span: Span) -> (usize, usize) {
+    let l = Location::find(text, span);
+    (l.line, l.column)
+}
+
 /// Where a span starts, and the line it starts on, ready to be shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Location {

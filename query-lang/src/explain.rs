@@ -290,6 +290,10 @@ fn write_field(f: &mut Formatter<'_>, field: &FieldDef) -> fmt::Result {
     if field.sensitive {
         f.write_str(" SENSITIVE")?;
     }
+    if let Some(category) = &field.category {
+        f.write_str(" CATEGORY ")?;
+        write_name(f, category)?;
+    }
     f.write_str(")")
 }
 

@@ -47,7 +47,7 @@
 //! call         ::= "CALL" name "(" [ arg ( "," arg )* ] ")"
 //! arg          ::= value | param "=>" value   (positional arguments first)
 //! param        ::= word | reserved word | quoted_name
-//! field_decl   ::= name kind [ "SENSITIVE" ]
+//! field_decl   ::= name kind [ "SENSITIVE" ] [ "CATEGORY" name ]
 //! kind         ::= "ENUM" | "SET" | "BOOL" | "INT" | "EVENT" | "TEXT"
 //!
 //! expr         ::= and_expr ( "OR" and_expr )*
@@ -147,6 +147,7 @@ pub mod ast;
 mod bind;
 mod error;
 mod explain;
+mod fields_used;
 mod parse;
 mod print;
 pub mod procedure;
@@ -158,7 +159,7 @@ pub use bind::{
     Aggregate, BoundCompare, BoundFilter, BoundInsight, BoundSegment, BoundSelect, Catalog,
     InsightSpec, Projection, SegmentBody, SegmentRef, Statement, INSIGHT_WINDOW_DAYS,
 };
-pub use error::{CatalogError, ErrorKind, QueryError, Warning};
+pub use error::{line_column, CatalogError, ErrorKind, QueryError, Warning};
 
 /// The candidate nearest to `name` for a "did you mean", if one is near
 /// enough (the rule every name suggestion of the language uses).
@@ -169,7 +170,8 @@ pub fn did_you_mean<'c>(
     suggest::nearest(name, candidates)
 }
 pub use explain::ExplainExpr;
-pub use parse::{parse, parse_expr, parse_filter, parse_segment_select};
+pub use fields_used::{fields_used, segment_fields, FieldUse};
+pub use parse::{parse, parse_expr, parse_filter, parse_filter_statement, parse_segment_select};
 pub use procedure::{ArgValue, BoundCall, Param, ParamType, ProcedureRole, Signature};
 
 /// The caps that keep any text from exhausting memory or the stack.

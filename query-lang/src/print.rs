@@ -256,6 +256,9 @@ impl Display for FieldDecl {
         if self.sensitive.is_some() {
             f.write_str(" SENSITIVE")?;
         }
+        if let Some(category) = &self.category {
+            write!(f, " CATEGORY {category}")?;
+        }
         Ok(())
     }
 }

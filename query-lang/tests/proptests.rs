@@ -530,14 +530,19 @@ fn arb_field_decl() -> impl Strategy<Value = FieldDecl> {
         KindName::Event,
         KindName::Text,
     ];
-    (arb_ident(), select(kinds.to_vec()), any::<bool>()).prop_map(|(name, kind, sensitive)| {
-        FieldDecl {
+    (
+        arb_ident(),
+        select(kinds.to_vec()),
+        any::<bool>(),
+        proptest::option::of(arb_ident()),
+    )
+        .prop_map(|(name, kind, sensitive, category)| FieldDecl {
             name,
             kind,
             sensitive: sensitive.then(Span::default),
+            category,
             span: Span::default(),
-        }
-    })
+        })
 }
 
 fn arb_call() -> impl Strategy<Value = Call> {

@@ -33,6 +33,9 @@ pub enum ExecError {
     /// The engine refused or failed.
     #[error("{0}")]
     Engine(#[from] EngineError),
+    /// The caller may not use a field the statement touches.
+    #[error("{0}")]
+    Forbidden(Box<crate::permissions::Forbidden>),
     /// The engine refused or failed after statements before it had
     /// changed something: `note` says which.
     #[error("{error} ({note})")]
@@ -56,7 +59,7 @@ impl ExecError {
                     error: Box::new(e),
                     note,
                 },
-                partial @ ExecError::Partial { .. } => partial,
+                other @ (ExecError::Partial { .. } | ExecError::Forbidden(_)) => other,
             },
             None => self,
         }
@@ -148,6 +151,9 @@ impl Catalog for StoreCatalog<'_> {
             body,
             uses: info.uses,
         })
+    }
+    fn segment_source(&self, name: &str) -> Option<(String, Option<String>)> {
+        self.0.segment(name).map(|info| (info.table, info.text))
     }
     fn segment_names(&self) -> Vec<String> {
         self.0.segments().into_iter().map(|s| s.name).collect()
@@ -245,12 +251,13 @@ fn show_fields(table: &Table) -> ResultSet {
                 json!(f.name),
                 json!(f.kind.as_str()),
                 json!(f.sensitive),
+                json!(f.category),
                 values,
             ]
         })
         .collect();
     ResultSet {
-        columns: ["field", "kind", "sensitive", "values"]
+        columns: ["field", "kind", "sensitive", "category", "values"]
             .map(String::from)
             .to_vec(),
         rows,
@@ -340,19 +347,9 @@ fn int_or_null(v: Option<i64>) -> Value {
     v.map_or(Value::Null, |x| json!(x))
 }
 
-/// What the caller of a statement may see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Access {
-    /// Whether SENSITIVE fields are shown (else `[redacted]`).
-    pub reveal_sensitive: bool,
-}
-
-impl Access {
-    /// Everything: the local command line, an admin token.
-    pub const FULL: Access = Access {
-        reveal_sensitive: true,
-    };
-}
+/// What the caller of a statement may use and see (`Access::FULL`: the
+/// local command line, an admin).
+pub type Access = crate::permissions::FieldAccess;
 
 /// Runs one bound statement with full access (the local command line).
 pub fn run_statement(store: &Store, stmt: Statement) -> Result<ResultSet, ExecError> {

@@ -8,6 +8,7 @@ pub mod client;
 pub mod exec;
 pub mod gen;
 pub mod http;
+pub mod permissions;
 pub mod procedures;
 pub mod profile;
 pub mod workload;

@@ -214,7 +214,7 @@ fn profile(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet,
         first: last - (days - 1),
         last,
     };
-    let Some(p) = crate::profile::profile(store, table, id, window, access)? else {
+    let Some(p) = crate::profile::profile(store, table, id, window, &access)? else {
         return Err(EngineError::InvalidArgument(format!(
             "table `{table}` has no row with id `{id}`"
         ))
@@ -262,8 +262,18 @@ fn insight(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet,
             text.push_str(&format!(" {word} {n}"));
         }
     }
+    // The fields of the INSIGHT these make are checked as a written one's,
+    // and so are those of the `where` text (at their places in it).
     let catalog = StoreCatalog(store);
-    let mut stmts = segdb_query_lang::parse_and_bind(&text, &catalog, date::today())?;
+    let parsed = segdb_query_lang::parse(&text)?;
+    for stmt in &parsed {
+        access.check_statement(stmt, &catalog)?;
+    }
+    let seen = access.catalog(&catalog);
+    let mut stmts = parsed
+        .iter()
+        .map(|stmt| segdb_query_lang::bind(stmt, &seen, date::today()))
+        .collect::<Result<Vec<_>, _>>()?;
     let (Some(segdb_query_lang::Statement::Insight(mut insight)), true) =
         (stmts.pop(), stmts.is_empty())
     else {
@@ -271,12 +281,12 @@ fn insight(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet,
     };
     // The `where` text is bound on its own: an error's line and column are
     // in it, and it cannot be more than one expression.
-    let filter = segdb_query_lang::bind_filter(
-        &catalog,
-        &insight.spec.table,
-        str_arg(call, "where")?,
-        insight.spec.as_of,
-    )?;
+    let where_text = str_arg(call, "where")?;
+    if let Some(stmt) = segdb_query_lang::parse_filter_statement(&insight.spec.table, where_text)? {
+        access.check_statement(&stmt, &catalog)?;
+    }
+    let filter =
+        segdb_query_lang::bind_filter(&seen, &insight.spec.table, where_text, insight.spec.as_of)?;
     insight.filter = filter.filter;
     insight.warnings.extend(filter.warnings);
     crate::exec::run_statement_as(store, segdb_query_lang::Statement::Insight(insight), access)

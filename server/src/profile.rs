@@ -1,6 +1,8 @@
 //! One row's profile as the API and `CALL profile` show it: every field,
 //! EVENT counts per day over a window, and the named segments the row is
-//! in. SENSITIVE fields are redacted unless the caller may see them.
+//! in. A SENSITIVE field the caller may not use is redacted; a limited
+//! caller (see [`crate::permissions`]) sees neither the fields nor the
+//! segments it may not use.
 
 use segdb_engine::{date, DayRange, ProfileValue, SegmentKind, Store};
 use segdb_query_lang::bind_segment;
@@ -31,7 +33,7 @@ pub fn profile(
     table: &str,
     id: &str,
     window: DayRange,
-    access: Access,
+    access: &Access,
 ) -> Result<Option<ProfileView>, ExecError> {
     let t = store.table(table)?;
     let Some(p) = t.profile(id, window)? else {
@@ -42,9 +44,11 @@ pub fn profile(
         .fields
         .iter()
         .zip(&t.schema().fields)
+        // A limited principal sees only the fields it may use.
+        .filter(|(_, def)| access.shows(table, def))
         .map(|((name, value), def)| {
             let v = match value {
-                _ if def.sensitive && !access.reveal_sensitive => {
+                _ if !access.may_use(table, def) => {
                     redacted.push(name.clone());
                     json!("[redacted]")
                 }
@@ -66,11 +70,14 @@ pub fn profile(
         })
         .collect();
     let mut segments = Vec::new();
+    let catalog = StoreCatalog(store);
     for s in store.segments() {
-        if s.table != table {
+        // Membership of a segment the principal may not use would tell
+        // what the row holds in a field it may not use.
+        if s.table != table || access.check_segment(&s.name, &catalog).is_err() {
             continue;
         }
-        let (_, expr) = bind_segment(&s.name, &StoreCatalog(store), window.last)?;
+        let (_, expr) = bind_segment(&s.name, &catalog, window.last)?;
         if t.row_matches(p.row, &expr)? {
             segments.push((s.name, s.kind));
         }

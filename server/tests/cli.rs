@@ -112,6 +112,36 @@ fn demo_builds_once_then_answers() {
         "{out}"
     );
 
+    // Its fields carry catalog categories; `income` is SENSITIVE.
+    let (ok, out, err) = segdb(&[
+        "query",
+        "--data",
+        p(&store),
+        "--format",
+        "json",
+        "SHOW FIELDS FROM users",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = |name: &str| {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r[0] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        row("income"),
+        serde_json::json!(["income", "INT", true, "finance", null])
+    );
+    assert_eq!(
+        row("phone"),
+        serde_json::json!(["phone", "TEXT", true, "contact", null])
+    );
+    assert_eq!(row("city")[3], "geo");
+
     // A window without any day of events: the answer, and a warning.
     let (ok, out, err) = segdb(&[
         "query",

@@ -103,9 +103,15 @@ pub struct FieldManifest {
     pub name: String,
     /// Kind keyword (`ENUM`, `SET`, `BOOL`, `INT`, `EVENT`, `TEXT`).
     pub kind: String,
-    /// TEXT only: redacted unless the caller may see it.
+    /// Usable only by principals allowed it by name or category (and
+    /// admins); redacted in profiles for the others.
     #[serde(default)]
     pub sensitive: bool,
+    /// The catalog category it belongs to (`finance`, `contact`, …), which
+    /// a limited API key may be allowed; absent in stores written before
+    /// categories existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     /// Known values of an ENUM or SET field, by value id.
     #[serde(default)]
     pub values: Vec<String>,
@@ -254,6 +260,7 @@ mod tests {
                     name: "city".into(),
                     kind: "ENUM".into(),
                     sensitive: false,
+                    category: None,
                     values: vec!["c000".into(), "c001".into()],
                 }],
                 num_rows: 5,

@@ -25,6 +25,7 @@ fn write_fixture(dir: &Path) {
                 name: "phone".into(),
                 kind: FieldKind::Text,
                 sensitive: true,
+                category: None,
             },
         ],
     };

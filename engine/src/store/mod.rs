@@ -16,7 +16,7 @@ use segdb_storage_format::FormatError;
 
 use crate::error::{EngineError, Result};
 use crate::live::{ApplyState, Live, LiveOptions};
-use crate::schema::{check_num_fields, FieldDef, FieldKind, Schema, ID_COLUMN};
+use crate::schema::{check_num_fields, FieldDef, Schema, ID_COLUMN};
 use crate::segment::{SegmentInfo, SnapshotRows};
 use crate::table::Table;
 use lock::{LockMode, StoreLock};
@@ -342,6 +342,7 @@ impl Store {
                     name: f.name.clone(),
                     kind: f.kind.as_str().to_owned(),
                     sensitive: f.sensitive,
+                    category: f.category.clone(),
                     values: Vec::new(),
                 })
                 .collect(),
@@ -420,7 +421,8 @@ impl Store {
 }
 
 /// The rules every field follows: a plain name that is not `user_id`, and
-/// SENSITIVE only on TEXT.
+/// a category (if any) that is a plain name too. SENSITIVE is allowed on
+/// every kind.
 fn check_field(f: &FieldDef) -> Result<()> {
     if !valid_name(&f.name) {
         return Err(EngineError::InvalidSchema(format!(
@@ -433,11 +435,13 @@ fn check_field(f: &FieldDef) -> Result<()> {
             "`{ID_COLUMN}` is the external id; it cannot be a field"
         )));
     }
-    if f.sensitive && f.kind != FieldKind::Text {
-        return Err(EngineError::InvalidSchema(format!(
-            "only TEXT fields can be SENSITIVE (`{}`)",
-            f.name
-        )));
+    if let Some(c) = &f.category {
+        if !valid_name(c) {
+            return Err(EngineError::InvalidSchema(format!(
+                "category `{c}` of field `{}` must be letters, digits and `_`, not starting with a digit",
+                f.name
+            )));
+        }
     }
     Ok(())
 }

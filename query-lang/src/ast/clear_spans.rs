@@ -188,6 +188,7 @@ impl ClearSpans for FieldDecl {
     fn clear_spans(&mut self) {
         self.name.clear_spans();
         self.sensitive.clear_spans();
+        self.category.clear_spans();
         self.span.clear_spans();
     }
 }

@@ -81,6 +81,39 @@ pub fn parse_filter(text: &str) -> Result<Option<ast::Expr>, QueryError> {
     Ok(Some(expr))
 }
 
+/// [`parse_filter`]'s expression as the statement `SELECT COUNT(*) FROM
+/// table WHERE text` would hold it, with `text` as its source, so that
+/// what looks at statements (which fields they use) can look at it and
+/// place what it finds in `text`; `None` for a blank text.
+pub fn parse_filter_statement(
+    table: &str,
+    text: &str,
+) -> Result<Option<ast::Statement>, QueryError> {
+    let Some(filter) = parse_filter(text)? else {
+        return Ok(None);
+    };
+    let span = filter.span;
+    Ok(Some(ast::Statement {
+        kind: ast::StatementKind::Select(ast::Select {
+            items: vec![ast::SelectItem {
+                kind: ast::SelectItemKind::CountStar,
+                span,
+            }],
+            table: Ident {
+                name: table.to_owned(),
+                span,
+            },
+            filter: Some(filter),
+            group_by: None,
+            order_by: None,
+            limit: None,
+            as_of: None,
+        }),
+        span,
+        source: text.into(),
+    }))
+}
+
 /// Parses a segment's definition on its own, the whole text:
 /// `SELECT FROM table WHERE expr`, a trailing `;` allowed. Returns the
 /// table and the expression, with spans into `text`.

@@ -203,12 +203,8 @@ impl Parser<'_> {
                 .expected("`;` or the end of the input")
                 .with_hint("add one field per ALTER TABLE statement"));
         }
-        let what = if field.sensitive.is_some() {
-            "`;` or the end of the input"
-        } else {
-            "SENSITIVE, `;` or the end of the input"
-        };
-        self.expect_statement_end(what)?;
+        let what = format!("{}`;` or the end of the input", what_may_follow(&field));
+        self.expect_statement_end(&what)?;
         Ok(AlterTable { table, field })
     }
 
@@ -616,19 +612,18 @@ impl Parser<'_> {
                 break;
             }
         }
-        let what = if fields.last().is_some_and(|f| f.sensitive.is_some()) {
-            "`,` or `)`"
-        } else {
-            "SENSITIVE, `,` or `)`"
+        let what = match fields.last() {
+            Some(f) => format!("{}`,` or `)`", what_may_follow(f)),
+            None => "`,` or `)`".to_owned(),
         };
-        self.expect(&TokenKind::RParen, what)?;
+        self.expect(&TokenKind::RParen, &what)?;
         if !matches!(self.peek().kind, TokenKind::Semicolon | TokenKind::Eof) {
             return Err(self.expected("`;` or the end of the input after the statement"));
         }
         Ok(CreateTable { name, fields })
     }
 
-    /// `field_decl ::= name kind [ "SENSITIVE" ]`
+    /// `field_decl ::= name kind [ "SENSITIVE" ] [ "CATEGORY" name ]`
     fn parse_field_decl(&mut self) -> Result<FieldDecl, QueryError> {
         let name = self.parse_ident("a field name")?;
         let kind = match self.peek().kind {
@@ -656,11 +651,40 @@ impl Parser<'_> {
         if let Some(span) = sensitive {
             end = span;
         }
+        let mut category = None;
+        if self.eat_keyword("CATEGORY").is_some() {
+            let c = self.parse_ident(format!(
+                "a category name after CATEGORY (e.g. `{} {} CATEGORY finance`)",
+                name.name,
+                kind.as_str()
+            ))?;
+            end = c.span;
+            category = Some(c);
+        }
+        if self.at_keyword("SENSITIVE") && category.is_some() {
+            return Err(self
+                .expected("`,`, `)`, `;` or the end of the input")
+                .with_hint(
+                    "write SENSITIVE before CATEGORY: `income INT SENSITIVE CATEGORY finance`",
+                ));
+        }
         Ok(FieldDecl {
             span: name.span.to(end),
             name,
             kind,
             sensitive,
+            category,
         })
+    }
+}
+
+/// The clauses that may still follow a field declaration, for an error
+/// saying what was expected after it: `SENSITIVE, CATEGORY, ` when it has
+/// neither.
+fn what_may_follow(field: &FieldDecl) -> &'static str {
+    match (field.sensitive.is_some(), field.category.is_some()) {
+        (_, true) => "",
+        (true, false) => "CATEGORY, ",
+        (false, false) => "SENSITIVE, CATEGORY, ",
     }
 }

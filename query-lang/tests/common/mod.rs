@@ -90,6 +90,7 @@ pub fn users_schema() -> Schema {
         name: "name".into(),
         kind: Text,
         sensitive: true,
+        category: None,
     });
     Schema { fields }
 }

@@ -228,7 +228,21 @@ impl From<ExecError> for ApiError {
         match e {
             ExecError::Query(q) => q.into(),
             ExecError::Engine(e) => e.into(),
+            ExecError::Forbidden(f) => (*f).into(),
             ExecError::Partial { error, note } => ApiError::from(*error).with_note(note),
+        }
+    }
+}
+
+impl From<crate::permissions::Forbidden> for ApiError {
+    /// 403 `forbidden_field`, naming the table and field, and where the
+    /// statement names it (or the segment that uses it).
+    fn from(f: crate::permissions::Forbidden) -> ApiError {
+        ApiError {
+            line: f.at.map(|(l, _)| l),
+            column: f.at.map(|(_, c)| c),
+            hint: Some(f.hint().to_owned()),
+            ..ApiError::new(StatusCode::FORBIDDEN, "forbidden_field", f.to_string())
         }
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::api_error::ApiError;
 use super::key_store::{format_timestamp, ApiKey};
 use super::secret_hash::SecretHash;
+use crate::permissions::Limits;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
@@ -66,6 +67,8 @@ pub struct Token {
     pub role: Role,
     /// The salted hash of the secret a client sends.
     pub secret_hash: SecretHash,
+    /// The fields and categories it is limited to, if any.
+    pub limits: Limits,
 }
 
 impl std::fmt::Debug for Token {
@@ -84,6 +87,16 @@ pub struct Principal {
     pub name: String,
     /// What it may do.
     pub role: Role,
+    /// The fields and categories it is limited to (see
+    /// [`crate::permissions`]); none for an admin.
+    pub limits: Limits,
+}
+
+impl Principal {
+    /// What it may use and see.
+    pub fn access(&self) -> crate::permissions::FieldAccess {
+        crate::permissions::FieldAccess::new(self.role, &self.limits)
+    }
 }
 
 /// The principal of a loopback client when no tokens are configured.
@@ -156,6 +169,7 @@ pub fn authenticate(
             Ok(Principal {
                 name: LOCAL_PRINCIPAL.to_owned(),
                 role: Role::Admin,
+                limits: Limits::default(),
             })
         } else if keys.is_empty() {
             Err(AuthError::RemoteWithoutTokens)
@@ -195,6 +209,7 @@ pub fn authenticate(
         (Some(t), _) => Ok(Principal {
             name: t.name.clone(),
             role: t.role,
+            limits: t.limits.clone(),
         }),
         (None, Some(k)) => match k.expires_at {
             Some(at) if now >= at => Err(AuthError::Expired {
@@ -204,6 +219,7 @@ pub fn authenticate(
             _ => Ok(Principal {
                 name: k.name.clone(),
                 role: k.role,
+                limits: k.limits.clone(),
             }),
         },
         (None, None) => Err(AuthError::Unknown),
@@ -244,11 +260,13 @@ mod tests {
                 name: "ana".into(),
                 role: Role::Read,
                 secret_hash: SecretHash::new("r"),
+                limits: Limits::default(),
             },
             Token {
                 name: "bo".into(),
                 role: Role::Admin,
                 secret_hash: SecretHash::new("a"),
+                limits: Limits::default(),
             },
         ];
         assert_eq!(
@@ -290,7 +308,8 @@ mod tests {
             authenticate(&headers("Bearer r"), remote, &tokens, &[], 0).unwrap(),
             Principal {
                 name: "ana".into(),
-                role: Role::Read
+                role: Role::Read,
+                limits: Limits::default(),
             }
         );
         assert_eq!(
@@ -318,12 +337,14 @@ mod tests {
             created_by: "root".into(),
             expires_at,
             secret_hint: "0000".into(),
+            limits: Limits::default(),
         };
         let keys = vec![key("k1", "s1", None), key("k2", "s2", Some(100))];
         let tokens = vec![Token {
             name: "ana".into(),
             role: Role::Read,
             secret_hash: SecretHash::new("t"),
+            limits: Limits::default(),
         }];
         let auth =
             |h: &HeaderMap, peer, tokens: &[Token], now| authenticate(h, peer, tokens, &keys, now);

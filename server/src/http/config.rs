@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::auth::{Role, Token};
 use super::secret_hash::SecretHash;
 use super::tls::TlsFiles;
+use crate::permissions::Limits;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -123,6 +124,12 @@ pub struct TokenSetting {
     /// The bearer token's salted hash, `sha256$<salt>$<digest>`.
     #[serde(default)]
     pub secret_hash: Option<String>,
+    /// Limits it to these fields (`field` or `table.field`).
+    #[serde(default)]
+    pub allowed_fields: Option<Vec<String>>,
+    /// Limits it to the fields of these catalog categories.
+    #[serde(default)]
+    pub allowed_categories: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for TokenSetting {
@@ -158,10 +165,23 @@ impl TokenSetting {
                 ))
             }
         };
+        let limits = Limits {
+            allowed_fields: self.allowed_fields,
+            allowed_categories: self.allowed_categories,
+        };
+        limits
+            .validate()
+            .map_err(|e| format!("token `{name}`: {e}"))?;
+        if self.role == Role::Admin && limits.is_limited() {
+            return Err(format!(
+                "token `{name}` is an admin's: an admin is never limited; give it the read or write role, or drop allowed_fields and allowed_categories"
+            ));
+        }
         Ok(Token {
             name,
             role: self.role,
             secret_hash,
+            limits,
         })
     }
 }
@@ -502,6 +522,8 @@ pub fn parse_token(text: &str) -> Result<TokenSetting, String> {
         role,
         secret: Some(secret.to_owned()),
         secret_hash: None,
+        allowed_fields: None,
+        allowed_categories: None,
     })
 }
 

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::api_error::ApiError;
 use super::audit_route::noted;
-use super::auth::{self, Role};
+use super::auth::{self, Principal, Role};
 use super::body::read_body;
 use super::config::Config;
 use super::{blocking, RowCount, Shared};
@@ -70,12 +70,13 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// `{"table", "operations", "seq", "duplicate"}`.
 pub async fn ingest(
     State(s): State<Shared>,
-    Extension(role): Extension<Role>,
+    Extension(principal): Extension<Principal>,
     Path(table): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    auth::require(role, Role::Write, "ingesting")?;
+    auth::require(principal.role, Role::Write, "ingesting")?;
+    let access = principal.access();
     let key = idempotency_key(&headers)?;
     let audit_key = key.clone();
     // Fail fast, before reading the body, if the table does not exist.
@@ -88,6 +89,9 @@ pub async fn ingest(
         })?;
         let t = st.store.table(&table)?;
         let mut batch = parse_batch_for(&t, text, st.store.max_field_values())?;
+        // Before anything changes: every field the batch writes must be
+        // one the principal may use.
+        access.check_batch(&table, t.schema(), &batch)?;
         drop(t);
         batch.idempotency_key = key;
         let ack = st.store.ingest(&table, batch)?;

@@ -13,14 +13,15 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::{Extension, Json};
 use segdb_engine::insight::{share, tgi, FieldInsight, Insight, InsightOptions, ValueCount};
-use segdb_engine::{date, DayRange, Expr};
+use segdb_engine::{date, DayRange, Expr, FieldKind};
 use serde_json::{json, Value};
 
 use super::api_error::ApiError;
-use super::auth::{self, Role};
+use super::auth::{self, Principal, Role};
 use super::body::read_body;
 use super::{blocking, elapsed_ms, Shared};
 use crate::exec::StoreCatalog;
+use crate::permissions::FieldAccess;
 
 mod request;
 
@@ -28,12 +29,19 @@ mod request;
 /// row) against `table`; an error's line and column are in `filter`.
 fn bind_filter(
     s: &Shared,
+    access: &FieldAccess,
     table: &str,
     filter: Option<&str>,
     as_of: i32,
 ) -> Result<Expr, ApiError> {
     let text = filter.unwrap_or("");
-    let bound = segdb_query_lang::bind_filter(&StoreCatalog(&s.store), table, text, as_of)?;
+    let catalog = StoreCatalog(&s.store);
+    // Its fields are checked as a written statement's, at their places in
+    // `filter`; then it is bound as the principal sees the table.
+    if let Some(stmt) = segdb_query_lang::parse_filter_statement(table, text)? {
+        access.check_statement(&stmt, &catalog)?;
+    }
+    let bound = segdb_query_lang::bind_filter(&access.catalog(&catalog), table, text, as_of)?;
     Ok(bound.filter)
 }
 
@@ -140,10 +148,11 @@ pub fn insight_json(i: &Insight, window: DayRange) -> Value {
 /// `POST /v1/insight`.
 pub async fn insight(
     State(s): State<Shared>,
-    Extension(role): Extension<Role>,
+    Extension(principal): Extension<Principal>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    auth::require(role, Role::Read, "insight")?;
+    auth::require(principal.role, Role::Read, "insight")?;
+    let access = principal.access();
     let start = Instant::now();
     let bytes = read_body(body, s.config.max_body_bytes, s.config.body_read_timeout).await?;
     let req = request::parse(&bytes)?;
@@ -195,8 +204,31 @@ pub async fn insight(
             ))
         }
     };
+    // The fields asked for must be ones the principal may use; none asked
+    // for means every field it may use.
+    let schema = s.store.table(&req.table)?.schema().clone();
+    let mut fields = req.fields;
+    access.check_fields(&req.table, &schema, fields.iter().map(String::as_str))?;
+    if fields.is_empty() && schema.fields.iter().any(|f| !access.may_use(&req.table, f)) {
+        fields = schema
+            .fields
+            .iter()
+            .filter(|f| f.kind != FieldKind::Text && access.may_use(&req.table, f))
+            .map(|f| f.name.clone())
+            .collect();
+        if fields.is_empty() {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "forbidden_field",
+                format!(
+                    "this principal may use no field of table `{}` that insight reports",
+                    req.table
+                ),
+            ));
+        }
+    }
     let opts = InsightOptions {
-        fields: req.fields,
+        fields,
         top: req.top,
         bucket_width,
         bucket_widths,
@@ -215,7 +247,12 @@ pub async fn insight(
         let t = st.store.table(&req.table)?;
         let schema = t.schema();
         if let Some(f) = opts.fields.iter().find(|f| schema.field(f).is_none()) {
-            let names = schema.fields.iter().map(|f| f.name.as_str());
+            // Suggested among the fields the principal may use only.
+            let names = schema
+                .fields
+                .iter()
+                .filter(|d| access.may_use(&req.table, d))
+                .map(|d| d.name.as_str());
             let hint =
                 segdb_query_lang::did_you_mean(f, names).map(|n| format!("did you mean `{n}`?"));
             let e = ApiError::bad_request(
@@ -227,7 +264,7 @@ pub async fn insight(
                 None => e,
             });
         }
-        let expr = bind_filter(&st, &req.table, req.filter.as_deref(), as_of)?;
+        let expr = bind_filter(&st, &access, &req.table, req.filter.as_deref(), as_of)?;
         Ok(cancel.scope(|| t.insight(&expr, &opts))?)
     })
     .await?;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Role;
 use super::secret_hash::{new_secret, SecretHash};
+use crate::permissions::Limits;
 
 /// The file of a store's API keys.
 pub const KEYS_FILE: &str = "KEYS";
@@ -37,6 +38,8 @@ pub struct ApiKey {
     pub expires_at: Option<u64>,
     /// The secret's last four characters, to tell keys apart.
     pub secret_hint: String,
+    /// The fields and categories it is limited to, if any.
+    pub limits: Limits,
 }
 
 /// Why a change of keys failed.
@@ -80,6 +83,11 @@ struct KeyRecord {
     created_by: String,
     expires_at: Option<String>,
     secret_hint: String,
+    /// Absent in files written before keys could be limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    allowed_fields: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    allowed_categories: Option<Vec<String>>,
 }
 
 impl KeyStore {
@@ -146,6 +154,7 @@ impl KeyStore {
         name: &str,
         role: Role,
         expires_at: Option<u64>,
+        limits: Limits,
         created_by: &str,
         taken: impl Fn(&str) -> Option<String>,
     ) -> Result<(ApiKey, String), KeyError> {
@@ -168,6 +177,7 @@ impl KeyStore {
             created_by: created_by.to_owned(),
             expires_at,
             secret_hint: secret[secret.len() - 4..].to_owned(),
+            limits,
         };
         let mut keys = old.as_ref().clone();
         keys.push(key.clone());
@@ -214,6 +224,8 @@ fn record(k: &ApiKey) -> KeyRecord {
         created_by: k.created_by.clone(),
         expires_at: k.expires_at.map(format_timestamp),
         secret_hint: k.secret_hint.clone(),
+        allowed_fields: k.limits.allowed_fields.clone(),
+        allowed_categories: k.limits.allowed_categories.clone(),
     }
 }
 
@@ -244,6 +256,10 @@ fn parse_file(bytes: &[u8]) -> Result<Vec<ApiKey>, String> {
                 role: r.role,
                 created_by: r.created_by,
                 secret_hint: r.secret_hint,
+                limits: Limits {
+                    allowed_fields: r.allowed_fields,
+                    allowed_categories: r.allowed_categories,
+                },
             })
         })
         .collect()
@@ -340,20 +356,38 @@ mod tests {
         let ks = KeyStore::open(dir.path()).unwrap();
         assert!(ks.is_empty());
         let (k, secret) = ks
-            .create("ana", Role::Read, Some(2_000_000_000), "root", |_| None)
+            .create(
+                "ana",
+                Role::Read,
+                Some(2_000_000_000),
+                Limits::default(),
+                "root",
+                |_| None,
+            )
             .unwrap();
         assert!(k.secret_hash.matches(&secret));
         assert!(matches!(
-            ks.create("ana", Role::Admin, None, "root", |_| None),
+            ks.create("ana", Role::Admin, None, Limits::default(), "root", |_| {
+                None
+            }),
             Err(KeyError::NameTaken(_))
         ));
         assert!(matches!(
-            ks.create("cfg", Role::Admin, None, "root", |_| Some("taken".into())),
+            ks.create("cfg", Role::Admin, None, Limits::default(), "root", |_| {
+                Some("taken".into())
+            }),
             Err(KeyError::NameTaken(_))
         ));
-        ks.create("bo", Role::Write, None, "ana", |_| None).unwrap();
+        let limits = Limits {
+            allowed_fields: Some(vec!["age".into(), "users.income".into()]),
+            allowed_categories: Some(vec!["geo".into()]),
+        };
+        ks.create("bo", Role::Write, None, limits.clone(), "ana", |_| None)
+            .unwrap();
         let text = std::fs::read_to_string(dir.path().join(KEYS_FILE)).unwrap();
         assert!(!text.contains(&secret), "{text}");
+        // An unlimited key's record has no lists (as files before them).
+        assert_eq!(text.matches("allowed_fields").count(), 1, "{text}");
         let again = KeyStore::open(dir.path()).unwrap();
         let ana = again.get("ana").unwrap();
         assert!(ana.secret_hash.matches(&secret));
@@ -361,6 +395,8 @@ mod tests {
             (ana.role, ana.expires_at, ana.created_by.as_str()),
             (Role::Read, Some(2_000_000_000), "root")
         );
+        assert_eq!(ana.limits, Limits::default());
+        assert_eq!(again.get("bo").unwrap().limits, limits);
         assert_eq!(again.revoke("ana").unwrap().name, "ana");
         assert!(matches!(again.revoke("ana"), Err(KeyError::Unknown(_))));
         assert_eq!(KeyStore::open(dir.path()).unwrap().len(), 1);

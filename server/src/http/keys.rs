@@ -18,6 +18,7 @@ use super::config::check_principal_name;
 use super::key_store::{format_timestamp, parse_timestamp, ApiKey, KeyError};
 use super::{blocking, ApiError, Shared};
 use crate::audit::{Action, Note};
+use crate::permissions::Limits;
 
 /// A key as the API shows it: never its secret or hash.
 fn key_json(k: &ApiKey, now: u64) -> Value {
@@ -29,6 +30,8 @@ fn key_json(k: &ApiKey, now: u64) -> Value {
         "expires_at": k.expires_at.map(format_timestamp),
         "expired": k.expires_at.is_some_and(|at| now >= at),
         "secret_hint": format!("…{}", k.secret_hint),
+        "allowed_fields": k.limits.allowed_fields,
+        "allowed_categories": k.limits.allowed_categories,
     })
 }
 
@@ -48,9 +51,39 @@ fn bad(message: impl Into<String>) -> ApiError {
     )
 }
 
+/// A checked `POST /v1/keys` body.
+struct KeyRequest {
+    name: String,
+    role: Role,
+    expires_at: Option<u64>,
+    limits: Limits,
+}
+
+/// A list of strings, or absent (`null` too).
+fn string_list(m: &mut Map<String, Value>, field: &str) -> Result<Option<Vec<String>>, ApiError> {
+    match m.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                other => Err(bad(format!(
+                    "`{field}` must be a list of strings; it holds {}",
+                    short(&other.to_string())
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(other) => Err(bad(format!(
+            "`{field}` must be a list of strings, not {}",
+            short(&other.to_string())
+        ))),
+    }
+}
+
 /// The fields of a `POST /v1/keys` body, checked one by one so that an
 /// error names the field at fault.
-fn parse_request(bytes: &[u8], now: u64) -> Result<(String, Role, Option<u64>), ApiError> {
+fn parse_request(bytes: &[u8], now: u64) -> Result<KeyRequest, ApiError> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::bad_request("bad_json", format!("the body is not JSON: {e}"))
             .with_hint(r#"{"name": "ana-export", "role": "read"}"#)
@@ -92,13 +125,28 @@ fn parse_request(bytes: &[u8], now: u64) -> Result<(String, Role, Option<u64>), 
             Some(at)
         }
     };
+    let limits = Limits {
+        allowed_fields: string_list(&mut m, "allowed_fields")?,
+        allowed_categories: string_list(&mut m, "allowed_categories")?,
+    };
+    limits.validate().map_err(bad)?;
+    if role == Role::Admin && limits.is_limited() {
+        return Err(bad(
+            "an admin key is never limited: give it the read or write role, or drop `allowed_fields` and `allowed_categories`",
+        ));
+    }
     if let Some(field) = m.keys().next() {
         return Err(bad(format!(
-            "unknown field `{}`; a key has `name`, `role` and `expires_at`",
+            "unknown field `{}`; a key has `name`, `role`, `expires_at`, `allowed_fields` and `allowed_categories`",
             short(field)
         )));
     }
-    Ok((name, role, expires_at))
+    Ok(KeyRequest {
+        name,
+        role,
+        expires_at,
+        limits,
+    })
 }
 
 /// At most 64 characters of a client's text, for a message.
@@ -114,7 +162,12 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     auth::require(principal.role, Role::Admin, "managing API keys")?;
     let bytes = read_body(body, s.config.max_body_bytes, s.config.body_read_timeout).await?;
-    let (name, role, expires_at) = parse_request(&bytes, s.keys.now())?;
+    let KeyRequest {
+        name,
+        role,
+        expires_at,
+        limits,
+    } = parse_request(&bytes, s.keys.now())?;
     let st = s.clone();
     let (key, secret) = blocking(move || {
         let taken = |n: &str| {
@@ -132,7 +185,7 @@ pub async fn create(
         };
         Ok(st
             .keys
-            .create(&name, role, expires_at, &principal.name, taken)?)
+            .create(&name, role, expires_at, limits, &principal.name, taken)?)
     })
     .await?;
     s.metrics
@@ -143,7 +196,12 @@ pub async fn create(
     let note = Note::new(
         Action::KeyCreate,
         json!({ "key": key.name }),
-        json!({ "role": v["role"], "expires_at": v["expires_at"] }),
+        json!({
+            "role": v["role"],
+            "expires_at": v["expires_at"],
+            "allowed_fields": v["allowed_fields"],
+            "allowed_categories": v["allowed_categories"],
+        }),
     );
     v["secret"] = json!(secret);
     Ok(noted((StatusCode::CREATED, Json(v)).into_response(), note))

@@ -22,6 +22,7 @@ use super::running::RunningQuery;
 use super::{blocking, elapsed_ms, RowCount, Shared};
 use crate::audit::{self, Action, Note, Notes};
 use crate::exec::{self, csv_field, ResultSet, StoreCatalog};
+use crate::permissions::Listing;
 
 /// The role a statement needs; a CALL needs the role its procedure
 /// declares (an unknown procedure: read, and the binder refuses it).
@@ -264,6 +265,12 @@ async fn query_noted(
                 .with_hint("send a statement such as `SELECT COUNT(*) FROM users`"),
         );
     }
+    // Fields first: a limited key learns that a field is forbidden before
+    // (and whatever) its role allows, and nothing runs.
+    let access = principal.access();
+    for st in &stmts {
+        access.check_statement(st, &StoreCatalog(&s.store))?;
+    }
     for st in &stmts {
         auth::require(role, required_role(&st.kind), &statement_what(&st.kind))?;
     }
@@ -281,14 +288,11 @@ async fn query_noted(
     let name = principal.name.clone();
     let (answer, permit) = blocking(move || {
         st.metrics.queries_running.fetch_add(1, Ordering::Relaxed);
-        let access = exec::Access {
-            reveal_sensitive: role >= Role::Admin,
-        };
         let exporter = Exporter {
             principal: &principal.name,
             notes: &notes,
         };
-        let r = cancel.scope(|| run_all(&st, &stmts, csv, access, &exporter));
+        let r = cancel.scope(|| run_all(&st, &stmts, csv, &access, &exporter));
         st.metrics.queries_running.fetch_sub(1, Ordering::Relaxed);
         // Counted here, not by the handler: a handler whose client left is
         // dropped before the answer (and its guard cancels the query).
@@ -554,10 +558,11 @@ fn run_all(
     s: &Shared,
     stmts: &[segdb_query_lang::ast::Statement],
     csv: bool,
-    access: exec::Access,
+    access: &exec::Access,
     exporter: &Exporter<'_>,
 ) -> Result<Answer, ApiError> {
-    segdb_query_lang::check_batch(stmts, &StoreCatalog(&s.store), date::today())?;
+    let catalog = StoreCatalog(&s.store);
+    segdb_query_lang::check_batch(stmts, &access.catalog(&catalog), date::today())?;
     let mut ran = 0;
     run_each(s, stmts, csv, access, exporter, &mut ran).map_err(|e| {
         match exec::took_effect(&stmts[..ran]) {
@@ -575,7 +580,7 @@ fn run_each(
     s: &Shared,
     stmts: &[segdb_query_lang::ast::Statement],
     csv: bool,
-    access: exec::Access,
+    access: &exec::Access,
     exporter: &Exporter<'_>,
     ran: &mut usize,
 ) -> Result<Answer, ApiError> {
@@ -584,7 +589,8 @@ fn run_each(
     let today = date::today();
     let mut results = Vec::with_capacity(stmts.len());
     for stmt in stmts {
-        let bound = segdb_query_lang::bind(stmt, &StoreCatalog(&s.store), today)?;
+        let catalog = StoreCatalog(&s.store);
+        let bound = segdb_query_lang::bind(stmt, &access.catalog(&catalog), today)?;
         let warnings = match &bound {
             Statement::Select(sel) => sel.warnings.clone(),
             _ => Vec::new(),
@@ -627,7 +633,9 @@ fn run_each(
             }
             _ => None,
         };
-        let r = exec::run_statement_as(&s.store, bound, access)?;
+        let listing = Listing::of(&bound);
+        let mut r = exec::run_statement_as(&s.store, bound, access.clone())?;
+        listing.keep_visible(access, &mut r, &catalog);
         if let Some(target) = ids_call {
             let format = if csv { "csv" } else { "json" };
             exporter.charge(s, stmt, target, r.rows.len() as u64, format)?;

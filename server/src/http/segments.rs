@@ -39,10 +39,20 @@ fn info_json(s: &SegmentInfo) -> Value {
 /// `GET /v1/segments`: every segment.
 pub async fn list(
     State(s): State<Shared>,
-    Extension(role): Extension<Role>,
+    Extension(principal): Extension<Principal>,
 ) -> Result<Json<Value>, ApiError> {
-    auth::require(role, Role::Read, "listing segments")?;
-    let segments: Vec<Value> = s.store.segments().iter().map(info_json).collect();
+    auth::require(principal.role, Role::Read, "listing segments")?;
+    // Segments defined with a field the principal may not use are left
+    // out: their definitions and sizes tell of that field.
+    let access = principal.access();
+    let catalog = StoreCatalog(&s.store);
+    let segments: Vec<Value> = s
+        .store
+        .segments()
+        .iter()
+        .filter(|seg| access.check_segment(&seg.name, &catalog).is_ok())
+        .map(info_json)
+        .collect();
     Ok(Json(json!({ "segments": segments })))
 }
 
@@ -242,8 +252,14 @@ pub async fn ids(
             format!("unknown segment `{name}`"),
         ));
     }
+    // A segment defined with a field the principal may not use is not
+    // exported to it. Bound against the catalog as the principal sees it,
+    // so a definition replaced since the check cannot reach one either.
+    let access = principal.access();
+    let catalog = StoreCatalog(&s.store);
+    access.check_segment(&name, &catalog)?;
     let (table, expr) =
-        segdb_query_lang::bind_segment(&name, &StoreCatalog(&s.store), date::today())?;
+        segdb_query_lang::bind_segment(&name, &access.catalog(&catalog), date::today())?;
     let table = s.store.table(&table)?;
     let permit = s.query_slot().await?;
     let running = s.start_query();

@@ -13,21 +13,22 @@ use axum::{Extension, Json};
 use segdb_engine::{date, DayRange, FieldKind, ImportFormat, ImportOptions, OnError};
 use serde_json::{json, Value};
 
-use crate::exec::Access;
-
 use super::api_error::ApiError;
 use super::audit_route::noted;
-use super::auth::{self, Role};
+use super::auth::{self, Principal, Role};
 use super::body::Spool;
 use super::{blocking, elapsed_ms, RowCount, Shared};
 use crate::audit::{Action, Note};
+use crate::permissions::ImportCheckError;
 
-/// `GET /v1/tables`: every table's name, rows, fields and bytes.
+/// `GET /v1/tables`: every table's name, rows, fields (those the
+/// principal sees: a limited one, only those it may use) and bytes.
 pub async fn list(
     State(s): State<Shared>,
-    Extension(role): Extension<Role>,
+    Extension(principal): Extension<Principal>,
 ) -> Result<Json<Value>, ApiError> {
-    auth::require(role, Role::Read, "listing tables")?;
+    auth::require(principal.role, Role::Read, "listing tables")?;
+    let access = principal.access();
     let tables: Vec<Value> = s
         .store
         .table_names()
@@ -37,7 +38,7 @@ pub async fn list(
             json!({
                 "name": t.name(),
                 "rows": t.num_rows(),
-                "fields": t.schema().fields.len(),
+                "fields": t.schema().fields.iter().filter(|f| access.shows(t.name(), f)).count(),
                 "bytes": t.bytes_on_disk(),
             })
         })
@@ -45,24 +46,29 @@ pub async fn list(
     Ok(Json(json!({ "tables": tables })))
 }
 
-/// `GET /v1/tables/{t}`: the schema (each field's kind, sensitivity and,
+/// `GET /v1/tables/{t}`: the schema (each field's kind, sensitivity,
+/// category (`null` for none) and,
 /// for ENUM and SET, the number of values), rows, shards and bytes.
 pub async fn describe(
     State(s): State<Shared>,
-    Extension(role): Extension<Role>,
+    Extension(principal): Extension<Principal>,
     Path(table): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    auth::require(role, Role::Read, "describing a table")?;
+    auth::require(principal.role, Role::Read, "describing a table")?;
     let t = s.store.table(&table)?;
+    let access = principal.access();
     let fields: Vec<Value> = t
         .schema()
         .fields
         .iter()
+        // A limited principal sees only the fields it may use.
+        .filter(|f| access.shows(&table, f))
         .map(|f| {
             let mut v = json!({
                 "name": f.name,
                 "kind": f.kind.as_str(),
                 "sensitive": f.sensitive,
+                "category": f.category,
             });
             if matches!(f.kind, FieldKind::Enum | FieldKind::Set) {
                 v["values"] = json!(t.field_values(&f.name).len());
@@ -114,13 +120,14 @@ fn import_format(
 /// line rejects the whole import with 400 and nothing changes.
 pub async fn import(
     State(s): State<Shared>,
-    Extension(role): Extension<Role>,
+    Extension(principal): Extension<Principal>,
     Path(table): Path<String>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    auth::require(role, Role::Write, "importing")?;
+    auth::require(principal.role, Role::Write, "importing")?;
+    let access = principal.access();
     let format = import_format(&params, &headers)?;
     let on_error = match params.get("on_error").map(String::as_str) {
         None | Some("abort") => OnError::Abort,
@@ -188,9 +195,24 @@ pub async fn import(
             progress: Some(&progress),
             ..ImportOptions::default()
         };
-        let file = spool
-            .open()
-            .map_err(|e| ApiError::internal(format!("reading the spooled body: {e}")))?;
+        let open = || {
+            spool
+                .open()
+                .map_err(|e| ApiError::internal(format!("reading the spooled body: {e}")))
+        };
+        // Before anything changes: a field the principal may not use is
+        // refused, and the import does not run.
+        let schema = st.store.table(&table)?.schema().clone();
+        access
+            .check_import(&table, &schema, format, open()?)
+            .map_err(|e| match e {
+                ImportCheckError::Forbidden(f) => ApiError::from(f),
+                ImportCheckError::Io(e) => ApiError::bad_request(
+                    "bad_body",
+                    format!("the body could not be read to check its fields: {e}"),
+                ),
+            })?;
+        let file = open()?;
         let r = st.store.import(&table, format, file, &opts);
         drop(spool);
         if let Ok(report) = &r {
@@ -240,11 +262,11 @@ pub async fn import(
 /// admin.
 pub async fn profile(
     State(s): State<Shared>,
-    Extension(role): Extension<Role>,
+    Extension(principal): Extension<Principal>,
     Path((table, id)): Path<(String, String)>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    auth::require(role, Role::Read, "reading a profile")?;
+    auth::require(principal.role, Role::Read, "reading a profile")?;
     let days: i32 = match params.get("days") {
         None => 30,
         Some(d) => d
@@ -278,12 +300,10 @@ pub async fn profile(
     );
     let permit = s.query_slot().await?;
     let st = s.clone();
-    let access = Access {
-        reveal_sensitive: role >= Role::Admin,
-    };
+    let access = principal.access();
     let v = blocking(move || {
         let _permit = permit;
-        crate::profile::profile(&st.store, &table, &id, window, access)?
+        crate::profile::profile(&st.store, &table, &id, window, &access)?
             .map(|p| p.to_json(&table))
             .ok_or_else(|| {
                 ApiError::not_found(

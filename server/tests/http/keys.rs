@@ -195,9 +195,34 @@ fn bad_key_requests_name_the_field() {
             "not in the future",
         ),
         (
-            r#"{"name": "x", "role": "read", "allowed_fields": ["age"]}"#,
+            r#"{"name": "x", "role": "read", "allowed_fields": "age"}"#,
             "bad_parameter",
-            "unknown field `allowed_fields`",
+            "`allowed_fields` must be a list of strings",
+        ),
+        (
+            r#"{"name": "x", "role": "read", "allowed_fields": ["age", 7]}"#,
+            "bad_parameter",
+            "`allowed_fields` must be a list of strings; it holds 7",
+        ),
+        (
+            r#"{"name": "x", "role": "read", "allowed_fields": ["age", "two words"]}"#,
+            "bad_parameter",
+            "`allowed_fields`: `two words` is not a field name or `table.field`",
+        ),
+        (
+            r#"{"name": "x", "role": "read", "allowed_categories": ["geo.city"]}"#,
+            "bad_parameter",
+            "`allowed_categories`: `geo.city` is not a category name",
+        ),
+        (
+            r#"{"name": "x", "role": "admin", "allowed_categories": ["geo"]}"#,
+            "bad_parameter",
+            "an admin key is never limited",
+        ),
+        (
+            r#"{"name": "x", "role": "read", "allowed": ["age"]}"#,
+            "bad_parameter",
+            "unknown field `allowed`",
         ),
     ] {
         let r = create(&server, Some(ROOT), body);

@@ -22,6 +22,7 @@ mod keys;
 mod labels;
 mod language;
 mod limits;
+mod permissions;
 mod queries;
 mod rejections;
 mod segments;

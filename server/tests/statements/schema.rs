@@ -7,26 +7,26 @@ pub(crate) fn schema_statements(store: &Path, data: &Data, dir: &Path) {
     let v = one(store, "SHOW FIELDS FROM users");
     assert_eq!(
         v["columns"],
-        json!(["field", "kind", "sensitive", "values"])
+        json!(["field", "kind", "sensitive", "category", "values"])
     );
     let fields = v["rows"].as_array().unwrap();
     assert_eq!(fields.len(), 29);
     let distinct = |field: &str, set: bool| naive_groups(data, field, set, |_| true).len();
     assert_eq!(
         fields[0],
-        json!(["gender", "ENUM", false, distinct("gender", false)])
+        json!(["gender", "ENUM", false, null, distinct("gender", false)])
     );
-    assert_eq!(fields[1], json!(["age", "INT", false, null]));
+    assert_eq!(fields[1], json!(["age", "INT", false, null, null]));
     assert_eq!(
         fields[2],
-        json!(["city", "ENUM", false, distinct("city", false)])
+        json!(["city", "ENUM", false, null, distinct("city", false)])
     );
-    assert_eq!(fields[12], json!(["is_owner", "BOOL", false, null]));
+    assert_eq!(fields[12], json!(["is_owner", "BOOL", false, null, null]));
     assert_eq!(
         fields[24],
-        json!(["interests", "SET", false, distinct("interests", true)])
+        json!(["interests", "SET", false, null, distinct("interests", true)])
     );
-    assert_eq!(fields[28], json!(["book", "EVENT", false, null]));
+    assert_eq!(fields[28], json!(["book", "EVENT", false, null, null]));
 
     // CREATE TABLE, SHOW TABLES.
     let v = one(
@@ -80,30 +80,35 @@ pub(crate) fn schema_statements(store: &Path, data: &Data, dir: &Path) {
         data.count(|r| r.get("city") == "c000")
     );
     let v = one(store, "SHOW FIELDS FROM users");
-    assert_eq!(v["rows"][29], json!(["score", "INT", false, null]));
+    assert_eq!(v["rows"][29], json!(["score", "INT", false, null, null]));
 
     // Several statements: each sees what the ones before it made.
     let answers = query(
         store,
         "SELECT COUNT(*) FROM users WHERE is_owner; CREATE TABLE t2 (a INT);\n\
-         ALTER TABLE t2 ADD b ENUM; SHOW FIELDS FROM t2; DROP TABLE t2; SHOW TABLES;",
+         ALTER TABLE t2 ADD b ENUM; ALTER TABLE t2 ADD c INT SENSITIVE CATEGORY finance; SHOW FIELDS FROM t2; DROP TABLE t2; SHOW TABLES;",
     );
-    assert_eq!(answers.len(), 6);
+    assert_eq!(answers.len(), 7);
     assert_eq!(
         answers[0]["rows"],
         json!([[data.count(|r| r.is("is_owner"))]])
     );
     assert_eq!(answers[1]["rows"], json!([["t2"]]));
     assert_eq!(answers[2]["rows"], json!([["t2", "b", "ENUM"]]));
+    assert_eq!(answers[3]["rows"], json!([["t2", "c", "INT"]]));
     assert_eq!(
-        answers[3]["rows"],
-        json!([["a", "INT", false, null], ["b", "ENUM", false, 0]])
+        answers[4]["rows"],
+        json!([
+            ["a", "INT", false, null, null],
+            ["b", "ENUM", false, null, 0],
+            ["c", "INT", true, "finance", null]
+        ])
     );
     assert_eq!(
-        answers[4],
+        answers[5],
         json!({"columns": ["dropped"], "rows": [["t2"]]})
     );
-    let names: Vec<&Value> = answers[5]["rows"]
+    let names: Vec<&Value> = answers[6]["rows"]
         .as_array()
         .unwrap()
         .iter()

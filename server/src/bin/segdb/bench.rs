@@ -129,7 +129,7 @@ pub fn bench(data: &std::path::Path, runs: usize, only: &[String]) -> Result<(),
                 "users",
                 workload::W10_ID,
                 window,
-                exec::Access::FULL,
+                &exec::Access::FULL,
             )?
             .ok_or("W10: no such user")?;
             Ok(p.fields.len() as u64)

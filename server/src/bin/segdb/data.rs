@@ -99,7 +99,9 @@ CALL segment_ids('bj_active', limit => 3)";
 /// there is from an earlier day; returns the store's directory. It is the
 /// standard data set with `rows` users, except that its 30 days of events
 /// end on the day it is built (so `last 7 days` without AS OF finds them),
-/// and that it has a SENSITIVE TEXT field, `phone`, to try redaction on.
+/// that its fields have catalog categories, `income` is SENSITIVE (see
+/// [`demo_schema_sql`]), and that it has a SENSITIVE TEXT field, `phone`
+/// (category `contact`), to try redaction and limited keys on.
 pub fn ensure_demo_store(dir: &std::path::Path, rows: u64) -> Result<PathBuf, AnyError> {
     let (csv, data) = (dir.join("csv"), dir.join("store"));
     // Written once every import is done: a build cut short starts over. It
@@ -132,8 +134,14 @@ pub fn ensure_demo_store(dir: &std::path::Path, rows: u64) -> Result<PathBuf, An
         let _ = std::fs::remove_dir_all(&data);
         generate(rows, 42, &csv, Some(today))?;
         let store = Store::open(&data)?;
-        create_tables(&store, &csv.join("schema.sql"))?;
-        exec::run(&store, "ALTER TABLE users ADD phone TEXT SENSITIVE")?;
+        let schema = csv.join("demo_schema.sql");
+        std::fs::write(&schema, demo_schema_sql())
+            .map_err(|e| format!("writing {}: {e}", schema.display()))?;
+        create_tables(&store, &schema)?;
+        exec::run(
+            &store,
+            "ALTER TABLE users ADD phone TEXT SENSITIVE CATEGORY contact",
+        )?;
         let phones = csv.join("phones.csv");
         write_phones(&phones, rows)?;
         import_file(
@@ -164,6 +172,37 @@ pub fn ensure_demo_store(dir: &std::path::Path, rows: u64) -> Result<PathBuf, An
             .map_err(|e| format!("writing {}: {e}", ready.display()))?;
     }
     Ok(data)
+}
+
+/// The standard schema with a catalog category on every field, and
+/// `income` SENSITIVE (category `finance`): what limited API keys of the
+/// demo are allowed by.
+pub fn demo_schema_sql() -> String {
+    let mut out = String::new();
+    for line in gen::SCHEMA_SQL.lines() {
+        let body = line.trim_end_matches(',');
+        let name = body.split_whitespace().next().unwrap_or("");
+        let extra = match name {
+            "gender" | "age" | "education" => " CATEGORY demographics",
+            "city" | "district" => " CATEGORY geo",
+            "os" | "product" | "member_level" => " CATEGORY product",
+            "income" => " SENSITIVE CATEGORY finance",
+            "ltv" => " CATEGORY finance",
+            "last_login_days" | "contract_end_days" => " CATEGORY activity",
+            "is_owner" | "is_tenant" => " CATEGORY housing",
+            "interests" => " CATEGORY interests",
+            "search" | "view" | "favorite" | "book" => " CATEGORY behaviour",
+            n if n.starts_with("flag_") => " CATEGORY flags",
+            _ => "",
+        };
+        out.push_str(body);
+        out.push_str(extra);
+        if body.len() < line.len() {
+            out.push(',');
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// `phones.csv` of the demo: a made-up phone number for each user.

@@ -242,6 +242,39 @@ fn tokens_are_kept_as_salted_hashes() {
     assert!(e.contains("token name"), "{e}");
 }
 
+/// `[[tokens]]` may be limited to fields and categories, as API keys are;
+/// an entry that is not a name, or lists on an admin, stop the start.
+#[test]
+fn tokens_may_be_limited_to_fields_and_categories() {
+    let resolve = |toml_text: &str| {
+        toml::from_str::<Settings>(&format!(
+            "data = \"/a\"\n[[tokens]]\nname = \"geo\"\nsecret = \"x\"\n{toml_text}"
+        ))
+        .unwrap()
+        .resolve()
+    };
+    let c = resolve(
+        "role = \"read\"\nallowed_fields = [\"age\", \"users.city\"]\nallowed_categories = [\"geo\"]",
+    )
+    .unwrap();
+    let limits = &c.tokens[0].limits;
+    assert_eq!(
+        limits.allowed_fields.as_deref(),
+        Some(&["age".to_owned(), "users.city".to_owned()][..])
+    );
+    assert_eq!(
+        limits.allowed_categories.as_deref(),
+        Some(&["geo".to_owned()][..])
+    );
+    assert!(!resolve("role = \"read\"").unwrap().tokens[0]
+        .limits
+        .is_limited());
+    let e = resolve("role = \"read\"\nallowed_categories = [\"a-b\"]").unwrap_err();
+    assert!(e.contains("token `geo`") && e.contains("`a-b`"), "{e}");
+    let e = resolve("role = \"admin\"\nallowed_fields = []").unwrap_err();
+    assert!(e.contains("never limited"), "{e}");
+}
+
 #[test]
 fn bad_settings_say_what_is_wrong() {
     let e = toml::from_str::<Settings>("listn = \"x\"").unwrap_err();
