@@ -165,6 +165,7 @@ impl TableNames {
                         kind: FieldKind::parse(&f.kind).unwrap_or(FieldKind::Text),
                         sensitive: f.sensitive,
                         category: f.category.clone(),
+                        closed: f.closed,
                     })
                     .collect(),
             },

@@ -62,6 +62,10 @@ pub struct FieldDef {
     /// limited key may be allowed instead of naming each field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// ENUM or SET only: the values it has are all it may have; writing
+    /// another is an error (`name ENUM CLOSED`), not a new value.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
 }
 
 impl FieldDef {
@@ -72,6 +76,7 @@ impl FieldDef {
             kind,
             sensitive: false,
             category: None,
+            closed: false,
         }
     }
 }

@@ -128,6 +128,7 @@ impl Table {
                 kind,
                 sensitive: f.sensitive,
                 category: f.category.clone(),
+                closed: f.closed,
             });
             values.push(ValueDict::new(f.values.clone()));
         }
@@ -246,6 +247,7 @@ impl Table {
                     kind: f.kind.as_str().to_owned(),
                     sensitive: f.sensitive,
                     category: f.category.clone(),
+                    closed: f.closed,
                     values: v.values().to_vec(),
                 })
                 .collect(),

@@ -59,6 +59,7 @@ fn an_added_field_reads_as_null_until_written() {
                 kind: FieldKind::Text,
                 sensitive: true,
                 category: Some("contact".into()),
+                closed: false,
             },
         )
         .unwrap();
@@ -150,6 +151,7 @@ fn every_kind_may_be_sensitive() {
             kind,
             sensitive: true,
             category: Some("finance".into()),
+            closed: false,
         };
         s.add_field("users", f).unwrap();
     }
@@ -178,6 +180,7 @@ fn bad_added_fields_are_refused() {
             kind: FieldKind::Int,
             sensitive: true,
             category: Some("two words".into()),
+            closed: false,
         },
     ];
     for f in bad {

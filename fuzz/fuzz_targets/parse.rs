@@ -54,6 +54,7 @@ impl Catalog for TestCatalog {
                     kind: Text,
                     sensitive: true,
                     category: None,
+                    closed: false,
                 },
             ],
             "houses" => vec![FieldDef::new("rooms", Int)],

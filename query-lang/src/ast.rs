@@ -546,6 +546,8 @@ pub struct FieldDecl {
     pub name: Ident,
     /// Its kind.
     pub kind: KindName,
+    /// `CLOSED` (ENUM and SET): where it is written, if it is.
+    pub closed: Option<Span>,
     /// `SENSITIVE`: where it is written, if it is.
     pub sensitive: Option<Span>,
     /// `CATEGORY name`: the catalog category, if one is given.

@@ -733,11 +733,26 @@ fn bind_field_decl(decl: &ast::FieldDecl, source: &str) -> Result<FieldDef, Quer
             ));
         }
     }
+    if let (Some(span), false) = (
+        decl.closed,
+        matches!(kind, FieldKind::Enum | FieldKind::Set),
+    ) {
+        return Err(schema_error(
+            format!(
+                "CLOSED applies to ENUM and SET fields (a fixed list of values); `{}` is {}",
+                name.name,
+                kind.as_str()
+            ),
+            span,
+            source,
+        ));
+    }
     Ok(FieldDef {
         name: name.name.clone(),
         kind,
         sensitive: decl.sensitive.is_some(),
         category: decl.category.as_ref().map(|c| c.name.clone()),
+        closed: decl.closed.is_some(),
     })
 }
 

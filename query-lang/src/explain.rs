@@ -287,6 +287,9 @@ fn write_field(f: &mut Formatter<'_>, field: &FieldDef) -> fmt::Result {
     f.write_str("(")?;
     write_name(f, &field.name)?;
     write!(f, " {}", field.kind.as_str())?;
+    if field.closed {
+        f.write_str(" CLOSED")?;
+    }
     if field.sensitive {
         f.write_str(" SENSITIVE")?;
     }

@@ -253,6 +253,9 @@ impl Display for Select {
 impl Display for FieldDecl {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.name, self.kind.as_str())?;
+        if self.closed.is_some() {
+            f.write_str(" CLOSED")?;
+        }
         if self.sensitive.is_some() {
             f.write_str(" SENSITIVE")?;
         }

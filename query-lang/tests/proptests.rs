@@ -535,10 +535,12 @@ fn arb_field_decl() -> impl Strategy<Value = FieldDecl> {
         select(kinds.to_vec()),
         any::<bool>(),
         proptest::option::of(arb_ident()),
+        any::<bool>(),
     )
-        .prop_map(|(name, kind, sensitive, category)| FieldDecl {
+        .prop_map(|(name, kind, sensitive, category, closed)| FieldDecl {
             name,
             kind,
+            closed: (closed && matches!(kind, KindName::Enum | KindName::Set)).then(Span::default),
             sensitive: sensitive.then(Span::default),
             category,
             span: Span::default(),

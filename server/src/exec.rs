@@ -243,9 +243,11 @@ fn show_fields(table: &Table) -> ResultSet {
         .fields
         .iter()
         .map(|f| {
-            let values = match f.kind {
-                FieldKind::Enum | FieldKind::Set => json!(table.field_values(&f.name).len()),
-                _ => Value::Null,
+            let (values, closed) = match f.kind {
+                FieldKind::Enum | FieldKind::Set => {
+                    (json!(table.field_values(&f.name).len()), json!(f.closed))
+                }
+                _ => (Value::Null, Value::Null),
             };
             vec![
                 json!(f.name),
@@ -253,11 +255,12 @@ fn show_fields(table: &Table) -> ResultSet {
                 json!(f.sensitive),
                 json!(f.category),
                 values,
+                closed,
             ]
         })
         .collect();
     ResultSet {
-        columns: ["field", "kind", "sensitive", "category", "values"]
+        columns: ["field", "kind", "sensitive", "category", "values", "closed"]
             .map(String::from)
             .to_vec(),
         rows,

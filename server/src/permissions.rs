@@ -571,6 +571,7 @@ mod tests {
             kind: FieldKind::Int,
             sensitive,
             category: category.map(String::from),
+            closed: false,
         }
     }
 

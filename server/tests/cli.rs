@@ -134,13 +134,17 @@ fn demo_builds_once_then_answers() {
     };
     assert_eq!(
         row("income"),
-        serde_json::json!(["income", "INT", true, "finance", null])
+        serde_json::json!(["income", "INT", true, "finance", null, null])
     );
     assert_eq!(
         row("phone"),
-        serde_json::json!(["phone", "TEXT", true, "contact", null])
+        serde_json::json!(["phone", "TEXT", true, "contact", null, null])
     );
     assert_eq!(row("city")[3], "geo");
+    assert_eq!(
+        (row("city")[5].clone(), row("gender")[5].clone()),
+        (serde_json::json!(false), serde_json::json!(true))
+    );
 
     // A window without any day of events: the answer, and a warning.
     let (ok, out, err) = segdb(&[

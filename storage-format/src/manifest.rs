@@ -112,6 +112,11 @@ pub struct FieldManifest {
     /// categories existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// ENUM or SET only: no value beyond `values` may be written (an
+    /// ingest or import of another is refused). Left out when false, so
+    /// older builds' manifests read unchanged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
     /// Known values of an ENUM or SET field, by value id.
     #[serde(default)]
     pub values: Vec<String>,
@@ -261,6 +266,7 @@ mod tests {
                     kind: "ENUM".into(),
                     sensitive: false,
                     category: None,
+                    closed: true,
                     values: vec!["c000".into(), "c001".into()],
                 }],
                 num_rows: 5,

@@ -26,6 +26,7 @@ fn write_fixture(dir: &Path) {
                 kind: FieldKind::Text,
                 sensitive: true,
                 category: None,
+                closed: false,
             },
         ],
     };

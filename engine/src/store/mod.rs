@@ -343,6 +343,7 @@ impl Store {
                     kind: f.kind.as_str().to_owned(),
                     sensitive: f.sensitive,
                     category: f.category.clone(),
+                    closed: f.closed,
                     values: Vec::new(),
                 })
                 .collect(),
@@ -433,6 +434,13 @@ fn check_field(f: &FieldDef) -> Result<()> {
     if f.name == ID_COLUMN {
         return Err(EngineError::InvalidSchema(format!(
             "`{ID_COLUMN}` is the external id; it cannot be a field"
+        )));
+    }
+    if f.closed && !matches!(f.kind, crate::FieldKind::Enum | crate::FieldKind::Set) {
+        return Err(EngineError::InvalidSchema(format!(
+            "field `{}` is {}: only ENUM and SET fields can be CLOSED",
+            f.name,
+            f.kind.as_str()
         )));
     }
     if let Some(c) = &f.category {

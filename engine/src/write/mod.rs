@@ -37,7 +37,7 @@ mod rows;
 
 pub use codec::{DecodeError, BATCH_FORMAT_VERSION};
 pub use op::{Batch, Op, SetValue};
-pub use parse::{parse_batch, parse_batch_for, INGEST_SOURCE};
+pub use parse::{parse_batch, parse_batch_for, parse_batch_noting, NewValues, INGEST_SOURCE};
 pub(crate) use rows::{FieldChange, RowsRecord};
 pub use rows::{RowsChange, RowsWrite};
 

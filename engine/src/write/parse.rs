@@ -51,6 +51,27 @@ pub fn parse_batch(schema: &Schema, text: &str) -> Result<Batch> {
     parse(schema, None, DEFAULT_MAX_FIELD_VALUES, text)
 }
 
+/// The values a batch adds to one field (of an open ENUM or SET field):
+/// what an ingest answer warns of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewValues {
+    /// The field.
+    pub field: String,
+    /// The values, sorted.
+    pub values: Vec<String>,
+}
+
+/// [`parse_batch_for`], also returning the values the batch adds to the
+/// table's fields, by field in schema order.
+pub fn parse_batch_noting(
+    table: &Table,
+    text: &str,
+    max_field_values: u32,
+) -> Result<(Batch, Vec<NewValues>)> {
+    let (batch, new) = parse_noting(table.schema(), Some(table), max_field_values, text)?;
+    Ok((batch, new))
+}
+
 /// [`parse_batch`] against `table`, with `max_field_values` (the store's
 /// [`crate::LiveOptions::max_field_values`]): a line adds at most that
 /// many values to a SET, and the first line whose new values would give a
@@ -63,6 +84,15 @@ pub fn parse_batch_for(table: &Table, text: &str, max_field_values: u32) -> Resu
 }
 
 fn parse(schema: &Schema, table: Option<&Table>, max_values: u32, text: &str) -> Result<Batch> {
+    Ok(parse_noting(schema, table, max_values, text)?.0)
+}
+
+fn parse_noting(
+    schema: &Schema,
+    table: Option<&Table>,
+    max_values: u32,
+    text: &str,
+) -> Result<(Batch, Vec<NewValues>)> {
     let fields: FxHashMap<&str, (u32, FieldKind)> = schema
         .fields
         .iter()
@@ -86,10 +116,27 @@ fn parse(schema: &Schema, table: Option<&Table>, max_values: u32, text: &str) ->
             .map_err(|b| key_at(b, line).into_error(INGEST_SOURCE, i as u64 + 1))?;
         ops.push(op);
     }
-    Ok(Batch {
-        idempotency_key: None,
-        ops,
-    })
+    let mut new: Vec<(u32, FxHashSet<String>)> =
+        parser.new_values.into_inner().into_iter().collect();
+    new.sort_by_key(|(f, _)| *f);
+    let new = new
+        .into_iter()
+        .map(|(f, values)| {
+            let mut values: Vec<String> = values.into_iter().collect();
+            values.sort();
+            NewValues {
+                field: schema.fields[f as usize].name.clone(),
+                values,
+            }
+        })
+        .collect();
+    Ok((
+        Batch {
+            idempotency_key: None,
+            ops,
+        },
+        new,
+    ))
 }
 
 struct Parser<'a> {
@@ -130,6 +177,22 @@ impl Parser<'_> {
         let dict = t.value_dict(f as usize);
         if dict.id(v).is_some() {
             return Ok(());
+        }
+        if self.schema.fields.get(f as usize).is_some_and(|d| d.closed) {
+            let hint = suggest(v, dict.values().iter().map(String::as_str));
+            return Err(bad(
+                name,
+                format!(
+                    "{} is not a value of `{name}`, a CLOSED field: ingest adds no values to it",
+                    show(&Value::String(v.to_owned()))
+                ),
+            )
+            .hinted(hint.or_else(|| {
+                Some(format!(
+                    "its values come from imports; it has {} (SHOW FIELDS FROM the table lists them)",
+                    dict.len()
+                ))
+            })));
         }
         let mut new = self.new_values.borrow_mut();
         let set = new.entry(f).or_default();

@@ -187,6 +187,7 @@ impl ClearSpans for Limit {
 impl ClearSpans for FieldDecl {
     fn clear_spans(&mut self) {
         self.name.clear_spans();
+        self.closed.clear_spans();
         self.sensitive.clear_spans();
         self.category.clear_spans();
         self.span.clear_spans();

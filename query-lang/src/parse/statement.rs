@@ -623,7 +623,7 @@ impl Parser<'_> {
         Ok(CreateTable { name, fields })
     }
 
-    /// `field_decl ::= name kind [ "SENSITIVE" ] [ "CATEGORY" name ]`
+    /// `field_decl ::= name kind [ "CLOSED" ] [ "SENSITIVE" ] [ "CATEGORY" name ]`
     fn parse_field_decl(&mut self) -> Result<FieldDecl, QueryError> {
         let name = self.parse_ident("a field name")?;
         let kind = match self.peek().kind {
@@ -647,6 +647,10 @@ impl Parser<'_> {
             });
         };
         let mut end = self.advance();
+        let closed = self.eat_keyword("CLOSED");
+        if let Some(span) = closed {
+            end = span;
+        }
         let sensitive = self.eat_keyword("SENSITIVE");
         if let Some(span) = sensitive {
             end = span;
@@ -661,6 +665,11 @@ impl Parser<'_> {
             end = c.span;
             category = Some(c);
         }
+        if self.at_keyword("CLOSED") && (sensitive.is_some() || category.is_some()) {
+            return Err(self
+                .expected("`,`, `)`, `;` or the end of the input")
+                .with_hint("write CLOSED right after the kind: `city ENUM CLOSED SENSITIVE`"));
+        }
         if self.at_keyword("SENSITIVE") && category.is_some() {
             return Err(self
                 .expected("`,`, `)`, `;` or the end of the input")
@@ -672,6 +681,7 @@ impl Parser<'_> {
             span: name.span.to(end),
             name,
             kind,
+            closed,
             sensitive,
             category,
         })
@@ -682,9 +692,15 @@ impl Parser<'_> {
 /// saying what was expected after it: `SENSITIVE, CATEGORY, ` when it has
 /// neither.
 fn what_may_follow(field: &FieldDecl) -> &'static str {
-    match (field.sensitive.is_some(), field.category.is_some()) {
-        (_, true) => "",
-        (true, false) => "CATEGORY, ",
-        (false, false) => "SENSITIVE, CATEGORY, ",
+    let may_close = matches!(field.kind, KindName::Enum | KindName::Set);
+    match (
+        field.closed.is_some() || !may_close,
+        field.sensitive.is_some(),
+        field.category.is_some(),
+    ) {
+        (_, _, true) => "",
+        (_, true, false) => "CATEGORY, ",
+        (true, false, false) => "SENSITIVE, CATEGORY, ",
+        (false, false, false) => "CLOSED, SENSITIVE, CATEGORY, ",
     }
 }

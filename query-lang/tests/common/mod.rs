@@ -91,6 +91,7 @@ pub fn users_schema() -> Schema {
         kind: Text,
         sensitive: true,
         category: None,
+        closed: false,
     });
     Schema { fields }
 }

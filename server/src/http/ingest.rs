@@ -12,9 +12,10 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use segdb_engine::{write::parse_batch_for, EngineError, Store};
+use segdb_engine::write::{parse_batch_noting, NewValues};
+use segdb_engine::{EngineError, Store};
 use segdb_storage_format::FormatError;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::api_error::ApiError;
 use super::audit_route::noted;
@@ -83,28 +84,31 @@ pub async fn ingest(
     s.store.table(&table)?;
     let bytes = read_body(body, s.config.max_body_bytes, s.config.body_read_timeout).await?;
     let st = s.clone();
-    let (table, ack) = blocking(move || {
+    let (table, ack, new_values) = blocking(move || {
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             ApiError::bad_request("bad_body", format!("the batch is not UTF-8: {e}"))
         })?;
         let t = st.store.table(&table)?;
-        let mut batch = parse_batch_for(&t, text, st.store.max_field_values())?;
+        let (mut batch, new_values) = parse_batch_noting(&t, text, st.store.max_field_values())?;
         // Before anything changes: every field the batch writes must be
         // one the principal may use.
         access.check_batch(&table, t.schema(), &batch)?;
         drop(t);
         batch.idempotency_key = key;
         let ack = st.store.ingest(&table, batch)?;
-        Ok((table, ack))
+        Ok((table, ack, new_values))
     })
     .await?;
-    let mut r = Json(json!({
+    let mut answer = json!({
         "table": table,
         "operations": ack.operations,
         "seq": ack.seq,
         "duplicate": ack.duplicate,
-    }))
-    .into_response();
+    });
+    if !new_values.is_empty() && !ack.duplicate {
+        answer["warnings"] = new_values.iter().map(new_values_warning).collect();
+    }
+    let mut r = Json(answer).into_response();
     r.extensions_mut().insert(RowCount(ack.operations));
     let note = Note::new(
         Action::Ingest,
@@ -117,6 +121,31 @@ pub async fn ingest(
         }),
     );
     Ok(noted(r, note))
+}
+
+/// The warning of an ingest that gave a field values it had not seen: in
+/// the shape of a query's warnings.
+fn new_values_warning(n: &NewValues) -> Value {
+    const SHOWN: usize = 10;
+    let mut listed: Vec<String> = n
+        .values
+        .iter()
+        .take(SHOWN)
+        .map(|v| format!("`{v}`"))
+        .collect();
+    if n.values.len() > SHOWN {
+        listed.push(format!("and {} more", n.values.len() - SHOWN));
+    }
+    let s = if n.values.len() == 1 { "" } else { "s" };
+    json!({
+        "code": "new_values",
+        "message": format!("field `{}` gets {} new value{s}: {}", n.field, n.values.len(), listed.join(", ")),
+        "line": null,
+        "column": null,
+        "hint": "if that is a typo, a later batch can set the right value; to refuse values \
+                 ingest has not seen, declare the field CLOSED after its kind (`city ENUM CLOSED`): \
+                 its values then come from imports",
+    })
 }
 
 /// Whether opening a store failed on a damaged WAL record (one that

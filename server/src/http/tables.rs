@@ -72,6 +72,7 @@ pub async fn describe(
             });
             if matches!(f.kind, FieldKind::Enum | FieldKind::Set) {
                 v["values"] = json!(t.field_values(&f.name).len());
+                v["closed"] = json!(f.closed);
             }
             v
         })

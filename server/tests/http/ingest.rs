@@ -82,8 +82,21 @@ fn every_operation_is_visible_to_the_next_query() {
          {\"id\":\"p3\",\"set\":{\"city\":\"bj\",\"vip\":true}}\n\
          {\"id\":\"p2\",\"add\":{\"tags\":[\"a\",\"b\"]}}\n",
     );
+    // An empty table: every ENUM and SET value is new, and said so.
     assert_eq!(
-        a,
+        a["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["message"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        [
+            "field `city` gets 2 new values: `bj`, `sh`",
+            "field `tags` gets 2 new values: `a`, `b`"
+        ]
+    );
+    assert_eq!(
+        json!({"table": a["table"], "operations": a["operations"], "seq": a["seq"], "duplicate": a["duplicate"]}),
         json!({"table": "people", "operations": 4, "seq": 1, "duplicate": false})
     );
     assert_eq!(rows(&c), 3);
@@ -108,7 +121,11 @@ fn every_operation_is_visible_to_the_next_query() {
          {\"id\":\"p4\",\"event\":\"visit\",\"day\":\"2026-11-21\"}\n",
     );
     assert_eq!(
-        b,
+        b["warnings"][0]["message"],
+        json!("field `city` gets 1 new value: `gz`")
+    );
+    assert_eq!(
+        json!({"table": b["table"], "operations": b["operations"], "seq": b["seq"], "duplicate": b["duplicate"]}),
         json!({"table": "people", "operations": 8, "seq": 2, "duplicate": false})
     );
     // The new id p4 is a new row; a deleted row keeps its row id, with

@@ -22,6 +22,7 @@ mod keys;
 mod labels;
 mod language;
 mod limits;
+mod new_values;
 mod permissions;
 mod queries;
 mod rejections;

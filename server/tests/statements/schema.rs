@@ -7,26 +7,46 @@ pub(crate) fn schema_statements(store: &Path, data: &Data, dir: &Path) {
     let v = one(store, "SHOW FIELDS FROM users");
     assert_eq!(
         v["columns"],
-        json!(["field", "kind", "sensitive", "category", "values"])
+        json!(["field", "kind", "sensitive", "category", "values", "closed"])
     );
     let fields = v["rows"].as_array().unwrap();
     assert_eq!(fields.len(), 29);
     let distinct = |field: &str, set: bool| naive_groups(data, field, set, |_| true).len();
     assert_eq!(
         fields[0],
-        json!(["gender", "ENUM", false, null, distinct("gender", false)])
+        json!([
+            "gender",
+            "ENUM",
+            false,
+            null,
+            distinct("gender", false),
+            false
+        ])
     );
-    assert_eq!(fields[1], json!(["age", "INT", false, null, null]));
+    assert_eq!(fields[1], json!(["age", "INT", false, null, null, null]));
     assert_eq!(
         fields[2],
-        json!(["city", "ENUM", false, null, distinct("city", false)])
+        json!(["city", "ENUM", false, null, distinct("city", false), false])
     );
-    assert_eq!(fields[12], json!(["is_owner", "BOOL", false, null, null]));
+    assert_eq!(
+        fields[12],
+        json!(["is_owner", "BOOL", false, null, null, null])
+    );
     assert_eq!(
         fields[24],
-        json!(["interests", "SET", false, null, distinct("interests", true)])
+        json!([
+            "interests",
+            "SET",
+            false,
+            null,
+            distinct("interests", true),
+            false
+        ])
     );
-    assert_eq!(fields[28], json!(["book", "EVENT", false, null, null]));
+    assert_eq!(
+        fields[28],
+        json!(["book", "EVENT", false, null, null, null])
+    );
 
     // CREATE TABLE, SHOW TABLES.
     let v = one(
@@ -80,7 +100,7 @@ pub(crate) fn schema_statements(store: &Path, data: &Data, dir: &Path) {
         data.count(|r| r.get("city") == "c000")
     );
     let v = one(store, "SHOW FIELDS FROM users");
-    assert_eq!(v["rows"][29], json!(["score", "INT", false, null, null]));
+    assert_eq!(v["rows"][29], json!(["score", "INT", false, null, null, null]));
 
     // Several statements: each sees what the ones before it made.
     let answers = query(
@@ -99,9 +119,9 @@ pub(crate) fn schema_statements(store: &Path, data: &Data, dir: &Path) {
     assert_eq!(
         answers[4]["rows"],
         json!([
-            ["a", "INT", false, null, null],
-            ["b", "ENUM", false, null, 0],
-            ["c", "INT", true, "finance", null]
+            ["a", "INT", false, null, null, null],
+            ["b", "ENUM", false, null, 0, false],
+            ["c", "INT", true, "finance", null, null]
         ])
     );
     assert_eq!(

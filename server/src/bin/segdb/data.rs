@@ -176,16 +176,19 @@ pub fn ensure_demo_store(dir: &std::path::Path, rows: u64) -> Result<PathBuf, An
 
 /// The standard schema with a catalog category on every field, and
 /// `income` SENSITIVE (category `finance`): what limited API keys of the
-/// demo are allowed by.
+/// demo are allowed by; `gender` and `os` CLOSED (ingest adds no values
+/// to them).
 pub fn demo_schema_sql() -> String {
     let mut out = String::new();
     for line in gen::SCHEMA_SQL.lines() {
         let body = line.trim_end_matches(',');
         let name = body.split_whitespace().next().unwrap_or("");
         let extra = match name {
-            "gender" | "age" | "education" => " CATEGORY demographics",
+            "gender" => " CLOSED CATEGORY demographics",
+            "age" | "education" => " CATEGORY demographics",
             "city" | "district" => " CATEGORY geo",
-            "os" | "product" | "member_level" => " CATEGORY product",
+            "os" => " CLOSED CATEGORY product",
+            "product" | "member_level" => " CATEGORY product",
             "income" => " SENSITIVE CATEGORY finance",
             "ltv" => " CATEGORY finance",
             "last_login_days" | "contract_end_days" => " CATEGORY activity",
