@@ -38,8 +38,12 @@ pub enum FileKind {
     /// A table's touches of one day: a `u32` count of scopes, then per
     /// scope a `u64` id (0: the table, else a campaign's id), a `u32`
     /// count of levels, and per level a `u64` length and a portable Roaring
-    /// bitmap.
+    /// bitmap; then (optional) a `u32` count of runs folded into it and
+    /// per run a `u64` campaign id and a `u32` run number, so that a
+    /// delivery checkpoint folds a run's touches once.
     TouchDay = 3,
+    /// JSON: a run's failed batches (status, first bytes, rows).
+    Failures = 4,
 }
 
 /// Writes `payload` to `path` atomically in the envelope, through `fs`.
@@ -138,6 +142,16 @@ pub type TouchDay = Vec<(u64, Vec<RoaringBitmap>)>;
 
 /// Writes a table's touches of one day.
 pub fn write_touch_day(fs: &dyn WalFs, path: &Path, day: &TouchDay) -> Result<(), CampaignError> {
+    write_touch_day_folded(fs, path, day, &[])
+}
+
+/// Writes a table's touches of one day and the runs folded into them.
+pub fn write_touch_day_folded(
+    fs: &dyn WalFs,
+    path: &Path,
+    day: &TouchDay,
+    folded: &[(u64, u32)],
+) -> Result<(), CampaignError> {
     let mut payload = Vec::new();
     payload.extend_from_slice(&(day.len() as u32).to_le_bytes());
     for (scope, levels) in day {
@@ -149,11 +163,23 @@ pub fn write_touch_day(fs: &dyn WalFs, path: &Path, day: &TouchDay) -> Result<()
                 .map_err(|e| segdb_storage_format::FormatError::io("serialize", path, e))?;
         }
     }
+    if !folded.is_empty() {
+        payload.extend_from_slice(&(folded.len() as u32).to_le_bytes());
+        for (id, run) in folded {
+            payload.extend_from_slice(&id.to_le_bytes());
+            payload.extend_from_slice(&run.to_le_bytes());
+        }
+    }
     write(fs, path, FileKind::TouchDay, &payload)
 }
 
 /// Reads a table's touches of one day.
 pub fn read_touch_day(path: &Path) -> Result<TouchDay, CampaignError> {
+    read_touch_day_folded(path).map(|(day, _)| day)
+}
+
+/// Reads a table's touches of one day and the runs folded into them.
+pub fn read_touch_day_folded(path: &Path) -> Result<(TouchDay, Vec<(u64, u32)>), CampaignError> {
     let payload = read(path, FileKind::TouchDay)?;
     let mut r = Reader {
         path,
@@ -172,10 +198,17 @@ pub fn read_touch_day(path: &Path) -> Result<TouchDay, CampaignError> {
         }
         day.push((scope, levels));
     }
+    let mut folded = Vec::new();
+    if r.at != payload.len() {
+        for _ in 0..r.u32()? {
+            let id = r.u64()?;
+            folded.push((id, r.u32()?));
+        }
+    }
     if r.at != payload.len() {
         return Err(corrupt(path, "bytes after the touches"));
     }
-    Ok(day)
+    Ok((day, folded))
 }
 
 struct Reader<'a> {

@@ -20,6 +20,7 @@
 //! the catalog does not name (a crash between the bitmaps and the
 //! catalog) is removed on open.
 
+mod delivered;
 mod runs;
 
 use std::collections::{BTreeMap, HashMap};
@@ -407,6 +408,24 @@ impl CampaignStore {
         if kind == Kind::Transactional || rows.is_empty() {
             return Ok(());
         }
+        self.add_touches(table, campaign_id, day, rows, None)
+            .map(|_| ())
+    }
+
+    /// Adds one touch on `day` per row of `rows` for the table and the
+    /// campaign `campaign_id`. With `fold = Some(run)`, the touches are
+    /// those of that run's delivery: they are added only if the day's file
+    /// does not name the run already, and the run is named in the same
+    /// atomic write (so a checkpoint repeated after a crash counts them
+    /// once). Returns whether it added them.
+    fn add_touches(
+        &self,
+        table: &str,
+        campaign_id: u64,
+        day: Day,
+        rows: &roaring::RoaringBitmap,
+        fold: Option<u32>,
+    ) -> Result<bool, CampaignError> {
         // One writer of touch files at a time.
         let _guard = self.lock();
         let dir = self.touch_dir(table);
@@ -416,13 +435,19 @@ impl CampaignStore {
             fsutil::fsync_dir(&dir)?;
         }
         let path = dir.join(format!("{day}.camp"));
-        let mut scopes = if path.exists() {
-            checked::read_touch_day(&path)?
+        let (mut scopes, mut folded) = if path.exists() {
+            checked::read_touch_day_folded(&path)?
         } else {
             // A new day: days no cap window reaches any more go.
             prune_touch_days(&dir, day)?;
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
+        if let Some(run) = fold {
+            if folded.contains(&(campaign_id, run)) {
+                return Ok(false);
+            }
+            folded.push((campaign_id, run));
+        }
         for scope in [0, campaign_id] {
             let i = match scopes.iter().position(|(s, _)| *s == scope) {
                 Some(i) => i,
@@ -436,7 +461,8 @@ impl CampaignStore {
             t.add(day, rows);
             scopes[i].1 = t.day(day).to_vec();
         }
-        checked::write_touch_day(&*self.fs, &path, &scopes)
+        checked::write_touch_day_folded(&*self.fs, &path, &scopes, &folded)?;
+        Ok(true)
     }
 
     /// The marketing touches on `table` of the [`MAX_CAP_DAYS`] days ending
