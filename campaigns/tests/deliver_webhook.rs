@@ -382,40 +382,42 @@ fn a_rate_limit_holds_batches_back_and_its_wait_stops_on_pause() {
     assert_eq!(rx.count(), 0);
 }
 
-/// A crash (power cut) at every fsync of the delivery log during a run,
-/// each followed by a restart and a resume: every user gets exactly one
-/// distinct message id, and at most one batch per crash is delivered
-/// twice, with the same ids and key.
+/// A crash (power cut) at every fsync of a run's delivery (the log's
+/// records, and the checkpoint's touch and run files), each followed by a
+/// restart and a resume: every user gets exactly one distinct message id,
+/// at most one batch per crash is delivered twice (with the same ids and
+/// key), and every user's send is one touch, never two.
 #[test]
 fn a_crash_at_every_fsync_then_resume_delivers_each_user_one_message_id() {
     let rx = Receiver::start(|_| Answer::Status(200, "ok".into()));
     let mut crashes = 0;
-    for n in 1..=40u64 {
+    for n in 1..=60u64 {
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path(), 200);
-        let campaigns = CampaignStore::open(dir.path()).unwrap();
         let name = format!("c{n}");
         campaign(
             &store,
-            &campaigns,
+            &CampaignStore::open(dir.path()).unwrap(),
             &name,
             hook(&rx.url(), serde_json::json!({})),
-            serde_json::json!({"kind": "transactional"}),
+            serde_json::json!({}),
         );
         let before = rx.count() as usize;
         let fs = FaultyFs::new();
         fs.cut_power_after_syncs(n);
         let (control, counters) = (Control::new(), Arc::new(Counters::default()));
-        let first = DeliveryLog::open_with(dir.path(), Arc::new(fs.clone())).and_then(|log| {
-            let mut s = sink(&campaigns, &name, &control, &counters);
-            run(&store, &campaigns, &log, &name, &mut s, &control, &counters)
-        });
+        let first =
+            CampaignStore::open_with(dir.path(), Arc::new(fs.clone())).and_then(|campaigns| {
+                let log = DeliveryLog::open_with(dir.path(), Arc::new(fs.clone()))?;
+                let mut s = sink(&campaigns, &name, &control, &counters);
+                run(&store, &campaigns, &log, &name, &mut s, &control, &counters)
+            });
         if first.is_ok() {
-            assert!(crashes >= 5, "only {crashes} crashes");
             break;
         }
         crashes += 1;
         fs.lose_unsynced_data().unwrap();
+        let campaigns = CampaignStore::open(dir.path()).unwrap();
         let log = log(dir.path());
         let mut s = sink(&campaigns, &name, &control, &counters);
         assert!(
@@ -442,6 +444,17 @@ fn a_crash_at_every_fsync_then_resume_delivers_each_user_one_message_id() {
             "crash after fsync {n}: {} batches twice",
             twice.len()
         );
+        let day = segdb_campaigns::store::day_of(now());
+        let sent: RoaringBitmap = frozen
+            .variants
+            .iter()
+            .fold(RoaringBitmap::new(), |a, v| a | v);
+        let touches = campaigns.touches("users", day).unwrap();
+        assert_eq!(
+            touches.table.day(day),
+            [sent],
+            "crash after fsync {n}: one touch per user"
+        );
     }
-    assert!(crashes >= 5);
+    assert!(crashes >= 8, "only {crashes} crashes");
 }

@@ -218,7 +218,8 @@ impl CampaignStore {
     }
 
     /// Reads and checks every campaign file: every run's bitmaps (as
-    /// [`CampaignStore::load_run`] does) and every touch file. Returns how
+    /// [`CampaignStore::load_run`] does), its checkpointed delivery, and
+    /// every touch file. Returns how
     /// many files were checked, and the damage found, each naming its
     /// file: what `segdb check` will run for campaigns.
     pub fn verify(&self) -> (u64, Vec<CampaignError>) {
@@ -229,6 +230,15 @@ impl CampaignStore {
                 files += 3 + r.variants.len() as u64;
                 if let Err(e) = self.load_run(&c.def.name, r.number) {
                     damage.push(e);
+                }
+                // A checkpointed delivery: sent, failed, failures.
+                match self.load_delivered(c.id, r.number) {
+                    Ok(Some(_)) => files += 3,
+                    Ok(None) => {}
+                    Err(e) => {
+                        files += 3;
+                        damage.push(e);
+                    }
                 }
             }
         }

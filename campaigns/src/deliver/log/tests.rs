@@ -175,7 +175,9 @@ fn a_checkpoint_folds_touches_once_writes_the_run_and_drops_segments() {
         (want.sent, want.failed, want.failures)
     );
     assert!(log.pending_touches(1).is_empty());
-    // Damage in a checkpointed file names it.
+    let (files_before, damage) = campaigns.verify();
+    assert!(damage.is_empty(), "{damage:?}");
+    // Damage in a checkpointed file names it, and verify finds it.
     let sent = dir.path().join("campaigns.d/runs/1-1/sent.roar");
     let mut bytes = std::fs::read(&sent).unwrap();
     let last = bytes.len() - 1;
@@ -183,6 +185,10 @@ fn a_checkpoint_folds_touches_once_writes_the_run_and_drops_segments() {
     std::fs::write(&sent, bytes).unwrap();
     let err = log.progress(&campaigns, &c, 1).unwrap_err().to_string();
     assert!(err.contains("sent.roar"), "{err}");
+    let (files, damage) = campaigns.verify();
+    assert_eq!(files, files_before);
+    assert_eq!(damage.len(), 1);
+    assert!(damage[0].to_string().contains("sent.roar"), "{damage:?}");
 }
 
 #[test]
