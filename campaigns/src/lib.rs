@@ -1,5 +1,5 @@
-//! segdb's campaigns: the core of sending a message to a segment, without
-//! HTTP and (this round) without sending.
+//! segdb's campaigns: sending a message to a segment, without an HTTP
+//! server (the webhook channel is an HTTP client).
 //!
 //! - [`definition`]: the campaign as JSON (`POST /v1/campaigns` will take
 //!   this shape), [`Actor`] and [`Role`].

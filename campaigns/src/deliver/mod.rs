@@ -5,7 +5,7 @@
 //!   (rows, outcome, the day's marketing touches), replayed on open into
 //!   per-run `sent` and `failed` bitmaps, and checkpointed into the run's
 //!   directory and the touch files when the run's delivery completes.
-//! - [`Sink`]: a channel behind a small trait; [`file`] (JSON lines or CSV,
+//! - [`Sink`]: a channel behind a small trait; [`file`](mod@file) (JSON lines or CSV,
 //!   complete files only) and [`webhook`] (POSTs with an
 //!   `Idempotency-Key`, timeouts, retries with backoff, 4xx recorded).
 //! - [`run`]: the executor, [`deliver`], which walks each variant's rows

@@ -6,6 +6,8 @@
 //!                               the table-wide caps and the next id: JSON in a checked envelope
 //!   runs/<id>-<run>/            one run's frozen bitmaps, written before the catalog names the run
 //!     audience.roar holdout.roar capped.roar variant-<i>.roar
+//!     sent.roar failed.roar failures.camp   its delivery, at its checkpoint
+//!   wal/                        the delivery log ([`crate::deliver::log`])
 //!   touches/table-<table>/<day>.camp   a table's marketing touches of one day (levels)
 //!   touches/campaign-<id>/<day>.camp   one campaign's touches of one day
 //! ```
