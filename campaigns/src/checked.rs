@@ -38,9 +38,11 @@ pub enum FileKind {
     /// A table's touches of one day: a `u32` count of scopes, then per
     /// scope a `u64` id (0: the table, else a campaign's id), a `u32`
     /// count of levels, and per level a `u64` length and a portable Roaring
-    /// bitmap; then (optional) a `u32` count of runs folded into it and
-    /// per run a `u64` campaign id and a `u32` run number, so that a
-    /// delivery checkpoint folds a run's touches once.
+    /// bitmap; then (optional) a `u32` count of delivery checkpoints
+    /// folded into it and per checkpoint a `u64` campaign id, a `u32` run
+    /// number and the `u64` sequence number of the first delivery-log
+    /// record it covers, so that a checkpoint done again after a crash
+    /// folds its touches once.
     TouchDay = 3,
     /// JSON: a run's failed batches (status, first bytes, rows).
     Failures = 4,
@@ -140,6 +142,10 @@ fn decode_bitmap(path: &Path, payload: &[u8]) -> Result<RoaringBitmap, CampaignE
 /// campaign id) its levels.
 pub type TouchDay = Vec<(u64, Vec<RoaringBitmap>)>;
 
+/// A delivery checkpoint folded into a touch file: campaign id, run, and
+/// the sequence number of the first delivery-log record it covers.
+pub type FoldKey = (u64, u32, u64);
+
 /// Writes a table's touches of one day.
 pub fn write_touch_day(fs: &dyn WalFs, path: &Path, day: &TouchDay) -> Result<(), CampaignError> {
     write_touch_day_folded(fs, path, day, &[])
@@ -150,7 +156,7 @@ pub fn write_touch_day_folded(
     fs: &dyn WalFs,
     path: &Path,
     day: &TouchDay,
-    folded: &[(u64, u32)],
+    folded: &[FoldKey],
 ) -> Result<(), CampaignError> {
     let mut payload = Vec::new();
     payload.extend_from_slice(&(day.len() as u32).to_le_bytes());
@@ -165,9 +171,10 @@ pub fn write_touch_day_folded(
     }
     if !folded.is_empty() {
         payload.extend_from_slice(&(folded.len() as u32).to_le_bytes());
-        for (id, run) in folded {
+        for (id, run, seq) in folded {
             payload.extend_from_slice(&id.to_le_bytes());
             payload.extend_from_slice(&run.to_le_bytes());
+            payload.extend_from_slice(&seq.to_le_bytes());
         }
     }
     write(fs, path, FileKind::TouchDay, &payload)
@@ -179,7 +186,7 @@ pub fn read_touch_day(path: &Path) -> Result<TouchDay, CampaignError> {
 }
 
 /// Reads a table's touches of one day and the runs folded into them.
-pub fn read_touch_day_folded(path: &Path) -> Result<(TouchDay, Vec<(u64, u32)>), CampaignError> {
+pub fn read_touch_day_folded(path: &Path) -> Result<(TouchDay, Vec<FoldKey>), CampaignError> {
     let payload = read(path, FileKind::TouchDay)?;
     let mut r = Reader {
         path,
@@ -202,7 +209,8 @@ pub fn read_touch_day_folded(path: &Path) -> Result<(TouchDay, Vec<(u64, u32)>),
     if r.at != payload.len() {
         for _ in 0..r.u32()? {
             let id = r.u64()?;
-            folded.push((id, r.u32()?));
+            let run = r.u32()?;
+            folded.push((id, run, r.u64()?));
         }
     }
     if r.at != payload.len() {

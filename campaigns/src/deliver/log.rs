@@ -15,11 +15,12 @@
 //!
 //! Replay rebuilds per run `sent`, `failed`, the failed batches and the
 //! touches per day. A run's checkpoint ([`DeliveryLog::checkpoint`], when
-//! its delivery is complete) folds its touches into the day's touch files
-//! (once: the file names the runs folded into it), writes `sent.roar`,
-//! `failed.roar` and `failures.camp` into the run's directory, then logs
-//! "flushed"; segments holding only flushed runs' records are removed.
-//! A flushed run's state is read from its directory.
+//! its delivery is complete or it is cancelled) folds its touches into the
+//! day's touch files (once: the file names the checkpoints folded into
+//! it), writes `sent.roar`, `failed.roar` and `failures.camp` into the
+//! run's directory, then logs "flushed"; segments holding only flushed
+//! runs' records are removed. A run's state is its files and the records
+//! since.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -158,18 +159,22 @@ impl DeliveryLog {
             .map_err(|what| corrupt(&self.dir, format!("record {seq}: {what}")))
     }
 
-    /// What run `run` of campaign `c` has recorded: from the log, or for a
-    /// flushed run from its directory (nothing for a run not begun).
+    /// What run `run` of campaign `c` has recorded: its checkpointed
+    /// delivery (if any) and the log's records since.
     pub fn progress(
         &self,
         campaigns: &CampaignStore,
         c: &Campaign,
         run: u32,
     ) -> Result<RunDelivery, CampaignError> {
+        let mut out = campaigns.load_delivered(c.id, run)?.unwrap_or_default();
         if let Some((d, _)) = self.lock().runs.get(&(c.id, run)) {
-            return Ok(d.clone());
+            out.sent |= &d.sent;
+            out.failed |= &d.failed;
+            out.failures.extend(d.failures.iter().cloned());
+            out.touches = d.touches.clone();
         }
-        Ok(campaigns.load_delivered(c.id, run)?.unwrap_or_default())
+        Ok(out)
     }
 
     /// The touches recorded and not yet folded into the touch files of
@@ -186,24 +191,28 @@ impl DeliveryLog {
         out
     }
 
-    /// Checkpoints run `run` of `c` once its delivery is complete: its
-    /// marketing touches folded into the touch files (once), `sent.roar`,
-    /// `failed.roar` and `failures.camp` written into its directory, a
-    /// "flushed" record logged, and the segments no unflushed run needs
-    /// removed. A crash anywhere in it leaves the log's records, and the
-    /// next checkpoint does it again without counting a touch twice.
+    /// Checkpoints run `run` of `c`: when its delivery is complete, or
+    /// when it is cancelled (so its touches count and its records stop
+    /// holding segments). Its marketing touches since the last checkpoint
+    /// are folded into the touch files (once), `sent.roar`, `failed.roar`
+    /// and `failures.camp` written into its directory (what the earlier
+    /// checkpoint held and the records since), a "flushed" record logged,
+    /// and the segments no unflushed run needs removed. A crash anywhere
+    /// in it leaves the log's records, and the next checkpoint does it
+    /// again without counting a touch twice.
     pub fn checkpoint(
         &self,
         campaigns: &CampaignStore,
         c: &Campaign,
         run: u32,
     ) -> Result<(), CampaignError> {
-        let Some((d, _)) = self.lock().runs.get(&(c.id, run)).cloned() else {
+        let Some(first) = self.lock().runs.get(&(c.id, run)).map(|(_, first)| *first) else {
             return Ok(());
         };
+        let d = self.progress(campaigns, c, run)?;
         if c.def.kind == Kind::Marketing {
             for (day, rows) in &d.touches {
-                campaigns.fold_run_touches(&c.def.table, c.id, run, *day, rows)?;
+                campaigns.fold_run_touches(&c.def.table, c.id, run, first, *day, rows)?;
             }
         }
         campaigns.write_delivered(c.id, run, &d)?;

@@ -53,20 +53,22 @@ impl CampaignStore {
         }))
     }
 
-    /// Folds run `run`'s touches of `day` into `table`'s touch file of
-    /// that day, unless that file names the run already (a checkpoint
+    /// Folds the touches of `day` of a checkpoint of run `run` (covering
+    /// the delivery log's records from `first_seq`) into `table`'s touch
+    /// file of that day, unless that file names the checkpoint already (one
     /// done again after a crash). Returns whether it added them.
     pub(crate) fn fold_run_touches(
         &self,
         table: &str,
         id: u64,
         run: u32,
+        first_seq: u64,
         day: Day,
         rows: &RoaringBitmap,
     ) -> Result<bool, CampaignError> {
         if rows.is_empty() {
             return Ok(false);
         }
-        self.add_touches(table, id, day, rows, Some(run))
+        self.add_touches(table, id, day, rows, Some((run, first_seq)))
     }
 }

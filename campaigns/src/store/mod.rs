@@ -415,18 +415,19 @@ impl CampaignStore {
     }
 
     /// Adds one touch on `day` per row of `rows` for the table and the
-    /// campaign `campaign_id`. With `fold = Some(run)`, the touches are
-    /// those of that run's delivery: they are added only if the day's file
-    /// does not name the run already, and the run is named in the same
-    /// atomic write (so a checkpoint repeated after a crash counts them
-    /// once). Returns whether it added them.
+    /// campaign `campaign_id`. With `fold = Some((run, first_seq))`, the
+    /// touches are those of a delivery checkpoint of that run (covering
+    /// the log's records from `first_seq`): they are added only if the
+    /// day's file does not name that checkpoint already, and it is named
+    /// in the same atomic write (so a checkpoint repeated after a crash
+    /// counts them once). Returns whether it added them.
     fn add_touches(
         &self,
         table: &str,
         campaign_id: u64,
         day: Day,
         rows: &roaring::RoaringBitmap,
-        fold: Option<u32>,
+        fold: Option<(u32, u64)>,
     ) -> Result<bool, CampaignError> {
         // One writer of touch files at a time.
         let _guard = self.lock();
@@ -444,11 +445,11 @@ impl CampaignStore {
             prune_touch_days(&dir, day)?;
             (Vec::new(), Vec::new())
         };
-        if let Some(run) = fold {
-            if folded.contains(&(campaign_id, run)) {
+        if let Some((run, seq)) = fold {
+            if folded.contains(&(campaign_id, run, seq)) {
                 return Ok(false);
             }
-            folded.push((campaign_id, run));
+            folded.push((campaign_id, run, seq));
         }
         for scope in [0, campaign_id] {
             let i = match scopes.iter().position(|(s, _)| *s == scope) {

@@ -158,7 +158,7 @@ fn a_checkpoint_folds_touches_once_writes_the_run_and_drops_segments() {
     // A checkpoint interrupted after folding the touches (before its
     // "flushed" record): the fold is done again, and counted once.
     assert!(campaigns
-        .fold_run_touches("users", 1, 1, TODAY, &want.touches[&TODAY])
+        .fold_run_touches("users", 1, 1, 1, TODAY, &want.touches[&TODAY])
         .unwrap());
     log.checkpoint(&campaigns, &c, 1).unwrap();
     let touches = campaigns.touches("users", TODAY).unwrap();
@@ -209,4 +209,35 @@ fn checkpointed_runs_let_segments_go() {
     assert!(log.segments().len() > 1);
     log.checkpoint(&campaigns, &c, 1).unwrap();
     assert_eq!(log.segments().len(), 1);
+}
+
+#[test]
+fn records_after_a_checkpoint_add_to_it_and_fold_their_own_touches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, campaigns, c) = setup(dir.path());
+    let log = DeliveryLog::open(dir.path()).unwrap();
+    log.record(&batch(0, 0..10, None)).unwrap();
+    log.record(&batch(0, 10..12, Some((400, "first")))).unwrap();
+    log.checkpoint(&campaigns, &c, 1).unwrap();
+    log.record(&batch(0, 12..20, None)).unwrap();
+    log.record(&batch(0, 20..22, Some((400, "second"))))
+        .unwrap();
+    let check = |log: &DeliveryLog| {
+        let got = log.progress(&campaigns, &c, 1).unwrap();
+        assert_eq!(got.sent, (0..10).chain(12..20).collect());
+        assert_eq!(got.failed, (10..12).chain(20..22).collect());
+        let bodies: Vec<&str> = got.failures.iter().map(|f| f.body.as_str()).collect();
+        assert_eq!(bodies, ["first", "second"]);
+    };
+    check(&log);
+    drop(log);
+    let log = DeliveryLog::open(dir.path()).unwrap();
+    check(&log);
+    log.checkpoint(&campaigns, &c, 1).unwrap();
+    check(&log);
+    let touches = campaigns.touches("users", TODAY).unwrap();
+    assert_eq!(
+        touches.table.day(TODAY),
+        [(0..10).chain(12..20).collect::<RoaringBitmap>()]
+    );
 }
