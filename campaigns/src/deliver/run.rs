@@ -126,8 +126,10 @@ pub fn deliver(
                 }
             }
             let batch = render(&rows)?;
-            let bits = RoaringBitmap::from_sorted_iter(rows.iter().copied())
+            let mut bits = RoaringBitmap::from_sorted_iter(rows.iter().copied())
                 .expect("rows of a bitmap are sorted");
+            // Consecutive rows (one variant, no hold-out) log as runs.
+            bits.optimize();
             let failed = match sink.send(&batch) {
                 Outcome::Sent => None,
                 Outcome::Rejected { status, body } => Some((status, body)),
