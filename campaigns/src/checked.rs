@@ -38,11 +38,11 @@ pub enum FileKind {
     /// A table's touches of one day: a `u32` count of scopes, then per
     /// scope a `u64` id (0: the table, else a campaign's id), a `u32`
     /// count of levels, and per level a `u64` length and a portable Roaring
-    /// bitmap; then (optional) a `u32` count of delivery checkpoints
-    /// folded into it and per checkpoint a `u64` campaign id, a `u32` run
-    /// number and the `u64` sequence number of the first delivery-log
-    /// record it covers, so that a checkpoint done again after a crash
-    /// folds its touches once.
+    /// bitmap; then (optional) a `u32` count of runs whose delivery was
+    /// folded into it and per run a `u64` campaign id, a `u32` run number
+    /// and the `u64` sequence number of the last delivery-log record
+    /// folded, so that a checkpoint done again after a crash folds each
+    /// record's touches once.
     TouchDay = 3,
     /// JSON: a run's failed batches (status, first bytes, rows).
     Failures = 4,
@@ -142,8 +142,8 @@ fn decode_bitmap(path: &Path, payload: &[u8]) -> Result<RoaringBitmap, CampaignE
 /// campaign id) its levels.
 pub type TouchDay = Vec<(u64, Vec<RoaringBitmap>)>;
 
-/// A delivery checkpoint folded into a touch file: campaign id, run, and
-/// the sequence number of the first delivery-log record it covers.
+/// A run's delivery folded into a touch file: campaign id, run, and the
+/// sequence number of the last delivery-log record folded.
 pub type FoldKey = (u64, u32, u64);
 
 /// Writes a table's touches of one day.

@@ -12,7 +12,7 @@ use roaring::RoaringBitmap;
 use segdb_campaigns::deliver::receiver::{Answer, Receiver, Request};
 use segdb_campaigns::deliver::{message_id, Backoff, Control, Counters, DeliveryLog, WebhookSink};
 use segdb_campaigns::{CampaignError, CampaignStore, Channel};
-use segdb_storage_format::wal::FaultyFs;
+use segdb_storage_format::wal::{FaultyFs, RealFs};
 use serde_json::Value;
 
 use common::*;
@@ -389,9 +389,32 @@ fn a_rate_limit_holds_batches_back_and_its_wait_stops_on_pause() {
 /// key), and every user's send is one touch, never two.
 #[test]
 fn a_crash_at_every_fsync_then_resume_delivers_each_user_one_message_id() {
+    crash_at_every_fsync(None);
+}
+
+/// The same with a checkpoint after every batch (the size threshold's
+/// checkpoints in the middle of a run).
+#[test]
+fn a_crash_at_every_fsync_with_a_checkpoint_per_batch() {
+    crash_at_every_fsync(Some(1));
+}
+
+fn open_log(
+    dir: &std::path::Path,
+    fs: Arc<dyn segdb_storage_format::wal::WalFs>,
+    every: Option<u64>,
+) -> Result<DeliveryLog, CampaignError> {
+    let log = DeliveryLog::open_with(dir, fs)?;
+    Ok(match every {
+        Some(b) => log.with_checkpoint_bytes(b),
+        None => log,
+    })
+}
+
+fn crash_at_every_fsync(checkpoint_bytes: Option<u64>) {
     let rx = Receiver::start(|_| Answer::Status(200, "ok".into()));
     let (mut crashes, mut resent) = (0, 0);
-    for n in 1..=60u64 {
+    for n in 1..=120u64 {
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path(), 200);
         let name = format!("c{n}");
@@ -408,7 +431,7 @@ fn a_crash_at_every_fsync_then_resume_delivers_each_user_one_message_id() {
         let (control, counters) = (Control::new(), Arc::new(Counters::default()));
         let first =
             CampaignStore::open_with(dir.path(), Arc::new(fs.clone())).and_then(|campaigns| {
-                let log = DeliveryLog::open_with(dir.path(), Arc::new(fs.clone()))?;
+                let log = open_log(dir.path(), Arc::new(fs.clone()), checkpoint_bytes)?;
                 let mut s = sink(&campaigns, &name, &control, &counters);
                 run(&store, &campaigns, &log, &name, &mut s, &control, &counters)
             });
@@ -418,7 +441,7 @@ fn a_crash_at_every_fsync_then_resume_delivers_each_user_one_message_id() {
         crashes += 1;
         fs.lose_unsynced_data().unwrap();
         let campaigns = CampaignStore::open(dir.path()).unwrap();
-        let log = log(dir.path());
+        let log = open_log(dir.path(), Arc::new(RealFs), checkpoint_bytes).unwrap();
         let mut s = sink(&campaigns, &name, &control, &counters);
         assert!(
             run(&store, &campaigns, &log, &name, &mut s, &control, &counters)

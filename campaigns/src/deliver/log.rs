@@ -16,8 +16,8 @@
 //! Replay rebuilds per run `sent`, `failed`, the failed batches and the
 //! touches per day. A run's checkpoint ([`DeliveryLog::checkpoint`], when
 //! its delivery is complete or it is cancelled) folds its touches into the
-//! day's touch files (once: the file names the checkpoints folded into
-//! it), writes `sent.roar`, `failed.roar` and `failures.camp` into the
+//! day's touch files (once: the file records, per run, the last log
+//! record folded into it), writes `sent.roar`, `failed.roar` and `failures.camp` into the
 //! run's directory, then logs "flushed"; segments holding only flushed
 //! runs' records are removed. A run's state is its files and the records
 //! since.
@@ -85,11 +85,20 @@ pub struct BatchRecord {
     pub rows: RoaringBitmap,
 }
 
+/// Per day, each sent record's sequence number and rows.
+type TouchRecords = BTreeMap<Day, Vec<(u64, RoaringBitmap)>>;
+
 #[derive(Debug, Default)]
 struct LogState {
     /// Runs with records not flushed: their state, and their first
     /// record's sequence number.
     runs: HashMap<(u64, u32), (RunDelivery, u64)>,
+    /// Per run with records not flushed, their payload bytes.
+    bytes: HashMap<(u64, u32), u64>,
+    /// Per run with records not flushed, per day, each sent record's
+    /// sequence number and rows (a checkpoint folds those a touch file
+    /// has not folded yet).
+    touch_records: HashMap<(u64, u32), TouchRecords>,
 }
 
 /// The campaigns' delivery log.
@@ -98,7 +107,12 @@ pub struct DeliveryLog {
     wal: WalWriter,
     dir: PathBuf,
     state: Mutex<LogState>,
+    checkpoint_bytes: u64,
 }
+
+/// A run is checkpointed in the middle of its delivery once its records
+/// since its last checkpoint reach this many bytes (by default).
+pub const CHECKPOINT_BYTES: u64 = 16 << 20;
 
 impl DeliveryLog {
     /// Opens (creating) the delivery log of the store in `store_dir`,
@@ -135,7 +149,22 @@ impl DeliveryLog {
             wal,
             dir,
             state: Mutex::new(state),
+            checkpoint_bytes: CHECKPOINT_BYTES,
         })
+    }
+
+    /// The same, checkpointing a run in the middle of its delivery once its
+    /// records since the last checkpoint reach `bytes` (tests use 1: after
+    /// every batch).
+    pub fn with_checkpoint_bytes(mut self, bytes: u64) -> DeliveryLog {
+        self.checkpoint_bytes = bytes.max(1);
+        self
+    }
+
+    /// Whether run `run` of campaign `id` has reached the checkpoint
+    /// threshold ([`DeliveryLog::with_checkpoint_bytes`]).
+    pub fn wants_checkpoint(&self, id: u64, run: u32) -> bool {
+        self.lock().bytes.get(&(id, run)).copied().unwrap_or(0) >= self.checkpoint_bytes
     }
 
     fn lock(&self) -> MutexGuard<'_, LogState> {
@@ -206,13 +235,19 @@ impl DeliveryLog {
         c: &Campaign,
         run: u32,
     ) -> Result<(), CampaignError> {
-        let Some(first) = self.lock().runs.get(&(c.id, run)).map(|(_, first)| *first) else {
+        if !self.lock().runs.contains_key(&(c.id, run)) {
             return Ok(());
-        };
+        }
         let d = self.progress(campaigns, c, run)?;
         if c.def.kind == Kind::Marketing {
-            for (day, rows) in &d.touches {
-                campaigns.fold_run_touches(&c.def.table, c.id, run, first, *day, rows)?;
+            let records = self
+                .lock()
+                .touch_records
+                .get(&(c.id, run))
+                .cloned()
+                .unwrap_or_default();
+            for (day, records) in &records {
+                campaigns.fold_run_touches(&c.def.table, c.id, run, *day, records)?;
             }
         }
         campaigns.write_delivered(c.id, run, &d)?;
@@ -292,6 +327,8 @@ fn apply(state: &mut LogState, seq: u64, payload: &[u8]) -> Result<(), String> {
                 return Err("bytes after the record".into());
             }
             state.runs.remove(&(campaign, run));
+            state.bytes.remove(&(campaign, run));
+            state.touch_records.remove(&(campaign, run));
             Ok(())
         }
         TAG_BATCH => {
@@ -318,11 +355,19 @@ fn apply(state: &mut LogState, seq: u64, payload: &[u8]) -> Result<(), String> {
                 .runs
                 .entry((campaign, run))
                 .or_insert_with(|| (RunDelivery::default(), seq));
+            *state.bytes.entry((campaign, run)).or_default() += payload.len() as u64;
             match outcome {
                 0 => {
                     d.sent |= &rows;
                     if let Some(day) = touch_day {
                         *d.touches.entry(day).or_default() |= &rows;
+                        state
+                            .touch_records
+                            .entry((campaign, run))
+                            .or_default()
+                            .entry(day)
+                            .or_default()
+                            .push((seq, rows.clone()));
                     }
                 }
                 1 => {

@@ -52,7 +52,8 @@ pub struct Report {
 /// `control` is stopped (`complete: false`; call again to resume); a
 /// channel that stays unavailable is [`CampaignError::Unavailable`], and
 /// the run resumes from that batch. When every user is recorded, the run
-/// is checkpointed ([`DeliveryLog::checkpoint`]).
+/// is checkpointed ([`DeliveryLog::checkpoint`]), and in the middle too,
+/// once its records since the last checkpoint reach the log's threshold.
 #[allow(clippy::too_many_arguments)]
 pub fn deliver(
     store: &Store,
@@ -154,6 +155,9 @@ pub fn deliver(
             } else {
                 counters.sent.fetch_add(bits.len(), Ordering::Relaxed);
                 done.sent |= bits;
+            }
+            if log.wants_checkpoint(c.id, run) {
+                log.checkpoint(campaigns, &c, run)?;
             }
         }
         if stopped {

@@ -53,22 +53,19 @@ impl CampaignStore {
         }))
     }
 
-    /// Folds the touches of `day` of a checkpoint of run `run` (covering
-    /// the delivery log's records from `first_seq`) into `table`'s touch
-    /// file of that day, unless that file names the checkpoint already (one
-    /// done again after a crash). Returns whether it added them.
+    /// Folds the touches of `day` of run `run`'s delivery records (each:
+    /// its sequence number in the delivery log and its rows) into
+    /// `table`'s touch file of that day: only the records above the
+    /// highest that file has folded for the run (see
+    /// [`CampaignStore::add_touches`]). Returns whether it added any.
     pub(crate) fn fold_run_touches(
         &self,
         table: &str,
         id: u64,
         run: u32,
-        first_seq: u64,
         day: Day,
-        rows: &RoaringBitmap,
+        records: &[(u64, RoaringBitmap)],
     ) -> Result<bool, CampaignError> {
-        if rows.is_empty() {
-            return Ok(false);
-        }
-        self.add_touches(table, id, day, rows, Some((run, first_seq)))
+        self.add_touches(table, id, day, records, Some(run))
     }
 }

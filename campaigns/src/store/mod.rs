@@ -410,24 +410,25 @@ impl CampaignStore {
         if kind == Kind::Transactional || rows.is_empty() {
             return Ok(());
         }
-        self.add_touches(table, campaign_id, day, rows, None)
+        self.add_touches(table, campaign_id, day, &[(0, rows.clone())], None)
             .map(|_| ())
     }
 
-    /// Adds one touch on `day` per row of `rows` for the table and the
-    /// campaign `campaign_id`. With `fold = Some((run, first_seq))`, the
-    /// touches are those of a delivery checkpoint of that run (covering
-    /// the log's records from `first_seq`): they are added only if the
-    /// day's file does not name that checkpoint already, and it is named
-    /// in the same atomic write (so a checkpoint repeated after a crash
-    /// counts them once). Returns whether it added them.
+    /// Adds one touch on `day` for the table and the campaign
+    /// `campaign_id` per row of the union of `records` (each: a delivery-log
+    /// sequence number and rows). With `fold_run = Some(run)`, they are a
+    /// run's delivery records: only those above the sequence number the
+    /// day's file records as folded for that run are added, and the file
+    /// records the new highest in the same atomic write, so a checkpoint
+    /// done again after a crash (with more records or not) counts each
+    /// once. Returns whether it added any.
     fn add_touches(
         &self,
         table: &str,
         campaign_id: u64,
         day: Day,
-        rows: &roaring::RoaringBitmap,
-        fold: Option<(u32, u64)>,
+        records: &[(u64, roaring::RoaringBitmap)],
+        fold_run: Option<u32>,
     ) -> Result<bool, CampaignError> {
         // One writer of touch files at a time.
         let _guard = self.lock();
@@ -445,12 +446,31 @@ impl CampaignStore {
             prune_touch_days(&dir, day)?;
             (Vec::new(), Vec::new())
         };
-        if let Some((run, seq)) = fold {
-            if folded.contains(&(campaign_id, run, seq)) {
-                return Ok(false);
+        let mut rows = roaring::RoaringBitmap::new();
+        match fold_run {
+            None => records.iter().for_each(|(_, r)| rows |= r),
+            Some(run) => {
+                let i = match folded
+                    .iter()
+                    .position(|&(c, r, _)| (c, r) == (campaign_id, run))
+                {
+                    Some(i) => i,
+                    None => {
+                        folded.push((campaign_id, run, 0));
+                        folded.len() - 1
+                    }
+                };
+                let done = folded[i].2;
+                for (seq, r) in records.iter().filter(|(seq, _)| *seq > done) {
+                    rows |= r;
+                    folded[i].2 = folded[i].2.max(*seq);
+                }
             }
-            folded.push((campaign_id, run, seq));
         }
+        if rows.is_empty() {
+            return Ok(false);
+        }
+        let rows = &rows;
         for scope in [0, campaign_id] {
             let i = match scopes.iter().position(|(s, _)| *s == scope) {
                 Some(i) => i,

@@ -158,7 +158,7 @@ fn a_checkpoint_folds_touches_once_writes_the_run_and_drops_segments() {
     // A checkpoint interrupted after folding the touches (before its
     // "flushed" record): the fold is done again, and counted once.
     assert!(campaigns
-        .fold_run_touches("users", 1, 1, 1, TODAY, &want.touches[&TODAY])
+        .fold_run_touches("users", 1, 1, TODAY, &[(1, want.touches[&TODAY].clone())])
         .unwrap());
     log.checkpoint(&campaigns, &c, 1).unwrap();
     let touches = campaigns.touches("users", TODAY).unwrap();
@@ -239,5 +239,30 @@ fn records_after_a_checkpoint_add_to_it_and_fold_their_own_touches() {
     assert_eq!(
         touches.table.day(TODAY),
         [(0..10).chain(12..20).collect::<RoaringBitmap>()]
+    );
+}
+
+#[test]
+fn a_checkpoint_cut_after_its_fold_then_more_records_folds_only_the_new_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_store, campaigns, c) = setup(dir.path());
+    let log = DeliveryLog::open(dir.path()).unwrap();
+    log.record(&batch(0, 0..10, None)).unwrap();
+    // A checkpoint cut after folding record 1's touches.
+    let first = log.progress(&campaigns, &c, 1).unwrap().touches[&TODAY].clone();
+    assert!(campaigns
+        .fold_run_touches("users", 1, 1, TODAY, &[(1, first)])
+        .unwrap());
+    // The run goes on, and its next checkpoint folds record 2 alone.
+    log.record(&batch(0, 10..20, None)).unwrap();
+    log.checkpoint(&campaigns, &c, 1).unwrap();
+    let touches = campaigns.touches("users", TODAY).unwrap();
+    assert_eq!(
+        touches.table.day(TODAY),
+        [(0..20).collect::<RoaringBitmap>()]
+    );
+    assert_eq!(
+        touches.campaign(1).day(TODAY),
+        [(0..20).collect::<RoaringBitmap>()]
     );
 }
