@@ -485,3 +485,61 @@ fn crash_at_every_fsync(checkpoint_bytes: Option<u64>) {
     // log lost it, and the resume sent it again, ids and key unchanged.
     assert!(resent >= 3, "only {resent} batches sent again");
 }
+
+/// A run starting while another run of the table is still delivering
+/// counts that run's sends (in the log, not yet in the touch files)
+/// against the caps.
+#[test]
+fn a_run_starting_during_another_counts_its_unfolded_touches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 300);
+    let campaigns = CampaignStore::open(dir.path()).unwrap();
+    let boss = segdb_campaigns::Actor::new("boss", segdb_campaigns::Role::Admin);
+    let cap = segdb_campaigns::Cap { max: 1, days: 1 };
+    campaigns
+        .set_table_cap(&store, "users", Some(cap), &boss)
+        .unwrap();
+    let control = Control::new();
+    let stop = control.clone();
+    let rx = Receiver::start(move |r| {
+        if r.number == 2 {
+            stop.stop();
+        }
+        Answer::Status(200, "ok".into())
+    });
+    let first = campaign(
+        &store,
+        &campaigns,
+        "first",
+        hook(&rx.url(), serde_json::json!({})),
+        serde_json::json!({}),
+    );
+    let log = log(dir.path());
+    let counters = Arc::new(Counters::default());
+    let mut s = sink(&campaigns, "first", &control, &counters);
+    assert!(
+        !run(&store, &campaigns, &log, "first", &mut s, &control, &counters)
+            .unwrap()
+            .complete
+    );
+    let sent = log.progress(&campaigns, &first, 1).unwrap().sent;
+    assert_eq!(sent.len(), 80);
+    // The second campaign, over the same users, starts now.
+    let ann = segdb_campaigns::Actor::new("ann", segdb_campaigns::Role::Write);
+    let def = {
+        let mut d = campaigns.get("first").unwrap().def;
+        d.name = "second".into();
+        d.holdout = 0.0;
+        d
+    };
+    campaigns.create(&store, def, &ann, now()).unwrap();
+    campaigns
+        .act("second", segdb_campaigns::Action::Start, &ann, now())
+        .unwrap();
+    let sched = segdb_campaigns::Actor::new("scheduler", segdb_campaigns::Role::Admin);
+    let started = campaigns
+        .start_runs_with(&store, &["second"], &sched, now(), Some(&log))
+        .unwrap();
+    assert_eq!(started[0].run.capped, 80);
+    assert_eq!(campaigns.load_run("second", 1).unwrap().capped, sent);
+}
