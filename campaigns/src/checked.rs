@@ -38,8 +38,14 @@ pub enum FileKind {
     /// A table's touches of one day: a `u32` count of scopes, then per
     /// scope a `u64` id (0: the table, else a campaign's id), a `u32`
     /// count of levels, and per level a `u64` length and a portable Roaring
-    /// bitmap.
+    /// bitmap; then (optional) a `u32` count of runs whose delivery was
+    /// folded into it and per run a `u64` campaign id, a `u32` run number
+    /// and the `u64` sequence number of the last delivery-log record
+    /// folded, so that a checkpoint done again after a crash folds each
+    /// record's touches once.
     TouchDay = 3,
+    /// JSON: a run's failed batches (status, first bytes, rows).
+    Failures = 4,
 }
 
 /// Writes `payload` to `path` atomically in the envelope, through `fs`.
@@ -136,8 +142,22 @@ fn decode_bitmap(path: &Path, payload: &[u8]) -> Result<RoaringBitmap, CampaignE
 /// campaign id) its levels.
 pub type TouchDay = Vec<(u64, Vec<RoaringBitmap>)>;
 
+/// A run's delivery folded into a touch file: campaign id, run, and the
+/// sequence number of the last delivery-log record folded.
+pub type FoldKey = (u64, u32, u64);
+
 /// Writes a table's touches of one day.
 pub fn write_touch_day(fs: &dyn WalFs, path: &Path, day: &TouchDay) -> Result<(), CampaignError> {
+    write_touch_day_folded(fs, path, day, &[])
+}
+
+/// Writes a table's touches of one day and the runs folded into them.
+pub fn write_touch_day_folded(
+    fs: &dyn WalFs,
+    path: &Path,
+    day: &TouchDay,
+    folded: &[FoldKey],
+) -> Result<(), CampaignError> {
     let mut payload = Vec::new();
     payload.extend_from_slice(&(day.len() as u32).to_le_bytes());
     for (scope, levels) in day {
@@ -149,11 +169,24 @@ pub fn write_touch_day(fs: &dyn WalFs, path: &Path, day: &TouchDay) -> Result<()
                 .map_err(|e| segdb_storage_format::FormatError::io("serialize", path, e))?;
         }
     }
+    if !folded.is_empty() {
+        payload.extend_from_slice(&(folded.len() as u32).to_le_bytes());
+        for (id, run, seq) in folded {
+            payload.extend_from_slice(&id.to_le_bytes());
+            payload.extend_from_slice(&run.to_le_bytes());
+            payload.extend_from_slice(&seq.to_le_bytes());
+        }
+    }
     write(fs, path, FileKind::TouchDay, &payload)
 }
 
 /// Reads a table's touches of one day.
 pub fn read_touch_day(path: &Path) -> Result<TouchDay, CampaignError> {
+    read_touch_day_folded(path).map(|(day, _)| day)
+}
+
+/// Reads a table's touches of one day and the runs folded into them.
+pub fn read_touch_day_folded(path: &Path) -> Result<(TouchDay, Vec<FoldKey>), CampaignError> {
     let payload = read(path, FileKind::TouchDay)?;
     let mut r = Reader {
         path,
@@ -172,10 +205,18 @@ pub fn read_touch_day(path: &Path) -> Result<TouchDay, CampaignError> {
         }
         day.push((scope, levels));
     }
+    let mut folded = Vec::new();
+    if r.at != payload.len() {
+        for _ in 0..r.u32()? {
+            let id = r.u64()?;
+            let run = r.u32()?;
+            folded.push((id, run, r.u64()?));
+        }
+    }
     if r.at != payload.len() {
         return Err(corrupt(path, "bytes after the touches"));
     }
-    Ok(day)
+    Ok((day, folded))
 }
 
 struct Reader<'a> {

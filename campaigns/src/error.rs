@@ -54,6 +54,11 @@ pub enum CampaignError {
     /// A file could not be read or written.
     #[error("{0}")]
     Storage(#[from] segdb_storage_format::FormatError),
+    /// A channel could not deliver a batch after its retries (the receiver
+    /// is down, keeps timing out or answering 5xx, or the output directory
+    /// fails). Nothing of the batch was recorded: the run resumes there.
+    #[error("delivery failed: {0}")]
+    Unavailable(String),
 }
 
 impl From<DefError> for CampaignError {
@@ -73,6 +78,7 @@ impl CampaignError {
             CampaignError::AlreadyExists(_) => "already_exists",
             CampaignError::Corrupt { .. } => "data_corruption",
             CampaignError::Engine(_) | CampaignError::Storage(_) => "internal",
+            CampaignError::Unavailable(_) => "channel_unavailable",
         }
     }
 
@@ -80,7 +86,10 @@ impl CampaignError {
     pub fn is_internal(&self) -> bool {
         matches!(
             self,
-            CampaignError::Corrupt { .. } | CampaignError::Engine(_) | CampaignError::Storage(_)
+            CampaignError::Corrupt { .. }
+                | CampaignError::Engine(_)
+                | CampaignError::Storage(_)
+                | CampaignError::Unavailable(_)
         )
     }
 }

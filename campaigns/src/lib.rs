@@ -1,5 +1,5 @@
-//! segdb's campaigns: the core of sending a message to a segment, without
-//! HTTP and (this round) without sending.
+//! segdb's campaigns: sending a message to a segment, without an HTTP
+//! server (the webhook channel is an HTTP client).
 //!
 //! - [`definition`]: the campaign as JSON (`POST /v1/campaigns` will take
 //!   this shape), [`Actor`] and [`Role`].
@@ -13,6 +13,8 @@
 //! - [`touches`], [`plan`]: frequency caps as bitmap operations; hold-out,
 //!   caps in priority order and variant assignment for runs starting
 //!   together.
+//! - [`deliver`]: the delivery log (a WAL of completed batches), the
+//!   `file` and `webhook` channels, and the run executor.
 //! - [`store`]: campaigns, runs' frozen bitmaps and touches on disk, in
 //!   checked files replaced atomically ([`checked`]).
 //!
@@ -63,6 +65,7 @@
 pub mod audience;
 pub mod checked;
 pub mod definition;
+pub mod deliver;
 mod error;
 pub mod lifecycle;
 pub mod plan;

@@ -6,6 +6,8 @@
 //!                               the table-wide caps and the next id: JSON in a checked envelope
 //!   runs/<id>-<run>/            one run's frozen bitmaps, written before the catalog names the run
 //!     audience.roar holdout.roar capped.roar variant-<i>.roar
+//!     sent.roar failed.roar failures.camp   its delivery, at its checkpoint
+//!   wal/                        the delivery log ([`crate::deliver::log`])
 //!   touches/table-<table>/<day>.camp   a table's marketing touches of one day (levels)
 //!   touches/campaign-<id>/<day>.camp   one campaign's touches of one day
 //! ```
@@ -20,6 +22,7 @@
 //! the catalog does not name (a crash between the bitmaps and the
 //! catalog) is removed on open.
 
+mod delivered;
 mod runs;
 
 use std::collections::{BTreeMap, HashMap};
@@ -407,6 +410,26 @@ impl CampaignStore {
         if kind == Kind::Transactional || rows.is_empty() {
             return Ok(());
         }
+        self.add_touches(table, campaign_id, day, &[(0, rows.clone())], None)
+            .map(|_| ())
+    }
+
+    /// Adds one touch on `day` for the table and the campaign
+    /// `campaign_id` per row of the union of `records` (each: a delivery-log
+    /// sequence number and rows). With `fold_run = Some(run)`, they are a
+    /// run's delivery records: only those above the sequence number the
+    /// day's file records as folded for that run are added, and the file
+    /// records the new highest in the same atomic write, so a checkpoint
+    /// done again after a crash (with more records or not) counts each
+    /// once. Returns whether it added any.
+    fn add_touches(
+        &self,
+        table: &str,
+        campaign_id: u64,
+        day: Day,
+        records: &[(u64, roaring::RoaringBitmap)],
+        fold_run: Option<u32>,
+    ) -> Result<bool, CampaignError> {
         // One writer of touch files at a time.
         let _guard = self.lock();
         let dir = self.touch_dir(table);
@@ -416,13 +439,38 @@ impl CampaignStore {
             fsutil::fsync_dir(&dir)?;
         }
         let path = dir.join(format!("{day}.camp"));
-        let mut scopes = if path.exists() {
-            checked::read_touch_day(&path)?
+        let (mut scopes, mut folded) = if path.exists() {
+            checked::read_touch_day_folded(&path)?
         } else {
             // A new day: days no cap window reaches any more go.
             prune_touch_days(&dir, day)?;
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
+        let mut rows = roaring::RoaringBitmap::new();
+        match fold_run {
+            None => records.iter().for_each(|(_, r)| rows |= r),
+            Some(run) => {
+                let i = match folded
+                    .iter()
+                    .position(|&(c, r, _)| (c, r) == (campaign_id, run))
+                {
+                    Some(i) => i,
+                    None => {
+                        folded.push((campaign_id, run, 0));
+                        folded.len() - 1
+                    }
+                };
+                let done = folded[i].2;
+                for (seq, r) in records.iter().filter(|(seq, _)| *seq > done) {
+                    rows |= r;
+                    folded[i].2 = folded[i].2.max(*seq);
+                }
+            }
+        }
+        if rows.is_empty() {
+            return Ok(false);
+        }
+        let rows = &rows;
         for scope in [0, campaign_id] {
             let i = match scopes.iter().position(|(s, _)| *s == scope) {
                 Some(i) => i,
@@ -436,7 +484,8 @@ impl CampaignStore {
             t.add(day, rows);
             scopes[i].1 = t.day(day).to_vec();
         }
-        checked::write_touch_day(&*self.fs, &path, &scopes)
+        checked::write_touch_day_folded(&*self.fs, &path, &scopes, &folded)?;
+        Ok(true)
     }
 
     /// The marketing touches on `table` of the [`MAX_CAP_DAYS`] days ending

@@ -11,6 +11,7 @@ use super::{apply, day_of, find_mut, Campaign, CampaignStore, RunRecord};
 use crate::audience::{bind_audience, freeze};
 use crate::checked;
 use crate::definition::{Actor, Schedule};
+use crate::deliver::DeliveryLog;
 use crate::error::CampaignError;
 use crate::lifecycle::{self, Action};
 use crate::plan::{plan_runs, PlanCampaign, RunPlan};
@@ -55,6 +56,20 @@ impl CampaignStore {
         actor: &Actor,
         now: i64,
     ) -> Result<Vec<StartedRun>, CampaignError> {
+        self.start_runs_with(store, names, actor, now, None)
+    }
+
+    /// [`CampaignStore::start_runs`], with the caps also counting the
+    /// touches that `log` holds and no checkpoint has folded into the touch
+    /// files yet (runs still delivering): what the server calls.
+    pub fn start_runs_with(
+        &self,
+        store: &Store,
+        names: &[&str],
+        actor: &Actor,
+        now: i64,
+        log: Option<&DeliveryLog>,
+    ) -> Result<Vec<StartedRun>, CampaignError> {
         let day = day_of(now);
         let mut guard = self.lock();
         let mut next = guard.clone();
@@ -88,7 +103,16 @@ impl CampaignStore {
                 }
                 other => other?,
             };
-            let touches = self.touches(&table_name, day)?;
+            let mut touches = self.touches(&table_name, day)?;
+            if let Some(log) = log {
+                let on_table = next.campaigns.iter().filter(|c| c.def.table == table_name);
+                for c in on_table {
+                    for (d, rows) in log.pending_touches(c.id) {
+                        touches.table.add(d, &rows);
+                        touches.campaigns.entry(c.id).or_default().add(d, &rows);
+                    }
+                }
+            }
             let mut audiences = Vec::with_capacity(campaigns.len());
             for c in &campaigns {
                 let expr = bind_audience(store, &table_name, &c.def.audience, day)?;
@@ -218,7 +242,8 @@ impl CampaignStore {
     }
 
     /// Reads and checks every campaign file: every run's bitmaps (as
-    /// [`CampaignStore::load_run`] does) and every touch file. Returns how
+    /// [`CampaignStore::load_run`] does), its checkpointed delivery, and
+    /// every touch file. Returns how
     /// many files were checked, and the damage found, each naming its
     /// file: what `segdb check` will run for campaigns.
     pub fn verify(&self) -> (u64, Vec<CampaignError>) {
@@ -229,6 +254,15 @@ impl CampaignStore {
                 files += 3 + r.variants.len() as u64;
                 if let Err(e) = self.load_run(&c.def.name, r.number) {
                     damage.push(e);
+                }
+                // A checkpointed delivery: sent, failed, failures.
+                match self.load_delivered(c.id, r.number) {
+                    Ok(Some(_)) => files += 3,
+                    Ok(None) => {}
+                    Err(e) => {
+                        files += 3;
+                        damage.push(e);
+                    }
                 }
             }
         }
