@@ -201,11 +201,11 @@ impl CampaignStore {
         Ok(store)
     }
 
-    /// The campaigns of the store in `store_dir` for `segdb check`:
+    /// The campaigns of the store in `store_dir` read only (`segdb check`, `SHOW CAMPAIGNS`):
     /// changing nothing (no directory made, no leftover run removed);
     /// `None` if the store has no campaigns directory. A damaged catalog
     /// is an error naming it.
-    pub fn open_to_check(store_dir: &Path) -> Result<Option<CampaignStore>, CampaignError> {
+    pub fn open_read_only(store_dir: &Path) -> Result<Option<CampaignStore>, CampaignError> {
         let dir = store_dir.join(CAMPAIGNS_DIR);
         if !dir.is_dir() {
             return Ok(None);

@@ -587,3 +587,118 @@ fn limited_keys_and_sensitive_fields_are_checked_at_creation() {
         .collect();
     assert_eq!(names, ["aged", "s3"]);
 }
+
+#[test]
+fn show_campaigns_and_campaign_status_in_the_language() {
+    let (_dir, _store, _data, s) = server(1000);
+    let reader = s.client(Some(READER));
+    let empty = reader.query("SHOW CAMPAIGNS").unwrap();
+    assert_eq!(
+        empty["columns"],
+        json!([
+            "campaign",
+            "table",
+            "state",
+            "kind",
+            "priority",
+            "created_by",
+            "next_run_at",
+            "runs"
+        ])
+    );
+    assert_eq!(empty["rows"], json!([]));
+    let body = def(
+        "lang",
+        "age >= 20",
+        json!({
+            "priority": 7,
+            "holdout": 0.1,
+            "variants": [
+                {"name": "a", "weight": 1, "template": "A"},
+                {"name": "b", "weight": 1, "template": "B"},
+            ],
+        }),
+    );
+    status(&create(&s, ANN, &body), 201);
+    let later = def(
+        "later",
+        "age >= 20",
+        json!({"schedule": {"daily": "09:30"}}),
+    );
+    status(&create(&s, BOB, &later), 201);
+    status(&act(&s, BOB, "later", "start"), 200);
+    let c = status(&act(&s, ANN, "lang", "start"), 200);
+    let run = &c["runs"][0];
+
+    let v = reader.query("show campaigns").unwrap();
+    assert_eq!(
+        v["rows"],
+        json!([
+            ["lang", "users", "running", "marketing", 7, "ann", null, 1],
+            [
+                "later",
+                "users",
+                "scheduled",
+                "marketing",
+                0,
+                "bob",
+                "2026-12-06T09:30:00.000Z",
+                0
+            ],
+        ]),
+        "{v}"
+    );
+
+    let v = reader.query("CALL campaign_status('lang')").unwrap();
+    assert_eq!(
+        v["columns"],
+        json!([
+            "run",
+            "started_at",
+            "finished_at",
+            "group",
+            "variant",
+            "users"
+        ])
+    );
+    let rows = v["rows"].as_array().unwrap();
+    let cells: Vec<(Value, Value, Value)> = rows
+        .iter()
+        .map(|r| (r[0].clone(), r[3].clone(), r[5].clone()))
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            (json!(1), json!("audience"), run["audience"].clone()),
+            (json!(1), json!("holdout"), run["holdout"].clone()),
+            (json!(1), json!("capped"), json!(0)),
+            (
+                json!(1),
+                json!("variant"),
+                run["variants"][0]["assigned"].clone()
+            ),
+            (
+                json!(1),
+                json!("variant"),
+                run["variants"][1]["assigned"].clone()
+            ),
+        ],
+        "{v}"
+    );
+    assert_eq!(rows[3][4], "a");
+    assert_eq!(rows[0][1], run["started_at"]);
+    let e = post(
+        &reader,
+        "/v1/query",
+        "text/plain",
+        "CALL campaign_status('nope')",
+    );
+    let e = status(&e, 400);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no campaign named `nope`"),
+        "{e}"
+    );
+}

@@ -62,7 +62,7 @@ fn check_campaigns(data: &Path, report: &mut CheckReport) {
             what,
         }
     };
-    match CampaignStore::open_to_check(data) {
+    match CampaignStore::open_read_only(data) {
         Ok(None) => {}
         Ok(Some(c)) => {
             report.files += 1;
