@@ -61,6 +61,15 @@ impl Clock {
     }
 }
 
+/// What one [`Campaigns::tick`] did.
+#[derive(Debug, Default)]
+pub struct Tick {
+    /// The runs it started.
+    pub runs: Vec<StartedRun>,
+    /// The due campaigns whose run could not start, with why.
+    pub failed: Vec<(String, CampaignError)>,
+}
+
 /// Figures for `/metrics` (totals over every campaign: campaign names are
 /// not a closed set, so they are never a label).
 #[derive(Debug, Default)]
@@ -75,7 +84,7 @@ pub struct CampaignCounters {
     pub users_capped: AtomicU64,
     /// Users assigned to a variant.
     pub users_assigned: AtomicU64,
-    /// Scheduler ticks that failed (a run that could not start).
+    /// Due runs that could not start (each try counted).
     pub scheduler_failures: AtomicU64,
 }
 
@@ -164,29 +173,47 @@ impl Campaigns {
     /// them): what the scheduler does when it wakes, and what a request
     /// that leaves a campaign scheduled does at once. Each run started is
     /// handed to [`Campaigns::on_run_started`].
-    pub fn tick(&self, store: &Store, audit: &Audit) -> Result<Vec<StartedRun>, CampaignError> {
+    ///
+    /// If the batch cannot start (a campaign whose table was dropped),
+    /// each campaign is started alone, in the batch's order (time, then
+    /// priority), so that one bad campaign does not hold back the others;
+    /// those runs are then planned one after the other, so caps between
+    /// them count only recorded touches. The campaigns that failed are in
+    /// [`Tick::failed`] and stay scheduled (the scheduler tries again
+    /// after [`RETRY_AFTER_FAILURE`]).
+    pub fn tick(&self, store: &Store, audit: &Audit) -> Tick {
         let _one = self.tick_lock.lock().unwrap_or_else(|p| p.into_inner());
         let now = self.clock.now();
         let due = self.store.due(now);
+        let mut tick = Tick::default();
         if due.is_empty() {
-            return Ok(Vec::new());
+            return tick;
         }
         let names: Vec<&str> = due.iter().map(String::as_str).collect();
         let scheduler = Actor::new(SCHEDULER, Role::Admin);
-        let runs = match self.store.start_runs(store, &names, &scheduler, now) {
-            Ok(runs) => runs,
+        match self.store.start_runs(store, &names, &scheduler, now) {
+            Ok(runs) => tick.runs = runs,
+            Err(e) if names.len() == 1 => tick.failed.push((names[0].to_owned(), e)),
             Err(e) => {
-                self.counters
-                    .scheduler_failures
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::error!(campaigns = ?names, error = %e, "campaign runs could not start");
-                return Err(e);
+                tracing::warn!(campaigns = ?names, error = %e, "campaign runs could not start together; starting each alone");
+                for name in &names {
+                    match self.store.start_runs(store, &[name], &scheduler, now) {
+                        Ok(runs) => tick.runs.extend(runs),
+                        Err(e) => tick.failed.push(((*name).to_owned(), e)),
+                    }
+                }
             }
-        };
-        for run in &runs {
+        }
+        for (name, e) in &tick.failed {
+            self.counters
+                .scheduler_failures
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::error!(campaign = %name, error = %e, "a campaign run could not start");
+        }
+        for run in &tick.runs {
             self.on_run_started(run, audit);
         }
-        Ok(runs)
+        tick
     }
 
     /// What happens when a run has started (its audience frozen, hold-out,
@@ -326,7 +353,7 @@ impl Campaigns {
             ),
             (
                 "segdb_campaign_scheduler_failures_total",
-                "Scheduler ticks whose runs could not start.",
+                "Campaign runs that could not start when due (tried again later).",
                 &c.scheduler_failures,
             ),
         ] {
@@ -377,8 +404,8 @@ fn scheduler_loop(state: Weak<crate::http::AppState>, wake: Arc<Wake>) {
             let wait = c.sleep_for();
             if !wait.is_zero() {
                 wait
-            } else if let Err(e) = c.tick(&s.store, &s.audit) {
-                tracing::warn!(error = %e, "the scheduler tries again in {RETRY_AFTER_FAILURE:?}");
+            } else if !c.tick(&s.store, &s.audit).failed.is_empty() {
+                tracing::warn!("the scheduler tries again in {RETRY_AFTER_FAILURE:?}");
                 RETRY_AFTER_FAILURE
             } else {
                 continue;

@@ -326,27 +326,32 @@ pub async fn act(
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };
-        let (runs, run_error) = if after.state == CampaignState::Scheduled {
-            match st.campaigns.tick(&st.store, &st.audit) {
-                Ok(runs) => (runs, None),
-                Err(e) => (Vec::new(), Some(e.to_string())),
-            }
+        let (runs, run_errors) = if after.state == CampaignState::Scheduled {
+            let tick = st.campaigns.tick(&st.store, &st.audit);
+            let errors: Vec<Value> = tick
+                .failed
+                .iter()
+                .map(|(c, e)| json!({ "campaign": c, "error": e.to_string() }))
+                .collect();
+            (tick.runs, errors)
         } else {
-            (Vec::new(), None)
+            (Vec::new(), Vec::new())
         };
         st.campaigns.changed();
         let now_c = st.campaigns.store.get(&n).unwrap_or(after);
-        Ok(Ok((before.ok(), now_c, runs, run_error)))
+        Ok(Ok((before.ok(), now_c, runs, run_errors)))
     })
     .await;
     let target = json!({ "campaign": audit::cut(&name) });
     match r {
-        Ok(Ok((before, c, runs, run_error))) => {
+        Ok(Ok((before, c, runs, run_errors))) => {
             let started: Vec<Value> = runs.iter().map(started_json).collect();
             let mut body = campaign_json(&c);
             body["runs_started"] = json!(started);
-            if let Some(e) = &run_error {
-                body["run_error"] = json!(e);
+            if !run_errors.is_empty() {
+                // The transition stands; these runs could not start now
+                // and the scheduler tries them again.
+                body["runs_failed"] = json!(run_errors);
             }
             let detail = json!({
                 "transition": action.as_str(),

@@ -407,23 +407,14 @@ fn campaigns_due_together_start_together_in_priority_order_under_caps() {
         "SELECT COUNT(*) FROM users WHERE city = 'c000' OR city = 'c001'",
     );
     // Not due yet: a tick starts nothing.
-    assert!(s
-        .state
-        .campaigns
-        .tick(&s.state.store, &s.state.audit)
-        .unwrap()
-        .is_empty());
-    // Noon: both start in one tick; the higher priority gets every user,
-    // the other is capped on all of them.
+    let tick = s.state.campaigns.tick(&s.state.store, &s.state.audit);
+    assert!(tick.runs.is_empty() && tick.failed.is_empty(), "{tick:?}");
+    // Noon: both start in one tick (this one, or the scheduler thread's,
+    // which the clock wakes: both are due at the same moment either way);
+    // the higher priority gets every user, the other is capped on all.
     s.state.campaigns.set_clock(NOW + 2 * 3600);
-    let runs = s
-        .state
-        .campaigns
-        .tick(&s.state.store, &s.state.audit)
-        .unwrap();
-    let mut names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
-    names.sort();
-    assert_eq!(names, ["high", "low"]);
+    let tick = s.state.campaigns.tick(&s.state.store, &s.state.audit);
+    assert!(tick.failed.is_empty(), "{tick:?}");
     let high = &show(&s, "high")["runs"][0];
     let low = &show(&s, "low")["runs"][0];
     assert_eq!(high["audience"], both);
@@ -701,4 +692,70 @@ fn show_campaigns_and_campaign_status_in_the_language() {
             .contains("no campaign named `nope`"),
         "{e}"
     );
+}
+
+#[test]
+fn a_campaign_that_cannot_start_does_not_hold_back_the_others() {
+    let (_dir, _store, _data, s) = server(300);
+    let admin = s.client(Some(ROOT));
+    status(
+        &post(
+            &admin,
+            "/v1/query",
+            "text/plain",
+            "CREATE TABLE t2 (city ENUM)",
+        ),
+        200,
+    );
+    status(
+        &post(
+            &admin,
+            "/v1/tables/t2/import",
+            "text/csv",
+            "user_id,city\nz1,c000\n",
+        ),
+        200,
+    );
+    let at = json!({"schedule": {"at": "2026-12-05T11:00:00Z"}});
+    let mut doomed: Value =
+        serde_json::from_str(&def("doomed", "city = 'c000'", at.clone())).unwrap();
+    doomed["table"] = json!("t2");
+    doomed["priority"] = json!(9);
+    status(&create(&s, ANN, &doomed.to_string()), 201);
+    status(&create(&s, ANN, &def("fine", "city = 'c000'", at)), 201);
+    for name in ["doomed", "fine"] {
+        status(&act(&s, ANN, name, "start"), 200);
+    }
+    status(
+        &post(&admin, "/v1/query", "text/plain", "DROP TABLE t2"),
+        200,
+    );
+    // Due together; t2 is gone: the batch fails, each is tried alone.
+    // The clock wakes the thread too: whichever ticks first, `fine` runs
+    // and `doomed` stays scheduled.
+    s.state.campaigns.set_clock(NOW + 3600);
+    let tick = s.state.campaigns.tick(&s.state.store, &s.state.audit);
+    assert!(tick.runs.iter().all(|r| r.name == "fine"), "{tick:?}");
+    assert!(tick.failed.iter().all(|(n, _)| n == "doomed"), "{tick:?}");
+    assert_eq!(show(&s, "fine")["state"], "running");
+    let d = show(&s, "doomed");
+    assert_eq!(d["state"], "scheduled");
+    assert_eq!(d["runs"], json!([]));
+    let m = get(&s.client(Some(READER)), "/metrics").text();
+    let failures: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("segdb_campaign_scheduler_failures_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(failures >= 1, "{m}");
+}
+
+#[test]
+fn the_scheduler_stops_with_the_server() {
+    let (_dir, _store, _data, s) = server(200);
+    let state = s.state.clone();
+    assert!(state.campaigns.scheduler_running());
+    drop(s);
+    assert!(!state.campaigns.scheduler_running());
 }
