@@ -313,6 +313,8 @@ pub enum StatementKind {
     DropSegment(Ident),
     /// `SHOW SEGMENTS`.
     ShowSegments,
+    /// `SHOW CAMPAIGNS`.
+    ShowCampaigns,
     /// `CALL name(arg, …, name => value)`.
     Call(Call),
     /// `INSIGHT [f, …] FROM t [WHERE …] [TOP k] [WIDTH w] [AS OF …]`.

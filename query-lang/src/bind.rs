@@ -159,6 +159,8 @@ pub enum Statement {
     },
     /// The list of segments.
     ShowSegments,
+    /// The list of campaigns.
+    ShowCampaigns,
     /// A procedure call, checked against its signature.
     Call(BoundCall),
     /// Who is in a segment: value counts, shares and TGI per field.
@@ -274,6 +276,7 @@ pub fn bind(
         }
         ast::StatementKind::ShowTables => Ok(Statement::ShowTables),
         ast::StatementKind::ShowSegments => Ok(Statement::ShowSegments),
+        ast::StatementKind::ShowCampaigns => Ok(Statement::ShowCampaigns),
         ast::StatementKind::CreateSegment(create) => {
             bind_create_segment(create, source, catalog, today)
         }

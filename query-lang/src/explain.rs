@@ -345,6 +345,7 @@ impl Display for Statement {
                 f.write_str(")")
             }
             Statement::ShowSegments => f.write_str("(show-segments)"),
+            Statement::ShowCampaigns => f.write_str("(show-campaigns)"),
             Statement::Call(call) => {
                 f.write_str("(call ")?;
                 write_name(f, &call.procedure)?;

@@ -84,7 +84,8 @@ pub fn fields_used(stmt: &ast::Statement, catalog: &dyn Catalog) -> Vec<FieldUse
         | StatementKind::ShowTables
         | StatementKind::ShowFields(_)
         | StatementKind::DropSegment(_)
-        | StatementKind::ShowSegments => {}
+        | StatementKind::ShowSegments
+        | StatementKind::ShowCampaigns => {}
     }
     w.uses
 }

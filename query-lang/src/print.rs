@@ -293,6 +293,7 @@ impl Display for Statement {
             StatementKind::CreateSegment(create) => create.fmt(f),
             StatementKind::DropSegment(name) => write!(f, "DROP SEGMENT {name}"),
             StatementKind::ShowSegments => f.write_str("SHOW SEGMENTS"),
+            StatementKind::ShowCampaigns => f.write_str("SHOW CAMPAIGNS"),
             StatementKind::Call(call) => call.fmt(f),
             StatementKind::Insight(insight) => insight.fmt(f),
             StatementKind::Compare(compare) => compare.fmt(f),

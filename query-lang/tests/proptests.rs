@@ -580,6 +580,7 @@ fn arb_statement() -> impl Strategy<Value = StatementKind> {
             .prop_map(|(table, field)| StatementKind::AlterTable(AlterTable { table, field })),
         arb_select().prop_map(StatementKind::Explain),
         Just(StatementKind::ShowSegments),
+        Just(StatementKind::ShowCampaigns),
         arb_ident().prop_map(StatementKind::DropSegment),
         (
             arb_ident(),

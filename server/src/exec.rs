@@ -1,6 +1,7 @@
 //! Runs bound statements against a store and shapes their answers as
 //! columns and rows.
 
+pub mod campaigns;
 mod insight;
 
 pub use insight::{bucket_label, COMPARE_COLUMNS, INSIGHT_COLUMNS};
@@ -383,6 +384,7 @@ pub fn run_statement_as(
         }
         Statement::ShowTables => Ok(show_tables(store)),
         Statement::ShowSegments => Ok(show_segments(store)),
+        Statement::ShowCampaigns => campaigns::show_campaigns(store),
         Statement::CreateSegment(seg) => create_segment(store, seg),
         Statement::DropSegment { name } => {
             store.drop_segment(&name)?;

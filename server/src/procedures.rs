@@ -13,7 +13,9 @@
 use std::sync::OnceLock;
 
 use segdb_engine::{date, EngineError, SegmentKind, Store, ID_COLUMN};
-use segdb_query_lang::{bind_segment, ArgValue, BoundCall, Param, ParamType, Signature};
+use segdb_query_lang::{
+    bind_segment, ArgValue, BoundCall, Param, ParamType, ProcedureRole, Signature,
+};
 use serde_json::{json, Value};
 
 use crate::exec::{Access, ExecError, ResultSet, StoreCatalog};
@@ -84,6 +86,15 @@ pub fn registry() -> &'static [Procedure] {
                 run: insight,
             },
             Procedure {
+                signature: Signature::new(
+                    "campaign_status",
+                    vec![Param::required("campaign", Str)],
+                    "a campaign's runs: audience, hold-out, capped and per-variant users, start and end",
+                )
+                .needs(ProcedureRole::Read),
+                run: campaign_status,
+            },
+            Procedure {
                 signature: Signature::new("procedures", vec![], "the procedures CALL can run"),
                 run: procedures,
             },
@@ -103,6 +114,11 @@ pub fn call(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet
         // The binder checked the name against this registry.
         None => Err(EngineError::Internal(format!("no procedure `{}`", call.procedure)).into()),
     }
+}
+
+/// `campaign_status(campaign)`.
+fn campaign_status(store: &Store, call: &BoundCall, _: Access) -> Result<ResultSet, ExecError> {
+    crate::exec::campaigns::campaign_status(store, str_arg(call, "campaign")?)
 }
 
 /// The error for an argument the binder should have checked.

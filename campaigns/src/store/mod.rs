@@ -204,6 +204,30 @@ impl CampaignStore {
         Ok(store)
     }
 
+    /// The campaigns of the store in `store_dir` read only (`segdb check`, `SHOW CAMPAIGNS`):
+    /// changing nothing (no directory made, no leftover run removed);
+    /// `None` if the store has no campaigns directory. A damaged catalog
+    /// is an error naming it.
+    pub fn open_read_only(store_dir: &Path) -> Result<Option<CampaignStore>, CampaignError> {
+        let dir = store_dir.join(CAMPAIGNS_DIR);
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        let path = dir.join("catalog.camp");
+        let catalog = if path.exists() {
+            let payload = checked::read(&path, FileKind::Catalog)?;
+            serde_json::from_slice(&payload)
+                .map_err(|e| checked::corrupt(&path, format!("not a campaign catalog: {e}")))?
+        } else {
+            CatalogFile::default()
+        };
+        Ok(Some(CampaignStore {
+            dir,
+            fs: Arc::new(RealFs),
+            catalog: Mutex::new(catalog),
+        }))
+    }
+
     fn lock(&self) -> MutexGuard<'_, CatalogFile> {
         self.catalog.lock().unwrap_or_else(|p| p.into_inner())
     }

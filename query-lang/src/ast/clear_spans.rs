@@ -223,7 +223,9 @@ impl ClearSpans for Statement {
             StatementKind::DropTable(name)
             | StatementKind::ShowFields(name)
             | StatementKind::DropSegment(name) => name.clear_spans(),
-            StatementKind::ShowTables | StatementKind::ShowSegments => {}
+            StatementKind::ShowTables
+            | StatementKind::ShowSegments
+            | StatementKind::ShowCampaigns => {}
             StatementKind::CreateSegment(c) => {
                 c.name.clear_spans();
                 c.table.clear_spans();

@@ -105,6 +105,7 @@ impl<'a> Overlay<'a> {
             | Statement::ShowFields { .. }
             | Statement::Explain(_)
             | Statement::ShowSegments
+            | Statement::ShowCampaigns
             | Statement::Call(_)
             | Statement::Insight(_)
             | Statement::Compare(_) => {}

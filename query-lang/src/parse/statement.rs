@@ -100,7 +100,7 @@ impl Parser<'_> {
         })
     }
 
-    /// `show ::= "SHOW" "TABLES" | "SHOW" "FIELDS" "FROM" name`
+    /// `show ::= "SHOW" "TABLES" | "SHOW" "FIELDS" "FROM" name | "SHOW" "SEGMENTS" | "SHOW" "CAMPAIGNS"`
     fn parse_show(&mut self) -> Result<StatementKind, QueryError> {
         self.advance();
         if self.eat_keyword("TABLES").is_some() {
@@ -126,14 +126,21 @@ impl Parser<'_> {
             self.expect_statement_end("`;` or the end of the input after SHOW SEGMENTS")?;
             return Ok(StatementKind::ShowSegments);
         }
-        let err = self.expected("TABLES, FIELDS or SEGMENTS after SHOW");
+        if self.eat_keyword("CAMPAIGNS").is_some() {
+            self.expect_statement_end("`;` or the end of the input after SHOW CAMPAIGNS")?;
+            return Ok(StatementKind::ShowCampaigns);
+        }
+        let err = self.expected("TABLES, FIELDS, SEGMENTS or CAMPAIGNS after SHOW");
         Err(match self.peek().kind {
             TokenKind::Word(w) if w.eq_ignore_ascii_case("COLUMNS") => {
                 err.with_hint("a table has fields: SHOW FIELDS FROM t")
             }
             TokenKind::Word(w) => err.with_hint_opt(
-                suggest::nearest(&w.to_ascii_uppercase(), ["TABLES", "FIELDS", "SEGMENTS"])
-                    .map(|k| format!("did you mean `{k}`?")),
+                suggest::nearest(
+                    &w.to_ascii_uppercase(),
+                    ["TABLES", "FIELDS", "SEGMENTS", "CAMPAIGNS"],
+                )
+                .map(|k| format!("did you mean `{k}`?")),
             ),
             _ => err,
         })

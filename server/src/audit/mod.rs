@@ -50,11 +50,14 @@ pub enum Action {
     AuditRead,
     /// A request refused (401/403) that is none of the above.
     Access,
+    /// A campaign created, deleted, moved from state to state (approve,
+    /// start, pause, resume, cancel), or a run started by the scheduler.
+    Campaign,
 }
 
 impl Action {
     /// Every action, in the order of the closed set.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::SchemaChange,
         Action::SegmentCreate,
         Action::SegmentReplace,
@@ -68,6 +71,7 @@ impl Action {
         Action::Query,
         Action::AuditRead,
         Action::Access,
+        Action::Campaign,
     ];
 
     /// Its name in entries (`schema_change`, …).
@@ -86,6 +90,7 @@ impl Action {
             Action::Query => "query",
             Action::AuditRead => "audit_read",
             Action::Access => "access",
+            Action::Campaign => "campaign",
         }
     }
 

@@ -134,6 +134,10 @@ pub async fn serve(
         ));
     }
     let cancelled = running.cancel_all();
+    // The scheduler finishes a tick in progress (a run starts whole or
+    // not at all) and stops.
+    let campaigns = shared.clone();
+    let _ = tokio::task::spawn_blocking(move || campaigns.campaigns.stop()).await;
     tracing::info!(
         cancelled,
         "shutting down: running queries cancelled, finishing the requests in flight"

@@ -70,6 +70,9 @@ pub fn route_label(m: Option<&MatchedPath>) -> &'static str {
         "/v1/keys",
         "/v1/keys/{name}",
         "/v1/audit",
+        "/v1/campaigns",
+        "/v1/campaigns/{name}",
+        "/v1/campaigns/{name}/{action}",
     ];
     m.and_then(|m| ROUTES.iter().find(|r| **r == m.as_str()).copied())
         .unwrap_or("unmatched")

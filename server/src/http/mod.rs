@@ -7,6 +7,7 @@ pub mod api_error;
 pub mod audit_route;
 pub mod auth;
 mod body;
+mod campaigns;
 pub mod config;
 pub mod export_limit;
 mod id_list;
@@ -65,16 +66,20 @@ pub struct AppState {
     pub audit: Arc<Audit>,
     /// Ids exported per principal.
     pub export_limit: ExportLimit,
+    /// The campaigns (`DATA/campaigns.d/`) and their scheduler.
+    pub campaigns: crate::campaigns::Campaigns,
 }
 
 /// The shared state, as handlers get it.
 pub type Shared = Arc<AppState>;
 
 impl AppState {
-    /// The state of a server of `store` with `config`; fails if the
-    /// store's `KEYS` file cannot be read.
+    /// The state of a server of `store` with `config`, its campaign
+    /// scheduler started; fails if the store's `KEYS` file or its
+    /// campaigns cannot be read (the error names the file).
     pub fn new(store: Store, config: Config) -> Result<Shared, String> {
         let keys = KeyStore::open(&config.data)?;
+        let campaigns = crate::campaigns::Campaigns::open(&config.data)?;
         for k in keys.snapshot().iter() {
             if config.tokens.iter().any(|t| t.name == k.name) {
                 tracing::warn!(
@@ -104,7 +109,9 @@ impl AppState {
             metrics,
             running: Arc::default(),
             keys,
+            campaigns,
         }))
+        .inspect(crate::campaigns::Campaigns::start_scheduler)
     }
 
     /// Registers a query about to run, with the query timeout from now.
@@ -168,6 +175,15 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{name}", get(keys::describe).delete(keys::revoke))
         .route("/v1/audit", get(audit_route::read))
+        .route(
+            "/v1/campaigns",
+            get(campaigns::list).post(campaigns::create),
+        )
+        .route(
+            "/v1/campaigns/{name}",
+            get(campaigns::describe).delete(campaigns::delete),
+        )
+        .route("/v1/campaigns/{name}/{action}", post(campaigns::act))
         // A new route goes in `metrics::route_label` too (else it is
         // counted as `unmatched`).
         .fallback(not_found)
@@ -184,7 +200,8 @@ async fn metrics(
     axum::Extension(role): axum::Extension<Role>,
 ) -> Result<Response, ApiError> {
     auth::require(role, Role::Read, "reading metrics")?;
-    let text = s.metrics.render(&s.store);
+    let mut text = s.metrics.render(&s.store);
+    s.campaigns.render_metrics(&mut text);
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -43,6 +43,7 @@ fn required_role_with(
         | StatementKind::ShowTables
         | StatementKind::ShowFields(_)
         | StatementKind::ShowSegments
+        | StatementKind::ShowCampaigns
         | StatementKind::Insight(_)
         | StatementKind::Compare(_) => Role::Read,
         StatementKind::Call(c) => procedure_role(&c.name.name).map_or(Role::Read, Role::from),
@@ -79,6 +80,7 @@ pub fn kind_name(kind: &StatementKind) -> &'static str {
         StatementKind::CreateSegment(_) => "create_segment",
         StatementKind::DropSegment(_) => "drop_segment",
         StatementKind::ShowSegments => "show_segments",
+        StatementKind::ShowCampaigns => "show_campaigns",
         StatementKind::Call(_) => "call",
         StatementKind::Insight(_) => "insight",
         StatementKind::Compare(_) => "compare",

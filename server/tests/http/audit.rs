@@ -265,6 +265,68 @@ fn audit_has_an_entry_for_every_action_kind() {
     let all = get(&server.client(Some(ADMIN)), "/v1/audit?limit=10000").text();
     assert!(!all.contains(&secret), "a key's secret in the audit log");
 
+    // Campaigns: created and started by the writer, the run started by
+    // the scheduler, an illegal transition refused and still recorded.
+    let def = r#"{"name": "hello", "table": "users", "audience": {"where": "city = 'c000'"},
+        "channel": {"file": {"dir": "/tmp/segdb-out", "format": "jsonl"}},
+        "variants": [{"name": "a", "weight": 1, "template": "Hi {city}"}],
+        "schedule": "now"}"#;
+    let r = request(
+        &server,
+        WRITER,
+        "POST",
+        "/v1/campaigns",
+        &json_ct,
+        Some(def),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = request(
+        &server,
+        WRITER,
+        "POST",
+        "/v1/campaigns/hello/start",
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = request(
+        &server,
+        WRITER,
+        "POST",
+        "/v1/campaigns/hello/resume",
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    let campaign = of(&server, "campaign");
+    let seen: Vec<(&str, &str, &str)> = campaign
+        .iter()
+        .map(|e| {
+            (
+                e["principal"].as_str().unwrap(),
+                e["detail"]["transition"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("will", "create", "ok"),
+            ("scheduler", "run_started", "ok"),
+            ("will", "start", "ok"),
+            ("will", "resume", "error"),
+        ],
+        "{campaign:#?}"
+    );
+    for e in &campaign {
+        assert_eq!(e["target"], json!({"campaign": "hello"}), "{e}");
+    }
+    assert_eq!(campaign[1]["detail"]["audience"], c000, "{:?}", campaign[1]);
+    assert_eq!(campaign[2]["detail"]["from"], "draft");
+    assert_eq!(campaign[2]["detail"]["to"], "running");
+    assert_eq!(campaign[3]["error"], "illegal_transition");
+
     // Entries are counted in /metrics.
     let m = get(&server.client(Some(ADMIN)), "/metrics").text();
     let line = m

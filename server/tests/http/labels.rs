@@ -168,6 +168,13 @@ fn every_route_is_counted_under_its_pattern() {
         ("GET", "/v1/segments/nope/ids", "/v1/segments/{name}/ids"),
         ("GET", "/v1/keys", "/v1/keys"),
         ("GET", "/v1/keys/nope", "/v1/keys/{name}"),
+        ("GET", "/v1/campaigns", "/v1/campaigns"),
+        ("GET", "/v1/campaigns/nope", "/v1/campaigns/{name}"),
+        (
+            "POST",
+            "/v1/campaigns/nope/start",
+            "/v1/campaigns/{name}/{action}",
+        ),
         ("GET", "/metrics", "/metrics"),
     ];
     for (method, path, _) in routes {

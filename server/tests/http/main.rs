@@ -6,6 +6,7 @@
 mod answers;
 mod audit;
 mod auth;
+mod campaigns;
 #[path = "../common/mod.rs"]
 mod common;
 mod csv_ids;

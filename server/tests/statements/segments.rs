@@ -123,6 +123,7 @@ pub(crate) fn segments_and_calls(store: &Path, data: &Data, dir: &Path) {
             "segment_info",
             "profile",
             "insight",
+            "campaign_status",
             "procedures"
         ]
     );

@@ -246,3 +246,78 @@ fn check_of_a_directory_without_a_store_says_so() {
     assert!(!ok);
     assert!(err.contains("is not a segdb store"), "{err}");
 }
+
+/// `clean_store` with a campaign whose run has started: the catalog, the
+/// run's bitmaps.
+fn store_with_a_run(dir: &Path) {
+    use segdb_campaigns::{Action, Actor, CampaignDef, CampaignStore, Role};
+    clean_store(dir);
+    let store = Store::open(dir).unwrap();
+    let campaigns = CampaignStore::open(dir).unwrap();
+    let def: CampaignDef = serde_json::from_str(
+        r#"{"name": "hello", "table": "users", "audience": {"where": "city = 'paris'"},
+            "channel": {"file": {"dir": "/tmp/segdb-out", "format": "jsonl"}},
+            "variants": [{"name": "a", "weight": 1, "template": "Hi {city}"}],
+            "schedule": "now"}"#,
+    )
+    .unwrap();
+    let ann = Actor::new("ann", Role::Write);
+    let now = 1_765_000_000;
+    campaigns.create(&store, def, &ann, now).unwrap();
+    campaigns.act("hello", Action::Start, &ann, now).unwrap();
+    let runs = campaigns
+        .start_runs(
+            &store,
+            &["hello"],
+            &Actor::new("scheduler", Role::Admin),
+            now,
+        )
+        .unwrap();
+    assert_eq!(runs[0].run.audience, 2);
+}
+
+#[test]
+fn check_verifies_the_campaign_files_and_names_the_damaged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean");
+    store_with_a_run(&clean);
+    let (ok, v, err) = check_json(&clean);
+    assert!(ok, "{v:#}\n{err}");
+    let (_, plain, _) = check_json(&{
+        let d = dir.path().join("plain");
+        clean_store(&d);
+        d
+    });
+    // The catalog and the run's audience, hold-out, capped and variant
+    // bitmaps are read too.
+    assert_eq!(
+        v["files"].as_u64().unwrap(),
+        plain["files"].as_u64().unwrap() + 5,
+        "{v:#}\n{plain:#}"
+    );
+
+    let case = |name: &str| -> PathBuf {
+        let d = dir.path().join(name);
+        copy_dir(&clean, &d);
+        d
+    };
+    let s = case("run");
+    let run_dir = file_starting(&s.join("campaigns.d").join("runs"), "");
+    let variant = run_dir.join("variant-0.roar");
+    flip(&variant, 30);
+    let (ok, v, _) = check_json(&s);
+    assert!(!ok);
+    let pr = only_problem(&v);
+    assert_eq!(pr["file"], variant.to_str().unwrap(), "{v:#}");
+    assert!(pr["what"].as_str().unwrap().contains("checksum"), "{v:#}");
+
+    let s = case("catalog");
+    let catalog = s.join("campaigns.d").join("catalog.camp");
+    flip(&catalog, 40);
+    let (ok, out, _) = segdb(&["check", "--data", p(&s)]);
+    assert!(!ok);
+    assert!(
+        out.contains(&format!("problem: {}", catalog.display())),
+        "{out}"
+    );
+}

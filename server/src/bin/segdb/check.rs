@@ -5,12 +5,15 @@
 
 use std::path::Path;
 
-use segdb_engine::check::check_store;
+use segdb_campaigns::store::CAMPAIGNS_DIR;
+use segdb_campaigns::{CampaignError, CampaignStore};
+use segdb_engine::check::{check_store, CheckReport, Problem};
 
 use crate::AnyError;
 
 pub fn check(data: &Path, json: bool) -> Result<(), AnyError> {
-    let report = check_store(data)?;
+    let mut report = check_store(data)?;
+    check_campaigns(data, &mut report);
     if json {
         let mut v = serde_json::to_value(&report)?;
         v["ok"] = serde_json::Value::Bool(report.is_ok());
@@ -37,5 +40,39 @@ pub fn check(data: &Path, json: bool) -> Result<(), AnyError> {
         0 => Ok(()),
         1 => Err(format!("{} has a problem (above)", data.display()).into()),
         n => Err(format!("{} has {n} problems (above)", data.display()).into()),
+    }
+}
+
+/// Adds the campaign files (`DATA/campaigns.d/`: the catalog, every run's
+/// bitmaps, every touch file) to `report`, each damaged one a problem
+/// naming it.
+fn check_campaigns(data: &Path, report: &mut CheckReport) {
+    let problem = |e: CampaignError| {
+        let (file, what) = match e {
+            CampaignError::Corrupt { path, what } => (path, what),
+            other => (data.join(CAMPAIGNS_DIR), other.to_string()),
+        };
+        Problem {
+            file,
+            offset: None,
+            table: None,
+            field: None,
+            shard: None,
+            block: None,
+            what,
+        }
+    };
+    match CampaignStore::open_read_only(data) {
+        Ok(None) => {}
+        Ok(Some(c)) => {
+            report.files += 1;
+            let (files, damage) = c.verify();
+            report.files += files;
+            report.problems.extend(damage.into_iter().map(problem));
+        }
+        Err(e) => {
+            report.files += 1;
+            report.problems.push(problem(e));
+        }
     }
 }
