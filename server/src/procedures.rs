@@ -356,6 +356,7 @@ mod tests {
                 ("segment_info", ProcedureRole::Read, false),
                 ("profile", ProcedureRole::Read, false),
                 ("insight", ProcedureRole::Read, false),
+                ("campaign_status", ProcedureRole::Read, false),
                 ("procedures", ProcedureRole::Read, false),
             ]
         );
