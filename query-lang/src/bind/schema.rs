@@ -1,0 +1,111 @@
+//! Binding of schema statements: CREATE TABLE and ALTER TABLE … ADD, and
+//! the field declarations they hold.
+
+use super::*;
+
+pub(super) fn schema_error(message: String, span: Span, source: &str) -> QueryError {
+    QueryError::new(ErrorKind::InvalidSchema(message), span, source)
+}
+
+/// One field declaration: not `user_id`; a category that is a plain name.
+/// SENSITIVE is allowed on every kind.
+fn bind_field_decl(decl: &ast::FieldDecl, source: &str) -> Result<FieldDef, QueryError> {
+    let name = &decl.name;
+    if name.name == ID_COLUMN {
+        return Err(schema_error(
+            format!("`{ID_COLUMN}` is reserved for the external id of every table"),
+            name.span,
+            source,
+        )
+        .with_hint("every table has user_id already; choose another name"));
+    }
+    let kind = match decl.kind {
+        KindName::Enum => FieldKind::Enum,
+        KindName::Set => FieldKind::Set,
+        KindName::Bool => FieldKind::Bool,
+        KindName::Int => FieldKind::Int,
+        KindName::Event => FieldKind::Event,
+        KindName::Text => FieldKind::Text,
+    };
+    if let Some(c) = &decl.category {
+        if !segment::valid_segment_name(&c.name) {
+            return Err(schema_error(
+                format!(
+                    "category {} must be letters, digits and `_`, not starting with a digit, at most 128 bytes",
+                    snippet(&c.name)
+                ),
+                c.span,
+                source,
+            ));
+        }
+    }
+    if let (Some(span), false) = (
+        decl.closed,
+        matches!(kind, FieldKind::Enum | FieldKind::Set),
+    ) {
+        return Err(schema_error(
+            format!(
+                "CLOSED applies to ENUM and SET fields (a fixed list of values); `{}` is {}",
+                name.name,
+                kind.as_str()
+            ),
+            span,
+            source,
+        ));
+    }
+    Ok(FieldDef {
+        name: name.name.clone(),
+        kind,
+        sensitive: decl.sensitive.is_some(),
+        category: decl.category.as_ref().map(|c| c.name.clone()),
+        closed: decl.closed.is_some(),
+    })
+}
+
+pub(super) fn bind_create_table(
+    create: &ast::CreateTable,
+    source: &str,
+) -> Result<Statement, QueryError> {
+    let mut seen = HashSet::new();
+    let mut fields = Vec::with_capacity(create.fields.len());
+    for decl in &create.fields {
+        let field = bind_field_decl(decl, source)?;
+        if !seen.insert(decl.name.name.as_str()) {
+            return Err(schema_error(
+                format!("field {} is declared twice", snippet(&decl.name.name)),
+                decl.name.span,
+                source,
+            ));
+        }
+        fields.push(field);
+    }
+    Ok(Statement::CreateTable {
+        name: create.name.name.clone(),
+        schema: Schema { fields },
+    })
+}
+
+pub(super) fn bind_alter_table(
+    alter: &ast::AlterTable,
+    source: &str,
+    catalog: &dyn Catalog,
+) -> Result<Statement, QueryError> {
+    let schema = table_schema(&alter.table, source, catalog)?;
+    let field = bind_field_decl(&alter.field, source)?;
+    if let Some(old) = schema.field(&field.name) {
+        return Err(schema_error(
+            format!(
+                "table {} has a field {} already ({})",
+                snippet(&alter.table.name),
+                snippet(&field.name),
+                old.kind.as_str()
+            ),
+            alter.field.name.span,
+            source,
+        ));
+    }
+    Ok(Statement::AlterTableAdd {
+        table: alter.table.name.clone(),
+        field,
+    })
+}
