@@ -140,6 +140,19 @@ fn a_started_run_delivers_each_user_once_with_its_text_and_ends_done() {
         rx.count()
     );
     assert_eq!(metric(&s, "segdb_campaign_runs_delivered_total"), 1);
+    // The language shows the same, from the run's checkpoint.
+    let v = s
+        .client(Some(READER))
+        .query("CALL campaign_status('hello')")
+        .unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows[0][3], "audience");
+    assert_eq!(rows[0][6], total, "{v}");
+    assert_eq!(rows[0][7], 0, "{v}");
+    for (i, users) in want.iter().enumerate() {
+        assert_eq!(rows[3 + i][3], "variant");
+        assert_eq!(rows[3 + i][6], users.len(), "{v}");
+    }
     assert_eq!(metric(&s, "segdb_campaign_runs_in_progress"), 0);
 }
 

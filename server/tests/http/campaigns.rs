@@ -654,9 +654,16 @@ fn show_campaigns_and_campaign_status_in_the_language() {
             "finished_at",
             "group",
             "variant",
-            "users"
+            "users",
+            "sent",
+            "failed"
         ])
     );
+    // Nothing delivered (nobody listens at the webhook): zeros for the
+    // run and its variants, null for hold-out and capped.
+    assert_eq!(v["rows"][0][6], 0, "{v}");
+    assert_eq!(v["rows"][1][6], Value::Null, "{v}");
+    assert_eq!(v["rows"][3][7], 0, "{v}");
     let rows = v["rows"].as_array().unwrap();
     let cells: Vec<(Value, Value, Value)> = rows
         .iter()
