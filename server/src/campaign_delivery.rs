@@ -64,6 +64,10 @@ pub struct Delivery {
     workers: Mutex<HashMap<String, Worker>>,
     state: OnceLock<Weak<AppState>>,
     stopping: AtomicBool,
+    /// (first wait, longest wait, give up after) for an unavailable
+    /// channel: [`RETRY_FIRST`], [`RETRY_MAX`], [`GIVE_UP_AFTER`] unless a
+    /// test sets others.
+    retry: Mutex<(Duration, Duration, Duration)>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -85,7 +89,16 @@ impl Delivery {
             workers: Mutex::new(HashMap::new()),
             state: OnceLock::new(),
             stopping: AtomicBool::new(false),
+            retry: Mutex::new((RETRY_FIRST, RETRY_MAX, GIVE_UP_AFTER)),
         })
+    }
+
+    /// Other waits for an unavailable channel (tests, which must not wait
+    /// minutes): the first wait (doubling up to `max`), and how long
+    /// before the run fails. Workers started after it use them.
+    #[doc(hidden)]
+    pub fn set_retry(&self, first: Duration, max: Duration, give_up: Duration) {
+        *self.retry.lock().unwrap_or_else(|p| p.into_inner()) = (first, max, give_up);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Worker>> {
@@ -122,9 +135,10 @@ impl Delivery {
         let control = Control::new();
         let c2 = control.clone();
         let n = name.to_owned();
+        let retry = *self.retry.lock().unwrap_or_else(|p| p.into_inner());
         let spawned = std::thread::Builder::new()
             .name("segdb-deliver".into())
-            .spawn(move || work(weak, &n, run, &c2));
+            .spawn(move || work(weak, &n, run, &c2, retry));
         match spawned {
             Ok(handle) => {
                 workers.insert(name.to_owned(), Worker { control, handle });
@@ -316,13 +330,22 @@ fn sink_for(c: &Campaign, control: &Control, counters: &Arc<Counters>) -> Box<dy
 }
 
 /// The worker: delivers until the run is complete, stopped, or failed.
-fn work(weak: Weak<AppState>, name: &str, run: u32, control: &Control) {
-    let first_unavailable = Instant::now();
-    let mut wait = RETRY_FIRST;
+fn work(
+    weak: Weak<AppState>,
+    name: &str,
+    run: u32,
+    control: &Control,
+    (first, max, give_up): (Duration, Duration, Duration),
+) {
+    let mut since: Option<Instant> = None;
+    let mut wait = first;
     loop {
         let Some(s) = weak.upgrade() else { return };
         let d = &s.campaigns.delivery;
         let store = &s.campaigns.store;
+        let recorded =
+            |c: &Counters| c.sent.load(Ordering::Relaxed) + c.failed.load(Ordering::Relaxed);
+        let before = recorded(&d.counters);
         let result = store.get(name).and_then(|c| {
             let mut sink = sink_for(&c, control, &d.counters);
             deliver(
@@ -345,8 +368,16 @@ fn work(weak: Weak<AppState>, name: &str, run: u32, control: &Control) {
             Ok(_) => return,
             Err(CampaignError::Unavailable(why)) => {
                 d.unavailable.fetch_add(1, Ordering::Relaxed);
-                if first_unavailable.elapsed() >= GIVE_UP_AFTER {
-                    tracing::error!(campaign = %name, run, "the channel stayed unavailable for {GIVE_UP_AFTER:?}: the run fails ({why})");
+                if recorded(&d.counters) != before {
+                    // It delivered since the last try (the counters are
+                    // every run's, so another run's progress counts too:
+                    // the run fails later, never sooner).
+                    since = None;
+                    wait = first;
+                }
+                let since = *since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= give_up {
+                    tracing::error!(campaign = %name, run, "the channel stayed unavailable for {give_up:?}: the run fails ({why})");
                     finish(&s, name, run, true, Some(why));
                     return;
                 }
@@ -355,7 +386,7 @@ fn work(weak: Weak<AppState>, name: &str, run: u32, control: &Control) {
                 if control.wait(wait) {
                     return;
                 }
-                wait = (wait * 2).min(RETRY_MAX);
+                wait = (wait * 2).min(max);
             }
             Err(e) => {
                 tracing::error!(campaign = %name, run, error = %e, "a campaign run could not be delivered: it fails");

@@ -7,29 +7,36 @@
 //! resume finishes; `/metrics` counts it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use segdb_campaigns::deliver::receiver::{Answer, Receiver, Request};
 use serde_json::{json, Value};
 
-use super::campaigns::{act, create, def, server, show, status, ANN, READER};
+use super::campaigns::{act, create, def, server, show, status, ANN, NOW, READER};
 use super::*;
 
-/// Polls the campaign until its state is `want` (bounded in count and
-/// time), returning it.
+/// Polls the campaign until `done` says so (bounded in count and time),
+/// returning it.
 #[track_caller]
-fn wait_state(s: &Server, name: &str, want: &str) -> Value {
+fn wait_until(s: &Server, name: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut c = Value::Null;
     for _ in 0..200_000 {
         c = show(s, name);
-        if c["state"] == want || Instant::now() > deadline {
+        if done(&c) || Instant::now() > deadline {
             break;
         }
     }
-    assert_eq!(c["state"], want, "{c}");
+    assert!(done(&c), "{c}");
     c
+}
+
+/// Polls the campaign until its state is `want`.
+#[track_caller]
+fn wait_state(s: &Server, name: &str, want: &str) -> Value {
+    wait_until(s, name, |c| c["state"] == want)
 }
 
 /// Every message the receiver accepted: (user id -> (message id, text)),
@@ -354,4 +361,78 @@ fn the_file_channel_writes_its_files() {
         assert_eq!(set, want[i]);
         assert_eq!(c["runs"][0]["variants"][i]["sent"], users.len());
     }
+}
+
+#[test]
+fn a_channel_down_then_up_is_tried_again_and_one_down_for_good_fails_the_run() {
+    let (_dir, _store, _data, s) = server(300);
+    // Short waits (the server's are 5 s doubling to 5 min, for an hour).
+    s.state.campaigns.delivery.set_retry(
+        Duration::from_millis(10),
+        Duration::from_millis(20),
+        Duration::from_secs(60),
+    );
+    let tries = Arc::new(AtomicU64::new(0));
+    let t = tries.clone();
+    let rx = Receiver::start(move |_| {
+        if t.fetch_add(1, Ordering::SeqCst) < 3 {
+            Answer::Status(503, "down".into())
+        } else {
+            Answer::Status(200, "ok".into())
+        }
+    });
+    let hook = json!({"webhook": {"url": rx.url(), "batch_size": 10, "max_retries": 0}});
+    let body = def("later", "age > 20", json!({ "channel": hook }));
+    status(&create(&s, ANN, &body), 201);
+    status(&act(&s, ANN, "later", "start"), 200);
+    let c = wait_state(&s, "later", "done");
+    let want = &expected(&s, "later")[0];
+    assert_eq!(messages(&rx.accepted()).len(), want.len());
+    assert_eq!(c["runs"][0]["sent"], want.len());
+    assert_eq!(metric(&s, "segdb_campaign_channel_unavailable_total"), 3);
+
+    // Nobody listens: tried again until the (short) give-up, then failed.
+    s.state.campaigns.delivery.set_retry(
+        Duration::from_millis(10),
+        Duration::from_millis(20),
+        Duration::from_millis(200),
+    );
+    let hook = json!({"webhook": {"url": "http://127.0.0.1:9/hook", "max_retries": 0}});
+    let body = def("dead", "age > 20", json!({ "channel": hook }));
+    status(&create(&s, ANN, &body), 201);
+    status(&act(&s, ANN, "dead", "start"), 200);
+    let c = wait_state(&s, "dead", "failed");
+    assert_eq!(c["runs"][0]["sent"], 0);
+    let last = c["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "run_failed", "{c}");
+    assert_eq!(last["actor"], "scheduler");
+    assert_eq!(metric(&s, "segdb_campaign_runs_failed_total"), 1);
+    assert!(metric(&s, "segdb_campaign_channel_unavailable_total") > 4);
+}
+
+#[test]
+fn a_daily_run_is_delivered_and_scheduled_again() {
+    let (_dir, _store, _data, s) = server(300);
+    let rx = Receiver::start(|_| Answer::Status(200, "ok".into()));
+    let body = def(
+        "daily",
+        "age > 20",
+        json!({"channel": webhook(&rx.url(), 25), "schedule": {"daily": "10:30"}}),
+    );
+    status(&create(&s, ANN, &body), 201);
+    assert_eq!(
+        status(&act(&s, ANN, "daily", "start"), 200)["state"],
+        "scheduled"
+    );
+    s.state.campaigns.set_clock(NOW + 1800);
+    let c = wait_until(&s, "daily", |c| {
+        c["state"] == "scheduled" && c["runs"][0]["finished_at"].is_string()
+    });
+    let want = &expected(&s, "daily")[0];
+    assert_eq!(c["runs"].as_array().unwrap().len(), 1, "{c}");
+    assert_eq!(c["runs"][0]["sent"], want.len());
+    assert_eq!(messages(&rx.accepted()).len(), want.len());
+    let last = c["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "run_finished", "{c}");
+    assert!(c["next_run_at"].as_str().unwrap() > c["runs"][0]["started_at"].as_str().unwrap());
 }
