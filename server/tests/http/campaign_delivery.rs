@@ -267,7 +267,11 @@ fn pause_stops_delivery_and_resume_finishes_it() {
     let sent_then = rx.accepted().len();
     let c = show(&s, "paused");
     assert!(sent_then >= 2, "the batch in flight was delivered");
-    assert!(sent_then * 10 < want.len(), "stopped early: {sent_then}");
+    assert!(
+        sent_then * 10 < want.len(),
+        "stopped early: {sent_then} of {}",
+        want.len()
+    );
     assert_eq!(c["runs"][0]["sent"], sent_then * 10);
     assert_eq!(metric(&s, "segdb_campaign_runs_in_progress"), 0);
     assert_eq!(rx.accepted().len(), sent_then, "nothing sent while paused");
@@ -435,4 +439,61 @@ fn a_daily_run_is_delivered_and_scheduled_again() {
     let last = c["history"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["action"], "run_finished", "{c}");
     assert!(c["next_run_at"].as_str().unwrap() > c["runs"][0]["started_at"].as_str().unwrap());
+}
+
+#[test]
+fn a_graceful_stop_stops_delivery_and_the_next_start_resumes_it() {
+    let (_dir, store, _data, s) = server(600);
+    let gate = Arc::new(Gate::default());
+    let (arrived_tx, arrived) = mpsc::channel();
+    let arrived_tx = Mutex::new(arrived_tx);
+    let g = gate.clone();
+    let rx = Receiver::start(move |r| {
+        if r.number == 2 {
+            let _ = arrived_tx.lock().unwrap().send(());
+            g.wait();
+        }
+        Answer::Status(200, "ok".into())
+    });
+    let body = def(
+        "halt",
+        "age > 20",
+        json!({"channel": webhook(&rx.url(), 10)}),
+    );
+    status(&create(&s, ANN, &body), 201);
+    status(&act(&s, ANN, "halt", "start"), 200);
+    arrived.recv_timeout(Duration::from_secs(30)).unwrap();
+    let want = expected(&s, "halt").swap_remove(0);
+    let state = s.state.clone();
+    std::thread::scope(|scope| {
+        // The stop waits for the worker, which waits for the receiver.
+        let stopping = scope.spawn(move || drop(s));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for _ in 0..10_000_000 {
+            if !state.campaigns.scheduler_running() || Instant::now() > deadline {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        gate.open();
+        stopping.join().unwrap();
+    });
+    assert_eq!(state.campaigns.delivery.in_progress(), 0);
+    let sent_then = rx.accepted().len();
+    assert!(
+        sent_then * 10 < want.len(),
+        "stopped early: {sent_then} of {}",
+        want.len()
+    );
+    assert_eq!(
+        state.campaigns.store.get("halt").unwrap().state.as_str(),
+        "running"
+    );
+    drop(state);
+    // The next start resumes the run by itself.
+    let s = Server::start(&store, super::campaigns::settings());
+    let c = wait_state(&s, "halt", "done");
+    let got = messages(&rx.accepted());
+    assert_eq!(got.len(), want.len());
+    assert_eq!(c["runs"][0]["sent"], want.len());
 }
