@@ -1,9 +1,10 @@
 //! Campaign delivery survives `kill -9` (issue 13): the real `segdb serve`
 //! delivers a run of a 2,000-user audience in batches of 50 to a webhook
 //! receiver in this process, and is killed with SIGKILL at 24 moments
-//! during delivery (after a pseudo-random 1 to 3 requests of each life,
-//! while the receiver is answering one: before or after its answer
-//! reaches the server), restarted each time (it resumes the run itself).
+//! during delivery (once a pseudo-random 1 to 3 requests of each life have
+//! arrived, plus 0 to 12 ms or until the next request: while the receiver
+//! is answering, after the answer reached the server, or between
+//! batches), restarted each time (it resumes the run itself).
 //! At the end the run is `done`, every sendable user got exactly one
 //! distinct message id, and at most one batch per kill was delivered twice,
 //! with the same key and the same body.
@@ -127,6 +128,10 @@ fn delivery_survives_kill_9_at_random_moments() {
             // The run finished before this kill.
             break;
         }
+        // Then up to 12 ms more (or until the next request): the kill lands
+        // while the receiver answers, or after the answer reached the
+        // server (before or after its record), or between batches.
+        let _ = seen.recv_timeout(Duration::from_millis(rng.next() % 13));
         kill9(server.take().unwrap());
         kills += 1;
         while seen.try_recv().is_ok() {}
