@@ -391,14 +391,18 @@ pub async fn act(
         };
         st.campaigns.changed();
         let now_c = st.campaigns.store.get(&n).unwrap_or(after);
-        Ok(Ok((before.ok(), now_c, runs, run_errors)))
+        let mut body = campaign_json(&now_c);
+        if let Err(e) = with_delivery(&st, &now_c, &mut body) {
+            // The transition stands; the figures are in GET.
+            tracing::error!(campaign = %n, error = %e, "reading a run's delivery");
+        }
+        Ok(Ok((before.ok(), now_c, body, runs, run_errors)))
     })
     .await;
     let target = json!({ "campaign": audit::cut(&name) });
     match r {
-        Ok(Ok((before, c, runs, run_errors))) => {
+        Ok(Ok((before, c, mut body, runs, run_errors))) => {
             let started: Vec<Value> = runs.iter().map(started_json).collect();
-            let mut body = campaign_json(&c);
             body["runs_started"] = json!(started);
             if !run_errors.is_empty() {
                 // The transition stands; these runs could not start now

@@ -262,7 +262,8 @@ fn pause_stops_delivery_and_resume_finishes_it() {
         gate.open();
         p.join().unwrap()
     });
-    assert_eq!(status(&pause, 200)["state"], "paused");
+    let paused = status(&pause, 200);
+    assert_eq!(paused["state"], "paused");
     let want = &expected(&s, "paused")[0];
     let sent_then = rx.accepted().len();
     let c = show(&s, "paused");
@@ -273,6 +274,8 @@ fn pause_stops_delivery_and_resume_finishes_it() {
         want.len()
     );
     assert_eq!(c["runs"][0]["sent"], sent_then * 10);
+    // The pause's answer has the figures too.
+    assert_eq!(paused["runs"][0]["sent"], sent_then * 10);
     assert_eq!(metric(&s, "segdb_campaign_runs_in_progress"), 0);
     assert_eq!(rx.accepted().len(), sent_then, "nothing sent while paused");
     assert_eq!(
