@@ -96,6 +96,8 @@ pub struct Campaigns {
     pub clock: Clock,
     /// Counters for `/metrics`.
     pub counters: CampaignCounters,
+    /// The delivery log and the runs' delivery workers.
+    pub delivery: crate::campaign_delivery::Delivery,
     /// One tick at a time (the scheduler's and a request's).
     tick_lock: Mutex<()>,
     /// How the scheduler is woken and stopped (shared with its thread,
@@ -144,8 +146,10 @@ impl Campaigns {
     /// naming the file.
     pub fn open(data: &std::path::Path) -> Result<Campaigns, String> {
         let store = CampaignStore::open(data).map_err(|e| format!("opening the campaigns: {e}"))?;
+        let delivery = crate::campaign_delivery::Delivery::open(data)?;
         Ok(Campaigns {
             store,
+            delivery,
             clock: Clock::default(),
             counters: CampaignCounters::default(),
             tick_lock: Mutex::new(()),
@@ -191,13 +195,20 @@ impl Campaigns {
         }
         let names: Vec<&str> = due.iter().map(String::as_str).collect();
         let scheduler = Actor::new(SCHEDULER, Role::Admin);
-        match self.store.start_runs(store, &names, &scheduler, now) {
+        let log = Some(&self.delivery.log);
+        match self
+            .store
+            .start_runs_with(store, &names, &scheduler, now, log)
+        {
             Ok(runs) => tick.runs = runs,
             Err(e) if names.len() == 1 => tick.failed.push((names[0].to_owned(), e)),
             Err(e) => {
                 tracing::warn!(campaigns = ?names, error = %e, "campaign runs could not start together; starting each alone");
                 for name in &names {
-                    match self.store.start_runs(store, &[name], &scheduler, now) {
+                    match self
+                        .store
+                        .start_runs_with(store, &[name], &scheduler, now, log)
+                    {
                         Ok(runs) => tick.runs.extend(runs),
                         Err(e) => tick.failed.push(((*name).to_owned(), e)),
                     }
@@ -217,8 +228,8 @@ impl Campaigns {
     }
 
     /// What happens when a run has started (its audience frozen, hold-out,
-    /// caps and variants decided and on disk): logged, counted, audited.
-    /// Delivery hands the run to its executor here.
+    /// caps and variants decided and on disk): logged, counted, audited,
+    /// and handed to a delivery worker.
     pub fn on_run_started(&self, run: &StartedRun, audit: &Audit) {
         let r = &run.run;
         let c = &self.counters;
@@ -251,11 +262,13 @@ impl Campaigns {
         if let Err(e) = audit.record(&entry) {
             tracing::error!("{e}");
         }
+        self.delivery.start(&run.name, r.number);
     }
 
     /// Starts the scheduler thread for `state` (it holds no strong
     /// reference: when the server's state is gone, it ends).
     pub fn start_scheduler(state: &Arc<crate::http::AppState>) {
+        state.campaigns.delivery.attach(state);
         let weak: Weak<crate::http::AppState> = Arc::downgrade(state);
         let wake = state.campaigns.wake.clone();
         let spawned = std::thread::Builder::new()
@@ -274,7 +287,9 @@ impl Campaigns {
     }
 
     /// Stops the scheduler and waits for it (a tick in progress finishes
-    /// first: a run is started whole or not at all).
+    /// first: a run is started whole or not at all), then stops the
+    /// delivery workers and waits for them (each records the batch in
+    /// flight; the runs resume at the next start).
     pub fn stop(&self) {
         *self.wake.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
         self.wake.cv.notify_all();
@@ -284,6 +299,7 @@ impl Campaigns {
                 tracing::error!("the campaign scheduler panicked");
             }
         }
+        self.delivery.stop_all();
     }
 
     /// Whether the scheduler thread is running.
@@ -363,6 +379,7 @@ impl Campaigns {
                 v.load(Ordering::Relaxed)
             );
         }
+        self.delivery.render_metrics(o);
     }
 }
 

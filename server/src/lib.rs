@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod campaign_delivery;
 pub mod campaigns;
 pub mod client;
 pub mod exec;

@@ -89,7 +89,7 @@ pub fn registry() -> &'static [Procedure] {
                 signature: Signature::new(
                     "campaign_status",
                     vec![Param::required("campaign", Str)],
-                    "a campaign's runs: audience, hold-out, capped and per-variant users, start and end",
+                    "a campaign's runs: audience, hold-out, capped and per-variant users, sent and failed (as of the run's last checkpoint), start and end",
                 )
                 .needs(ProcedureRole::Read),
                 run: campaign_status,

@@ -32,11 +32,7 @@ impl CampaignStore {
 
     /// A run's delivered state from its directory (`None` if it was never
     /// checkpointed). Damage is an error naming the file.
-    pub(crate) fn load_delivered(
-        &self,
-        id: u64,
-        run: u32,
-    ) -> Result<Option<RunDelivery>, CampaignError> {
+    pub fn load_delivered(&self, id: u64, run: u32) -> Result<Option<RunDelivery>, CampaignError> {
         let dir = self.run_dir(id, run);
         let sent = dir.join("sent.roar");
         if !sent.exists() {

@@ -19,11 +19,12 @@ fn engine_error(e: CampaignError) -> ExecError {
     }
 }
 
+fn catalog(store: &Store) -> Result<Option<CampaignStore>, ExecError> {
+    CampaignStore::open_read_only(store.dir()).map_err(engine_error)
+}
+
 fn campaigns(store: &Store) -> Result<Vec<Campaign>, ExecError> {
-    Ok(CampaignStore::open_read_only(store.dir())
-        .map_err(engine_error)?
-        .map(|c| c.list())
-        .unwrap_or_default())
+    Ok(catalog(store)?.map(|c| c.list()).unwrap_or_default())
 }
 
 fn at(secs: i64) -> Value {
@@ -68,9 +69,14 @@ pub fn show_campaigns(store: &Store) -> Result<ResultSet, ExecError> {
 
 /// `CALL campaign_status('name')`: per run, one row for its audience,
 /// hold-out and capped users and one per variant (`group` `variant`,
-/// `variant` its name), with the run's start and end.
+/// `variant` its name), with the run's start and end, and the users sent
+/// and failed (the audience row: the run's; a variant's: its own; null
+/// for hold-out and capped) as of the run's last checkpoint (its end, a
+/// cancel, or every 16 MiB of delivery records): a run still delivering
+/// shows its progress in `GET /v1/campaigns/{name}`.
 pub fn campaign_status(store: &Store, name: &str) -> Result<ResultSet, ExecError> {
-    let list = campaigns(store)?;
+    let cat = catalog(store)?;
+    let list = cat.as_ref().map(|c| c.list()).unwrap_or_default();
     let Some(c) = list.iter().find(|c| c.def.name == name) else {
         return Err(EngineError::InvalidArgument(format!(
             "no campaign named `{name}`; SHOW CAMPAIGNS lists them"
@@ -79,7 +85,7 @@ pub fn campaign_status(store: &Store, name: &str) -> Result<ResultSet, ExecError
     };
     let mut rows = Vec::new();
     for r in &c.runs {
-        let row = |group: &str, variant: Value, users: u64| {
+        let row = |group: &str, variant: Value, users: u64, sent: Value, failed: Value| {
             vec![
                 json!(r.number),
                 at(r.started_at),
@@ -87,13 +93,53 @@ pub fn campaign_status(store: &Store, name: &str) -> Result<ResultSet, ExecError
                 json!(group),
                 variant,
                 json!(users),
+                sent,
+                failed,
             ]
         };
-        rows.push(row("audience", Value::Null, r.audience));
-        rows.push(row("holdout", Value::Null, r.holdout));
-        rows.push(row("capped", Value::Null, r.capped));
-        for (v, n) in c.def.variants.iter().zip(&r.variants) {
-            rows.push(row("variant", json!(v.name), *n));
+        let (delivered, bitmaps) = match &cat {
+            Some(cat) => (
+                cat.load_delivered(c.id, r.number)
+                    .map_err(engine_error)?
+                    .unwrap_or_default(),
+                Some(cat.load_run(name, r.number).map_err(engine_error)?),
+            ),
+            None => (Default::default(), None),
+        };
+        rows.push(row(
+            "audience",
+            Value::Null,
+            r.audience,
+            json!(delivered.sent.len()),
+            json!(delivered.failed.len()),
+        ));
+        rows.push(row(
+            "holdout",
+            Value::Null,
+            r.holdout,
+            Value::Null,
+            Value::Null,
+        ));
+        rows.push(row(
+            "capped",
+            Value::Null,
+            r.capped,
+            Value::Null,
+            Value::Null,
+        ));
+        for (i, (v, n)) in c.def.variants.iter().zip(&r.variants).enumerate() {
+            let of = |set: &segdb_campaigns::deliver::RunDelivery, failed: bool| {
+                let b = bitmaps.as_ref().and_then(|b| b.variants.get(i));
+                let other = if failed { &set.failed } else { &set.sent };
+                json!(b.map_or(0, |b| b.intersection_len(other)))
+            };
+            rows.push(row(
+                "variant",
+                json!(v.name),
+                *n,
+                of(&delivered, false),
+                of(&delivered, true),
+            ));
         }
     }
     Ok(ResultSet {
@@ -104,6 +150,8 @@ pub fn campaign_status(store: &Store, name: &str) -> Result<ResultSet, ExecError
             "group",
             "variant",
             "users",
+            "sent",
+            "failed",
         ]
         .map(String::from)
         .to_vec(),

@@ -109,8 +109,8 @@ fn history_json(h: &HistoryEntry) -> Value {
 }
 
 fn run_json(def: &CampaignDef, r: &RunRecord) -> Value {
-    // Sent and failed come with delivery; until then they are left out
-    // rather than shown as zeros.
+    // Sent and failed are the delivery log's: `describe` adds them
+    // (`with_delivery`).
     let variants: Vec<Value> = def
         .variants
         .iter()
@@ -255,8 +255,40 @@ pub async fn describe(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     auth::require(role, Role::Read, "reading campaigns")?;
-    let c = s.campaigns.store.get(&name)?;
-    Ok(Json(campaign_json(&c)))
+    let st = s.clone();
+    let body = blocking(move || {
+        let c = st.campaigns.store.get(&name)?;
+        let mut body = campaign_json(&c);
+        with_delivery(&st, &c, &mut body)?;
+        Ok(body)
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+/// Adds to each run of `body` (a [`campaign_json`]) what its delivery
+/// has recorded: `sent` and `failed` for the run and per variant, and the
+/// refused batches (`failures`: status, the answer's first bytes, users).
+fn with_delivery(s: &Shared, c: &Campaign, body: &mut Value) -> Result<(), CampaignError> {
+    let progress = s.campaigns.delivery.progress(&s.campaigns.store, c)?;
+    let Some(runs) = body["runs"].as_array_mut() else {
+        return Ok(());
+    };
+    for (run, p) in runs.iter_mut().zip(progress) {
+        run["sent"] = p["sent"].clone();
+        run["failed"] = p["failed"].clone();
+        run["failures"] = p["failures"].clone();
+        if let Some(vs) = run["variants"].as_array_mut() {
+            for (v, pv) in vs
+                .iter_mut()
+                .zip(p["variants"].as_array().into_iter().flatten())
+            {
+                v["sent"] = pv["sent"].clone();
+                v["failed"] = pv["failed"].clone();
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `DELETE /v1/campaigns/{name}`.
@@ -326,6 +358,26 @@ pub async fn act(
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };
+        let d = &st.campaigns.delivery;
+        let delivered = match (action, after.state) {
+            (CampaignAction::Pause, _) => {
+                d.stop(&n);
+                Ok(())
+            }
+            (CampaignAction::Cancel, _) => d.cancel(&st.campaigns.store, &n),
+            (CampaignAction::Resume, CampaignState::Running) => {
+                if let Some(r) = after.runs.last() {
+                    d.start(&n, r.number);
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = delivered {
+            // The transition stands; the run's checkpoint is done again by
+            // the next one.
+            tracing::error!(campaign = %n, error = %e, "checkpointing a cancelled run");
+        }
         let (runs, run_errors) = if after.state == CampaignState::Scheduled {
             let tick = st.campaigns.tick(&st.store, &st.audit);
             let errors: Vec<Value> = tick
@@ -339,14 +391,18 @@ pub async fn act(
         };
         st.campaigns.changed();
         let now_c = st.campaigns.store.get(&n).unwrap_or(after);
-        Ok(Ok((before.ok(), now_c, runs, run_errors)))
+        let mut body = campaign_json(&now_c);
+        if let Err(e) = with_delivery(&st, &now_c, &mut body) {
+            // The transition stands; the figures are in GET.
+            tracing::error!(campaign = %n, error = %e, "reading a run's delivery");
+        }
+        Ok(Ok((before.ok(), now_c, body, runs, run_errors)))
     })
     .await;
     let target = json!({ "campaign": audit::cut(&name) });
     match r {
-        Ok(Ok((before, c, runs, run_errors))) => {
+        Ok(Ok((before, c, mut body, runs, run_errors))) => {
             let started: Vec<Value> = runs.iter().map(started_json).collect();
-            let mut body = campaign_json(&c);
             body["runs_started"] = json!(started);
             if !run_errors.is_empty() {
                 // The transition stands; these runs could not start now

@@ -135,9 +135,18 @@ pub async fn serve(
     }
     let cancelled = running.cancel_all();
     // The scheduler finishes a tick in progress (a run starts whole or
-    // not at all) and stops.
+    // not at all) and stops; the delivery workers record their batch in
+    // flight and stop (their runs resume at the next start). Waited for
+    // within the grace period.
     let campaigns = shared.clone();
-    let _ = tokio::task::spawn_blocking(move || campaigns.campaigns.stop()).await;
+    let stopped = tokio::time::timeout(
+        grace,
+        tokio::task::spawn_blocking(move || campaigns.campaigns.stop()),
+    )
+    .await;
+    if stopped.is_err() {
+        tracing::warn!("the campaign scheduler and delivery did not stop within the grace period");
+    }
     tracing::info!(
         cancelled,
         "shutting down: running queries cancelled, finishing the requests in flight"

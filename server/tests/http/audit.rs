@@ -267,8 +267,10 @@ fn audit_has_an_entry_for_every_action_kind() {
 
     // Campaigns: created and started by the writer, the run started by
     // the scheduler, an illegal transition refused and still recorded.
+    // Nobody listens at the webhook, so the run stays `running` (its
+    // delivery retries) and no `run_finished` entry races the checks.
     let def = r#"{"name": "hello", "table": "users", "audience": {"where": "city = 'c000'"},
-        "channel": {"file": {"dir": "/tmp/segdb-out", "format": "jsonl"}},
+        "channel": {"webhook": {"url": "http://127.0.0.1:9/hook", "max_retries": 0}},
         "variants": [{"name": "a", "weight": 1, "template": "Hi {city}"}],
         "schedule": "now"}"#;
     let r = request(

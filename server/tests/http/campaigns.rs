@@ -12,16 +12,16 @@ use serde_json::{json, Value};
 
 use super::*;
 
-const ROOT: &str = "root-s3cret";
-const BOSS: &str = "boss-s3cret";
-const ANN: &str = "ann-s3cret";
-const BOB: &str = "bob-s3cret";
-const READER: &str = "reader-s3cret";
+pub(super) const ROOT: &str = "root-s3cret";
+pub(super) const BOSS: &str = "boss-s3cret";
+pub(super) const ANN: &str = "ann-s3cret";
+pub(super) const BOB: &str = "bob-s3cret";
+pub(super) const READER: &str = "reader-s3cret";
 const LIMITED: &str = "limited-s3cret";
 
 /// Tokens: two admins (`root`, `boss`), two writers (`ann`, `bob`), a
 /// reader, and `limited`, a writer limited to `age`.
-fn settings() -> Settings {
+pub(super) fn settings() -> Settings {
     let mut tokens: Vec<TokenSetting> = [
         format!("root:admin:{ROOT}"),
         format!("boss:admin:{BOSS}"),
@@ -46,10 +46,13 @@ fn settings() -> Settings {
     }
 }
 
-/// The clock the tests run campaigns by: 2026-12-05T10:00:00Z.
-const NOW: i64 = 1_796_464_800;
+/// A webhook nobody listens at (the discard port).
+const NOWHERE: &str = "http://127.0.0.1:9/hook";
 
-fn server(
+/// The clock the tests run campaigns by: 2026-12-05T10:00:00Z.
+pub(super) const NOW: i64 = 1_796_464_800;
+
+pub(super) fn server(
     rows: u32,
 ) -> (
     tempfile::TempDir,
@@ -65,12 +68,14 @@ fn server(
 
 /// A definition: `extra` keys merged over a campaign `name` of `users`
 /// for `where`, one variant, schedule now.
-fn def(name: &str, where_: &str, extra: Value) -> String {
+pub(super) fn def(name: &str, where_: &str, extra: Value) -> String {
     let mut d = json!({
         "name": name,
         "table": "users",
         "audience": {"where": where_},
-        "channel": {"file": {"dir": "/tmp/segdb-campaigns-out", "format": "jsonl"}},
+        // Nobody listens there: delivery stays unavailable and retries, so
+        // a started run stays `running` (delivery is campaign_delivery.rs's).
+        "channel": {"webhook": {"url": NOWHERE, "max_retries": 0}},
         "variants": [{"name": "a", "weight": 1, "template": "Hi from {city}"}],
         "schedule": "now",
     });
@@ -80,7 +85,7 @@ fn def(name: &str, where_: &str, extra: Value) -> String {
     d.to_string()
 }
 
-fn create(s: &Server, token: &str, body: &str) -> RawResponse {
+pub(super) fn create(s: &Server, token: &str, body: &str) -> RawResponse {
     post(
         &s.client(Some(token)),
         "/v1/campaigns",
@@ -89,7 +94,7 @@ fn create(s: &Server, token: &str, body: &str) -> RawResponse {
     )
 }
 
-fn act(s: &Server, token: &str, name: &str, action: &str) -> RawResponse {
+pub(super) fn act(s: &Server, token: &str, name: &str, action: &str) -> RawResponse {
     post(
         &s.client(Some(token)),
         &format!("/v1/campaigns/{name}/{action}"),
@@ -98,14 +103,14 @@ fn act(s: &Server, token: &str, name: &str, action: &str) -> RawResponse {
     )
 }
 
-fn show(s: &Server, name: &str) -> Value {
+pub(super) fn show(s: &Server, name: &str) -> Value {
     let r = get(&s.client(Some(READER)), &format!("/v1/campaigns/{name}"));
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
 }
 
 #[track_caller]
-fn status(r: &RawResponse, want: u16) -> Value {
+pub(super) fn status(r: &RawResponse, want: u16) -> Value {
     assert_eq!(r.status, want, "{}", r.text());
     r.json()
 }
@@ -348,8 +353,9 @@ fn a_start_freezes_the_audience_of_its_where_and_splits_it() {
     assert!(within(holdout, 0.2), "{run}");
     assert!(within(a, 0.2), "{run}");
     assert!(within(b, 0.6), "{run}");
-    // Sent and failed come with delivery: left out, not shown as zeros.
-    assert!(run["variants"][0].get("sent").is_none(), "{run}");
+    // Nothing delivered yet (nobody listens at the webhook).
+    assert_eq!(run["variants"][0]["sent"], 0, "{run}");
+    assert_eq!(run["sent"], 0, "{run}");
 
     // Later writes do not change the frozen run.
     let r = post(
@@ -649,9 +655,16 @@ fn show_campaigns_and_campaign_status_in_the_language() {
             "finished_at",
             "group",
             "variant",
-            "users"
+            "users",
+            "sent",
+            "failed"
         ])
     );
+    // Nothing delivered (nobody listens at the webhook): zeros for the
+    // run and its variants, null for hold-out and capped.
+    assert_eq!(v["rows"][0][6], 0, "{v}");
+    assert_eq!(v["rows"][1][6], Value::Null, "{v}");
+    assert_eq!(v["rows"][3][7], 0, "{v}");
     let rows = v["rows"].as_array().unwrap();
     let cells: Vec<(Value, Value, Value)> = rows
         .iter()

@@ -6,6 +6,7 @@
 mod answers;
 mod audit;
 mod auth;
+mod campaign_delivery;
 mod campaigns;
 #[path = "../common/mod.rs"]
 mod common;
