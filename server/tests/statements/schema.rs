@@ -100,7 +100,10 @@ pub(crate) fn schema_statements(store: &Path, data: &Data, dir: &Path) {
         data.count(|r| r.get("city") == "c000")
     );
     let v = one(store, "SHOW FIELDS FROM users");
-    assert_eq!(v["rows"][29], json!(["score", "INT", false, null, null, null]));
+    assert_eq!(
+        v["rows"][29],
+        json!(["score", "INT", false, null, null, null])
+    );
 
     // Several statements: each sees what the ones before it made.
     let answers = query(
