@@ -173,7 +173,8 @@ fn pick(draw: u32, cumulative: &[u64]) -> usize {
 
 /// The hold-out and the variants of `audience` (before caps). Shards of
 /// 2^20 rows are hashed in parallel, each row setting a bit in its
-/// group's dense 128 KiB buffer; the buffers become Roaring containers at
+/// group's dense 128 KiB buffer (a 64-row word at a time, the variant
+/// picked without branches); the buffers become Roaring containers at
 /// once (`from_lsb0_bytes`), and the shards' bitmaps, over disjoint
 /// ranges, are joined in order.
 fn split(
@@ -189,26 +190,55 @@ fn split(
         (Some(a), Some(b)) => (a >> SHARD_BITS, b >> SHARD_BITS),
         _ => return (RoaringBitmap::new(), vec![RoaringBitmap::new(); n]),
     };
+    let total = *cumulative.last().unwrap_or(&1);
     let parts: Vec<Vec<RoaringBitmap>> = (first..=last)
         .into_par_iter()
         .map(|shard| {
             let lo = shard << SHARD_BITS;
             let hi = lo | ((1 << SHARD_BITS) - 1);
-            // Group 0 is the hold-out, group 1 + v variant v.
-            let mut groups = vec![vec![0u8; 1 << (SHARD_BITS - 3)]; n + 1];
+            // Group 0 is the hold-out, group 1 + v variant v: group g's
+            // bits are words[g * WORDS..][..WORDS]. The bits of one 64-row
+            // word are gathered in `acc` and stored when the rows move on
+            // to the next word.
+            const WORDS: usize = 1 << (SHARD_BITS - 6);
+            let mut words = vec![0u64; WORDS * (n + 1)];
+            let mut acc = vec![0u64; n + 1];
+            let mut word = None;
+            let mut store = |w: usize, acc: &mut [u64]| {
+                for (g, a) in acc.iter_mut().enumerate() {
+                    words[g * WORDS + w] |= *a;
+                    *a = 0;
+                }
+            };
             for row in audience.range(lo..=hi) {
-                let h = mix(campaign, row);
-                let g = if (h >> 32) < threshold {
-                    0
-                } else {
-                    1 + pick(h as u32, &cumulative)
-                };
                 let local = (row - lo) as usize;
-                groups[g][local >> 3] |= 1 << (local & 7);
+                if word != Some(local >> 6) {
+                    if let Some(w) = word {
+                        store(w, &mut acc);
+                    }
+                    word = Some(local >> 6);
+                }
+                let h = mix(campaign, row);
+                // `pick` without branches: the cumulative weights are
+                // increasing, so the count of those `<= x` is the first
+                // one above it.
+                let x = (u64::from(h as u32) * total) >> 32;
+                let v = 1 + cumulative.iter().filter(|&&c| c <= x).count();
+                let g = if (h >> 32) < threshold { 0 } else { v };
+                acc[g] |= 1 << (local & 63);
             }
-            groups
-                .iter()
-                .map(|bytes| RoaringBitmap::from_lsb0_bytes(lo, bytes))
+            if let Some(w) = word {
+                store(w, &mut acc);
+            }
+            let mut bytes = vec![0u8; WORDS * 8];
+            words
+                .chunks_exact(WORDS)
+                .map(|group| {
+                    for (b, w) in bytes.chunks_exact_mut(8).zip(group) {
+                        b.copy_from_slice(&w.to_le_bytes());
+                    }
+                    RoaringBitmap::from_lsb0_bytes(lo, &bytes)
+                })
                 .collect()
         })
         .collect();

@@ -19,6 +19,7 @@ pub mod csv;
 pub mod error;
 pub mod eval;
 pub mod explain;
+pub mod field_reader;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod group_by;
@@ -36,6 +37,7 @@ pub use cancel::Cancel;
 pub use error::{EngineError, Result};
 pub use eval::IntStats;
 pub use explain::PlanNode;
+pub use field_reader::FieldReader;
 pub use group_by::GroupOrder;
 pub use import::{ImportFormat, ImportOptions, ImportReport, OnError};
 pub use live::{IngestAck, LiveOptions, LiveStats, RecoveryReport};

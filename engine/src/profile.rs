@@ -79,7 +79,7 @@ impl Table {
         })
     }
 
-    fn field_value(
+    pub(crate) fn field_value(
         &self,
         part: &Part,
         fi: usize,

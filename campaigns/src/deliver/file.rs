@@ -68,17 +68,7 @@ impl FileSink {
         self.buf.clear();
         for m in &batch.messages {
             match self.format {
-                FileFormat::Jsonl => {
-                    serde_json::to_writer(
-                        &mut self.buf,
-                        &serde_json::json!({
-                            "campaign": batch.campaign, "run": batch.run, "variant": batch.variant,
-                            "message_id": m.message_id, "user_id": m.user_id, "text": m.text,
-                        }),
-                    )
-                    .expect("writing JSON into a Vec does not fail");
-                    self.buf.push(b'\n');
-                }
+                FileFormat::Jsonl => jsonl_line(&mut self.buf, batch, m),
                 FileFormat::Csv => {
                     csv_field(&mut self.buf, &m.message_id);
                     self.buf.push(b',');
@@ -93,6 +83,31 @@ impl FileSink {
             .map_err(|e| segdb_storage_format::FormatError::io("write", &*temp, e))?;
         Ok(())
     }
+}
+
+/// One JSON line: `{"campaign","message_id","run","text","user_id",
+/// "variant"}` (keys sorted, as a `serde_json` map writes them) and `\n`.
+/// A borrowed struct, not a `serde_json::Value`: no allocation per message.
+pub fn jsonl_line(out: &mut Vec<u8>, batch: &Batch, m: &super::Message) {
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        campaign: &'a str,
+        message_id: &'a str,
+        run: u32,
+        text: &'a str,
+        user_id: &'a str,
+        variant: &'a str,
+    }
+    let line = Line {
+        campaign: &batch.campaign,
+        message_id: &m.message_id,
+        run: batch.run,
+        text: &m.text,
+        user_id: &m.user_id,
+        variant: &batch.variant,
+    };
+    serde_json::to_writer(&mut *out, &line).expect("writing JSON into a Vec does not fail");
+    out.push(b'\n');
 }
 
 /// Appends `s` as one RFC 4180 field: quoted if it holds a comma, a quote,
@@ -152,5 +167,42 @@ impl Sink for FileSink {
         drop(file);
         fsutil::rename_durably(&*self.fs, &temp, &self.path_of(v))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deliver::Message;
+
+    /// The line is byte for byte what a `serde_json::json!` map of the
+    /// same fields writes, escapes included.
+    #[test]
+    fn a_jsonl_line_is_the_bytes_of_the_json_map() {
+        let batch = Batch {
+            campaign: "c\"q\\".into(),
+            run: 7,
+            variant: "v\u{e9}\n".into(),
+            key: "k".into(),
+            messages: vec![Message {
+                row: 3,
+                message_id: "m-1".into(),
+                user_id: "u\t\u{1}".into(),
+                text: "Hi \"x\" \u{2028} \u{1F600} \\ /".into(),
+            }],
+        };
+        let m = &batch.messages[0];
+        let mut got = Vec::new();
+        jsonl_line(&mut got, &batch, m);
+        let mut want = serde_json::to_vec(&serde_json::json!({
+            "campaign": batch.campaign, "run": batch.run, "variant": batch.variant,
+            "message_id": m.message_id, "user_id": m.user_id, "text": m.text,
+        }))
+        .unwrap();
+        want.push(b'\n');
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
     }
 }

@@ -215,15 +215,28 @@ fn render_batch(
     day: segdb_engine::date::Day,
     rows: &[u32],
 ) -> Result<Batch, CampaignError> {
+    // The external ids in one pass over the dictionary (batched lookups),
+    // not one lookup per row.
+    let mut ids: Vec<String> = Vec::with_capacity(rows.len());
+    table.for_each_external_id(rows, |_, id| {
+        ids.push(String::from_utf8_lossy(id).into_owned());
+        true
+    })?;
+    if ids.len() != rows.len() {
+        return Err(CampaignError::Engine(segdb_engine::EngineError::Internal(
+            format!("{} external ids for {} rows", ids.len(), rows.len()),
+        )));
+    }
     let mut messages = Vec::with_capacity(rows.len());
-    for &row in rows {
+    let mut ids = ids.into_iter();
+    template.render_rows(table, rows, day, |row, text| {
         messages.push(Message {
             row,
             message_id: message_id(campaign_id, info.run, row),
-            user_id: table.external_id(row)?.to_owned(),
-            text: template.render_row(table, row, day)?,
+            user_id: ids.next().unwrap_or_default(),
+            text,
         });
-    }
+    })?;
     Ok(Batch {
         campaign: info.campaign.clone(),
         run: info.run,

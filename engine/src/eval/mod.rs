@@ -170,6 +170,33 @@ impl Table {
         )
     }
 
+    /// Folds the rows matching `expr` a chunk at a time, chunks in
+    /// parallel: `f(first_row, words)` for each chunk of 65,536 rows with
+    /// a match (bit `i` of `words[w]` is row `first_row + 64 w + i`), the
+    /// results joined by `merge` in row order (an associative `merge` gets
+    /// them as a sequential fold would). No row is listed: a caller builds
+    /// its own structure from the words (a campaign's frozen audience).
+    pub fn fold_row_words<T: Send>(
+        &self,
+        expr: &Expr,
+        identity: impl Fn() -> T + Sync + Send,
+        f: impl Fn(u32, &[u64]) -> T + Sync + Send,
+        merge: impl Fn(T, T) -> T + Sync + Send,
+    ) -> Result<T> {
+        let plan = compile_planned(self, expr)?;
+        self.fold_chunks(
+            &plan,
+            &identity,
+            |ctx, key, w, _| {
+                if dense::is_empty(w) {
+                    return Ok(identity());
+                }
+                Ok(f((ctx.shard << 20) | (u32::from(key) << 16), &w[..]))
+            },
+            &merge,
+        )
+    }
+
     /// The row ids matching `expr`, in increasing order, skipping `offset`
     /// and returning at most `limit`. Evaluation stops once the answer is
     /// complete.
