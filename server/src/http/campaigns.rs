@@ -57,6 +57,8 @@ impl From<CampaignError> for ApiError {
             )
             .with_hint("pick another name, or DELETE the old campaign first"),
             e @ CampaignError::Corrupt { .. } => ApiError::data_corruption(e.to_string()),
+            // An unknown table, damage in the store…: the engine's mapping.
+            CampaignError::Engine(e) => ApiError::from(e),
             e => ApiError::internal(e.to_string()),
         }
     }

@@ -64,6 +64,7 @@ pub fn route_label(m: Option<&MatchedPath>) -> &'static str {
         "/v1/tables/{table}/import",
         "/v1/tables/{table}/ingest",
         "/v1/tables/{table}/profiles/{id}",
+        "/v1/tables/{table}/frequency_cap",
         "/v1/segments",
         "/v1/segments/{name}",
         "/v1/segments/{name}/ids",

@@ -10,6 +10,7 @@ mod body;
 mod campaigns;
 pub mod config;
 pub mod export_limit;
+mod frequency_cap;
 mod id_list;
 pub mod ingest;
 mod insight;
@@ -166,6 +167,12 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/tables/{table}/import", post(tables::import))
         .route("/v1/tables/{table}/ingest", post(ingest::ingest))
         .route("/v1/tables/{table}/profiles/{id}", get(tables::profile))
+        .route(
+            "/v1/tables/{table}/frequency_cap",
+            get(frequency_cap::get)
+                .put(frequency_cap::put)
+                .delete(frequency_cap::delete),
+        )
         .route("/v1/segments", get(segments::list))
         .route(
             "/v1/segments/{name}",

@@ -5,7 +5,6 @@
 //! and priority across campaigns started together, the scheduler started
 //! by the clock, a restart, limited keys and SENSITIVE fields, `/metrics`.
 
-use segdb_campaigns::{Actor, Cap, Role as CampaignRole};
 use segdb_server::http::auth::Role;
 use segdb_server::http::config::TokenSetting;
 use serde_json::{json, Value};
@@ -389,13 +388,13 @@ fn campaigns_due_together_start_together_in_priority_order_under_caps() {
     // At most one marketing message per user per 7 days, table-wide: of
     // two marketing campaigns with the same audience starting together,
     // only one may have each user.
-    let root = Actor::new("root", CampaignRole::Admin);
-    let cap = Cap { max: 1, days: 7 };
-    s.state
-        .campaigns
-        .store
-        .set_table_cap(&s.state.store, "users", Some(cap), &root)
-        .unwrap();
+    let r = put(
+        &s.client(Some(ROOT)),
+        "/v1/tables/users/frequency_cap",
+        "application/json",
+        r#"{"max": 1, "days": 7}"#,
+    );
+    status(&r, 200);
     let at = "2026-12-05T12:00:00Z";
     for (name, priority) in [("low", 1), ("high", 5)] {
         let body = def(

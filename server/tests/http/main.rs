@@ -16,6 +16,7 @@ mod error_golden;
 mod event_limits;
 mod event_windows;
 mod export_limit;
+mod frequency_cap;
 mod hostile;
 mod imports;
 mod ingest;
