@@ -82,6 +82,8 @@ pub fn took_effect(ran: &[segdb_query_lang::ast::Statement]) -> Option<String> {
                 K::DropTable(_) => "DROP TABLE",
                 K::CreateSegment(_) => "CREATE SEGMENT",
                 K::DropSegment(_) => "DROP SEGMENT",
+                K::CreateCampaign(_) => "CREATE CAMPAIGN",
+                K::DropCampaign(_) => "DROP CAMPAIGN",
                 _ => return None,
             };
             Some(format!("{} ({what})", i + 1))
@@ -385,6 +387,17 @@ pub fn run_statement_as(
         Statement::ShowTables => Ok(show_tables(store)),
         Statement::ShowSegments => Ok(show_segments(store)),
         Statement::ShowCampaigns => campaigns::show_campaigns(store),
+        Statement::CreateCampaign(_) | Statement::DropCampaign { .. } => {
+            // The server's campaigns (its scheduler, its audit log, the
+            // caller's role) make and drop campaigns; a store opened
+            // alone does not.
+            Err(EngineError::InvalidArgument(
+                "CREATE CAMPAIGN and DROP CAMPAIGN run in the server: send them with \
+                 `segdb console` or POST /v1/query"
+                    .into(),
+            )
+            .into())
+        }
         Statement::CreateSegment(seg) => create_segment(store, seg),
         Statement::DropSegment { name } => {
             store.drop_segment(&name)?;
