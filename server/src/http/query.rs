@@ -532,6 +532,9 @@ fn run_all(
 ) -> Result<Answer, ApiError> {
     let catalog = StoreCatalog(&s.store);
     segdb_query_lang::check_batch(stmts, &access.catalog(&catalog), date::today())?;
+    if stmts.len() > 1 {
+        campaign::precheck(s, stmts, access)?;
+    }
     let mut ran = 0;
     run_each(s, stmts, csv, access, exporter, &mut ran).map_err(|e| {
         match exec::took_effect(&stmts[..ran]) {

@@ -257,4 +257,18 @@ fn a_batch_creates_a_campaign_and_asks_for_its_status() {
         get(&s.client(Some(READER)), "/v1/campaigns/later").status,
         404
     );
+    // And a campaign the campaigns' rules refuse stops the batch before a
+    // statement before it changes anything, its error placed in the body.
+    let text = format!(
+        "CREATE SEGMENT older AS SELECT FROM users WHERE age > 40;\n{}",
+        statement("later", NOWHERE, "").replace("{city}", "{cty}")
+    );
+    let e = status(&query(&s, ROOT, &text), 400)["error"].clone();
+    assert_eq!(
+        (e["line"].clone(), e["column"].clone()),
+        (json!(5), json!(41)),
+        "{e}"
+    );
+    let v = status(&query(&s, READER, "SHOW SEGMENTS"), 200);
+    assert!(!v["rows"].to_string().contains("older"), "{v}");
 }

@@ -18,6 +18,42 @@ use crate::campaigns::actor;
 use crate::exec::campaigns::campaign_rows;
 use crate::exec::ResultSet;
 
+/// Before a batch runs: every CREATE CAMPAIGN whose table exists already
+/// is converted and validated (nothing is made), so that a campaign the
+/// campaigns' rules refuse stops the batch before any statement of it
+/// changes anything, as the batch check does for the language's own
+/// mistakes. A campaign over a table the batch makes is checked when it
+/// runs.
+pub(super) fn precheck(
+    s: &Shared,
+    stmts: &[segdb_query_lang::ast::Statement],
+    access: &crate::exec::Access,
+) -> Result<(), ApiError> {
+    let today = segdb_engine::date::today();
+    for stmt in stmts {
+        if !matches!(
+            stmt.kind,
+            segdb_query_lang::ast::StatementKind::CreateCampaign(_)
+        ) {
+            continue;
+        }
+        let catalog = crate::exec::StoreCatalog(&s.store);
+        let Ok(Statement::CreateCampaign(b)) =
+            segdb_query_lang::bind(stmt, &access.catalog(&catalog), today)
+        else {
+            continue;
+        };
+        let def = segdb_campaigns::statement::definition(&b)?;
+        if let Err(e) = segdb_campaigns::validate(&s.store, &def, today) {
+            return Err(match segdb_campaigns::statement::locate(e, &b) {
+                Ok(q) => ApiError::from(q),
+                Err(e) => ApiError::from(e),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Runs a bound CREATE CAMPAIGN or DROP CAMPAIGN for `who`, noting it in
 /// `notes` as the campaigns routes do (a failure too).
 pub(super) fn run(
