@@ -622,6 +622,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn campaign_statements_run_only_in_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let schema = Schema {
+            fields: vec![segdb_engine::FieldDef::new("city", FieldKind::Enum)],
+        };
+        store.create_table("users", &schema).unwrap();
+        let create = "CREATE CAMPAIGN c ON users AUDIENCE WHERE city = 'a' \
+                      CHANNEL file (dir => '/tmp/x', format => 'csv') \
+                      VARIANT a WEIGHT 1 TEMPLATE 'x' SCHEDULE NOW";
+        for text in [create, "DROP CAMPAIGN c"] {
+            let e = run(&store, text).unwrap_err();
+            assert!(e.to_string().contains("run in the server"), "{e}");
+        }
+        // Nothing was made: no campaign catalog in the store's directory.
+        assert!(show_campaigns_rows(&store).is_empty());
+    }
+
+    fn show_campaigns_rows(store: &Store) -> Vec<Vec<Value>> {
+        campaigns::show_campaigns(store).unwrap().rows
+    }
+
+    #[test]
     fn tables_round_floats_and_right_align_numbers() {
         let r = ResultSet {
             columns: vec!["city".into(), "avg".into(), "count".into()],
