@@ -35,6 +35,9 @@ struct Clauses {
     approval_required: Option<Span>,
     rate: Option<crate::ast::IntLit>,
     allow_sensitive: Option<Span>,
+    /// Whether the clause just parsed is `AUDIENCE WHERE …`, whose
+    /// condition AND and OR may still continue.
+    after_where: bool,
 }
 
 impl Clauses {
@@ -123,11 +126,13 @@ impl Parser<'_> {
             )));
         }
         self.advance();
+        c.after_where = false;
         match word {
             "AUDIENCE" => {
                 c.audience = Some(if self.eat_keyword("SEGMENT").is_some() {
                     CampaignAudience::Segment(self.parse_ident("a segment name after SEGMENT")?)
                 } else if self.eat_keyword("WHERE").is_some() {
+                    c.after_where = true;
                     CampaignAudience::Where(self.parse_expr()?)
                 } else {
                     return Err(self.expected("WHERE or SEGMENT after AUDIENCE"));
@@ -240,8 +245,9 @@ impl Parser<'_> {
                 w => w,
             })
             .collect();
+        let and_or = if c.after_where { "AND, OR, " } else { "" };
         let err = self.expected(format!(
-            "a campaign clause ({}), `;` or the end of the input",
+            "{and_or}a campaign clause ({}), `;` or the end of the input",
             allowed.join(", ")
         ));
         match self.peek().kind {
