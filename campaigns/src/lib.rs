@@ -15,6 +15,8 @@
 //!   together.
 //! - [`deliver`]: the delivery log (a WAL of completed batches), the
 //!   `file` and `webhook` channels, and the run executor.
+//! - [`statement`]: `CREATE CAMPAIGN` in the language turned into the
+//!   same definition, and its errors placed in the statement.
 //! - [`store`]: campaigns, runs' frozen bitmaps and touches on disk, in
 //!   checked files replaced atomically ([`checked`]).
 //!
@@ -70,6 +72,7 @@ mod error;
 pub mod lifecycle;
 pub mod plan;
 pub mod schedule;
+pub mod statement;
 pub mod store;
 pub mod template;
 pub mod touches;

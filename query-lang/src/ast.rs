@@ -315,6 +315,10 @@ pub enum StatementKind {
     ShowSegments,
     /// `SHOW CAMPAIGNS`.
     ShowCampaigns,
+    /// `CREATE CAMPAIGN name ON table …` (boxed: it is large).
+    CreateCampaign(Box<CreateCampaign>),
+    /// `DROP CAMPAIGN name`: the campaign's name.
+    DropCampaign(Ident),
     /// `CALL name(arg, …, name => value)`.
     Call(Call),
     /// `INSIGHT [f, …] FROM t [WHERE …] [TOP k] [WIDTH w] [AS OF …]`.
@@ -603,5 +607,10 @@ impl KindName {
     }
 }
 
+mod campaign;
 mod clear_spans;
+pub use campaign::{
+    CampaignAudience, CapClause, CreateCampaign, MessageKind, ScheduleClause, Setting,
+    SettingValue, Settings, StrLit, VariantClause,
+};
 pub use clear_spans::ClearSpans;

@@ -6,6 +6,7 @@
 
 mod batch;
 mod call;
+mod campaign;
 mod filter;
 mod insight;
 mod schema;
@@ -14,6 +15,8 @@ mod text;
 
 pub use batch::check_batch;
 use call::bind_call;
+use campaign::bind_create_campaign;
+pub use campaign::BoundCampaign;
 pub use segment::bind_segment;
 pub(crate) use segment::segment_ref;
 use segment::{bind_create_segment, in_use, listing};
@@ -163,6 +166,14 @@ pub enum Statement {
     ShowSegments,
     /// The list of campaigns.
     ShowCampaigns,
+    /// A new campaign (boxed: it is large).
+    CreateCampaign(Box<BoundCampaign>),
+    /// A campaign to delete (whether it exists is the campaigns' store's
+    /// to say when it runs: the catalog knows no campaigns).
+    DropCampaign {
+        /// The campaign's name.
+        name: String,
+    },
     /// A procedure call, checked against its signature.
     Call(BoundCall),
     /// Who is in a segment: value counts, shares and TGI per field.
@@ -279,6 +290,12 @@ pub fn bind(
         ast::StatementKind::ShowTables => Ok(Statement::ShowTables),
         ast::StatementKind::ShowSegments => Ok(Statement::ShowSegments),
         ast::StatementKind::ShowCampaigns => Ok(Statement::ShowCampaigns),
+        ast::StatementKind::CreateCampaign(create) => {
+            bind_create_campaign(create, &stmt.source, catalog, today)
+        }
+        ast::StatementKind::DropCampaign(name) => Ok(Statement::DropCampaign {
+            name: name.name.clone(),
+        }),
         ast::StatementKind::CreateSegment(create) => {
             bind_create_segment(create, source, catalog, today)
         }

@@ -93,6 +93,15 @@ pub enum ErrorKind {
     /// query's fault.
     #[error("{0}")]
     Catalog(CatalogError),
+    /// A `CREATE CAMPAIGN` the campaigns' rules refuse (a template, a
+    /// weight, a time, a channel setting…), with the campaigns' code.
+    #[error("{message}")]
+    Campaign {
+        /// The campaigns' stable code (`invalid_campaign`, …).
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// A failure of the [`Catalog`](crate::Catalog) itself while it looked
@@ -126,6 +135,7 @@ impl ErrorKind {
             ErrorKind::Unsupported(_) => "unsupported",
             ErrorKind::Catalog(CatalogError::Corrupt(_)) => "data_corruption",
             ErrorKind::Catalog(CatalogError::Failed(_)) => "internal",
+            ErrorKind::Campaign { code, .. } => code,
         }
     }
 }

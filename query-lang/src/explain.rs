@@ -346,6 +346,23 @@ impl Display for Statement {
             }
             Statement::ShowSegments => f.write_str("(show-segments)"),
             Statement::ShowCampaigns => f.write_str("(show-campaigns)"),
+            Statement::CreateCampaign(c) => {
+                f.write_str("(create-campaign ")?;
+                write_name(f, &c.stmt.name.name)?;
+                f.write_str(" ")?;
+                write_name(f, &c.stmt.table.name)?;
+                write!(
+                    f,
+                    " {} variants {})",
+                    c.stmt.variants.len(),
+                    ExplainExpr(&c.audience)
+                )
+            }
+            Statement::DropCampaign { name } => {
+                f.write_str("(drop-campaign ")?;
+                write_name(f, name)?;
+                f.write_str(")")
+            }
             Statement::Call(call) => {
                 f.write_str("(call ")?;
                 write_name(f, &call.procedure)?;

@@ -78,6 +78,11 @@ pub fn fields_used(stmt: &ast::Statement, catalog: &dyn Catalog) -> Vec<FieldUse
             w.expr(table, &compare.b, None);
         }
         StatementKind::Call(call) => w.call(call),
+        StatementKind::CreateCampaign(create) => {
+            if let crate::ast::CampaignAudience::Where(e) = &create.audience {
+                w.expr(&create.table.name, e, None);
+            }
+        }
         StatementKind::CreateTable(_)
         | StatementKind::AlterTable(_)
         | StatementKind::DropTable(_)
@@ -85,7 +90,8 @@ pub fn fields_used(stmt: &ast::Statement, catalog: &dyn Catalog) -> Vec<FieldUse
         | StatementKind::ShowFields(_)
         | StatementKind::DropSegment(_)
         | StatementKind::ShowSegments
-        | StatementKind::ShowCampaigns => {}
+        | StatementKind::ShowCampaigns
+        | StatementKind::DropCampaign(_) => {}
     }
     w.uses
 }

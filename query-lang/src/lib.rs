@@ -16,7 +16,7 @@
 //! statements   ::= [ statement ( ";" statement )* [ ";" ] ]
 //! statement    ::= select | create_table | alter_table | drop_table
 //!                | create_segment | drop_segment | show | explain | call
-//!                | insight | compare
+//!                | insight | compare | create_campaign | drop_campaign
 //!
 //! select       ::= "SELECT" select_item ( "," select_item )* "FROM" name
 //!                  [ "WHERE" expr ]
@@ -42,7 +42,22 @@
 //! create_segment ::= "CREATE" [ "OR" "REPLACE" ] "SEGMENT" name [ "SNAPSHOT" ]
 //!                  "AS" "SELECT" "FROM" name "WHERE" expr
 //! drop_segment ::= "DROP" "SEGMENT" name
+//! create_campaign ::= "CREATE" "CAMPAIGN" name "ON" name campaign_clause+
+//!                  (any order; each once but VARIANT; AUDIENCE, CHANNEL,
+//!                  VARIANT and SCHEDULE required)
+//! campaign_clause ::= "AUDIENCE" ( "WHERE" expr | "SEGMENT" name )
+//!                | "CHANNEL" settings | "SPLIT" settings
+//!                | "VARIANT" name "WEIGHT" integer "TEMPLATE" string
+//!                | "HOLDOUT" number | "CAP" integer "PER" integer ( "DAYS" | "DAY" )
+//!                | "PRIORITY" integer | "KIND" ( "MARKETING" | "TRANSACTIONAL" )
+//!                | "SCHEDULE" ( "NOW" | "AT" string | "DAILY" "AT" string )
+//!                | "APPROVAL" "REQUIRED" | "RATE" integer "PER" "SECOND"
+//!                | "ALLOW" "SENSITIVE"
+//! settings     ::= name [ "(" [ param "=>" ( value | decimal )
+//!                  ( "," param "=>" ( value | decimal ) )* ] ")" ]
+//! drop_campaign ::= "DROP" "CAMPAIGN" name
 //! show         ::= "SHOW" "TABLES" | "SHOW" "FIELDS" "FROM" name | "SHOW" "SEGMENTS"
+//!                | "SHOW" "CAMPAIGNS"
 //! explain      ::= "EXPLAIN" select
 //! call         ::= "CALL" name "(" [ arg ( "," arg )* ] ")"
 //! arg          ::= value | param "=>" value   (positional arguments first)
@@ -156,8 +171,8 @@ mod suggest;
 pub use ast::SortOrder;
 pub use bind::{
     bind, bind_filter, bind_segment, bind_segment_definition, check_batch, parse_and_bind,
-    Aggregate, BoundCompare, BoundFilter, BoundInsight, BoundSegment, BoundSelect, Catalog,
-    InsightSpec, Projection, SegmentBody, SegmentRef, Statement, INSIGHT_WINDOW_DAYS,
+    Aggregate, BoundCampaign, BoundCompare, BoundFilter, BoundInsight, BoundSegment, BoundSelect,
+    Catalog, InsightSpec, Projection, SegmentBody, SegmentRef, Statement, INSIGHT_WINDOW_DAYS,
 };
 pub use error::{line_column, CatalogError, ErrorKind, QueryError, Warning};
 

@@ -12,6 +12,8 @@ use crate::ast::{
 };
 use crate::parse::is_reserved;
 
+mod campaign;
+
 /// Writes `text` in single quotes, doubling the quotes inside.
 fn write_quoted(f: &mut Formatter<'_>, text: &str, quote: char) -> fmt::Result {
     let doubled: String = [quote, quote].iter().collect();
@@ -294,6 +296,8 @@ impl Display for Statement {
             StatementKind::DropSegment(name) => write!(f, "DROP SEGMENT {name}"),
             StatementKind::ShowSegments => f.write_str("SHOW SEGMENTS"),
             StatementKind::ShowCampaigns => f.write_str("SHOW CAMPAIGNS"),
+            StatementKind::CreateCampaign(create) => create.fmt(f),
+            StatementKind::DropCampaign(name) => write!(f, "DROP CAMPAIGN {name}"),
             StatementKind::Call(call) => call.fmt(f),
             StatementKind::Insight(insight) => insight.fmt(f),
             StatementKind::Compare(compare) => compare.fmt(f),

@@ -7,10 +7,11 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use segdb_query_lang::ast::{
-    AggFunc, AlterTable, Arg, Call, ClearSpans, CmpOp, Compare, CreateSegment, DateLit, Expr,
-    ExprKind, FieldDecl, Ident, Insight, InsightClauses, IntLit, KindName, Limit, Literal, NumLit,
-    OrderBy, Predicate, Select, SelectItem, SelectItemKind, SortOrder, Span, StatementKind, Value,
-    Window,
+    AggFunc, AlterTable, Arg, Call, CampaignAudience, CapClause, ClearSpans, CmpOp, Compare,
+    CreateCampaign, CreateSegment, DateLit, Expr, ExprKind, FieldDecl, Ident, Insight,
+    InsightClauses, IntLit, KindName, Limit, Literal, MessageKind, NumLit, OrderBy, Predicate,
+    ScheduleClause, Select, SelectItem, SelectItemKind, Setting, SettingValue, Settings, SortOrder,
+    Span, StatementKind, StrLit, Value, VariantClause, Window,
 };
 use segdb_query_lang::{parse, parse_and_bind, parse_expr, QueryError};
 
@@ -601,7 +602,93 @@ fn arb_statement() -> impl Strategy<Value = StatementKind> {
         arb_call().prop_map(StatementKind::Call),
         arb_insight().prop_map(StatementKind::Insight),
         arb_compare().prop_map(StatementKind::Compare),
+        arb_create_campaign().prop_map(|c| StatementKind::CreateCampaign(Box::new(c))),
+        arb_ident().prop_map(StatementKind::DropCampaign),
     ]
+}
+
+fn arb_str_lit() -> impl Strategy<Value = StrLit> {
+    arb_string().prop_map(|text| at(|span| StrLit { text, span }))
+}
+
+fn arb_settings() -> impl Strategy<Value = Settings> {
+    let value = prop_oneof![
+        arb_literal().prop_map(SettingValue::Literal),
+        "-?[0-9]{1,3}\\.[0-9]{1,6}"
+            .prop_map(|text| SettingValue::Number(at(|span| NumLit { text, span }))),
+    ];
+    (
+        arb_ident(),
+        proptest::collection::vec((arb_ident(), value), 0..4),
+    )
+        .prop_map(|(kind, settings)| Settings {
+            kind,
+            settings: settings
+                .into_iter()
+                .map(|(name, value)| Setting { name, value })
+                .collect(),
+        })
+}
+
+fn arb_create_campaign() -> impl Strategy<Value = CreateCampaign> {
+    let audience = prop_oneof![
+        arb_expr().prop_map(CampaignAudience::Where),
+        arb_ident().prop_map(CampaignAudience::Segment),
+    ];
+    let variant = (arb_ident(), arb_int(), arb_str_lit()).prop_map(|(name, weight, template)| {
+        VariantClause {
+            name,
+            weight,
+            template,
+        }
+    });
+    let schedule = prop_oneof![
+        Just(ScheduleClause::Now(Span::default())),
+        arb_str_lit().prop_map(ScheduleClause::At),
+        arb_str_lit().prop_map(ScheduleClause::Daily),
+    ];
+    let kind = proptest::option::of(
+        select(&[MessageKind::Marketing, MessageKind::Transactional][..])
+            .prop_map(|k| (k, Span::default())),
+    );
+    let flag = || proptest::option::of(Just(Span::default()));
+    (
+        (arb_ident(), arb_ident(), audience, arb_settings()),
+        proptest::collection::vec(variant, 1..3),
+        (
+            proptest::option::of(arb_num()),
+            proptest::option::of(arb_settings()),
+            proptest::option::of(
+                (arb_int(), arb_int()).prop_map(|(max, days)| CapClause { max, days }),
+            ),
+            proptest::option::of(arb_int()),
+            kind,
+        ),
+        (schedule, flag(), proptest::option::of(arb_int()), flag()),
+    )
+        .prop_map(
+            |(
+                (name, table, audience, channel),
+                variants,
+                (holdout, split, cap, priority, kind),
+                (schedule, approval_required, rate, allow_sensitive),
+            )| CreateCampaign {
+                name,
+                table,
+                audience,
+                channel,
+                variants,
+                holdout,
+                split,
+                cap,
+                priority,
+                kind,
+                schedule,
+                approval_required,
+                rate,
+                allow_sensitive,
+            },
+        )
 }
 
 /// The text of a statement, printed as `Display` for `ast::Statement` does.

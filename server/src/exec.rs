@@ -82,6 +82,8 @@ pub fn took_effect(ran: &[segdb_query_lang::ast::Statement]) -> Option<String> {
                 K::DropTable(_) => "DROP TABLE",
                 K::CreateSegment(_) => "CREATE SEGMENT",
                 K::DropSegment(_) => "DROP SEGMENT",
+                K::CreateCampaign(_) => "CREATE CAMPAIGN",
+                K::DropCampaign(_) => "DROP CAMPAIGN",
                 _ => return None,
             };
             Some(format!("{} ({what})", i + 1))
@@ -385,6 +387,17 @@ pub fn run_statement_as(
         Statement::ShowTables => Ok(show_tables(store)),
         Statement::ShowSegments => Ok(show_segments(store)),
         Statement::ShowCampaigns => campaigns::show_campaigns(store),
+        Statement::CreateCampaign(_) | Statement::DropCampaign { .. } => {
+            // The server's campaigns (its scheduler, its audit log, the
+            // caller's role) make and drop campaigns; a store opened
+            // alone does not.
+            Err(EngineError::InvalidArgument(
+                "CREATE CAMPAIGN and DROP CAMPAIGN run in the server: send them with \
+                 `segdb console` or POST /v1/query"
+                    .into(),
+            )
+            .into())
+        }
         Statement::CreateSegment(seg) => create_segment(store, seg),
         Statement::DropSegment { name } => {
             store.drop_segment(&name)?;
@@ -607,6 +620,29 @@ pub use segdb_engine::csv::field as csv_field;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn campaign_statements_run_only_in_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let schema = Schema {
+            fields: vec![segdb_engine::FieldDef::new("city", FieldKind::Enum)],
+        };
+        store.create_table("users", &schema).unwrap();
+        let create = "CREATE CAMPAIGN c ON users AUDIENCE WHERE city = 'a' \
+                      CHANNEL file (dir => '/tmp/x', format => 'csv') \
+                      VARIANT a WEIGHT 1 TEMPLATE 'x' SCHEDULE NOW";
+        for text in [create, "DROP CAMPAIGN c"] {
+            let e = run(&store, text).unwrap_err();
+            assert!(e.to_string().contains("run in the server"), "{e}");
+        }
+        // Nothing was made: no campaign catalog in the store's directory.
+        assert!(show_campaigns_rows(&store).is_empty());
+    }
+
+    fn show_campaigns_rows(store: &Store) -> Vec<Vec<Value>> {
+        campaigns::show_campaigns(store).unwrap().rows
+    }
 
     #[test]
     fn tables_round_floats_and_right_align_numbers() {

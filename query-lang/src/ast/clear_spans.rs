@@ -222,7 +222,9 @@ impl ClearSpans for Statement {
             }
             StatementKind::DropTable(name)
             | StatementKind::ShowFields(name)
-            | StatementKind::DropSegment(name) => name.clear_spans(),
+            | StatementKind::DropSegment(name)
+            | StatementKind::DropCampaign(name) => name.clear_spans(),
+            StatementKind::CreateCampaign(c) => c.clear_spans(),
             StatementKind::ShowTables
             | StatementKind::ShowSegments
             | StatementKind::ShowCampaigns => {}
@@ -253,5 +255,58 @@ impl ClearSpans for Statement {
                 }
             }
         }
+    }
+}
+
+impl ClearSpans for StrLit {
+    fn clear_spans(&mut self) {
+        self.span.clear_spans();
+    }
+}
+
+impl ClearSpans for Settings {
+    fn clear_spans(&mut self) {
+        self.kind.clear_spans();
+        for s in &mut self.settings {
+            s.name.clear_spans();
+            match &mut s.value {
+                SettingValue::Literal(l) => l.clear_spans(),
+                SettingValue::Number(n) => n.clear_spans(),
+            }
+        }
+    }
+}
+
+impl ClearSpans for CreateCampaign {
+    fn clear_spans(&mut self) {
+        self.name.clear_spans();
+        self.table.clear_spans();
+        match &mut self.audience {
+            CampaignAudience::Where(e) => e.clear_spans(),
+            CampaignAudience::Segment(s) => s.clear_spans(),
+        }
+        self.channel.clear_spans();
+        for v in &mut self.variants {
+            v.name.clear_spans();
+            v.weight.clear_spans();
+            v.template.clear_spans();
+        }
+        self.holdout.clear_spans();
+        self.split.clear_spans();
+        if let Some(cap) = &mut self.cap {
+            cap.max.clear_spans();
+            cap.days.clear_spans();
+        }
+        self.priority.clear_spans();
+        if let Some((_, span)) = &mut self.kind {
+            span.clear_spans();
+        }
+        match &mut self.schedule {
+            ScheduleClause::Now(s) => s.clear_spans(),
+            ScheduleClause::At(t) | ScheduleClause::Daily(t) => t.clear_spans(),
+        }
+        self.approval_required.clear_spans();
+        self.rate.clear_spans();
+        self.allow_sensitive.clear_spans();
     }
 }

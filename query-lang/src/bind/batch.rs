@@ -106,6 +106,8 @@ impl<'a> Overlay<'a> {
             | Statement::Explain(_)
             | Statement::ShowSegments
             | Statement::ShowCampaigns
+            | Statement::CreateCampaign(_)
+            | Statement::DropCampaign { .. }
             | Statement::Call(_)
             | Statement::Insight(_)
             | Statement::Compare(_) => {}

@@ -11,6 +11,9 @@ use crate::error::{snippet, QueryError};
 /// whole condition.
 const AFTER_CONDITION: &[&str] = &[
     "AND", "OR", "GROUP", "ORDER", "LIMIT", "AS", "VERSUS", "VS", "TOP", "WIDTH",
+    // The clauses of CREATE CAMPAIGN after its AUDIENCE WHERE.
+    "AUDIENCE", "CHANNEL", "VARIANT", "HOLDOUT", "SPLIT", "CAP", "PRIORITY", "KIND", "SCHEDULE",
+    "APPROVAL", "RATE", "ALLOW",
 ];
 
 impl Parser<'_> {

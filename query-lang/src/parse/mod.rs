@@ -6,6 +6,7 @@
 //! grammar allowed there. Nesting depth, list length and text length are
 //! capped (see [`crate::limits`]), so no text can exhaust the stack.
 
+mod campaign;
 mod expr;
 mod insight;
 mod lexer;

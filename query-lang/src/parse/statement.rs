@@ -146,16 +146,21 @@ impl Parser<'_> {
         })
     }
 
-    /// `drop ::= "DROP" "TABLE" name | "DROP" "SEGMENT" name`
+    /// `drop ::= "DROP" "TABLE" name | "DROP" "SEGMENT" name | "DROP" "CAMPAIGN" name`
     fn parse_drop(&mut self) -> Result<StatementKind, QueryError> {
         self.advance();
+        if self.eat_keyword("CAMPAIGN").is_some() {
+            let name = self.parse_ident("a campaign name after DROP CAMPAIGN")?;
+            self.expect_statement_end("`;` or the end of the input after the campaign name")?;
+            return Ok(StatementKind::DropCampaign(name));
+        }
         if self.eat_keyword("SEGMENT").is_some() {
             let name = self.parse_ident("a segment name after DROP SEGMENT")?;
             self.expect_statement_end("`;` or the end of the input after the segment name")?;
             return Ok(StatementKind::DropSegment(name));
         }
         if !self.at_keyword("TABLE") {
-            let err = self.expected("TABLE or SEGMENT after DROP");
+            let err = self.expected("TABLE, SEGMENT or CAMPAIGN after DROP");
             return Err(match &self.peek().kind {
                 TokenKind::Word(w) if !super::is_reserved(w) => {
                     err.with_hint(format!("write DROP TABLE {w}"))
@@ -450,11 +455,14 @@ impl Parser<'_> {
                 self.parse_create_segment(false)?,
             ));
         }
+        if self.at_keyword("CAMPAIGN") {
+            return self.parse_create_campaign();
+        }
         if !self.at_keyword("TABLE") {
-            let err = self.expected("TABLE, SEGMENT or OR REPLACE after CREATE");
+            let err = self.expected("TABLE, SEGMENT, CAMPAIGN or OR REPLACE after CREATE");
             return Err(match self.peek().kind {
                 TokenKind::Word(w) => err.with_hint_opt(
-                    suggest::nearest(&w.to_ascii_uppercase(), ["TABLE", "SEGMENT"])
+                    suggest::nearest(&w.to_ascii_uppercase(), ["TABLE", "SEGMENT", "CAMPAIGN"])
                         .map(|k| format!("did you mean `{k}`?")),
                 ),
                 _ => err,

@@ -35,7 +35,13 @@ fn at(secs: i64) -> Value {
 /// run's time (null if none is due) and the number of runs, in creation
 /// order.
 pub fn show_campaigns(store: &Store) -> Result<ResultSet, ExecError> {
-    let rows = campaigns(store)?
+    Ok(campaign_rows(&campaigns(store)?))
+}
+
+/// SHOW CAMPAIGNS' answer for `list`: one row per campaign (what `CREATE
+/// CAMPAIGN` answers with, for the new one).
+pub fn campaign_rows(list: &[Campaign]) -> ResultSet {
+    let rows = list
         .iter()
         .map(|c| {
             vec![
@@ -50,7 +56,7 @@ pub fn show_campaigns(store: &Store) -> Result<ResultSet, ExecError> {
             ]
         })
         .collect();
-    Ok(ResultSet {
+    ResultSet {
         columns: [
             "campaign",
             "table",
@@ -64,7 +70,7 @@ pub fn show_campaigns(store: &Store) -> Result<ResultSet, ExecError> {
         .map(String::from)
         .to_vec(),
         rows,
-    })
+    }
 }
 
 /// `CALL campaign_status('name')`: per run, one row for its audience,

@@ -165,7 +165,11 @@ fn summary_json(c: &Campaign) -> Value {
 /// templates name (a SENSITIVE one only if it is allowed them). Text
 /// that does not parse, or an unknown table, is left to the crate's
 /// validation to refuse with its position.
-fn check_fields(s: &Shared, principal: &Principal, def: &CampaignDef) -> Result<(), ApiError> {
+pub(crate) fn check_fields(
+    s: &Shared,
+    principal: &Principal,
+    def: &CampaignDef,
+) -> Result<(), ApiError> {
     let access = principal.access();
     let catalog = StoreCatalog(&s.store);
     let Ok(table) = s.store.table(&def.table) else {

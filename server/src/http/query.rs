@@ -25,6 +25,7 @@ use crate::exec::{self, csv_field, ResultSet, StoreCatalog};
 use crate::permissions::Listing;
 use text::{json_without_type, query_text};
 
+mod campaign;
 mod text;
 
 /// The role a statement needs; a CALL needs the role its procedure
@@ -55,6 +56,7 @@ fn required_role_with(
         | StatementKind::DropTable(_)
         | StatementKind::CreateSegment(_)
         | StatementKind::DropSegment(_) => Role::Admin,
+        StatementKind::CreateCampaign(_) | StatementKind::DropCampaign(_) => Role::Write,
     }
 }
 
@@ -84,6 +86,8 @@ pub fn kind_name(kind: &StatementKind) -> &'static str {
         StatementKind::DropSegment(_) => "drop_segment",
         StatementKind::ShowSegments => "show_segments",
         StatementKind::ShowCampaigns => "show_campaigns",
+        StatementKind::CreateCampaign(_) => "create_campaign",
+        StatementKind::DropCampaign(_) => "drop_campaign",
         StatementKind::Call(_) => "call",
         StatementKind::Insight(_) => "insight",
         StatementKind::Compare(_) => "compare",
@@ -252,6 +256,7 @@ async fn query_noted(
         st.metrics.queries_running.fetch_add(1, Ordering::Relaxed);
         let exporter = Exporter {
             principal: &principal.name,
+            who: &principal,
             notes: &notes,
         };
         let r = cancel.scope(|| run_all(&st, &stmts, csv, &access, &exporter));
@@ -446,9 +451,11 @@ fn collect_ids(
     })
 }
 
-/// Who is exporting, and where the export notes go.
+/// Who is running the statements (and exporting), and where the export
+/// and campaign notes go.
 struct Exporter<'a> {
     principal: &'a str,
+    who: &'a Principal,
     notes: &'a Mutex<Vec<Note>>,
 }
 
@@ -525,6 +532,9 @@ fn run_all(
 ) -> Result<Answer, ApiError> {
     let catalog = StoreCatalog(&s.store);
     segdb_query_lang::check_batch(stmts, &access.catalog(&catalog), date::today())?;
+    if stmts.len() > 1 {
+        campaign::precheck(s, stmts, access)?;
+    }
     let mut ran = 0;
     run_each(s, stmts, csv, access, exporter, &mut ran).map_err(|e| {
         match exec::took_effect(&stmts[..ran]) {
@@ -586,6 +596,12 @@ fn run_each(
                 *ran += 1;
                 continue;
             }
+        }
+        if let Statement::CreateCampaign(_) | Statement::DropCampaign { .. } = &bound {
+            let r = campaign::run(s, exporter.who, bound, exporter.notes)?;
+            results.push((r, warnings));
+            *ran += 1;
+            continue;
         }
         // Every other statement's answer is bounded by the schema's caps
         // (fields per table, values per field, TOP): charged once built.

@@ -1,0 +1,179 @@
+use super::*;
+use crate::audience::StoreCatalog;
+use crate::testutil::{store, TODAY};
+use crate::validate;
+use segdb_engine::Store;
+use segdb_query_lang::Statement;
+
+fn bound(store: &Store, text: &str) -> Result<BoundCampaign, QueryError> {
+    let stmts = segdb_query_lang::parse(text)?;
+    match segdb_query_lang::bind(&stmts[0], &StoreCatalog(store), TODAY)? {
+        Statement::CreateCampaign(b) => Ok(*b),
+        other => panic!("not a campaign: {other:?}"),
+    }
+}
+
+/// The error of `text` (its conversion's, or its validation's placed in
+/// it) as `(code, message, the text under the caret)`.
+fn error(store: &Store, text: &str) -> (String, String, String) {
+    let e = match bound(store, text) {
+        Err(e) => e,
+        Ok(b) => match definition(&b) {
+            Err(e) => e,
+            Ok(def) => {
+                let err = validate(store, &def, TODAY).expect_err("a valid definition");
+                locate(err, &b).expect("a definition error")
+            }
+        },
+    };
+    let s = e.span();
+    (
+        e.code().to_owned(),
+        e.message(),
+        text[s.start..s.end].to_owned(),
+    )
+}
+
+const EXAMPLE: &str = "CREATE CAMPAIGN spring_sale ON users \
+    AUDIENCE WHERE city = 'c000' AND count(view, last 7 days) > 2 \
+    CHANNEL webhook (url => 'https://hooks.example.com/segdb', timeout_ms => 5000) \
+    VARIANT a WEIGHT 1 TEMPLATE 'Hi! {count(view, last 7 days)} views this week in {city}' \
+    VARIANT b WEIGHT 1 TEMPLATE 'Spring sale in {city}: 20% off' \
+    HOLDOUT 0.1 SPLIT weights CAP 2 PER 7 DAYS PRIORITY 10 KIND marketing \
+    SCHEDULE DAILY AT '09:30' APPROVAL REQUIRED RATE 500 PER SECOND";
+
+#[test]
+fn the_statement_says_what_the_documented_json_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 10);
+    let def = definition(&bound(&s, EXAMPLE).unwrap()).unwrap();
+    let json: CampaignDef = serde_json::from_str(crate::EXAMPLE_JSON).unwrap();
+    assert_eq!(def, json);
+    validate(&s, &def, TODAY).unwrap();
+    // Clauses in another order say the same.
+    let shuffled = "CREATE CAMPAIGN spring_sale ON users RATE 500 PER SECOND \
+        SCHEDULE DAILY AT '09:30' KIND MARKETING PRIORITY 10 CAP 2 PER 7 DAYS \
+        VARIANT a WEIGHT 1 TEMPLATE 'Hi! {count(view, last 7 days)} views this week in {city}' \
+        HOLDOUT 0.1 APPROVAL REQUIRED \
+        CHANNEL webhook (timeout_ms => 5000, url => 'https://hooks.example.com/segdb') \
+        VARIANT b WEIGHT 1 TEMPLATE 'Spring sale in {city}: 20% off' \
+        AUDIENCE WHERE city = 'c000' AND count(view, last 7 days) > 2";
+    assert_eq!(definition(&bound(&s, shuffled).unwrap()).unwrap(), json);
+}
+
+#[test]
+fn the_defaults_are_the_jsons() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 10);
+    let text = "CREATE CAMPAIGN c ON users AUDIENCE SEGMENT vip CHANNEL file (dir => '/out', format => 'csv') \
+        VARIANT a WEIGHT 3 TEMPLATE 'it''s {city}' SCHEDULE AT '2026-12-24T09:00:00Z' ALLOW SENSITIVE";
+    s.create_segment(
+        "vip",
+        "users",
+        segdb_engine::SegmentDef::Dynamic {
+            text: "vip".into(),
+            uses: vec![],
+        },
+        false,
+    )
+    .unwrap();
+    let json: CampaignDef = serde_json::from_str(
+        r#"{"name": "c", "table": "users", "audience": {"segment": "vip"},
+            "channel": {"file": {"dir": "/out", "format": "csv"}},
+            "variants": [{"name": "a", "weight": 3, "template": "it's {city}"}],
+            "schedule": {"at": "2026-12-24T09:00:00Z"}, "allow_sensitive": true}"#,
+    )
+    .unwrap();
+    assert_eq!(definition(&bound(&s, text).unwrap()).unwrap(), json);
+    // A segment that does not exist: the binder says so, at its name.
+    let e = bound(&s, &text.replace("SEGMENT vip", "SEGMENT vipp")).unwrap_err();
+    assert_eq!(e.code(), "unknown_segment", "{e}");
+    let webhook =
+        "CREATE CAMPAIGN c ON users AUDIENCE WHERE vip CHANNEL webhook (url => 'http://h/x') \
+        VARIANT a WEIGHT 1 TEMPLATE 'x' SCHEDULE NOW";
+    let def = definition(&bound(&s, webhook).unwrap()).unwrap();
+    let Channel::Webhook(w) = def.channel else {
+        panic!()
+    };
+    assert_eq!(
+        (w.timeout_ms, w.max_retries, w.batch_size),
+        (10_000, 5, 1_000)
+    );
+    assert_eq!(def.holdout, 0.0);
+    assert_eq!(def.kind, Kind::Marketing);
+}
+
+#[test]
+fn errors_point_into_the_statement() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 10);
+    let base = |clause: &str| {
+        format!(
+            "CREATE CAMPAIGN c ON users AUDIENCE WHERE vip CHANNEL webhook (url => 'http://h/x') \
+             VARIANT a WEIGHT 1 TEMPLATE 'x' SCHEDULE NOW {clause}"
+        )
+    };
+    // A template's unknown field, inside the string, after a doubled quote.
+    let text =
+        "CREATE CAMPAIGN c ON users AUDIENCE WHERE vip CHANNEL webhook (url => 'http://h/x') \
+                VARIANT a WEIGHT 1 TEMPLATE 'it''s {cty}' SCHEDULE NOW";
+    let (code, message, under) = error(&s, text);
+    assert_eq!(under, "cty", "{message}");
+    assert!(message.contains("cty"), "{message}");
+    assert_eq!(code, "invalid_campaign");
+    // The audience's unknown field, in the WHERE clause.
+    let text = "CREATE CAMPAIGN c ON users AUDIENCE WHERE cty = 'c0' CHANNEL webhook (url => 'http://h/x') \
+                VARIANT a WEIGHT 1 TEMPLATE 'x' SCHEDULE NOW";
+    assert_eq!(error(&s, text).0, "unknown_field");
+    assert_eq!(error(&s, text).2, "cty");
+    // The hold-out, out of range.
+    let (_, message, under) = error(&s, &base("HOLDOUT 0.75"));
+    assert_eq!(under, "0.75");
+    assert!(message.contains("0 to 0.5"), "{message}");
+    // A channel setting it does not have, and a bad URL.
+    let text = "CREATE CAMPAIGN c ON users AUDIENCE WHERE vip CHANNEL webhook (url => 'http://h/x', timout_ms => 5) \
+                VARIANT a WEIGHT 1 TEMPLATE 'x' SCHEDULE NOW";
+    assert_eq!(error(&s, text).2, "timout_ms");
+    let text = "CREATE CAMPAIGN c ON users AUDIENCE WHERE vip CHANNEL webhook (url => 'ftp://h') \
+                VARIANT a WEIGHT 1 TEMPLATE 'x' SCHEDULE NOW";
+    assert_eq!(error(&s, text).2, "'ftp://h'");
+    // A bad time, inside its string; a zero weight; a transactional cap.
+    let text =
+        "CREATE CAMPAIGN c ON users AUDIENCE WHERE vip CHANNEL webhook (url => 'http://h/x') \
+                VARIANT a WEIGHT 1 TEMPLATE 'x' SCHEDULE DAILY AT '25:00'";
+    assert_eq!(error(&s, text).2, "25:00");
+    let text =
+        "CREATE CAMPAIGN c ON users AUDIENCE WHERE vip CHANNEL webhook (url => 'http://h/x') \
+                VARIANT a WEIGHT 0 TEMPLATE 'x' SCHEDULE NOW";
+    assert_eq!(error(&s, text).2, "0");
+    assert_eq!(
+        error(&s, &base("KIND TRANSACTIONAL CAP 1 PER 2 DAYS")).2,
+        "1"
+    );
+    assert_eq!(error(&s, &base("RATE 0 PER SECOND")).2, "0");
+    assert_eq!(
+        error(
+            &s,
+            &base("SPLIT copy_race (test_share => 0.5, window_minutes => 60)")
+        )
+        .2,
+        "copy_race"
+    );
+    // Two variants of one name: at the second.
+    let text =
+        "CREATE CAMPAIGN c ON users AUDIENCE WHERE vip CHANNEL webhook (url => 'http://h/x') \
+                VARIANT a WEIGHT 1 TEMPLATE 'x' VARIANT a WEIGHT 1 TEMPLATE 'y' SCHEDULE NOW";
+    let e = error(&s, text);
+    assert_eq!(e.2, "a");
+    assert!(e.1.contains("named twice"), "{e:?}");
+}
+
+#[test]
+fn string_offsets_skip_doubled_quotes() {
+    let src = "x 'a''b{c}'";
+    let lit = Span::new(2, src.len());
+    // "a'b{c}": `c` is byte 4 of the string, byte 8 of the text.
+    assert_eq!(string_offset(src, lit, 4), 8);
+    assert_eq!(string_offset(src, lit, 0), 3);
+    assert_eq!(string_offset(src, lit, 6), src.len() - 1);
+}
