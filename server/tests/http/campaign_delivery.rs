@@ -79,6 +79,25 @@ fn metric(s: &Server, line: &str) -> u64 {
         .unwrap_or_else(|| panic!("no `{line}` in\n{m}"))
 }
 
+/// Waits (at most 60 s) until `/metrics` shows `want` for `line`: a
+/// worker updates some figures just after the state it shows is stored
+/// (the thread ends after `done`; a failed run is counted once its state
+/// is written), so they are polled, not read once.
+fn wait_metric(s: &Server, line: &str, want: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let got = metric(s, line);
+        if got == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`{line}` stays {got}, not {want}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 fn webhook(url: &str, batch: u32) -> Value {
     json!({"webhook": {"url": url, "batch_size": batch, "timeout_ms": 10_000}})
 }
@@ -160,7 +179,7 @@ fn a_started_run_delivers_each_user_once_with_its_text_and_ends_done() {
         assert_eq!(rows[3 + i][3], "variant");
         assert_eq!(rows[3 + i][6], users.len(), "{v}");
     }
-    assert_eq!(metric(&s, "segdb_campaign_runs_in_progress"), 0);
+    wait_metric(&s, "segdb_campaign_runs_in_progress", 0);
 }
 
 #[test]
@@ -276,7 +295,7 @@ fn pause_stops_delivery_and_resume_finishes_it() {
     assert_eq!(c["runs"][0]["sent"], sent_then * 10);
     // The pause's answer has the figures too.
     assert_eq!(paused["runs"][0]["sent"], sent_then * 10);
-    assert_eq!(metric(&s, "segdb_campaign_runs_in_progress"), 0);
+    wait_metric(&s, "segdb_campaign_runs_in_progress", 0);
     assert_eq!(rx.accepted().len(), sent_then, "nothing sent while paused");
     assert_eq!(
         status(&act(&s, ANN, "paused", "resume"), 200)["state"],
@@ -413,7 +432,7 @@ fn a_channel_down_then_up_is_tried_again_and_one_down_for_good_fails_the_run() {
     let last = c["history"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["action"], "run_failed", "{c}");
     assert_eq!(last["actor"], "scheduler");
-    assert_eq!(metric(&s, "segdb_campaign_runs_failed_total"), 1);
+    wait_metric(&s, "segdb_campaign_runs_failed_total", 1);
     assert!(metric(&s, "segdb_campaign_channel_unavailable_total") > 4);
 }
 
