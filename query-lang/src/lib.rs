@@ -156,8 +156,8 @@ mod suggest;
 pub use ast::SortOrder;
 pub use bind::{
     bind, bind_filter, bind_segment, bind_segment_definition, check_batch, parse_and_bind,
-    Aggregate, BoundCompare, BoundFilter, BoundInsight, BoundSegment, BoundSelect, Catalog,
-    InsightSpec, Projection, SegmentBody, SegmentRef, Statement, INSIGHT_WINDOW_DAYS,
+    Aggregate, BoundCompare, BoundFilter, BoundInsight, BoundSegment, BoundSelect, CampaignRef,
+    Catalog, InsightSpec, Projection, SegmentBody, SegmentRef, Statement, INSIGHT_WINDOW_DAYS,
 };
 pub use error::{line_column, CatalogError, ErrorKind, QueryError, Warning};
 

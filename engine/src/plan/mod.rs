@@ -49,6 +49,8 @@ pub(crate) enum Node {
     Rows(Vec<u32>),
     /// A snapshot segment's rows: index into `Plan::snapshots`.
     Snapshot(usize),
+    /// A named set of rows (sorted, distinct, shared) and its label.
+    Set(std::sync::Arc<[u32]>, std::sync::Arc<str>),
 }
 
 /// A compiled expression.
@@ -286,6 +288,17 @@ impl Compiler<'_> {
                     }
                 };
                 Node::Snapshot(i)
+            }
+            Expr::RowSet(set) => {
+                if set.table() != self.table.name() {
+                    return Err(EngineError::InvalidSegment(format!(
+                        "`{}` holds rows of table `{}`, not of `{}`",
+                        set.label(),
+                        set.table(),
+                        self.table.name()
+                    )));
+                }
+                Node::Set(set.shared(), std::sync::Arc::from(set.label()))
             }
         })
     }
