@@ -328,6 +328,28 @@ pub struct CampaignPredicate {
 }
 
 impl Expr {
+    /// The campaigns the expression's campaign predicates name, each
+    /// once, in the order written (what keeps a campaign a dynamic
+    /// segment uses from being deleted).
+    pub fn campaigns(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut todo = vec![self];
+        while let Some(e) = todo.pop() {
+            match &e.kind {
+                ExprKind::And(xs) | ExprKind::Or(xs) => todo.extend(xs.iter().rev()),
+                ExprKind::Not(x) => todo.push(x),
+                ExprKind::Predicate(p) => {
+                    if let Predicate::Campaign(c) = p.as_ref() {
+                        if !out.contains(&c.campaign.name) {
+                            out.push(c.campaign.name.clone());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// A predicate as an expression.
     pub fn predicate(predicate: Predicate, span: Span) -> Expr {
         Expr {
