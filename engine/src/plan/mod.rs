@@ -298,7 +298,16 @@ impl Compiler<'_> {
                         self.table.name()
                     )));
                 }
-                Node::Set(set.shared(), std::sync::Arc::from(set.label()))
+                // Rows past the table's end (none, for a campaign's
+                // groups) match nothing; cut them so the estimate is exact.
+                let rows = set.shared();
+                let end = rows.partition_point(|&r| u64::from(r) < self.table.num_rows());
+                let rows = if end == rows.len() {
+                    rows
+                } else {
+                    std::sync::Arc::from(&rows[..end])
+                };
+                Node::Set(rows, std::sync::Arc::from(set.label()))
             }
         })
     }
