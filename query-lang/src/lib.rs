@@ -58,7 +58,12 @@
 //!                | "count" "(" name "," window ")" cmp_op integer
 //!                | "count" "(" name "," window ")" "BETWEEN" integer "AND" integer
 //!                | "did" "(" name "," window ")"
+//!                | campaign_fn "(" campaign [ "," string ] [ "," "run" "=>" integer ] ")"
 //!                | name predicate
+//! campaign_fn  ::= "in_campaign" | "in_variant" | "in_holdout" | "sent"
+//!                  (followed by "(": elsewhere a name; the string, a
+//!                  variant's name, only and always for in_variant)
+//! campaign     ::= name | string
 //! predicate    ::= cmp_op value
 //!                | "BETWEEN" value "AND" value
 //!                | [ "NOT" ] "IN" value_list
