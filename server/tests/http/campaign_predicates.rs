@@ -7,6 +7,7 @@
 //! run, and mistakes are 400s with a position.
 
 use std::collections::BTreeSet;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use segdb_campaigns::deliver::receiver::{Answer, Receiver, Request};
@@ -256,4 +257,65 @@ fn a_delivered_campaigns_groups_are_segments() {
     assert_eq!(q("IN SEGMENT spring_a"), n(&run["variants"][0]["assigned"]));
     let (code, _, _, _) = refused(&c, "SELECT COUNT(*) FROM users WHERE sent(spring)");
     assert_eq!(code, "unknown_campaign");
+}
+
+#[test]
+fn sent_counts_the_batches_recorded_before_any_checkpoint() {
+    let (_dir, _store, _data, s) = server(600);
+    let c = s.client(Some(ROOT));
+    // The third batch is held at the receiver: the first two are recorded
+    // in the delivery log, and no checkpoint has run (the run is not over).
+    let (arrived_tx, arrived) = mpsc::channel();
+    let (release_tx, release) = mpsc::channel::<()>();
+    let (arrived_tx, release) = (Mutex::new(arrived_tx), Mutex::new(release));
+    let rx = Receiver::start(move |r| {
+        if r.number == 3 {
+            let _ = arrived_tx.lock().unwrap().send(());
+            let _ = release
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(120));
+        }
+        Answer::Status(200, "ok".into())
+    });
+    let body = def(
+        "slow",
+        "age > 20",
+        json!({"channel": {"webhook": {"url": rx.url(), "batch_size": 10, "timeout_ms": 300_000}}}),
+    );
+    status(&create(&s, ANN, &body), 201);
+    status(&act(&s, ANN, "slow", "start"), 200);
+    arrived.recv_timeout(Duration::from_secs(60)).unwrap();
+    let first: Vec<Request> = rx.accepted().into_iter().filter(|r| r.number < 3).collect();
+    let first = delivered(&first);
+    assert_eq!(first.len(), 20);
+    let running = show(&s, "slow");
+    assert_eq!(running["state"], "running");
+    assert_eq!(running["runs"][0]["sent"], 20, "{running}");
+    assert_eq!(ids(&c, "sent(slow)"), first);
+    // What the checkpoint holds is still nothing: the 20 come from the log.
+    let st = c.query("CALL campaign_status('slow')").unwrap();
+    assert_eq!(st["rows"][0][3], "audience", "{st}");
+    assert_eq!(st["rows"][0][6], 0, "{st}");
+    assert_eq!(count(&c, "SELECT COUNT(*) FROM users WHERE sent(slow)"), 20);
+    // A dynamic segment follows the delivery as it goes.
+    status(
+        &post(
+            &c,
+            "/v1/query",
+            "text/plain",
+            "CREATE SEGMENT slow_sent AS SELECT FROM users WHERE sent(slow)",
+        ),
+        200,
+    );
+    assert_eq!(
+        count(&c, "SELECT COUNT(*) FROM users WHERE IN SEGMENT slow_sent"),
+        20
+    );
+    release_tx.send(()).unwrap();
+    let done = wait_state(&s, "slow", "done");
+    let all = delivered(&rx.accepted());
+    assert_eq!(n(&done["runs"][0]["sent"]), all.len() as u64);
+    assert!(all.len() > 20);
+    assert_eq!(ids(&c, "IN SEGMENT slow_sent"), all);
 }
