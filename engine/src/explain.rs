@@ -148,6 +148,10 @@ impl Estimator<'_> {
                 let s = if ids.len() == 1 { "" } else { "s" };
                 write!(out, "user_id IN ({} id{s})", ids.len())
             }
+            Node::Set(_, label) => {
+                out.push_str(label);
+                Ok(())
+            }
             Node::Snapshot(i) => write!(
                 out,
                 "IN SEGMENT {} (snapshot)",

@@ -128,6 +128,11 @@ fn single_stored_bitmaps_are_exact() {
         },
         owner(),
         Expr::Rows(vec![5, 1, 5, 99_999]),
+        Expr::RowSet(crate::RowSet::new(
+            "sent(spring) run 1",
+            "users",
+            vec![7, 2, 7, 99_999],
+        )),
         Expr::All,
         Expr::Nothing,
         value("city", "nowhere"),
@@ -400,4 +405,23 @@ fn seek_finds_what_lower_bound_finds() {
             assert_eq!(seek(f, from, key), want, "{key:?} from {from}");
         }
     }
+}
+
+#[test]
+fn a_row_set_is_shown_by_its_label_and_refused_on_another_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let t = s.table("users").unwrap();
+    let set = Expr::RowSet(crate::RowSet::new(
+        "in_variant(spring, 'a') run 3",
+        "users",
+        vec![3, 1],
+    ));
+    let plan = t.explain(&set).unwrap();
+    assert_eq!(plan.label, "in_variant(spring, 'a') run 3");
+    assert_eq!(plan.estimated_rows, 2);
+    assert_eq!(t.rows(&set).unwrap(), vec![1, 3]);
+    let other = Expr::RowSet(crate::RowSet::new("sent(x) run 1", "houses", vec![1]));
+    let err = t.count(&other).unwrap_err().to_string();
+    assert!(err.contains("holds rows of table `houses`"), "{err}");
 }

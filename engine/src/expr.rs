@@ -6,6 +6,7 @@
 //! is every row of the table that is not in its operand.
 
 use crate::date::Day;
+use crate::rowset::RowSet;
 use crate::segment::SnapshotRows;
 
 /// A comparison operator on numbers.
@@ -166,6 +167,9 @@ pub enum Expr {
     /// The rows of a SNAPSHOT segment of this table, read in place from its
     /// file (from [`Store::snapshot_expr`](crate::Store::snapshot_expr)).
     Snapshot(SnapshotRows),
+    /// A named set of rows of this table held in memory (a campaign
+    /// group: `in_variant(spring, 'a')`), shared, shown by its label.
+    RowSet(RowSet),
 }
 
 impl Expr {

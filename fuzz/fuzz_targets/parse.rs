@@ -26,6 +26,7 @@ const CODES: &[&str] = &[
     "limit_exceeded",
     "unsupported",
     "unknown_segment",
+    "unknown_campaign",
     "segment_cycle",
     "already_exists",
     "in_use",

@@ -262,9 +262,94 @@ pub enum Predicate {
     },
     /// `IN SEGMENT name` (`NOT IN SEGMENT name` is `Not` of this).
     InSegment(Ident),
+    /// `in_campaign(c)`, `in_variant(c, 'a')`, `in_holdout(c)`, `sent(c)`,
+    /// each with an optional `run => n`.
+    Campaign(CampaignPredicate),
+}
+
+/// A group of a campaign's run that a campaign predicate names. Adding
+/// one (`delivered(c)`) is a variant here with its function's name, and
+/// its rows in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CampaignGroup {
+    /// `in_campaign(c)`: the run's audience, frozen at its start.
+    Audience,
+    /// `in_variant(c, 'a')`: the users assigned to one variant.
+    Variant,
+    /// `in_holdout(c)`: the users held out.
+    Holdout,
+    /// `sent(c)`: the users a message was delivered to.
+    Sent,
+}
+
+impl CampaignGroup {
+    /// Every group, in the order the documentation lists them.
+    pub const ALL: [CampaignGroup; 4] = [
+        CampaignGroup::Audience,
+        CampaignGroup::Variant,
+        CampaignGroup::Holdout,
+        CampaignGroup::Sent,
+    ];
+
+    /// The function's name in the language.
+    pub fn function(self) -> &'static str {
+        match self {
+            CampaignGroup::Audience => "in_campaign",
+            CampaignGroup::Variant => "in_variant",
+            CampaignGroup::Holdout => "in_holdout",
+            CampaignGroup::Sent => "sent",
+        }
+    }
+
+    /// The group whose function is named `word` (any case).
+    pub fn from_function(word: &str) -> Option<CampaignGroup> {
+        CampaignGroup::ALL
+            .into_iter()
+            .find(|g| g.function().eq_ignore_ascii_case(word))
+    }
+
+    /// Whether the function takes a variant's name after the campaign's.
+    pub fn takes_variant(self) -> bool {
+        self == CampaignGroup::Variant
+    }
+}
+
+/// A campaign predicate: `in_variant(spring, 'a', run => 2)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignPredicate {
+    /// Which group.
+    pub group: CampaignGroup,
+    /// The campaign (written as a name or a string).
+    pub campaign: Ident,
+    /// The variant's name (a string), for `in_variant`.
+    pub variant: Option<Literal>,
+    /// `run => n`: that run rather than the last.
+    pub run: Option<IntLit>,
 }
 
 impl Expr {
+    /// The campaigns the expression's campaign predicates name, each
+    /// once, in the order written (what keeps a campaign a dynamic
+    /// segment uses from being deleted).
+    pub fn campaigns(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut todo = vec![self];
+        while let Some(e) = todo.pop() {
+            match &e.kind {
+                ExprKind::And(xs) | ExprKind::Or(xs) => todo.extend(xs.iter().rev()),
+                ExprKind::Not(x) => todo.push(x),
+                ExprKind::Predicate(p) => {
+                    if let Predicate::Campaign(c) = p.as_ref() {
+                        if !out.contains(&c.campaign.name) {
+                            out.push(c.campaign.name.clone());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// A predicate as an expression.
     pub fn predicate(predicate: Predicate, span: Span) -> Expr {
         Expr {

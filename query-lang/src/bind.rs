@@ -57,6 +57,17 @@ pub enum SegmentBody {
     Snapshot(Expr),
 }
 
+/// A campaign as the binder sees it (campaign predicates in WHERE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignRef {
+    /// The table whose users it reaches.
+    pub table: String,
+    /// Its variants' names, in definition order.
+    pub variants: Vec<String>,
+    /// Its runs' numbers, oldest first (empty before the first run).
+    pub runs: Vec<u32>,
+}
+
 /// What the binder needs to know about the database.
 pub trait Catalog {
     /// The schema of `table`, or `None` if there is no such table.
@@ -119,6 +130,30 @@ pub trait Catalog {
     /// The names of every procedure (for "did you mean").
     fn procedure_names(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// The campaign `name`, or `None` if there is no such campaign. The
+    /// default knows no campaign.
+    fn campaign(&self, _name: &str) -> Option<CampaignRef> {
+        None
+    }
+    /// The names of every campaign (for "did you mean").
+    fn campaign_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The rows of one group of run `run` of campaign `name` (both exist,
+    /// as [`Catalog::campaign`] said): `variant` is the variant's index
+    /// for [`CampaignGroup::Variant`](ast::CampaignGroup::Variant). `sent`
+    /// is as of now (a run still delivering grows). Asked at every bind,
+    /// so that a dynamic segment follows the campaign; a catalog caches
+    /// nothing that could go stale.
+    fn campaign_rows(
+        &self,
+        _name: &str,
+        _run: u32,
+        _group: ast::CampaignGroup,
+        _variant: Option<usize>,
+    ) -> Result<Vec<u32>, CatalogError> {
+        Ok(Vec::new())
     }
 }
 

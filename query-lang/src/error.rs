@@ -52,6 +52,12 @@ pub enum ErrorKind {
         /// The name as written.
         segment: String,
     },
+    /// No campaign of that name.
+    #[error("unknown campaign `{campaign}`")]
+    UnknownCampaign {
+        /// The name as written.
+        campaign: String,
+    },
     /// A segment whose definition would use itself.
     #[error("{0}")]
     SegmentCycle(String),
@@ -124,6 +130,7 @@ impl ErrorKind {
             ErrorKind::UnknownTable { .. } => "unknown_table",
             ErrorKind::UnknownField { .. } => "unknown_field",
             ErrorKind::UnknownSegment { .. } => "unknown_segment",
+            ErrorKind::UnknownCampaign { .. } => "unknown_campaign",
             ErrorKind::SegmentCycle(_) => "segment_cycle",
             ErrorKind::AlreadyExists(_) => "already_exists",
             ErrorKind::InUse(_) => "in_use",

@@ -108,6 +108,11 @@ impl Display for ExplainExpr<'_> {
                 write_name(f, rows.name())?;
                 f.write_str(")")
             }
+            Expr::RowSet(set) => {
+                f.write_str("(SET ")?;
+                write_name(f, set.label())?;
+                write!(f, " {})", set.len())
+            }
             Expr::Rows(rows) => {
                 f.write_str("(ROWS")?;
                 for r in rows {

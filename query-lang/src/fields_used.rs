@@ -167,6 +167,8 @@ impl Walker<'_> {
                 | Predicate::EventCount { event: f, .. }
                 | Predicate::EventBetween { event: f, .. }
                 | Predicate::Did { event: f, .. } => f,
+                // A campaign's group is a set of rows: it reads no field.
+                Predicate::Campaign(_) => continue,
                 Predicate::InSegment(s) => {
                     let (span, top) = via.unwrap_or((s.span, &s.name));
                     self.segment(&s.name, span, top, seen);

@@ -73,7 +73,12 @@
 //!                | "count" "(" name "," window ")" cmp_op integer
 //!                | "count" "(" name "," window ")" "BETWEEN" integer "AND" integer
 //!                | "did" "(" name "," window ")"
+//!                | campaign_fn "(" campaign [ "," string ] [ "," "run" "=>" integer ] ")"
 //!                | name predicate
+//! campaign_fn  ::= "in_campaign" | "in_variant" | "in_holdout" | "sent"
+//!                  (followed by "(": elsewhere a name; the string, a
+//!                  variant's name, only and always for in_variant)
+//! campaign     ::= name | string
 //! predicate    ::= cmp_op value
 //!                | "BETWEEN" value "AND" value
 //!                | [ "NOT" ] "IN" value_list
@@ -172,7 +177,8 @@ pub use ast::SortOrder;
 pub use bind::{
     bind, bind_filter, bind_segment, bind_segment_definition, check_batch, parse_and_bind,
     Aggregate, BoundCampaign, BoundCompare, BoundFilter, BoundInsight, BoundSegment, BoundSelect,
-    Catalog, InsightSpec, Projection, SegmentBody, SegmentRef, Statement, INSIGHT_WINDOW_DAYS,
+    CampaignRef, Catalog, InsightSpec, Projection, SegmentBody, SegmentRef, Statement,
+    INSIGHT_WINDOW_DAYS,
 };
 pub use error::{line_column, CatalogError, ErrorKind, QueryError, Warning};
 

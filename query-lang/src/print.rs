@@ -206,6 +206,16 @@ impl Display for Predicate {
             } => write!(f, "count({event}, {window}) BETWEEN {lo} AND {hi}"),
             Predicate::Did { event, window } => write!(f, "did({event}, {window})"),
             Predicate::InSegment(name) => write!(f, "IN SEGMENT {name}"),
+            Predicate::Campaign(c) => {
+                write!(f, "{}({}", c.group.function(), c.campaign)?;
+                if let Some(v) = &c.variant {
+                    write!(f, ", {v}")?;
+                }
+                if let Some(r) = &c.run {
+                    write!(f, ", run => {r}")?;
+                }
+                f.write_str(")")
+            }
         }
     }
 }

@@ -69,6 +69,18 @@ fn select_names_its_fields_but_not_the_id() {
 }
 
 #[test]
+fn campaign_groups_read_no_field() {
+    assert_eq!(
+        uses("SELECT COUNT(*) FROM users WHERE in_variant(spring, 'a') AND NOT sent(spring) AND age > 3"),
+        [own("users", "age")]
+    );
+    assert_eq!(
+        uses("INSIGHT city FROM users WHERE in_holdout(spring, run => 1)"),
+        [own("users", "city")]
+    );
+}
+
+#[test]
 fn segments_are_followed_recursively_and_placed_at_their_name() {
     // active_ios = IN SEGMENT bj_active AND os = 'ios';
     // bj_active = city = 'c000' AND last_login_days < 7.
@@ -231,4 +243,15 @@ fn line_and_column_of_a_use() {
     let stmts = parse(text).unwrap();
     let u = &fields_used(&stmts[0], &TestCatalog)[0];
     assert_eq!(line_column(text, u.span), (3, 8));
+}
+
+#[test]
+fn an_expression_lists_the_campaigns_it_names_once_each_in_order() {
+    let e = segdb_query_lang::parse_expr(
+        "sent(b) OR NOT (in_variant(a, 'x', run => 2) AND in_holdout(b)) OR in_campaign('c') OR sent = true",
+    )
+    .unwrap();
+    assert_eq!(e.campaigns(), ["b", "a", "c"]);
+    let none = segdb_query_lang::parse_expr("IN SEGMENT s AND age > 1").unwrap();
+    assert!(none.campaigns().is_empty());
 }

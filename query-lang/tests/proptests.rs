@@ -7,11 +7,11 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use segdb_query_lang::ast::{
-    AggFunc, AlterTable, Arg, Call, CampaignAudience, CapClause, ClearSpans, CmpOp, Compare,
-    CreateCampaign, CreateSegment, DateLit, Expr, ExprKind, FieldDecl, Ident, Insight,
-    InsightClauses, IntLit, KindName, Limit, Literal, MessageKind, NumLit, OrderBy, Predicate,
-    ScheduleClause, Select, SelectItem, SelectItemKind, Setting, SettingValue, Settings, SortOrder,
-    Span, StatementKind, StrLit, Value, VariantClause, Window,
+    AggFunc, AlterTable, Arg, Call, CampaignAudience, CampaignGroup, CampaignPredicate, CapClause,
+    ClearSpans, CmpOp, Compare, CreateCampaign, CreateSegment, DateLit, Expr, ExprKind, FieldDecl,
+    Ident, Insight, InsightClauses, IntLit, KindName, Limit, Literal, MessageKind, NumLit, OrderBy,
+    Predicate, ScheduleClause, Select, SelectItem, SelectItemKind, Setting, SettingValue, Settings,
+    SortOrder, Span, StatementKind, StrLit, Value, VariantClause, Window,
 };
 use segdb_query_lang::{parse, parse_and_bind, parse_expr, QueryError};
 
@@ -402,6 +402,26 @@ fn arb_predicate() -> impl Strategy<Value = Predicate> {
         }),
         (arb_ident(), arb_window()).prop_map(|(event, window)| Predicate::Did { event, window }),
         arb_ident().prop_map(Predicate::InSegment),
+        (
+            select(&CampaignGroup::ALL[..]),
+            arb_ident(),
+            arb_string(),
+            proptest::option::of(arb_int()),
+        )
+            .prop_map(|(group, campaign, variant, run)| {
+                let variant = group.takes_variant().then(|| {
+                    at(|span| Literal {
+                        value: Value::Str(variant),
+                        span,
+                    })
+                });
+                Predicate::Campaign(CampaignPredicate {
+                    group,
+                    campaign,
+                    variant,
+                    run,
+                })
+            }),
     ]
 }
 

@@ -6,13 +6,16 @@ mod insight;
 
 pub use insight::{bucket_label, COMPARE_COLUMNS, INSIGHT_COLUMNS};
 
+use segdb_campaigns::deliver::DeliveryLog;
+use segdb_campaigns::{CampaignError, CampaignStore};
 use segdb_engine::{
     date, AggregateValue, EngineError, Expr, FieldKind, GroupOrder, Schema, SegmentDef,
     SegmentKind, Store, Table,
 };
+use segdb_query_lang::ast::CampaignGroup;
 use segdb_query_lang::{
-    Aggregate, BoundSegment, Catalog, CatalogError, Projection, QueryError, SegmentBody,
-    SegmentRef, Signature, SortOrder, Statement,
+    Aggregate, BoundSegment, CampaignRef, Catalog, CatalogError, Projection, QueryError,
+    SegmentBody, SegmentRef, Signature, SortOrder, Statement,
 };
 use serde_json::{json, Value};
 
@@ -101,33 +104,81 @@ pub fn took_effect(ran: &[segdb_query_lang::ast::Statement]) -> Option<String> {
     Some(format!("{list}; nothing after it ran"))
 }
 
-/// The store seen by the binder.
-pub struct StoreCatalog<'a>(pub &'a Store);
+/// The store seen by the binder, with its campaigns: the server's own
+/// ([`StoreCatalog::live`]: `sent(c)` counts the delivery log's batches
+/// since the last checkpoint) or the campaign catalog read from disk
+/// ([`StoreCatalog::new`]: `sent(c)` as of the run's last checkpoint,
+/// which a finished run has).
+pub struct StoreCatalog<'a> {
+    store: &'a Store,
+    live: Option<(&'a CampaignStore, &'a DeliveryLog)>,
+}
+
+impl<'a> StoreCatalog<'a> {
+    /// The store, its campaigns read from disk at each question.
+    pub fn new(store: &'a Store) -> StoreCatalog<'a> {
+        StoreCatalog { store, live: None }
+    }
+
+    /// The store with the server's campaigns and delivery log.
+    pub fn live(
+        store: &'a Store,
+        campaigns: &'a CampaignStore,
+        log: &'a DeliveryLog,
+    ) -> StoreCatalog<'a> {
+        StoreCatalog {
+            store,
+            live: Some((campaigns, log)),
+        }
+    }
+
+    /// The campaign store: the server's, or the one on disk (`None`: the
+    /// store has no campaigns).
+    fn with_campaigns<T>(
+        &self,
+        f: impl FnOnce(&CampaignStore, Option<&DeliveryLog>) -> T,
+    ) -> Result<Option<T>, CampaignError> {
+        match self.live {
+            Some((c, log)) => Ok(Some(f(c, Some(log)))),
+            None => Ok(CampaignStore::open_read_only(self.store.dir())?.map(|c| f(&c, None))),
+        }
+    }
+}
+
+fn catalog_error(e: CampaignError) -> CatalogError {
+    match e {
+        CampaignError::Corrupt { .. } => CatalogError::Corrupt(e.to_string()),
+        CampaignError::Storage(f) if f.corrupt_at().is_some() => {
+            CatalogError::Corrupt(f.to_string())
+        }
+        other => CatalogError::Failed(other.to_string()),
+    }
+}
 
 impl Catalog for StoreCatalog<'_> {
     fn schema(&self, table: &str) -> Option<Schema> {
-        self.0.table(table).ok().map(|t| t.schema().clone())
+        self.store.table(table).ok().map(|t| t.schema().clone())
     }
     fn table_names(&self) -> Vec<String> {
-        self.0.table_names()
+        self.store.table_names()
     }
     fn field_values(&self, table: &str, field: &str) -> Vec<String> {
-        self.0
+        self.store
             .table(table)
             .map(|t| t.field_values(field).to_vec())
             .unwrap_or_default()
     }
     fn has_value(&self, table: &str, field: &str, value: &str) -> Option<bool> {
-        let t = self.0.table(table).ok()?;
+        let t = self.store.table(table).ok()?;
         let dict = t.value_dict(t.schema().field_index(field)?);
         (!dict.is_empty()).then(|| dict.id(value).is_some())
     }
     fn event_day_bounds(&self, table: &str, field: &str) -> Option<Option<(i32, i32)>> {
-        let t = self.0.table(table).ok()?;
+        let t = self.store.table(table).ok()?;
         Some(t.event_day_bounds(t.schema().field_index(field)?))
     }
     fn resolve_ids(&self, table: &str, ids: &[String]) -> Result<Vec<u32>, CatalogError> {
-        let Ok(t) = self.0.table(table) else {
+        let Ok(t) = self.store.table(table) else {
             return Ok(Vec::new());
         };
         let mut rows = Vec::with_capacity(ids.len());
@@ -144,10 +195,10 @@ impl Catalog for StoreCatalog<'_> {
         Ok(rows)
     }
     fn segment(&self, name: &str) -> Option<SegmentRef> {
-        let info = self.0.segment(name)?;
+        let info = self.store.segment(name)?;
         let body = match info.kind {
             SegmentKind::Dynamic => SegmentBody::Dynamic(info.text?),
-            SegmentKind::Snapshot => SegmentBody::Snapshot(self.0.snapshot_expr(name).ok()?),
+            SegmentKind::Snapshot => SegmentBody::Snapshot(self.store.snapshot_expr(name).ok()?),
         };
         Some(SegmentRef {
             table: info.table,
@@ -156,10 +207,10 @@ impl Catalog for StoreCatalog<'_> {
         })
     }
     fn segment_source(&self, name: &str) -> Option<(String, Option<String>)> {
-        self.0.segment(name).map(|info| (info.table, info.text))
+        self.store.segment(name).map(|info| (info.table, info.text))
     }
     fn segment_names(&self) -> Vec<String> {
-        self.0.segments().into_iter().map(|s| s.name).collect()
+        self.store.segments().into_iter().map(|s| s.name).collect()
     }
     fn procedure(&self, name: &str) -> Option<Signature> {
         crate::procedures::find(name).map(|p| p.signature.clone())
@@ -169,6 +220,38 @@ impl Catalog for StoreCatalog<'_> {
             .iter()
             .map(|p| p.signature.name.clone())
             .collect()
+    }
+    fn campaign(&self, name: &str) -> Option<CampaignRef> {
+        let c = self
+            .with_campaigns(|c, _| c.get(name).ok())
+            .ok()
+            .flatten()
+            .flatten()?;
+        Some(CampaignRef {
+            table: c.def.table,
+            variants: c.def.variants.into_iter().map(|v| v.name).collect(),
+            runs: c.runs.iter().map(|r| r.number).collect(),
+        })
+    }
+    fn campaign_names(&self) -> Vec<String> {
+        self.with_campaigns(|c, _| c.list().into_iter().map(|c| c.def.name).collect())
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+    fn campaign_rows(
+        &self,
+        name: &str,
+        run: u32,
+        group: CampaignGroup,
+        variant: Option<usize>,
+    ) -> Result<Vec<u32>, CatalogError> {
+        let rows = self
+            .with_campaigns(|c, log| c.group_rows(name, run, group, variant, log))
+            .map_err(catalog_error)?
+            .ok_or_else(|| CatalogError::Failed(format!("campaign `{name}` is gone")))?
+            .map_err(catalog_error)?;
+        Ok(rows.iter().collect())
     }
 }
 
@@ -188,12 +271,12 @@ pub fn run_warned(
 ) -> Result<(Vec<ResultSet>, Vec<segdb_query_lang::Warning>), ExecError> {
     let stmts = segdb_query_lang::parse(text)?;
     let today = date::today();
-    segdb_query_lang::check_batch(&stmts, &StoreCatalog(store), today)?;
+    segdb_query_lang::check_batch(&stmts, &StoreCatalog::new(store), today)?;
     let mut results = Vec::with_capacity(stmts.len());
     let mut warnings = Vec::new();
     for (i, stmt) in stmts.iter().enumerate() {
         let mut run = || {
-            let bound = segdb_query_lang::bind(stmt, &StoreCatalog(store), today)?;
+            let bound = segdb_query_lang::bind(stmt, &StoreCatalog::new(store), today)?;
             if let segdb_query_lang::Statement::Select(sel) = &bound {
                 warnings.extend(sel.warnings.iter().cloned());
             }

@@ -417,6 +417,22 @@ impl Catalog for VisibleCatalog<'_> {
     fn procedure_names(&self) -> Vec<String> {
         self.inner.procedure_names()
     }
+    // A campaign's groups read no field: every principal may use them.
+    fn campaign(&self, name: &str) -> Option<segdb_query_lang::CampaignRef> {
+        self.inner.campaign(name)
+    }
+    fn campaign_names(&self) -> Vec<String> {
+        self.inner.campaign_names()
+    }
+    fn campaign_rows(
+        &self,
+        name: &str,
+        run: u32,
+        group: segdb_query_lang::ast::CampaignGroup,
+        variant: Option<usize>,
+    ) -> Result<Vec<u32>, segdb_query_lang::CatalogError> {
+        self.inner.campaign_rows(name, run, group, variant)
+    }
 }
 
 /// An answer that lists fields or segments by name in its first column,

@@ -154,7 +154,7 @@ fn segment_ids(store: &Store, call: &BoundCall, _: Access) -> Result<ResultSet, 
         ))
         .into());
     }
-    let (table, expr) = bind_segment(name, &StoreCatalog(store), date::today())?;
+    let (table, expr) = bind_segment(name, &StoreCatalog::new(store), date::today())?;
     let t = store.table(&table)?;
     let ids = t.ids(
         &expr,
@@ -173,7 +173,7 @@ fn segment_info(store: &Store, call: &BoundCall, _: Access) -> Result<ResultSet,
     let info = store
         .segment(name)
         .ok_or_else(|| EngineError::UnknownSegment(name.to_owned()))?;
-    let (table, expr) = bind_segment(name, &StoreCatalog(store), date::today())?;
+    let (table, expr) = bind_segment(name, &StoreCatalog::new(store), date::today())?;
     let rows = store.table(&table)?.count(&expr)?;
     let used_by: Vec<String> = store
         .segments()
@@ -280,7 +280,7 @@ fn insight(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet,
     }
     // The fields of the INSIGHT these make are checked as a written one's,
     // and so are those of the `where` text (at their places in it).
-    let catalog = StoreCatalog(store);
+    let catalog = StoreCatalog::new(store);
     let parsed = segdb_query_lang::parse(&text)?;
     for stmt in &parsed {
         access.check_statement(stmt, &catalog)?;

@@ -70,7 +70,7 @@ pub fn profile(
         })
         .collect();
     let mut segments = Vec::new();
-    let catalog = StoreCatalog(store);
+    let catalog = StoreCatalog::new(store);
     for s in store.segments() {
         // Membership of a segment the principal may not use would tell
         // what the row holds in a field it may not use.

@@ -50,7 +50,7 @@ fn an_uploaded_id_list_is_a_snapshot_segment() {
     let today = date::today();
     let bound = parse_and_bind(
         "SELECT COUNT(*) FROM users WHERE IN SEGMENT uploaded AND NOT vip",
-        &StoreCatalog(&s),
+        &StoreCatalog::new(&s),
         today,
     )
     .unwrap();
@@ -96,7 +96,7 @@ fn an_uploaded_id_list_is_a_snapshot_segment() {
     )
     .unwrap();
     for (name, want) in [("uploaded", 4), ("c1", 13 - 1)] {
-        let (table, expr) = bind_segment(name, &StoreCatalog(&s), today).unwrap();
+        let (table, expr) = bind_segment(name, &StoreCatalog::new(&s), today).unwrap();
         assert_eq!(table, "users");
         assert_eq!(
             s.table(&table).unwrap().count(&expr).unwrap(),
@@ -104,7 +104,7 @@ fn an_uploaded_id_list_is_a_snapshot_segment() {
             "{name}"
         );
     }
-    let err = bind_segment("c2", &StoreCatalog(&s), today).unwrap_err();
+    let err = bind_segment("c2", &StoreCatalog::new(&s), today).unwrap_err();
     assert_eq!(err.code(), "unknown_segment");
     assert_eq!(err.hint().as_deref(), Some("did you mean `c1`?"));
 }

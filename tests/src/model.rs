@@ -162,6 +162,7 @@ impl Model {
                 i128::from(*lo) <= i128::from(total) && i128::from(total) <= i128::from(*hi)
             }
             Expr::Rows(rows) => rows.contains(&row),
+            Expr::RowSet(set) => set.rows().contains(&row),
             // Naive: the snapshot's whole file, read for every row.
             Expr::Snapshot(s) => s
                 .to_vec()
@@ -382,6 +383,9 @@ pub fn arb_leaf(schema: &Schema, num_rows: u32) -> BoxedStrategy<Expr> {
         3 => (pick_field(schema, FieldKind::Event), days.clone(), arb_op(), -1i64..40).prop_map(|(field, days, op, n)| Expr::EventCount { field, days, op, n }),
         2 => (pick_field(schema, FieldKind::Event), days, -2i64..40, -2i64..40).prop_map(|(field, days, lo, hi)| Expr::EventBetween { field, days, lo, hi }),
         1 => prop::collection::vec(0..num_rows.max(1) + 3, 0..6).prop_map(Expr::Rows),
+        // A campaign group's rows, as the language binds it (table `t`).
+        1 => prop::collection::vec(0..num_rows.max(1) + 3, 0..40)
+            .prop_map(|rows| Expr::RowSet(segdb_engine::RowSet::new("in_campaign(c) run 1", "t", rows))),
         1 => Just(Expr::All),
         1 => Just(Expr::Nothing),
     ]

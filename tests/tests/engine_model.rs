@@ -621,10 +621,17 @@ proptest! {
         // A snapshot segment across both shards reads like its rows.
         let snap = store.snapshot_expr("spread").unwrap();
         let rows = Expr::Rows(spread_rows());
+        let set = Expr::RowSet(segdb_engine::RowSet::new("sent(c) run 1", "t", spread_rows()));
         for (a, b) in [
             (Expr::And(vec![snap.clone(), e.clone()]), Expr::And(vec![rows.clone(), e.clone()])),
             (
                 Expr::Or(vec![Expr::Not(Box::new(snap.clone())), e.clone()]),
+                Expr::Or(vec![Expr::Not(Box::new(rows.clone())), e.clone()]),
+            ),
+            // A campaign group's set across both shards reads like its rows.
+            (Expr::And(vec![set.clone(), e.clone()]), Expr::And(vec![rows.clone(), e.clone()])),
+            (
+                Expr::Or(vec![Expr::Not(Box::new(set.clone())), e.clone()]),
                 Expr::Or(vec![Expr::Not(Box::new(rows.clone())), e.clone()]),
             ),
         ] {

@@ -23,6 +23,7 @@
 //! catalog) is removed on open.
 
 mod delivered;
+mod groups;
 mod runs;
 
 use std::collections::{BTreeMap, HashMap};

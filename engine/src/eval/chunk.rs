@@ -165,17 +165,22 @@ pub(crate) fn eval(
             Some(days) => event_count(days, key, *op, *n, universe, out, s),
             None => event_count(&[], key, *op, *n, universe, out, s),
         },
-        Node::Rows(rows) => {
-            out.fill(0);
-            let base = (ctx.shard << 20) | (u32::from(key) << 16);
-            let start = rows.partition_point(|&r| r < base);
-            for &r in rows[start..].iter().take_while(|&&r| r < base + 65_536) {
-                let v = (r - base) as usize;
-                out[v / 64] |= 1 << (v % 64);
-            }
-            dense::and(out, universe);
-        }
+        Node::Rows(rows) => sorted_rows(rows, ctx.shard, key, universe, out),
+        Node::Set(rows, _) => sorted_rows(rows, ctx.shard, key, universe, out),
     }
+}
+
+/// The rows of a sorted, distinct id list that fall in chunk `key` of
+/// shard `shard`, within `universe`.
+fn sorted_rows(rows: &[u32], shard: u32, key: u16, universe: &Words, out: &mut Words) {
+    out.fill(0);
+    let base = (shard << 20) | (u32::from(key) << 16);
+    let start = rows.partition_point(|&r| r < base);
+    for &r in rows[start..].iter().take_while(|&&r| r < base + 65_536) {
+        let v = (r - base) as usize;
+        out[v / 64] |= 1 << (v % 64);
+    }
+    dense::and(out, universe);
 }
 
 /// Loads a slice's container (or zeros) into `buf`.

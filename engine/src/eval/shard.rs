@@ -139,7 +139,12 @@ fn walk<'a>(n: &Node, part: &'a Part, ctx: &mut ShardCtx<'a>) -> Result<()> {
                 v.insert(event_days(part, *field, *first, *last)?);
             }
         }
-        Node::All | Node::Nothing | Node::Leaf(_) | Node::Rows(_) | Node::Snapshot(_) => {}
+        Node::All
+        | Node::Nothing
+        | Node::Leaf(_)
+        | Node::Rows(_)
+        | Node::Set(..)
+        | Node::Snapshot(_) => {}
     }
     Ok(())
 }

@@ -150,6 +150,7 @@ impl Estimator<'_> {
                 total
             }
             Node::Rows(ids) => ids.len() as u64,
+            Node::Set(ids, _) => ids.len() as u64,
             Node::Snapshot(i) => self.plan.snapshots[*i].num_rows(),
             Node::Nothing | Node::And(_) | Node::Or(_) | Node::Not(_) => 0,
         };

@@ -49,6 +49,8 @@ pub(crate) enum Node {
     Rows(Vec<u32>),
     /// A snapshot segment's rows: index into `Plan::snapshots`.
     Snapshot(usize),
+    /// A named set of rows (sorted, distinct, shared) and its label.
+    Set(std::sync::Arc<[u32]>, std::sync::Arc<str>),
 }
 
 /// A compiled expression.
@@ -286,6 +288,26 @@ impl Compiler<'_> {
                     }
                 };
                 Node::Snapshot(i)
+            }
+            Expr::RowSet(set) => {
+                if set.table() != self.table.name() {
+                    return Err(EngineError::InvalidSegment(format!(
+                        "`{}` holds rows of table `{}`, not of `{}`",
+                        set.label(),
+                        set.table(),
+                        self.table.name()
+                    )));
+                }
+                // Rows past the table's end (none, for a campaign's
+                // groups) match nothing; cut them so the estimate is exact.
+                let rows = set.shared();
+                let end = rows.partition_point(|&r| u64::from(r) < self.table.num_rows());
+                let rows = if end == rows.len() {
+                    rows
+                } else {
+                    std::sync::Arc::from(&rows[..end])
+                };
+                Node::Set(rows, std::sync::Arc::from(set.label()))
             }
         })
     }

@@ -36,7 +36,12 @@ pub(crate) fn compile_planned(table: &Table, expr: &Expr) -> Result<Plan> {
 /// rows; a `NOT` is subtracted at the end.
 fn cost_class(n: &Node) -> u8 {
     match n {
-        Node::All | Node::Nothing | Node::Leaf(_) | Node::Rows(_) | Node::Snapshot(_) => 0,
+        Node::All
+        | Node::Nothing
+        | Node::Leaf(_)
+        | Node::Rows(_)
+        | Node::Set(..)
+        | Node::Snapshot(_) => 0,
         Node::IntRange { .. } | Node::And(_) | Node::Or(_) => 1,
         Node::Event { .. } => 2,
         Node::Not(_) => 3,

@@ -99,6 +99,15 @@ impl ClearSpans for Predicate {
         match self {
             Predicate::Field(field) | Predicate::IsNull { field, .. } => field.clear_spans(),
             Predicate::InSegment(name) => name.clear_spans(),
+            Predicate::Campaign(c) => {
+                c.campaign.clear_spans();
+                if let Some(v) = &mut c.variant {
+                    v.clear_spans();
+                }
+                if let Some(r) = &mut c.run {
+                    r.clear_spans();
+                }
+            }
             Predicate::Compare {
                 field,
                 op_span,

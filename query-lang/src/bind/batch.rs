@@ -192,4 +192,19 @@ impl Catalog for Overlay<'_> {
     fn procedure_names(&self) -> Vec<String> {
         self.base.procedure_names()
     }
+    fn campaign(&self, name: &str) -> Option<super::CampaignRef> {
+        self.base.campaign(name)
+    }
+    fn campaign_names(&self) -> Vec<String> {
+        self.base.campaign_names()
+    }
+    fn campaign_rows(
+        &self,
+        name: &str,
+        run: u32,
+        group: crate::ast::CampaignGroup,
+        variant: Option<usize>,
+    ) -> Result<Vec<u32>, CatalogError> {
+        self.base.campaign_rows(name, run, group, variant)
+    }
 }

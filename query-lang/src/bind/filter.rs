@@ -10,6 +10,7 @@ use crate::ast::{self, ExprKind, Ident, Literal, Predicate, Span, Value, Window}
 use crate::error::{snippet, ErrorKind, QueryError, Warning};
 use crate::{limits, suggest};
 
+mod campaign;
 mod window;
 
 /// At most this many warnings per statement (each may compute a "did you
@@ -309,6 +310,7 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
                 Ok(Expr::did(field, days))
             }
             Predicate::InSegment(name) => self.bind_in_segment(name),
+            Predicate::Campaign(c) => self.bind_campaign(c, span),
         }
     }
 

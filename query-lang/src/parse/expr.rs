@@ -4,7 +4,10 @@ use std::fmt::Display;
 
 use super::lexer::TokenKind;
 use super::Parser;
-use crate::ast::{CmpOp, DateLit, Expr, ExprKind, Ident, Literal, Predicate, Span, Value, Window};
+use crate::ast::{
+    CampaignGroup, CampaignPredicate, CmpOp, DateLit, Expr, ExprKind, Ident, Literal, Predicate,
+    Span, Value, Window,
+};
 use crate::error::{snippet, QueryError};
 
 /// Words after which a bare field (`is_owner`) ends: what may follow a
@@ -88,6 +91,13 @@ impl Parser<'_> {
         if next_is_paren && self.at_keyword("did") {
             return self.parse_did();
         }
+        if next_is_paren {
+            if let TokenKind::Word(w) = self.peek().kind {
+                if let Some(group) = CampaignGroup::from_function(w) {
+                    return self.parse_campaign(group);
+                }
+            }
+        }
         match self.peek().kind {
             TokenKind::Word(w) if !super::is_reserved(w) => {}
             TokenKind::QuotedIdent(_) => {}
@@ -106,7 +116,9 @@ impl Parser<'_> {
 
     /// The error for a token that cannot start a condition.
     fn not_a_condition(&self) -> QueryError {
-        let err = self.expected("a condition (a field, NOT, `(`, count(…), did(…) or IN SEGMENT)");
+        let err = self.expected(
+            "a condition (a field, NOT, `(`, count(…), did(…), IN SEGMENT or a campaign's group)",
+        );
         let TokenKind::Word(w) = self.peek().kind else {
             return err;
         };
@@ -313,6 +325,63 @@ impl Parser<'_> {
         let (event, window) = self.parse_event_args("did")?;
         let span = Span::new(start.start, self.previous_end());
         Ok(Expr::predicate(Predicate::Did { event, window }, span))
+    }
+
+    /// `campaign ::= function "(" (name | string) [ "," string ] [ ","
+    /// "run" "=>" integer ] ")"`, the string a variant's name (only, and
+    /// always, for `in_variant`).
+    fn parse_campaign(&mut self, group: CampaignGroup) -> Result<Expr, QueryError> {
+        let start = self.advance();
+        let func = group.function();
+        self.expect(&TokenKind::LParen, "`(`")?;
+        let campaign = match self.peek().kind {
+            TokenKind::Str(_) => Ident {
+                name: self.take_string(),
+                span: self.advance(),
+            },
+            _ => self.parse_ident(format_args!("a campaign's name in {func}(…)"))?,
+        };
+        let mut variant = None;
+        if group.takes_variant() {
+            if self.eat(&TokenKind::Comma).is_none() {
+                return Err(self
+                    .expected("`,` and a variant's name")
+                    .with_hint(format!("write {func}({campaign}, 'a')")));
+            }
+            if !matches!(self.peek().kind, TokenKind::Str(_)) {
+                return Err(self
+                    .expected("a variant's name in single quotes")
+                    .with_hint(format!("write {func}({campaign}, 'a')")));
+            }
+            variant = Some(self.parse_value("a variant's name")?);
+        }
+        let mut run = None;
+        if self.eat(&TokenKind::Comma).is_some() {
+            if !self.at_keyword("run") {
+                let hint = if group.takes_variant() {
+                    format!("{func}(…) takes a campaign, a variant and `run => n`")
+                } else {
+                    format!("{func}(…) takes a campaign and `run => n`; in_variant(c, 'a') names a variant")
+                };
+                return Err(self.expected("`run => n`").with_hint(hint));
+            }
+            self.advance();
+            self.expect(&TokenKind::Arrow, "`=>` after `run`")?;
+            run = Some(self.parse_int("a run's number after `run =>`")?);
+        }
+        let what = if run.is_some() {
+            "`)`"
+        } else {
+            "`,` and `run => n`, or `)`"
+        };
+        let end = self.expect(&TokenKind::RParen, what)?;
+        let predicate = Predicate::Campaign(CampaignPredicate {
+            group,
+            campaign,
+            variant,
+            run,
+        });
+        Ok(Expr::predicate(predicate, start.to(end)))
     }
 
     /// `"(" name "," window ")"` after `count` or `did`.

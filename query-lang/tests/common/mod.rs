@@ -4,8 +4,10 @@
 
 use segdb_engine::date::{parse_iso_day, Day};
 use segdb_engine::{Expr, FieldDef, FieldKind, Schema};
+use segdb_query_lang::ast::CampaignGroup;
 use segdb_query_lang::{
-    ArgValue, Catalog, CatalogError, Param, ParamType, SegmentBody, SegmentRef, Signature,
+    ArgValue, CampaignRef, Catalog, CatalogError, Param, ParamType, SegmentBody, SegmentRef,
+    Signature,
 };
 
 /// The data set's "today".
@@ -187,6 +189,45 @@ impl Catalog for TestCatalog {
 
     fn procedure_names(&self) -> Vec<String> {
         procedures().into_iter().map(|p| p.name).collect()
+    }
+
+    /// `spring` (users; variants `a`, `b`; runs 1 and 2), `autumn`
+    /// (users, not run yet) and `rooms_promo` (houses; one run).
+    fn campaign(&self, name: &str) -> Option<CampaignRef> {
+        let (table, variants, runs): (&str, &[&str], Vec<u32>) = match name {
+            "spring" => ("users", &["a", "b"], vec![1, 2]),
+            "autumn" => ("users", &["only"], vec![]),
+            "rooms_promo" => ("houses", &["a"], vec![1]),
+            _ => return None,
+        };
+        Some(CampaignRef {
+            table: table.into(),
+            variants: variants.iter().map(|v| v.to_string()).collect(),
+            runs,
+        })
+    }
+
+    fn campaign_names(&self) -> Vec<String> {
+        ["spring", "autumn", "rooms_promo"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    /// Made-up rows that tell the group, variant and run apart.
+    fn campaign_rows(
+        &self,
+        name: &str,
+        run: u32,
+        group: CampaignGroup,
+        variant: Option<usize>,
+    ) -> Result<Vec<u32>, CatalogError> {
+        let base = run * 100 + name.len() as u32;
+        Ok(match group {
+            CampaignGroup::Audience => (base..base + 6).collect(),
+            CampaignGroup::Holdout => vec![base],
+            CampaignGroup::Variant => vec![base + 1 + variant.unwrap_or(9) as u32 * 2],
+            CampaignGroup::Sent => vec![base + 1, base + 3],
+        })
     }
 
     /// `u` + 9 digits is row id = the number; `damaged!` is a lookup that

@@ -31,6 +31,24 @@ fn at(secs: i64) -> Value {
     json!(crate::audit::time::format_ms(secs.saturating_mul(1000)))
 }
 
+/// The dynamic segments whose text names campaign `name` (`sent(name)`),
+/// in the store's order: a campaign they use is not deleted (they would
+/// no longer bind). Snapshots hold their rows and use nothing.
+pub fn segments_using(store: &Store, name: &str) -> Vec<String> {
+    store
+        .segments()
+        .into_iter()
+        .filter(|s| s.kind == segdb_engine::SegmentKind::Dynamic)
+        .filter(|s| {
+            s.text
+                .as_deref()
+                .and_then(|t| segdb_query_lang::parse_expr(t).ok())
+                .is_some_and(|e| e.campaigns().iter().any(|c| c == name))
+        })
+        .map(|s| s.name)
+        .collect()
+}
+
 /// `SHOW CAMPAIGNS`: name, table, state, kind, priority, creator, the next
 /// run's time (null if none is due) and the number of runs, in creation
 /// order.

@@ -353,7 +353,8 @@ fn schema_sql_declares_the_shared_test_schema() {
     let stmts = segdb_query_lang::parse(super::SCHEMA_SQL).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = segdb_engine::Store::open(dir.path()).unwrap();
-    let bound = segdb_query_lang::bind(&stmts[0], &crate::exec::StoreCatalog(&store), 0).unwrap();
+    let bound =
+        segdb_query_lang::bind(&stmts[0], &crate::exec::StoreCatalog::new(&store), 0).unwrap();
     match bound {
         segdb_query_lang::Statement::CreateTable { name, schema } => {
             assert_eq!(name, "users");

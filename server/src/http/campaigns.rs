@@ -22,7 +22,6 @@ use super::body::read_body;
 use super::{blocking, ApiError, Shared};
 use crate::audit::{self, time, Action, Note};
 use crate::campaigns::{actor, run_detail};
-use crate::exec::StoreCatalog;
 
 /// An example definition, for hints.
 const EXAMPLE: &str = r#"{"name": "spring", "table": "users", "audience": {"where": "city = 'c000'"}, "channel": {"webhook": {"url": "http://127.0.0.1:9000/hook"}}, "variants": [{"name": "a", "weight": 1, "template": "Hi {city}"}], "schedule": "now"}"#;
@@ -171,7 +170,7 @@ pub(crate) fn check_fields(
     def: &CampaignDef,
 ) -> Result<(), ApiError> {
     let access = principal.access();
-    let catalog = StoreCatalog(&s.store);
+    let catalog = s.catalog();
     let Ok(table) = s.store.table(&def.table) else {
         return Ok(());
     };
@@ -303,15 +302,33 @@ pub async fn delete(
     Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Response {
+    // The role first, so a reader learns nothing of the segments using it.
+    if let Err(e) = auth::require(principal.role, Role::Write, "deleting a campaign") {
+        return e.into_response();
+    }
     let st = s.clone();
     let n = name.clone();
     let r = blocking(move || {
         let who = actor(&principal.name, principal.role);
-        Ok(st.campaigns.store.delete(&n, &who))
+        let users = crate::exec::campaigns::segments_using(&st.store, &n);
+        if !users.is_empty() {
+            return Ok(Err(users));
+        }
+        Ok(Ok(st.campaigns.store.delete(&n, &who)))
     })
     .await;
     s.campaigns.changed();
     let target = json!({ "campaign": audit::cut(&name) });
+    let r = match r {
+        Ok(Err(users)) => {
+            return noted(
+                in_use(&name, &users),
+                Note::new(Action::Campaign, target, json!({ "transition": "delete" })),
+            )
+        }
+        Ok(Ok(r)) => Ok(r),
+        Err(e) => Err(e),
+    };
     match r {
         Ok(Ok(c)) => noted(
             Json(json!({ "deleted": c.def.name, "runs": c.runs.len() })).into_response(),
@@ -327,6 +344,29 @@ pub async fn delete(
         ),
         Err(e) => e.into_response(),
     }
+}
+
+/// 409 `in_use`: dynamic segments `users` use campaign `name`'s groups.
+pub(super) fn in_use_error(name: &str, users: &[String]) -> ApiError {
+    let s = if users.len() == 1 { "" } else { "s" };
+    let list: Vec<String> = users
+        .iter()
+        .map(|u| format!("`{}`", audit::cut(u)))
+        .collect();
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "in_use",
+        format!(
+            "campaign `{}` is used by segment{s} {}",
+            audit::cut(name),
+            list.join(", ")
+        ),
+    )
+    .with_hint("drop or replace those segments first (a SNAPSHOT keeps its rows)")
+}
+
+fn in_use(name: &str, users: &[String]) -> Response {
+    in_use_error(name, users).into_response()
 }
 
 /// `POST /v1/campaigns/{name}/{approve|start|pause|resume|cancel}`. A

@@ -20,7 +20,6 @@ use super::api_error::ApiError;
 use super::auth::{self, Principal, Role};
 use super::body::read_body;
 use super::{blocking, elapsed_ms, Shared};
-use crate::exec::StoreCatalog;
 use crate::permissions::FieldAccess;
 
 mod request;
@@ -35,7 +34,7 @@ fn bind_filter(
     as_of: i32,
 ) -> Result<Expr, ApiError> {
     let text = filter.unwrap_or("");
-    let catalog = StoreCatalog(&s.store);
+    let catalog = s.catalog();
     // Its fields are checked as a written statement's, at their places in
     // `filter`; then it is bound as the principal sees the table.
     if let Some(stmt) = segdb_query_lang::parse_filter_statement(table, text)? {

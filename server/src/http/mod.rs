@@ -143,6 +143,16 @@ impl AppState {
 }
 
 impl AppState {
+    /// The store as the binder sees it, with the server's campaigns and
+    /// delivery log (so `sent(c)` counts batches not yet checkpointed).
+    pub fn catalog(&self) -> crate::exec::StoreCatalog<'_> {
+        crate::exec::StoreCatalog::live(
+            &self.store,
+            &self.campaigns.store,
+            &self.campaigns.delivery.log,
+        )
+    }
+
     /// Takes a query slot if one is free, as a query would; for tests and
     /// maintenance that must keep queries out for a while.
     #[doc(hidden)]

@@ -21,7 +21,7 @@ use super::body::{read_body, Stopped, StreamWriter};
 use super::running::RunningQuery;
 use super::{blocking, elapsed_ms, RowCount, Shared};
 use crate::audit::{self, Action, Note, Notes};
-use crate::exec::{self, csv_field, ResultSet, StoreCatalog};
+use crate::exec::{self, csv_field, ResultSet};
 use crate::permissions::Listing;
 use text::{json_without_type, query_text};
 
@@ -235,7 +235,7 @@ async fn query_noted(
     // (and whatever) its role allows, and nothing runs.
     let access = principal.access();
     for st in &stmts {
-        access.check_statement(st, &StoreCatalog(&s.store))?;
+        access.check_statement(st, &s.catalog())?;
     }
     for st in &stmts {
         auth::require(role, required_role(&st.kind), &statement_what(&st.kind))?;
@@ -530,7 +530,7 @@ fn run_all(
     access: &exec::Access,
     exporter: &Exporter<'_>,
 ) -> Result<Answer, ApiError> {
-    let catalog = StoreCatalog(&s.store);
+    let catalog = s.catalog();
     segdb_query_lang::check_batch(stmts, &access.catalog(&catalog), date::today())?;
     if stmts.len() > 1 {
         campaign::precheck(s, stmts, access)?;
@@ -561,7 +561,7 @@ fn run_each(
     let today = date::today();
     let mut results = Vec::with_capacity(stmts.len());
     for stmt in stmts {
-        let catalog = StoreCatalog(&s.store);
+        let catalog = s.catalog();
         let bound = segdb_query_lang::bind(stmt, &access.catalog(&catalog), today)?;
         let warnings = match &bound {
             Statement::Select(sel) => sel.warnings.clone(),

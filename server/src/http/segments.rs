@@ -22,7 +22,7 @@ use super::id_list::{read_ids, IdFormat};
 use super::query::{stream_ids, wants};
 use super::{blocking, RowCount, Shared};
 use crate::audit::{self, Action, Note};
-use crate::exec::{self, StoreCatalog};
+use crate::exec;
 
 fn info_json(s: &SegmentInfo) -> Value {
     json!({
@@ -45,7 +45,7 @@ pub async fn list(
     // Segments defined with a field the principal may not use are left
     // out: their definitions and sizes tell of that field.
     let access = principal.access();
-    let catalog = StoreCatalog(&s.store);
+    let catalog = s.catalog();
     let segments: Vec<Value> = s
         .store
         .segments()
@@ -134,7 +134,7 @@ pub async fn put(
             // column are in it, and it is one statement.
             cancel.scope(|| {
                 let stmt = segdb_query_lang::bind_segment_definition(
-                    &StoreCatalog(&st.store),
+                    &st.catalog(),
                     &name,
                     &definition_text,
                     snapshot,
@@ -256,7 +256,7 @@ pub async fn ids(
     // exported to it. Bound against the catalog as the principal sees it,
     // so a definition replaced since the check cannot reach one either.
     let access = principal.access();
-    let catalog = StoreCatalog(&s.store);
+    let catalog = s.catalog();
     access.check_segment(&name, &catalog)?;
     let (table, expr) =
         segdb_query_lang::bind_segment(&name, &access.catalog(&catalog), date::today())?;

@@ -67,7 +67,7 @@ pub fn bench(data: &std::path::Path, runs: usize, only: &[String]) -> Result<(),
         "p90 ms",
         "min ms"
     );
-    let catalog = exec::StoreCatalog(&store);
+    let catalog = exec::StoreCatalog::new(&store);
     let wanted = |id: &str| only.is_empty() || only.iter().any(|o| o.eq_ignore_ascii_case(id));
     let filter_of = |text: &str| -> Result<segdb_engine::Expr, AnyError> {
         let stmt = segdb_query_lang::parse_and_bind(text, &catalog, segdb_engine::date::today())?;

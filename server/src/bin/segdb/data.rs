@@ -57,7 +57,7 @@ pub fn create_tables(store: &Store, schema: &std::path::Path) -> Result<(), AnyE
         .map_err(|e| format!("reading {}: {e}", schema.display()))?;
     let stmts = segdb_query_lang::parse_and_bind(
         &text,
-        &exec::StoreCatalog(store),
+        &exec::StoreCatalog::new(store),
         segdb_engine::date::today(),
     )
     .map_err(|e| format!("{}:\n{e}", schema.display()))?;

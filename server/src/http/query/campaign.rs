@@ -37,7 +37,7 @@ pub(super) fn precheck(
         ) {
             continue;
         }
-        let catalog = crate::exec::StoreCatalog(&s.store);
+        let catalog = s.catalog();
         let Ok(Statement::CreateCampaign(b)) =
             segdb_query_lang::bind(stmt, &access.catalog(&catalog), today)
         else {
@@ -104,6 +104,11 @@ pub(super) fn run(
         }
         Statement::DropCampaign { name } => {
             let actor = actor(&who.name, who.role);
+            let users = crate::exec::campaigns::segments_using(&s.store, &name);
+            if !users.is_empty() {
+                note(&name, json!({ "transition": "delete" }));
+                return Err(super::super::campaigns::in_use_error(&name, &users));
+            }
             let r = s.campaigns.store.delete(&name, &actor);
             s.campaigns.changed();
             match r {
