@@ -69,6 +69,7 @@ pub mod checked;
 pub mod definition;
 pub mod deliver;
 mod error;
+pub mod fields;
 pub mod lifecycle;
 pub mod plan;
 pub mod schedule;

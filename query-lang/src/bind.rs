@@ -66,6 +66,10 @@ pub struct CampaignRef {
     pub variants: Vec<String>,
     /// Its runs' numbers, oldest first (empty before the first run).
     pub runs: Vec<u32>,
+    /// The fields of `table` its audience (directly or through segments)
+    /// and its templates read: who may not use one of them may not reach
+    /// the campaign's groups either (see [`fields_used`](crate::fields_used)).
+    pub fields: Vec<String>,
 }
 
 /// What the binder needs to know about the database.

@@ -3,7 +3,9 @@
 //! and filters, EXPLAIN's query, CREATE SEGMENT's definition) and every
 //! field of every segment it reaches, through `IN SEGMENT` and segment
 //! arguments of CALL, recursively through the segments' own definitions
-//! (a snapshot's too: the expression it was evaluated from).
+//! (a snapshot's too: the expression it was evaluated from), and the
+//! fields a campaign's audience and templates read, through its groups
+//! (`sent(c)`, …: [`CampaignRef::fields`](crate::CampaignRef)).
 //!
 //! It works on the syntax tree, not the bound statement, so that each use
 //! keeps the place it is written (a field reached through a segment is
@@ -30,6 +32,9 @@ pub struct FieldUse {
     /// The segment the statement names that leads to the field, if the
     /// field is not written in the statement itself.
     pub segment: Option<String>,
+    /// The campaign whose group (`sent(c)`, …) leads to the field: one its
+    /// audience or templates read.
+    pub campaign: Option<String>,
 }
 
 /// Every field `stmt` touches, in the order written (a segment's fields
@@ -90,8 +95,8 @@ pub fn fields_used(stmt: &ast::Statement, catalog: &dyn Catalog) -> Vec<FieldUse
         | StatementKind::ShowFields(_)
         | StatementKind::DropSegment(_)
         | StatementKind::ShowSegments
-        | StatementKind::ShowCampaigns
-        | StatementKind::DropCampaign(_) => {}
+        | StatementKind::ShowCampaigns => {}
+        StatementKind::DropCampaign(name) => w.campaign(&name.name, name.span),
     }
     w.uses
 }
@@ -122,6 +127,7 @@ impl Walker<'_> {
                 field: ident.name.clone(),
                 span: ident.span,
                 segment: None,
+                campaign: None,
             });
         }
     }
@@ -167,8 +173,27 @@ impl Walker<'_> {
                 | Predicate::EventCount { event: f, .. }
                 | Predicate::EventBetween { event: f, .. }
                 | Predicate::Did { event: f, .. } => f,
-                // A campaign's group is a set of rows: it reads no field.
-                Predicate::Campaign(_) => continue,
+                // A campaign's group reads no field itself, but reaches
+                // what its audience and templates read.
+                Predicate::Campaign(c) => {
+                    let name = &c.campaign;
+                    if let Some(r) = self.catalog.campaign(&name.name) {
+                        let (span, segment) = match via {
+                            Some((span, top)) => (span, Some(top.to_owned())),
+                            None => (name.span, None),
+                        };
+                        for field in r.fields {
+                            self.uses.push(FieldUse {
+                                table: r.table.clone(),
+                                field,
+                                span,
+                                segment: segment.clone(),
+                                campaign: Some(name.name.clone()),
+                            });
+                        }
+                    }
+                    continue;
+                }
                 Predicate::InSegment(s) => {
                     let (span, top) = via.unwrap_or((s.span, &s.name));
                     self.segment(&s.name, span, top, seen);
@@ -182,6 +207,7 @@ impl Walker<'_> {
                     field: ident.name.clone(),
                     span,
                     segment: Some(segment.to_owned()),
+                    campaign: None,
                 }),
                 Some(_) => {}
             }
@@ -206,6 +232,21 @@ impl Walker<'_> {
         self.expr_in(&table, &expr, Some((span, top)), seen);
     }
 
+    /// The fields campaign `name` reads, placed at `span`.
+    fn campaign(&mut self, name: &str, span: Span) {
+        if let Some(r) = self.catalog.campaign(name) {
+            for field in r.fields {
+                self.uses.push(FieldUse {
+                    table: r.table.clone(),
+                    field,
+                    span,
+                    segment: None,
+                    campaign: Some(name.to_owned()),
+                });
+            }
+        }
+    }
+
     /// The segments a CALL names in arguments of type SEGMENT.
     fn call(&mut self, call: &ast::Call) {
         let Some(sig) = self.catalog.procedure(&call.name.name) else {
@@ -220,9 +261,12 @@ impl Walker<'_> {
                     sig.params.get(positional - 1)
                 }
             };
-            if let (Some(p), Value::Str(segment)) = (param, &arg.value.value) {
+            if let (Some(p), Value::Str(name)) = (param, &arg.value.value) {
                 if p.ty == ParamType::Segment {
-                    self.segment(segment, arg.value.span, segment, &mut HashSet::new());
+                    self.segment(name, arg.value.span, name, &mut HashSet::new());
+                }
+                if p.ty == ParamType::Campaign {
+                    self.campaign(name, arg.value.span);
                 }
             }
         }

@@ -33,6 +33,8 @@ pub enum ParamType {
     Table,
     /// A string naming a segment that exists.
     Segment,
+    /// A string naming a campaign that exists.
+    Campaign,
 }
 
 impl ParamType {
@@ -45,6 +47,7 @@ impl ParamType {
             ParamType::Bool => "true or false",
             ParamType::Table => "a table name in single quotes",
             ParamType::Segment => "a segment name in single quotes",
+            ParamType::Campaign => "a campaign name in single quotes",
         }
     }
 
@@ -57,6 +60,7 @@ impl ParamType {
             ParamType::Bool => "BOOL",
             ParamType::Table => "TABLE",
             ParamType::Segment => "SEGMENT",
+            ParamType::Campaign => "CAMPAIGN",
         }
     }
 }

@@ -69,15 +69,41 @@ fn select_names_its_fields_but_not_the_id() {
 }
 
 #[test]
-fn campaign_groups_read_no_field() {
+fn campaign_groups_reach_the_fields_their_campaign_reads() {
+    // The test catalog's campaigns read `city` (their audience or
+    // templates): each group reaches it, placed at the campaign's name.
+    let text =
+        "SELECT COUNT(*) FROM users WHERE in_variant(spring, 'a') AND NOT sent(autumn) AND age > 3";
+    let got: Vec<(String, String, Option<String>)> =
+        fields_used(&parse(text).unwrap()[0], &TestCatalog)
+            .into_iter()
+            .map(|u| {
+                (
+                    u.field,
+                    text[u.span.start..u.span.end].to_owned(),
+                    u.campaign,
+                )
+            })
+            .collect();
     assert_eq!(
-        uses("SELECT COUNT(*) FROM users WHERE in_variant(spring, 'a') AND NOT sent(spring) AND age > 3"),
-        [own("users", "age")]
+        got,
+        [
+            ("city".into(), "spring".into(), Some("spring".into())),
+            ("city".into(), "autumn".into(), Some("autumn".into())),
+            ("age".into(), "age".into(), None),
+        ]
     );
-    assert_eq!(
-        uses("INSIGHT city FROM users WHERE in_holdout(spring, run => 1)"),
-        [own("users", "city")]
-    );
+    // CALL campaign_status's argument and DROP CAMPAIGN reach them too; an
+    // unknown campaign reaches nothing (binding reports it).
+    for text in ["CALL campaign_status('spring')", "DROP CAMPAIGN spring"] {
+        let u = fields_used(&parse(text).unwrap()[0], &TestCatalog);
+        assert_eq!(u.len(), 1, "{text}: {u:?}");
+        assert_eq!(
+            (u[0].field.as_str(), u[0].campaign.as_deref()),
+            ("city", Some("spring"))
+        );
+    }
+    assert_eq!(uses("SELECT COUNT(*) FROM users WHERE sent(nope)"), []);
 }
 
 #[test]

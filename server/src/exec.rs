@@ -112,12 +112,20 @@ pub fn took_effect(ran: &[segdb_query_lang::ast::Statement]) -> Option<String> {
 pub struct StoreCatalog<'a> {
     store: &'a Store,
     live: Option<(&'a CampaignStore, &'a DeliveryLog)>,
+    /// Knows no campaign: the catalog a campaign's own audience is read
+    /// against when its fields are listed, so that a segment naming the
+    /// campaign cannot make that a loop.
+    no_campaigns: bool,
 }
 
 impl<'a> StoreCatalog<'a> {
     /// The store, its campaigns read from disk at each question.
     pub fn new(store: &'a Store) -> StoreCatalog<'a> {
-        StoreCatalog { store, live: None }
+        StoreCatalog {
+            store,
+            live: None,
+            no_campaigns: false,
+        }
     }
 
     /// The store with the server's campaigns and delivery log.
@@ -129,6 +137,7 @@ impl<'a> StoreCatalog<'a> {
         StoreCatalog {
             store,
             live: Some((campaigns, log)),
+            no_campaigns: false,
         }
     }
 
@@ -222,18 +231,30 @@ impl Catalog for StoreCatalog<'_> {
             .collect()
     }
     fn campaign(&self, name: &str) -> Option<CampaignRef> {
+        if self.no_campaigns {
+            return None;
+        }
         let c = self
             .with_campaigns(|c, _| c.get(name).ok())
             .ok()
             .flatten()
             .flatten()?;
+        let plain = StoreCatalog {
+            store: self.store,
+            live: None,
+            no_campaigns: true,
+        };
         Some(CampaignRef {
+            fields: segdb_campaigns::fields::fields_read(&c.def, &plain),
             table: c.def.table,
             variants: c.def.variants.into_iter().map(|v| v.name).collect(),
             runs: c.runs.iter().map(|r| r.number).collect(),
         })
     }
     fn campaign_names(&self) -> Vec<String> {
+        if self.no_campaigns {
+            return Vec::new();
+        }
         self.with_campaigns(|c, _| c.list().into_iter().map(|c| c.def.name).collect())
             .ok()
             .flatten()

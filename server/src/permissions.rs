@@ -188,6 +188,31 @@ impl FieldAccess {
         self.check_uses(segment_fields(name, catalog), None, catalog)
     }
 
+    /// `Ok` if the principal may use every field campaign `name` reads
+    /// (its audience, recursively through segments, and its templates):
+    /// what reading, listing or acting on the campaign checks. An unknown
+    /// campaign is the caller's to report.
+    pub fn check_campaign(&self, name: &str, catalog: &dyn Catalog) -> Result<(), Forbidden> {
+        if self.admin {
+            return Ok(());
+        }
+        let Some(c) = catalog.campaign(name) else {
+            return Ok(());
+        };
+        let uses = c
+            .fields
+            .into_iter()
+            .map(|field| FieldUse {
+                table: c.table.clone(),
+                field,
+                span: Default::default(),
+                segment: None,
+                campaign: Some(name.to_owned()),
+            })
+            .collect();
+        self.check_uses(uses, None, catalog)
+    }
+
     /// `Ok` if the principal may use every field named (those of a write:
     /// ingest, import); names the table does not have are left to the
     /// write to refuse.
@@ -323,7 +348,9 @@ impl FieldAccess {
             };
             if !self.may_use(&u.table, def) {
                 let at = source.map(|text| line_column(text, u.span));
-                return Err(Forbidden::new(&u.table, def, u.segment, at));
+                let mut f = Forbidden::new(&u.table, def, u.segment, at);
+                f.campaign = u.campaign;
+                return Err(f);
             }
         }
         Ok(())
@@ -444,6 +471,8 @@ pub enum Listing {
     Fields(String),
     /// SHOW SEGMENTS.
     Segments,
+    /// SHOW CAMPAIGNS.
+    Campaigns,
     /// SHOW TABLES: its `fields` column (the third) counts the fields the
     /// principal sees.
     Tables,
@@ -455,6 +484,7 @@ impl Listing {
         match stmt {
             Statement::ShowFields { table } => Listing::Fields(table.clone()),
             Statement::ShowSegments => Listing::Segments,
+            Statement::ShowCampaigns => Listing::Campaigns,
             Statement::ShowTables => Listing::Tables,
             _ => Listing::Other,
         }
@@ -462,7 +492,8 @@ impl Listing {
 
     /// Removes the rows `access` may not see: fields a limited principal
     /// may not use ([`FieldAccess::shows`]), segments defined with a field
-    /// the principal may not use; counts only the fields it sees.
+    /// the principal may not use, campaigns that read one; counts only the
+    /// fields it sees.
     pub fn keep_visible(&self, access: &FieldAccess, r: &mut ResultSet, catalog: &dyn Catalog) {
         if access.admin {
             return;
@@ -484,6 +515,9 @@ impl Listing {
             Listing::Segments => r
                 .rows
                 .retain(|row| name(row).is_some_and(|n| access.check_segment(&n, catalog).is_ok())),
+            Listing::Campaigns => r.rows.retain(|row| {
+                name(row).is_some_and(|n| access.check_campaign(&n, catalog).is_ok())
+            }),
             Listing::Tables => {
                 for row in &mut r.rows {
                     let Some(table) = name(row) else { continue };
@@ -514,8 +548,11 @@ impl std::fmt::Display for Forbidden {
             "this principal may not use field `{}` of table `{}`",
             self.field, self.table
         )?;
-        if let Some(s) = &self.segment {
-            write!(f, " (used by segment `{s}`)")?;
+        match (&self.segment, &self.campaign) {
+            (Some(s), Some(c)) => write!(f, " (read by campaign `{c}`, used by segment `{s}`)")?,
+            (Some(s), None) => write!(f, " (used by segment `{s}`)")?,
+            (None, Some(c)) => write!(f, " (read by campaign `{c}`)")?,
+            (None, None) => {}
         }
         Ok(())
     }
@@ -544,6 +581,9 @@ pub struct Forbidden {
     /// The segment the statement names that uses it, if it is not
     /// written in the statement.
     pub segment: Option<String>,
+    /// The campaign that reads it (its audience or a template), when the
+    /// statement reaches it through the campaign's groups or status.
+    pub campaign: Option<String>,
     /// Line and column where the statement names it (or the segment).
     pub at: Option<(usize, usize)>,
     /// Whether it is SENSITIVE (which says why).
@@ -561,6 +601,7 @@ impl Forbidden {
             table: table.to_owned(),
             field: def.name.clone(),
             segment,
+            campaign: None,
             at,
             sensitive: def.sensitive,
         }

@@ -88,7 +88,7 @@ pub fn registry() -> &'static [Procedure] {
             Procedure {
                 signature: Signature::new(
                     "campaign_status",
-                    vec![Param::required("campaign", Str)],
+                    vec![Param::required("campaign", ParamType::Campaign)],
                     "a campaign's runs: audience, hold-out, capped and per-variant users, sent and failed (as of the run's last checkpoint), start and end",
                 )
                 .needs(ProcedureRole::Read),

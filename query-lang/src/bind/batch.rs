@@ -1,6 +1,6 @@
 //! Checking a batch of statements whole before any of them runs: each is
 //! bound against the catalog as the statements before it will have left
-//! it (tables and fields made, segments made or dropped), so that a
+//! it (tables and fields made, segments and campaigns made or dropped), so that a
 //! mistake in the last statement stops the batch before the first one
 //! changes anything.
 
@@ -40,6 +40,9 @@ struct Overlay<'a> {
     dropped_tables: HashSet<String>,
     segments: HashMap<String, SegmentRef>,
     dropped_segments: HashSet<String>,
+    /// Campaigns made by the batch (no run yet).
+    campaigns: HashMap<String, super::CampaignRef>,
+    dropped_campaigns: HashSet<String>,
 }
 
 impl<'a> Overlay<'a> {
@@ -51,6 +54,8 @@ impl<'a> Overlay<'a> {
             dropped_tables: HashSet::new(),
             segments: HashMap::new(),
             dropped_segments: HashSet::new(),
+            campaigns: HashMap::new(),
+            dropped_campaigns: HashSet::new(),
         }
     }
 
@@ -100,14 +105,35 @@ impl<'a> Overlay<'a> {
                 self.segments.remove(&name);
                 self.dropped_segments.insert(name);
             }
+            Statement::CreateCampaign(c) => {
+                let name = c.stmt.name.name.clone();
+                self.dropped_campaigns.remove(&name);
+                self.campaigns.insert(
+                    name,
+                    super::CampaignRef {
+                        table: c.stmt.table.name.clone(),
+                        variants: c
+                            .stmt
+                            .variants
+                            .iter()
+                            .map(|v| v.name.name.clone())
+                            .collect(),
+                        runs: Vec::new(),
+                        // Its creation checks what it reads.
+                        fields: Vec::new(),
+                    },
+                );
+            }
+            Statement::DropCampaign { name } => {
+                self.campaigns.remove(&name);
+                self.dropped_campaigns.insert(name);
+            }
             Statement::Select(_)
             | Statement::ShowTables
             | Statement::ShowFields { .. }
             | Statement::Explain(_)
             | Statement::ShowSegments
             | Statement::ShowCampaigns
-            | Statement::CreateCampaign(_)
-            | Statement::DropCampaign { .. }
             | Statement::Call(_)
             | Statement::Insight(_)
             | Statement::Compare(_) => {}
@@ -193,10 +219,27 @@ impl Catalog for Overlay<'_> {
         self.base.procedure_names()
     }
     fn campaign(&self, name: &str) -> Option<super::CampaignRef> {
+        if let Some(c) = self.campaigns.get(name) {
+            return Some(c.clone());
+        }
+        if self.dropped_campaigns.contains(name) {
+            return None;
+        }
         self.base.campaign(name)
     }
     fn campaign_names(&self) -> Vec<String> {
-        self.base.campaign_names()
+        let mut names: Vec<String> = self
+            .base
+            .campaign_names()
+            .into_iter()
+            .filter(|n| !self.dropped_campaigns.contains(n) || self.campaigns.contains_key(n))
+            .collect();
+        for n in self.campaigns.keys() {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+        names
     }
     fn campaign_rows(
         &self,

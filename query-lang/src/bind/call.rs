@@ -142,7 +142,7 @@ pub(super) fn bind_arg(
             }
             (
                 ast::Value::Int(_) | ast::Value::Bool(_),
-                ParamType::Str | ParamType::Table | ParamType::Segment,
+                ParamType::Str | ParamType::Table | ParamType::Segment | ParamType::Campaign,
             ) => err.with_hint(format!("quote it: '{value}'")),
             _ => err,
         }
@@ -163,6 +163,24 @@ pub(super) fn bind_arg(
                 span: value.span,
             };
             segment_ref(&ident, source, catalog)?;
+            Ok(ArgValue::Str(s.clone()))
+        }
+        (ast::Value::Str(s), ParamType::Campaign) => {
+            if catalog.campaign(s).is_none() {
+                let names = catalog.campaign_names();
+                let hint = match crate::suggest::nearest(s, names.iter().map(String::as_str)) {
+                    Some(n) => format!("did you mean '{n}'?"),
+                    None => "SHOW CAMPAIGNS lists the campaigns".to_owned(),
+                };
+                return Err(QueryError::new(
+                    crate::error::ErrorKind::UnknownCampaign {
+                        campaign: s.clone(),
+                    },
+                    value.span,
+                    source,
+                )
+                .with_hint(hint));
+            }
             Ok(ArgValue::Str(s.clone()))
         }
         (ast::Value::Int(n), ParamType::Int) => Ok(ArgValue::Int(*n)),

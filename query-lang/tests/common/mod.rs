@@ -80,6 +80,11 @@ pub fn procedures() -> Vec<Signature> {
             ],
             "a test of every type",
         ),
+        Signature::new(
+            "campaign_status",
+            vec![Param::required("campaign", Campaign)],
+            "a campaign's runs",
+        ),
         Signature::new("procedures", vec![], "the procedures"),
     ]
 }
@@ -204,6 +209,7 @@ impl Catalog for TestCatalog {
             table: table.into(),
             variants: variants.iter().map(|v| v.to_string()).collect(),
             runs,
+            fields: vec!["city".into()],
         })
     }
 

@@ -244,24 +244,46 @@ pub async fn create(
 }
 
 /// `GET /v1/campaigns`: every campaign, in creation order, in short.
+/// A principal limited to some fields sees only the campaigns that read
+/// none of the others.
 pub async fn list(
     State(s): State<Shared>,
-    Extension(role): Extension<Role>,
+    Extension(principal): Extension<Principal>,
 ) -> Result<Json<Value>, ApiError> {
-    auth::require(role, Role::Read, "reading campaigns")?;
-    let list: Vec<Value> = s.campaigns.store.list().iter().map(summary_json).collect();
+    auth::require(principal.role, Role::Read, "reading campaigns")?;
+    let access = principal.access();
+    let catalog = s.catalog();
+    let list: Vec<Value> = s
+        .campaigns
+        .store
+        .list()
+        .iter()
+        .filter(|c| access.check_campaign(&c.def.name, &catalog).is_ok())
+        .map(summary_json)
+        .collect();
     Ok(Json(json!({ "campaigns": list })))
+}
+
+/// 403 `forbidden_field` if `principal` may not use a field campaign
+/// `name` reads (its audience or templates): a limited key may not read,
+/// start or delete it.
+fn check_reach(s: &Shared, principal: &Principal, name: &str) -> Result<(), ApiError> {
+    principal
+        .access()
+        .check_campaign(name, &s.catalog())
+        .map_err(|f| ApiError::from(crate::exec::ExecError::from(f)))
 }
 
 /// `GET /v1/campaigns/{name}`: definition, state, history and runs.
 pub async fn describe(
     State(s): State<Shared>,
-    Extension(role): Extension<Role>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    auth::require(role, Role::Read, "reading campaigns")?;
+    auth::require(principal.role, Role::Read, "reading campaigns")?;
     let st = s.clone();
     let body = blocking(move || {
+        check_reach(&st, &principal, &name)?;
         let c = st.campaigns.store.get(&name)?;
         let mut body = campaign_json(&c);
         with_delivery(&st, &c, &mut body)?;
@@ -303,7 +325,9 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Response {
     // The role first, so a reader learns nothing of the segments using it.
-    if let Err(e) = auth::require(principal.role, Role::Write, "deleting a campaign") {
+    if let Err(e) = auth::require(principal.role, Role::Write, "deleting a campaign")
+        .and_then(|()| check_reach(&s, &principal, &name))
+    {
         return e.into_response();
     }
     let st = s.clone();
@@ -394,6 +418,9 @@ pub async fn act(
             .into_response()
         }
     };
+    if let Err(e) = check_reach(&s, &principal, &name) {
+        return e.into_response();
+    }
     let st = s.clone();
     let n = name.clone();
     let r = blocking(move || {

@@ -16,7 +16,7 @@ pub(super) const BOSS: &str = "boss-s3cret";
 pub(super) const ANN: &str = "ann-s3cret";
 pub(super) const BOB: &str = "bob-s3cret";
 pub(super) const READER: &str = "reader-s3cret";
-const LIMITED: &str = "limited-s3cret";
+pub(super) const LIMITED: &str = "limited-s3cret";
 
 /// Tokens: two admins (`root`, `boss`), two writers (`ann`, `bob`), a
 /// reader, and `limited`, a writer limited to `age`.
@@ -696,12 +696,15 @@ fn show_campaigns_and_campaign_status_in_the_language() {
         "text/plain",
         "CALL campaign_status('nope')",
     );
+    // Bound like a segment argument: the code and the name's place.
     let e = status(&e, 400);
+    assert_eq!(e["error"]["code"], "unknown_campaign", "{e}");
+    assert_eq!(
+        (e["error"]["line"].as_u64(), e["error"]["column"].as_u64()),
+        (Some(1), Some(22))
+    );
     assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no campaign named `nope`"),
+        e["error"]["message"].as_str().unwrap().contains("`nope`"),
         "{e}"
     );
 }
