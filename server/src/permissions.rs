@@ -349,7 +349,7 @@ impl FieldAccess {
             if !self.may_use(&u.table, def) {
                 let at = source.map(|text| line_column(text, u.span));
                 let mut f = Forbidden::new(&u.table, def, u.segment, at);
-                f.campaign = u.campaign;
+                f.campaign = u.campaign.map(String::into_boxed_str);
                 return Err(f);
             }
         }
@@ -582,8 +582,9 @@ pub struct Forbidden {
     /// written in the statement.
     pub segment: Option<String>,
     /// The campaign that reads it (its audience or a template), when the
-    /// statement reaches it through the campaign's groups or status.
-    pub campaign: Option<String>,
+    /// statement reaches it through the campaign's groups or status
+    /// (boxed: the error stays small).
+    pub campaign: Option<Box<str>>,
     /// Line and column where the statement names it (or the segment).
     pub at: Option<(usize, usize)>,
     /// Whether it is SENSITIVE (which says why).
