@@ -79,6 +79,9 @@ pub struct HistoryEntry {
     pub from: Option<State>,
     /// The state after.
     pub to: State,
+    /// Why, for a transition forced by an error (`start_failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What a run froze at its start (its bitmaps are in its directory).
@@ -291,6 +294,7 @@ impl CampaignStore {
                 action: None,
                 from: None,
                 to: State::Draft,
+                reason: None,
             }],
             runs: Vec::new(),
         };
@@ -598,6 +602,7 @@ fn apply(c: &mut Campaign, action: Action, actor: &Actor, now: i64) -> Result<()
         action: Some(action),
         from: Some(c.state),
         to,
+        reason: None,
     });
     c.state = to;
     Ok(())

@@ -7,6 +7,7 @@ mod answers;
 mod audit;
 mod auth;
 mod campaign_delivery;
+mod campaign_scheduler;
 mod campaigns;
 #[path = "../common/mod.rs"]
 mod common;
