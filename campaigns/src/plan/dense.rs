@@ -63,10 +63,10 @@ fn shard<const B: usize>(
     bounds: &[u64],
 ) -> Vec<RoaringBitmap> {
     let bound: [u64; B] = std::array::from_fn(|i| bounds[i]);
-    // held[w]: the hold-out's bits of word w; reach[b][w]: the rows whose
-    // draw reaches bound b.
+    // held[w]: the hold-out's bits of word w; reach[w][b]: the rows whose
+    // draw reaches bound b (on the heap: up to 1 MiB a shard).
     let mut held = vec![0u64; WORDS];
-    let mut reach = vec![[0u64; B]; WORDS];
+    let mut reach: Vec<[u64; B]> = std::iter::repeat_n([0u64; B], WORDS).collect();
     for (w, (h_out, r_out)) in held.iter_mut().zip(reach.iter_mut()).enumerate() {
         let base = lo + ((w as u32) << 6);
         let mut h_bits = 0u64;
