@@ -8,6 +8,8 @@
 //!                                                          run_started   v │ run_finished (daily)
 //!                                                                     running ──run_finished──> done
 //!                                                                        └──run_failed──> failed
+//!   start_failed (the scheduler, after a due run could not start for its
+//!   give-up time): scheduled -> failed
 //!   pause: scheduled | running -> paused (remembering which); resume: back
 //!   cancel: draft | pending_approval | scheduled | running | paused -> cancelled
 //!   delete: any state but running or paused while running (the store removes it)
@@ -115,6 +117,9 @@ pub enum Action {
     },
     /// The scheduler gives up a run on an error.
     RunFailed,
+    /// The scheduler gives up a due run that kept failing to start (its
+    /// table dropped, its WHERE no longer binding).
+    StartFailed,
 }
 
 impl Action {
@@ -130,6 +135,7 @@ impl Action {
             Action::RunStarted => "run_started",
             Action::RunFinished { .. } => "run_finished",
             Action::RunFailed => "run_failed",
+            Action::StartFailed => "start_failed",
         }
     }
 
@@ -137,7 +143,10 @@ impl Action {
     pub fn is_scheduler(self) -> bool {
         matches!(
             self,
-            Action::RunStarted | Action::RunFinished { .. } | Action::RunFailed
+            Action::RunStarted
+                | Action::RunFinished { .. }
+                | Action::RunFailed
+                | Action::StartFailed
         )
     }
 }
@@ -225,6 +234,8 @@ pub fn transition(
         (S::Running, Action::RunFinished { more: true }) => S::Scheduled,
         (S::Running, Action::RunFinished { more: false }) => S::Done,
         (S::Running, Action::RunFailed) => S::Failed,
+        // A due run that kept failing to start (its table dropped).
+        (S::Scheduled, Action::StartFailed) => S::Failed,
         (S::Scheduled, Action::Pause) => S::Paused(Paused::Scheduled),
         (S::Running, Action::Pause) => S::Paused(Paused::Running),
         (S::Paused(Paused::Scheduled), Action::Resume) => S::Scheduled,

@@ -30,7 +30,7 @@ use roaring::RoaringBitmap;
 use segdb_engine::date::Day;
 
 use crate::definition::{Cap, Kind};
-use crate::touches::Touches;
+use crate::touches::{Touches, WindowCounts};
 
 /// One campaign of a batch of runs starting together.
 #[derive(Debug, Clone)]
@@ -89,31 +89,52 @@ pub fn plan_runs(
     day: Day,
 ) -> Vec<RunPlan> {
     campaigns.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
-    let mut table_window = table_cap.map(|c| table_touches.window(day, c.days, c.max));
-    let mut plans = Vec::with_capacity(campaigns.len());
-    for c in campaigns {
-        let (holdout, mut variants) = split(c.id, &c.audience, c.holdout, &c.weights);
+    let marketing = |c: &PlanCampaign<'_>| c.kind == Kind::Marketing;
+    let any_marketing = campaigns.iter().any(marketing);
+    // The splits do not depend on the caps: they are made (in parallel,
+    // shard by shard) while the table's window is merged, which is serial
+    // work on one thread.
+    let (mut table_window, split) = rayon::join(
+        || {
+            table_cap
+                .filter(|_| any_marketing)
+                .map(|c| table_touches.window(day, c.days, c.max))
+        },
+        || {
+            campaigns
+                .par_iter()
+                .map(|c| {
+                    let own = c
+                        .cap
+                        .filter(|_| marketing(c))
+                        .map(|cap| c.own_touches.window(day, cap.days, cap.max));
+                    (split(c.id, &c.audience, c.holdout, &c.weights), own)
+                })
+                .collect::<Vec<_>>()
+        },
+    );
+    let count = campaigns.len();
+    let mut plans = Vec::with_capacity(count);
+    for (i, (c, ((holdout, mut variants), own))) in campaigns.into_iter().zip(split).enumerate() {
         let mut capped = RoaringBitmap::new();
-        if c.kind == Kind::Marketing {
-            let mut at_cap = RoaringBitmap::new();
-            if let Some(w) = &table_window {
-                at_cap |= w.at_cap();
+        if marketing(&c) {
+            let rest = &c.audience - &holdout;
+            let caps = [table_window.as_ref(), own.as_ref()];
+            for at_cap in caps.into_iter().flatten().map(WindowCounts::at_cap) {
+                capped |= &rest & at_cap;
             }
-            if let Some(cap) = c.cap {
-                at_cap |= c.own_touches.window(day, cap.days, cap.max).at_cap();
-            }
-            if !at_cap.is_empty() {
-                capped = &(&c.audience - &holdout) & &at_cap;
+            if !capped.is_empty() {
                 for v in &mut variants {
                     *v -= &capped;
                 }
             }
-            if let Some(w) = &mut table_window {
-                let mut sent = RoaringBitmap::new();
-                for v in &variants {
-                    sent |= v;
+            // The variants are `rest` less the capped, split: that is
+            // what this run sends, one more touch for the campaigns after
+            // it (none after the last).
+            if i + 1 < count {
+                if let Some(w) = &mut table_window {
+                    w.add_touch(&(rest - &capped));
                 }
-                w.add_touch(&sent);
             }
         }
         plans.push(RunPlan {
@@ -191,11 +212,17 @@ fn split(
         _ => return (RoaringBitmap::new(), vec![RoaringBitmap::new(); n]),
     };
     let total = *cumulative.last().unwrap_or(&1);
+    let bounds = dense::bounds(&cumulative);
     let parts: Vec<Vec<RoaringBitmap>> = (first..=last)
         .into_par_iter()
         .map(|shard| {
             let lo = shard << SHARD_BITS;
             let hi = lo | ((1 << SHARD_BITS) - 1);
+            if (1..=dense::MAX_DENSE_VARIANTS).contains(&n)
+                && audience.range_cardinality(lo..=hi) >= DENSE_ROWS
+            {
+                return dense::split_shard(campaign, lo, audience, threshold, &bounds);
+            }
             // Group 0 is the hold-out, group 1 + v variant v: group g's
             // bits are words[g * WORDS..][..WORDS]. The bits of one 64-row
             // word are gathered in `acc` and stored when the rows move on
@@ -255,5 +282,12 @@ fn split(
 /// Rows per unit of parallel work (an engine shard).
 const SHARD_BITS: u32 = 20;
 
+/// A shard with at least this many audience rows is split by hashing all
+/// its rows ([`dense`]): at a quarter of the shard, hashing the other
+/// three quarters costs about what listing the audience's rows one at a
+/// time does.
+const DENSE_ROWS: u64 = 1 << (SHARD_BITS - 2);
+
+mod dense;
 #[cfg(test)]
 mod tests;

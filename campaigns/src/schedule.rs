@@ -91,6 +91,7 @@ mod tests {
                 action: Some(Action::Start),
                 from: Some(State::Draft),
                 to: State::Scheduled,
+                reason: None,
             }],
             runs: runs
                 .iter()

@@ -12,10 +12,11 @@
 //! scheduled ticks at once in the request, so `start` of a campaign with
 //! schedule `now` answers with its run frozen.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use segdb_campaigns::{Actor, CampaignError, CampaignStore, Role, StartedRun};
 use segdb_engine::Store;
@@ -31,6 +32,10 @@ pub const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// How long the scheduler waits after a failed tick before trying again
 /// (a run that cannot start must not spin the thread).
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
+
+/// How long a due run may keep failing to start before its campaign is
+/// `failed` (as long as a channel may stay unavailable).
+pub const START_GIVE_UP: Duration = Duration::from_secs(3600);
 
 /// The actor the scheduler's transitions are recorded with.
 pub const SCHEDULER: &str = "scheduler";
@@ -100,6 +105,14 @@ pub struct Campaigns {
     pub delivery: crate::campaign_delivery::Delivery,
     /// One tick at a time (the scheduler's and a request's).
     tick_lock: Mutex<()>,
+    /// The wait after a failed tick and the give-up time of a run that
+    /// keeps failing to start ([`RETRY_AFTER_FAILURE`],
+    /// [`START_GIVE_UP`]; tests shorten them).
+    start_retry: Mutex<(Duration, Duration)>,
+    /// The due campaigns whose run failed to start at every tick since
+    /// the instant given (a tick where one is not due, or starts, ends
+    /// its streak).
+    failing: Mutex<HashMap<String, Instant>>,
     /// How the scheduler is woken and stopped (shared with its thread,
     /// which holds no strong reference to the server's state while it
     /// sleeps).
@@ -153,6 +166,8 @@ impl Campaigns {
             clock: Clock::default(),
             counters: CampaignCounters::default(),
             tick_lock: Mutex::new(()),
+            start_retry: Mutex::new((RETRY_AFTER_FAILURE, START_GIVE_UP)),
+            failing: Mutex::default(),
             wake: Arc::default(),
             thread: Mutex::new(None),
         })
@@ -164,6 +179,17 @@ impl Campaigns {
     pub fn set_clock(&self, t: i64) {
         self.clock.set(t);
         self.changed();
+    }
+
+    /// Sets the wait after a failed tick and how long a due run may keep
+    /// failing to start before its campaign fails: for tests.
+    #[doc(hidden)]
+    pub fn set_start_retry(&self, retry: Duration, give_up: Duration) {
+        *self.start_retry.lock().unwrap_or_else(|p| p.into_inner()) = (retry, give_up);
+    }
+
+    fn start_retry(&self) -> (Duration, Duration) {
+        *self.start_retry.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Wakes the scheduler: a campaign changed.
@@ -191,6 +217,7 @@ impl Campaigns {
         let due = self.store.due(now);
         let mut tick = Tick::default();
         if due.is_empty() {
+            self.give_up_failing(&tick, audit, now);
             return tick;
         }
         let names: Vec<&str> = due.iter().map(String::as_str).collect();
@@ -221,10 +248,60 @@ impl Campaigns {
                 .fetch_add(1, Ordering::Relaxed);
             tracing::error!(campaign = %name, error = %e, "a campaign run could not start");
         }
+        self.give_up_failing(&tick, audit, now);
         for run in &tick.runs {
             self.on_run_started(run, audit);
         }
         tick
+    }
+
+    /// Follows the campaigns whose due run failed to start in `tick`: one
+    /// that has failed at every tick for the give-up time
+    /// ([`START_GIVE_UP`]) is `failed`, with the error in its history and
+    /// in the audit log, so that it is not tried forever.
+    fn give_up_failing(&self, tick: &Tick, audit: &Audit, now: i64) {
+        let (_, give_up) = self.start_retry();
+        let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        failing.retain(|name, _| tick.failed.iter().any(|(n, _)| n == name));
+        let scheduler = Actor::new(SCHEDULER, Role::Admin);
+        for (name, e) in &tick.failed {
+            let since = *failing.entry(name.clone()).or_insert_with(Instant::now);
+            if since.elapsed() < give_up {
+                continue;
+            }
+            failing.remove(name);
+            let reason = format!("the run could not start for {give_up:?}: {e}");
+            let (outcome, error) = match self.store.fail_start(name, &reason, &scheduler, now) {
+                Ok(_) => {
+                    tracing::error!(campaign = %name, "{reason}: the campaign fails");
+                    (Outcome::Ok, None)
+                }
+                Err(e) => {
+                    tracing::error!(campaign = %name, error = %e, "a campaign that cannot start could not be failed");
+                    (Outcome::Error, Some(e.to_string()))
+                }
+            };
+            let entry = Entry {
+                at: audit::time::format_ms(now.saturating_mul(1000)),
+                principal: SCHEDULER.to_owned(),
+                role: Some("admin".to_owned()),
+                peer: "-".to_owned(),
+                action: Action::Campaign,
+                target: json!({ "campaign": name }),
+                detail: json!({
+                    "transition": "start_failed",
+                    "from": "scheduled",
+                    "to": "failed",
+                    "reason": reason,
+                }),
+                outcome,
+                status: 0,
+                error,
+            };
+            if let Err(e) = audit.record(&entry) {
+                tracing::error!("{e}");
+            }
+        }
     }
 
     /// What happens when a run has started (its audience frozen, hold-out,
@@ -422,8 +499,9 @@ fn scheduler_loop(state: Weak<crate::http::AppState>, wake: Arc<Wake>) {
             if !wait.is_zero() {
                 wait
             } else if !c.tick(&s.store, &s.audit).failed.is_empty() {
-                tracing::warn!("the scheduler tries again in {RETRY_AFTER_FAILURE:?}");
-                RETRY_AFTER_FAILURE
+                let (retry, _) = c.start_retry();
+                tracing::warn!("the scheduler tries again in {retry:?}");
+                retry
             } else {
                 continue;
             }

@@ -40,6 +40,10 @@ pub enum ExecError {
     /// The caller may not use a field the statement touches.
     #[error("{0}")]
     Forbidden(Box<crate::permissions::Forbidden>),
+    /// A file the statement reads is damaged (a campaign file): the
+    /// message names it.
+    #[error("{0}")]
+    DataCorruption(String),
     /// The engine refused or failed after statements before it had
     /// changed something: `note` says which.
     #[error("{error} ({note})")]
@@ -63,7 +67,9 @@ impl ExecError {
                     error: Box::new(e),
                     note,
                 },
-                other @ (ExecError::Partial { .. } | ExecError::Forbidden(_)) => other,
+                other @ (ExecError::Partial { .. }
+                | ExecError::Forbidden(_)
+                | ExecError::DataCorruption(_)) => other,
             },
             None => self,
         }

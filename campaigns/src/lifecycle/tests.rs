@@ -2,7 +2,7 @@
 
 use super::*;
 
-const ACTIONS: [(&str, Action, bool); 11] = [
+const ACTIONS: [(&str, Action, bool); 12] = [
     ("start", Action::Start, false),
     ("start+a", Action::Start, true),
     ("approve", Action::Approve, true),
@@ -14,22 +14,23 @@ const ACTIONS: [(&str, Action, bool); 11] = [
     ("fin", Action::RunFinished { more: false }, false),
     ("run_failed", Action::RunFailed, false),
     ("delete", Action::Delete, false),
+    ("start_failed", Action::StartFailed, false),
 ];
 
 /// Rows: states in [`State::ALL`] order; columns: [`ACTIONS`]. `-` is
 /// illegal (409); `p/s` and `p/r` are paused from scheduled or running.
 #[rustfmt::skip]
-const TABLE: [[&str; 11]; 9] = [
-    // start        start+a             approve      pause  resume       cancel       run_started fin+more     fin     run_failed delete
-    ["scheduled", "pending_approval", "-",         "-",   "-",         "cancelled", "-",        "-",         "-",    "-",       "draft"], // draft
-    ["-",         "-",                "scheduled", "-",   "-",         "cancelled", "-",        "-",         "-",    "-",       "pending_approval"], // pending_approval
-    ["-",         "-",                "-",         "p/s", "-",         "cancelled", "running",  "-",         "-",    "-",       "scheduled"], // scheduled
-    ["-",         "-",                "-",         "p/r", "-",         "cancelled", "-",        "scheduled", "done", "failed",  "-"], // running
-    ["-",         "-",                "-",         "-",   "scheduled", "cancelled", "-",        "-",         "-",    "-",       "p/s"], // paused (scheduled)
-    ["-",         "-",                "-",         "-",   "running",   "cancelled", "-",        "-",         "-",    "failed",  "-"], // paused (running)
-    ["-",         "-",                "-",         "-",   "-",         "-",         "-",        "-",         "-",    "-",       "done"], // done
-    ["-",         "-",                "-",         "-",   "-",         "-",         "-",        "-",         "-",    "-",       "cancelled"], // cancelled
-    ["-",         "-",                "-",         "-",   "-",         "-",         "-",        "-",         "-",    "-",       "failed"], // failed
+const TABLE: [[&str; 12]; 9] = [
+    // start        start+a             approve      pause  resume       cancel       run_started fin+more     fin     run_failed delete  start_failed
+    ["scheduled", "pending_approval", "-",         "-",   "-",         "cancelled", "-",        "-",         "-",    "-",       "draft", "-"], // draft
+    ["-",         "-",                "scheduled", "-",   "-",         "cancelled", "-",        "-",         "-",    "-",       "pending_approval", "-"], // pending_approval
+    ["-",         "-",                "-",         "p/s", "-",         "cancelled", "running",  "-",         "-",    "-",       "scheduled", "failed"], // scheduled
+    ["-",         "-",                "-",         "p/r", "-",         "cancelled", "-",        "scheduled", "done", "failed",  "-", "-"], // running
+    ["-",         "-",                "-",         "-",   "scheduled", "cancelled", "-",        "-",         "-",    "-",       "p/s", "-"], // paused (scheduled)
+    ["-",         "-",                "-",         "-",   "running",   "cancelled", "-",        "-",         "-",    "failed",  "-", "-"], // paused (running)
+    ["-",         "-",                "-",         "-",   "-",         "-",         "-",        "-",         "-",    "-",       "done", "-"], // done
+    ["-",         "-",                "-",         "-",   "-",         "-",         "-",        "-",         "-",    "-",       "cancelled", "-"], // cancelled
+    ["-",         "-",                "-",         "-",   "-",         "-",         "-",        "-",         "-",    "-",       "failed", "-"], // failed
 ];
 
 fn name(s: State) -> &'static str {

@@ -321,3 +321,93 @@ fn assign_agrees_with_the_plan() {
         }
     }
 }
+
+/// Audiences dense enough for the split that hashes whole shards
+/// (`plan/dense.rs`), with holes, partial shards and 1 to 9 variants
+/// (9: the general path): every row lands where `assign` puts it, and
+/// nowhere outside the audience.
+#[test]
+fn dense_shards_split_like_assign() {
+    // Most of shard 0, a hole, all of shard 1 but a few rows, the start
+    // of shard 2 (sparse), and every 3rd row of shard 3.
+    let mut audience: RoaringBitmap = (0..(1u32 << 20)).filter(|r| r % 5 != 3).collect();
+    audience.remove_range(70_000..90_000);
+    audience.insert_range((1u32 << 20)..(2u32 << 20));
+    for r in [(1u32 << 20) + 9, (2u32 << 20) - 1, 1_500_000] {
+        audience.remove(r);
+    }
+    audience.insert_range((2u32 << 20)..(2u32 << 20) + 1000);
+    audience.extend(((3u32 << 20)..(4u32 << 20)).step_by(3));
+    let none = Touches::new();
+    let cases: [(f64, &[u32]); 5] = [
+        (0.0, &[1]),
+        (0.1, &[1, 1, 2]),
+        (0.5, &[7, 1]),
+        (0.25, &[1, 2, 3, 4, 5, 6, 7, 8]),
+        (0.3, &[1, 1, 1, 1, 1, 1, 1, 1, 1]),
+    ];
+    for (holdout, weights) in cases {
+        let plans = plan_runs(
+            vec![PlanCampaign {
+                id: 11,
+                priority: 0,
+                kind: Kind::Transactional,
+                holdout,
+                weights: weights.to_vec(),
+                cap: None,
+                own_touches: &none,
+                audience: audience.clone(),
+            }],
+            None,
+            &none,
+            0,
+        );
+        let p = &plans[0];
+        let mut want_hold = RoaringBitmap::new();
+        let mut want = vec![RoaringBitmap::new(); weights.len()];
+        for row in &audience {
+            match assign(11, row, holdout, weights) {
+                None => want_hold.insert(row),
+                Some(v) => want[v].insert(row),
+            };
+        }
+        // Compared as rows: equal bitmaps may hold a container in two
+        // representations (array or bitmap), which `==` tells apart.
+        let rows = |b: &RoaringBitmap| b.iter().collect::<Vec<u32>>();
+        assert!(
+            rows(&p.holdout) == rows(&want_hold),
+            "hold-out, weights {weights:?}"
+        );
+        for (v, (got, want)) in p.variants.iter().zip(&want).enumerate() {
+            assert!(rows(got) == rows(want), "variant {v}, weights {weights:?}");
+        }
+    }
+}
+
+/// The variant bounds are exactly where `pick` changes its answer.
+#[test]
+fn dense_bounds_agree_with_pick() {
+    for weights in [
+        &[1u32][..],
+        &[1, 1, 2],
+        &[3, 1],
+        &[1, 2, 3, 4, 5, 6, 7, 8],
+        &[1, 0, 2],
+    ] {
+        let c = cumulative(weights);
+        let bounds = dense::bounds(&c);
+        let mut draws: Vec<u32> = vec![0, 1, u32::MAX, u32::MAX - 1];
+        for &b in &bounds {
+            let b = b as u32;
+            draws.extend([b.wrapping_sub(1), b, b.wrapping_add(1)]);
+        }
+        for draw in draws {
+            let by_bounds = bounds.iter().filter(|&&b| u64::from(draw) >= b).count();
+            assert_eq!(
+                by_bounds,
+                pick(draw, &c),
+                "draw {draw}, weights {weights:?}"
+            );
+        }
+    }
+}

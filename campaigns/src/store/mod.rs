@@ -80,6 +80,9 @@ pub struct HistoryEntry {
     pub from: Option<State>,
     /// The state after.
     pub to: State,
+    /// Why, for a transition forced by an error (`start_failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What a run froze at its start (its bitmaps are in its directory).
@@ -292,6 +295,7 @@ impl CampaignStore {
                 action: None,
                 from: None,
                 to: State::Draft,
+                reason: None,
             }],
             runs: Vec::new(),
         };
@@ -599,6 +603,7 @@ fn apply(c: &mut Campaign, action: Action, actor: &Actor, now: i64) -> Result<()
         action: Some(action),
         from: Some(c.state),
         to,
+        reason: None,
     });
     c.state = to;
     Ok(())

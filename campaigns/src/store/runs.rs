@@ -285,6 +285,28 @@ impl CampaignStore {
         (files, damage)
     }
 
+    /// Fails the scheduled campaign `name` whose due run could not start
+    /// (for longer than the scheduler's give-up time): `failed`, with
+    /// `reason` in its history, by `actor` (the scheduler).
+    pub fn fail_start(
+        &self,
+        name: &str,
+        reason: &str,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<Campaign, CampaignError> {
+        let mut guard = self.lock();
+        let mut next = guard.clone();
+        let c = find_mut(&mut next, name)?;
+        apply(c, Action::StartFailed, actor, now)?;
+        if let Some(h) = c.history.last_mut() {
+            h.reason = Some(reason.to_owned());
+        }
+        let out = c.clone();
+        self.commit(&mut guard, next)?;
+        Ok(out)
+    }
+
     /// Ends the running run of `name`: done (or scheduled again, for a
     /// daily schedule), or failed. Records `actor` (the scheduler).
     pub fn finish_run(

@@ -15,6 +15,7 @@ fn engine_error(e: CampaignError) -> ExecError {
     match e {
         CampaignError::Storage(f) => EngineError::Storage(f).into(),
         CampaignError::Engine(e) => e.into(),
+        e @ CampaignError::Corrupt { .. } => ExecError::DataCorruption(e.to_string()),
         other => EngineError::Internal(other.to_string()).into(),
     }
 }

@@ -229,6 +229,7 @@ impl From<ExecError> for ApiError {
             ExecError::Query(q) => q.into(),
             ExecError::Engine(e) => e.into(),
             ExecError::Forbidden(f) => (*f).into(),
+            ExecError::DataCorruption(m) => ApiError::data_corruption(m),
             ExecError::Partial { error, note } => ApiError::from(*error).with_note(note),
         }
     }

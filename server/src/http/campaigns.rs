@@ -99,14 +99,18 @@ fn at(secs: i64) -> String {
 }
 
 fn history_json(h: &HistoryEntry) -> Value {
-    json!({
+    let mut v = json!({
         "at": at(h.at),
         "actor": h.actor.name,
         "role": h.actor.role.as_str(),
         "action": h.action.map_or("create", |a| a.as_str()),
         "from": h.from.map(|s| s.as_str()),
         "to": h.to.as_str(),
-    })
+    });
+    if let Some(r) = &h.reason {
+        v["reason"] = json!(r);
+    }
+    v
 }
 
 fn run_json(def: &CampaignDef, r: &RunRecord) -> Value {

@@ -45,8 +45,17 @@ pub(super) fn settings() -> Settings {
     }
 }
 
-/// A webhook nobody listens at (the discard port).
-const NOWHERE: &str = "http://127.0.0.1:9/hook";
+/// A webhook nobody listens at: a port of 127.0.0.1 that was free a
+/// moment ago (bound, then let go), so nothing on the machine answers
+/// there (a fixed port such as 9, discard, may have a listener).
+pub(super) fn nowhere() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("http://127.0.0.1:{port}/hook")
+}
 
 /// The clock the tests run campaigns by: 2026-12-05T10:00:00Z.
 pub(super) const NOW: i64 = 1_796_464_800;
@@ -74,7 +83,7 @@ pub(super) fn def(name: &str, where_: &str, extra: Value) -> String {
         "audience": {"where": where_},
         // Nobody listens there: delivery stays unavailable and retries, so
         // a started run stays `running` (delivery is campaign_delivery.rs's).
-        "channel": {"webhook": {"url": NOWHERE, "max_retries": 0}},
+        "channel": {"webhook": {"url": nowhere(), "max_retries": 0}},
         "variants": [{"name": "a", "weight": 1, "template": "Hi from {city}"}],
         "schedule": "now",
     });

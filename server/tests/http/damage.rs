@@ -140,3 +140,48 @@ fn a_damaged_id_dictionary_is_an_error_on_every_path_that_looks_ids_up() {
     assert!(written > 0, "no write went through after a refused one");
     assert_eq!(count(&c, "SELECT COUNT(*) FROM users"), 6000 + written);
 }
+
+/// Flips a byte in the middle of `path`.
+fn flip_middle(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x20;
+    std::fs::write(path, &bytes).unwrap();
+}
+
+/// `SHOW CAMPAIGNS` over a damaged campaign catalog and `CALL
+/// campaign_status` over a damaged run file answer `data_corruption`
+/// naming the file (they read the files, not the server's memory).
+#[test]
+fn damaged_campaign_files_are_data_corruption_in_the_language() {
+    use super::campaigns::{act, create, def, server, show, status, ANN, READER};
+    let (dir, store, _data, s) = server(300);
+    let out = dir.path().join("campaign-out");
+    let body = def(
+        "x",
+        "city = 'c003'",
+        serde_json::json!({"channel": {"file": {"dir": out.to_str().unwrap(), "format": "jsonl"}}}),
+    );
+    status(&create(&s, ANN, &body), 201);
+    status(&act(&s, ANN, "x", "start"), 200);
+    // The run is delivered to a file and ends; nothing writes after that.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while show(&s, "x")["state"] != "done" {
+        assert!(std::time::Instant::now() < deadline, "{}", show(&s, "x"));
+        std::thread::yield_now();
+    }
+    let c = s.client(Some(READER));
+
+    let run_dir = store.join("campaigns.d").join("runs").join("1-1");
+    let variant = run_dir.join("variant-0.roar");
+    flip_middle(&variant);
+    let r = query(&c, "CALL campaign_status('x')");
+    assert_corruption(&r, "variant-0.roar", "campaign_status");
+
+    let catalog = store.join("campaigns.d").join("catalog.camp");
+    flip_middle(&catalog);
+    let r = query(&c, "SHOW CAMPAIGNS");
+    assert_corruption(&r, "catalog.camp", "SHOW CAMPAIGNS");
+    let r = query(&c, "CALL campaign_status('x')");
+    assert_corruption(&r, "catalog.camp", "campaign_status");
+}

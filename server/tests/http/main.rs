@@ -10,6 +10,7 @@ mod campaign_delivery;
 mod campaign_permissions;
 mod campaign_predicates;
 mod campaign_statements;
+mod campaign_scheduler;
 mod campaigns;
 #[path = "../common/mod.rs"]
 mod common;

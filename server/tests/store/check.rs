@@ -321,3 +321,53 @@ fn check_verifies_the_campaign_files_and_names_the_damaged_one() {
         "{out}"
     );
 }
+
+/// The campaigns' delivery log (`DATA/campaigns.d/wal/`) is checked record
+/// by record: a damaged record is a problem naming the segment and the
+/// record's offset, and a clean log passes.
+#[test]
+fn check_verifies_the_campaigns_delivery_log() {
+    use segdb_campaigns::deliver::log::BatchRecord;
+    use segdb_campaigns::deliver::DeliveryLog;
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean");
+    store_with_a_run(&clean);
+    {
+        let log = DeliveryLog::open(&clean).unwrap();
+        for row in [0u32, 2] {
+            log.record(&BatchRecord {
+                campaign: 1,
+                run: 1,
+                variant: 0,
+                failed: None,
+                touch_day: None,
+                rows: std::iter::once(row).collect(),
+            })
+            .unwrap();
+        }
+    }
+    let wal_dir = clean.join("campaigns.d").join("wal");
+    let (ok, v, err) = check_json(&clean);
+    assert!(ok, "{v:#}\n{err}");
+
+    let s = dir.path().join("damaged");
+    copy_dir(&clean, &s);
+    let segment = file_starting(&s.join("campaigns.d").join("wal"), "");
+    // The first record's payload (32-byte segment header, 20-byte record
+    // header; storage-format's FORMAT.md).
+    flip(&segment, 32 + 20 + 4);
+    let (ok, v, _) = check_json(&s);
+    assert!(!ok, "{v:#}");
+    let pr = only_problem(&v);
+    assert_eq!(pr["file"], p(&segment), "{v:#}");
+    assert_eq!(pr["offset"], 32, "{v:#}");
+    let (ok, out, _) = segdb(&["check", "--data", p(&s)]);
+    assert!(!ok);
+    assert!(
+        out.contains(&format!("problem: {} at offset 32", segment.display())),
+        "{out}"
+    );
+    // The clean log is untouched by the checks.
+    assert!(file_starting(&wal_dir, "").exists());
+    assert!(check_json(&clean).0);
+}

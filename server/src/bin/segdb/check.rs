@@ -8,6 +8,7 @@ use std::path::Path;
 use segdb_campaigns::store::CAMPAIGNS_DIR;
 use segdb_campaigns::{CampaignError, CampaignStore};
 use segdb_engine::check::{check_store, CheckReport, Problem};
+use segdb_storage_format::FormatError;
 
 use crate::AnyError;
 
@@ -48,13 +49,16 @@ pub fn check(data: &Path, json: bool) -> Result<(), AnyError> {
 /// naming it.
 fn check_campaigns(data: &Path, report: &mut CheckReport) {
     let problem = |e: CampaignError| {
-        let (file, what) = match e {
-            CampaignError::Corrupt { path, what } => (path, what),
-            other => (data.join(CAMPAIGNS_DIR), other.to_string()),
+        let (file, offset, what) = match e {
+            CampaignError::Corrupt { path, what } => (path, None, what),
+            CampaignError::Storage(FormatError::Corrupt { path, offset, what }) => {
+                (path, Some(offset), what)
+            }
+            other => (data.join(CAMPAIGNS_DIR), None, other.to_string()),
         };
         Problem {
             file,
-            offset: None,
+            offset,
             table: None,
             field: None,
             shard: None,
@@ -74,5 +78,22 @@ fn check_campaigns(data: &Path, report: &mut CheckReport) {
             report.files += 1;
             report.problems.push(problem(e));
         }
+    }
+    // The delivery log: every record's checksum.
+    match segdb_campaigns::deliver::log::verify(data) {
+        Ok(None) => {}
+        Ok(Some(log)) => {
+            report.files += log.files;
+            if let Some(t) = log.summary.torn_tail {
+                report.notes.push(format!(
+                    "{} at offset {}: a torn last delivery record ({}); the next open cuts its {} bytes, as after any crash",
+                    t.path.display(),
+                    t.offset,
+                    t.what,
+                    t.bytes_removed
+                ));
+            }
+        }
+        Err(e) => report.problems.push(problem(e)),
     }
 }
