@@ -9,8 +9,8 @@ mod auth;
 mod campaign_delivery;
 mod campaign_permissions;
 mod campaign_predicates;
-mod campaign_statements;
 mod campaign_scheduler;
+mod campaign_statements;
 mod campaigns;
 #[path = "../common/mod.rs"]
 mod common;
