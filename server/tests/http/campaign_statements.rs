@@ -25,14 +25,21 @@ fn statement(name: &str, channel: &str, more: &str) -> String {
     )
 }
 
-const NOWHERE: &str = "webhook (url => 'http://127.0.0.1:9/hook', max_retries => 0)";
+/// A webhook channel nobody listens at (see `campaigns::nowhere`).
+fn nowhere_hook() -> String {
+    format!(
+        "webhook (url => '{}', max_retries => 0)",
+        super::campaigns::nowhere()
+    )
+}
 
 #[test]
 fn the_statement_makes_the_definition_the_json_route_makes_as_the_principal() {
     let (_dir, _store, _data, s) = server(300);
+    let url = super::campaigns::nowhere();
     let text = statement(
         "spring",
-        NOWHERE,
+        &format!("webhook (url => '{url}', max_retries => 0)"),
         "\n  VARIANT b WEIGHT 3 TEMPLATE '{count(search, last 7 days)} searches'\n  \
          HOLDOUT 0.1 CAP 2 PER 7 DAYS PRIORITY 5 KIND marketing APPROVAL REQUIRED \
          RATE 500 PER SECOND",
@@ -70,6 +77,7 @@ fn the_statement_makes_the_definition_the_json_route_makes_as_the_principal() {
             "kind": "marketing",
             "approval_required": true,
             "rate_limit": 500,
+            "channel": {"webhook": {"url": url, "max_retries": 0}},
         }),
     );
     status(&create(&s, BOB, &json_def), 201);
@@ -140,7 +148,8 @@ fn errors_point_into_the_statement_and_roles_and_names_are_checked() {
     let (_dir, _store, _data, s) = server(100);
     // An unknown field in a template: at its place inside the string
     // literal, on line 4.
-    let text = statement("bad", NOWHERE, "").replace("'Hi from {city}'", "'Hi,\n we miss {cty}!'");
+    let text =
+        statement("bad", &nowhere_hook(), "").replace("'Hi from {city}'", "'Hi,\n we miss {cty}!'");
     let e = status(&query(&s, ANN, &text), 400)["error"].clone();
     assert_eq!(e["code"], "invalid_campaign", "{e}");
     assert!(e["message"].as_str().unwrap().contains("`cty`"), "{e}");
@@ -151,7 +160,8 @@ fn errors_point_into_the_statement_and_roles_and_names_are_checked() {
         "{e}"
     );
     // An audience field that does not exist: the language's own error.
-    let text = statement("bad", NOWHERE, "").replace("city = 'c000'", "age > 3 AND cty = 'x'");
+    let text =
+        statement("bad", &nowhere_hook(), "").replace("city = 'c000'", "age > 3 AND cty = 'x'");
     let e = status(&query(&s, ANN, &text), 400)["error"].clone();
     assert_eq!(e["code"], "unknown_field", "{e}");
     assert_eq!(
@@ -160,11 +170,12 @@ fn errors_point_into_the_statement_and_roles_and_names_are_checked() {
         "{e}"
     );
     // A bad time, a hold-out out of range, a channel setting it lacks.
-    let text = statement("bad", NOWHERE, "").replace("SCHEDULE NOW", "SCHEDULE DAILY AT '9:30'");
+    let text =
+        statement("bad", &nowhere_hook(), "").replace("SCHEDULE NOW", "SCHEDULE DAILY AT '9:30'");
     let e = status(&query(&s, ANN, &text), 400)["error"].clone();
     assert!(e["message"].as_str().unwrap().contains("HH:MM"), "{e}");
     let e = status(
-        &query(&s, ANN, &statement("bad", NOWHERE, " HOLDOUT 0.9")),
+        &query(&s, ANN, &statement("bad", &nowhere_hook(), " HOLDOUT 0.9")),
         400,
     )["error"]
         .clone();
@@ -185,19 +196,26 @@ fn errors_point_into_the_statement_and_roles_and_names_are_checked() {
         .is_empty());
 
     // A reader may not create or drop.
-    let e = status(&query(&s, READER, &statement("mine", NOWHERE, "")), 403);
+    let e = status(
+        &query(&s, READER, &statement("mine", &nowhere_hook(), "")),
+        403,
+    );
     assert_eq!(e["error"]["code"], "forbidden");
     // A limited key (allowed `age` only) may not name another field, in
     // the audience (placed there) or in a template.
     let limited = "limited-s3cret";
-    let e = status(&query(&s, limited, &statement("mine", NOWHERE, "")), 403)["error"].clone();
+    let e = status(
+        &query(&s, limited, &statement("mine", &nowhere_hook(), "")),
+        403,
+    )["error"]
+        .clone();
     assert_eq!(e["code"], "forbidden_field", "{e}");
     assert_eq!(
         (e["line"].clone(), e["column"].clone()),
         (json!(2), json!(18)),
         "{e}"
     );
-    let text = statement("mine", NOWHERE, "").replace("city = 'c000'", "age > 3");
+    let text = statement("mine", &nowhere_hook(), "").replace("city = 'c000'", "age > 3");
     let e = status(&query(&s, limited, &text), 403)["error"].clone();
     assert_eq!(e["code"], "forbidden_field", "{e}");
     assert!(e["message"].as_str().unwrap().contains("`city`"), "{e}");
@@ -206,8 +224,14 @@ fn errors_point_into_the_statement_and_roles_and_names_are_checked() {
     status(&query(&s, limited, "DROP CAMPAIGN mine"), 200);
 
     // Made once; the name again is 409, whichever way.
-    status(&query(&s, ANN, &statement("mine", NOWHERE, "")), 200);
-    let e = status(&query(&s, BOB, &statement("mine", NOWHERE, "")), 409);
+    status(
+        &query(&s, ANN, &statement("mine", &nowhere_hook(), "")),
+        200,
+    );
+    let e = status(
+        &query(&s, BOB, &statement("mine", &nowhere_hook(), "")),
+        409,
+    );
     assert_eq!(e["error"]["code"], "campaign_exists");
     let e = status(&create(&s, BOB, &def("mine", "age > 3", json!({}))), 409);
     assert_eq!(e["error"]["code"], "campaign_exists");
@@ -223,7 +247,10 @@ fn errors_point_into_the_statement_and_roles_and_names_are_checked() {
     let e = status(&query(&s, BOB, "DROP CAMPAIGN mine"), 404);
     assert_eq!(e["error"]["code"], "unknown_campaign");
     // A running campaign cannot be dropped (DELETE's 409).
-    status(&query(&s, ANN, &statement("busy", NOWHERE, "")), 200);
+    status(
+        &query(&s, ANN, &statement("busy", &nowhere_hook(), "")),
+        200,
+    );
     status(&act(&s, ANN, "busy", "start"), 200);
     let e = status(&query(&s, ANN, "DROP CAMPAIGN busy"), 409);
     let d = s
@@ -239,7 +266,7 @@ fn a_batch_creates_a_campaign_and_asks_for_its_status() {
     let (_dir, _store, _data, s) = server(100);
     let text = format!(
         "{};\nCALL campaign_status('batch');\nSHOW CAMPAIGNS",
-        statement("batch", NOWHERE, "")
+        statement("batch", &nowhere_hook(), "")
     );
     let v = status(&query(&s, ANN, &text), 200);
     let results = v["results"].as_array().unwrap();
@@ -250,7 +277,7 @@ fn a_batch_creates_a_campaign_and_asks_for_its_status() {
     // A mistake later in the batch stops it before the campaign is made.
     let text = format!(
         "{};\nSELECT COUNT(*) FROM users WHERE cty = 'x'",
-        statement("later", NOWHERE, "")
+        statement("later", &nowhere_hook(), "")
     );
     status(&query(&s, ANN, &text), 400);
     assert_eq!(
@@ -261,7 +288,7 @@ fn a_batch_creates_a_campaign_and_asks_for_its_status() {
     // statement before it changes anything, its error placed in the body.
     let text = format!(
         "CREATE SEGMENT older AS SELECT FROM users WHERE age > 40;\n{}",
-        statement("later", NOWHERE, "").replace("{city}", "{cty}")
+        statement("later", &nowhere_hook(), "").replace("{city}", "{cty}")
     );
     let e = status(&query(&s, ROOT, &text), 400)["error"].clone();
     assert_eq!(
