@@ -108,7 +108,7 @@ fn bench(c: &mut Criterion) {
     };
 
     let frozen = {
-        let expr = bind_audience(&store, "users", &audience, DAY).unwrap();
+        let expr = bind_audience(&store, "users", &audience, DAY, None).unwrap();
         freeze(&table, &expr).unwrap()
     };
     let plans = plan_runs(
@@ -133,7 +133,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("freeze", |b| {
         b.iter(|| {
-            let expr = bind_audience(&store, "users", &audience, DAY).unwrap();
+            let expr = bind_audience(&store, "users", &audience, DAY, None).unwrap();
             freeze(&table, &expr).unwrap().len()
         })
     });
@@ -150,7 +150,7 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("freeze_holdout_caps_assignment", |b| {
         b.iter(|| {
-            let expr = bind_audience(&store, "users", &audience, DAY).unwrap();
+            let expr = bind_audience(&store, "users", &audience, DAY, None).unwrap();
             let rows = freeze(&table, &expr).unwrap();
             plan_runs(vec![campaign(rows)], table_cap, &table_touches, DAY)[0]
                 .capped

@@ -15,8 +15,32 @@ use crate::error::{CampaignError, DefError};
 
 /// The store seen by the binder (as the server's `StoreCatalog`; the
 /// campaign crate cannot use the server's, which sits above it). It knows
-/// no procedures: an audience has no CALL.
-pub struct StoreCatalog<'a>(pub &'a Store);
+/// no procedures: an audience has no CALL. With [`Groups`], it knows the
+/// campaigns too, so an audience may be another campaign's group
+/// (`clicked(spring) AND NOT sent(autumn)`, directly or through a
+/// segment): retargeting.
+pub struct StoreCatalog<'a>(pub &'a Store, pub Option<&'a Groups<'a>>);
+
+/// The campaigns an audience is bound among: as the caller holds them
+/// (a run's start holds the catalog, so it passes the campaigns as they
+/// stand there, and nothing here takes the catalog's lock), the store
+/// their runs' bitmaps are read from, and the delivery log whose batches
+/// since the last checkpoint `sent(c)` counts (without it, the checkpoint
+/// alone).
+pub struct Groups<'a> {
+    /// Where the runs' bitmaps are.
+    pub store: &'a crate::CampaignStore,
+    /// Every campaign.
+    pub campaigns: &'a [crate::Campaign],
+    /// The server's delivery log, if any.
+    pub log: Option<&'a crate::deliver::DeliveryLog>,
+}
+
+impl Groups<'_> {
+    fn find(&self, name: &str) -> Option<&crate::Campaign> {
+        self.campaigns.iter().find(|c| c.def.name == name)
+    }
+}
 
 impl Catalog for StoreCatalog<'_> {
     fn schema(&self, table: &str) -> Option<Schema> {
@@ -75,6 +99,41 @@ impl Catalog for StoreCatalog<'_> {
     fn procedure(&self, _name: &str) -> Option<Signature> {
         None
     }
+    fn campaign(&self, name: &str) -> Option<segdb_query_lang::CampaignRef> {
+        let c = self.1?.find(name)?;
+        Some(segdb_query_lang::CampaignRef {
+            table: c.def.table.clone(),
+            variants: c.def.variants.iter().map(|v| v.name.clone()).collect(),
+            runs: c.runs.iter().map(|r| r.number).collect(),
+            // What a principal may read is the server's to check, before
+            // the campaign is made; binding needs no field list.
+            fields: Vec::new(),
+        })
+    }
+    fn campaign_names(&self) -> Vec<String> {
+        self.1
+            .map(|g| g.campaigns.iter().map(|c| c.def.name.clone()).collect())
+            .unwrap_or_default()
+    }
+    fn campaign_rows(
+        &self,
+        name: &str,
+        run: u32,
+        group: segdb_query_lang::ast::CampaignGroup,
+        variant: Option<usize>,
+    ) -> Result<Vec<u32>, CatalogError> {
+        let Some((g, c)) = self.1.and_then(|g| Some((g, g.find(name)?))) else {
+            return Err(CatalogError::Failed(format!("campaign `{name}` is gone")));
+        };
+        match g.store.group_rows_of(c, run, group, variant, g.log) {
+            Ok(rows) => Ok(rows.iter().collect()),
+            Err(e @ CampaignError::Corrupt { .. }) => Err(CatalogError::Corrupt(e.to_string())),
+            Err(CampaignError::Storage(f)) if f.corrupt_at().is_some() => {
+                Err(CatalogError::Corrupt(f.to_string()))
+            }
+            Err(e) => Err(CatalogError::Failed(e.to_string())),
+        }
+    }
 }
 
 /// Binds `audience` over `table` on `today` into an engine expression.
@@ -87,8 +146,9 @@ pub fn bind_audience(
     table: &str,
     audience: &Audience,
     today: Day,
+    groups: Option<&Groups<'_>>,
 ) -> Result<Expr, CampaignError> {
-    let catalog = StoreCatalog(store);
+    let catalog = StoreCatalog(store, groups);
     match audience {
         Audience::Where(text) => {
             let path = "audience.where";

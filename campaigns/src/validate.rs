@@ -33,6 +33,18 @@ pub struct Checked {
 
 /// Checks `def` against `store` on `today`.
 pub fn validate(store: &Store, def: &CampaignDef, today: Day) -> Result<Checked, CampaignError> {
+    validate_among(store, def, today, None)
+}
+
+/// [`validate`], the audience bound among `groups`' campaigns, so that it
+/// may be another campaign's group (`clicked(spring)`, `NOT sent(c)`):
+/// what [`CampaignStore::create`](crate::CampaignStore::create) does.
+pub fn validate_among(
+    store: &Store,
+    def: &CampaignDef,
+    today: Day,
+    groups: Option<&crate::audience::Groups<'_>>,
+) -> Result<Checked, CampaignError> {
     if !valid_name(&def.name) {
         return Err(DefError::new(
             "name",
@@ -75,7 +87,7 @@ pub fn validate(store: &Store, def: &CampaignDef, today: Day) -> Result<Checked,
                 .into());
         }
     }
-    let audience = bind_audience(store, &def.table, &def.audience, today)?;
+    let audience = bind_audience(store, &def.table, &def.audience, today, groups)?;
     Ok(Checked {
         def: def.clone(),
         templates,

@@ -7,7 +7,7 @@ use segdb_query_lang::Statement;
 
 fn bound(store: &Store, text: &str) -> Result<BoundCampaign, QueryError> {
     let stmts = segdb_query_lang::parse(text)?;
-    match segdb_query_lang::bind(&stmts[0], &StoreCatalog(store), TODAY)? {
+    match segdb_query_lang::bind(&stmts[0], &StoreCatalog(store, None), TODAY)? {
         Statement::CreateCampaign(b) => Ok(*b),
         other => panic!("not a campaign: {other:?}"),
     }

@@ -4,7 +4,7 @@
 use roaring::RoaringBitmap;
 use segdb_query_lang::ast::CampaignGroup;
 
-use super::CampaignStore;
+use super::{Campaign, CampaignStore};
 use crate::deliver::DeliveryLog;
 use crate::error::CampaignError;
 
@@ -25,15 +25,30 @@ impl CampaignStore {
         log: Option<&DeliveryLog>,
     ) -> Result<RoaringBitmap, CampaignError> {
         let c = self.get(name)?;
+        self.group_rows_of(&c, run, group, variant, log)
+    }
+
+    /// [`CampaignStore::group_rows`] of a campaign as the caller holds it
+    /// (a run's start binds audiences while it holds the catalog: it
+    /// passes the campaigns as they stand there).
+    pub fn group_rows_of(
+        &self,
+        c: &Campaign,
+        run: u32,
+        group: CampaignGroup,
+        variant: Option<usize>,
+        log: Option<&DeliveryLog>,
+    ) -> Result<RoaringBitmap, CampaignError> {
+        let name = &c.def.name;
         if !c.runs.iter().any(|r| r.number == run) {
             return Err(CampaignError::NotFound(format!("{name} run {run}")));
         }
         Ok(match group {
-            CampaignGroup::Audience => self.load_run(name, run)?.audience,
-            CampaignGroup::Holdout => self.load_run(name, run)?.holdout,
+            CampaignGroup::Audience => self.load_run_of(c, run)?.audience,
+            CampaignGroup::Holdout => self.load_run_of(c, run)?.holdout,
             CampaignGroup::Variant => {
                 let i = variant.unwrap_or(usize::MAX);
-                let mut variants = self.load_run(name, run)?.variants;
+                let mut variants = self.load_run_of(c, run)?.variants;
                 if i >= variants.len() {
                     return Err(CampaignError::NotFound(format!(
                         "{name} run {run} variant {i}"
@@ -42,7 +57,7 @@ impl CampaignStore {
                 variants.swap_remove(i)
             }
             CampaignGroup::Sent => match log {
-                Some(log) => log.progress(self, &c, run)?.sent,
+                Some(log) => log.progress(self, c, run)?.sent,
                 None => self.load_delivered(c.id, run)?.unwrap_or_default().sent,
             },
         })

@@ -43,7 +43,7 @@ use crate::definition::{Actor, CampaignDef, Cap, Kind, Role};
 use crate::error::CampaignError;
 use crate::lifecycle::{self, Action, Forbidden, State};
 use crate::touches::{Touches, MAX_CAP_DAYS};
-use crate::validate::{check_cap, validate};
+use crate::validate::check_cap;
 
 /// The campaigns' directory in the store's (not a possible table name).
 pub const CAMPAIGNS_DIR: &str = "campaigns.d";
@@ -277,7 +277,13 @@ impl CampaignStore {
         now: i64,
     ) -> Result<Campaign, CampaignError> {
         need_write(actor, "create a campaign")?;
-        validate(store, &def, day_of(now))?;
+        let all = self.list();
+        let groups = crate::audience::Groups {
+            store: self,
+            campaigns: &all,
+            log: None,
+        };
+        crate::validate::validate_among(store, &def, day_of(now), Some(&groups))?;
         let mut guard = self.lock();
         if guard.campaigns.iter().any(|c| c.def.name == def.name) {
             return Err(CampaignError::AlreadyExists(def.name));

@@ -114,8 +114,15 @@ impl CampaignStore {
                 }
             }
             let mut audiences = Vec::with_capacity(campaigns.len());
+            // The campaigns as they stand before these runs: an audience
+            // that names a campaign starting now reads its last run.
+            let groups = crate::audience::Groups {
+                store: self,
+                campaigns: &guard.campaigns,
+                log,
+            };
             for c in &campaigns {
-                let expr = bind_audience(store, &table_name, &c.def.audience, day)?;
+                let expr = bind_audience(store, &table_name, &c.def.audience, day, Some(&groups))?;
                 audiences.push(freeze(&table, &expr)?);
             }
             let input = campaigns
@@ -199,6 +206,17 @@ impl CampaignStore {
     /// [`CampaignError::Corrupt`] naming it, never a smaller audience.
     pub fn load_run(&self, name: &str, number: u32) -> Result<RunBitmaps, CampaignError> {
         let c = self.get(name)?;
+        self.load_run_of(&c, number)
+    }
+
+    /// [`CampaignStore::load_run`] of a campaign the caller holds (no
+    /// lock taken).
+    pub(crate) fn load_run_of(
+        &self,
+        c: &Campaign,
+        number: u32,
+    ) -> Result<RunBitmaps, CampaignError> {
+        let name = &c.def.name;
         let Some(record) = c.runs.iter().find(|r| r.number == number) else {
             return Err(CampaignError::NotFound(format!("{name} run {number}")));
         };

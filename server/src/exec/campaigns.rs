@@ -32,6 +32,34 @@ fn at(secs: i64) -> Value {
     json!(crate::audit::time::format_ms(secs.saturating_mul(1000)))
 }
 
+/// What keeps campaign `name` from being deleted, in words: the dynamic
+/// segments ([`segments_using`]) and the other campaigns whose audience
+/// WHERE names one of its groups (a campaign whose audience is a segment
+/// is kept by the segment).
+pub fn users_of_campaign(
+    store: &Store,
+    campaigns: &[segdb_campaigns::Campaign],
+    name: &str,
+) -> Vec<String> {
+    let mut out: Vec<String> = segments_using(store, name)
+        .into_iter()
+        .map(|s| format!("segment `{s}`"))
+        .collect();
+    for c in campaigns {
+        if c.def.name == name {
+            continue;
+        }
+        if let segdb_campaigns::Audience::Where(text) = &c.def.audience {
+            if segdb_query_lang::parse_expr(text)
+                .is_ok_and(|e| e.campaigns().iter().any(|n| n == name))
+            {
+                out.push(format!("campaign `{}`", c.def.name));
+            }
+        }
+    }
+    out
+}
+
 /// The dynamic segments whose text names campaign `name` (`sent(name)`),
 /// in the store's order: a campaign they use is not deleted (they would
 /// no longer bind). Snapshots hold their rows and use nothing.

@@ -338,7 +338,8 @@ pub async fn delete(
     let n = name.clone();
     let r = blocking(move || {
         let who = actor(&principal.name, principal.role);
-        let users = crate::exec::campaigns::segments_using(&st.store, &n);
+        let users =
+            crate::exec::campaigns::users_of_campaign(&st.store, &st.campaigns.store.list(), &n);
         if !users.is_empty() {
             return Ok(Err(users));
         }
@@ -374,23 +375,18 @@ pub async fn delete(
     }
 }
 
-/// 409 `in_use`: dynamic segments `users` use campaign `name`'s groups.
+/// 409 `in_use`: `users` (segments and campaigns, in words) use campaign
+/// `name`'s groups.
 pub(super) fn in_use_error(name: &str, users: &[String]) -> ApiError {
-    let s = if users.len() == 1 { "" } else { "s" };
-    let list: Vec<String> = users
-        .iter()
-        .map(|u| format!("`{}`", audit::cut(u)))
-        .collect();
+    let list: Vec<String> = users.iter().map(|u| audit::cut(u)).collect();
     ApiError::new(
         StatusCode::CONFLICT,
         "in_use",
-        format!(
-            "campaign `{}` is used by segment{s} {}",
-            audit::cut(name),
-            list.join(", ")
-        ),
+        format!("campaign `{}` is used by {}", audit::cut(name), list.join(", ")),
     )
-    .with_hint("drop or replace those segments first (a SNAPSHOT keeps its rows)")
+    .with_hint(
+        "drop or replace those segments, or delete those campaigns, first (a SNAPSHOT keeps its rows)",
+    )
 }
 
 fn in_use(name: &str, users: &[String]) -> Response {

@@ -329,3 +329,99 @@ fn sent_counts_the_batches_recorded_before_any_checkpoint() {
     assert!(all.len() > 20);
     assert_eq!(ids(&c, "IN SEGMENT slow_sent"), all);
 }
+
+/// Retargeting: a campaign whose audience is another campaign's group,
+/// in its WHERE, through a dynamic segment, and in a CREATE CAMPAIGN
+/// statement; its run freezes exactly those users and delivers to them.
+#[test]
+fn a_campaigns_audience_may_be_another_campaigns_group() {
+    let (_dir, _store, _data, s) = server(600);
+    let c = s.client(Some(ROOT));
+    let rx = Receiver::start(|_| Answer::Status(200, "ok".into()));
+    let hook = json!({"webhook": {"url": rx.url(), "batch_size": 50, "timeout_ms": 10_000}});
+    let body = def(
+        "first",
+        "age > 20",
+        json!({"channel": hook, "holdout": 0.25}),
+    );
+    status(&create(&s, ANN, &body), 201);
+    status(&act(&s, ANN, "first", "start"), 200);
+    wait_state(&s, "first", "done");
+    let held_out = ids(&c, "in_holdout(first)");
+    let sent_first = delivered(&rx.accepted());
+    assert!(!held_out.is_empty() && !sent_first.is_empty());
+
+    // The hold-out of `first`, retargeted by a WHERE.
+    let body = def("second", "in_holdout(first)", json!({"channel": hook}));
+    status(&create(&s, ANN, &body), 201);
+    status(&act(&s, ANN, "second", "start"), 200);
+    let run = &wait_state(&s, "second", "done")["runs"][0];
+    assert_eq!(n(&run["audience"]), held_out.len() as u64, "{run}");
+    let all = delivered(&rx.accepted());
+    let sent_second: BTreeSet<String> = all.difference(&sent_first).cloned().collect();
+    assert_eq!(sent_second, held_out);
+
+    // Through a dynamic segment: those of `first`'s audience not sent by
+    // it (its hold-out again), as a campaign made by a statement.
+    status(
+        &post(
+            &c,
+            "/v1/query",
+            "text/plain",
+            "CREATE SEGMENT first_unsent AS SELECT FROM users WHERE in_campaign(first) AND NOT sent(first)",
+        ),
+        200,
+    );
+    assert_eq!(ids(&c, "IN SEGMENT first_unsent"), held_out);
+    let text = format!(
+        "CREATE CAMPAIGN third ON users AUDIENCE SEGMENT first_unsent \
+         CHANNEL webhook (url => '{}', batch_size => 50) \
+         VARIANT a WEIGHT 1 TEMPLATE 'Hi {{city}}' SCHEDULE AT '2026-12-05T23:00:00Z'",
+        rx.url()
+    );
+    status(
+        &post(&s.client(Some(ANN)), "/v1/query", "text/plain", &text),
+        200,
+    );
+    status(&act(&s, ANN, "third", "start"), 200);
+    s.state.campaigns.set_clock(NOW + 13 * 3600);
+    s.state.campaigns.tick(&s.state.store, &s.state.audit);
+    let run = &wait_state(&s, "third", "done")["runs"][0];
+    assert_eq!(n(&run["audience"]), held_out.len() as u64, "{run}");
+
+    // `first` is kept while `second`'s audience and the segment name it.
+    let r = s
+        .client(Some(ANN))
+        .request("DELETE", "/v1/campaigns/first", &[], None)
+        .unwrap();
+    let e = status(&r, 409);
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("segment `first_unsent`") && message.contains("campaign `second`"),
+        "{message}"
+    );
+    status(
+        &post(&c, "/v1/query", "text/plain", "DROP SEGMENT first_unsent"),
+        200,
+    );
+    let r = s
+        .client(Some(ANN))
+        .request("DELETE", "/v1/campaigns/first", &[], None)
+        .unwrap();
+    let e = status(&r, 409);
+    assert!(
+        !e["error"]["message"].as_str().unwrap().contains("segment"),
+        "{e}"
+    );
+
+    // An unknown campaign in an audience is the language's error, placed
+    // in the WHERE text.
+    let body = def("bad", "age > 3 AND sent(frist)", json!({}));
+    let e = status(&create(&s, ANN, &body), 400);
+    assert_eq!(e["error"]["code"], "unknown_campaign", "{e}");
+    assert_eq!(e["error"]["column"], 18, "{e}");
+    assert!(
+        e["error"]["hint"].as_str().unwrap().contains("first"),
+        "{e}"
+    );
+}

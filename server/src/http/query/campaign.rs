@@ -44,7 +44,15 @@ pub(super) fn precheck(
             continue;
         };
         let def = segdb_campaigns::statement::definition(&b)?;
-        if let Err(e) = segdb_campaigns::validate(&s.store, &def, today) {
+        let all = s.campaigns.store.list();
+        let groups = segdb_campaigns::audience::Groups {
+            store: &s.campaigns.store,
+            campaigns: &all,
+            log: Some(&s.campaigns.delivery.log),
+        };
+        if let Err(e) =
+            segdb_campaigns::validate::validate_among(&s.store, &def, today, Some(&groups))
+        {
             return Err(match segdb_campaigns::statement::locate(e, &b) {
                 Ok(q) => ApiError::from(q),
                 Err(e) => ApiError::from(e),
@@ -104,7 +112,11 @@ pub(super) fn run(
         }
         Statement::DropCampaign { name } => {
             let actor = actor(&who.name, who.role);
-            let users = crate::exec::campaigns::segments_using(&s.store, &name);
+            let users = crate::exec::campaigns::users_of_campaign(
+                &s.store,
+                &s.campaigns.store.list(),
+                &name,
+            );
             if !users.is_empty() {
                 note(&name, json!({ "transition": "delete" }));
                 return Err(super::super::campaigns::in_use_error(&name, &users));
