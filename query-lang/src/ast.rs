@@ -350,6 +350,27 @@ impl Expr {
         out
     }
 
+    /// The segments the expression names (`IN SEGMENT s`), each once, in
+    /// the order written (not those the segments name in turn).
+    pub fn segments(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut todo = vec![self];
+        while let Some(e) = todo.pop() {
+            match &e.kind {
+                ExprKind::And(xs) | ExprKind::Or(xs) => todo.extend(xs.iter().rev()),
+                ExprKind::Not(x) => todo.push(x),
+                ExprKind::Predicate(p) => {
+                    if let Predicate::InSegment(s) = p.as_ref() {
+                        if !out.contains(&s.name) {
+                            out.push(s.name.clone());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// A predicate as an expression.
     pub fn predicate(predicate: Predicate, span: Span) -> Expr {
         Expr {

@@ -44,6 +44,10 @@ pub enum ExecError {
     /// message names it.
     #[error("{0}")]
     DataCorruption(String),
+    /// What the statement drops is still used (a segment a campaign's
+    /// audience names): 409 `in_use`, the message naming the users.
+    #[error("{0}")]
+    InUse(String),
     /// The engine refused or failed after statements before it had
     /// changed something: `note` says which.
     #[error("{error} ({note})")]
@@ -67,6 +71,7 @@ impl ExecError {
                     error: Box::new(e),
                     note,
                 },
+                ExecError::InUse(m) => ExecError::InUse(format!("{m} ({note})")),
                 other @ (ExecError::Partial { .. }
                 | ExecError::Forbidden(_)
                 | ExecError::DataCorruption(_)) => other,
@@ -510,7 +515,7 @@ pub fn run_statement_as(
         }
         Statement::CreateSegment(seg) => create_segment(store, seg),
         Statement::DropSegment { name } => {
-            store.drop_segment(&name)?;
+            campaigns::drop_segment(store, &name)?;
             Ok(one_row(&["dropped"], vec![json!(name)]))
         }
         Statement::Call(call) => crate::procedures::call(store, &call, access),

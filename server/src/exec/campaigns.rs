@@ -60,6 +60,33 @@ pub fn users_of_campaign(
     out
 }
 
+/// Drops segment `name` unless a campaign's audience names it (its
+/// segment, or `IN SEGMENT name` in its WHERE): its next run would no
+/// longer bind. Then the store's own rules (segments using it).
+pub fn drop_segment(store: &Store, name: &str) -> Result<(), ExecError> {
+    let users: Vec<String> = campaigns(store)?
+        .iter()
+        .filter(|c| match &c.def.audience {
+            segdb_campaigns::Audience::Segment(s) => s == name,
+            segdb_campaigns::Audience::Where(text) => segdb_query_lang::parse_expr(text)
+                .is_ok_and(|e| e.segments().iter().any(|s| s == name)),
+        })
+        .map(|c| format!("`{}`", c.def.name))
+        .collect();
+    if !users.is_empty() {
+        let (s, them) = if users.len() == 1 {
+            ("", "it")
+        } else {
+            ("s", "them")
+        };
+        return Err(ExecError::InUse(format!(
+            "segment `{name}` is the audience of campaign{s} {}: delete {them} first",
+            users.join(", ")
+        )));
+    }
+    Ok(store.drop_segment(name)?)
+}
+
 /// The dynamic segments whose text names campaign `name` (`sent(name)`),
 /// in the store's order: a campaign they use is not deleted (they would
 /// no longer bind). Snapshots hold their rows and use nothing.

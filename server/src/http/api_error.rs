@@ -230,6 +230,7 @@ impl From<ExecError> for ApiError {
             ExecError::Engine(e) => e.into(),
             ExecError::Forbidden(f) => (*f).into(),
             ExecError::DataCorruption(m) => ApiError::data_corruption(m),
+            ExecError::InUse(m) => ApiError::new(StatusCode::CONFLICT, "in_use", m),
             ExecError::Partial { error, note } => ApiError::from(*error).with_note(note),
         }
     }

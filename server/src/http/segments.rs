@@ -65,7 +65,7 @@ pub async fn delete(
     auth::require(role, Role::Admin, "dropping a segment")?;
     let st = s.clone();
     let n = name.clone();
-    blocking(move || Ok(st.store.drop_segment(&n)?)).await?;
+    blocking(move || Ok(crate::exec::campaigns::drop_segment(&st.store, &n)?)).await?;
     let note = Note::new(Action::SegmentDrop, json!({ "segment": name }), json!({}));
     Ok(noted(
         Json(json!({ "dropped": name })).into_response(),

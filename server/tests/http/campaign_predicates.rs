@@ -400,6 +400,28 @@ fn a_campaigns_audience_may_be_another_campaigns_group() {
         message.contains("segment `first_unsent`") && message.contains("campaign `second`"),
         "{message}"
     );
+    // The segment is `third`'s audience: not dropped while `third` is.
+    let e = status(
+        &post(&c, "/v1/query", "text/plain", "DROP SEGMENT first_unsent"),
+        409,
+    );
+    assert_eq!(e["error"]["code"], "in_use", "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("campaign `third`"),
+        "{e}"
+    );
+    let r = c
+        .request("DELETE", "/v1/segments/first_unsent", &[], None)
+        .unwrap();
+    assert_eq!(r.status, 409, "{}", r.text());
+    let r = s
+        .client(Some(ANN))
+        .request("DELETE", "/v1/campaigns/third", &[], None)
+        .unwrap();
+    status(&r, 200);
     status(
         &post(&c, "/v1/query", "text/plain", "DROP SEGMENT first_unsent"),
         200,
