@@ -259,3 +259,35 @@ fn files_of_a_drop_cut_short_are_removed_when_the_name_is_reused() {
     let s = Store::open(dir.path()).unwrap();
     assert_eq!(s.table("users").unwrap().num_rows(), 0);
 }
+
+#[test]
+fn tables_cannot_take_the_names_of_the_stores_own_files() {
+    // A table's directory is the store directory joined with its name: a
+    // table `wal` would mix its files with the write-ahead log's (and files
+    // no manifest names are deleted at open), `segments` with the snapshot
+    // files, `spool` with the server's import spool.
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let schema = Schema {
+        fields: vec![FieldDef::new("a", FieldKind::Int)],
+    };
+    let before: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    for name in [
+        "wal", "segments", "spool", "audit", "MANIFEST", "LOCK", "Idempotency", "KEYS", "WAL",
+    ] {
+        let err = s.create_table(name, &schema).unwrap_err();
+        assert!(matches!(err, EngineError::InvalidSchema(_)), "{name}: {err}");
+        assert!(err.to_string().contains("reserved"), "{name}: {err}");
+    }
+    assert_eq!(s.table_names(), ["users"]);
+    let after: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(before, after);
+    // Names that only contain them are fine.
+    s.create_table("wal_events", &schema).unwrap();
+}

@@ -68,6 +68,27 @@ impl Drop for WriterGuard<'_> {
     }
 }
 
+/// Names of the store directory's own files and directories (any case:
+/// some file systems ignore it), which a table's directory must not take:
+/// a table `wal` would have its files mixed with the write-ahead log's,
+/// and files no manifest names are deleted at open.
+const RESERVED_TABLE_NAMES: &[&str] = &[
+    "segments",
+    "wal",
+    "spool",
+    "audit",
+    "manifest",
+    "idempotency",
+    "lock",
+    "keys",
+];
+
+fn reserved_table_name(name: &str) -> bool {
+    RESERVED_TABLE_NAMES
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(name))
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
@@ -315,6 +336,14 @@ impl Store {
         if !valid_name(name) {
             return Err(EngineError::InvalidSchema(format!(
                 "table name `{name}` must be letters, digits and `_`, not starting with a digit"
+            )));
+        }
+        if reserved_table_name(name) {
+            return Err(EngineError::InvalidSchema(format!(
+                "table name `{name}` is reserved: the store keeps its own `{}` there; \
+                 reserved are {}",
+                name.to_ascii_lowercase(),
+                RESERVED_TABLE_NAMES.join(", ")
             )));
         }
         if self.state().tables.contains_key(name) {
