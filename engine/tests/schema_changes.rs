@@ -276,10 +276,21 @@ fn tables_cannot_take_the_names_of_the_stores_own_files() {
         .map(|e| e.unwrap().file_name())
         .collect();
     for name in [
-        "wal", "segments", "spool", "audit", "MANIFEST", "LOCK", "Idempotency", "KEYS", "WAL",
+        "wal",
+        "segments",
+        "spool",
+        "audit",
+        "MANIFEST",
+        "LOCK",
+        "Idempotency",
+        "KEYS",
+        "WAL",
     ] {
         let err = s.create_table(name, &schema).unwrap_err();
-        assert!(matches!(err, EngineError::InvalidSchema(_)), "{name}: {err}");
+        assert!(
+            matches!(err, EngineError::InvalidSchema(_)),
+            "{name}: {err}"
+        );
         assert!(err.to_string().contains("reserved"), "{name}: {err}");
     }
     assert_eq!(s.table_names(), ["users"]);
