@@ -93,6 +93,9 @@ impl Catalog for StoreCatalog<'_> {
             uses: info.uses,
         })
     }
+    fn segment_source(&self, name: &str) -> Option<(String, Option<String>)> {
+        self.0.segment(name).map(|info| (info.table, info.text))
+    }
     fn segment_names(&self) -> Vec<String> {
         self.0.segments().into_iter().map(|s| s.name).collect()
     }
@@ -125,14 +128,10 @@ impl Catalog for StoreCatalog<'_> {
         let Some((g, c)) = self.1.and_then(|g| Some((g, g.find(name)?))) else {
             return Err(CatalogError::Failed(format!("campaign `{name}` is gone")));
         };
-        match g.store.group_rows_of(c, run, group, variant, g.log) {
-            Ok(rows) => Ok(rows.iter().collect()),
-            Err(e @ CampaignError::Corrupt { .. }) => Err(CatalogError::Corrupt(e.to_string())),
-            Err(CampaignError::Storage(f)) if f.corrupt_at().is_some() => {
-                Err(CatalogError::Corrupt(f.to_string()))
-            }
-            Err(e) => Err(CatalogError::Failed(e.to_string())),
-        }
+        Ok(g.store
+            .group_rows_of(c, run, group, variant, g.log)?
+            .iter()
+            .collect())
     }
 }
 

@@ -194,6 +194,20 @@ fn floor_char(text: &str, mut i: usize) -> usize {
     i
 }
 
+impl From<CampaignError> for segdb_query_lang::CatalogError {
+    /// For the binder: damage stays damage (the query answers
+    /// `data_corruption` naming the file), anything else is a failure.
+    fn from(e: CampaignError) -> Self {
+        match e {
+            CampaignError::Corrupt { .. } => segdb_query_lang::CatalogError::Corrupt(e.to_string()),
+            CampaignError::Storage(f) if f.corrupt_at().is_some() => {
+                segdb_query_lang::CatalogError::Corrupt(f.to_string())
+            }
+            other => segdb_query_lang::CatalogError::Failed(other.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

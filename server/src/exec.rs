@@ -9,13 +9,13 @@ pub use insight::{bucket_label, COMPARE_COLUMNS, INSIGHT_COLUMNS};
 use segdb_campaigns::deliver::DeliveryLog;
 use segdb_campaigns::{CampaignError, CampaignStore};
 use segdb_engine::{
-    date, AggregateValue, EngineError, Expr, FieldKind, GroupOrder, Schema, SegmentDef,
-    SegmentKind, Store, Table,
+    date, AggregateValue, EngineError, Expr, FieldKind, GroupOrder, Schema, SegmentDef, Store,
+    Table,
 };
 use segdb_query_lang::ast::CampaignGroup;
 use segdb_query_lang::{
     Aggregate, BoundSegment, CampaignRef, Catalog, CatalogError, Projection, QueryError,
-    SegmentBody, SegmentRef, Signature, SortOrder, Statement,
+    SegmentRef, Signature, SortOrder, Statement,
 };
 use serde_json::{json, Value};
 
@@ -152,6 +152,11 @@ impl<'a> StoreCatalog<'a> {
         }
     }
 
+    /// The store's tables and segments as the binder sees them.
+    fn base(&self) -> segdb_campaigns::audience::StoreCatalog<'a> {
+        segdb_campaigns::audience::StoreCatalog(self.store, None)
+    }
+
     /// The campaign store: the server's, or the one on disk (`None`: the
     /// store has no campaigns).
     fn with_campaigns<T>(
@@ -165,72 +170,35 @@ impl<'a> StoreCatalog<'a> {
     }
 }
 
-fn catalog_error(e: CampaignError) -> CatalogError {
-    match e {
-        CampaignError::Corrupt { .. } => CatalogError::Corrupt(e.to_string()),
-        CampaignError::Storage(f) if f.corrupt_at().is_some() => {
-            CatalogError::Corrupt(f.to_string())
-        }
-        other => CatalogError::Failed(other.to_string()),
-    }
-}
-
 impl Catalog for StoreCatalog<'_> {
+    // The store's side is the campaigns crate's catalog (the one an
+    // audience binds against); procedures and campaigns are the server's.
     fn schema(&self, table: &str) -> Option<Schema> {
-        self.store.table(table).ok().map(|t| t.schema().clone())
+        self.base().schema(table)
     }
     fn table_names(&self) -> Vec<String> {
-        self.store.table_names()
+        self.base().table_names()
     }
     fn field_values(&self, table: &str, field: &str) -> Vec<String> {
-        self.store
-            .table(table)
-            .map(|t| t.field_values(field).to_vec())
-            .unwrap_or_default()
+        self.base().field_values(table, field)
     }
     fn has_value(&self, table: &str, field: &str, value: &str) -> Option<bool> {
-        let t = self.store.table(table).ok()?;
-        let dict = t.value_dict(t.schema().field_index(field)?);
-        (!dict.is_empty()).then(|| dict.id(value).is_some())
+        self.base().has_value(table, field, value)
     }
     fn event_day_bounds(&self, table: &str, field: &str) -> Option<Option<(i32, i32)>> {
-        let t = self.store.table(table).ok()?;
-        Some(t.event_day_bounds(t.schema().field_index(field)?))
+        self.base().event_day_bounds(table, field)
     }
     fn resolve_ids(&self, table: &str, ids: &[String]) -> Result<Vec<u32>, CatalogError> {
-        let Ok(t) = self.store.table(table) else {
-            return Ok(Vec::new());
-        };
-        let mut rows = Vec::with_capacity(ids.len());
-        for id in ids {
-            match t.row_of(id) {
-                Ok(Some(r)) => rows.push(r),
-                Ok(None) => {}
-                Err(EngineError::Storage(e)) if e.corrupt_at().is_some() => {
-                    return Err(CatalogError::Corrupt(e.to_string()))
-                }
-                Err(e) => return Err(CatalogError::Failed(e.to_string())),
-            }
-        }
-        Ok(rows)
+        self.base().resolve_ids(table, ids)
     }
     fn segment(&self, name: &str) -> Option<SegmentRef> {
-        let info = self.store.segment(name)?;
-        let body = match info.kind {
-            SegmentKind::Dynamic => SegmentBody::Dynamic(info.text?),
-            SegmentKind::Snapshot => SegmentBody::Snapshot(self.store.snapshot_expr(name).ok()?),
-        };
-        Some(SegmentRef {
-            table: info.table,
-            body,
-            uses: info.uses,
-        })
+        self.base().segment(name)
     }
     fn segment_source(&self, name: &str) -> Option<(String, Option<String>)> {
-        self.store.segment(name).map(|info| (info.table, info.text))
+        self.base().segment_source(name)
     }
     fn segment_names(&self) -> Vec<String> {
-        self.store.segments().into_iter().map(|s| s.name).collect()
+        self.base().segment_names()
     }
     fn procedure(&self, name: &str) -> Option<Signature> {
         crate::procedures::find(name).map(|p| p.signature.clone())
@@ -280,9 +248,9 @@ impl Catalog for StoreCatalog<'_> {
     ) -> Result<Vec<u32>, CatalogError> {
         let rows = self
             .with_campaigns(|c, log| c.group_rows(name, run, group, variant, log))
-            .map_err(catalog_error)?
+            .map_err(CatalogError::from)?
             .ok_or_else(|| CatalogError::Failed(format!("campaign `{name}` is gone")))?
-            .map_err(catalog_error)?;
+            .map_err(CatalogError::from)?;
         Ok(rows.iter().collect())
     }
 }
