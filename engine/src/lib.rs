@@ -31,6 +31,7 @@ pub mod profile;
 pub mod rowset;
 pub mod store;
 pub mod table;
+pub mod tally;
 pub mod write;
 
 pub use aggregate::{Aggregate, AggregateValue};
@@ -47,6 +48,7 @@ pub use rowset::RowSet;
 pub use segment::{SegmentDef, SegmentInfo, SegmentKind, SnapshotRows};
 pub use store::Store;
 pub use table::Table;
+pub use tally::{Tallies, Tally};
 
 /// The largest count of one EVENT field for one row on one day
 /// (2^32 - 1). Real-time writes and imports refuse to pass it, so that a

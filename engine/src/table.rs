@@ -84,6 +84,7 @@ pub(crate) struct Contents {
     pub(crate) dictionary: Vec<Arc<DictionaryPart>>,
     pub(crate) dictionary_files: Vec<(String, u64)>,
     pub(crate) live_ids: Option<crate::live::ids::LiveIds>,
+    pub(crate) tallies: crate::tally::Tallies,
 }
 
 /// An immutable snapshot of a table.
@@ -105,6 +106,8 @@ pub struct Table {
     pub(crate) instance: u64,
     /// Ids created by real-time writes and not flushed yet.
     pub(crate) live_ids: Option<crate::live::ids::LiveIds>,
+    /// Its tallies, committed and live.
+    pub(crate) tallies: crate::tally::Tallies,
     /// Table-wide figures derived from this snapshot's immutable parts,
     /// computed on first use (see `insight`).
     pub(crate) derived: crate::insight::DerivedCache,
@@ -174,6 +177,9 @@ impl Table {
                 dictionary,
                 dictionary_files,
                 live_ids: None,
+                tallies: crate::tally::Tallies::committed(std::sync::Arc::new(
+                    crate::tally::from_manifest(&m.tallies),
+                )),
             },
         ))
     }
@@ -194,6 +200,7 @@ impl Table {
             dictionary_files: c.dictionary_files,
             instance,
             live_ids: c.live_ids,
+            tallies: c.tallies,
             derived: Default::default(),
         }
     }
@@ -216,6 +223,7 @@ impl Table {
             dictionary: self.dictionary.clone(),
             dictionary_files: self.dictionary_files.clone(),
             live_ids: self.live_ids.clone(),
+            tallies: self.tallies.clone(),
         }
     }
 
@@ -279,7 +287,13 @@ impl Table {
                     },
                 )
                 .collect(),
+            tallies: crate::tally::to_manifest(&self.tallies.merged()),
         }
+    }
+
+    /// The table's tallies (committed and live).
+    pub fn tallies(&self) -> &crate::tally::Tallies {
+        &self.tallies
     }
 
     /// The table's name.

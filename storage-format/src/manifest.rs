@@ -94,6 +94,11 @@ pub struct TableManifest {
     pub parts: Vec<PartManifest>,
     /// The id dictionary's parts, sorted by first row id.
     pub dictionary: Vec<DictionaryPartManifest>,
+    /// Named per-day counters kept with the table (a campaign's effects per
+    /// run, variant and day): by key, `(day, count)` pairs sorted by day,
+    /// the day in days since 1970-01-01. Left out when there are none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tallies: BTreeMap<String, Vec<(i32, u64)>>,
 }
 
 /// One field and, for ENUM and SET, its values: value id `i` is `values[i]`.
@@ -281,6 +286,7 @@ mod tests {
                     num_ids: 5,
                     bytes: 300,
                 }],
+                tallies: BTreeMap::from([("7/1/a/clicked".into(), vec![(20_425, 3)])]),
             },
         );
         m.segments.insert(

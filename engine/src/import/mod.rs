@@ -438,6 +438,7 @@ impl Session<'_> {
             dictionary,
             dictionary_files,
             live_ids: None,
+            tallies: old.tallies.clone(),
         });
         self.store.commit(table, self.file_counter)
     }

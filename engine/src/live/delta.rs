@@ -18,7 +18,9 @@ use super::ids::NewIds;
 use crate::error::{EngineError, Result};
 use crate::schema::FieldKind;
 use crate::table::{Contents, Table, ValueDict};
-use crate::write::{FieldChange, Op, RowsRecord, SetValue};
+use crate::tally::{Tally, TallyMap};
+use crate::write::{FieldChange, Op, RowsRecord, SetValue, TalliedRecord};
+use segdb_storage_format::bitmap::RoaringView;
 
 /// What a changed block holds.
 // Blocks are boxed in the delta's map, so the variants' sizes do not
@@ -77,6 +79,11 @@ pub(crate) struct TableDelta {
     pub(crate) num_rows: u64,
     /// Changed since the last publish.
     pub(crate) changed: bool,
+    /// The tallies of the batches applied since the last flush, with
+    /// their sequence numbers (a flush commits those it covers)…
+    pub(crate) tallies: Vec<(u64, Tally)>,
+    /// …and their sums, as the published snapshots read them.
+    pub(crate) live_tallies: Arc<TallyMap>,
 }
 
 impl TableDelta {
@@ -87,6 +94,8 @@ impl TableDelta {
             num_rows: base.num_rows,
             shards: BTreeMap::new(),
             changed: false,
+            tallies: Vec::new(),
+            live_tallies: Arc::default(),
             base,
         }
     }
@@ -94,6 +103,7 @@ impl TableDelta {
     /// Whether the delta holds anything not in `base`.
     pub(crate) fn is_empty(&self) -> bool {
         self.shards.is_empty()
+            && self.tallies.is_empty()
             && self.ids.len() == 0
             && self
                 .values
@@ -199,10 +209,45 @@ impl TableDelta {
     /// schema and the rows when it was made): container by container of
     /// the rows' bitmap, each shard's blocks looked up once per container.
     pub(crate) fn apply_rows(&mut self, w: &RowsRecord, seq: u64) -> Result<()> {
+        self.apply_rows_view(w.field, &w.change, &w.rows()?, seq)
+    }
+
+    /// Applies a tallied write: each value to its rows, and the tallies.
+    pub(crate) fn apply_tallied(&mut self, w: &TalliedRecord, seq: u64) -> Result<()> {
+        for (i, (field, value, _, _)) in w.adds.iter().enumerate() {
+            let change = FieldChange::AddValue(value.clone());
+            self.apply_rows_view(*field, &change, &w.rows(i)?, seq)?;
+        }
+        if !w.tallies.is_empty() {
+            self.changed = true;
+            let live = Arc::make_mut(&mut self.live_tallies);
+            for t in &w.tallies {
+                crate::tally::add(live, t);
+                self.tallies.push((seq, t.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the tallies a flush up to `seq` committed.
+    pub(crate) fn retain_tallies_after(&mut self, seq: u64) {
+        self.tallies.retain(|(s, _)| *s > seq);
+        let mut live = TallyMap::new();
+        for (_, t) in &self.tallies {
+            crate::tally::add(&mut live, t);
+        }
+        self.live_tallies = Arc::new(live);
+    }
+
+    fn apply_rows_view(
+        &mut self,
+        f: u32,
+        change: &FieldChange,
+        rows: &RoaringView<'_>,
+        seq: u64,
+    ) -> Result<()> {
         self.changed = true;
-        let rows = w.rows()?;
-        let f = w.field;
-        let vid = match &w.change {
+        let vid = match change {
             FieldChange::AddValue(v) => self.values[f as usize].intern(v),
             _ => 0,
         };
@@ -222,7 +267,7 @@ impl TableDelta {
                 seq,
             };
             // An EVENT day's slices, looked up once per container.
-            let slices = match &w.change {
+            let slices = match change {
                 FieldChange::AddEvent { day, .. } => ctx.event_slices(f, *day)?,
                 _ => Vec::new(),
             };
@@ -232,7 +277,7 @@ impl TableDelta {
                     return;
                 }
                 let r = (high | u32::from(low)) % SHARD_ROWS;
-                result = match &w.change {
+                result = match change {
                     FieldChange::SetBool(b) => {
                         ctx.insert(key(f, TAG_NOT_NULL, 0, 0), r).and_then(|()| {
                             let t = key(f, TAG_TRUE, 0, 0);
@@ -295,6 +340,10 @@ impl TableDelta {
             dictionary: base.dictionary.clone(),
             dictionary_files: base.dictionary_files.clone(),
             live_ids: self.ids.view(),
+            tallies: crate::tally::Tallies {
+                committed: base.tallies.committed.clone(),
+                live: (!self.live_tallies.is_empty()).then(|| self.live_tallies.clone()),
+            },
         }))
     }
 }

@@ -133,6 +133,7 @@ impl Store {
                     sd.dirty = true;
                 }
                 d.shards.retain(|_, sd| !sd.blocks.is_empty());
+                d.retain_tallies_after(seq);
                 d.ids = d.ids.split_from(rows);
                 tables.push(Arc::new(d.publish()?));
             }
@@ -382,5 +383,8 @@ fn committed_table(w: &Written) -> Result<Table> {
         dictionary,
         dictionary_files,
         live_ids: None,
+        // The published snapshot's tallies are those of every batch up to
+        // the flushed sequence number.
+        tallies: crate::tally::Tallies::committed(Arc::new(p.tallies.merged())),
     }))
 }

@@ -12,6 +12,7 @@ pub(crate) mod ids;
 pub(crate) mod keys;
 mod payload;
 mod rows;
+mod tallied;
 mod value_cap;
 
 use std::collections::BTreeMap;
@@ -528,6 +529,7 @@ impl Store {
                 }
             }
             payload::Change::Rows(w) => d.apply_rows(w, seq)?,
+            payload::Change::Tallied(w) => d.apply_tallied(w, seq)?,
         }
         st.oldest.get_or_insert_with(Instant::now);
         // Remembered as applied now, before the publish, so that a flush

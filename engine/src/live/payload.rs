@@ -6,7 +6,8 @@
 //! ```
 //! Kind 1: the body is a batch of operations by external id
 //! (`write/codec.rs`). Kind 2: a write to a set of rows by row id
-//! (`write/rows.rs`). A payload of version 1 is a kind-1 payload, so WALs
+//! (`write/rows.rs`). Kind 3: SET values added to sets of rows and
+//! tallies, together (`write/tallied.rs`). A payload of version 1 is a kind-1 payload, so WALs
 //! written before kind 2 existed replay as they did.
 //! Fields are referred to by index, and ALTER TABLE only appends fields, so a
 //! batch applies to the table as long as the first `fields` fields are
@@ -18,18 +19,21 @@ use segdb_storage_format::dictionary::hash_id;
 use super::IngestAck;
 use crate::error::{EngineError, Result};
 use crate::schema::Schema;
-use crate::write::{Batch, Op, RowsRecord};
+use crate::write::{Batch, Op, RowsRecord, TalliedRecord};
 
 /// The payload of a batch by external id.
 const KIND_BATCH: u8 = 1;
 /// The payload of a write to a set of rows.
 const KIND_ROWS: u8 = 2;
+/// The payload of a tallied write.
+const KIND_TALLIED: u8 = 3;
 
 /// What a record changes.
 #[derive(Debug, Clone)]
 pub(crate) enum Change {
     Batch(Batch),
     Rows(RowsRecord),
+    Tallied(TalliedRecord),
 }
 
 /// A batch as the WAL holds it.
@@ -64,6 +68,7 @@ impl Record {
         let encoded_body = match &change {
             Change::Batch(b) => b.encode(),
             Change::Rows(r) => r.encode(),
+            Change::Tallied(r) => r.encode(),
         };
         Record {
             table: table.to_owned(),
@@ -80,7 +85,7 @@ impl Record {
     pub(crate) fn ops(&self) -> &[Op] {
         match &self.change {
             Change::Batch(b) => &b.ops,
-            Change::Rows(_) => &[],
+            Change::Rows(_) | Change::Tallied(_) => &[],
         }
     }
 
@@ -89,6 +94,7 @@ impl Record {
         match &self.change {
             Change::Batch(b) => b.ops.len() as u64,
             Change::Rows(r) => r.num_rows,
+            Change::Tallied(r) => r.operations(),
         }
     }
 
@@ -96,6 +102,7 @@ impl Record {
         match &self.change {
             Change::Batch(b) => b.idempotency_key.as_ref(),
             Change::Rows(r) => r.idempotency_key.as_ref(),
+            Change::Tallied(r) => r.idempotency_key.as_ref(),
         }
     }
 
@@ -118,6 +125,7 @@ impl Record {
         out.push(match self.change {
             Change::Batch(_) => KIND_BATCH,
             Change::Rows(_) => KIND_ROWS,
+            Change::Tallied(_) => KIND_TALLIED,
         });
         out.extend_from_slice(&(self.table.len() as u32).to_le_bytes());
         out.extend_from_slice(self.table.as_bytes());
@@ -131,7 +139,7 @@ impl Record {
     pub(crate) fn decode(b: &[u8]) -> Result<Record> {
         let bad = |what: &str| EngineError::Internal(format!("WAL payload: {what}"));
         let kind = match b.first() {
-            Some(&k) if k == KIND_BATCH || k == KIND_ROWS => k,
+            Some(&k) if k == KIND_BATCH || k == KIND_ROWS || k == KIND_TALLIED => k,
             _ => return Err(bad("unknown kind")),
         };
         let get = |at: usize, n: usize| b.get(at..at + n).ok_or_else(|| bad("truncated"));
@@ -143,10 +151,14 @@ impl Record {
         let fields = u32::from_le_bytes(get(at, 4)?.try_into().unwrap_or_default());
         let schema_hash = u64::from_le_bytes(get(at + 4, 8)?.try_into().unwrap_or_default());
         let rest = &b[at + 12..];
-        let change = if kind == KIND_BATCH {
-            Change::Batch(Batch::decode(rest).map_err(|e| bad(&e.to_string()))?)
-        } else {
-            Change::Rows(RowsRecord::decode(rest).map_err(|e| bad(&format!("rows write: {e}")))?)
+        let change = match kind {
+            KIND_BATCH => Change::Batch(Batch::decode(rest).map_err(|e| bad(&e.to_string()))?),
+            KIND_ROWS => Change::Rows(
+                RowsRecord::decode(rest).map_err(|e| bad(&format!("rows write: {e}")))?,
+            ),
+            _ => Change::Tallied(
+                TalliedRecord::decode(rest).map_err(|e| bad(&format!("tallied write: {e}")))?,
+            ),
         };
         Ok(Record {
             table,

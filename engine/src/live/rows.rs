@@ -133,7 +133,7 @@ fn resolve(t: &Table, change: &RowsChange) -> Result<(u32, FieldChange)> {
 }
 
 /// The rows must be sorted, distinct and rows of `t`.
-fn check_rows(t: &Table, rows: &[u32]) -> Result<()> {
+pub(super) fn check_rows(t: &Table, rows: &[u32]) -> Result<()> {
     if let Some(i) = rows.windows(2).position(|w| w[0] >= w[1]) {
         return Err(EngineError::InvalidArgument(format!(
             "rows must be sorted and distinct: row {} (at {}) follows row {}",

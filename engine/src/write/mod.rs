@@ -9,6 +9,8 @@
 //! - `codec.rs`: [`Batch::encode`] / [`Batch::decode`], compact and
 //!   versioned; damaged bytes decode to a [`DecodeError`], never a panic.
 //!
+//! - `tallied.rs`: [`TalliedWrite`], SET values added to sets of rows and
+//!   tallies ([`crate::tally`]) in one WAL record.
 //! - `rows.rs`: [`RowsWrite`], one change to a set of rows by row id
 //!   (`Store::write_rows`), and its compact WAL form (the rows as a
 //!   portable Roaring bitmap).
@@ -34,12 +36,15 @@ mod codec;
 mod op;
 mod parse;
 mod rows;
+mod tallied;
 
 pub use codec::{DecodeError, BATCH_FORMAT_VERSION};
 pub use op::{Batch, Op, SetValue};
 pub use parse::{parse_batch, parse_batch_for, parse_batch_noting, NewValues, INGEST_SOURCE};
 pub(crate) use rows::{FieldChange, RowsRecord};
 pub use rows::{RowsChange, RowsWrite};
+pub(crate) use tallied::TalliedRecord;
+pub use tallied::{TalliedWrite, ValueAdd};
 
 #[cfg(test)]
 mod tests;
