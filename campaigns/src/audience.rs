@@ -105,6 +105,7 @@ impl Catalog for StoreCatalog<'_> {
     fn campaign(&self, name: &str) -> Option<segdb_query_lang::CampaignRef> {
         let c = self.1?.find(name)?;
         Some(segdb_query_lang::CampaignRef {
+            id: c.id,
             table: c.def.table.clone(),
             variants: c.def.variants.iter().map(|v| v.name.clone()).collect(),
             runs: c.runs.iter().map(|r| r.number).collect(),

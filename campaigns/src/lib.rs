@@ -68,6 +68,7 @@ pub mod audience;
 pub mod checked;
 pub mod definition;
 pub mod deliver;
+pub mod effects;
 mod error;
 pub mod fields;
 pub mod lifecycle;

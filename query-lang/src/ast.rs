@@ -263,13 +263,14 @@ pub enum Predicate {
     /// `IN SEGMENT name` (`NOT IN SEGMENT name` is `Not` of this).
     InSegment(Ident),
     /// `in_campaign(c)`, `in_variant(c, 'a')`, `in_holdout(c)`, `sent(c)`,
-    /// each with an optional `run => n`.
+    /// `clicked(c)` and the other effects, each with an optional
+    /// `run => n`.
     Campaign(CampaignPredicate),
 }
 
-/// A group of a campaign's run that a campaign predicate names. Adding
-/// one (`delivered(c)`) is a variant here with its function's name, and
-/// its rows in the catalog.
+/// A group of a campaign's run that a campaign predicate names: the
+/// frozen groups and `sent` are rows the catalog gives; the effects are
+/// values of the table's effects field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CampaignGroup {
     /// `in_campaign(c)`: the run's audience, frozen at its start.
@@ -280,15 +281,23 @@ pub enum CampaignGroup {
     Holdout,
     /// `sent(c)`: the users a message was delivered to.
     Sent,
+    /// `delivered(c)`, `clicked(c)`, …: the users who had the effect.
+    Effect(crate::effects::Effect),
 }
 
 impl CampaignGroup {
     /// Every group, in the order the documentation lists them.
-    pub const ALL: [CampaignGroup; 4] = [
+    pub const ALL: [CampaignGroup; 10] = [
         CampaignGroup::Audience,
         CampaignGroup::Variant,
         CampaignGroup::Holdout,
         CampaignGroup::Sent,
+        CampaignGroup::Effect(crate::effects::Effect::Delivered),
+        CampaignGroup::Effect(crate::effects::Effect::Opened),
+        CampaignGroup::Effect(crate::effects::Effect::Clicked),
+        CampaignGroup::Effect(crate::effects::Effect::Converted),
+        CampaignGroup::Effect(crate::effects::Effect::Unsubscribed),
+        CampaignGroup::Effect(crate::effects::Effect::Uninstalled),
     ];
 
     /// The function's name in the language.
@@ -298,6 +307,7 @@ impl CampaignGroup {
             CampaignGroup::Variant => "in_variant",
             CampaignGroup::Holdout => "in_holdout",
             CampaignGroup::Sent => "sent",
+            CampaignGroup::Effect(e) => e.as_str(),
         }
     }
 

@@ -60,6 +60,9 @@ pub enum SegmentBody {
 /// A campaign as the binder sees it (campaign predicates in WHERE).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CampaignRef {
+    /// Its permanent id (0 for one created earlier in the same batch of
+    /// statements, which has no run yet): its effects' values carry it.
+    pub id: u64,
     /// The table whose users it reaches.
     pub table: String,
     /// Its variants' names, in definition order.

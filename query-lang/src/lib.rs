@@ -165,6 +165,7 @@
 
 pub mod ast;
 mod bind;
+pub mod effects;
 mod error;
 mod explain;
 mod fields_used;

@@ -224,6 +224,7 @@ impl Catalog for StoreCatalog<'_> {
             no_campaigns: true,
         };
         Some(CampaignRef {
+            id: c.id,
             fields: segdb_campaigns::fields::fields_read(&c.def, &plain),
             table: c.def.table,
             variants: c.def.variants.into_iter().map(|v| v.name).collect(),

@@ -60,6 +60,15 @@ impl CampaignStore {
                 Some(log) => log.progress(self, c, run)?.sent,
                 None => self.load_delivered(c.id, run)?.unwrap_or_default().sent,
             },
+            CampaignGroup::Effect(e) => {
+                // The binder reads effects from the table's effects field.
+                return Err(CampaignError::Engine(segdb_engine::EngineError::Internal(
+                    format!(
+                        "{}({name}) is read from the table, not the campaign's files",
+                        e.as_str()
+                    ),
+                )));
+            }
         })
     }
 }

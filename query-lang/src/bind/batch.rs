@@ -111,6 +111,7 @@ impl<'a> Overlay<'a> {
                 self.campaigns.insert(
                     name,
                     super::CampaignRef {
+                        id: 0,
                         table: c.stmt.table.name.clone(),
                         variants: c
                             .stmt

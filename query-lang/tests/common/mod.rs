@@ -206,6 +206,7 @@ impl Catalog for TestCatalog {
             _ => return None,
         };
         Some(CampaignRef {
+            id: 7,
             table: table.into(),
             variants: variants.iter().map(|v| v.to_string()).collect(),
             runs,

@@ -1,12 +1,16 @@
 //! Campaign predicates (`in_campaign(c)`, `in_variant(c, 'a')`,
 //! `in_holdout(c)`, `sent(c)`, each of the last run or of `run => n`):
 //! the group's rows, read from the catalog at every bind, as an
-//! [`Expr::RowSet`] labelled for EXPLAIN.
+//! [`Expr::RowSet`] labelled for EXPLAIN. An effect (`clicked(c)`) is the
+//! value of the run and effect in the table's effects field
+//! ([`crate::effects`]), an ordinary SET lookup that sees every effect
+//! written so far.
 
 use segdb_engine::{Expr, RowSet};
 
 use super::FilterBinder;
-use crate::ast::{CampaignPredicate, Predicate, Span, Value};
+use crate::ast::{CampaignGroup, CampaignPredicate, Predicate, Span, Value};
+use crate::effects::{effect_value, EFFECTS_FIELD};
 use crate::error::{snippet, ErrorKind, QueryError, Warning};
 use crate::suggest;
 
@@ -127,6 +131,22 @@ impl FilterBinder<'_, '_> {
                 }
             },
         };
+        if let CampaignGroup::Effect(effect) = p.group {
+            // The table's effects field holds the run's users per effect;
+            // before any effect was reported the table has none.
+            let has_field = scope
+                .catalog
+                .schema(scope.table)
+                .is_some_and(|s| s.field(EFFECTS_FIELD).is_some());
+            return Ok(if has_field {
+                Expr::Value {
+                    field: EFFECTS_FIELD.to_owned(),
+                    value: effect_value(c.id, run, effect),
+                }
+            } else {
+                Expr::Nothing
+            });
+        }
         let rows = scope
             .catalog
             .campaign_rows(&name.name, run, p.group, variant)
