@@ -27,7 +27,9 @@ use serde::Deserialize;
 
 pub use segdb_query_lang::effects::{effect_value, Effect, EFFECTS_FIELD};
 
+use crate::deliver::DeliveryLog;
 use crate::error::CampaignError;
+use crate::store::{Campaign, CampaignStore};
 use crate::validate::parse_rfc3339;
 
 /// One effect as reported.
@@ -242,6 +244,101 @@ pub fn attribute(
         attributed,
         unattributed,
     }))
+}
+
+/// What an intake did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntakeAnswer {
+    /// Effect lines read.
+    pub received: u64,
+    /// Attributed to a run.
+    pub attributed: u64,
+    /// Counted apart.
+    pub unattributed: u64,
+    /// A retry of a batch already written (nothing was counted again).
+    pub duplicate: bool,
+    /// The engine's sequence number of the write (0: nothing to write).
+    pub seq: u64,
+}
+
+/// Why an intake wrote nothing.
+#[derive(Debug)]
+pub enum IntakeError {
+    /// A line that is not an effect (or names a run the campaign lacks).
+    Line(LineError),
+    /// No such campaign, damage, a store error.
+    Campaign(CampaignError),
+}
+
+impl From<CampaignError> for IntakeError {
+    fn from(e: CampaignError) -> IntakeError {
+        IntakeError::Campaign(e)
+    }
+}
+
+impl From<segdb_engine::EngineError> for IntakeError {
+    fn from(e: segdb_engine::EngineError) -> IntakeError {
+        IntakeError::Campaign(e.into())
+    }
+}
+
+impl CampaignStore {
+    /// What attribution reads of each run of `c`, oldest first: its
+    /// variants' users and the users it sent to (with `log`, every batch
+    /// recorded; without, as of its last checkpoint).
+    pub fn run_groups(
+        &self,
+        c: &Campaign,
+        log: Option<&DeliveryLog>,
+    ) -> Result<Vec<RunGroups>, CampaignError> {
+        let mut out = Vec::with_capacity(c.runs.len());
+        for r in &c.runs {
+            let frozen = self.load_run_of(c, r.number)?;
+            let sent = match log {
+                Some(log) => log.progress(self, c, r.number)?.sent,
+                None => self.load_delivered(c.id, r.number)?.unwrap_or_default().sent,
+            };
+            out.push(RunGroups {
+                number: r.number,
+                started_at: r.started_at,
+                sent,
+                variants: frozen.variants,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Takes a batch of effect lines for campaign `name`: parsed (the first
+/// bad line refuses the batch), attributed, and written to the campaign's
+/// table as one durable, idempotent engine write (the key is the
+/// client's `Idempotency-Key`, kept apart from other writes' keys).
+pub fn intake(
+    store: &segdb_engine::Store,
+    campaigns: &CampaignStore,
+    log: Option<&DeliveryLog>,
+    name: &str,
+    text: &str,
+    key: Option<&str>,
+) -> Result<IntakeAnswer, IntakeError> {
+    let c = campaigns.get(name)?;
+    let lines = parse_lines(text).map_err(IntakeError::Line)?;
+    let runs = campaigns.run_groups(&c, log)?;
+    let table = store.table(&c.def.table)?;
+    let key = key.map(|k| format!("effects/{}/{k}", c.id));
+    let intake = attribute(&table, c.id, &runs, &lines, key)?.map_err(IntakeError::Line)?;
+    drop(table);
+    if !intake.write.adds.is_empty() {
+        store.ensure_system_field(&c.def.table, EFFECTS_FIELD, segdb_engine::FieldKind::Set)?;
+    }
+    let ack = store.write_tallied(&c.def.table, &intake.write)?;
+    Ok(IntakeAnswer {
+        received: lines.len() as u64,
+        attributed: intake.attributed,
+        unattributed: intake.unattributed,
+        duplicate: ack.duplicate,
+        seq: ack.seq,
+    })
 }
 
 #[cfg(test)]

@@ -95,6 +95,15 @@ pub fn registry() -> &'static [Procedure] {
                 run: campaign_status,
             },
             Procedure {
+                signature: Signature::new(
+                    "campaign_report",
+                    vec![Param::required("campaign", ParamType::Campaign)],
+                    "a campaign's report: per run, variant and hold-out, users sent, failed and per effect, delivery rate, CTR, conversion rate, goal rate and its uplift over the hold-out (95% interval, z, p); sends as of the run's last checkpoint",
+                )
+                .needs(ProcedureRole::Read),
+                run: campaign_report,
+            },
+            Procedure {
                 signature: Signature::new("procedures", vec![], "the procedures CALL can run"),
                 run: procedures,
             },
@@ -119,6 +128,11 @@ pub fn call(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet
 /// `campaign_status(campaign)`.
 fn campaign_status(store: &Store, call: &BoundCall, _: Access) -> Result<ResultSet, ExecError> {
     crate::exec::campaigns::campaign_status(store, str_arg(call, "campaign")?)
+}
+
+/// `campaign_report(campaign)`.
+fn campaign_report(store: &Store, call: &BoundCall, _: Access) -> Result<ResultSet, ExecError> {
+    crate::exec::campaigns::campaign_report(store, str_arg(call, "campaign")?)
 }
 
 /// The error for an argument the binder should have checked.
@@ -357,6 +371,7 @@ mod tests {
                 ("profile", ProcedureRole::Read, false),
                 ("insight", ProcedureRole::Read, false),
                 ("campaign_status", ProcedureRole::Read, false),
+                ("campaign_report", ProcedureRole::Read, false),
                 ("procedures", ProcedureRole::Read, false),
             ]
         );

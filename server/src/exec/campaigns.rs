@@ -238,3 +238,79 @@ pub fn campaign_status(store: &Store, name: &str) -> Result<ResultSet, ExecError
         rows,
     })
 }
+
+/// `CALL campaign_report('name')`: one row per run and group (each
+/// variant, then the hold-out) with the figures of
+/// `GET /v1/campaigns/{name}/report` but the per-day series; sends as of
+/// each run's last checkpoint.
+pub fn campaign_report(store: &Store, name: &str) -> Result<ResultSet, ExecError> {
+    let Some(cat) = catalog(store)? else {
+        return Err(no_campaign(name));
+    };
+    if let Err(CampaignError::NotFound(_)) = cat.get(name) {
+        return Err(no_campaign(name));
+    }
+    let today = segdb_engine::date::today();
+    let r = segdb_campaigns::report::report(store, &cat, None, name, today).map_err(engine_error)?;
+    let mut rows = Vec::new();
+    for run in &r.runs {
+        for g in &run.groups {
+            let goal = g.goal.as_ref();
+            let up = goal.and_then(|x| x.uplift);
+            let mut row = vec![
+                json!(run.run),
+                json!(g.group),
+                json!(g.audience),
+                json!(g.sent),
+                json!(g.failed),
+            ];
+            row.extend(g.users.values().map(|n| json!(n)));
+            row.extend([
+                json!(g.delivery_rate),
+                json!(g.ctr),
+                json!(g.conversion_rate),
+                json!(goal.map(|x| x.rate.hits)),
+                json!(goal.and_then(|x| x.value)),
+                json!(up.map(|u| u.diff)),
+                json!(up.map(|u| u.ci_low)),
+                json!(up.map(|u| u.ci_high)),
+                json!(up.and_then(|u| u.z)),
+                json!(up.and_then(|u| u.p_value)),
+            ]);
+            rows.push(row);
+        }
+    }
+    let mut columns: Vec<String> = ["run", "group", "audience", "sent", "failed"]
+        .map(String::from)
+        .to_vec();
+    // The effects in the order the report's maps hold them (by name).
+    let mut effects: Vec<&str> = segdb_campaigns::effects::Effect::ALL
+        .iter()
+        .map(|e| e.as_str())
+        .collect();
+    effects.sort_unstable();
+    columns.extend(effects.iter().map(|e| e.to_string()));
+    columns.extend(
+        [
+            "delivery_rate",
+            "ctr",
+            "conversion_rate",
+            "goal_met",
+            "goal_rate",
+            "uplift",
+            "uplift_ci_low",
+            "uplift_ci_high",
+            "z",
+            "p_value",
+        ]
+        .map(String::from),
+    );
+    Ok(ResultSet { columns, rows })
+}
+
+fn no_campaign(name: &str) -> ExecError {
+    EngineError::InvalidArgument(format!(
+        "no campaign named `{name}`; SHOW CAMPAIGNS lists them"
+    ))
+    .into()
+}

@@ -36,7 +36,7 @@ pub const MAINTAIN_EVERY: Duration = Duration::from_millis(100);
 
 /// The `Idempotency-Key` of a request: at most one, 1 to 200 visible ASCII
 /// characters (`!` to `~`), else 400.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let mut values = headers.get_all(IDEMPOTENCY_KEY).iter();
     let Some(v) = values.next() else {
         return Ok(None);

@@ -73,6 +73,8 @@ pub fn route_label(m: Option<&MatchedPath>) -> &'static str {
         "/v1/audit",
         "/v1/campaigns",
         "/v1/campaigns/{name}",
+        "/v1/campaigns/{name}/effects",
+        "/v1/campaigns/{name}/report",
         "/v1/campaigns/{name}/{action}",
     ];
     m.and_then(|m| ROUTES.iter().find(|r| **r == m.as_str()).copied())

@@ -8,6 +8,7 @@ pub mod audit_route;
 pub mod auth;
 mod body;
 mod campaigns;
+mod effects;
 pub mod config;
 pub mod export_limit;
 mod frequency_cap;
@@ -200,6 +201,8 @@ pub fn router(state: Shared) -> Router {
             "/v1/campaigns/{name}",
             get(campaigns::describe).delete(campaigns::delete),
         )
+        .route("/v1/campaigns/{name}/effects", post(effects::intake))
+        .route("/v1/campaigns/{name}/report", get(effects::report))
         .route("/v1/campaigns/{name}/{action}", post(campaigns::act))
         // A new route goes in `metrics::route_label` too (else it is
         // counted as `unmatched`).
