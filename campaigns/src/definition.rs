@@ -57,6 +57,12 @@ pub struct CampaignDef {
     /// Whether templates may name SENSITIVE fields. Default false.
     #[serde(default)]
     pub allow_sensitive: bool,
+    /// What the campaign is for, measured from behaviour (see
+    /// [`goal`](crate::goal)): `did(book, 7 days after send)` is met by a
+    /// user with at least one `book` event (an EVENT field of the table)
+    /// in the 7 days from their send day. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal: Option<String>,
 }
 
 /// Who a campaign is for, evaluated afresh at the start of every run.
@@ -286,6 +292,18 @@ mod tests {
         // Serializing and reading back gives the same definition.
         let again: CampaignDef =
             serde_json::from_str(&serde_json::to_string(&def).unwrap()).unwrap();
+        assert_eq!(again, def);
+    }
+
+    #[test]
+    fn a_goal_is_written_only_when_there_is_one() {
+        let mut def: CampaignDef = serde_json::from_str(crate::EXAMPLE_JSON).unwrap();
+        assert_eq!(def.goal, None);
+        assert!(!serde_json::to_string(&def).unwrap().contains("goal"));
+        def.goal = Some("did(book, 7 days after send)".into());
+        let json = serde_json::to_value(&def).unwrap();
+        assert_eq!(json["goal"], "did(book, 7 days after send)");
+        let again: CampaignDef = serde_json::from_value(json).unwrap();
         assert_eq!(again, def);
     }
 

@@ -10,7 +10,7 @@ use crate::definition::{Audience, CampaignDef};
 use crate::template::{self, Piece};
 
 /// Every field of `def.table` that `def` reads, each once, in the order
-/// met (audience first). Names that do not resolve are left in: the
+/// met (audience, goal, templates). Names that do not resolve are left in: the
 /// caller looks them up in the table's schema. A WHERE that no longer
 /// parses reads nothing (it could not run either).
 pub fn fields_read(def: &CampaignDef, catalog: &dyn Catalog) -> Vec<String> {
@@ -33,6 +33,9 @@ pub fn fields_read(def: &CampaignDef, catalog: &dyn Catalog) -> Vec<String> {
                 add(&u.table, u.field);
             }
         }
+    }
+    if let Some(Ok(goal)) = def.goal.as_deref().map(crate::goal::Goal::parse) {
+        add(&def.table, goal.event);
     }
     for v in &def.variants {
         let Ok(t) = template::parse(&v.template) else {
@@ -84,12 +87,13 @@ mod tests {
                 {"name": "a", "weight": 1, "template": "Hi {city}, {income}"},
                 {"name": "b", "weight": 1, "template": "{count(search, last 7 days)}"}
             ],
-            "schedule": "now"
+            "schedule": "now",
+            "goal": "did(book, 7 days after send)"
         }))
         .unwrap();
         assert_eq!(
             fields_read(&def, &NoCatalog),
-            ["city", "age", "income", "search"]
+            ["city", "age", "book", "income", "search"]
         );
     }
 }

@@ -13,8 +13,8 @@
 //! audience's inside the WHERE clause, a time's inside its string.
 
 use segdb_query_lang::ast::{
-    CampaignAudience, CreateCampaign, Literal, MessageKind, ScheduleClause, SettingValue, Settings,
-    Span, Value,
+    CampaignAudience, CreateCampaign, GoalClause, Literal, MessageKind, ScheduleClause,
+    SettingValue, Settings, Span, Value,
 };
 use segdb_query_lang::{did_you_mean, BoundCampaign, ErrorKind, QueryError};
 
@@ -121,7 +121,26 @@ pub fn definition(b: &BoundCampaign) -> Result<CampaignDef, QueryError> {
         approval_required: c.approval_required.is_some(),
         rate_limit,
         allow_sensitive: c.allow_sensitive.is_some(),
+        goal: c.goal.as_ref().map(goal_text),
     })
+}
+
+/// The goal's text in the definition: canonical (`did(book, 7 days after
+/// send)`), whatever the statement's case and spacing; [`place`] maps its
+/// errors back to the clause.
+fn goal_text(g: &GoalClause) -> String {
+    format!("{}{}", goal_prefix(g), goal_rest(g))
+}
+
+/// `did(event`: the goal's text up to the end of the event's name.
+fn goal_prefix(g: &GoalClause) -> String {
+    format!("did({}", g.event)
+}
+
+/// The goal's text after the event's name.
+fn goal_rest(g: &GoalClause) -> String {
+    let unit = if g.days.value == 1 { "day" } else { "days" };
+    format!(", {} {unit} after send)", g.days.value)
 }
 
 /// The settings of one kind (`webhook (url => …)`), read against the
@@ -414,6 +433,17 @@ fn place(d: &DefError, c: &CreateCampaign, source: &str) -> Span {
         },
         "approval_required" => c.approval_required.unwrap_or(c.name.span),
         "allow_sensitive" => c.allow_sensitive.unwrap_or(c.name.span),
+        // The definition's goal is written canonically: an error in the
+        // event's name (its first part) is at the name, any other (the
+        // number of days) at the number.
+        "goal" => match &c.goal {
+            Some(g) => match &d.at {
+                Some(at) if at.start < goal_prefix(g).len() => g.event.span,
+                Some(_) => g.days.span,
+                None => g.span,
+            },
+            None => c.name.span,
+        },
         _ => c.name.span,
     }
 }

@@ -9,6 +9,7 @@ use segdb_engine::{Expr, Store};
 use crate::audience::bind_audience;
 use crate::definition::{Audience, CampaignDef, Channel, Kind, Schedule, Split};
 use crate::error::{CampaignError, DefError};
+use crate::goal::{self, Goal};
 use crate::template::{self, Template};
 use crate::touches::{MAX_CAP, MAX_CAP_DAYS};
 
@@ -29,6 +30,8 @@ pub struct Checked {
     /// The audience as an expression over the table, bound on the day of
     /// the check (a run binds it afresh).
     pub audience: Expr,
+    /// The parsed goal, if the campaign has one.
+    pub goal: Option<Goal>,
 }
 
 /// Checks `def` against `store` on `today`.
@@ -80,6 +83,11 @@ pub fn validate_among(
             .map_err(|e| e.into_def_error(&path, &v.template))?;
         templates.push(t);
     }
+    let goal = def
+        .goal
+        .as_deref()
+        .map(|text| goal::check(text, &def.table, table.schema()))
+        .transpose()?;
     if let Audience::Where(text) = &def.audience {
         if text.trim().is_empty() {
             return Err(DefError::new("audience.where", "the WHERE clause is empty")
@@ -92,6 +100,7 @@ pub fn validate_among(
         def: def.clone(),
         templates,
         audience,
+        goal,
     })
 }
 

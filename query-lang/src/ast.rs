@@ -726,7 +726,7 @@ impl KindName {
 mod campaign;
 mod clear_spans;
 pub use campaign::{
-    CampaignAudience, CapClause, CreateCampaign, MessageKind, ScheduleClause, Setting,
+    CampaignAudience, CapClause, CreateCampaign, GoalClause, MessageKind, ScheduleClause, Setting,
     SettingValue, Settings, StrLit, VariantClause,
 };
 pub use clear_spans::ClearSpans;

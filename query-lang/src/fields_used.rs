@@ -87,6 +87,9 @@ pub fn fields_used(stmt: &ast::Statement, catalog: &dyn Catalog) -> Vec<FieldUse
             if let crate::ast::CampaignAudience::Where(e) = &create.audience {
                 w.expr(&create.table.name, e, None);
             }
+            if let Some(goal) = &create.goal {
+                w.field(&create.table.name, &goal.event);
+            }
         }
         StatementKind::CreateTable(_)
         | StatementKind::AlterTable(_)

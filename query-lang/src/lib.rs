@@ -53,6 +53,7 @@
 //!                | "SCHEDULE" ( "NOW" | "AT" string | "DAILY" "AT" string )
 //!                | "APPROVAL" "REQUIRED" | "RATE" integer "PER" "SECOND"
 //!                | "ALLOW" "SENSITIVE"
+//!                | "GOAL" "did" "(" name "," integer ( "DAYS" | "DAY" ) "AFTER" "SEND" ")"
 //! settings     ::= name [ "(" [ param "=>" ( value | decimal )
 //!                  ( "," param "=>" ( value | decimal ) )* ] ")" ]
 //! drop_campaign ::= "DROP" "CAMPAIGN" name

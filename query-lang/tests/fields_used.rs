@@ -281,3 +281,15 @@ fn an_expression_lists_the_campaigns_it_names_once_each_in_order() {
     let none = segdb_query_lang::parse_expr("IN SEGMENT s AND age > 1").unwrap();
     assert!(none.campaigns().is_empty());
 }
+
+#[test]
+fn a_campaign_uses_its_audience_and_its_goals_event() {
+    assert_eq!(
+        uses(
+            "CREATE CAMPAIGN c ON users AUDIENCE WHERE age > 30 \
+             CHANNEL file (dir => '/o', format => 'csv') VARIANT a WEIGHT 1 TEMPLATE 'x' \
+             SCHEDULE NOW GOAL did(search, 7 days after send)"
+        ),
+        [own("users", "age"), own("users", "search")]
+    );
+}

@@ -9,9 +9,9 @@ use proptest::sample::select;
 use segdb_query_lang::ast::{
     AggFunc, AlterTable, Arg, Call, CampaignAudience, CampaignGroup, CampaignPredicate, CapClause,
     ClearSpans, CmpOp, Compare, CreateCampaign, CreateSegment, DateLit, Expr, ExprKind, FieldDecl,
-    Ident, Insight, InsightClauses, IntLit, KindName, Limit, Literal, MessageKind, NumLit, OrderBy,
-    Predicate, ScheduleClause, Select, SelectItem, SelectItemKind, Setting, SettingValue, Settings,
-    SortOrder, Span, StatementKind, StrLit, Value, VariantClause, Window,
+    GoalClause, Ident, Insight, InsightClauses, IntLit, KindName, Limit, Literal, MessageKind,
+    NumLit, OrderBy, Predicate, ScheduleClause, Select, SelectItem, SelectItemKind, Setting,
+    SettingValue, Settings, SortOrder, Span, StatementKind, StrLit, Value, VariantClause, Window,
 };
 use segdb_query_lang::{parse, parse_and_bind, parse_expr, QueryError};
 
@@ -685,6 +685,13 @@ fn arb_create_campaign() -> impl Strategy<Value = CreateCampaign> {
             kind,
         ),
         (schedule, flag(), proptest::option::of(arb_int()), flag()),
+        proptest::option::of(
+            (arb_ident(), arb_int()).prop_map(|(event, days)| GoalClause {
+                event,
+                days,
+                span: Span::default(),
+            }),
+        ),
     )
         .prop_map(
             |(
@@ -692,6 +699,7 @@ fn arb_create_campaign() -> impl Strategy<Value = CreateCampaign> {
                 variants,
                 (holdout, split, cap, priority, kind),
                 (schedule, approval_required, rate, allow_sensitive),
+                goal,
             )| CreateCampaign {
                 name,
                 table,
@@ -707,6 +715,7 @@ fn arb_create_campaign() -> impl Strategy<Value = CreateCampaign> {
                 approval_required,
                 rate,
                 allow_sensitive,
+                goal,
             },
         )
 }

@@ -177,3 +177,124 @@ fn string_offsets_skip_doubled_quotes() {
     assert_eq!(string_offset(src, lit, 0), 3);
     assert_eq!(string_offset(src, lit, 6), src.len() - 1);
 }
+
+#[test]
+fn a_goal_clause_is_the_jsons_goal() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 10);
+    let text = |goal: &str| {
+        format!(
+            "CREATE CAMPAIGN c ON users AUDIENCE WHERE vip CHANNEL webhook (url => 'http://h/x') \
+             VARIANT a WEIGHT 1 TEMPLATE 'x' {goal} SCHEDULE NOW"
+        )
+    };
+    let def = definition(&bound(&s, &text("GOAL did(view, 7 days after send)")).unwrap()).unwrap();
+    assert_eq!(def.goal.as_deref(), Some("did(view, 7 days after send)"));
+    // Any case and spacing, `day` or `days`: the same canonical text.
+    let def =
+        definition(&bound(&s, &text("goal DID ( view , 1 DAY AFTER SEND )")).unwrap()).unwrap();
+    assert_eq!(def.goal.as_deref(), Some("did(view, 1 day after send)"));
+    let checked = validate(&s, &def, TODAY).unwrap();
+    assert_eq!(
+        checked.goal,
+        Some(crate::goal::Goal {
+            event: "view".into(),
+            days: 1
+        })
+    );
+    // Without the clause, no goal; with it, the JSON's.
+    let def = definition(&bound(&s, &text("")).unwrap()).unwrap();
+    assert_eq!(def.goal, None);
+    let json: CampaignDef = serde_json::from_value(serde_json::json!({
+        "name": "c", "table": "users", "audience": {"where": "vip"},
+        "channel": {"webhook": {"url": "http://h/x"}},
+        "variants": [{"name": "a", "weight": 1, "template": "x"}],
+        "schedule": "now", "goal": "did(view, 30 days after send)"
+    }))
+    .unwrap();
+    let def = definition(&bound(&s, &text("GOAL did(view, 30 days after send)")).unwrap()).unwrap();
+    assert_eq!(def, json);
+}
+
+#[test]
+fn goal_errors_point_into_the_clause() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 10);
+    let text = |goal: &str| {
+        format!(
+            "CREATE CAMPAIGN c ON users AUDIENCE WHERE vip CHANNEL webhook (url => 'http://h/x') \
+             VARIANT a WEIGHT 1 TEMPLATE 'x' SCHEDULE NOW GOAL {goal}"
+        )
+    };
+    // (goal, code, message, the text under the caret)
+    let cases = [
+        (
+            "did(veiw, 7 days after send)",
+            "invalid_campaign",
+            "unknown field `veiw` in table `users`",
+            "veiw",
+        ),
+        (
+            "did(city, 7 days after send)",
+            "invalid_campaign",
+            "`city` is an ENUM field; a goal counts an EVENT field",
+            "city",
+        ),
+        (
+            "did(\"#sent\", 7 days after send)",
+            "invalid_campaign",
+            "`#sent` is a system field; a goal names an EVENT field of the table",
+            "\"#sent\"",
+        ),
+        (
+            "did(view, 0 days after send)",
+            "invalid_campaign",
+            "a goal's window is 1 to 366 days, found 0",
+            "0",
+        ),
+        (
+            "did(view, 400 days after send)",
+            "invalid_campaign",
+            "a goal's window is 1 to 366 days, found 400",
+            "400",
+        ),
+        (
+            "did(view, -3 days after send)",
+            "invalid_campaign",
+            "expected a number of days, found `-`",
+            "-3",
+        ),
+        (
+            "did(view, 7 days after click)",
+            "syntax_error",
+            "expected SEND after AFTER, found `click`",
+            "click",
+        ),
+        (
+            "did(view 7 days after send)",
+            "syntax_error",
+            "expected `,` after the event's name, found `7`",
+            "7",
+        ),
+        (
+            "count(view, 7 days after send)",
+            "syntax_error",
+            "expected did(…) after GOAL, found `count`",
+            "count",
+        ),
+    ];
+    for (goal, code, message, under) in cases {
+        let e = error(&s, &text(goal));
+        assert_eq!(
+            (e.0.as_str(), e.1.as_str(), e.2.as_str()),
+            (code, message, under),
+            "{goal}"
+        );
+    }
+    // A goal given twice.
+    let e = error(
+        &s,
+        &text("did(view, 7 days after send) GOAL did(view, 1 day after send)"),
+    );
+    assert_eq!((e.0.as_str(), e.2.as_str()), ("syntax_error", "GOAL"));
+}

@@ -224,6 +224,21 @@ fn each_field_is_checked_and_named() {
             "audience.segment",
             "unknown segment `vips`",
         ),
+        (
+            Box::new(|d| d.goal = Some("did(veiw, 7 days after send)".into())),
+            "goal",
+            "unknown field `veiw` in table `users`",
+        ),
+        (
+            Box::new(|d| d.goal = Some("did(age, 7 days after send)".into())),
+            "goal",
+            "`age` is an INT field; a goal counts an EVENT field",
+        ),
+        (
+            Box::new(|d| d.goal = Some("did(view, 7 days after click)".into())),
+            "goal",
+            "expected `send` after `after`, found `click`",
+        ),
     ];
     for (edit, path, message) in cases {
         let e = refused(edit);
@@ -324,4 +339,29 @@ fn rfc3339_times_read_as_utc_seconds() {
     assert_eq!(parse_hh_mm("00:00"), Some(0));
     assert_eq!(parse_hh_mm("23:59"), Some(1439));
     assert_eq!(parse_hh_mm("12:60"), None);
+}
+
+#[test]
+fn a_goal_is_checked_and_kept_parsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = testutil::store(dir.path(), 3);
+    let mut def = base();
+    assert_eq!(validate(&s, &def, TODAY).unwrap().goal, None);
+    def.goal = Some("DID(view, 14 days after send)".into());
+    let checked = validate(&s, &def, TODAY).unwrap();
+    assert_eq!(
+        checked.goal,
+        Some(crate::goal::Goal {
+            event: "view".into(),
+            days: 14
+        })
+    );
+    // The caret is in the goal's own text.
+    let e = refused(|d| d.goal = Some("did(view, 999 days after send)".into()));
+    let at = e.at.as_ref().unwrap();
+    assert_eq!(
+        (at.text.as_str(), at.start, at.end),
+        ("did(view, 999 days after send)", 10, 13)
+    );
+    assert!(e.to_string().contains("--> goal, line 1, column 11"), "{e}");
 }

@@ -39,6 +39,20 @@ pub struct CreateCampaign {
     pub rate: Option<IntLit>,
     /// `ALLOW SENSITIVE`: where it is written, if it is.
     pub allow_sensitive: Option<Span>,
+    /// `GOAL did(event, n DAYS AFTER SEND)`.
+    pub goal: Option<GoalClause>,
+}
+
+/// `GOAL did(event, n DAYS AFTER SEND)`: met by a user with at least one
+/// `event` in the `n` days from their send day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoalClause {
+    /// The EVENT field.
+    pub event: Ident,
+    /// The window in days (its range is the campaigns crate's to check).
+    pub days: IntLit,
+    /// Where the goal is written, from `did` to `)`.
+    pub span: Span,
 }
 
 /// Who a campaign is for.

@@ -317,5 +317,10 @@ impl ClearSpans for CreateCampaign {
         self.approval_required.clear_spans();
         self.rate.clear_spans();
         self.allow_sensitive.clear_spans();
+        if let Some(g) = &mut self.goal {
+            g.event.clear_spans();
+            g.days.clear_spans();
+            g.span.clear_spans();
+        }
     }
 }

@@ -8,8 +8,8 @@
 use super::lexer::TokenKind;
 use super::Parser;
 use crate::ast::{
-    CampaignAudience, CapClause, CreateCampaign, Ident, MessageKind, NumLit, ScheduleClause,
-    Setting, SettingValue, Settings, Span, StatementKind, StrLit, VariantClause,
+    CampaignAudience, CapClause, CreateCampaign, GoalClause, Ident, MessageKind, NumLit,
+    ScheduleClause, Setting, SettingValue, Settings, Span, StatementKind, StrLit, VariantClause,
 };
 use crate::error::QueryError;
 use crate::suggest;
@@ -17,7 +17,7 @@ use crate::suggest;
 /// The clauses' first words, in canonical order.
 const CLAUSES: &[&str] = &[
     "AUDIENCE", "CHANNEL", "VARIANT", "HOLDOUT", "SPLIT", "CAP", "PRIORITY", "KIND", "SCHEDULE",
-    "APPROVAL", "RATE", "ALLOW",
+    "APPROVAL", "RATE", "ALLOW", "GOAL",
 ];
 
 /// A clause being built: every clause optional until the end.
@@ -35,6 +35,7 @@ struct Clauses {
     approval_required: Option<Span>,
     rate: Option<crate::ast::IntLit>,
     allow_sensitive: Option<Span>,
+    goal: Option<GoalClause>,
     /// Whether the clause just parsed is `AUDIENCE WHERE …`, whose
     /// condition AND and OR may still continue.
     after_where: bool,
@@ -55,6 +56,7 @@ impl Clauses {
             "APPROVAL" => self.approval_required.is_some(),
             "RATE" => self.rate.is_some(),
             "ALLOW" => self.allow_sensitive.is_some(),
+            "GOAL" => self.goal.is_some(),
             _ => false,
         }
     }
@@ -111,6 +113,7 @@ impl Parser<'_> {
             approval_required: c.approval_required,
             rate: c.rate,
             allow_sensitive: c.allow_sensitive,
+            goal: c.goal,
         })))
     }
 
@@ -226,11 +229,41 @@ impl Parser<'_> {
                 self.expect_keyword("SECOND", "SECOND after PER")?;
                 c.rate = Some(n);
             }
+            "GOAL" => c.goal = Some(self.parse_goal()?),
             _ => {
                 c.allow_sensitive = Some(self.expect_keyword("SENSITIVE", "SENSITIVE after ALLOW")?)
             }
         }
         Ok(())
+    }
+
+    /// `goal ::= "did" "(" name "," integer ( "DAYS" | "DAY" ) "AFTER" "SEND" ")"`,
+    /// after GOAL.
+    fn parse_goal(&mut self) -> Result<GoalClause, QueryError> {
+        let example = "write GOAL did(book, 7 days after send)";
+        let start = self
+            .expect_keyword("did", "did(…) after GOAL")
+            .map_err(|e| e.with_hint(example))?;
+        self.expect(&TokenKind::LParen, "`(` after did")?;
+        let event = self.parse_ident("an EVENT field's name")?;
+        self.expect(&TokenKind::Comma, "`,` after the event's name")
+            .map_err(|e| e.with_hint(example))?;
+        let days = self.parse_int("a number of days")?;
+        if self.eat_keyword("DAYS").is_none() && self.eat_keyword("DAY").is_none() {
+            return Err(self
+                .expected("DAYS after the number of days")
+                .with_hint(example));
+        }
+        self.expect_keyword("AFTER", "AFTER after DAYS")
+            .map_err(|e| e.with_hint(example))?;
+        self.expect_keyword("SEND", "SEND after AFTER")
+            .map_err(|e| e.with_hint(example))?;
+        let end = self.expect(&TokenKind::RParen, "`)` after SEND")?;
+        Ok(GoalClause {
+            event,
+            days,
+            span: Span::new(start.start, end.end),
+        })
     }
 
     /// The error for a token where a clause (or the end) should be.

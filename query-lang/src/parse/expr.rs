@@ -16,7 +16,7 @@ const AFTER_CONDITION: &[&str] = &[
     "AND", "OR", "GROUP", "ORDER", "LIMIT", "AS", "VERSUS", "VS", "TOP", "WIDTH",
     // The clauses of CREATE CAMPAIGN after its AUDIENCE WHERE.
     "AUDIENCE", "CHANNEL", "VARIANT", "HOLDOUT", "SPLIT", "CAP", "PRIORITY", "KIND", "SCHEDULE",
-    "APPROVAL", "RATE", "ALLOW",
+    "APPROVAL", "RATE", "ALLOW", "GOAL",
 ];
 
 impl Parser<'_> {

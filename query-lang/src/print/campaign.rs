@@ -82,6 +82,10 @@ impl Display for CreateCampaign {
         if self.allow_sensitive.is_some() {
             f.write_str(" ALLOW SENSITIVE")?;
         }
+        if let Some(g) = &self.goal {
+            let unit = if g.days.value == 1 { "DAY" } else { "DAYS" };
+            write!(f, " GOAL did({}, {} {unit} AFTER SEND)", g.event, g.days)?;
+        }
         Ok(())
     }
 }
