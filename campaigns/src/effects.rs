@@ -296,7 +296,11 @@ impl CampaignStore {
             let frozen = self.load_run_of(c, r.number)?;
             let sent = match log {
                 Some(log) => log.progress(self, c, r.number)?.sent,
-                None => self.load_delivered(c.id, r.number)?.unwrap_or_default().sent,
+                None => {
+                    self.load_delivered(c.id, r.number)?
+                        .unwrap_or_default()
+                        .sent
+                }
             };
             out.push(RunGroups {
                 number: r.number,

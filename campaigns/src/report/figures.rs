@@ -104,7 +104,10 @@ fn ratio(a: u64, b: u64) -> Option<f64> {
 }
 
 /// Per day, events per effect, from tallies `key(effect)`.
-fn days_of(table: &Table, key: impl Fn(Effect) -> String) -> (BTreeMap<&'static str, u64>, Vec<DayFigures>) {
+fn days_of(
+    table: &Table,
+    key: impl Fn(Effect) -> String,
+) -> (BTreeMap<&'static str, u64>, Vec<DayFigures>) {
     let mut totals = BTreeMap::new();
     let mut by_day: BTreeMap<Day, BTreeMap<&'static str, u64>> = BTreeMap::new();
     for e in Effect::ALL {
@@ -141,12 +144,18 @@ pub fn report(
 ) -> Result<Report, CampaignError> {
     let c = campaigns.get(name)?;
     let table = store.table(&c.def.table)?;
-    let goal = c.def.goal.as_deref().map(Goal::parse).transpose().map_err(|e| {
-        CampaignError::Engine(segdb_engine::EngineError::Internal(format!(
-            "the goal of campaign `{name}` no longer parses: {}",
-            e.message
-        )))
-    })?;
+    let goal = c
+        .def
+        .goal
+        .as_deref()
+        .map(Goal::parse)
+        .transpose()
+        .map_err(|e| {
+            CampaignError::Engine(segdb_engine::EngineError::Internal(format!(
+                "the goal of campaign `{name}` no longer parses: {}",
+                e.message
+            )))
+        })?;
     let mut touches: BTreeMap<Day, RoaringBitmap> = BTreeMap::new();
     if goal.is_some() && !c.runs.is_empty() {
         let t = campaigns.touches(&c.def.table, today)?;
@@ -165,7 +174,15 @@ pub fn report(
     }
     let mut runs = Vec::with_capacity(c.runs.len());
     for r in &c.runs {
-        runs.push(run_report(&table, campaigns, log, &c, r, goal.as_ref(), &touches)?);
+        runs.push(run_report(
+            &table,
+            campaigns,
+            log,
+            &c,
+            r,
+            goal.as_ref(),
+            &touches,
+        )?);
     }
     let (unattributed, unattributed_days) = days_of(&table, |e| unattributed_key(c.id, e));
     Ok(Report {
@@ -189,7 +206,9 @@ fn run_report(
     let frozen = campaigns.load_run_of(c, r.number)?;
     let delivery = match log {
         Some(log) => log.progress(campaigns, c, r.number)?,
-        None => campaigns.load_delivered(c.id, r.number)?.unwrap_or_default(),
+        None => campaigns
+            .load_delivered(c.id, r.number)?
+            .unwrap_or_default(),
     };
     let has_field = table.schema().field(EFFECTS_FIELD).is_some();
     let mut who = BTreeMap::new();

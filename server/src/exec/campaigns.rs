@@ -251,7 +251,8 @@ pub fn campaign_report(store: &Store, name: &str) -> Result<ResultSet, ExecError
         return Err(no_campaign(name));
     }
     let today = segdb_engine::date::today();
-    let r = segdb_campaigns::report::report(store, &cat, None, name, today).map_err(engine_error)?;
+    let r =
+        segdb_campaigns::report::report(store, &cat, None, name, today).map_err(engine_error)?;
     let mut rows = Vec::new();
     for run in &r.runs {
         for g in &run.groups {

@@ -30,7 +30,11 @@ pub async fn intake(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    auth::require(principal.role, Role::Write, "reporting a campaign's effects")?;
+    auth::require(
+        principal.role,
+        Role::Write,
+        "reporting a campaign's effects",
+    )?;
     let key = idempotency_key(&headers)?;
     let audit_key = key.clone();
     // Fail fast, before reading the body, if there is no such campaign.
