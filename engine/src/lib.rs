@@ -10,7 +10,10 @@ pub mod schema;
 pub mod segment;
 
 pub use expr::{CmpOp, DayRange, Expr};
-pub use schema::{FieldDef, FieldKind, Schema, ID_COLUMN, MAX_FIELDS, MAX_VALUE_LEN};
+pub use schema::{
+    is_system_name, FieldDef, FieldKind, Schema, ID_COLUMN, MAX_FIELDS, MAX_VALUE_LEN,
+    SYSTEM_FIELD_PREFIX,
+};
 pub use segdb_storage_format::date;
 mod block_names;
 pub mod cancel;

@@ -33,14 +33,14 @@ pub enum ProfileValue {
     Events(Vec<(i32, u64)>),
 }
 
-/// Every field of one row.
+/// Every user field of one row (system fields are left out).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
     /// The row id.
     pub row: u32,
     /// The row's external id.
     pub external_id: String,
-    /// `(field name, value)` in schema order.
+    /// `(field name, value)` in schema order, system fields left out.
     pub fields: Vec<(String, ProfileValue)>,
 }
 
@@ -59,7 +59,11 @@ impl Table {
         let part = self.part((row >> 20) as usize).map(|p| p.as_ref());
         let local = row & ((1 << 20) - 1);
         let mut fields = Vec::with_capacity(self.schema.fields.len());
+        // System fields are no part of what a user sees of a row.
         for (fi, def) in self.schema.fields.iter().enumerate() {
+            if def.is_system() {
+                continue;
+            }
             let value = match part {
                 None => match def.kind {
                     FieldKind::Set => ProfileValue::Set(Vec::new()),

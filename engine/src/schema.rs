@@ -79,6 +79,24 @@ impl FieldDef {
             closed: false,
         }
     }
+
+    /// Whether this is a system field ([`is_system_name`]).
+    pub fn is_system(&self) -> bool {
+        is_system_name(&self.name)
+    }
+}
+
+/// What the name of a system field begins with. A system field is one the
+/// engine's own subsystems keep in a table (a campaign's effects:
+/// `#effects`), through the same writes, WAL, flush and compaction as any
+/// field, but which no user can name, see, write or create: user names are
+/// letters, digits and `_`, so they never begin with it.
+pub const SYSTEM_FIELD_PREFIX: char = '#';
+
+/// Whether `name` is a system field's name (it begins with
+/// [`SYSTEM_FIELD_PREFIX`]).
+pub fn is_system_name(name: &str) -> bool {
+    name.starts_with(SYSTEM_FIELD_PREFIX)
 }
 
 /// The name of the external id column in every table.
@@ -118,5 +136,23 @@ impl Schema {
     /// The index of the field with this name.
     pub fn field_index(&self, name: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.name == name)
+    }
+
+    /// The fields a user sees: all but the system fields, in order.
+    pub fn user_fields(&self) -> impl Iterator<Item = &FieldDef> {
+        self.fields.iter().filter(|f| !f.is_system())
+    }
+
+    /// The field with this name if a user may name it (not a system field).
+    pub fn user_field(&self, name: &str) -> Option<&FieldDef> {
+        self.user_field_index(name).map(|i| &self.fields[i])
+    }
+
+    /// The index of the field with this name if a user may name it.
+    pub fn user_field_index(&self, name: &str) -> Option<usize> {
+        if is_system_name(name) {
+            return None;
+        }
+        self.field_index(name)
     }
 }

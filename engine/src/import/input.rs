@@ -63,13 +63,15 @@ fn line_parser(
         columns: Vec::new(),
         names: Vec::new(),
         id_col: 0,
+        // System fields are not the user's to write: unknown columns here.
         fields: schema
             .fields
             .iter()
             .enumerate()
+            .filter(|(_, f)| !f.is_system())
             .map(|(i, f)| (f.name.clone(), (i, f.kind)))
             .collect(),
-        field_names: schema.fields.iter().map(|f| f.name.clone()).collect(),
+        field_names: schema.user_fields().map(|f| f.name.clone()).collect(),
         max_values: s.store.max_field_values(),
     };
     if format == ImportFormat::JsonLines {
@@ -96,8 +98,7 @@ fn line_parser(
             ));
         }
         parser.field_names = schema
-            .fields
-            .iter()
+            .user_fields()
             .filter(|f| f.kind == FieldKind::Event)
             .map(|f| f.name.clone())
             .collect();
@@ -115,7 +116,7 @@ fn line_parser(
             parser.columns.push(None);
             continue;
         }
-        match schema.field_index(n) {
+        match schema.user_field_index(n) {
             Some(f) if schema.fields[f].kind == FieldKind::Event => {
                 return Err(bad_header(
                     opts,
@@ -124,7 +125,7 @@ fn line_parser(
             }
             Some(f) => parser.columns.push(Some((f, schema.fields[f].kind))),
             None => {
-                let hint = suggest(n, schema.fields.iter().map(|f| f.name.as_str()));
+                let hint = suggest(n, schema.user_fields().map(|f| f.name.as_str()));
                 let reason = format!("unknown field `{n}` in table `{}`", s.table.name());
                 return Err(bad("header", reason)
                     .at(i as u64 + 1)

@@ -34,7 +34,7 @@ use crate::table::Table;
 #[derive(Debug, Clone, PartialEq)]
 pub struct InsightOptions {
     /// The fields, in the order to report them; empty: every field but TEXT
-    /// (EVENT fields too).
+    /// and the system fields (EVENT fields too).
     pub fields: Vec<String>,
     /// Keep the `k` values with most rows per ENUM/SET field and sum the
     /// rest as "other".
@@ -216,7 +216,8 @@ impl Table {
                 .fields
                 .iter()
                 .enumerate()
-                .filter(|(_, f)| f.kind != FieldKind::Text)
+                // No list: every field a user sees (system fields are not).
+                .filter(|(_, f)| f.kind != FieldKind::Text && !f.is_system())
                 .map(|(i, f)| (i, f.name.clone(), f.kind))
                 .collect()
         } else {

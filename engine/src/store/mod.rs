@@ -16,7 +16,9 @@ use segdb_storage_format::FormatError;
 
 use crate::error::{EngineError, Result};
 use crate::live::{ApplyState, Live, LiveOptions};
-use crate::schema::{check_num_fields, FieldDef, Schema, ID_COLUMN};
+use crate::schema::{
+    check_num_fields, is_system_name, FieldDef, FieldKind, Schema, ID_COLUMN, SYSTEM_FIELD_PREFIX,
+};
 use crate::segment::{SegmentInfo, SnapshotRows};
 use crate::table::Table;
 use lock::{LockMode, StoreLock};
@@ -404,6 +406,48 @@ impl Store {
         self.commit(old.with_field(field), next)
     }
 
+    /// Makes sure `table` has the system field `name` of `kind`
+    /// ([`crate::schema::is_system_name`]): adds it at the end of the schema if
+    /// absent, durably and with ingest paused, as [`Store::add_field`] does;
+    /// Ok if it is there with that kind. An error if it is there with
+    /// another kind, if `name` is not a system name (users' fields are
+    /// added by [`Store::add_field`]), or if the table would pass
+    /// [`crate::MAX_FIELDS`].
+    pub fn ensure_system_field(&self, table: &str, name: &str, kind: FieldKind) -> Result<()> {
+        let check_kind = |have: &FieldDef| {
+            if have.kind == kind {
+                Ok(())
+            } else {
+                Err(EngineError::InvalidSchema(format!(
+                    "system field `{name}` of table `{table}` is {}, not {}",
+                    have.kind.as_str(),
+                    kind.as_str()
+                )))
+            }
+        };
+        let plain = name.strip_prefix(SYSTEM_FIELD_PREFIX).unwrap_or("");
+        if !is_system_name(name) || !valid_name(plain) {
+            return Err(EngineError::InvalidSchema(format!(
+                "`{name}` is not a system field name: `{SYSTEM_FIELD_PREFIX}` then letters, \
+                 digits and `_`, not starting with a digit"
+            )));
+        }
+        // Without the writer lock first: the common case changes nothing
+        // and need not pause ingest.
+        if let Some(have) = self.table(table)?.schema().field(name) {
+            return check_kind(have);
+        }
+        let _w = self.lock_writer_flushed()?;
+        let old = self.table(table)?;
+        if let Some(have) = old.schema().field(name) {
+            return check_kind(have);
+        }
+        check_num_fields(table, old.schema().fields.len() + 1)?;
+        let next = self.next_file_id();
+        self.commit(old.with_field(FieldDef::new(name, kind)), next)?;
+        Ok(())
+    }
+
     /// Deletes a table: commits a manifest without it, then deletes its
     /// directory. Snapshots that readers hold stay readable (their files
     /// are mapped); a crash between the two steps leaves a directory that
@@ -454,6 +498,13 @@ impl Store {
 /// a category (if any) that is a plain name too. SENSITIVE is allowed on
 /// every kind.
 fn check_field(f: &FieldDef) -> Result<()> {
+    if f.is_system() {
+        return Err(EngineError::InvalidSchema(format!(
+            "field name `{}` is reserved: names beginning with `{SYSTEM_FIELD_PREFIX}` are \
+             the store's own (system) fields",
+            f.name
+        )));
+    }
     if !valid_name(&f.name) {
         return Err(EngineError::InvalidSchema(format!(
             "field name `{}` must be letters, digits and `_`, not starting with a digit",

@@ -93,10 +93,12 @@ fn parse_noting(
     max_values: u32,
     text: &str,
 ) -> Result<(Batch, Vec<NewValues>)> {
+    // System fields are not the user's to write: they are unknown here.
     let fields: FxHashMap<&str, (u32, FieldKind)> = schema
         .fields
         .iter()
         .enumerate()
+        .filter(|(_, f)| !f.is_system())
         .map(|(i, f)| (f.name.as_str(), (i as u32, f.kind)))
         .collect();
     let parser = Parser {
@@ -286,7 +288,7 @@ impl Parser<'_> {
 
     fn field(&self, name: &str) -> Result<(u32, FieldKind), Bad> {
         self.fields.get(name).copied().ok_or_else(|| {
-            let hint = suggest(name, self.schema.fields.iter().map(|f| f.name.as_str()));
+            let hint = suggest(name, self.schema.user_fields().map(|f| f.name.as_str()));
             bad(name, "unknown field").hinted(hint)
         })
     }
