@@ -306,13 +306,14 @@ impl Template {
                 Piece::Field { name, span } => (name, *span),
                 Piece::Count { event, span, .. } => (event, *span),
             };
-            let Some(def) = schema.field(name) else {
+            // System fields (`#effects`) are no template's to show.
+            let Some(def) = schema.user_field(name) else {
                 let e = TemplateError::new(
                     format!("unknown field `{name}` in table `{table}`"),
                     span.0,
                     span.1,
                 );
-                let names = schema.fields.iter().map(|f| f.name.as_str());
+                let names = schema.user_fields().map(|f| f.name.as_str());
                 return Err(match crate::validate::nearest(name, names) {
                     Some(n) => e.hint(format!("did you mean `{n}`?")),
                     None => e,
@@ -451,7 +452,7 @@ impl Template {
             }
             // A field the table lacks renders as nothing, as it is absent
             // from a profile.
-            if let Some(fi) = table.schema().field_index(name) {
+            if let Some(fi) = table.schema().user_field_index(name) {
                 readers.push(table.field_reader(fi, window)?);
                 profile.fields.push((name.clone(), ProfileValue::Null));
             }

@@ -443,10 +443,12 @@ impl TableScope<'_> {
     /// The field named `ident` (not `user_id`), or an "unknown field" error
     /// with the nearest name.
     pub fn field(&self, ident: &Ident) -> Result<&FieldDef, QueryError> {
-        if let Some(def) = self.schema.field(&ident.name) {
+        // System fields are the engine's: a user can neither name them
+        // (a quoted name could spell one) nor be told of them.
+        if let Some(def) = self.schema.user_field(&ident.name) {
             return Ok(def);
         }
-        let names = self.schema.fields.iter().map(|f| f.name.as_str());
+        let names = self.schema.user_fields().map(|f| f.name.as_str());
         let hint = suggest::nearest(&ident.name, names.chain([ID_COLUMN]))
             .map(|name| format!("did you mean `{name}`?"));
         Err(QueryError::new(

@@ -299,7 +299,8 @@ fn one_row(columns: &[&str], row: Vec<Value>) -> ResultSet {
     }
 }
 
-/// `SHOW TABLES`: each table's name, rows, fields and bytes on disk.
+/// `SHOW TABLES`: each table's name, rows, fields (system fields not
+/// counted) and bytes on disk.
 fn show_tables(store: &Store) -> ResultSet {
     let rows = store
         .table_names()
@@ -309,7 +310,7 @@ fn show_tables(store: &Store) -> ResultSet {
             vec![
                 json!(t.name()),
                 json!(t.num_rows()),
-                json!(t.schema().fields.len()),
+                json!(t.schema().user_fields().count()),
                 json!(t.bytes_on_disk()),
             ]
         })
@@ -322,13 +323,13 @@ fn show_tables(store: &Store) -> ResultSet {
     }
 }
 
-/// `SHOW FIELDS FROM t`: each field's name, kind, sensitivity, and for ENUM
-/// and SET fields the number of values known.
+/// `SHOW FIELDS FROM t`: each user field's name, kind, sensitivity, and for
+/// ENUM and SET fields the number of values known (system fields are not
+/// listed).
 fn show_fields(table: &Table) -> ResultSet {
     let rows = table
         .schema()
-        .fields
-        .iter()
+        .user_fields()
         .map(|f| {
             let (values, closed) = match f.kind {
                 FieldKind::Enum | FieldKind::Set => {

@@ -146,9 +146,13 @@ impl FieldAccess {
         self.limits.is_some()
     }
 
-    /// The rule (see the module's documentation).
+    /// The rule (see the module's documentation). A system field
+    /// (`#effects`) is no principal's to be allowed or refused: no user
+    /// can name, see or write one, so it never stands in the way of a
+    /// limited principal's "every field" checks (a `delete`, an import,
+    /// an insight with no field list).
     pub fn may_use(&self, table: &str, def: &FieldDef) -> bool {
-        if self.admin {
+        if self.admin || def.is_system() {
             return true;
         }
         let listed = self.limits.as_ref().is_some_and(|l| l.lists(table, def));
@@ -161,9 +165,10 @@ impl FieldAccess {
 
     /// Whether an answer shows field `def` of `table` to this principal:
     /// a limited principal sees only the fields it may use; any other sees
-    /// every field (a SENSITIVE one redacted where it has a value).
+    /// every field (a SENSITIVE one redacted where it has a value). No
+    /// one is shown a system field.
     pub fn shows(&self, table: &str, def: &FieldDef) -> bool {
-        !self.is_limited() || self.may_use(table, def)
+        !def.is_system() && (!self.is_limited() || self.may_use(table, def))
     }
 
     /// `Ok` if the principal may use every field `stmt` touches (see

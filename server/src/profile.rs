@@ -43,7 +43,8 @@ pub fn profile(
     let fields = p
         .fields
         .iter()
-        .zip(&t.schema().fields)
+        // The engine's profile lists the user fields, in schema order.
+        .zip(t.schema().user_fields())
         // A limited principal sees only the fields it may use.
         .filter(|(_, def)| access.shows(table, def))
         .map(|((name, value), def)| {

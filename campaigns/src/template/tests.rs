@@ -291,3 +291,52 @@ fn rows_read_through_readers_are_their_profiles() {
     }
     assert!(t.field_reader(99, window).is_err());
 }
+
+/// A system field (a campaign's `#effects`) is no template's to show: it
+/// cannot be written as a placeholder, is unknown to one that spells it
+/// through the schema check, and is never suggested.
+#[test]
+fn system_fields_are_no_placeholders() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = testutil::store(dir.path(), 3);
+    s.ensure_system_field("users", "#effects", FieldKind::Set)
+        .unwrap();
+    let t = s.table("users").unwrap();
+    let e = parse("Hi {#effects}").unwrap_err();
+    assert_eq!(e.span, (3, 13), "{}", e.message);
+    let e = parse("{effects}")
+        .unwrap()
+        .check("users", t.schema(), true)
+        .unwrap_err();
+    assert_eq!(e.message, "unknown field `effects` in table `users`");
+    assert_eq!(e.hint, None);
+    // Built by hand, as no text parses to it.
+    let tpl = Template {
+        pieces: vec![Piece::Field {
+            name: "#effects".into(),
+            span: (0, 9),
+        }],
+    };
+    let e = tpl.check("users", t.schema(), true).unwrap_err();
+    assert_eq!(e.message, "unknown field `#effects` in table `users`");
+    // Rendering, one row or many, leaves it out as a field the table lacks.
+    let row = t.row_of("u1").unwrap().unwrap();
+    s.write_rows(
+        "users",
+        &segdb_engine::write::RowsWrite {
+            rows: vec![row],
+            change: segdb_engine::write::RowsChange::AddValue {
+                field: "#effects".into(),
+                value: "7/1/clicked".into(),
+            },
+            idempotency_key: None,
+        },
+    )
+    .unwrap();
+    let t = s.table("users").unwrap();
+    assert_eq!(tpl.render_row(&t, row, TODAY).unwrap(), "");
+    let mut got = Vec::new();
+    tpl.render_rows(&t, &[row], TODAY, |_, text| got.push(text))
+        .unwrap();
+    assert_eq!(got, [""]);
+}

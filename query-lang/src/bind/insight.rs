@@ -119,8 +119,7 @@ fn bind_spec(
     let names = if fields.is_empty() {
         scope
             .schema
-            .fields
-            .iter()
+            .user_fields()
             .filter(|f| {
                 matches!(
                     f.kind,

@@ -2,12 +2,13 @@
 //! the field declarations they hold.
 
 use super::*;
+use segdb_engine::{is_system_name, SYSTEM_FIELD_PREFIX};
 
 pub(super) fn schema_error(message: String, span: Span, source: &str) -> QueryError {
     QueryError::new(ErrorKind::InvalidSchema(message), span, source)
 }
 
-/// One field declaration: not `user_id`; a category that is a plain name.
+/// One field declaration: not `user_id` nor a system name; a category that is a plain name.
 /// SENSITIVE is allowed on every kind.
 fn bind_field_decl(decl: &ast::FieldDecl, source: &str) -> Result<FieldDef, QueryError> {
     let name = &decl.name;
@@ -18,6 +19,17 @@ fn bind_field_decl(decl: &ast::FieldDecl, source: &str) -> Result<FieldDef, Quer
             source,
         )
         .with_hint("every table has user_id already; choose another name"));
+    }
+    if is_system_name(&name.name) {
+        return Err(schema_error(
+            format!(
+                "field name {} is reserved: names beginning with `{SYSTEM_FIELD_PREFIX}` are the store's own (system) fields",
+                snippet(&name.name)
+            ),
+            name.span,
+            source,
+        )
+        .with_hint("field names are letters, digits and `_`"));
     }
     let kind = match decl.kind {
         KindName::Enum => FieldKind::Enum,

@@ -15,7 +15,8 @@ pub fn today() -> Day {
     parse_iso_day("2026-11-22").expect("a valid date")
 }
 
-/// `users` (the data set's schema, plus `name TEXT SENSITIVE`), an empty
+/// `users` (the data set's schema, plus `name TEXT SENSITIVE` and the
+/// system field `#effects SET`), an empty
 /// `houses` and an empty `flats` (the one table without segments); the segments of [`segment`] and the procedures of
 /// [`procedures`].
 pub struct TestCatalog;
@@ -89,7 +90,8 @@ pub fn procedures() -> Vec<Signature> {
     ]
 }
 
-/// The standard data set's `users` table, plus `name TEXT SENSITIVE`.
+/// The standard data set's `users` table, plus `name TEXT SENSITIVE` and
+/// the system field `#effects SET`.
 pub fn users_schema() -> Schema {
     use FieldKind::*;
     let mut fields = segdb_tests::generated::users_schema().fields;
@@ -100,6 +102,9 @@ pub fn users_schema() -> Schema {
         category: None,
         closed: false,
     });
+    // A system field, as a campaign's effects are kept: no statement may
+    // name it, list it or be told of it.
+    fields.push(FieldDef::new("#effects", Set));
     Schema { fields }
 }
 

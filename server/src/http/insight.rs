@@ -210,8 +210,7 @@ pub async fn insight(
     access.check_fields(&req.table, &schema, fields.iter().map(String::as_str))?;
     if fields.is_empty() && schema.fields.iter().any(|f| !access.may_use(&req.table, f)) {
         fields = schema
-            .fields
-            .iter()
+            .user_fields()
             .filter(|f| f.kind != FieldKind::Text && access.may_use(&req.table, f))
             .map(|f| f.name.clone())
             .collect();
@@ -245,11 +244,11 @@ pub async fn insight(
         let _permit = permit;
         let t = st.store.table(&req.table)?;
         let schema = t.schema();
-        if let Some(f) = opts.fields.iter().find(|f| schema.field(f).is_none()) {
+        // A system field (`#effects`) is unknown to users.
+        if let Some(f) = opts.fields.iter().find(|f| schema.user_field(f).is_none()) {
             // Suggested among the fields the principal may use only.
             let names = schema
-                .fields
-                .iter()
+                .user_fields()
                 .filter(|d| access.may_use(&req.table, d))
                 .map(|d| d.name.as_str());
             let hint =

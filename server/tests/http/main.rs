@@ -36,6 +36,7 @@ mod queries;
 mod rejections;
 mod segments;
 mod slow_clients;
+mod system_fields;
 mod tls;
 
 use std::io::{Read, Write};
