@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use segdb_campaigns::deliver::receiver::{Answer, Receiver, Request};
 use serde_json::{json, Value};
 
-use super::campaigns::{act, create, def, server, show, status, ANN, NOW, READER, ROOT};
+use super::campaigns::{act, create, def, server, show, status, ANN, READER, ROOT};
 use super::*;
 
 #[track_caller]
