@@ -362,3 +362,45 @@ fn profiles_and_insight_with_no_field_list_leave_system_fields_out() {
     let names: Vec<&str> = i.fields.iter().map(|f| f.field.as_str()).collect();
     assert_eq!(names, ["city", "effect"]);
 }
+
+/// Ensuring a system field while batches are ingested, from several
+/// threads at once: every batch lands, the field is added once, and the
+/// effects written right after it are all there, before and after a
+/// reopen.
+#[test]
+fn ensuring_alongside_ingest_loses_nothing() {
+    const BATCHES: u32 = 60;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = store(dir.path());
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for i in 0..BATCHES {
+                    let t = s.table("users").unwrap();
+                    let line = format!("{{\"id\":\"n{i}\",\"set\":{{\"city\":\"c{}\"}}}}", i % 3);
+                    s.ingest("users", parse_batch(t.schema(), &line).unwrap())
+                        .unwrap();
+                }
+            });
+            for _ in 0..3 {
+                scope.spawn(|| {
+                    s.ensure_system_field("users", EFFECTS, FieldKind::Set)
+                        .unwrap();
+                    add(&s, vec![7, 8], "7/1/clicked");
+                });
+            }
+        });
+        let t = s.table("users").unwrap();
+        let systems = t.schema().fields.iter().filter(|f| f.is_system()).count();
+        assert_eq!(systems, 1);
+        assert_eq!(t.num_rows(), u64::from(ROWS + BATCHES));
+        assert_eq!(rows(&s, &clicked("7/1/clicked")), vec![7, 8]);
+    }
+    let s = Store::open(dir.path()).unwrap();
+    let t = s.table("users").unwrap();
+    assert_eq!(t.num_rows(), u64::from(ROWS + BATCHES));
+    for i in 0..BATCHES {
+        assert!(t.row_of(&format!("n{i}")).unwrap().is_some(), "n{i}");
+    }
+    assert_eq!(rows(&s, &clicked("7/1/clicked")), vec![7, 8]);
+}
