@@ -74,6 +74,7 @@ pub mod fields;
 pub mod goal;
 pub mod lifecycle;
 pub mod plan;
+pub mod race;
 pub mod report;
 pub mod schedule;
 pub mod statement;

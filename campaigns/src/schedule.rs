@@ -105,6 +105,7 @@ mod tests {
                     holdout: 0,
                     capped: 0,
                     variants: vec![0],
+                    race: None,
                 })
                 .collect(),
         }

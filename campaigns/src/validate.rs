@@ -67,10 +67,8 @@ pub fn validate_among(
     check_numbers(def)?;
     check_channel(&def.channel)?;
     check_schedule(&def.schedule)?;
-    if let Split::CopyRace(_) = def.split {
-        return Err(DefError::new("split", "copy race comes with effects")
-            .with_hint("use \"split\": \"weights\" until campaign effects are built")
-            .into());
+    if let Split::CopyRace(r) = &def.split {
+        check_race(def, r)?;
     }
     let mut templates = Vec::with_capacity(def.variants.len());
     for (i, v) in def.variants.iter().enumerate() {
@@ -102,6 +100,47 @@ pub fn validate_among(
         audience,
         goal,
     })
+}
+
+/// A copy race: a test share strictly between 0 and 1 (to 1e-4), a
+/// window of 1 minute to 7 days, at least two variants, and a goal for
+/// the goal metric.
+fn check_race(def: &CampaignDef, r: &crate::definition::CopyRace) -> Result<(), DefError> {
+    if !(r.test_share >= crate::race::MIN_TEST_SHARE && r.test_share < 1.0) {
+        return Err(DefError::new(
+            "split.copy_race.test_share",
+            format!(
+                "the test share is a fraction above {} and below 1, not {}",
+                crate::race::MIN_TEST_SHARE,
+                r.test_share
+            ),
+        )
+        .with_hint("0.1 races a tenth of the audience (after the hold-out)"));
+    }
+    if r.window_minutes == 0 || r.window_minutes > crate::race::MAX_WINDOW_MINUTES {
+        return Err(DefError::new(
+            "split.copy_race.window_minutes",
+            format!(
+                "the race window is 1 to {} minutes (7 days), not {}",
+                crate::race::MAX_WINDOW_MINUTES,
+                r.window_minutes
+            ),
+        ));
+    }
+    if def.variants.len() < 2 {
+        return Err(DefError::new(
+            "split",
+            "a copy race needs at least two variants",
+        ));
+    }
+    if r.metric == crate::definition::RaceMetric::Goal && def.goal.is_none() {
+        return Err(DefError::new(
+            "split.copy_race.metric",
+            "the metric `goal` needs the campaign's goal",
+        )
+        .with_hint("add \"goal\": \"did(book, 7 days after send)\", or race on 'ctr'"));
+    }
+    Ok(())
 }
 
 fn check_numbers(def: &CampaignDef) -> Result<(), DefError> {

@@ -59,6 +59,8 @@ pub struct Delivery {
     pub runs_failed: AtomicU64,
     /// Runs delivered completely.
     pub runs_delivered: AtomicU64,
+    /// Copy races decided.
+    pub races_decided: AtomicU64,
     /// Tries of a channel that stayed unavailable (each counted).
     pub unavailable: AtomicU64,
     workers: Mutex<HashMap<String, Worker>>,
@@ -85,6 +87,7 @@ impl Delivery {
             counters: Arc::default(),
             runs_failed: AtomicU64::new(0),
             runs_delivered: AtomicU64::new(0),
+            races_decided: AtomicU64::new(0),
             unavailable: AtomicU64::new(0),
             workers: Mutex::new(HashMap::new()),
             state: OnceLock::new(),
@@ -238,6 +241,12 @@ impl Delivery {
         );
         counter(
             o,
+            "segdb_campaign_races_decided_total",
+            "Copy races decided (the winner then gets the rest).",
+            self.races_decided.load(Ordering::Relaxed),
+        );
+        counter(
+            o,
             "segdb_campaign_runs_failed_total",
             "Campaign runs marked failed by delivery.",
             self.runs_failed.load(Ordering::Relaxed),
@@ -365,6 +374,16 @@ fn work(
                 finish(&s, name, run, false, None);
                 return;
             }
+            Ok(report) if report.awaiting_race.is_some() => {
+                // The test share is out: wait for the window's end (by the
+                // campaigns' clock, which tests move), decide, and go on
+                // delivering the rest to the winner.
+                drop(s);
+                match await_race(&weak, name, run, control) {
+                    Some(()) => continue,
+                    None => return,
+                }
+            }
             Ok(_) => return,
             Err(CampaignError::Unavailable(why)) => {
                 d.unavailable.fetch_add(1, Ordering::Relaxed);
@@ -393,6 +412,56 @@ fn work(
                 finish(&s, name, run, true, Some(e.to_string()));
                 return;
             }
+        }
+    }
+}
+
+/// How often a worker waiting for a race's window to end looks at the
+/// clock (which tests move by hand).
+const RACE_POLL: Duration = Duration::from_millis(200);
+
+/// Waits until run `run` of `name` has its race decided (deciding it once
+/// the window has passed), audits the decision; `None` if the worker was
+/// stopped, the server is gone, or deciding failed (logged: the run stays
+/// running, and the next start of a worker tries again).
+fn await_race(weak: &Weak<AppState>, name: &str, run: u32, control: &Control) -> Option<()> {
+    loop {
+        let s = weak.upgrade()?;
+        let c = &s.campaigns;
+        let now = c.clock.now();
+        match c
+            .store
+            .decide_race(&s.store, Some(&c.delivery.log), name, run, now)
+        {
+            Ok(Some((d, made))) => {
+                if made {
+                    record(
+                        &s.audit,
+                        now,
+                        name,
+                        json!({
+                            "transition": "race_decided",
+                            "run": run,
+                            "winner": d.winner_name,
+                            "significant": d.significant,
+                            "z": d.z,
+                            "p_value": d.p_value,
+                            "reason": d.reason,
+                        }),
+                    );
+                    c.delivery.races_decided.fetch_add(1, Ordering::Relaxed);
+                }
+                return Some(());
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(campaign = %name, run, error = %e, "a copy race could not be decided");
+                return None;
+            }
+        }
+        drop(s);
+        if control.wait(RACE_POLL) {
+            return None;
         }
     }
 }

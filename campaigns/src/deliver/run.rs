@@ -39,6 +39,11 @@ pub struct Report {
     /// checkpointed: the caller ends the run (`finish_run`). `false`: it
     /// was stopped, and calling [`deliver`] again resumes it.
     pub complete: bool,
+    /// A copy race's test share is delivered and the race not decided:
+    /// the window's end (seconds since 1970-01-01 UTC). Once
+    /// [`CampaignStore::decide_race`] has decided it, calling [`deliver`]
+    /// again sends the rest the winner.
+    pub awaiting_race: Option<i64>,
 }
 
 /// Delivers run `run` of campaign `name` through `sink`: for each variant,
@@ -166,7 +171,17 @@ pub fn deliver(
         }
         sink.finish_variant(&info)?;
     }
-    if complete {
+    let awaiting_race = record
+        .race
+        .as_ref()
+        .filter(|r| complete && r.decision.is_none())
+        .map(|r| r.deadline);
+    if complete && awaiting_race.is_some() {
+        // The test share is recorded; the rest waits for the decision.
+        log.checkpoint(campaigns, &c, run)?;
+        complete = false;
+        tracing::info!(campaign = %name, run, sent = done.sent.len(), "copy race: the test share is delivered");
+    } else if complete {
         log.checkpoint(campaigns, &c, run)?;
         counters.capped.fetch_add(record.capped, Ordering::Relaxed);
         tracing::info!(campaign = %name, run, sent = done.sent.len(), failed = done.failed.len(), "campaign run delivered");
@@ -184,7 +199,11 @@ pub fn deliver(
             failed: v.intersection_len(&done.failed),
         })
         .collect();
-    Ok(Report { variants, complete })
+    Ok(Report {
+        variants,
+        complete,
+        awaiting_race,
+    })
 }
 
 /// Today (UTC), the day a send's touch counts on.

@@ -47,6 +47,10 @@ pub struct RunReport {
     pub capped: u64,
     /// Each variant, in definition order, then the hold-out.
     pub groups: Vec<GroupReport>,
+    /// A copy race's rest, deadline and decision (per-variant rates,
+    /// winner, z, p), for a run split `copy_race`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub race: Option<crate::race::RaceRecord>,
 }
 
 /// A variant's or the hold-out's figures.
@@ -297,5 +301,6 @@ fn run_report(
         audience: frozen.audience.len(),
         capped: frozen.capped.len(),
         groups,
+        race: r.race.clone(),
     })
 }

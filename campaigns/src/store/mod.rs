@@ -24,6 +24,7 @@
 
 mod delivered;
 mod groups;
+mod race;
 mod runs;
 
 use std::collections::{BTreeMap, HashMap};
@@ -102,8 +103,28 @@ pub struct RunRecord {
     pub holdout: u64,
     /// Rows skipped at a cap.
     pub capped: u64,
-    /// Rows per variant, in variant order.
+    /// Rows per variant, in variant order (of a copy race: the test
+    /// share's, the rest waiting in `race`).
     pub variants: Vec<u64>,
+    /// A copy race's state (`None` for a run split by weights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub race: Option<crate::race::RaceRecord>,
+}
+
+impl RunRecord {
+    /// Users of variant `i` as the run stands: its frozen rows, and the
+    /// rest once a race made it the winner.
+    pub fn assigned(&self, i: usize) -> u64 {
+        let won = self
+            .race
+            .as_ref()
+            .and_then(|r| r.decision.as_ref().map(|d| (d.winner, r.rest)));
+        self.variants.get(i).copied().unwrap_or(0)
+            + match won {
+                Some((w, rest)) if w == i => rest,
+                _ => 0,
+            }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -10,11 +10,12 @@ use segdb_storage_format::fsutil;
 use super::{apply, day_of, find_mut, Campaign, CampaignStore, RunRecord};
 use crate::audience::{bind_audience, freeze};
 use crate::checked;
-use crate::definition::{Actor, Schedule};
+use crate::definition::{Actor, Schedule, Split};
 use crate::deliver::DeliveryLog;
 use crate::error::CampaignError;
 use crate::lifecycle::{self, Action};
 use crate::plan::{plan_runs, PlanCampaign, RunPlan};
+use crate::race::{race_weights, RaceRecord};
 
 /// A run that [`CampaignStore::start_runs`] started.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,8 +37,11 @@ pub struct RunBitmaps {
     pub holdout: RoaringBitmap,
     /// At a cap.
     pub capped: RoaringBitmap,
-    /// Per variant.
+    /// Per variant (of a decided copy race, the winner's holds the rest).
     pub variants: Vec<RoaringBitmap>,
+    /// A copy race's rest: the users who get the winner (empty for a run
+    /// split by weights).
+    pub rest: RoaringBitmap,
 }
 
 impl CampaignStore {
@@ -133,20 +137,32 @@ impl CampaignStore {
                     priority: c.def.priority,
                     kind: c.def.kind,
                     holdout: c.def.holdout,
-                    weights: c.def.variants.iter().map(|v| v.weight).collect(),
+                    // A race: each variant an even part of the test share,
+                    // and a last group, the rest, which waits.
+                    weights: match &c.def.split {
+                        Split::CopyRace(r) => race_weights(c.def.variants.len(), r.test_share),
+                        Split::Weights => c.def.variants.iter().map(|v| v.weight).collect(),
+                    },
                     cap: c.def.cap,
                     own_touches: touches.campaign(c.id),
                     audience,
                 })
                 .collect();
             let cap = next.table_caps.get(&table_name).copied();
-            for plan in plan_runs(input, cap, &touches.table, day) {
+            for mut plan in plan_runs(input, cap, &touches.table, day) {
                 let c = campaigns
                     .iter()
                     .find(|c| c.id == plan.campaign)
                     .expect("a plan per campaign");
                 let number = c.runs.len() as u32 + 1;
-                self.write_run(c.id, number, &plan)?;
+                let race = match &c.def.split {
+                    Split::CopyRace(r) => {
+                        let rest = plan.variants.pop().unwrap_or_default();
+                        Some((rest, now + i64::from(r.window_minutes) * 60))
+                    }
+                    Split::Weights => None,
+                };
+                self.write_run(c.id, number, &plan, race.as_ref().map(|r| &r.0))?;
                 let run = RunRecord {
                     number,
                     day,
@@ -156,6 +172,11 @@ impl CampaignStore {
                     holdout: plan.holdout.len(),
                     capped: plan.capped.len(),
                     variants: plan.variants.iter().map(RoaringBitmap::len).collect(),
+                    race: race.map(|(rest, deadline)| RaceRecord {
+                        rest: rest.len(),
+                        deadline,
+                        decision: None,
+                    }),
                 };
                 started.push(StartedRun {
                     name: c.def.name.clone(),
@@ -181,7 +202,13 @@ impl CampaignStore {
 
     /// Writes a run's bitmaps into a fresh directory, each fsynced, and
     /// the directory's entry too.
-    fn write_run(&self, id: u64, number: u32, plan: &RunPlan) -> Result<(), CampaignError> {
+    fn write_run(
+        &self,
+        id: u64,
+        number: u32,
+        plan: &RunPlan,
+        rest: Option<&RoaringBitmap>,
+    ) -> Result<(), CampaignError> {
         let dir = self.run_dir(id, number);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)
@@ -196,6 +223,9 @@ impl CampaignStore {
         checked::write_bitmap(fs, &dir.join("capped.roar"), &plan.capped)?;
         for (i, v) in plan.variants.iter().enumerate() {
             checked::write_bitmap(fs, &dir.join(format!("variant-{i}.roar")), v)?;
+        }
+        if let Some(rest) = rest {
+            checked::write_bitmap(fs, &dir.join("rest.roar"), rest)?;
         }
         Ok(())
     }
@@ -245,17 +275,25 @@ impl CampaignStore {
         };
         let holdout = inside("holdout.roar".into(), record.holdout)?;
         let capped = inside("capped.roar".into(), record.capped)?;
-        let variants = record
+        let mut variants = record
             .variants
             .iter()
             .enumerate()
             .map(|(i, &n)| inside(format!("variant-{i}.roar"), n))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut rest = RoaringBitmap::new();
+        if let Some(race) = &record.race {
+            rest = inside("rest.roar".into(), race.rest)?;
+            if let Some(d) = &race.decision {
+                variants = crate::race::with_winner(variants, &rest, d.winner);
+            }
+        }
         Ok(RunBitmaps {
             audience,
             holdout,
             capped,
             variants,
+            rest,
         })
     }
 
@@ -269,7 +307,7 @@ impl CampaignStore {
         let mut damage = Vec::new();
         for c in self.list() {
             for r in &c.runs {
-                files += 3 + r.variants.len() as u64;
+                files += 3 + r.variants.len() as u64 + u64::from(r.race.is_some());
                 if let Err(e) = self.load_run(&c.def.name, r.number) {
                     damage.push(e);
                 }

@@ -197,12 +197,43 @@ fn each_field_is_checked_and_named() {
         (
             Box::new(|d| {
                 d.split = serde_json::from_str(
+                    r#"{"copy_race": {"test_share": 1.0, "window_minutes": 60}}"#,
+                )
+                .unwrap()
+            }),
+            "split.copy_race.test_share",
+            "the test share is a fraction above 0.0001 and below 1, not 1",
+        ),
+        (
+            Box::new(|d| {
+                d.split = serde_json::from_str(
+                    r#"{"copy_race": {"test_share": 0.1, "window_minutes": 0}}"#,
+                )
+                .unwrap()
+            }),
+            "split.copy_race.window_minutes",
+            "the race window is 1 to 10080 minutes (7 days), not 0",
+        ),
+        (
+            Box::new(|d| {
+                d.split = serde_json::from_str(
+                    r#"{"copy_race": {"test_share": 0.1, "window_minutes": 60, "metric": "goal"}}"#,
+                )
+                .unwrap()
+            }),
+            "split.copy_race.metric",
+            "the metric `goal` needs the campaign's goal",
+        ),
+        (
+            Box::new(|d| {
+                d.variants.truncate(1);
+                d.split = serde_json::from_str(
                     r#"{"copy_race": {"test_share": 0.1, "window_minutes": 60}}"#,
                 )
                 .unwrap()
             }),
             "split",
-            "copy race comes with effects",
+            "a copy race needs at least two variants",
         ),
         (
             Box::new(|d| d.variants[1].template = "{cty}".into()),

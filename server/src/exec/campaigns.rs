@@ -207,7 +207,8 @@ pub fn campaign_status(store: &Store, name: &str) -> Result<ResultSet, ExecError
             Value::Null,
             Value::Null,
         ));
-        for (i, (v, n)) in c.def.variants.iter().zip(&r.variants).enumerate() {
+        for (i, v) in c.def.variants.iter().enumerate() {
+            let n = &r.assigned(i);
             let of = |set: &segdb_campaigns::deliver::RunDelivery, failed: bool| {
                 let b = bitmaps.as_ref().and_then(|b| b.variants.get(i));
                 let other = if failed { &set.failed } else { &set.sent };

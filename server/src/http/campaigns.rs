@@ -119,10 +119,10 @@ fn run_json(def: &CampaignDef, r: &RunRecord) -> Value {
     let variants: Vec<Value> = def
         .variants
         .iter()
-        .zip(&r.variants)
-        .map(|(v, n)| json!({ "name": v.name, "assigned": n }))
+        .enumerate()
+        .map(|(i, v)| json!({ "name": v.name, "assigned": r.assigned(i) }))
         .collect();
-    json!({
+    let mut out = json!({
         "run": r.number,
         "started_at": at(r.started_at),
         "finished_at": r.finished_at.map(at),
@@ -130,7 +130,15 @@ fn run_json(def: &CampaignDef, r: &RunRecord) -> Value {
         "holdout": r.holdout,
         "capped": r.capped,
         "variants": variants,
-    })
+    });
+    if let Some(race) = &r.race {
+        out["race"] = json!({
+            "rest": race.rest,
+            "deadline": at(race.deadline),
+            "decision": race.decision,
+        });
+    }
+    out
 }
 
 /// A campaign as the API shows it.
