@@ -218,7 +218,11 @@ fn campaigns_are_created_listed_and_shown_and_bad_ones_refused_with_their_place(
         &create(
             &s,
             ANN,
-            &def("goal", "age > 3", json!({"goal": "did(book, 7 days after send)"})),
+            &def(
+                "goal",
+                "age > 3",
+                json!({"goal": "did(book, 7 days after send)"}),
+            ),
         ),
         201,
     );
@@ -232,7 +236,11 @@ fn campaigns_are_created_listed_and_shown_and_bad_ones_refused_with_their_place(
         &create(
             &s,
             ANN,
-            &def("bad", "age > 3", json!({"goal": "did(city, 7 days after send)"})),
+            &def(
+                "bad",
+                "age > 3",
+                json!({"goal": "did(city, 7 days after send)"}),
+            ),
         ),
         400,
     )["error"]
@@ -598,7 +606,10 @@ fn limited_keys_and_sensitive_fields_are_checked_at_creation() {
         "variants": [{"name": "a", "weight": 1, "template": "{age}"}]});
     let e = status(&create(&s, LIMITED, &def("c3", "age > 40", goal)), 403)["error"].clone();
     assert_eq!(e["code"], "forbidden_field");
-    assert!(e["message"].as_str().unwrap().contains("field `book`"), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("field `book`"),
+        "{e}"
+    );
     let e = status(&create(&s, LIMITED, &def("c2", "age > 40", json!({}))), 403)["error"].clone();
     assert_eq!(e["code"], "forbidden_field");
     assert!(
