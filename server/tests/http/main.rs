@@ -7,6 +7,7 @@ mod answers;
 mod audit;
 mod auth;
 mod campaign_delivery;
+mod campaign_goals;
 mod campaign_permissions;
 mod campaign_predicates;
 mod campaign_scheduler;
