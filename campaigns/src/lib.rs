@@ -15,6 +15,11 @@
 //!   together.
 //! - [`deliver`]: the delivery log (a WAL of completed batches), the
 //!   `file` and `webhook` channels, and the run executor.
+//! - [`goal`]: a campaign's goal (`did(book, 7 days after send)`), each
+//!   sent user's send day, and who met it (the hold-out from the run's
+//!   day).
+//! - [`report`]: the report's statistics (rates, uplift over the hold-out
+//!   with a 95% interval, the two-proportion z-test).
 //! - [`statement`]: `CREATE CAMPAIGN` in the language turned into the
 //!   same definition, and its errors placed in the statement.
 //! - [`store`]: campaigns, runs' frozen bitmaps and touches on disk, in

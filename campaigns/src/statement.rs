@@ -10,7 +10,9 @@
 //! one sent as JSON (the store's `create` does it), and [`locate`] turns a
 //! [`DefError`] into a [`QueryError`] pointing into the statement: a
 //! template's error at its column inside the string literal, an
-//! audience's inside the WHERE clause, a time's inside its string.
+//! audience's inside the WHERE clause, a time's inside its string. The
+//! GOAL clause becomes the goal's canonical text, and a goal's error is
+//! placed at the event's name or the number of days.
 
 use segdb_query_lang::ast::{
     CampaignAudience, CreateCampaign, GoalClause, Literal, MessageKind, ScheduleClause,

@@ -172,8 +172,8 @@ fn summary_json(c: &Campaign) -> Value {
     })
 }
 
-/// `Ok` if `principal` may use every field the campaign's audience and
-/// templates name (a SENSITIVE one only if it is allowed them). Text
+/// `Ok` if `principal` may use every field the campaign's audience,
+/// templates and goal name (a SENSITIVE one only if it is allowed them). Text
 /// that does not parse, or an unknown table, is left to the crate's
 /// validation to refuse with its position.
 pub(crate) fn check_fields(
@@ -204,6 +204,9 @@ pub(crate) fn check_fields(
             Piece::Text(_) => None,
         });
         access.check_fields(&def.table, table.schema(), names)?;
+    }
+    if let Some(Ok(goal)) = def.goal.as_deref().map(segdb_campaigns::goal::Goal::parse) {
+        access.check_fields(&def.table, table.schema(), [goal.event.as_str()])?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod campaign_delivery;
 mod campaign_effects;
+mod campaign_goals;
 mod campaign_permissions;
 mod campaign_predicates;
 mod campaign_scheduler;
