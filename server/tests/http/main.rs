@@ -11,6 +11,7 @@ mod campaign_effects;
 mod campaign_goals;
 mod campaign_permissions;
 mod campaign_predicates;
+mod campaign_race;
 mod campaign_scheduler;
 mod campaign_statements;
 mod campaigns;
