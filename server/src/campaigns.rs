@@ -91,6 +91,10 @@ pub struct CampaignCounters {
     pub users_assigned: AtomicU64,
     /// Due runs that could not start (each try counted).
     pub scheduler_failures: AtomicU64,
+    /// Effects reported and attributed to a run.
+    pub effects_attributed: AtomicU64,
+    /// Effects reported for users a campaign never sent to.
+    pub effects_unattributed: AtomicU64,
 }
 
 /// The campaigns of the server's store.
@@ -448,6 +452,16 @@ impl Campaigns {
                 "segdb_campaign_scheduler_failures_total",
                 "Campaign runs that could not start when due (tried again later).",
                 &c.scheduler_failures,
+            ),
+            (
+                "segdb_campaign_effects_attributed_total",
+                "Campaign effects reported and attributed to a run (retries not counted).",
+                &c.effects_attributed,
+            ),
+            (
+                "segdb_campaign_effects_unattributed_total",
+                "Campaign effects reported for users the campaign never sent to.",
+                &c.effects_unattributed,
             ),
         ] {
             let _ = writeln!(

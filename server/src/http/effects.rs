@@ -68,6 +68,13 @@ pub async fn intake(
         })
     })
     .await?;
+    if !answer.duplicate {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &s.campaigns.counters;
+        c.effects_attributed.fetch_add(answer.attributed, Relaxed);
+        c.effects_unattributed
+            .fetch_add(answer.unattributed, Relaxed);
+    }
     let body = json!({
         "campaign": name,
         "received": answer.received,

@@ -460,6 +460,23 @@ fn reported_effects_make_the_report_and_retargeting_segments() {
     let d = c.query("SHOW FIELDS FROM users").unwrap().to_string();
     assert!(!d.contains("#effects"), "{d}");
 
+    // The figures in /metrics: the retry and the refused batch not counted.
+    let m = get(&c, "/metrics").text();
+    let unattributed: u64 = counted.unattributed.values().sum();
+    assert!(
+        m.contains(&format!(
+            "segdb_campaign_effects_attributed_total {}",
+            lines.len() as u64 - unattributed
+        )),
+        "{m}"
+    );
+    assert!(
+        m.contains(&format!(
+            "segdb_campaign_effects_unattributed_total {unattributed}"
+        )),
+        "{m}"
+    );
+
     // CALL campaign_report: the same figures, as rows.
     let v = c.query("CALL campaign_report('spring')").unwrap();
     let cols: Vec<&str> = v["columns"]
