@@ -68,9 +68,12 @@ fn kill9(mut server: common::KillOnDrop) {
     child.wait().unwrap();
 }
 
-/// Per distinct batch (by key): its variant and (user, message id)s;
-/// asserts a batch seen twice is the same body.
-fn batches(accepted: &[Request]) -> (Vec<(String, Vec<(String, String)>)>, u32) {
+/// A batch: its variant and its (user, message id)s.
+type Sent = (String, Vec<(String, String)>);
+
+/// Per distinct batch (by key), and how many came twice; asserts a batch
+/// seen twice is the same body.
+fn batches(accepted: &[Request]) -> (Vec<Sent>, u32) {
     let mut bodies: HashMap<String, Vec<u8>> = HashMap::new();
     let mut out = Vec::new();
     let mut twice = 0;

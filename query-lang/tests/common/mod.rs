@@ -239,6 +239,13 @@ impl Catalog for TestCatalog {
             CampaignGroup::Holdout => vec![base],
             CampaignGroup::Variant => vec![base + 1 + variant.unwrap_or(9) as u32 * 2],
             CampaignGroup::Sent => vec![base + 1, base + 3],
+            // Effects are bound to the table's effects field, never asked.
+            CampaignGroup::Effect(e) => {
+                return Err(CatalogError::Failed(format!(
+                    "{}({name}) was asked for rows",
+                    e.as_str()
+                )))
+            }
         })
     }
 
