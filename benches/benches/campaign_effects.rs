@@ -3,9 +3,11 @@
 //! (`clicked(c) AND NOT converted(c)`) in the time of a W1–W6 count.
 //!
 //! Data: a store of 10,000,000 users (`u00000000..`, INT `age` = i % 80,
-//! ENUM `city` of 20 values by a hash of i), generated while imported; campaign `spring`
-//! over every user (`age >= 0`): variants `a` and `b` 1:1 and a 10%
-//! hold-out, run 1 delivered to its 9M assigned users through the real
+//! ENUM `city` of 20 values by a hash of i, EVENT `book`: 3% of users
+//! booked once in the five days from the run's), generated while
+//! imported; campaign `spring` over every user (`age >= 0`): variants `a`
+//! and `b` 1:1, a 10% hold-out and the goal `did(book, 7 days after
+//! send)`, run 1 delivered to its 9M assigned users through the real
 //! executor and delivery log (a channel that accepts every batch). Effects
 //! for the sent users (`effects_fixture::effects_of`): delivered 20%,
 //! clicked 5% (a quarter of them twice), converted 1%, spread over three
@@ -16,7 +18,8 @@
 //! Measured:
 //! - `report`: `segdb_campaigns::report::report` of the campaign (both
 //!   variants and the hold-out: audience, sent, failed, users and events
-//!   per effect, rates, per-day series);
+//!   per effect, rates, per-day series, the goal's rate, its uplift over
+//!   the hold-out with its interval and p-value);
 //! - `retarget_count`: `clicked(spring) AND NOT converted(spring)` as the
 //!   binder makes it, counted;
 //! - `w_count`: a W1-like count on the same store, `city = 'c03' AND age
@@ -47,7 +50,7 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let t0 = Instant::now();
-    users_table(&store, USERS).unwrap();
+    users_table(&store, USERS, day_of(NOW)).unwrap();
     let (campaigns, log) = delivered_campaign(&store, dir.path(), NOW).unwrap();
     let built = t0.elapsed();
     let camp = campaigns.get(CAMPAIGN).unwrap();
@@ -86,13 +89,14 @@ fn bench(c: &mut Criterion) {
     let r = report(&store, &campaigns, Some(&log), CAMPAIGN, today).unwrap();
     for g in &r.runs[0].groups {
         println!(
-            "{:>8}: audience {}, sent {}, users {:?}, events {:?}, {} days",
+            "{:>8}: audience {}, sent {}, users {:?}, events {:?}, {} days, goal {:?}",
             g.group,
             g.audience,
             g.sent,
             g.users,
             g.events,
-            g.days.len()
+            g.days.len(),
+            g.goal
         );
     }
     let has = |e: Effect| Expr::Value {

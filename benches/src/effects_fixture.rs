@@ -13,6 +13,7 @@ use segdb_campaigns::deliver::{
 };
 use segdb_campaigns::effects::{Effect, EffectLine};
 use segdb_campaigns::{Action, Actor, CampaignDef, CampaignError, CampaignStore, Role};
+use segdb_engine::date::Day;
 use segdb_engine::{FieldDef, FieldKind, ImportFormat, ImportOptions, Schema, Store};
 
 /// The campaign's name.
@@ -98,12 +99,18 @@ impl Sink for AcceptAll {
     }
 }
 
-/// Creates table `users` of `users` rows in `store`.
-pub fn users_table(store: &Store, users: u32) -> Result<(), Box<dyn std::error::Error>> {
+/// Creates table `users` of `users` rows in `store`, with an EVENT field
+/// `book`: 3% of users (i % 100 < 3) booked once, on day `book_day` + i % 5.
+pub fn users_table(
+    store: &Store,
+    users: u32,
+    book_day: Day,
+) -> Result<(), Box<dyn std::error::Error>> {
     let schema = Schema {
         fields: vec![
             FieldDef::new("age", FieldKind::Int),
             FieldDef::new("city", FieldKind::Enum),
+            FieldDef::new("book", FieldKind::Event),
         ],
     };
     store.create_table("users", &schema)?;
@@ -113,11 +120,23 @@ pub fn users_table(store: &Store, users: u32) -> Result<(), Box<dyn std::error::
         UsersCsv::new(users),
         &ImportOptions::default(),
     )?;
+    let mut events = String::from("user_id,event,day,count\n");
+    for i in (0..users).filter(|i| i % 100 < 3) {
+        let day = segdb_engine::date::format_iso_day(book_day + (i % 5) as Day);
+        events.push_str(&format!("{},book,{day},1\n", user_id(i)));
+    }
+    store.import(
+        "users",
+        ImportFormat::Events,
+        events.as_bytes(),
+        &ImportOptions::default(),
+    )?;
     Ok(())
 }
 
 /// Campaign [`CAMPAIGN`] over every user of `users` (variants `a` and `b`
-/// weighted 1:1, a 10% hold-out, no cap), its run 1 started at `now` and
+/// weighted 1:1, a 10% hold-out, no cap, goal `did(book, 7 days after
+/// send)`), its run 1 started at `now` and
 /// delivered to every assigned user through [`AcceptAll`], checkpointed.
 /// Returns the campaigns' store and the delivery log (both opened in
 /// `root`, the store's directory).
@@ -135,7 +154,8 @@ pub fn delivered_campaign(
             {"name": "a", "weight": 1, "template": "Spring sale"},
             {"name": "b", "weight": 1, "template": "Spring sale: 20% off"}
         ],
-        "holdout": 0.1, "kind": "marketing", "schedule": "now"
+        "holdout": 0.1, "kind": "marketing", "schedule": "now",
+        "goal": "did(book, 7 days after send)"
     }))?;
     let ann = Actor::new("bench", Role::Write);
     let sched = Actor::new("scheduler", Role::Admin);

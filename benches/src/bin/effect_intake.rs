@@ -36,7 +36,7 @@ use segdb_benches::effects_fixture::{
     delivered_campaign, json_line, rss_mib, user_id, users_table, CAMPAIGN,
 };
 use segdb_campaigns::deliver::DeliveryLog;
-use segdb_campaigns::effects::{attribute, intake, parse_lines, Effect, EffectLine};
+use segdb_campaigns::effects::{attribute, day_of, intake, parse_lines, Effect, EffectLine};
 use segdb_campaigns::CampaignStore;
 use segdb_engine::Store;
 
@@ -142,7 +142,7 @@ fn ms(d: Duration) -> f64 {
 fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&a.dir)?;
     let store = Arc::new(Store::open(&a.dir)?);
-    users_table(&store, a.users)?;
+    users_table(&store, a.users, day_of(NOW))?;
     let (campaigns, log) = delivered_campaign(&store, &a.dir, NOW)?;
     let c = campaigns.get(CAMPAIGN)?;
     let frozen = campaigns.load_run(CAMPAIGN, 1)?;
