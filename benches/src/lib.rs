@@ -1,1 +1,2 @@
 //! Benchmarks of segdb.
+pub mod effects_fixture;
