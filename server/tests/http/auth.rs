@@ -87,7 +87,7 @@ fn tokens_and_roles() {
     let reader = server.client(Some("r-secret"));
     let listed = reader.query("CALL procedures()").unwrap();
     let rows = listed["rows"].as_array().unwrap().clone();
-    assert_eq!(rows.len(), 6, "{listed}");
+    assert_eq!(rows.len(), 7, "{listed}");
     for r in &rows {
         assert_eq!(r[3], json!("read"), "{r}");
     }

@@ -124,6 +124,7 @@ pub(crate) fn segments_and_calls(store: &Path, data: &Data, dir: &Path) {
             "profile",
             "insight",
             "campaign_status",
+            "campaign_report",
             "procedures"
         ]
     );
