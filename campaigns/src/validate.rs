@@ -3,7 +3,7 @@
 //! against the table. The first problem is returned as a [`DefError`]
 //! naming the field; nothing is changed.
 
-use segdb_engine::date::{day_from_civil, Day};
+use segdb_engine::date::Day;
 use segdb_engine::{Expr, Store};
 
 use crate::audience::bind_audience;
@@ -299,77 +299,7 @@ fn check_schedule(schedule: &Schedule) -> Result<(), DefError> {
     }
 }
 
-/// `HH:MM` as minutes after midnight.
-pub fn parse_hh_mm(text: &str) -> Option<u32> {
-    let b = text.as_bytes();
-    if b.len() != 5 || b[2] != b':' {
-        return None;
-    }
-    let h: u32 = digits(&text[0..2])?;
-    let m: u32 = digits(&text[3..5])?;
-    (h < 24 && m < 60).then_some(h * 60 + m)
-}
-
-fn digits(s: &str) -> Option<u32> {
-    s.bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| s.parse().ok())?
-}
-
-/// An RFC 3339 time (`2026-12-24T09:00:00Z`, `…T09:00:00.5+01:00`) as
-/// seconds since 1970-01-01 UTC; on error, the byte span at fault.
-pub fn parse_rfc3339(text: &str) -> Result<i64, (usize, usize)> {
-    let b = text.as_bytes();
-    let bad = |s: usize, e: usize| Err((s.min(text.len()), e.min(text.len())));
-    if b.len() < 20 {
-        return bad(0, text.len());
-    }
-    let sep = |i: usize, c: &[u8]| c.contains(&b[i]);
-    if !sep(4, b"-") || !sep(7, b"-") || !sep(10, b"Tt ") || !sep(13, b":") || !sep(16, b":") {
-        return bad(0, 19);
-    }
-    let num = |s: usize, e: usize| text.get(s..e).and_then(digits);
-    let (Some(y), Some(mo), Some(d)) = (num(0, 4), num(5, 7), num(8, 10)) else {
-        return bad(0, 10);
-    };
-    let Some(day) = day_from_civil(y as i32, mo, d) else {
-        return bad(0, 10);
-    };
-    let (Some(h), Some(mi), Some(s)) = (num(11, 13), num(14, 16), num(17, 19)) else {
-        return bad(11, 19);
-    };
-    if h > 23 || mi > 59 || s > 60 {
-        return bad(11, 19);
-    }
-    let mut i = 19;
-    if b.get(i) == Some(&b'.') {
-        let start = i;
-        i += 1;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == start + 1 {
-            return bad(start, i);
-        }
-    }
-    let offset_secs: i64 = match &text[i..] {
-        "Z" | "z" => 0,
-        tz if tz.len() == 6 && (tz.starts_with('+') || tz.starts_with('-')) => {
-            let Some(m) = parse_hh_mm(&tz[1..]) else {
-                return bad(i, text.len());
-            };
-            let secs = i64::from(m) * 60;
-            if tz.starts_with('-') {
-                -secs
-            } else {
-                secs
-            }
-        }
-        _ => return bad(i, text.len()),
-    };
-    let secs = i64::from(day) * 86_400 + i64::from(h * 3600 + mi * 60 + s.min(59));
-    Ok(secs - offset_secs)
-}
+pub use segdb_engine::date::{parse_hh_mm, parse_rfc3339};
 
 /// Whether `name` is a valid campaign or variant name (the rules of
 /// segment names): letters, digits and `_`, not starting with a digit, at

@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 
 use rustc_hash::{FxHashMap, FxHashSet};
-use segdb_storage_format::date::parse_iso_day;
+use segdb_storage_format::date::{format_iso_day, parse_iso_day, parse_rfc3339, today, Day};
 use serde_json::{Map, Value};
 
 use super::op::{Batch, Op, SetValue};
@@ -21,8 +21,8 @@ pub const INGEST_SOURCE: &str = "ingest batch";
 const MAX_ID_LEN: usize = segdb_storage_format::dictionary::MAX_ID_LEN;
 
 /// The keys a line may hold.
-const KEYS: [&str; 9] = [
-    "id", "set", "add", "remove", "clear", "event", "delete", "day", "count",
+const KEYS: [&str; 10] = [
+    "id", "set", "add", "remove", "clear", "event", "delete", "day", "at", "count",
 ];
 const OPERATIONS: [&str; 6] = ["set", "add", "remove", "clear", "event", "delete"];
 
@@ -36,7 +36,10 @@ const OPERATIONS: [&str; 6] = ["set", "add", "remove", "clear", "event", "delete
 ///   each with a non-empty list of non-empty strings.
 /// - `{"id":"u1","clear":["contract_end_days"]}`: any fields.
 /// - `{"id":"u1","event":"search","day":"2026-11-22","count":2}`: an EVENT
-///   field, an ISO day and a positive count (1 if left out).
+///   field, an ISO day and a positive count (1 if left out). The day may
+///   be given as the event's time instead, `"at":"2026-11-22T10:00:00Z"`
+///   (RFC 3339; its UTC day counts), or both if they agree; with neither,
+///   the day is today's (UTC, the server's clock).
 /// - `{"id":"u9","delete":true}`.
 ///
 /// Every line holds `id` (a non-empty string of at most 1,024 bytes) and
@@ -257,7 +260,7 @@ impl Parser<'_> {
             }
         };
         if op != "event" {
-            for k in ["day", "count"] {
+            for k in ["day", "at", "count"] {
                 if obj.contains_key(k) {
                     return Err(bad(k, format!("`{k}` belongs to an `event` operation")));
                 }
@@ -451,15 +454,52 @@ impl Parser<'_> {
             ));
         }
         let day = match obj.get("day") {
-            None => return Err(bad("day", "missing: an event needs its day (YYYY-MM-DD)")),
-            Some(Value::String(s)) => parse_iso_day(s)
-                .ok_or_else(|| bad("day", format!("`{s}` is not a date (YYYY-MM-DD)")))?,
+            None => None,
+            Some(Value::String(s)) => Some(
+                parse_iso_day(s)
+                    .ok_or_else(|| bad("day", format!("`{s}` is not a date (YYYY-MM-DD)")))?,
+            ),
             Some(other) => {
                 return Err(bad(
                     "day",
                     format!("{} is not a date (a string YYYY-MM-DD)", show(other)),
                 ))
             }
+        };
+        let at_day = match obj.get("at") {
+            None => None,
+            Some(Value::String(s)) => {
+                let secs = parse_rfc3339(s).map_err(|_| {
+                    bad(
+                        "at",
+                        format!("`{s}` is not an RFC 3339 time such as 2026-11-22T10:00:00Z"),
+                    )
+                })?;
+                Some(secs.div_euclid(86_400) as Day)
+            }
+            Some(other) => {
+                return Err(bad(
+                    "at",
+                    format!(
+                        "{} is not a time (a string such as 2026-11-22T10:00:00Z)",
+                        show(other)
+                    ),
+                ))
+            }
+        };
+        let day = match (day, at_day) {
+            (Some(d), Some(a)) if d != a => {
+                return Err(bad(
+                    "day",
+                    format!(
+                        "`{}` is not the day of `at` ({}): give one, or both alike",
+                        format_iso_day(d),
+                        format_iso_day(a)
+                    ),
+                ))
+            }
+            (Some(d), _) | (None, Some(d)) => d,
+            (None, None) => today(),
         };
         let count = match obj.get("count") {
             None => 1,

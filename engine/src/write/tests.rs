@@ -322,3 +322,32 @@ proptest! {
         let _ = Batch::decode(&versioned);
     }
 }
+
+#[test]
+fn an_events_day_comes_from_day_or_at_or_today() {
+    use segdb_storage_format::date::{parse_iso_day, today};
+    let schema = Schema {
+        fields: vec![FieldDef::new("search", FieldKind::Event)],
+    };
+    let day = |line: &str| match &parse_batch(&schema, line).unwrap().ops[0] {
+        Op::Event { day, .. } => *day,
+        other => panic!("{other:?}"),
+    };
+    let d = |s| parse_iso_day(s).unwrap();
+    assert_eq!(
+        day(r#"{"id":"u1","event":"search","day":"2026-11-22"}"#),
+        d("2026-11-22")
+    );
+    // The UTC day of the time: 00:30 at +01:00 is the day before.
+    assert_eq!(
+        day(r#"{"id":"u1","event":"search","at":"2026-11-23T00:30:00+01:00"}"#),
+        d("2026-11-22")
+    );
+    assert_eq!(
+        day(r#"{"id":"u1","event":"search","at":"2026-11-22T23:59:59Z","day":"2026-11-22"}"#),
+        d("2026-11-22")
+    );
+    let before = today();
+    let got = day(r#"{"id":"u1","event":"search"}"#);
+    assert!(got == before || got == today(), "{got}");
+}

@@ -612,3 +612,39 @@ fn metrics_count_ingests() {
     );
     assert!(m.contains("# TYPE segdb_delta_bytes gauge"), "{m}");
 }
+
+#[test]
+fn an_events_time_gives_its_day_and_no_day_is_today() {
+    let (_dir, store) = empty_store();
+    let server = Server::start(&store, Settings::default());
+    let c = server.client(None);
+    c.query(PEOPLE).unwrap();
+    ingest_ok(
+        &c,
+        None,
+        "{\"id\":\"p1\",\"event\":\"visit\",\"at\":\"2026-11-20T23:30:00-01:00\",\"count\":3}\n\
+         {\"id\":\"p2\",\"event\":\"visit\",\"at\":\"2026-11-20T23:30:00Z\"}\n\
+         {\"id\":\"p3\",\"event\":\"visit\"}\n",
+    );
+    // 23:30 at -01:00 is 00:30 UTC the next day.
+    assert_eq!(n(&c, "count(visit, '2026-11-21'..'2026-11-21') = 3"), 1);
+    assert_eq!(n(&c, "count(visit, '2026-11-20'..'2026-11-20') = 1"), 1);
+    // No day, no time: today (UTC); `last 2 days` holds it even if the
+    // query runs just after midnight.
+    assert_eq!(
+        n(
+            &c,
+            "did(visit, last 2 days) AND NOT did(visit, '2026-11-20'..'2026-11-21')"
+        ),
+        1
+    );
+    let r = ingest_with(
+        &c,
+        "people",
+        None,
+        "{\"id\":\"p4\",\"event\":\"visit\",\"day\":\"2026-11-20\",\"at\":\"2026-11-21T10:00:00Z\"}",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("is not the day of `at`"), "{}", r.text());
+    assert_eq!(rows(&c), 3);
+}
