@@ -407,6 +407,23 @@ impl Store {
             .map(|op| t.row_of(op.id()))
             .collect::<Result<Vec<_>>>()?;
         rec.rows = Some((t.instance, rows));
+        self.ingest_keyed(table, rec, |rec| match &rec.rows {
+            Some((_, rows)) => day_counts::check_day_counts(&t, rec.ops(), rows),
+            None => Ok(()),
+        })
+    }
+
+    /// Writes `rec` under its idempotency key: a retry of a key already
+    /// applied is acknowledged again (counted as a duplicate); else
+    /// `check` runs, then the record is made durable and applied, and a
+    /// failure forgets the key so that the retry can be applied.
+    pub(crate) fn ingest_keyed(
+        &self,
+        table: &str,
+        rec: payload::Record,
+        check: impl FnOnce(&payload::Record) -> Result<()>,
+    ) -> Result<IngestAck> {
+        let live = self.live();
         let key = rec.idempotency_key().cloned();
         if let Some(k) = &key {
             if let Some(ack) = lock(&live.keys).begin(table, k, rec.hash)? {
@@ -414,11 +431,8 @@ impl Store {
                 return Ok(ack);
             }
         }
-        let checked = match &rec.rows {
-            Some((_, rows)) => day_counts::check_day_counts(&t, rec.ops(), rows),
-            None => Ok(()),
-        };
-        let result = checked.and_then(|()| self.ingest_durable(rec));
+        let operations = rec.operations();
+        let result = check(&rec).and_then(|()| self.ingest_durable(rec));
         if let Some(k) = &key {
             if result.is_err() {
                 lock(&live.keys).forget_failed(table, k);

@@ -60,34 +60,12 @@ impl Store {
         };
         let record = RowsRecord::new(field, change, w.idempotency_key.clone(), &w.rows);
         let rec = payload::Record::new(table, t.schema(), payload::Change::Rows(record));
-        let key = w.idempotency_key.clone();
-        if let Some(k) = &key {
-            if let Some(ack) = lock(&live.keys).begin(table, k, rec.hash)? {
-                live.counters
-                    .duplicates
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return Ok(ack);
-            }
-        }
-        let checked = match &w.change {
+        self.ingest_keyed(table, rec, |_| match &w.change {
             RowsChange::AddEvent { day, count, .. } => {
                 check_day_counts(&t, field, *day, *count, &w.rows, w.change.field())
             }
             _ => Ok(()),
-        };
-        let operations = rec.operations();
-        let result = checked.and_then(|()| self.ingest_durable(rec));
-        if let Some(k) = &key {
-            if result.is_err() {
-                lock(&live.keys).forget_failed(table, k);
-            }
-        }
-        if result.is_ok() {
-            use std::sync::atomic::Ordering::Relaxed;
-            live.counters.batches.fetch_add(1, Relaxed);
-            live.counters.operations.fetch_add(operations, Relaxed);
-        }
-        result
+        })
     }
 }
 

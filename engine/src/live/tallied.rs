@@ -106,27 +106,6 @@ impl Store {
         };
         let record = TalliedRecord::new(w.idempotency_key.clone(), adds, w.tallies.clone());
         let rec = payload::Record::new(table, t.schema(), payload::Change::Tallied(record));
-        let key = w.idempotency_key.clone();
-        if let Some(k) = &key {
-            if let Some(ack) = lock(&live.keys).begin(table, k, rec.hash)? {
-                live.counters
-                    .duplicates
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return Ok(ack);
-            }
-        }
-        let operations = rec.operations();
-        let result = self.ingest_durable(rec);
-        if let Some(k) = &key {
-            if result.is_err() {
-                lock(&live.keys).forget_failed(table, k);
-            }
-        }
-        if result.is_ok() {
-            use std::sync::atomic::Ordering::Relaxed;
-            live.counters.batches.fetch_add(1, Relaxed);
-            live.counters.operations.fetch_add(operations, Relaxed);
-        }
-        result
+        self.ingest_keyed(table, rec, |_| Ok(()))
     }
 }

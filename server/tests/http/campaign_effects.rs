@@ -10,26 +10,12 @@
 //! normal density, not by the server's erfc).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
 
 use segdb_campaigns::deliver::receiver::{Answer, Receiver, Request};
 use serde_json::{json, Value};
 
-use super::campaigns::{act, create, def, server, show, status, ANN, READER, ROOT};
+use super::campaigns::{act, create, def, server, status, wait_state, ANN, READER, ROOT};
 use super::*;
-
-#[track_caller]
-fn wait_state(s: &Server, name: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let c = show(s, name);
-        if c["state"] == want {
-            return c;
-        }
-        assert!(Instant::now() < deadline, "never {want}: {c}");
-        std::thread::yield_now();
-    }
-}
 
 /// Per variant, the users the receiver accepted a message for.
 fn delivered(requests: &[Request]) -> BTreeMap<String, BTreeSet<String>> {
