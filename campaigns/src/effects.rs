@@ -110,6 +110,18 @@ pub fn parse_lines(text: &str) -> Result<Vec<EffectLine>, LineError> {
     Ok(out)
 }
 
+/// A time as `YYYY-MM-DDTHH:MM:SSZ`.
+fn time_text(at: i64) -> String {
+    let s = at.rem_euclid(86_400);
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        segdb_engine::date::format_iso_day(day_of(at)),
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
 /// At most 40 characters of a client's text, for an error message.
 fn cut(s: &str) -> String {
     match s.char_indices().nth(40) {
@@ -313,10 +325,17 @@ impl CampaignStore {
     }
 }
 
-/// Takes a batch of effect lines for campaign `name`: parsed (the first
-/// bad line refuses the batch), attributed, and written to the campaign's
-/// table as one durable, idempotent engine write (the key is the
-/// client's `Idempotency-Key`, kept apart from other writes' keys).
+/// How far an effect's time may lie before the campaign's creation or
+/// after now (clocks differ): a day, in seconds.
+pub const AT_SLACK: i64 = 86_400;
+
+/// Takes a batch of effect lines for campaign `name` at `now` (seconds
+/// since 1970-01-01 UTC): parsed (the first bad line refuses the batch;
+/// so does a time more than [`AT_SLACK`] before the campaign was created
+/// or after `now`, which bounds the days a campaign's tallies span),
+/// attributed, and written to the campaign's table as one durable,
+/// idempotent engine write (the key is the client's `Idempotency-Key`,
+/// kept apart from other writes' keys).
 pub fn intake(
     store: &segdb_engine::Store,
     campaigns: &CampaignStore,
@@ -324,9 +343,29 @@ pub fn intake(
     name: &str,
     text: &str,
     key: Option<&str>,
+    now: i64,
 ) -> Result<IntakeAnswer, IntakeError> {
     let c = campaigns.get(name)?;
     let lines = parse_lines(text).map_err(IntakeError::Line)?;
+    let (first, last) = (c.created_at - AT_SLACK, now + AT_SLACK);
+    if let Some(i) = lines.iter().position(|l| l.at < first || l.at > last) {
+        // Line numbers count blank lines: find the line's own number.
+        let line = text
+            .lines()
+            .enumerate()
+            .filter(|(_, t)| !t.trim().is_empty())
+            .nth(i)
+            .map_or(i + 1, |(n, _)| n + 1);
+        return Err(IntakeError::Line(LineError {
+            line,
+            message: format!(
+                "`at` is {}, outside the campaign's time: from a day before it was created ({}) to a day after now ({})",
+                time_text(lines[i].at),
+                time_text(c.created_at),
+                time_text(now)
+            ),
+        }));
+    }
     let runs = campaigns.run_groups(&c, log)?;
     let table = store.table(&c.def.table)?;
     let key = key.map(|k| format!("effects/{}/{k}", c.id));

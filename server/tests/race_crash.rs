@@ -155,19 +155,25 @@ fn a_copy_race_survives_kill_9_in_its_window_and_after() {
     }
     // Its users click: b's most (every other), a's and c's every tenth.
     let (first, _) = batches(&rx.accepted());
+    // Now, as an RFC 3339 time (the server's clock is the real one).
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let at = format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        segdb_engine::date::format_iso_day(secs.div_euclid(86_400) as i32),
+        secs.rem_euclid(86_400) / 3600,
+        secs.rem_euclid(3600) / 60,
+        secs.rem_euclid(60)
+    );
     let mut lines = Vec::new();
     for (v, msgs) in &first {
         for (i, (u, _)) in msgs.iter().enumerate() {
-            lines.push(
-                json!({"id": u, "effect": "delivered", "at": "2026-12-05T00:00:00Z", "run": 1})
-                    .to_string(),
-            );
+            lines.push(json!({"id": u, "effect": "delivered", "at": at, "run": 1}).to_string());
             let every = if v == "b" { 2 } else { 10 };
             if i % every == 0 {
-                lines.push(
-                    json!({"id": u, "effect": "clicked", "at": "2026-12-05T00:00:00Z", "run": 1})
-                        .to_string(),
-                );
+                lines.push(json!({"id": u, "effect": "clicked", "at": at, "run": 1}).to_string());
             }
         }
     }

@@ -197,8 +197,16 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
                     let n = (effects - i * batch as u64).min(batch as u64) as usize;
                     let text = batch_text(&mut rng, n, &sent, &apart, &mut lines);
                     let t0 = Instant::now();
-                    let ans = intake(&store, &campaigns, Some(&log), CAMPAIGN, &text, None)
-                        .map_err(|e| format!("intake: {e:?}"))?;
+                    let ans = intake(
+                        &store,
+                        &campaigns,
+                        Some(&log),
+                        CAMPAIGN,
+                        &text,
+                        None,
+                        NOW + 4 * 86_400,
+                    )
+                    .map_err(|e| format!("intake: {e:?}"))?;
                     lat.push(t0.elapsed());
                     attributed += ans.attributed;
                     unattributed += ans.unattributed;

@@ -53,6 +53,7 @@ pub async fn intake(
             &n,
             text,
             key.as_deref(),
+            st.campaigns.clock.now(),
         )
         .map_err(|e| match e {
             IntakeError::Line(l) => ApiError::bad_request(

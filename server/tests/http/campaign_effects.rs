@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use segdb_campaigns::deliver::receiver::{Answer, Receiver, Request};
 use serde_json::{json, Value};
 
-use super::campaigns::{act, create, def, server, status, wait_state, ANN, READER, ROOT};
+use super::campaigns::{act, create, def, server, status, wait_state, ANN, NOW, READER, ROOT};
 use super::*;
 
 /// Per variant, the users the receiver accepted a message for.
@@ -181,6 +181,8 @@ fn reported_effects_make_the_report_and_retargeting_segments() {
     lines.push(line("nobody-1", "opened", "2026-12-05T13:00:00Z"));
     *counted.unattributed.entry("opened".into()).or_default() += 1;
 
+    // The effects come in over the next two days.
+    s.state.campaigns.set_clock(NOW + 2 * 86_400);
     // Posted in three batches, out of order; the second is retried.
     let mut order: Vec<String> = lines.clone();
     order.reverse();
@@ -224,6 +226,24 @@ fn reported_effects_make_the_report_and_retargeting_segments() {
         e["error"]["message"].as_str().unwrap().contains("bounced"),
         "{e}"
     );
+    assert_eq!(status(&get(&c, "/v1/campaigns/spring/report"), 200), before);
+    // So does a time from before the campaign or after tomorrow.
+    for at in ["2026-12-03T09:59:59Z", "2026-12-08T10:00:01Z"] {
+        let late = format!(
+            "{}\n\n{}",
+            line("u1", "clicked", "2026-12-05T12:00:00Z"),
+            line("u2", "clicked", at)
+        );
+        let e = status(&fx("late", &late), 400);
+        assert_eq!(e["error"]["line"], 3, "{e}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("outside the campaign's time"),
+            "{e}"
+        );
+    }
     assert_eq!(status(&get(&c, "/v1/campaigns/spring/report"), 200), before);
     status(
         &c.request(
