@@ -60,6 +60,7 @@ fn an_added_field_reads_as_null_until_written() {
                 sensitive: true,
                 category: Some("contact".into()),
                 closed: false,
+                catalog: Default::default(),
             },
         )
         .unwrap();
@@ -152,6 +153,7 @@ fn every_kind_may_be_sensitive() {
             sensitive: true,
             category: Some("finance".into()),
             closed: false,
+            catalog: Default::default(),
         };
         s.add_field("users", f).unwrap();
     }
@@ -181,6 +183,7 @@ fn bad_added_fields_are_refused() {
             sensitive: true,
             category: Some("two words".into()),
             closed: false,
+            catalog: Default::default(),
         },
     ];
     for f in bad {
