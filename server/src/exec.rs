@@ -706,7 +706,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let schema = Schema {
-            fields: vec![segdb_engine::FieldDef::new("city", FieldKind::Enum)],
+            fields: vec![segdb_engine::FieldDef::new(
+                "city",
+                segdb_engine::FieldKind::Enum,
+            )],
         };
         store.create_table("users", &schema).unwrap();
         let create = "CREATE CAMPAIGN c ON users AUDIENCE WHERE city = 'a' \
