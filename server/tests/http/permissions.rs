@@ -449,7 +449,7 @@ fn a_sensitive_int_needs_an_admin_or_a_key_that_lists_it() {
         .unwrap()
         .iter()
         .find(|r| r[0] == "salary")
-        .cloned();
+        .map(|r| json!(r.as_array().unwrap()[..6]));
     assert_eq!(
         row,
         Some(json!(["salary", "INT", true, "finance", null, null]))
