@@ -166,6 +166,7 @@ impl TableNames {
                         sensitive: f.sensitive,
                         category: f.category.clone(),
                         closed: f.closed,
+                        catalog: Default::default(),
                     })
                     .collect(),
             },

@@ -11,13 +11,14 @@ pub mod segment;
 
 pub use expr::{CmpOp, DayRange, Expr};
 pub use schema::{
-    is_system_name, FieldDef, FieldKind, Schema, ID_COLUMN, MAX_FIELDS, MAX_VALUE_LEN,
-    SYSTEM_FIELD_PREFIX,
+    is_system_name, CatalogChange, FieldCatalog, FieldDef, FieldKind, FieldSource, Schema,
+    ID_COLUMN, MAX_FIELDS, MAX_VALUE_LEN, SYSTEM_FIELD_PREFIX,
 };
 pub use segdb_storage_format::date;
 mod block_names;
 pub mod cancel;
 pub mod check;
+mod coverage;
 pub mod csv;
 pub mod error;
 pub mod eval;

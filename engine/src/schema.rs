@@ -66,6 +66,129 @@ pub struct FieldDef {
     /// another is an error (`name ENUM CLOSED`), not a new value.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub closed: bool,
+    /// What the catalog says of it besides its category: description,
+    /// owner, source, and when it was last written.
+    #[serde(default, skip_serializing_if = "FieldCatalog::is_default")]
+    pub catalog: FieldCatalog,
+}
+
+/// Where a field's values come from (README, "The field catalog").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldSource {
+    /// Loaded by imports: what a field is unless someone says otherwise
+    /// (every field made by CREATE TABLE or ALTER TABLE … ADD starts so).
+    #[default]
+    Imported,
+    /// Written by real-time ingest.
+    Realtime,
+    /// Computed by a rule over other fields (a derived tag): set by the
+    /// statement that creates such a field, never by ALTER FIELD.
+    Derived,
+    /// Kept by hand.
+    Manual,
+    /// Scores written by models outside the database.
+    Predictive,
+}
+
+impl FieldSource {
+    /// Every source, in the order the catalog documents them.
+    pub const ALL: [FieldSource; 5] = [
+        FieldSource::Imported,
+        FieldSource::Realtime,
+        FieldSource::Derived,
+        FieldSource::Manual,
+        FieldSource::Predictive,
+    ];
+
+    /// Its name (`imported`, `realtime`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldSource::Imported => "imported",
+            FieldSource::Realtime => "realtime",
+            FieldSource::Derived => "derived",
+            FieldSource::Manual => "manual",
+            FieldSource::Predictive => "predictive",
+        }
+    }
+
+    /// Parses a source name, case-insensitively (`real-time` and
+    /// `real_time` are `realtime`).
+    pub fn parse(s: &str) -> Option<FieldSource> {
+        let s = s.to_ascii_lowercase().replace(['-', '_'], "");
+        FieldSource::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    fn is_imported(&self) -> bool {
+        *self == FieldSource::Imported
+    }
+}
+
+/// A field's catalog entry (besides [`FieldDef::category`], which
+/// permissions also use).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldCatalog {
+    /// What the field means, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Who answers for it (a team, a person).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Where its values come from.
+    #[serde(default, skip_serializing_if = "FieldSource::is_imported")]
+    pub source: FieldSource,
+    /// When a write last touched it, in milliseconds since the Unix epoch:
+    /// the commit of an import that had it as a column, or a real-time
+    /// batch that changed it (kept in memory while the batch is in the
+    /// live delta, durable from the flush that writes it into a part).
+    /// `None`: never written since the catalog existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_written_ms: Option<u64>,
+}
+
+impl FieldCatalog {
+    /// Whether nothing is set.
+    pub fn is_default(&self) -> bool {
+        *self == FieldCatalog::default()
+    }
+}
+
+/// A change of catalog entries (`ALTER TABLE t ALTER FIELD f SET …`):
+/// `None` leaves an entry as it is; an empty string clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogChange {
+    /// The new description.
+    pub description: Option<String>,
+    /// The new category.
+    pub category: Option<String>,
+    /// The new owner.
+    pub owner: Option<String>,
+    /// The new source.
+    pub source: Option<FieldSource>,
+}
+
+impl CatalogChange {
+    /// Applies the change to `field`.
+    pub fn apply(&self, field: &mut FieldDef) {
+        let set = |slot: &mut Option<String>, v: &Option<String>| {
+            if let Some(v) = v {
+                *slot = (!v.is_empty()).then(|| v.clone());
+            }
+        };
+        set(&mut field.catalog.description, &self.description);
+        set(&mut field.category, &self.category);
+        set(&mut field.catalog.owner, &self.owner);
+        if let Some(s) = self.source {
+            field.catalog.source = s;
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl FieldDef {
@@ -77,6 +200,7 @@ impl FieldDef {
             sensitive: false,
             category: None,
             closed: false,
+            catalog: FieldCatalog::default(),
         }
     }
 
@@ -154,5 +278,13 @@ impl Schema {
             return None;
         }
         self.field_index(name)
+    }
+
+    /// Marks field `i` as written at `ms` (the later time wins).
+    pub(crate) fn stamp_written(&mut self, i: usize, ms: u64) {
+        if let Some(f) = self.fields.get_mut(i) {
+            let t = &mut f.catalog.last_written_ms;
+            *t = Some(t.map_or(ms, |old| old.max(ms)));
+        }
     }
 }

@@ -132,6 +132,20 @@ impl Table {
                 sensitive: f.sensitive,
                 category: f.category.clone(),
                 closed: f.closed,
+                catalog: crate::schema::FieldCatalog {
+                    description: f.description.clone(),
+                    owner: f.owner.clone(),
+                    source: match &f.source {
+                        None => Default::default(),
+                        Some(s) => crate::schema::FieldSource::parse(s).ok_or_else(|| {
+                            EngineError::InvalidSchema(format!(
+                                "field `{}` has unknown source `{s}`",
+                                f.name
+                            ))
+                        })?,
+                    },
+                    last_written_ms: f.last_written_ms,
+                },
             });
             values.push(ValueDict::new(f.values.clone()));
         }
@@ -250,14 +264,7 @@ impl Table {
                 .fields
                 .iter()
                 .zip(&self.values)
-                .map(|(f, v)| FieldManifest {
-                    name: f.name.clone(),
-                    kind: f.kind.as_str().to_owned(),
-                    sensitive: f.sensitive,
-                    category: f.category.clone(),
-                    closed: f.closed,
-                    values: v.values().to_vec(),
-                })
+                .map(|(f, v)| field_manifest(f, v.values().to_vec()))
                 .collect(),
             num_rows: self.num_rows,
             parts: self
@@ -486,5 +493,23 @@ impl Table {
                 table: self.name.clone(),
                 field: name.to_owned(),
             })
+    }
+}
+
+/// The manifest entry of field `f` with `values`.
+pub(crate) fn field_manifest(f: &FieldDef, values: Vec<String>) -> FieldManifest {
+    let c = &f.catalog;
+    FieldManifest {
+        name: f.name.clone(),
+        kind: f.kind.as_str().to_owned(),
+        sensitive: f.sensitive,
+        category: f.category.clone(),
+        closed: f.closed,
+        values,
+        description: c.description.clone(),
+        owner: c.owner.clone(),
+        source: (c.source != crate::schema::FieldSource::Imported)
+            .then(|| c.source.as_str().to_owned()),
+        last_written_ms: c.last_written_ms,
     }
 }

@@ -60,6 +60,7 @@ fn an_added_field_reads_as_null_until_written() {
                 sensitive: true,
                 category: Some("contact".into()),
                 closed: false,
+                catalog: Default::default(),
             },
         )
         .unwrap();
@@ -152,6 +153,7 @@ fn every_kind_may_be_sensitive() {
             sensitive: true,
             category: Some("finance".into()),
             closed: false,
+            catalog: Default::default(),
         };
         s.add_field("users", f).unwrap();
     }
@@ -181,6 +183,7 @@ fn bad_added_fields_are_refused() {
             sensitive: true,
             category: Some("two words".into()),
             closed: false,
+            catalog: Default::default(),
         },
     ];
     for f in bad {
@@ -301,4 +304,69 @@ fn tables_cannot_take_the_names_of_the_stores_own_files() {
     assert_eq!(before, after);
     // Names that only contain them are fine.
     s.create_table("wal_events", &schema).unwrap();
+}
+
+#[test]
+fn catalog_entries_are_set_kept_across_a_reopen_and_imports_stamp_what_they_write() {
+    use segdb_engine::{CatalogChange, FieldSource};
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let field = |s: &Store, name: &str| {
+        s.table("users")
+            .unwrap()
+            .schema()
+            .field(name)
+            .cloned()
+            .unwrap()
+    };
+    let imported_at = field(&s, "age").catalog.last_written_ms;
+    assert!(imported_at.is_some());
+    s.set_field_catalog(
+        "users",
+        "city",
+        &CatalogChange {
+            description: Some("Where they live".into()),
+            category: Some("geo".into()),
+            owner: Some("crm".into()),
+            source: Some(FieldSource::Predictive),
+        },
+    )
+    .unwrap();
+    // Only what is given changes; an empty string clears.
+    s.set_field_catalog(
+        "users",
+        "city",
+        &CatalogChange {
+            owner: Some(String::new()),
+            ..CatalogChange::default()
+        },
+    )
+    .unwrap();
+    // No field is made derived by hand; an unknown field is an error.
+    let derived = CatalogChange {
+        source: Some(FieldSource::Derived),
+        ..CatalogChange::default()
+    };
+    assert!(s.set_field_catalog("users", "city", &derived).is_err());
+    assert!(s
+        .set_field_catalog("users", "nope", &CatalogChange::default())
+        .is_err());
+    // An import of `city` alone stamps `city`, not `age`.
+    import(&s, "user_id,city\nu4,c3\n");
+    let city_at = field(&s, "city").catalog.last_written_ms;
+    assert!(city_at >= imported_at);
+    drop(s);
+    let s = Store::open(dir.path()).unwrap();
+    let city = field(&s, "city");
+    assert_eq!(city.catalog.description.as_deref(), Some("Where they live"));
+    assert_eq!(city.category.as_deref(), Some("geo"));
+    assert_eq!(city.catalog.owner, None);
+    assert_eq!(city.catalog.source, FieldSource::Predictive);
+    assert_eq!(city.catalog.last_written_ms, city_at);
+    assert_eq!(field(&s, "age").catalog.last_written_ms, imported_at);
+    // Coverage counts: 4 cities, 2 ages.
+    let t = s.table("users").unwrap();
+    assert_eq!(t.rows_with_value("city").unwrap(), 4);
+    assert_eq!(t.rows_with_value("age").unwrap(), 2);
+    assert_eq!(count(&s, &not_null("age")), 2);
 }

@@ -415,6 +415,8 @@ pub enum StatementKind {
     CreateTable(CreateTable),
     /// `ALTER TABLE t ADD name KIND [SENSITIVE] [CATEGORY c]`.
     AlterTable(AlterTable),
+    /// `ALTER TABLE t ALTER FIELD f SET DESCRIPTION '…' CATEGORY '…' …`.
+    AlterField(AlterField),
     /// `DROP TABLE t`: the table's name.
     DropTable(Ident),
     /// `SHOW TABLES`.
@@ -659,6 +661,51 @@ pub struct AlterTable {
     pub table: Ident,
     /// The field it gains.
     pub field: FieldDecl,
+}
+
+/// `ALTER TABLE table ALTER FIELD field SET item 'text' [item 'text' …]`:
+/// a change of the field's catalog entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlterField {
+    /// The table.
+    pub table: Ident,
+    /// The field.
+    pub field: Ident,
+    /// The entries set, in the order written (each at most once).
+    pub set: Vec<(CatalogItem, StrLit)>,
+}
+
+/// A catalog entry ALTER FIELD … SET may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CatalogItem {
+    /// `DESCRIPTION`
+    Description,
+    /// `CATEGORY`
+    Category,
+    /// `OWNER`
+    Owner,
+    /// `SOURCE`
+    Source,
+}
+
+impl CatalogItem {
+    /// Every item.
+    pub const ALL: [CatalogItem; 4] = [
+        CatalogItem::Description,
+        CatalogItem::Category,
+        CatalogItem::Owner,
+        CatalogItem::Source,
+    ];
+
+    /// Its keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            CatalogItem::Description => "DESCRIPTION",
+            CatalogItem::Category => "CATEGORY",
+            CatalogItem::Owner => "OWNER",
+            CatalogItem::Source => "SOURCE",
+        }
+    }
 }
 
 /// One field of a CREATE TABLE or ALTER TABLE … ADD.

@@ -183,6 +183,15 @@ pub enum Statement {
         /// The field (its name is new in the table).
         field: FieldDef,
     },
+    /// A change of a field's catalog entries.
+    AlterField {
+        /// The table (it exists).
+        table: String,
+        /// The field (a user field of the table).
+        field: String,
+        /// What changes.
+        change: segdb_engine::CatalogChange,
+    },
     /// A table to delete, with all its rows.
     DropTable {
         /// The table (it exists).
@@ -310,6 +319,7 @@ pub fn bind(
         }
         ast::StatementKind::CreateTable(create) => bind_create_table(create, source),
         ast::StatementKind::AlterTable(alter) => bind_alter_table(alter, source, catalog),
+        ast::StatementKind::AlterField(alter) => schema::bind_alter_field(alter, source, catalog),
         ast::StatementKind::DropTable(name) => {
             table_schema(name, source, catalog)?;
             let on_it: Vec<String> = catalog

@@ -331,6 +331,32 @@ impl Display for Statement {
                 write_field(f, field)?;
                 f.write_str(")")
             }
+            Statement::AlterField {
+                table,
+                field,
+                change,
+            } => {
+                f.write_str("(alter-field ")?;
+                write_name(f, table)?;
+                f.write_str(" ")?;
+                write_name(f, field)?;
+                let texts = [
+                    ("description", &change.description),
+                    ("category", &change.category),
+                    ("owner", &change.owner),
+                ];
+                for (name, v) in texts {
+                    if let Some(v) = v {
+                        write!(f, " ({name} ")?;
+                        crate::print::write_quoted(f, v, '\'')?;
+                        f.write_str(")")?;
+                    }
+                }
+                if let Some(s) = change.source {
+                    write!(f, " (source {})", s.as_str())?;
+                }
+                f.write_str(")")
+            }
             Statement::DropTable { name } => {
                 f.write_str("(drop-table ")?;
                 write_name(f, name)?;

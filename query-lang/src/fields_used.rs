@@ -93,6 +93,7 @@ pub fn fields_used(stmt: &ast::Statement, catalog: &dyn Catalog) -> Vec<FieldUse
         }
         StatementKind::CreateTable(_)
         | StatementKind::AlterTable(_)
+        | StatementKind::AlterField(_)
         | StatementKind::DropTable(_)
         | StatementKind::ShowTables
         | StatementKind::ShowFields(_)

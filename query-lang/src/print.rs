@@ -6,16 +6,16 @@
 use std::fmt::{self, Display, Formatter};
 
 use crate::ast::{
-    AlterTable, Arg, Call, Compare, CreateSegment, CreateTable, DateLit, Expr, ExprKind, FieldDecl,
-    Ident, Insight, InsightClauses, IntLit, Literal, NumLit, Predicate, Select, SelectItem,
-    SelectItemKind, SortOrder, Statement, StatementKind, Value, Window,
+    AlterField, AlterTable, Arg, Call, Compare, CreateSegment, CreateTable, DateLit, Expr,
+    ExprKind, FieldDecl, Ident, Insight, InsightClauses, IntLit, Literal, NumLit, Predicate,
+    Select, SelectItem, SelectItemKind, SortOrder, Statement, StatementKind, Value, Window,
 };
 use crate::parse::is_reserved;
 
 mod campaign;
 
 /// Writes `text` in single quotes, doubling the quotes inside.
-fn write_quoted(f: &mut Formatter<'_>, text: &str, quote: char) -> fmt::Result {
+pub(crate) fn write_quoted(f: &mut Formatter<'_>, text: &str, quote: char) -> fmt::Result {
     let doubled: String = [quote, quote].iter().collect();
     write!(f, "{quote}{}{quote}", text.replace(quote, &doubled))
 }
@@ -292,9 +292,24 @@ impl Display for AlterTable {
     }
 }
 
+impl Display for AlterField {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ALTER TABLE {} ALTER FIELD {} SET",
+            self.table, self.field
+        )?;
+        for (item, value) in &self.set {
+            write!(f, " {} {value}", item.keyword())?;
+        }
+        Ok(())
+    }
+}
+
 impl Display for Statement {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match &self.kind {
+            StatementKind::AlterField(alter) => alter.fmt(f),
             StatementKind::Select(select) => select.fmt(f),
             StatementKind::CreateTable(create) => create.fmt(f),
             StatementKind::AlterTable(alter) => alter.fmt(f),

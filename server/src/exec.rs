@@ -2,6 +2,7 @@
 //! columns and rows.
 
 pub mod campaigns;
+pub mod catalog;
 mod insight;
 
 pub use insight::{bucket_label, COMPARE_COLUMNS, INSIGHT_COLUMNS};
@@ -9,8 +10,7 @@ pub use insight::{bucket_label, COMPARE_COLUMNS, INSIGHT_COLUMNS};
 use segdb_campaigns::deliver::DeliveryLog;
 use segdb_campaigns::{CampaignError, CampaignStore};
 use segdb_engine::{
-    date, AggregateValue, EngineError, Expr, FieldKind, GroupOrder, Schema, SegmentDef, Store,
-    Table,
+    date, AggregateValue, EngineError, Expr, GroupOrder, Schema, SegmentDef, Store, Table,
 };
 use segdb_query_lang::ast::CampaignGroup;
 use segdb_query_lang::{
@@ -92,7 +92,7 @@ pub fn took_effect(ran: &[segdb_query_lang::ast::Statement]) -> Option<String> {
         .filter_map(|(i, st)| {
             let what = match &st.kind {
                 K::CreateTable(_) => "CREATE TABLE",
-                K::AlterTable(_) => "ALTER TABLE",
+                K::AlterTable(_) | K::AlterField(_) => "ALTER TABLE",
                 K::DropTable(_) => "DROP TABLE",
                 K::CreateSegment(_) => "CREATE SEGMENT",
                 K::DropSegment(_) => "DROP SEGMENT",
@@ -323,38 +323,6 @@ fn show_tables(store: &Store) -> ResultSet {
     }
 }
 
-/// `SHOW FIELDS FROM t`: each user field's name, kind, sensitivity, and for
-/// ENUM and SET fields the number of values known (system fields are not
-/// listed).
-fn show_fields(table: &Table) -> ResultSet {
-    let rows = table
-        .schema()
-        .user_fields()
-        .map(|f| {
-            let (values, closed) = match f.kind {
-                FieldKind::Enum | FieldKind::Set => {
-                    (json!(table.field_values(&f.name).len()), json!(f.closed))
-                }
-                _ => (Value::Null, Value::Null),
-            };
-            vec![
-                json!(f.name),
-                json!(f.kind.as_str()),
-                json!(f.sensitive),
-                json!(f.category),
-                values,
-                closed,
-            ]
-        })
-        .collect();
-    ResultSet {
-        columns: ["field", "kind", "sensitive", "category", "values", "closed"]
-            .map(String::from)
-            .to_vec(),
-        rows,
-    }
-}
-
 /// `EXPLAIN`: one row per plan node, parents first, indented two spaces a
 /// level.
 fn explain(table: &Table, filter: &Expr) -> Result<ResultSet, ExecError> {
@@ -465,6 +433,33 @@ pub fn run_statement_as(
                 vec![json!(table), json!(field.name), json!(field.kind.as_str())],
             ))
         }
+        Statement::AlterField {
+            table,
+            field,
+            change,
+        } => {
+            let t = store.set_field_catalog(&table, &field, &change)?;
+            let def = t.schema().field(&field).cloned();
+            let c = def.as_ref().map(|d| d.catalog.clone()).unwrap_or_default();
+            Ok(one_row(
+                &[
+                    "table",
+                    "field",
+                    "description",
+                    "category",
+                    "owner",
+                    "source",
+                ],
+                vec![
+                    json!(table),
+                    json!(field),
+                    json!(c.description),
+                    json!(def.and_then(|d| d.category)),
+                    json!(c.owner),
+                    json!(c.source.as_str()),
+                ],
+            ))
+        }
         Statement::DropTable { name } => {
             store.drop_table(&name)?;
             Ok(one_row(&["dropped"], vec![json!(name)]))
@@ -491,7 +486,7 @@ pub fn run_statement_as(
         Statement::Call(call) => crate::procedures::call(store, &call, access),
         Statement::Insight(stmt) => insight::insight(store, &stmt),
         Statement::Compare(stmt) => insight::compare(store, &stmt),
-        Statement::ShowFields { table } => Ok(show_fields(&*store.table(&table)?)),
+        Statement::ShowFields { table } => catalog::show_fields(store, &*store.table(&table)?),
         Statement::Explain(sel) => explain(&*store.table(&sel.table)?, &sel.filter),
         Statement::Select(sel) => {
             let t = store.table(&sel.table)?;
@@ -711,7 +706,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let schema = Schema {
-            fields: vec![segdb_engine::FieldDef::new("city", FieldKind::Enum)],
+            fields: vec![segdb_engine::FieldDef::new(
+                "city",
+                segdb_engine::FieldKind::Enum,
+            )],
         };
         store.create_table("users", &schema).unwrap();
         let create = "CREATE CAMPAIGN c ON users AUDIENCE WHERE city = 'a' \

@@ -516,6 +516,25 @@ impl Listing {
                         .and_then(|n| schema.field(&n).cloned())
                         .is_some_and(|def| access.shows(table, &def))
                 });
+                // The catalog's users of each field: only the segments and
+                // campaigns the principal may see.
+                let col = |c: &str| r.columns.iter().position(|n| n == c);
+                for (c, segments) in [(col("segments"), true), (col("campaigns"), false)] {
+                    let Some(c) = c else { continue };
+                    for row in &mut r.rows {
+                        if let Some(serde_json::Value::Array(users)) = row.get_mut(c) {
+                            users.retain(|u| {
+                                u.as_str().is_some_and(|n| {
+                                    if segments {
+                                        access.check_segment(n, catalog).is_ok()
+                                    } else {
+                                        access.check_campaign(n, catalog).is_ok()
+                                    }
+                                })
+                            });
+                        }
+                    }
+                }
             }
             Listing::Segments => r
                 .rows
@@ -635,6 +654,7 @@ mod tests {
             sensitive,
             category: category.map(String::from),
             closed: false,
+            catalog: Default::default(),
         }
     }
 

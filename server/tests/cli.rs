@@ -129,7 +129,7 @@ fn demo_builds_once_then_answers() {
             .unwrap()
             .iter()
             .find(|r| r[0] == name)
-            .cloned()
+            .map(|r| serde_json::json!(r.as_array().unwrap()[..6]))
             .unwrap()
     };
     assert_eq!(

@@ -125,6 +125,20 @@ pub struct FieldManifest {
     /// Known values of an ENUM or SET field, by value id.
     #[serde(default)]
     pub values: Vec<String>,
+    /// The catalog: what the field means, in words…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// …who answers for it…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// …where its values come from (`imported`, `realtime`, `derived`,
+    /// `manual`, `predictive`; absent: `imported`)…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// …and when a committed write last touched it, in milliseconds since
+    /// the Unix epoch (absent: not since the catalog existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_written_ms: Option<u64>,
 }
 
 /// A live part.
@@ -273,6 +287,10 @@ mod tests {
                     category: None,
                     closed: true,
                     values: vec!["c000".into(), "c001".into()],
+                    description: Some("Where the user lives".into()),
+                    owner: Some("crm-team".into()),
+                    source: Some("predictive".into()),
+                    last_written_ms: Some(1_764_000_000_000),
                 }],
                 num_rows: 5,
                 parts: vec![PartManifest {
@@ -315,6 +333,22 @@ mod tests {
         assert_eq!(sample().encode()[8..12], 2u32.to_le_bytes());
         let decoded: Manifest = serde_json::from_str(&json).unwrap();
         assert_eq!(decoded, m);
+    }
+
+    #[test]
+    fn a_field_written_before_the_catalog_reads_with_no_catalog_entries() {
+        let old = r#"{"name":"city","kind":"ENUM","sensitive":false,"values":["a"]}"#;
+        let f: FieldManifest = serde_json::from_str(old).unwrap();
+        assert_eq!(f.description, None);
+        assert_eq!(f.owner, None);
+        assert_eq!(f.source, None);
+        assert_eq!(f.last_written_ms, None);
+        // And one without catalog entries is written as before.
+        let again = serde_json::to_string(&f).unwrap();
+        assert!(
+            !again.contains("description") && !again.contains("source"),
+            "{again}"
+        );
     }
 
     #[test]

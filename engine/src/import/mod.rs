@@ -149,6 +149,8 @@ struct Session<'s> {
     finished_shards: Vec<u32>,
     /// The shard of the last row id created.
     last_new_shard: Option<u32>,
+    /// The fields this import writes (stamped as written at its commit).
+    wrote: std::collections::BTreeSet<usize>,
 }
 
 /// A shard builder written as an uncommitted part: shard, file name, bytes, part.
@@ -240,6 +242,7 @@ impl Session<'_> {
     ) {
         let kind = self.table.schema().fields[field].kind;
         let n = self.table.schema().fields.len();
+        self.wrote.insert(field);
         let mut k = 0;
         while k < rows.len() {
             if rows[k] == NO_ROW {
@@ -269,6 +272,7 @@ impl Session<'_> {
     /// Adds an event count.
     fn add_event(&mut self, id: &str, hash: u64, field: usize, day: i32, count: u64) -> Result<()> {
         let row = self.row_for(id, hash)?;
+        self.wrote.insert(field);
         self.builder(row)
             .add_event(field, row % SHARD_ROWS, day, count);
         self.maybe_seal()
@@ -429,8 +433,13 @@ impl Session<'_> {
             dictionary.push(part);
             dictionary_files.push((name, bytes));
         }
+        let mut schema = old.schema.clone();
+        let now = crate::schema::now_ms();
+        for &f in &self.wrote {
+            schema.stamp_written(f, now);
+        }
         let table = old.successor(Contents {
-            schema: old.schema.clone(),
+            schema,
             values: std::mem::take(&mut self.values),
             num_rows,
             parts,
@@ -473,6 +482,7 @@ impl Store {
             pending: Vec::new(),
             spares: builder::Spares::default(),
             last_new_shard: None,
+            wrote: Default::default(),
             finished_shards: Vec::new(),
         };
         let mut report = ImportReport::default();

@@ -84,6 +84,11 @@ pub(crate) struct TableDelta {
     pub(crate) tallies: Vec<(u64, Tally)>,
     /// …and their sums, as the published snapshots read them.
     pub(crate) live_tallies: Arc<TallyMap>,
+    /// Per field index, when a batch applied to the delta last changed it
+    /// (ms since the epoch): laid over the base's catalog when published.
+    pub(crate) written: BTreeMap<u32, u64>,
+    /// The time the batch being applied is stamped with.
+    pub(crate) now_ms: u64,
 }
 
 impl TableDelta {
@@ -96,6 +101,8 @@ impl TableDelta {
             changed: false,
             tallies: Vec::new(),
             live_tallies: Arc::default(),
+            written: BTreeMap::new(),
+            now_ms: crate::schema::now_ms(),
             base,
         }
     }
@@ -137,9 +144,25 @@ impl TableDelta {
         Ok(row)
     }
 
+    /// Notes that the batch being applied writes field `f`.
+    fn wrote(&mut self, f: u32) {
+        self.written.insert(f, self.now_ms);
+    }
+
     /// Applies one operation (already checked against the schema).
     pub(crate) fn apply(&mut self, op: &Op, hint: Option<u32>, seq: u64) -> Result<()> {
         self.changed = true;
+        match op {
+            Op::Set { values, .. } => values.iter().for_each(|(f, _)| self.wrote(*f)),
+            Op::Add { values, .. } | Op::Remove { values, .. } => {
+                values.iter().for_each(|(f, _)| self.wrote(*f))
+            }
+            Op::Clear { fields, .. } => fields.iter().for_each(|f| self.wrote(*f)),
+            Op::Event { field, .. } => self.wrote(*field),
+            Op::Delete { .. } => {
+                (0..self.base.schema.fields.len() as u32).for_each(|f| self.wrote(f))
+            }
+        }
         let row = self.row_for(op.id(), hint)?;
         let (shard, r) = (row / SHARD_ROWS, row % SHARD_ROWS);
         let base = self.base.clone();
@@ -247,6 +270,7 @@ impl TableDelta {
         seq: u64,
     ) -> Result<()> {
         self.changed = true;
+        self.wrote(f);
         let vid = match change {
             FieldChange::AddValue(v) => self.values[f as usize].intern(v),
             _ => 0,
@@ -331,8 +355,12 @@ impl TableDelta {
         for (s, p) in layered {
             parts[s as usize] = Some(Arc::new(p));
         }
+        let mut schema = base.schema.clone();
+        for (&f, &ms) in &self.written {
+            schema.stamp_written(f as usize, ms);
+        }
         Ok(base.successor(Contents {
-            schema: base.schema.clone(),
+            schema,
             values: self.values.clone(),
             num_rows: self.num_rows,
             parts,

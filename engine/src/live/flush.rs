@@ -374,8 +374,16 @@ fn committed_table(w: &Written) -> Result<Table> {
         dictionary.push(Arc::new(DictionaryPart::open_mapped(&b.dir.join(file))?));
         dictionary_files.push((file.clone(), *bytes));
     }
+    // The published snapshot's catalog says when its batches wrote each
+    // field; a schema change flushes first, so its fields are the base's.
+    let mut schema = b.schema.clone();
+    for (i, f) in p.schema.fields.iter().enumerate() {
+        if let Some(ms) = f.catalog.last_written_ms {
+            schema.stamp_written(i, ms);
+        }
+    }
     Ok(b.successor(Contents {
-        schema: b.schema.clone(),
+        schema,
         values: p.values.clone(),
         num_rows: p.num_rows,
         parts,

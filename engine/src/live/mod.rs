@@ -530,6 +530,7 @@ impl Store {
             .deltas
             .entry(rec.table.clone())
             .or_insert_with(|| TableDelta::new(table));
+        d.now_ms = crate::schema::now_ms();
         match &rec.change {
             payload::Change::Batch(batch) => {
                 // Row hints hold only for the table instance they were

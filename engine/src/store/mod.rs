@@ -8,9 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use segdb_storage_format::manifest::{
-    FieldManifest, Manifest, TableManifest, MANIFEST_FILE, SEGMENTS_DIR,
-};
+use segdb_storage_format::manifest::{Manifest, TableManifest, MANIFEST_FILE, SEGMENTS_DIR};
 use segdb_storage_format::wal::WalFs;
 use segdb_storage_format::FormatError;
 
@@ -369,14 +367,7 @@ impl Store {
             fields: schema
                 .fields
                 .iter()
-                .map(|f| FieldManifest {
-                    name: f.name.clone(),
-                    kind: f.kind.as_str().to_owned(),
-                    sensitive: f.sensitive,
-                    category: f.category.clone(),
-                    closed: f.closed,
-                    values: Vec::new(),
-                })
+                .map(|f| crate::table::field_manifest(f, Vec::new()))
                 .collect(),
             ..TableManifest::default()
         };
@@ -404,6 +395,41 @@ impl Store {
         }
         let next = self.next_file_id();
         self.commit(old.with_field(field), next)
+    }
+
+    /// Changes the catalog entries of a user field (description, category,
+    /// owner, source) and commits; nothing else of the field changes. A
+    /// derived field's source is not changed (its rule makes it so), nor is
+    /// any field's source made `derived` this way. Ingest pauses while the
+    /// live delta is flushed, as for [`Store::add_field`], so that every
+    /// later snapshot carries the change.
+    pub fn set_field_catalog(
+        &self,
+        table: &str,
+        field: &str,
+        change: &crate::schema::CatalogChange,
+    ) -> Result<Arc<Table>> {
+        use crate::schema::FieldSource;
+        let _w = self.lock_writer_flushed()?;
+        let old = self.table(table)?;
+        let i = old.schema().user_field_index(field).ok_or_else(|| {
+            EngineError::InvalidSchema(format!("table `{table}` has no field `{field}`"))
+        })?;
+        let mut def = old.schema().fields[i].clone();
+        if let Some(s) = change.source {
+            let was = def.catalog.source;
+            if (s == FieldSource::Derived) != (was == FieldSource::Derived) {
+                return Err(EngineError::InvalidSchema(format!(
+                    "field `{field}` is {}; a field is derived only by the rule that makes it",
+                    was.as_str()
+                )));
+            }
+        }
+        change.apply(&mut def);
+        let mut t = old.shallow_clone();
+        t.schema.fields[i] = def;
+        let next = self.next_file_id();
+        self.commit(t, next)
     }
 
     /// Makes sure `table` has the system field `name` of `kind`

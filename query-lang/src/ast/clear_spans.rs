@@ -225,6 +225,13 @@ impl ClearSpans for Statement {
                 c.name.clear_spans();
                 c.fields.clear_spans();
             }
+            StatementKind::AlterField(a) => {
+                a.table.clear_spans();
+                a.field.clear_spans();
+                for (_, v) in &mut a.set {
+                    v.clear_spans();
+                }
+            }
             StatementKind::AlterTable(a) => {
                 a.table.clear_spans();
                 a.field.clear_spans();

@@ -78,6 +78,18 @@ impl<'a> Overlay<'a> {
                     self.schemas.insert(table, schema);
                 }
             }
+            Statement::AlterField {
+                table,
+                field,
+                change,
+            } => {
+                if let Some(mut schema) = self.schema(&table) {
+                    if let Some(i) = schema.field_index(&field) {
+                        change.apply(&mut schema.fields[i]);
+                        self.schemas.insert(table, schema);
+                    }
+                }
+            }
             Statement::DropTable { name } => {
                 self.schemas.remove(&name);
                 self.new_tables.remove(&name);

@@ -2,7 +2,7 @@
 //! the field declarations they hold.
 
 use super::*;
-use segdb_engine::{is_system_name, SYSTEM_FIELD_PREFIX};
+use segdb_engine::{is_system_name, CatalogChange, FieldSource, SYSTEM_FIELD_PREFIX};
 
 pub(super) fn schema_error(message: String, span: Span, source: &str) -> QueryError {
     QueryError::new(ErrorKind::InvalidSchema(message), span, source)
@@ -71,6 +71,7 @@ fn bind_field_decl(decl: &ast::FieldDecl, source: &str) -> Result<FieldDef, Quer
         sensitive: decl.sensitive.is_some(),
         category: decl.category.as_ref().map(|c| c.name.clone()),
         closed: decl.closed.is_some(),
+        catalog: Default::default(),
     })
 }
 
@@ -119,5 +120,101 @@ pub(super) fn bind_alter_table(
     Ok(Statement::AlterTableAdd {
         table: alter.table.name.clone(),
         field,
+    })
+}
+
+/// The longest text a catalog entry (description, category, owner) may
+/// have, in bytes: entries live in the manifest.
+pub const MAX_CATALOG_TEXT: usize = 1_000;
+
+pub(super) fn bind_alter_field(
+    alter: &ast::AlterField,
+    source: &str,
+    catalog: &dyn Catalog,
+) -> Result<Statement, QueryError> {
+    let schema = table_schema(&alter.table, source, catalog)?;
+    let scope = super::TableScope {
+        catalog,
+        table: &alter.table.name,
+        schema,
+        source,
+    };
+    if alter.field.name == ID_COLUMN {
+        return Err(scope.id_column_error(&alter.field, "ALTER FIELD"));
+    }
+    let def = scope.field(&alter.field)?;
+    let mut change = CatalogChange::default();
+    for (item, value) in &alter.set {
+        let text = &value.text;
+        if text.len() > MAX_CATALOG_TEXT {
+            return Err(schema_error(
+                format!(
+                    "{} is {} bytes; a catalog entry has at most {MAX_CATALOG_TEXT}",
+                    item.keyword(),
+                    text.len()
+                ),
+                value.span,
+                source,
+            ));
+        }
+        match item {
+            ast::CatalogItem::Description => change.description = Some(text.clone()),
+            ast::CatalogItem::Owner => change.owner = Some(text.clone()),
+            ast::CatalogItem::Category => {
+                if !text.is_empty() && !segment::valid_segment_name(text) {
+                    return Err(schema_error(
+                        format!(
+                            "category {} must be letters, digits and `_`, not starting with a digit, at most 128 bytes",
+                            snippet(text)
+                        ),
+                        value.span,
+                        source,
+                    ));
+                }
+                change.category = Some(text.clone());
+            }
+            ast::CatalogItem::Source => {
+                let names: Vec<&str> = FieldSource::ALL
+                    .into_iter()
+                    .filter(|s| *s != FieldSource::Derived)
+                    .map(FieldSource::as_str)
+                    .collect();
+                let s = FieldSource::parse(text).ok_or_else(|| {
+                    schema_error(
+                        format!("unknown source {}", snippet(text)),
+                        value.span,
+                        source,
+                    )
+                    .with_hint(format!("a source is one of {}", names.join(", ")))
+                })?;
+                let was = def.catalog.source;
+                if s == FieldSource::Derived && was != FieldSource::Derived {
+                    return Err(schema_error(
+                        format!("field {} cannot be made derived", snippet(&def.name)),
+                        value.span,
+                        source,
+                    )
+                    .with_hint(
+                        "a derived field is made by the rule that computes it (CREATE TAG)",
+                    ));
+                }
+                if was == FieldSource::Derived && s != FieldSource::Derived {
+                    return Err(schema_error(
+                        format!(
+                            "field {} is derived: its source is its rule",
+                            snippet(&def.name)
+                        ),
+                        value.span,
+                        source,
+                    ));
+                }
+                change.source = Some(s);
+            }
+        }
+    }
+    Ok(Statement::AlterField {
+        table: alter.table.name.clone(),
+        field: def.name.clone(),
+        change,
     })
 }

@@ -332,7 +332,7 @@ impl Parser<'_> {
     }
 
     /// A string, or fails saying `what` was expected.
-    fn parse_str(&mut self, what: &str) -> Result<StrLit, QueryError> {
+    pub(super) fn parse_str(&mut self, what: &str) -> Result<StrLit, QueryError> {
         if !matches!(self.peek().kind, TokenKind::Str(_)) {
             return Err(self.expected(what));
         }

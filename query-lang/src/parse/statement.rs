@@ -6,8 +6,9 @@
 use super::lexer::TokenKind;
 use super::Parser;
 use crate::ast::{
-    AggFunc, AlterTable, Arg, Call, CreateSegment, CreateTable, FieldDecl, Ident, KindName, Limit,
-    NumLit, OrderBy, Select, SelectItem, SelectItemKind, SortOrder, Span, StatementKind,
+    AggFunc, AlterField, AlterTable, Arg, Call, CatalogItem, CreateSegment, CreateTable, FieldDecl,
+    Ident, KindName, Limit, NumLit, OrderBy, Select, SelectItem, SelectItemKind, SortOrder, Span,
+    StatementKind, StrLit,
 };
 use crate::error::{ErrorKind, QueryError};
 use crate::suggest;
@@ -37,6 +38,9 @@ impl Parser<'_> {
             return Ok(StatementKind::Call(self.parse_call()?));
         }
         if self.at_keyword("ALTER") {
+            if self.peek_nth(3).is_keyword("ALTER") {
+                return Ok(StatementKind::AlterField(self.parse_alter_field()?));
+            }
             return Ok(StatementKind::AlterTable(self.parse_alter_table()?));
         }
         if self.at_keyword("DROP") {
@@ -172,6 +176,59 @@ impl Parser<'_> {
         let name = self.parse_ident("a table name after DROP TABLE")?;
         self.expect_statement_end("`;` or the end of the input after the table name")?;
         Ok(StatementKind::DropTable(name))
+    }
+
+    /// `alter_field ::= "ALTER" "TABLE" name "ALTER" "FIELD" name "SET"
+    ///   catalog_item string ( catalog_item string )*`, where
+    /// `catalog_item ::= "DESCRIPTION" | "CATEGORY" | "OWNER" | "SOURCE"`.
+    fn parse_alter_field(&mut self) -> Result<AlterField, QueryError> {
+        self.advance();
+        self.expect_keyword("TABLE", "TABLE after ALTER")?;
+        let table = self.parse_ident("a table name after ALTER TABLE")?;
+        self.expect_keyword("ALTER", "ALTER after the table name")?;
+        if !self.at_keyword("FIELD") {
+            let err = self.expected(format!("FIELD after ALTER TABLE {table} ALTER"));
+            return Err(if self.at_keyword("COLUMN") {
+                err.with_hint(format!("write ALTER TABLE {table} ALTER FIELD name SET …"))
+            } else {
+                err
+            });
+        }
+        self.advance();
+        let field = self.parse_ident("a field name after ALTER FIELD")?;
+        self.expect_keyword("SET", "SET after the field name")?;
+        let items = CatalogItem::ALL.map(CatalogItem::keyword).join(", ");
+        let mut set: Vec<(CatalogItem, StrLit)> = Vec::new();
+        loop {
+            let item = CatalogItem::ALL
+                .into_iter()
+                .find(|i| self.at_keyword(i.keyword()));
+            let Some(item) = item else {
+                if set.is_empty() {
+                    return Err(self
+                        .expected(format!("{items} after SET"))
+                        .with_hint(format!(
+                            "write ALTER TABLE {table} ALTER FIELD {field} SET DESCRIPTION 'text'"
+                        )));
+                }
+                let what = format!("{items}, `;` or the end of the input");
+                self.expect_statement_end(&what)?;
+                return Ok(AlterField { table, field, set });
+            };
+            if set.iter().any(|(i, _)| *i == item) {
+                return Err(self
+                    .expected(format!(
+                        "{items} (each at most once), `;` or the end of the input"
+                    ))
+                    .with_hint(format!("{} is set once per statement", item.keyword())));
+            }
+            self.advance();
+            let value = self.parse_str(&format!(
+                "a string after {} (in single quotes)",
+                item.keyword()
+            ))?;
+            set.push((item, value));
+        }
     }
 
     /// `alter_table ::= "ALTER" "TABLE" name "ADD" field_decl`

@@ -101,6 +101,7 @@ pub fn users_schema() -> Schema {
         sensitive: true,
         category: None,
         closed: false,
+        catalog: Default::default(),
     });
     // A system field, as a campaign's effects are kept: no statement may
     // name it, list it or be told of it.

@@ -61,6 +61,7 @@ pub fn route_label(m: Option<&MatchedPath>) -> &'static str {
         "/v1/insight",
         "/v1/tables",
         "/v1/tables/{table}",
+        "/v1/tables/{table}/fields",
         "/v1/tables/{table}/import",
         "/v1/tables/{table}/ingest",
         "/v1/tables/{table}/profiles/{id}",

@@ -175,6 +175,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/insight", post(insight::insight))
         .route("/v1/tables", get(tables::list))
         .route("/v1/tables/{table}", get(tables::describe))
+        .route("/v1/tables/{table}/fields", get(tables::fields))
         .route("/v1/tables/{table}/import", post(tables::import))
         .route("/v1/tables/{table}/ingest", post(ingest::ingest))
         .route("/v1/tables/{table}/profiles/{id}", get(tables::profile))

@@ -53,6 +53,7 @@ fn required_role_with(
         StatementKind::Call(c) => procedure_role(&c.name.name).map_or(Role::Read, Role::from),
         StatementKind::CreateTable(_)
         | StatementKind::AlterTable(_)
+        | StatementKind::AlterField(_)
         | StatementKind::DropTable(_)
         | StatementKind::CreateSegment(_)
         | StatementKind::DropSegment(_) => Role::Admin,
@@ -81,6 +82,7 @@ pub fn kind_name(kind: &StatementKind) -> &'static str {
         StatementKind::ShowFields(_) => "show_fields",
         StatementKind::CreateTable(_) => "create_table",
         StatementKind::AlterTable(_) => "alter_table",
+        StatementKind::AlterField(_) => "alter_field",
         StatementKind::DropTable(_) => "drop_table",
         StatementKind::CreateSegment(_) => "create_segment",
         StatementKind::DropSegment(_) => "drop_segment",
@@ -157,6 +159,9 @@ fn statement_notes(s: &Shared, stmts: &[segdb_query_lang::ast::Statement]) -> Ve
                 Note::new(Action::SchemaChange, table(&c.name), detail)
             }
             StatementKind::AlterTable(a) => {
+                Note::new(Action::SchemaChange, table(&a.table), detail)
+            }
+            StatementKind::AlterField(a) => {
                 Note::new(Action::SchemaChange, table(&a.table), detail)
             }
             StatementKind::DropTable(t) => Note::new(Action::SchemaChange, table(t), detail),

@@ -1,4 +1,5 @@
-//! Table routes: `GET /v1/tables`, `GET /v1/tables/{t}`, the streamed
+//! Table routes: `GET /v1/tables`, `GET /v1/tables/{t}`, `GET
+//! /v1/tables/{t}/fields` (the field catalog), the streamed
 //! `POST /v1/tables/{t}/import` and `GET /v1/tables/{t}/profiles/{id}`.
 
 use std::collections::HashMap;
@@ -10,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use segdb_engine::{date, DayRange, FieldKind, ImportFormat, ImportOptions, OnError};
+use segdb_engine::{date, DayRange, ImportFormat, ImportOptions, OnError};
 use serde_json::{json, Value};
 
 use super::api_error::ApiError;
@@ -46,42 +47,85 @@ pub async fn list(
     Ok(Json(json!({ "tables": tables })))
 }
 
-/// `GET /v1/tables/{t}`: the schema (each field's kind, sensitivity,
-/// category (`null` for none) and,
-/// for ENUM and SET, the number of values), rows, shards and bytes.
+/// The catalog entries of `table`'s fields that the principal sees (a
+/// limited one: the fields it may use, and among their users the segments
+/// and campaigns it may see), computed off the async threads (a TEXT
+/// field's coverage reads its column).
+async fn catalog_entries(
+    s: &Shared,
+    principal: &Principal,
+    table: &str,
+) -> Result<(std::sync::Arc<segdb_engine::Table>, Vec<Value>), ApiError> {
+    let t = s.store.table(table)?;
+    let access = principal.access();
+    let (s, t2, name) = (s.clone(), t.clone(), table.to_owned());
+    let entries = blocking(move || {
+        let catalog = s.catalog();
+        let mut entries = crate::exec::catalog::entries(&s.store, &t2, |f| access.shows(&name, f))?;
+        {
+            for e in &mut entries {
+                for (key, segment) in [("segments", true), ("campaigns", false)] {
+                    if let Some(Value::Array(users)) = e.get_mut(key) {
+                        users.retain(|u| {
+                            u.as_str().is_some_and(|n| {
+                                if segment {
+                                    access.check_segment(n, &catalog).is_ok()
+                                } else {
+                                    access.check_campaign(n, &catalog).is_ok()
+                                }
+                            })
+                        });
+                    }
+                }
+            }
+        }
+        Ok(entries)
+    })
+    .await?;
+    Ok((t, entries))
+}
+
+/// `GET /v1/tables/{t}`: rows, shards, bytes and the schema, each field
+/// with its catalog entry ([`crate::exec::catalog::entry`]).
 pub async fn describe(
     State(s): State<Shared>,
     Extension(principal): Extension<Principal>,
     Path(table): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     auth::require(principal.role, Role::Read, "describing a table")?;
-    let t = s.store.table(&table)?;
-    let access = principal.access();
-    let fields: Vec<Value> = t
-        .schema()
-        .fields
-        .iter()
-        // A limited principal sees only the fields it may use.
-        .filter(|f| access.shows(&table, f))
-        .map(|f| {
-            let mut v = json!({
-                "name": f.name,
-                "kind": f.kind.as_str(),
-                "sensitive": f.sensitive,
-                "category": f.category,
-            });
-            if matches!(f.kind, FieldKind::Enum | FieldKind::Set) {
-                v["values"] = json!(t.field_values(&f.name).len());
-                v["closed"] = json!(f.closed);
-            }
-            v
-        })
-        .collect();
+    let (t, fields) = catalog_entries(&s, &principal, &table).await?;
     Ok(Json(json!({
         "name": t.name(),
         "rows": t.num_rows(),
         "shards": t.num_shards(),
         "bytes": t.bytes_on_disk(),
+        "fields": fields,
+    })))
+}
+
+/// `GET /v1/tables/{t}/fields?search=…`: the catalog entries of the fields
+/// whose name, description, category or owner holds `search`
+/// (case-insensitively; without it, every field the principal sees).
+pub async fn fields(
+    State(s): State<Shared>,
+    Extension(principal): Extension<Principal>,
+    Path(table): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    auth::require(principal.role, Role::Read, "listing a table's fields")?;
+    if let Some(other) = params.keys().find(|k| k.as_str() != "search") {
+        return Err(
+            ApiError::bad_request("bad_parameter", format!("unknown parameter `{other}`"))
+                .with_hint("GET /v1/tables/{t}/fields takes only ?search=text"),
+        );
+    }
+    let search = params.get("search").map(String::as_str).unwrap_or("");
+    let (t, mut fields) = catalog_entries(&s, &principal, &table).await?;
+    fields.retain(|e| crate::exec::catalog::matches(e, search));
+    Ok(Json(json!({
+        "table": t.name(),
+        "rows": t.num_rows(),
+        "search": search,
         "fields": fields,
     })))
 }

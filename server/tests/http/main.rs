@@ -15,6 +15,7 @@ mod campaign_race;
 mod campaign_scheduler;
 mod campaign_statements;
 mod campaigns;
+mod catalog;
 #[path = "../common/mod.rs"]
 mod common;
 mod csv_ids;

@@ -96,12 +96,15 @@ fn new_values_are_warned_of_and_closed_fields_refuse_them() {
     let server = Server::start(&store, Settings::default());
     let c = server.client(None);
     let v = c.query("SHOW FIELDS FROM shop").unwrap();
+    // The columns it had before the catalog's.
+    let cut = |a: &Value| json!(a.as_array().unwrap()[..6]);
     assert_eq!(
-        v["columns"],
+        cut(&v["columns"]),
         json!(["field", "kind", "sensitive", "category", "values", "closed"])
     );
+    let rows: Vec<Value> = v["rows"].as_array().unwrap().iter().map(cut).collect();
     assert_eq!(
-        v["rows"],
+        json!(rows),
         json!([
             ["plan", "ENUM", false, null, 3, true],
             ["tags", "SET", false, null, 2, true],
