@@ -11,6 +11,7 @@ mod filter;
 mod insight;
 mod schema;
 mod segment;
+mod tag;
 mod text;
 
 pub use batch::check_batch;
@@ -20,6 +21,8 @@ pub use campaign::BoundCampaign;
 pub use segment::bind_segment;
 pub(crate) use segment::segment_ref;
 use segment::{bind_create_segment, in_use, listing};
+use tag::bind_create_tag;
+pub use tag::{tag_values, BoundTag, TagRef};
 pub use text::{bind_filter, bind_segment_definition, BoundFilter};
 
 use std::collections::HashSet;
@@ -129,6 +132,15 @@ pub trait Catalog {
     fn segment_names(&self) -> Vec<String> {
         Vec::new()
     }
+    /// The derived tag `name`, or `None` if there is no such tag. The
+    /// default knows no tag.
+    fn tag(&self, _name: &str) -> Option<TagRef> {
+        None
+    }
+    /// The names of every tag (for "did you mean" and `DROP TAG`).
+    fn tag_names(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// The signature of the procedure `name`, or `None` if there is no such
     /// procedure. The default knows no procedure.
     fn procedure(&self, _name: &str) -> Option<Signature> {
@@ -208,6 +220,15 @@ pub enum Statement {
     ShowSegments,
     /// The list of campaigns.
     ShowCampaigns,
+    /// A new (or replaced) derived tag.
+    CreateTag(BoundTag),
+    /// A tag to delete (it exists).
+    DropTag {
+        /// Its name.
+        name: String,
+    },
+    /// The list of derived tags.
+    ShowTags,
     /// A new campaign (boxed: it is large).
     CreateCampaign(Box<BoundCampaign>),
     /// A campaign to delete (whether it exists is the campaigns' store's
@@ -332,6 +353,26 @@ pub fn bind(
         ast::StatementKind::ShowTables => Ok(Statement::ShowTables),
         ast::StatementKind::ShowSegments => Ok(Statement::ShowSegments),
         ast::StatementKind::ShowCampaigns => Ok(Statement::ShowCampaigns),
+        ast::StatementKind::ShowTags => Ok(Statement::ShowTags),
+        ast::StatementKind::CreateTag(create) => bind_create_tag(create, source, catalog, today),
+        ast::StatementKind::DropTag(name) => {
+            if catalog.tag(&name.name).is_none() {
+                let names = catalog.tag_names();
+                let hint = suggest::nearest(&name.name, names.iter().map(String::as_str))
+                    .map(|n| format!("did you mean `{n}`?"));
+                return Err(QueryError::new(
+                    ErrorKind::UnknownTag {
+                        tag: name.name.clone(),
+                    },
+                    name.span,
+                    source,
+                )
+                .with_hint_opt(hint));
+            }
+            Ok(Statement::DropTag {
+                name: name.name.clone(),
+            })
+        }
         ast::StatementKind::CreateCampaign(create) => {
             bind_create_campaign(create, &stmt.source, catalog, today)
         }

@@ -1,0 +1,55 @@
+//! Derived tags: `CREATE [OR REPLACE] TAG name ON table AS definition`.
+
+use super::{Expr, Ident, Literal, Span};
+
+/// `CREATE [OR REPLACE] TAG name ON table AS definition`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateTag {
+    /// The tag's name.
+    pub name: Ident,
+    /// `OR REPLACE`: an existing tag of that name is replaced.
+    pub or_replace: bool,
+    /// The table after ON.
+    pub table: Ident,
+    /// What follows AS.
+    pub def: TagDef,
+}
+
+/// A tag's definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagDef {
+    /// A condition: a BOOL tag, true where it holds.
+    Bool(Expr),
+    /// `CASE WHEN c THEN 'v' … [ELSE 'w'] END`: an ENUM-like tag whose
+    /// value is that of the first WHEN that holds (else ELSE's, else null).
+    Case(CaseDef),
+}
+
+/// `CASE WHEN c THEN 'v' … [ELSE 'w'] END`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseDef {
+    /// The WHEN conditions and their THEN values, in order (one or more).
+    pub whens: Vec<(Expr, Literal)>,
+    /// The ELSE value.
+    pub otherwise: Option<Literal>,
+    /// Where `CASE … END` is written.
+    pub span: Span,
+}
+
+impl TagDef {
+    /// Where the definition is written.
+    pub fn span(&self) -> Span {
+        match self {
+            TagDef::Bool(e) => e.span,
+            TagDef::Case(c) => c.span,
+        }
+    }
+
+    /// The conditions of the definition, in order.
+    pub fn conditions(&self) -> Vec<&Expr> {
+        match self {
+            TagDef::Bool(e) => vec![e],
+            TagDef::Case(c) => c.whens.iter().map(|(e, _)| e).collect(),
+        }
+    }
+}
