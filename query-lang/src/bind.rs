@@ -355,24 +355,7 @@ pub fn bind(
         ast::StatementKind::ShowCampaigns => Ok(Statement::ShowCampaigns),
         ast::StatementKind::ShowTags => Ok(Statement::ShowTags),
         ast::StatementKind::CreateTag(create) => bind_create_tag(create, source, catalog, today),
-        ast::StatementKind::DropTag(name) => {
-            if catalog.tag(&name.name).is_none() {
-                let names = catalog.tag_names();
-                let hint = suggest::nearest(&name.name, names.iter().map(String::as_str))
-                    .map(|n| format!("did you mean `{n}`?"));
-                return Err(QueryError::new(
-                    ErrorKind::UnknownTag {
-                        tag: name.name.clone(),
-                    },
-                    name.span,
-                    source,
-                )
-                .with_hint_opt(hint));
-            }
-            Ok(Statement::DropTag {
-                name: name.name.clone(),
-            })
-        }
+        ast::StatementKind::DropTag(name) => tag::bind_drop_tag(name, source, catalog),
         ast::StatementKind::CreateCampaign(create) => {
             bind_create_campaign(create, &stmt.source, catalog, today)
         }

@@ -53,3 +53,46 @@ impl TagDef {
         }
     }
 }
+
+impl Expr {
+    /// The names the expression's conditions are on (fields or tags,
+    /// EVENT fields of `count(…)` and `did(…)` included), each once, in the
+    /// order written; not those of the segments and tags it names in turn.
+    /// What keeps a tag a dynamic segment names from being dropped.
+    pub fn names(&self) -> Vec<String> {
+        use super::{ExprKind, Predicate};
+        let mut out: Vec<String> = Vec::new();
+        let mut todo = vec![self];
+        while let Some(e) = todo.pop() {
+            let p = match &e.kind {
+                ExprKind::And(xs) | ExprKind::Or(xs) => {
+                    todo.extend(xs.iter().rev());
+                    continue;
+                }
+                ExprKind::Not(x) => {
+                    todo.push(x);
+                    continue;
+                }
+                ExprKind::Predicate(p) => p,
+            };
+            let name = match p.as_ref() {
+                Predicate::Field(f)
+                | Predicate::Compare { field: f, .. }
+                | Predicate::Between { field: f, .. }
+                | Predicate::In { field: f, .. }
+                | Predicate::Has { field: f, .. }
+                | Predicate::HasAny { field: f, .. }
+                | Predicate::HasAll { field: f, .. }
+                | Predicate::IsNull { field: f, .. }
+                | Predicate::EventCount { event: f, .. }
+                | Predicate::EventBetween { event: f, .. }
+                | Predicate::Did { event: f, .. } => f,
+                Predicate::InSegment(_) | Predicate::Campaign(_) => continue,
+            };
+            if !out.contains(&name.name) {
+                out.push(name.name.clone());
+            }
+        }
+        out
+    }
+}

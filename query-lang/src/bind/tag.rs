@@ -117,3 +117,26 @@ pub(super) fn bind_create_tag(
         warnings,
     }))
 }
+
+pub(super) fn bind_drop_tag(
+    name: &Ident,
+    source: &str,
+    catalog: &dyn Catalog,
+) -> Result<Statement, QueryError> {
+    if catalog.tag(&name.name).is_none() {
+        let names = catalog.tag_names();
+        let hint = suggest::nearest(&name.name, names.iter().map(String::as_str))
+            .map(|n| format!("did you mean `{n}`?"));
+        return Err(QueryError::new(
+            ErrorKind::UnknownTag {
+                tag: name.name.clone(),
+            },
+            name.span,
+            source,
+        )
+        .with_hint_opt(hint));
+    }
+    Ok(Statement::DropTag {
+        name: name.name.clone(),
+    })
+}
