@@ -309,6 +309,20 @@ pub enum Projection {
         /// After skipping this many.
         offset: u64,
     },
+    /// `SELECT tag, COUNT(*) … GROUP BY tag` on a derived tag: the number
+    /// of rows per value, each value's rows an expression.
+    GroupByTag {
+        /// The tag.
+        tag: String,
+        /// Its values (`false` and `true` for a BOOL tag) and their rows.
+        groups: Vec<(String, Expr)>,
+        /// `ORDER BY COUNT(*) …`, if given.
+        order: Option<SortOrder>,
+        /// At most this many groups.
+        limit: Option<u64>,
+        /// After skipping this many.
+        offset: u64,
+    },
 }
 
 /// One aggregate of a select list: the engine's, which computes them.
@@ -513,11 +527,11 @@ fn bind_select(
         schema,
         source,
     };
-    let projection = bind_projection(select, &scope)?;
     let as_of = match &select.as_of {
         Some(date) => bind_day(date, source)?,
         None => today,
     };
+    let projection = bind_projection(select, &scope, as_of)?;
     let mut binder = FilterBinder::new(&scope, as_of);
     let filter = match &select.filter {
         Some(expr) => binder.bind(expr)?,
@@ -543,14 +557,18 @@ fn bind_count(n: &ast::IntLit, what: &str, scope: &TableScope<'_>) -> Result<u64
     })
 }
 
-fn bind_projection(select: &ast::Select, scope: &TableScope<'_>) -> Result<Projection, QueryError> {
+fn bind_projection(
+    select: &ast::Select,
+    scope: &TableScope<'_>,
+    as_of: Day,
+) -> Result<Projection, QueryError> {
     // Unknown names first, in the order they are written.
     for item in &select.items {
         match &item.kind {
             SelectItemKind::Field(f)
             | SelectItemKind::Aggregate { field: f, .. }
             | SelectItemKind::Quantile { field: f, .. }
-                if f.name != ID_COLUMN =>
+                if f.name != ID_COLUMN && !tag::is_tag(scope, f) =>
             {
                 scope.field(f)?;
             }
@@ -558,7 +576,9 @@ fn bind_projection(select: &ast::Select, scope: &TableScope<'_>) -> Result<Proje
         }
     }
     if let Some(g) = select.group_by.as_ref().filter(|g| g.name != ID_COLUMN) {
-        scope.field(g)?;
+        if !tag::is_tag(scope, g) {
+            scope.field(g)?;
+        }
     }
 
     let (limit, offset) = match &select.limit {
@@ -628,6 +648,15 @@ fn bind_projection(select: &ast::Select, scope: &TableScope<'_>) -> Result<Proje
             ..
         }] => {
             bind_group_by(select, field, scope)?;
+            if let Some(groups) = tag::tag_groups(field, scope, as_of)? {
+                return Ok(Projection::GroupByTag {
+                    tag: field.name.clone(),
+                    groups,
+                    order: select.order_by.map(|o| o.order),
+                    limit,
+                    offset,
+                });
+            }
             Ok(Projection::GroupBy {
                 field: field.name.clone(),
                 order: select.order_by.map(|o| o.order),
@@ -700,6 +729,9 @@ fn bind_group_by(
                 group.span,
             )
             .with_hint(format!("write SELECT {group}, COUNT(*) … GROUP BY {group}")));
+    }
+    if tag::is_tag(scope, field) {
+        return Ok(());
     }
     let def = scope.field(field)?;
     match def.kind {

@@ -175,6 +175,31 @@ impl Display for Projection {
                 }
                 f.write_str(")")
             }
+            Projection::GroupByTag {
+                tag,
+                groups,
+                order,
+                limit,
+                offset,
+            } => {
+                f.write_str("(group-by-tag ")?;
+                write_name(f, tag)?;
+                for (value, rows) in groups {
+                    write!(
+                        f,
+                        " ('{}' {})",
+                        value.replace('\'', "''"),
+                        ExplainExpr(rows)
+                    )?;
+                }
+                match order {
+                    Some(SortOrder::Asc) => f.write_str(" asc")?,
+                    Some(SortOrder::Desc) => f.write_str(" desc")?,
+                    None => {}
+                }
+                write_limit(f, *limit, *offset)?;
+                f.write_str(")")
+            }
             Projection::GroupBy {
                 field,
                 order,

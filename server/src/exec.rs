@@ -530,19 +530,31 @@ pub fn run_statement_as(
                         rows: vec![row],
                     })
                 }
+                Projection::GroupByTag {
+                    tag,
+                    groups,
+                    order,
+                    limit,
+                    offset,
+                } => {
+                    let rows = t
+                        .group_by_exprs(filter, &groups, group_order(order), offset, limit)?
+                        .into_iter()
+                        .map(|(v, c)| vec![json!(v), json!(c)])
+                        .collect();
+                    Ok(ResultSet {
+                        columns: vec![tag, "count".into()],
+                        rows,
+                    })
+                }
                 Projection::GroupBy {
                     field,
                     order,
                     limit,
                     offset,
                 } => {
-                    let order = match order {
-                        Some(SortOrder::Desc) => GroupOrder::CountDesc,
-                        Some(SortOrder::Asc) => GroupOrder::CountAsc,
-                        None => GroupOrder::Value,
-                    };
                     let rows = t
-                        .group_by(filter, &field, order, offset, limit)?
+                        .group_by(filter, &field, group_order(order), offset, limit)?
                         .into_iter()
                         .map(|(v, c)| vec![json!(v), json!(c)])
                         .collect();
@@ -553,6 +565,15 @@ pub fn run_statement_as(
                 }
             }
         }
+    }
+}
+
+/// The engine's order of groups for `ORDER BY COUNT(*) …` (none: by value).
+fn group_order(order: Option<SortOrder>) -> GroupOrder {
+    match order {
+        Some(SortOrder::Desc) => GroupOrder::CountDesc,
+        Some(SortOrder::Asc) => GroupOrder::CountAsc,
+        None => GroupOrder::Value,
     }
 }
 

@@ -6,7 +6,8 @@
 //! (`= v`, `!= v`, `IN`, `IS NULL`, bare, `NOT`) as the language binds
 //! them and the engine evaluates them must be the rows whose tag value,
 //! computed row by row from the definition (the first WHEN that holds
-//! wins), satisfies the predicate.
+//! wins), satisfies the predicate; GROUP BY the tag must count each
+//! value's rows.
 
 use proptest::prelude::*;
 use segdb_engine::write::{Batch, Op, SetValue};
@@ -399,6 +400,35 @@ fn check(store: &Store, model: &Model, def: &Def, as_of: i32) -> Result<(), Test
             cases.push(("tg IS NOT NULL".into(), rows_where(&|x| x.is_some())));
         }
     }
+    // GROUP BY the tag: a count per value held by some row, by value.
+    let q = "SELECT tg, COUNT(*) FROM t GROUP BY tg";
+    let bound = segdb_query_lang::parse_and_bind(q, &catalog, as_of)
+        .map_err(|e| TestCaseError::fail(format!("{q}: {e}")))?;
+    let Some(Statement::Select(sel)) = bound.into_iter().next() else {
+        return Err(TestCaseError::fail("not a SELECT"));
+    };
+    let segdb_query_lang::Projection::GroupByTag { groups, .. } = &sel.projection else {
+        return Err(TestCaseError::fail(format!("{:?}", sel.projection)));
+    };
+    let got = t
+        .group_by_exprs(
+            &sel.filter,
+            groups,
+            segdb_engine::GroupOrder::Value,
+            0,
+            None,
+        )
+        .unwrap();
+    let mut want: std::collections::BTreeMap<String, u64> = Default::default();
+    for v in values.iter().flatten() {
+        *want.entry(v.clone()).or_default() += 1;
+    }
+    prop_assert_eq!(
+        got,
+        want.into_iter().collect::<Vec<_>>(),
+        "GROUP BY tg on day {}",
+        as_of
+    );
     for (text, want) in cases {
         let bound = segdb_query_lang::bind_filter(&catalog, "t", &text, as_of)
             .map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;

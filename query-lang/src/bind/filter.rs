@@ -14,6 +14,8 @@ mod campaign;
 mod tag;
 mod window;
 
+pub(super) use tag::TagRows;
+
 /// At most this many warnings per statement (each may compute a "did you
 /// mean" over thousands of values).
 const MAX_WARNINGS: usize = 10;

@@ -140,3 +140,36 @@ pub(super) fn bind_drop_tag(
         name: name.name.clone(),
     })
 }
+
+/// Whether `ident` names a derived tag of the scope's table (and no field).
+pub(super) fn is_tag(scope: &TableScope<'_>, ident: &Ident) -> bool {
+    scope.schema.field(&ident.name).is_none()
+        && scope
+            .catalog
+            .tag(&ident.name)
+            .is_some_and(|t| t.table == scope.table)
+}
+
+/// The groups of `GROUP BY tag`, bound on `as_of`: each value and its
+/// rows (`false` and `true` for a BOOL tag; rows with no value are in no
+/// group, as for a field); `None` if `ident` names no tag.
+pub(super) fn tag_groups(
+    ident: &Ident,
+    scope: &TableScope<'_>,
+    as_of: Day,
+) -> Result<Option<Vec<(String, Expr)>>, QueryError> {
+    if !is_tag(scope, ident) {
+        return Ok(None);
+    }
+    let Some(tag) = scope.catalog.tag(&ident.name) else {
+        return Ok(None);
+    };
+    let rows = FilterBinder::new(scope, as_of).tag_rows(ident, tag)?;
+    Ok(Some(match rows {
+        filter::TagRows::Bool(e) => vec![
+            ("false".to_owned(), Expr::Not(Box::new(e.clone()))),
+            ("true".to_owned(), e),
+        ],
+        filter::TagRows::Values { values, .. } => values,
+    }))
+}

@@ -73,6 +73,39 @@ fn tags_are_made_listed_used_and_kept_while_used() {
         want
     );
 
+    // GROUP BY the tag: a count per value, as the scan counts them.
+    let v = c
+        .query(&format!(
+            "SELECT lifecycle, COUNT(*) FROM users WHERE is_owner GROUP BY lifecycle \
+             ORDER BY COUNT(*) DESC {AS_OF}"
+        ))
+        .unwrap();
+    assert_eq!(v["columns"], json!(["lifecycle", "count"]));
+    let mut want: Vec<(String, u64)> = Vec::new();
+    for value in ["active", "engaged", "churn_risk", "dormant"] {
+        let n = data
+            .rows()
+            .filter(|r| r.is("is_owner") && lifecycle(r) == value)
+            .count() as u64;
+        if n > 0 {
+            want.push((value.to_owned(), n));
+        }
+    }
+    want.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let want: Vec<serde_json::Value> = want.into_iter().map(|(v, n)| json!([v, n])).collect();
+    assert_eq!(v["rows"], json!(want));
+    let v = c
+        .query("SELECT high_value, COUNT(*) FROM users GROUP BY high_value")
+        .unwrap();
+    let high = data
+        .rows()
+        .filter(|r| r.int("ltv").is_some_and(|l| l >= 5000))
+        .count() as u64;
+    assert_eq!(
+        v["rows"],
+        json!([["false", data.rows().count() as u64 - high], ["true", high]])
+    );
+
     // SHOW TAGS lists both, by name.
     let v = c.query("SHOW TAGS").unwrap();
     assert_eq!(
