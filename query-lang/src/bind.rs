@@ -8,6 +8,7 @@ mod batch;
 mod call;
 mod campaign;
 mod filter;
+mod group_by;
 mod insight;
 mod schema;
 mod segment;
@@ -35,6 +36,7 @@ use crate::error::{snippet, CatalogError, ErrorKind, QueryError, Warning};
 use crate::procedure::{ArgValue, BoundCall, ParamType, Signature};
 use crate::suggest;
 use filter::FilterBinder;
+use group_by::bind_group_by;
 pub use insight::{BoundCompare, BoundInsight, InsightSpec, INSIGHT_WINDOW_DAYS};
 use schema::{bind_alter_table, bind_create_table, schema_error};
 
@@ -697,58 +699,6 @@ fn no_order_by(select: &ast::Select, scope: &TableScope<'_>) -> Result<(), Query
     match &select.order_by {
         Some(o) => Err(scope.type_error("ORDER BY applies only with GROUP BY".into(), o.span)),
         None => Ok(()),
-    }
-}
-
-/// Checks `SELECT field, COUNT(*) … GROUP BY field`.
-fn bind_group_by(
-    select: &ast::Select,
-    field: &Ident,
-    scope: &TableScope<'_>,
-) -> Result<(), QueryError> {
-    if field.name == ID_COLUMN {
-        return Err(scope
-            .type_error(
-                format!("rows cannot be grouped by `{ID_COLUMN}`: every row has its own"),
-                field.span,
-            )
-            .with_hint("to list ids write SELECT user_id FROM … WHERE …"));
-    }
-    let Some(group) = &select.group_by else {
-        return Err(scope
-            .type_error(
-                format!("`SELECT {field}, COUNT(*)` needs GROUP BY {field}"),
-                field.span,
-            )
-            .with_hint(format!("add GROUP BY {field} after the WHERE clause")));
-    };
-    if group.name != field.name {
-        return Err(scope
-            .type_error(
-                format!("GROUP BY {group} does not match the selected field {field}"),
-                group.span,
-            )
-            .with_hint(format!("write SELECT {group}, COUNT(*) … GROUP BY {group}")));
-    }
-    if tag::is_tag(scope, field) {
-        return Ok(());
-    }
-    let def = scope.field(field)?;
-    match def.kind {
-        FieldKind::Enum | FieldKind::Set | FieldKind::Bool => Ok(()),
-        kind => Err(scope
-            .type_error(
-                format!(
-                    "GROUP BY applies to ENUM, SET and BOOL fields; `{}` is {}",
-                    def.name,
-                    kind.as_str()
-                ),
-                group.span,
-            )
-            .with_hint_opt(
-                (kind == FieldKind::Int)
-                    .then(|| format!("aggregate INT fields instead: SELECT AVG({field}) …")),
-            )),
     }
 }
 

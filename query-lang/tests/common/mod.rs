@@ -61,7 +61,7 @@ pub fn tags() -> Vec<(&'static str, &'static str, &'static str)> {
         ),
         ("owner", "users", "is_owner AND age >= 30"),
         (
-            "tier",
+            "rank",
             "users",
             "CASE WHEN owner THEN 'gold' WHEN age >= 30 THEN 'silver' END",
         ),
