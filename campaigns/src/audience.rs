@@ -43,6 +43,15 @@ impl Groups<'_> {
 }
 
 impl Catalog for StoreCatalog<'_> {
+    fn tag(&self, name: &str) -> Option<segdb_query_lang::TagRef> {
+        self.0.tag(name).map(|t| segdb_query_lang::TagRef {
+            table: t.table,
+            text: t.text,
+        })
+    }
+    fn tag_names(&self) -> Vec<String> {
+        self.0.tags().into_iter().map(|t| t.name).collect()
+    }
     fn schema(&self, table: &str) -> Option<Schema> {
         self.0.table(table).ok().map(|t| t.schema().clone())
     }

@@ -50,7 +50,7 @@ pub use live::{IngestAck, LiveOptions, LiveStats, RecoveryReport};
 pub use profile::{Profile, ProfileValue};
 pub use rowset::RowSet;
 pub use segment::{SegmentDef, SegmentInfo, SegmentKind, SnapshotRows};
-pub use store::Store;
+pub use store::{Store, TagInfo};
 pub use table::Table;
 pub use tally::{Tallies, Tally};
 

@@ -433,6 +433,12 @@ pub enum StatementKind {
     ShowSegments,
     /// `SHOW CAMPAIGNS`.
     ShowCampaigns,
+    /// `CREATE [OR REPLACE] TAG name ON table AS …`.
+    CreateTag(CreateTag),
+    /// `DROP TAG name`: the tag's name.
+    DropTag(Ident),
+    /// `SHOW TAGS`.
+    ShowTags,
     /// `CREATE CAMPAIGN name ON table …` (boxed: it is large).
     CreateCampaign(Box<CreateCampaign>),
     /// `DROP CAMPAIGN name`: the campaign's name.
@@ -772,8 +778,10 @@ impl KindName {
 
 mod campaign;
 mod clear_spans;
+mod tag;
 pub use campaign::{
     CampaignAudience, CapClause, CreateCampaign, GoalClause, MessageKind, ScheduleClause, Setting,
     SettingValue, Settings, StrLit, VariantClause,
 };
 pub use clear_spans::ClearSpans;
+pub use tag::{CaseDef, CreateTag, TagDef};

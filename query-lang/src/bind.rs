@@ -8,9 +8,11 @@ mod batch;
 mod call;
 mod campaign;
 mod filter;
+mod group_by;
 mod insight;
 mod schema;
 mod segment;
+mod tag;
 mod text;
 
 pub use batch::check_batch;
@@ -20,6 +22,8 @@ pub use campaign::BoundCampaign;
 pub use segment::bind_segment;
 pub(crate) use segment::segment_ref;
 use segment::{bind_create_segment, in_use, listing};
+use tag::bind_create_tag;
+pub use tag::{tag_values, BoundTag, TagRef};
 pub use text::{bind_filter, bind_segment_definition, BoundFilter};
 
 use std::collections::HashSet;
@@ -32,6 +36,7 @@ use crate::error::{snippet, CatalogError, ErrorKind, QueryError, Warning};
 use crate::procedure::{ArgValue, BoundCall, ParamType, Signature};
 use crate::suggest;
 use filter::FilterBinder;
+use group_by::bind_group_by;
 pub use insight::{BoundCompare, BoundInsight, InsightSpec, INSIGHT_WINDOW_DAYS};
 use schema::{bind_alter_table, bind_create_table, schema_error};
 
@@ -129,6 +134,15 @@ pub trait Catalog {
     fn segment_names(&self) -> Vec<String> {
         Vec::new()
     }
+    /// The derived tag `name`, or `None` if there is no such tag. The
+    /// default knows no tag.
+    fn tag(&self, _name: &str) -> Option<TagRef> {
+        None
+    }
+    /// The names of every tag (for "did you mean" and `DROP TAG`).
+    fn tag_names(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// The signature of the procedure `name`, or `None` if there is no such
     /// procedure. The default knows no procedure.
     fn procedure(&self, _name: &str) -> Option<Signature> {
@@ -217,6 +231,15 @@ pub enum Statement {
     ShowSegments,
     /// The list of campaigns.
     ShowCampaigns,
+    /// A new (or replaced) derived tag.
+    CreateTag(BoundTag),
+    /// A tag to delete (it exists).
+    DropTag {
+        /// Its name.
+        name: String,
+    },
+    /// The list of derived tags.
+    ShowTags,
     /// A new campaign (boxed: it is large).
     CreateCampaign(Box<BoundCampaign>),
     /// A campaign to delete (whether it exists is the campaigns' store's
@@ -297,6 +320,20 @@ pub enum Projection {
         /// After skipping this many.
         offset: u64,
     },
+    /// `SELECT tag, COUNT(*) … GROUP BY tag` on a derived tag: the number
+    /// of rows per value, each value's rows an expression.
+    GroupByTag {
+        /// The tag.
+        tag: String,
+        /// Its values (`false` and `true` for a BOOL tag) and their rows.
+        groups: Vec<(String, Expr)>,
+        /// `ORDER BY COUNT(*) …`, if given.
+        order: Option<SortOrder>,
+        /// At most this many groups.
+        limit: Option<u64>,
+        /// After skipping this many.
+        offset: u64,
+    },
 }
 
 /// One aggregate of a select list: the engine's, which computes them.
@@ -342,6 +379,9 @@ pub fn bind(
         ast::StatementKind::ShowTables => Ok(Statement::ShowTables),
         ast::StatementKind::ShowSegments => Ok(Statement::ShowSegments),
         ast::StatementKind::ShowCampaigns => Ok(Statement::ShowCampaigns),
+        ast::StatementKind::ShowTags => Ok(Statement::ShowTags),
+        ast::StatementKind::CreateTag(create) => bind_create_tag(create, source, catalog, today),
+        ast::StatementKind::DropTag(name) => tag::bind_drop_tag(name, source, catalog),
         ast::StatementKind::CreateCampaign(create) => {
             bind_create_campaign(create, &stmt.source, catalog, today)
         }
@@ -499,11 +539,11 @@ fn bind_select(
         schema,
         source,
     };
-    let projection = bind_projection(select, &scope)?;
     let as_of = match &select.as_of {
         Some(date) => bind_day(date, source)?,
         None => today,
     };
+    let projection = bind_projection(select, &scope, as_of)?;
     let mut binder = FilterBinder::new(&scope, as_of);
     let filter = match &select.filter {
         Some(expr) => binder.bind(expr)?,
@@ -529,14 +569,18 @@ fn bind_count(n: &ast::IntLit, what: &str, scope: &TableScope<'_>) -> Result<u64
     })
 }
 
-fn bind_projection(select: &ast::Select, scope: &TableScope<'_>) -> Result<Projection, QueryError> {
+fn bind_projection(
+    select: &ast::Select,
+    scope: &TableScope<'_>,
+    as_of: Day,
+) -> Result<Projection, QueryError> {
     // Unknown names first, in the order they are written.
     for item in &select.items {
         match &item.kind {
             SelectItemKind::Field(f)
             | SelectItemKind::Aggregate { field: f, .. }
             | SelectItemKind::Quantile { field: f, .. }
-                if f.name != ID_COLUMN =>
+                if f.name != ID_COLUMN && !tag::is_tag(scope, f) =>
             {
                 scope.field(f)?;
             }
@@ -544,7 +588,9 @@ fn bind_projection(select: &ast::Select, scope: &TableScope<'_>) -> Result<Proje
         }
     }
     if let Some(g) = select.group_by.as_ref().filter(|g| g.name != ID_COLUMN) {
-        scope.field(g)?;
+        if !tag::is_tag(scope, g) {
+            scope.field(g)?;
+        }
     }
 
     let (limit, offset) = match &select.limit {
@@ -614,6 +660,15 @@ fn bind_projection(select: &ast::Select, scope: &TableScope<'_>) -> Result<Proje
             ..
         }] => {
             bind_group_by(select, field, scope)?;
+            if let Some(groups) = tag::tag_groups(field, scope, as_of)? {
+                return Ok(Projection::GroupByTag {
+                    tag: field.name.clone(),
+                    groups,
+                    order: select.order_by.map(|o| o.order),
+                    limit,
+                    offset,
+                });
+            }
             Ok(Projection::GroupBy {
                 field: field.name.clone(),
                 order: select.order_by.map(|o| o.order),
@@ -654,55 +709,6 @@ fn no_order_by(select: &ast::Select, scope: &TableScope<'_>) -> Result<(), Query
     match &select.order_by {
         Some(o) => Err(scope.type_error("ORDER BY applies only with GROUP BY".into(), o.span)),
         None => Ok(()),
-    }
-}
-
-/// Checks `SELECT field, COUNT(*) … GROUP BY field`.
-fn bind_group_by(
-    select: &ast::Select,
-    field: &Ident,
-    scope: &TableScope<'_>,
-) -> Result<(), QueryError> {
-    if field.name == ID_COLUMN {
-        return Err(scope
-            .type_error(
-                format!("rows cannot be grouped by `{ID_COLUMN}`: every row has its own"),
-                field.span,
-            )
-            .with_hint("to list ids write SELECT user_id FROM … WHERE …"));
-    }
-    let Some(group) = &select.group_by else {
-        return Err(scope
-            .type_error(
-                format!("`SELECT {field}, COUNT(*)` needs GROUP BY {field}"),
-                field.span,
-            )
-            .with_hint(format!("add GROUP BY {field} after the WHERE clause")));
-    };
-    if group.name != field.name {
-        return Err(scope
-            .type_error(
-                format!("GROUP BY {group} does not match the selected field {field}"),
-                group.span,
-            )
-            .with_hint(format!("write SELECT {group}, COUNT(*) … GROUP BY {group}")));
-    }
-    let def = scope.field(field)?;
-    match def.kind {
-        FieldKind::Enum | FieldKind::Set | FieldKind::Bool => Ok(()),
-        kind => Err(scope
-            .type_error(
-                format!(
-                    "GROUP BY applies to ENUM, SET and BOOL fields; `{}` is {}",
-                    def.name,
-                    kind.as_str()
-                ),
-                group.span,
-            )
-            .with_hint_opt(
-                (kind == FieldKind::Int)
-                    .then(|| format!("aggregate INT fields instead: SELECT AVG({field}) …")),
-            )),
     }
 }
 

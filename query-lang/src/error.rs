@@ -61,6 +61,15 @@ pub enum ErrorKind {
     /// A segment whose definition would use itself.
     #[error("{0}")]
     SegmentCycle(String),
+    /// A derived tag whose definition would use itself.
+    #[error("{0}")]
+    TagCycle(String),
+    /// No derived tag of that name.
+    #[error("unknown tag `{tag}`")]
+    UnknownTag {
+        /// The name as written.
+        tag: String,
+    },
     /// A segment (or other object) of that name exists already.
     #[error("{0}")]
     AlreadyExists(String),
@@ -132,6 +141,8 @@ impl ErrorKind {
             ErrorKind::UnknownSegment { .. } => "unknown_segment",
             ErrorKind::UnknownCampaign { .. } => "unknown_campaign",
             ErrorKind::SegmentCycle(_) => "segment_cycle",
+            ErrorKind::TagCycle(_) => "tag_cycle",
+            ErrorKind::UnknownTag { .. } => "unknown_tag",
             ErrorKind::AlreadyExists(_) => "already_exists",
             ErrorKind::InUse(_) => "in_use",
             ErrorKind::UnknownProcedure { .. } => "unknown_procedure",

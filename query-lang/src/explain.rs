@@ -175,6 +175,31 @@ impl Display for Projection {
                 }
                 f.write_str(")")
             }
+            Projection::GroupByTag {
+                tag,
+                groups,
+                order,
+                limit,
+                offset,
+            } => {
+                f.write_str("(group-by-tag ")?;
+                write_name(f, tag)?;
+                for (value, rows) in groups {
+                    write!(
+                        f,
+                        " ('{}' {})",
+                        value.replace('\'', "''"),
+                        ExplainExpr(rows)
+                    )?;
+                }
+                match order {
+                    Some(SortOrder::Asc) => f.write_str(" asc")?,
+                    Some(SortOrder::Desc) => f.write_str(" desc")?,
+                    None => {}
+                }
+                write_limit(f, *limit, *offset)?;
+                f.write_str(")")
+            }
             Projection::GroupBy {
                 field,
                 order,
@@ -377,6 +402,42 @@ impl Display for Statement {
             }
             Statement::ShowSegments => f.write_str("(show-segments)"),
             Statement::ShowCampaigns => f.write_str("(show-campaigns)"),
+            Statement::ShowTags => f.write_str("(show-tags)"),
+            Statement::DropTag { name } => {
+                f.write_str("(drop-tag ")?;
+                write_name(f, name)?;
+                f.write_str(")")
+            }
+            Statement::CreateTag(tag) => {
+                let head = if tag.replace {
+                    "(create-or-replace-tag "
+                } else {
+                    "(create-tag "
+                };
+                f.write_str(head)?;
+                write_name(f, &tag.name)?;
+                f.write_str(" ")?;
+                write_name(f, &tag.table)?;
+                match &tag.values {
+                    None => f.write_str(" BOOL")?,
+                    Some(values) => {
+                        f.write_str(" (values")?;
+                        for v in values {
+                            write!(f, " '{}'", v.replace('\'', "''"))?;
+                        }
+                        f.write_str(")")?;
+                    }
+                }
+                if !tag.uses.is_empty() {
+                    f.write_str(" (uses")?;
+                    for u in &tag.uses {
+                        f.write_str(" ")?;
+                        write_name(f, u)?;
+                    }
+                    f.write_str(")")?;
+                }
+                f.write_str(")")
+            }
             Statement::CreateCampaign(c) => {
                 f.write_str("(create-campaign ")?;
                 write_name(f, &c.stmt.name.name)?;

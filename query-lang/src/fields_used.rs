@@ -91,7 +91,14 @@ pub fn fields_used(stmt: &ast::Statement, catalog: &dyn Catalog) -> Vec<FieldUse
                 w.field(&create.table.name, &goal.event);
             }
         }
+        StatementKind::CreateTag(create) => {
+            for cond in create.def.conditions() {
+                w.expr(&create.table.name, cond, None);
+            }
+        }
         StatementKind::CreateTable(_)
+        | StatementKind::DropTag(_)
+        | StatementKind::ShowTags
         | StatementKind::AlterTable(_)
         | StatementKind::AlterField(_)
         | StatementKind::DropTable(_)
@@ -125,6 +132,16 @@ struct Walker<'c> {
 
 impl Walker<'_> {
     fn field(&mut self, table: &str, ident: &Ident) {
+        if let Some(tag) = self.tag_of(table, &ident.name) {
+            self.tag(
+                &ident.name,
+                &tag,
+                ident.span,
+                &ident.name,
+                &mut HashSet::new(),
+            );
+            return;
+        }
         if ident.name != ID_COLUMN {
             self.uses.push(FieldUse {
                 table: table.to_owned(),
@@ -204,6 +221,11 @@ impl Walker<'_> {
                     continue;
                 }
             };
+            if let Some(tag) = self.tag_of(table, &ident.name) {
+                let (span, top) = via.unwrap_or((ident.span, &ident.name));
+                self.tag(&ident.name, &tag, span, top, seen);
+                continue;
+            }
             match via {
                 None => self.field(table, ident),
                 Some((span, segment)) if ident.name != ID_COLUMN => self.uses.push(FieldUse {
@@ -234,6 +256,37 @@ impl Walker<'_> {
             return;
         };
         self.expr_in(&table, &expr, Some((span, top)), seen);
+    }
+
+    /// The tag `name` names over `table`, if it is no field of the table.
+    fn tag_of(&self, table: &str, name: &str) -> Option<crate::bind::TagRef> {
+        let schema = self.catalog.schema(table)?;
+        if schema.field(name).is_some() {
+            return None;
+        }
+        self.catalog.tag(name).filter(|t| t.table == table)
+    }
+
+    /// The fields of tag `name`'s definition, placed at `span` and
+    /// attributed to `top` (as a segment's are); each tag is walked once
+    /// per statement.
+    fn tag(
+        &mut self,
+        name: &str,
+        tag: &crate::bind::TagRef,
+        span: Span,
+        top: &str,
+        seen: &mut HashSet<String>,
+    ) {
+        if !seen.insert(format!("tag {name}")) {
+            return;
+        }
+        let Ok(def) = crate::parse::parse_tag_definition(&tag.text) else {
+            return;
+        };
+        for cond in def.conditions() {
+            self.expr_in(&tag.table, cond, Some((span, top)), seen);
+        }
     }
 
     /// The fields campaign `name` reads, placed at `span`.

@@ -178,9 +178,9 @@ mod suggest;
 pub use ast::SortOrder;
 pub use bind::{
     bind, bind_filter, bind_segment, bind_segment_definition, check_batch, parse_and_bind,
-    Aggregate, BoundCampaign, BoundCompare, BoundFilter, BoundInsight, BoundSegment, BoundSelect,
-    CampaignRef, Catalog, InsightSpec, Projection, SegmentBody, SegmentRef, Statement,
-    INSIGHT_WINDOW_DAYS,
+    tag_values, Aggregate, BoundCampaign, BoundCompare, BoundFilter, BoundInsight, BoundSegment,
+    BoundSelect, BoundTag, CampaignRef, Catalog, InsightSpec, Projection, SegmentBody, SegmentRef,
+    Statement, TagRef, INSIGHT_WINDOW_DAYS,
 };
 pub use error::{line_column, CatalogError, ErrorKind, QueryError, Warning};
 
@@ -194,7 +194,10 @@ pub fn did_you_mean<'c>(
 }
 pub use explain::ExplainExpr;
 pub use fields_used::{fields_used, segment_fields, FieldUse};
-pub use parse::{parse, parse_expr, parse_filter, parse_filter_statement, parse_segment_select};
+pub use parse::{
+    parse, parse_expr, parse_filter, parse_filter_statement, parse_segment_select,
+    parse_tag_definition,
+};
 pub use procedure::{ArgValue, BoundCall, Param, ParamType, ProcedureRole, Signature};
 
 /// The caps that keep any text from exhausting memory or the stack.

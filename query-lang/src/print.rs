@@ -321,11 +321,44 @@ impl Display for Statement {
             StatementKind::DropSegment(name) => write!(f, "DROP SEGMENT {name}"),
             StatementKind::ShowSegments => f.write_str("SHOW SEGMENTS"),
             StatementKind::ShowCampaigns => f.write_str("SHOW CAMPAIGNS"),
+            StatementKind::CreateTag(create) => create.fmt(f),
+            StatementKind::DropTag(name) => write!(f, "DROP TAG {name}"),
+            StatementKind::ShowTags => f.write_str("SHOW TAGS"),
             StatementKind::CreateCampaign(create) => create.fmt(f),
             StatementKind::DropCampaign(name) => write!(f, "DROP CAMPAIGN {name}"),
             StatementKind::Call(call) => call.fmt(f),
             StatementKind::Insight(insight) => insight.fmt(f),
             StatementKind::Compare(compare) => compare.fmt(f),
+        }
+    }
+}
+
+impl Display for crate::ast::CreateTag {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let replace = if self.or_replace { " OR REPLACE" } else { "" };
+        write!(
+            f,
+            "CREATE{replace} TAG {} ON {} AS {}",
+            self.name, self.table, self.def
+        )
+    }
+}
+
+impl Display for crate::ast::TagDef {
+    /// The canonical text a tag's definition is stored as.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            crate::ast::TagDef::Bool(e) => e.fmt(f),
+            crate::ast::TagDef::Case(c) => {
+                f.write_str("CASE")?;
+                for (cond, value) in &c.whens {
+                    write!(f, " WHEN {cond} THEN {value}")?;
+                }
+                if let Some(value) = &c.otherwise {
+                    write!(f, " ELSE {value}")?;
+                }
+                f.write_str(" END")
+            }
         }
     }
 }

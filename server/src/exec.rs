@@ -4,6 +4,7 @@
 pub mod campaigns;
 pub mod catalog;
 mod insight;
+mod tags;
 
 pub use insight::{bucket_label, COMPARE_COLUMNS, INSIGHT_COLUMNS};
 
@@ -96,6 +97,8 @@ pub fn took_effect(ran: &[segdb_query_lang::ast::Statement]) -> Option<String> {
                 K::DropTable(_) => "DROP TABLE",
                 K::CreateSegment(_) => "CREATE SEGMENT",
                 K::DropSegment(_) => "DROP SEGMENT",
+                K::CreateTag(_) => "CREATE TAG",
+                K::DropTag(_) => "DROP TAG",
                 K::CreateCampaign(_) => "CREATE CAMPAIGN",
                 K::DropCampaign(_) => "DROP CAMPAIGN",
                 _ => return None,
@@ -193,6 +196,12 @@ impl Catalog for StoreCatalog<'_> {
     }
     fn segment(&self, name: &str) -> Option<SegmentRef> {
         self.base().segment(name)
+    }
+    fn tag(&self, name: &str) -> Option<segdb_query_lang::TagRef> {
+        self.base().tag(name)
+    }
+    fn tag_names(&self) -> Vec<String> {
+        self.base().tag_names()
     }
     fn segment_source(&self, name: &str) -> Option<(String, Option<String>)> {
         self.base().segment_source(name)
@@ -466,6 +475,9 @@ pub fn run_statement_as(
         }
         Statement::ShowTables => Ok(show_tables(store)),
         Statement::ShowSegments => Ok(show_segments(store)),
+        Statement::ShowTags => Ok(tags::show_tags(store)),
+        Statement::CreateTag(tag) => tags::create_tag(store, tag),
+        Statement::DropTag { name } => tags::drop_tag(store, &name),
         Statement::ShowCampaigns => campaigns::show_campaigns(store),
         Statement::CreateCampaign(_) | Statement::DropCampaign { .. } => {
             // The server's campaigns (its scheduler, its audit log, the
@@ -513,19 +525,31 @@ pub fn run_statement_as(
                         rows: vec![row],
                     })
                 }
+                Projection::GroupByTag {
+                    tag,
+                    groups,
+                    order,
+                    limit,
+                    offset,
+                } => {
+                    let rows = t
+                        .group_by_exprs(filter, &groups, group_order(order), offset, limit)?
+                        .into_iter()
+                        .map(|(v, c)| vec![json!(v), json!(c)])
+                        .collect();
+                    Ok(ResultSet {
+                        columns: vec![tag, "count".into()],
+                        rows,
+                    })
+                }
                 Projection::GroupBy {
                     field,
                     order,
                     limit,
                     offset,
                 } => {
-                    let order = match order {
-                        Some(SortOrder::Desc) => GroupOrder::CountDesc,
-                        Some(SortOrder::Asc) => GroupOrder::CountAsc,
-                        None => GroupOrder::Value,
-                    };
                     let rows = t
-                        .group_by(filter, &field, order, offset, limit)?
+                        .group_by(filter, &field, group_order(order), offset, limit)?
                         .into_iter()
                         .map(|(v, c)| vec![json!(v), json!(c)])
                         .collect();
@@ -536,6 +560,15 @@ pub fn run_statement_as(
                 }
             }
         }
+    }
+}
+
+/// The engine's order of groups for `ORDER BY COUNT(*) …` (none: by value).
+fn group_order(order: Option<SortOrder>) -> GroupOrder {
+    match order {
+        Some(SortOrder::Desc) => GroupOrder::CountDesc,
+        Some(SortOrder::Asc) => GroupOrder::CountAsc,
+        None => GroupOrder::Value,
     }
 }
 

@@ -433,6 +433,14 @@ impl Catalog for VisibleCatalog<'_> {
     fn segment(&self, name: &str) -> Option<segdb_query_lang::SegmentRef> {
         self.inner.segment(name)
     }
+    // A tag's definition binds against the schema this catalog shows, so
+    // a caller cannot reach through a tag a field it may not use.
+    fn tag(&self, name: &str) -> Option<segdb_query_lang::TagRef> {
+        self.inner.tag(name)
+    }
+    fn tag_names(&self) -> Vec<String> {
+        self.inner.tag_names()
+    }
     fn segment_source(&self, name: &str) -> Option<(String, Option<String>)> {
         self.inner.segment_source(name)
     }
@@ -478,6 +486,9 @@ pub enum Listing {
     Segments,
     /// SHOW CAMPAIGNS.
     Campaigns,
+    /// SHOW TAGS: a tag defined with a field the principal may not use is
+    /// left out.
+    Tags,
     /// SHOW TABLES: its `fields` column (the third) counts the fields the
     /// principal sees.
     Tables,
@@ -490,6 +501,7 @@ impl Listing {
             Statement::ShowFields { table } => Listing::Fields(table.clone()),
             Statement::ShowSegments => Listing::Segments,
             Statement::ShowCampaigns => Listing::Campaigns,
+            Statement::ShowTags => Listing::Tags,
             Statement::ShowTables => Listing::Tables,
             _ => Listing::Other,
         }
@@ -539,6 +551,18 @@ impl Listing {
             Listing::Segments => r
                 .rows
                 .retain(|row| name(row).is_some_and(|n| access.check_segment(&n, catalog).is_ok())),
+            Listing::Tags => r.rows.retain(|row| {
+                let table = row.get(1).and_then(|v| v.as_str()).unwrap_or_default();
+                name(row).is_some_and(|n| {
+                    // The tag used alone in a WHERE: its definition's
+                    // fields, through the tags it names.
+                    let Ok(Some(stmt)) = segdb_query_lang::parse_filter_statement(table, &n) else {
+                        return false;
+                    };
+                    let uses = segdb_query_lang::fields_used(&stmt, catalog);
+                    access.check_uses(uses, None, catalog).is_ok()
+                })
+            }),
             Listing::Campaigns => r.rows.retain(|row| {
                 name(row).is_some_and(|n| access.check_campaign(&n, catalog).is_ok())
             }),

@@ -15,12 +15,20 @@ use crate::fsutil::{read_file, replace_file};
 
 /// Magic number of the manifest.
 pub const MANIFEST_MAGIC: &[u8; 8] = b"SEGDBMAN";
-/// Current manifest version: 3 when the manifest records real-time writes
+/// Current manifest version: 4 when the manifest holds derived tags, a
+/// table's tallies or a field's catalog entries (description, owner,
+/// source); else 3 when the manifest records real-time writes
 /// (a flushed WAL sequence number, or a shard with more than one part);
 /// else 2 when it names segments; else 1, byte for byte what builds before
 /// segments wrote and read. A build that knows an older version refuses a
 /// newer manifest rather than rewriting it without what it cannot see.
-pub const MANIFEST_VERSION: u32 = 3;
+pub const MANIFEST_VERSION: u32 = 4;
+/// The manifest version that added derived tags (written only when the
+/// store has one, so that a store without tags stays readable by builds
+/// that know version 3).
+pub const MANIFEST_VERSION_4: u32 = 4;
+/// The manifest version that added real-time writes.
+pub const MANIFEST_VERSION_3: u32 = 3;
 /// The manifest version that added segments.
 pub const MANIFEST_VERSION_2: u32 = 2;
 /// The first manifest version, still read and written (without segments).
@@ -46,6 +54,23 @@ pub struct Manifest {
     /// parts (0: none yet); recovery replays the records after it.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub wal_flushed_seq: u64,
+    /// Derived tags by name (absent from manifests written before tags
+    /// existed, and left out when there are none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, TagManifest>,
+}
+
+/// A derived tag: an expression over its table (`CASE WHEN … THEN 'v' …
+/// END` or a condition), evaluated at every use; nothing is stored per row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagManifest {
+    /// The table whose rows it describes.
+    pub table: String,
+    /// The definition's canonical text (what follows `AS`).
+    pub text: String,
+    /// The tags its definition names, each once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uses: Vec<String>,
 }
 
 fn is_zero(x: &u64) -> bool {
@@ -176,8 +201,19 @@ impl Manifest {
             shards.sort_unstable();
             shards.windows(2).any(|w| w[0] == w[1])
         });
-        let version = if self.wal_flushed_seq > 0 || layered {
-            MANIFEST_VERSION
+        // What a build of version 3 would drop on rewrite: derived tags,
+        // tallies, and the catalog entries users set (a field's
+        // last-written time, derived, is not worth refusing it for).
+        let catalogued = self.tables.values().any(|t| {
+            !t.tallies.is_empty()
+                || t.fields
+                    .iter()
+                    .any(|f| f.description.is_some() || f.owner.is_some() || f.source.is_some())
+        });
+        let version = if !self.tags.is_empty() || catalogued {
+            MANIFEST_VERSION_4
+        } else if self.wal_flushed_seq > 0 || layered {
+            MANIFEST_VERSION_3
         } else if !self.segments.is_empty() {
             MANIFEST_VERSION_2
         } else {
@@ -287,9 +323,9 @@ mod tests {
                     category: None,
                     closed: true,
                     values: vec!["c000".into(), "c001".into()],
-                    description: Some("Where the user lives".into()),
-                    owner: Some("crm-team".into()),
-                    source: Some("predictive".into()),
+                    description: None,
+                    owner: None,
+                    source: None,
                     last_written_ms: Some(1_764_000_000_000),
                 }],
                 num_rows: 5,
@@ -304,7 +340,7 @@ mod tests {
                     num_ids: 5,
                     bytes: 300,
                 }],
-                tallies: BTreeMap::from([("7/1/a/clicked".into(), vec![(20_425, 3)])]),
+                tallies: BTreeMap::new(),
             },
         );
         m.segments.insert(
@@ -349,6 +385,47 @@ mod tests {
             !again.contains("description") && !again.contains("source"),
             "{again}"
         );
+    }
+
+    #[test]
+    fn tags_round_trip_and_mark_version_4() {
+        let mut m = sample();
+        assert!(!String::from_utf8_lossy(&m.encode()).contains("\"tags\""));
+        m.tags.insert(
+            "high_value".into(),
+            TagManifest {
+                table: "users".into(),
+                text: "ltv >= 5000".into(),
+                uses: vec!["vip".into()],
+            },
+        );
+        let bytes = m.encode();
+        assert_eq!(bytes[8..12], MANIFEST_VERSION_4.to_le_bytes());
+        assert_eq!(Manifest::decode(Path::new("/m"), &bytes).unwrap(), m);
+    }
+
+    #[test]
+    fn tallies_and_catalog_entries_mark_version_4_a_last_write_alone_not() {
+        let mut m = sample();
+        assert_eq!(m.encode()[8..12], 2u32.to_le_bytes());
+        m.tables.get_mut("users").unwrap().fields[0].last_written_ms = Some(5);
+        assert_eq!(m.encode()[8..12], 2u32.to_le_bytes());
+        let f = &mut m.tables.get_mut("users").unwrap().fields[0];
+        f.description = Some("Where the user lives".into());
+        f.owner = Some("crm-team".into());
+        f.source = Some("predictive".into());
+        let bytes = m.encode();
+        assert_eq!(bytes[8..12], MANIFEST_VERSION_4.to_le_bytes());
+        assert_eq!(Manifest::decode(Path::new("/m"), &bytes).unwrap(), m);
+        let mut m = sample();
+        m.tables
+            .get_mut("users")
+            .unwrap()
+            .tallies
+            .insert("7/1/v0/clicked".into(), vec![(20_000, 2)]);
+        let bytes = m.encode();
+        assert_eq!(bytes[8..12], MANIFEST_VERSION_4.to_le_bytes());
+        assert_eq!(Manifest::decode(Path::new("/m"), &bytes).unwrap(), m);
     }
 
     #[test]

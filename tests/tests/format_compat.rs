@@ -27,6 +27,7 @@ fn write_fixture(dir: &Path) {
                 sensitive: true,
                 category: None,
                 closed: false,
+                catalog: Default::default(),
             },
         ],
     };

@@ -503,6 +503,8 @@ impl Store {
         let mut manifest = (*old.manifest).clone();
         manifest.generation += 1;
         manifest.tables.remove(name);
+        // Its derived tags describe nothing any more.
+        manifest.tags.retain(|_, t| t.table != name);
         manifest.store_with(&*self.fs(), &self.dir)?;
         let mut tables = old.tables.clone();
         let dropped = tables.remove(name);
@@ -590,3 +592,5 @@ fn remove_unlisted(tdir: &Path, live: &HashSet<&str>) {
 
 pub mod lock;
 mod segments;
+mod tags;
+pub use tags::TagInfo;

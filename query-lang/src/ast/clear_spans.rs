@@ -239,10 +239,27 @@ impl ClearSpans for Statement {
             StatementKind::DropTable(name)
             | StatementKind::ShowFields(name)
             | StatementKind::DropSegment(name)
+            | StatementKind::DropTag(name)
             | StatementKind::DropCampaign(name) => name.clear_spans(),
+            StatementKind::CreateTag(c) => {
+                c.name.clear_spans();
+                c.table.clear_spans();
+                match &mut c.def {
+                    super::TagDef::Bool(e) => e.clear_spans(),
+                    super::TagDef::Case(case) => {
+                        case.span.clear_spans();
+                        for (cond, value) in &mut case.whens {
+                            cond.clear_spans();
+                            value.clear_spans();
+                        }
+                        case.otherwise.clear_spans();
+                    }
+                }
+            }
             StatementKind::CreateCampaign(c) => c.clear_spans(),
             StatementKind::ShowTables
             | StatementKind::ShowSegments
+            | StatementKind::ShowTags
             | StatementKind::ShowCampaigns => {}
             StatementKind::CreateSegment(c) => {
                 c.name.clear_spans();

@@ -40,6 +40,8 @@ struct Overlay<'a> {
     dropped_tables: HashSet<String>,
     segments: HashMap<String, SegmentRef>,
     dropped_segments: HashSet<String>,
+    tags: HashMap<String, super::TagRef>,
+    dropped_tags: HashSet<String>,
     /// Campaigns made by the batch (no run yet).
     campaigns: HashMap<String, super::CampaignRef>,
     dropped_campaigns: HashSet<String>,
@@ -54,6 +56,8 @@ impl<'a> Overlay<'a> {
             dropped_tables: HashSet::new(),
             segments: HashMap::new(),
             dropped_segments: HashSet::new(),
+            tags: HashMap::new(),
+            dropped_tags: HashSet::new(),
             campaigns: HashMap::new(),
             dropped_campaigns: HashSet::new(),
         }
@@ -141,12 +145,27 @@ impl<'a> Overlay<'a> {
                 self.campaigns.remove(&name);
                 self.dropped_campaigns.insert(name);
             }
+            Statement::CreateTag(tag) => {
+                self.dropped_tags.remove(&tag.name);
+                self.tags.insert(
+                    tag.name,
+                    super::TagRef {
+                        table: tag.table,
+                        text: tag.text,
+                    },
+                );
+            }
+            Statement::DropTag { name } => {
+                self.tags.remove(&name);
+                self.dropped_tags.insert(name);
+            }
             Statement::Select(_)
             | Statement::ShowTables
             | Statement::ShowFields { .. }
             | Statement::Explain(_)
             | Statement::ShowSegments
             | Statement::ShowCampaigns
+            | Statement::ShowTags
             | Statement::Call(_)
             | Statement::Insight(_)
             | Statement::Compare(_) => {}
@@ -219,6 +238,32 @@ impl Catalog for Overlay<'_> {
             .filter(|n| !self.dropped_segments.contains(n) || self.segments.contains_key(n))
             .collect();
         for n in self.segments.keys() {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+        names
+    }
+    fn tag(&self, name: &str) -> Option<super::TagRef> {
+        if let Some(t) = self.tags.get(name) {
+            return Some(t.clone());
+        }
+        if self.dropped_tags.contains(name) {
+            return None;
+        }
+        let t = self.base.tag(name)?;
+        // A tag of a table the batch dropped went with it.
+        (!self.dropped_tables.contains(&t.table) || self.schemas.contains_key(&t.table))
+            .then_some(t)
+    }
+    fn tag_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .base
+            .tag_names()
+            .into_iter()
+            .filter(|n| self.tag(n).is_some())
+            .collect();
+        for n in self.tags.keys() {
             if !names.contains(n) {
                 names.push(n.clone());
             }

@@ -11,7 +11,10 @@ use crate::error::{snippet, ErrorKind, QueryError, Warning};
 use crate::{limits, suggest};
 
 mod campaign;
+mod tag;
 mod window;
+
+pub(super) use tag::TagRows;
 
 /// At most this many warnings per statement (each may compute a "did you
 /// mean" over thousands of values).
@@ -35,6 +38,11 @@ pub(super) struct FilterBinder<'s, 'a> {
     expansions: usize,
     /// The segments the text names itself, each once.
     uses: Vec<String>,
+    /// The tags being expanded, outermost first (and the tag being
+    /// defined, if any): meeting one of them again is a cycle.
+    tags_expanding: Vec<String>,
+    /// The tags the text names itself, each once.
+    tag_uses: Vec<String>,
 }
 
 impl<'s, 'a> FilterBinder<'s, 'a> {
@@ -49,7 +57,40 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
             direct: true,
             expansions: 0,
             uses: Vec::new(),
+            tags_expanding: Vec::new(),
+            tag_uses: Vec::new(),
         }
+    }
+
+    /// A binder for the text of a segment or tag this one expands, in
+    /// `scope`: it shares the expansions (taken from this binder; give
+    /// them back after) and warns of nothing (warnings about a
+    /// definition's own text were given when it was made, and would point
+    /// into text the user did not write here).
+    fn nested<'t, 'b>(&mut self, scope: &'t TableScope<'b>) -> FilterBinder<'t, 'b> {
+        FilterBinder {
+            scope,
+            as_of: self.as_of,
+            depth: self.depth,
+            warnings: Vec::new(),
+            expanding: std::mem::take(&mut self.expanding),
+            own: self.own,
+            direct: false,
+            expansions: self.expansions,
+            uses: Vec::new(),
+            tags_expanding: std::mem::take(&mut self.tags_expanding),
+            tag_uses: Vec::new(),
+        }
+    }
+
+    /// Binds the definition of tag `name`: reaching it again is a cycle.
+    pub fn defining_tag(&mut self, name: &str) {
+        self.tags_expanding.push(name.to_owned());
+    }
+
+    /// The tags the text names, and the warnings.
+    pub fn into_tag_uses_and_warnings(self) -> (Vec<String>, Vec<Warning>) {
+        (self.tag_uses, self.warnings)
     }
 
     /// Binds the definition of segment `name`: reaching it again is a cycle.
@@ -131,23 +172,12 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
             schema: scope.schema.clone(),
             source: &text,
         };
-        let mut inner = FilterBinder {
-            scope: &inner_scope,
-            as_of: self.as_of,
-            depth: self.depth,
-            // Warnings about the segment's own text were given when it was
-            // made; they would point into text the user did not write here.
-            warnings: Vec::new(),
-            expanding: std::mem::take(&mut self.expanding),
-            own: self.own,
-            direct: false,
-            expansions: self.expansions,
-            uses: Vec::new(),
-        };
+        let mut inner = self.nested(&inner_scope);
         inner.expanding.push(ident.name.clone());
         let bound = inner.bind(&parsed);
         inner.expanding.pop();
         self.expanding = std::mem::take(&mut inner.expanding);
+        self.tags_expanding = std::mem::take(&mut inner.tags_expanding);
         self.expansions = inner.expansions;
         bound.map_err(|e| self.relocate(ident, e))
     }
@@ -228,6 +258,11 @@ impl<'s, 'a> FilterBinder<'s, 'a> {
     /// Binds a predicate written at `span`.
     #[inline(never)]
     fn bind_predicate(&mut self, predicate: &Predicate, span: Span) -> Result<Expr, QueryError> {
+        if let Some(ident) = tag::predicate_field(predicate) {
+            if let Some(t) = self.tag_named(ident) {
+                return self.bind_tag_predicate(ident, t, predicate, span);
+            }
+        }
         match predicate {
             Predicate::Field(field) => self.bind_bare(field),
             Predicate::Compare {

@@ -117,6 +117,24 @@ pub(super) fn bind_alter_table(
             source,
         ));
     }
+    if catalog
+        .tag(&field.name)
+        .is_some_and(|t| t.table == alter.table.name)
+    {
+        return Err(schema_error(
+            format!(
+                "table {} has a derived tag {}: a field cannot take its name",
+                snippet(&alter.table.name),
+                snippet(&field.name)
+            ),
+            alter.field.name.span,
+            source,
+        )
+        .with_hint(format!(
+            "choose another name, or DROP TAG {} first",
+            field.name
+        )));
+    }
     Ok(Statement::AlterTableAdd {
         table: alter.table.name.clone(),
         field,

@@ -16,7 +16,8 @@ const AFTER_CONDITION: &[&str] = &[
     "AND", "OR", "GROUP", "ORDER", "LIMIT", "AS", "VERSUS", "VS", "TOP", "WIDTH",
     // The clauses of CREATE CAMPAIGN after its AUDIENCE WHERE.
     "AUDIENCE", "CHANNEL", "VARIANT", "HOLDOUT", "SPLIT", "CAP", "PRIORITY", "KIND", "SCHEDULE",
-    "APPROVAL", "RATE", "ALLOW", "GOAL",
+    "APPROVAL", "RATE", "ALLOW", "GOAL", // A WHEN condition of a tag's CASE.
+    "THEN",
 ];
 
 impl Parser<'_> {

@@ -11,6 +11,7 @@ mod expr;
 mod insight;
 mod lexer;
 mod statement;
+mod tag;
 
 use std::fmt::Display;
 use std::sync::Arc;
@@ -113,6 +114,17 @@ pub fn parse_filter_statement(
         span,
         source: text.into(),
     }))
+}
+
+/// Parses a tag's definition on its own, the whole text: a condition (a
+/// BOOL tag) or `CASE WHEN … THEN 'v' … [ELSE 'w'] END`.
+pub fn parse_tag_definition(text: &str) -> Result<ast::TagDef, QueryError> {
+    let mut parser = Parser::new(text)?;
+    let def = parser.parse_tag_def()?;
+    if !parser.at(&TokenKind::Eof) {
+        return Err(parser.expected("the end of the tag's definition"));
+    }
+    Ok(def)
 }
 
 /// Parses a segment's definition on its own, the whole text:

@@ -134,7 +134,11 @@ impl Parser<'_> {
             self.expect_statement_end("`;` or the end of the input after SHOW CAMPAIGNS")?;
             return Ok(StatementKind::ShowCampaigns);
         }
-        let err = self.expected("TABLES, FIELDS, SEGMENTS or CAMPAIGNS after SHOW");
+        if self.eat_keyword("TAGS").is_some() {
+            self.expect_statement_end("`;` or the end of the input after SHOW TAGS")?;
+            return Ok(StatementKind::ShowTags);
+        }
+        let err = self.expected("TABLES, FIELDS, SEGMENTS, TAGS or CAMPAIGNS after SHOW");
         Err(match self.peek().kind {
             TokenKind::Word(w) if w.eq_ignore_ascii_case("COLUMNS") => {
                 err.with_hint("a table has fields: SHOW FIELDS FROM t")
@@ -142,7 +146,7 @@ impl Parser<'_> {
             TokenKind::Word(w) => err.with_hint_opt(
                 suggest::nearest(
                     &w.to_ascii_uppercase(),
-                    ["TABLES", "FIELDS", "SEGMENTS", "CAMPAIGNS"],
+                    ["TABLES", "FIELDS", "SEGMENTS", "TAGS", "CAMPAIGNS"],
                 )
                 .map(|k| format!("did you mean `{k}`?")),
             ),
@@ -163,8 +167,13 @@ impl Parser<'_> {
             self.expect_statement_end("`;` or the end of the input after the segment name")?;
             return Ok(StatementKind::DropSegment(name));
         }
+        if self.eat_keyword("TAG").is_some() {
+            let name = self.parse_ident("a tag name after DROP TAG")?;
+            self.expect_statement_end("`;` or the end of the input after the tag name")?;
+            return Ok(StatementKind::DropTag(name));
+        }
         if !self.at_keyword("TABLE") {
-            let err = self.expected("TABLE, SEGMENT or CAMPAIGN after DROP");
+            let err = self.expected("TABLE, SEGMENT, TAG or CAMPAIGN after DROP");
             return Err(match &self.peek().kind {
                 TokenKind::Word(w) if !super::is_reserved(w) => {
                     err.with_hint(format!("write DROP TABLE {w}"))
@@ -495,8 +504,11 @@ impl Parser<'_> {
         self.advance();
         if self.eat_keyword("OR").is_some() {
             self.expect_keyword("REPLACE", "REPLACE after CREATE OR")?;
+            if self.at_keyword("TAG") {
+                return Ok(StatementKind::CreateTag(self.parse_create_tag(true)?));
+            }
             if !self.at_keyword("SEGMENT") {
-                let err = self.expected("SEGMENT after CREATE OR REPLACE");
+                let err = self.expected("SEGMENT or TAG after CREATE OR REPLACE");
                 return Err(if self.at_keyword("TABLE") {
                     err.with_hint("a table cannot be replaced; DROP TABLE it and CREATE it again")
                 } else {
@@ -515,12 +527,18 @@ impl Parser<'_> {
         if self.at_keyword("CAMPAIGN") {
             return self.parse_create_campaign();
         }
+        if self.at_keyword("TAG") {
+            return Ok(StatementKind::CreateTag(self.parse_create_tag(false)?));
+        }
         if !self.at_keyword("TABLE") {
-            let err = self.expected("TABLE, SEGMENT, CAMPAIGN or OR REPLACE after CREATE");
+            let err = self.expected("TABLE, SEGMENT, TAG, CAMPAIGN or OR REPLACE after CREATE");
             return Err(match self.peek().kind {
                 TokenKind::Word(w) => err.with_hint_opt(
-                    suggest::nearest(&w.to_ascii_uppercase(), ["TABLE", "SEGMENT", "CAMPAIGN"])
-                        .map(|k| format!("did you mean `{k}`?")),
+                    suggest::nearest(
+                        &w.to_ascii_uppercase(),
+                        ["TABLE", "SEGMENT", "TAG", "CAMPAIGN"],
+                    )
+                    .map(|k| format!("did you mean `{k}`?")),
                 ),
                 _ => err,
             });

@@ -7,7 +7,7 @@ use segdb_engine::{Expr, FieldDef, FieldKind, Schema};
 use segdb_query_lang::ast::CampaignGroup;
 use segdb_query_lang::{
     ArgValue, CampaignRef, Catalog, CatalogError, Param, ParamType, SegmentBody, SegmentRef,
-    Signature,
+    Signature, TagRef,
 };
 
 /// The data set's "today".
@@ -47,6 +47,28 @@ pub fn segments() -> Vec<(&'static str, &'static str, SegmentBody)> {
         ("loop_b", "users", dynamic("IN SEGMENT loop_a")),
         ("big_houses", "houses", dynamic("rooms > 3")),
         ("broken", "users", dynamic("cty = 'c000'")),
+    ]
+}
+
+/// The derived tags (name, table, definition).
+pub fn tags() -> Vec<(&'static str, &'static str, &'static str)> {
+    vec![
+        (
+            "lifecycle",
+            "users",
+            "CASE WHEN did(book, last 30 days) THEN 'active' WHEN did(view, last 30 days) \
+             THEN 'engaged' WHEN last_login_days > 90 THEN 'churn_risk' ELSE 'dormant' END",
+        ),
+        ("owner", "users", "is_owner AND age >= 30"),
+        (
+            "rank",
+            "users",
+            "CASE WHEN owner THEN 'gold' WHEN age >= 30 THEN 'silver' END",
+        ),
+        ("tag_a", "users", "is_owner OR tag_b"),
+        ("tag_b", "users", "NOT tag_a"),
+        ("rich_house", "houses", "rooms > 5"),
+        ("broken_tag", "users", "cty = 'c000'"),
     ]
 }
 
@@ -188,6 +210,20 @@ impl Catalog for TestCatalog {
                     uses,
                 }
             })
+    }
+
+    fn tag(&self, name: &str) -> Option<TagRef> {
+        tags()
+            .into_iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, table, text)| TagRef {
+                table: table.into(),
+                text: text.into(),
+            })
+    }
+
+    fn tag_names(&self) -> Vec<String> {
+        tags().iter().map(|(n, _, _)| n.to_string()).collect()
     }
 
     fn segment_names(&self) -> Vec<String> {

@@ -24,6 +24,11 @@ fn catalog(store: &Store) -> Result<Option<CampaignStore>, ExecError> {
     CampaignStore::open_read_only(store.dir()).map_err(engine_error)
 }
 
+/// Every campaign of the store, read from its catalog on disk.
+pub fn list(store: &Store) -> Result<Vec<Campaign>, ExecError> {
+    campaigns(store)
+}
+
 fn campaigns(store: &Store) -> Result<Vec<Campaign>, ExecError> {
     Ok(catalog(store)?.map(|c| c.list()).unwrap_or_default())
 }

@@ -47,6 +47,7 @@ fn required_role_with(
         | StatementKind::ShowTables
         | StatementKind::ShowFields(_)
         | StatementKind::ShowSegments
+        | StatementKind::ShowTags
         | StatementKind::ShowCampaigns
         | StatementKind::Insight(_)
         | StatementKind::Compare(_) => Role::Read,
@@ -56,7 +57,9 @@ fn required_role_with(
         | StatementKind::AlterField(_)
         | StatementKind::DropTable(_)
         | StatementKind::CreateSegment(_)
-        | StatementKind::DropSegment(_) => Role::Admin,
+        | StatementKind::DropSegment(_)
+        | StatementKind::CreateTag(_)
+        | StatementKind::DropTag(_) => Role::Admin,
         StatementKind::CreateCampaign(_) | StatementKind::DropCampaign(_) => Role::Write,
     }
 }
@@ -87,6 +90,9 @@ pub fn kind_name(kind: &StatementKind) -> &'static str {
         StatementKind::CreateSegment(_) => "create_segment",
         StatementKind::DropSegment(_) => "drop_segment",
         StatementKind::ShowSegments => "show_segments",
+        StatementKind::CreateTag(_) => "create_tag",
+        StatementKind::DropTag(_) => "drop_tag",
+        StatementKind::ShowTags => "show_tags",
         StatementKind::ShowCampaigns => "show_campaigns",
         StatementKind::CreateCampaign(_) => "create_campaign",
         StatementKind::DropCampaign(_) => "drop_campaign",

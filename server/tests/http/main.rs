@@ -40,6 +40,7 @@ mod rejections;
 mod segments;
 mod slow_clients;
 mod system_fields;
+mod tags;
 mod tls;
 
 use std::io::{Read, Write};
