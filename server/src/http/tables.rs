@@ -62,20 +62,18 @@ async fn catalog_entries(
     let entries = blocking(move || {
         let catalog = s.catalog();
         let mut entries = crate::exec::catalog::entries(&s.store, &t2, |f| access.shows(&name, f))?;
-        {
-            for e in &mut entries {
-                for (key, segment) in [("segments", true), ("campaigns", false)] {
-                    if let Some(Value::Array(users)) = e.get_mut(key) {
-                        users.retain(|u| {
-                            u.as_str().is_some_and(|n| {
-                                if segment {
-                                    access.check_segment(n, &catalog).is_ok()
-                                } else {
-                                    access.check_campaign(n, &catalog).is_ok()
-                                }
-                            })
-                        });
-                    }
+        for e in &mut entries {
+            for (key, segment) in [("segments", true), ("campaigns", false)] {
+                if let Some(Value::Array(users)) = e.get_mut(key) {
+                    users.retain(|u| {
+                        u.as_str().is_some_and(|n| {
+                            if segment {
+                                access.check_segment(n, &catalog).is_ok()
+                            } else {
+                                access.check_campaign(n, &catalog).is_ok()
+                            }
+                        })
+                    });
                 }
             }
         }
