@@ -76,35 +76,6 @@ pub fn today() -> Day {
     (secs / 86_400) as Day
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn known_days() {
-        assert_eq!(day_from_civil(1970, 1, 1), Some(0));
-        assert_eq!(parse_iso_day("2026-11-22"), Some(20_779));
-        assert_eq!(format_iso_day(20_779), "2026-11-22");
-        assert_eq!(parse_iso_day("2026-10-24"), Some(20_750));
-        assert_eq!(
-            parse_iso_day("2024-02-29").map(format_iso_day).as_deref(),
-            Some("2024-02-29")
-        );
-        assert_eq!(parse_iso_day("2026-02-29"), None);
-        assert_eq!(parse_iso_day("2026-13-01"), None);
-        assert_eq!(parse_iso_day("2026-1-01"), None);
-        assert_eq!(parse_iso_day("1969-12-31"), Some(-1));
-    }
-
-    #[test]
-    fn round_trip_every_day_of_four_centuries() {
-        for d in -150_000..150_000 {
-            let (y, m, dd) = civil_from_day(d);
-            assert_eq!(day_from_civil(y, m, dd), Some(d));
-        }
-    }
-}
-
 /// `HH:MM` as minutes after midnight.
 pub fn parse_hh_mm(text: &str) -> Option<u32> {
     let b = text.as_bytes();
@@ -175,4 +146,33 @@ pub fn parse_rfc3339(text: &str) -> Result<i64, (usize, usize)> {
     };
     let secs = i64::from(day) * 86_400 + i64::from(h * 3600 + mi * 60 + s.min(59));
     Ok(secs - offset_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_days() {
+        assert_eq!(day_from_civil(1970, 1, 1), Some(0));
+        assert_eq!(parse_iso_day("2026-11-22"), Some(20_779));
+        assert_eq!(format_iso_day(20_779), "2026-11-22");
+        assert_eq!(parse_iso_day("2026-10-24"), Some(20_750));
+        assert_eq!(
+            parse_iso_day("2024-02-29").map(format_iso_day).as_deref(),
+            Some("2024-02-29")
+        );
+        assert_eq!(parse_iso_day("2026-02-29"), None);
+        assert_eq!(parse_iso_day("2026-13-01"), None);
+        assert_eq!(parse_iso_day("2026-1-01"), None);
+        assert_eq!(parse_iso_day("1969-12-31"), Some(-1));
+    }
+
+    #[test]
+    fn round_trip_every_day_of_four_centuries() {
+        for d in -150_000..150_000 {
+            let (y, m, dd) = civil_from_day(d);
+            assert_eq!(day_from_civil(y, m, dd), Some(d));
+        }
+    }
 }
