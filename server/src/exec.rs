@@ -498,7 +498,11 @@ pub fn run_statement_as(
         Statement::Call(call) => crate::procedures::call(store, &call, access),
         Statement::Insight(stmt) => insight::insight(store, &stmt),
         Statement::Compare(stmt) => insight::compare(store, &stmt),
-        Statement::ShowFields { table } => catalog::show_fields(store, &*store.table(&table)?),
+        Statement::ShowFields { table } => {
+            let mut r = catalog::show_fields(store, &*store.table(&table)?)?;
+            tags::add_tag_fields(store, &table, &mut r);
+            Ok(r)
+        }
         Statement::Explain(sel) => explain(&*store.table(&sel.table)?, &sel.filter),
         Statement::Select(sel) => {
             let t = store.table(&sel.table)?;

@@ -123,3 +123,36 @@ pub fn drop_tag(store: &Store, name: &str) -> Result<ResultSet, ExecError> {
     store.drop_tag(name)?;
     Ok(one_row(&["dropped"], vec![json!(name)]))
 }
+
+/// SHOW FIELDS lists the table's derived tags after its fields, each as a
+/// field of its kind: ENUM (its number of values; closed, as no other
+/// value can appear) or BOOL; never SENSITIVE, no category.
+pub fn add_tag_fields(store: &Store, table: &str, r: &mut ResultSet) {
+    for t in store.tags().into_iter().filter(|t| t.table == table) {
+        let values = segdb_query_lang::parse_tag_definition(&t.text)
+            .ok()
+            .and_then(|d| segdb_query_lang::tag_values(&d));
+        let (count, closed) = match &values {
+            Some(v) => (json!(v.len()), json!(true)),
+            None => (Value::Null, Value::Null),
+        };
+        let mut row = vec![
+            json!(t.name),
+            json!(kind(&values)),
+            json!(false),
+            Value::Null,
+            count,
+            closed,
+        ];
+        // The catalog's columns: a tag's source is `derived`; the rest is
+        // a field's (its coverage, writes and users are not kept for tags).
+        for c in r.columns.iter().skip(row.len()) {
+            row.push(match c.as_str() {
+                "source" => json!("derived"),
+                "segments" | "campaigns" => json!([]),
+                _ => Value::Null,
+            });
+        }
+        r.rows.push(row);
+    }
+}

@@ -186,6 +186,16 @@ fn statement_notes(s: &Shared, stmts: &[segdb_query_lang::ast::Statement]) -> Ve
             StatementKind::DropSegment(n) => {
                 Note::new(Action::SegmentDrop, json!({ "segment": n.name }), detail)
             }
+            // A derived tag changes what a name means in every query of
+            // its table: a schema change.
+            StatementKind::CreateTag(c) => Note::new(
+                Action::SchemaChange,
+                json!({ "table": c.table.name, "tag": c.name.name }),
+                detail,
+            ),
+            StatementKind::DropTag(n) => {
+                Note::new(Action::SchemaChange, json!({ "tag": n.name }), detail)
+            }
             StatementKind::Call(c) if c.name.name.eq_ignore_ascii_case("profile") => {
                 // The parameter at position `i`, or named `name`, as
                 // written.

@@ -106,6 +106,17 @@ fn tags_are_made_listed_used_and_kept_while_used() {
         json!([["false", data.rows().count() as u64 - high], ["true", high]])
     );
 
+    // SHOW FIELDS lists them after the fields, each as a field of its kind.
+    let v = c.query("SHOW FIELDS FROM users").unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(
+        rows[rows.len() - 2..],
+        [
+            json!(["high_value", "BOOL", false, null, null, null]),
+            json!(["lifecycle", "ENUM", false, null, 4, true])
+        ]
+    );
+
     // SHOW TAGS lists both, by name.
     let v = c.query("SHOW TAGS").unwrap();
     assert_eq!(
