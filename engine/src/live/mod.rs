@@ -7,6 +7,7 @@
 mod bits;
 mod day_counts;
 pub(crate) mod delta;
+mod delta_tallied;
 mod flush;
 pub(crate) mod ids;
 pub(crate) mod keys;

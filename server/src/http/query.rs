@@ -12,11 +12,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use segdb_engine::{date, EngineError, Expr, Table};
 use segdb_query_lang::ast::StatementKind;
-use segdb_query_lang::{ProcedureRole, Projection, Statement, Warning};
+use segdb_query_lang::{Projection, Statement, Warning};
 use serde_json::{json, Value};
 
 use super::api_error::ApiError;
-use super::auth::{self, Principal, Role};
+use super::auth::{self, Principal};
 use super::body::{read_body, Stopped, StreamWriter};
 use super::running::RunningQuery;
 use super::{blocking, elapsed_ms, RowCount, Shared};
@@ -26,81 +26,13 @@ use crate::permissions::Listing;
 use text::{json_without_type, query_text};
 
 mod campaign;
+mod kinds;
 mod text;
 
-/// The role a statement needs; a CALL needs the role its procedure
-/// declares (an unknown procedure: read, and the binder refuses it).
-pub fn required_role(kind: &StatementKind) -> Role {
-    required_role_with(kind, |name| {
-        crate::procedures::find(name).map(|p| p.signature.role())
-    })
-}
-
-/// [`required_role`] with the procedures' roles from `procedure_role`.
-fn required_role_with(
-    kind: &StatementKind,
-    procedure_role: impl Fn(&str) -> Option<ProcedureRole>,
-) -> Role {
-    match kind {
-        StatementKind::Select(_)
-        | StatementKind::Explain(_)
-        | StatementKind::ShowTables
-        | StatementKind::ShowFields(_)
-        | StatementKind::ShowSegments
-        | StatementKind::ShowTags
-        | StatementKind::ShowCampaigns
-        | StatementKind::Insight(_)
-        | StatementKind::Compare(_) => Role::Read,
-        StatementKind::Call(c) => procedure_role(&c.name.name).map_or(Role::Read, Role::from),
-        StatementKind::CreateTable(_)
-        | StatementKind::AlterTable(_)
-        | StatementKind::AlterField(_)
-        | StatementKind::DropTable(_)
-        | StatementKind::CreateSegment(_)
-        | StatementKind::DropSegment(_)
-        | StatementKind::CreateTag(_)
-        | StatementKind::DropTag(_) => Role::Admin,
-        StatementKind::CreateCampaign(_) | StatementKind::DropCampaign(_) => Role::Write,
-    }
-}
-
-/// A statement as a 403 names it: "a DROP TABLE statement", "CALL
-/// `segment_ids`".
-fn statement_what(kind: &StatementKind) -> String {
-    match kind {
-        StatementKind::Call(c) => format!("CALL `{}`", c.name.name),
-        _ => format!(
-            "a {} statement",
-            kind_name(kind).replace('_', " ").to_uppercase()
-        ),
-    }
-}
-
-/// The statement's kind, as `/metrics` counts it.
-pub fn kind_name(kind: &StatementKind) -> &'static str {
-    match kind {
-        StatementKind::Select(_) => "select",
-        StatementKind::Explain(_) => "explain",
-        StatementKind::ShowTables => "show_tables",
-        StatementKind::ShowFields(_) => "show_fields",
-        StatementKind::CreateTable(_) => "create_table",
-        StatementKind::AlterTable(_) => "alter_table",
-        StatementKind::AlterField(_) => "alter_field",
-        StatementKind::DropTable(_) => "drop_table",
-        StatementKind::CreateSegment(_) => "create_segment",
-        StatementKind::DropSegment(_) => "drop_segment",
-        StatementKind::ShowSegments => "show_segments",
-        StatementKind::CreateTag(_) => "create_tag",
-        StatementKind::DropTag(_) => "drop_tag",
-        StatementKind::ShowTags => "show_tags",
-        StatementKind::ShowCampaigns => "show_campaigns",
-        StatementKind::CreateCampaign(_) => "create_campaign",
-        StatementKind::DropCampaign(_) => "drop_campaign",
-        StatementKind::Call(_) => "call",
-        StatementKind::Insight(_) => "insight",
-        StatementKind::Compare(_) => "compare",
-    }
-}
+#[cfg(test)]
+use kinds::required_role_with;
+use kinds::statement_what;
+pub use kinds::{kind_name, required_role};
 
 /// Whether the client asked for CSV.
 pub(crate) fn wants(headers: &HeaderMap, mime: &str) -> bool {

@@ -1,7 +1,8 @@
 //! The role a statement needs, CALLs by their procedure's declaration.
 
 use super::*;
-use segdb_query_lang::parse;
+use crate::http::auth::Role;
+use segdb_query_lang::{parse, ProcedureRole};
 
 fn kind(text: &str) -> StatementKind {
     parse(text).unwrap().remove(0).kind

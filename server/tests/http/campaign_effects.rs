@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use segdb_campaigns::deliver::receiver::{Answer, Receiver, Request};
 use serde_json::{json, Value};
 
-use super::campaigns::{act, create, def, server, status, wait_state, ANN, NOW, READER, ROOT};
+use super::campaign_predicates::wait_state;
+use super::campaigns::{act, create, def, server, status, ANN, NOW, READER, ROOT};
 use super::*;
 
 /// Per variant, the users the receiver accepted a message for.

@@ -8,13 +8,27 @@
 
 use std::collections::BTreeSet;
 use std::sync::{mpsc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use segdb_campaigns::deliver::receiver::{Answer, Receiver, Request};
 use serde_json::{json, Value};
 
-use super::campaigns::{act, create, def, server, show, status, wait_state, ANN, NOW, ROOT};
+use super::campaigns::{act, create, def, server, show, status, ANN, NOW, ROOT};
 use super::*;
+
+/// Polls the campaign until its state is `want` (bounded in time).
+#[track_caller]
+pub(super) fn wait_state(s: &Server, name: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let c = show(s, name);
+        if c["state"] == want {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "never {want}: {c}");
+        std::thread::yield_now();
+    }
+}
 
 /// The users the receiver accepted a message for.
 fn delivered(requests: &[Request]) -> BTreeSet<String> {

@@ -7,8 +7,6 @@
 
 use segdb_server::http::auth::Role;
 use segdb_server::http::config::TokenSetting;
-use std::time::{Duration, Instant};
-
 use serde_json::{json, Value};
 
 use super::*;
@@ -117,20 +115,6 @@ pub(super) fn show(s: &Server, name: &str) -> Value {
     let r = get(&s.client(Some(READER)), &format!("/v1/campaigns/{name}"));
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
-}
-
-/// Polls the campaign until its state is `want` (bounded in time).
-#[track_caller]
-pub(super) fn wait_state(s: &Server, name: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let c = show(s, name);
-        if c["state"] == want {
-            return c;
-        }
-        assert!(Instant::now() < deadline, "never {want}: {c}");
-        std::thread::yield_now();
-    }
 }
 
 #[track_caller]
