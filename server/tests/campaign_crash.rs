@@ -13,7 +13,6 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -37,16 +36,9 @@ impl Rng {
 }
 
 fn serve(data: &std::path::Path) -> common::KillOnDrop {
-    let (child, url) = common::listening(
-        Command::new(env!("CARGO_BIN_EXE_segdb"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .env("SEGDB_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null()),
-    );
+    let (server, url) = common::serve_store(data);
     URL.lock().unwrap().replace(url);
-    common::KillOnDrop(Some(child))
+    server
 }
 
 static URL: Mutex<Option<String>> = Mutex::new(None);
@@ -74,13 +66,6 @@ fn show() -> Value {
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
-}
-
-/// Kills the server with SIGKILL.
-fn kill9(mut server: common::KillOnDrop) {
-    let mut child = server.0.take().unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]
@@ -135,7 +120,7 @@ fn delivery_survives_kill_9_at_random_moments() {
         // while the receiver answers, or after the answer reached the
         // server (before or after its record), or between batches.
         let _ = seen.recv_timeout(Duration::from_millis(rng.next() % 13));
-        kill9(server.take().unwrap());
+        common::kill9(server.take().unwrap());
         kills += 1;
         while seen.try_recv().is_ok() {}
         server = Some(serve(&store));

@@ -13,7 +13,6 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -23,16 +22,9 @@ use segdb_server::client::Client;
 use serde_json::{json, Value};
 
 fn serve(data: &std::path::Path) -> common::KillOnDrop {
-    let (child, url) = common::listening(
-        Command::new(env!("CARGO_BIN_EXE_segdb"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
-            .env("SEGDB_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null()),
-    );
+    let (server, url) = common::serve_store(data);
     URL.lock().unwrap().replace(url);
-    common::KillOnDrop(Some(child))
+    server
 }
 
 static URL: Mutex<Option<String>> = Mutex::new(None);
@@ -60,12 +52,6 @@ fn show() -> Value {
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
-}
-
-fn kill9(mut server: common::KillOnDrop) {
-    let mut child = server.0.take().unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 /// A batch: its variant and its (user, message id)s.
@@ -187,7 +173,7 @@ fn a_copy_race_survives_kill_9_in_its_window_and_after() {
     let mut kills = 0;
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(300));
-        kill9(server.take().unwrap());
+        common::kill9(server.take().unwrap());
         kills += 1;
         server = Some(serve(&store));
         assert!(show()["runs"][0]["race"]["decision"].is_null());
@@ -202,7 +188,7 @@ fn a_copy_race_survives_kill_9_in_its_window_and_after() {
                 Err(_) => panic!("the rest's delivery did not go on"),
             }
         }
-        kill9(server.take().unwrap());
+        common::kill9(server.take().unwrap());
         kills += 1;
         while seen.try_recv().is_ok() {}
         server = Some(serve(&store));

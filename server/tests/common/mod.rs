@@ -55,6 +55,27 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// `segdb serve` on the store in `data`, on a free port of 127.0.0.1,
+/// logging warnings only: the process and its URL.
+pub fn serve_store(data: &Path) -> (KillOnDrop, String) {
+    let (child, url) = listening(
+        Command::new(env!("CARGO_BIN_EXE_segdb"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env("SEGDB_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null()),
+    );
+    (KillOnDrop(Some(child)), url)
+}
+
+/// Kills the server with SIGKILL and reaps it.
+pub fn kill9(mut server: KillOnDrop) {
+    let mut child = server.0.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// The field `key` (`VmHWM:`, `VmRSS:`) of a process's `/proc` status,
 /// in KiB.
 pub fn proc_status_kib(pid: u32, key: &str) -> u64 {
