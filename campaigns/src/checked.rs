@@ -46,6 +46,12 @@ pub enum FileKind {
     TouchDay = 3,
     /// JSON: a run's failed batches (status, first bytes, rows).
     Failures = 4,
+    /// The trigger timers' snapshot ([`crate::trigger`]): the `u64`
+    /// sequence number of the last trigger-log record it holds, a `u32`
+    /// count of campaigns, and per campaign a `u64` id, then its pending
+    /// timers and its users in their re-entry interval, each as a `u64`
+    /// count of (`u32` row, `i64` ms) pairs.
+    Timers = 5,
 }
 
 /// Writes `payload` to `path` atomically in the envelope, through `fs`.

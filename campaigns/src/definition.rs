@@ -221,6 +221,47 @@ pub enum Schedule {
     /// `{"daily": "09:30"}`: every day at HH:MM UTC, the audience evaluated
     /// afresh at each run.
     Daily(String),
+    /// `{"on_event": {…}}`: a trigger. Each user who records the event
+    /// (and meets the condition) is sent to once their timer comes due;
+    /// see [`crate::trigger`].
+    OnEvent(Trigger),
+}
+
+/// A trigger schedule: `ON EVENT a [AND NOT b WITHIN n MINUTES] [WHERE
+/// condition] [REENTRY n HOURS]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trigger {
+    /// The EVENT field whose acknowledged write arms a user's timer.
+    pub event: String,
+    /// `AND NOT b WITHIN n`: the timer is due `within_seconds` after the
+    /// event, and an event `b` before then cancels it. Without it the
+    /// timer is due at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub and_not: Option<AndNot>,
+    /// A condition the user must meet when the event is written (a WHERE
+    /// clause over the campaign's table, without the word WHERE). Default
+    /// none: every user who records the event.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// How long after a user's timer came due before the event can arm
+    /// them again, in seconds (0..=31,536,000). Default 86,400 (a day).
+    #[serde(default = "default_reentry")]
+    pub reentry_seconds: u32,
+}
+
+/// `AND NOT b WITHIN n`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AndNot {
+    /// The EVENT field that cancels a pending timer.
+    pub event: String,
+    /// How long the timer waits, in seconds (1..=604,800: a week).
+    pub within_seconds: u32,
+}
+
+fn default_reentry() -> u32 {
+    86_400
 }
 
 /// Someone acting on campaigns: the creator, an approver, whoever starts,
@@ -329,6 +370,26 @@ mod tests {
         );
         let s: Schedule = serde_json::from_str(r#""now""#).unwrap();
         assert_eq!(s, Schedule::Now);
+        let s: Schedule = serde_json::from_str(
+            r#"{"on_event": {"event": "order", "and_not": {"event": "pay", "within_seconds": 600}, "where": "age > 30"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            Schedule::OnEvent(Trigger {
+                event: "order".into(),
+                and_not: Some(AndNot {
+                    event: "pay".into(),
+                    within_seconds: 600
+                }),
+                condition: Some("age > 30".into()),
+                reentry_seconds: 86_400,
+            })
+        );
+        assert!(
+            serde_json::from_str::<Schedule>(r#"{"on_event": {"event": "a", "within": 3}}"#)
+                .is_err()
+        );
         let s: Schedule = serde_json::from_str(r#"{"at": "2026-12-24T09:00:00Z"}"#).unwrap();
         assert_eq!(s, Schedule::At("2026-12-24T09:00:00Z".into()));
         let s: Split =

@@ -22,6 +22,8 @@
 //!   with a 95% interval, the two-proportion z-test).
 //! - [`statement`]: `CREATE CAMPAIGN` in the language turned into the
 //!   same definition, and its errors placed in the statement.
+//! - [`trigger`]: event triggers (`ON EVENT a AND NOT b WITHIN n`): the
+//!   users' timers, their log, and what a fire hands to the store.
 //! - [`store`]: campaigns, runs' frozen bitmaps and touches on disk, in
 //!   checked files replaced atomically ([`checked`]).
 //!
@@ -86,13 +88,15 @@ pub mod statement;
 pub mod store;
 pub mod template;
 pub mod touches;
+pub mod trigger;
 pub mod validate;
 
 #[cfg(test)]
 mod testutil;
 
 pub use definition::{
-    Actor, Audience, CampaignDef, Cap, Channel, Kind, Role, Schedule, Split, Variant,
+    Actor, AndNot, Audience, CampaignDef, Cap, Channel, Kind, Role, Schedule, Split, Trigger,
+    Variant,
 };
 pub use error::{CampaignError, DefError, TextSpan};
 pub use lifecycle::{Action, State, TransitionError};

@@ -11,6 +11,8 @@
 //!   start. Runs missed while nothing was running are not made up one by
 //!   one: the next is the first HH:MM after the last run, so a server down
 //!   for three days runs once when it comes back.
+//! - `on_event`: never by the clock; its timers start and extend its runs
+//!   ([`crate::trigger`]).
 
 use crate::definition::Schedule;
 use crate::lifecycle::State;
@@ -45,6 +47,8 @@ pub fn next_run_at(c: &Campaign) -> Option<i64> {
             };
             Some(daily_at_or_after(from, minute))
         }
+        // A trigger's runs are started by its timers, not by the clock.
+        Schedule::OnEvent(_) => None,
     }
 }
 
@@ -106,8 +110,10 @@ mod tests {
                     capped: 0,
                     variants: vec![0],
                     race: None,
+                    generation: 0,
                 })
                 .collect(),
+            fired_through_ms: None,
         }
     }
 

@@ -94,6 +94,9 @@ pub fn validate_among(
         }
     }
     let audience = bind_audience(store, &def.table, &def.audience, today, groups)?;
+    if let Schedule::OnEvent(t) = &def.schedule {
+        crate::trigger::check(store, def, t, table.schema(), today)?;
+    }
     Ok(Checked {
         def: def.clone(),
         templates,
@@ -296,6 +299,8 @@ fn check_schedule(schedule: &Schedule) -> Result<(), DefError> {
                 .at(text, 0, text.len())
                 .with_hint("write e.g. 09:30")
         }),
+        // Checked against the table by `trigger::check`.
+        Schedule::OnEvent(_) => Ok(()),
     }
 }
 

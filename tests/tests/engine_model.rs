@@ -220,6 +220,15 @@ fn check(store: &Store, model: &Model, e: &Expr) -> Result<(), TestCaseError> {
         prop_assert_eq!(got, model.profile(row, window));
     }
     prop_assert!(t.profile("no such id", window).unwrap().is_none());
+    // Some rows checked at once (every third, and one past the end): only
+    // those in `want` match.
+    let some: Vec<u32> = (0..=n).step_by(3).collect();
+    let want_some: Vec<u32> = some
+        .iter()
+        .copied()
+        .filter(|r| want.binary_search(r).is_ok())
+        .collect();
+    prop_assert_eq!(t.rows_matching(&some, e).unwrap(), want_some);
     // Insight: every field, then a few with TOP and a bucket width.
     let mut opts = segdb_engine::insight::InsightOptions {
         fields: Vec::new(),

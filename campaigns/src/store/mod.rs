@@ -23,6 +23,7 @@
 //! catalog) is removed on open.
 
 mod delivered;
+mod fire;
 mod groups;
 mod race;
 mod runs;
@@ -37,6 +38,7 @@ use segdb_storage_format::fsutil;
 use segdb_storage_format::wal::{RealFs, WalFs};
 use serde::{Deserialize, Serialize};
 
+pub use fire::Fired;
 pub use runs::{RunBitmaps, StartedRun};
 
 use crate::checked::{self, FileKind};
@@ -66,6 +68,12 @@ pub struct Campaign {
     pub history: Vec<HistoryEntry>,
     /// Its runs, oldest first.
     pub runs: Vec<RunRecord>,
+    /// A trigger campaign's (`on_event`) timers that came due up to this
+    /// instant (milliseconds since 1970-01-01 UTC) are fired: every timer
+    /// due by then was taken by the fire that recorded it, in the same
+    /// catalog write as the users it added to the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fired_through_ms: Option<i64>,
 }
 
 /// One entry of a campaign's audit trail.
@@ -109,6 +117,16 @@ pub struct RunRecord {
     /// A copy race's state (`None` for a run split by weights).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub race: Option<crate::race::RaceRecord>,
+    /// A trigger run grows as timers fire: its bitmaps are rewritten whole
+    /// into `g<generation>/` of the run's directory at each fire, which the
+    /// catalog then names (0: the files sit in the run's directory, as a
+    /// run frozen once has them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl RunRecord {
@@ -325,6 +343,7 @@ impl CampaignStore {
                 reason: None,
             }],
             runs: Vec::new(),
+            fired_through_ms: None,
         };
         next.next_id += 1;
         next.campaigns.push(campaign.clone());
@@ -592,11 +611,15 @@ impl CampaignStore {
     /// after a run's bitmaps were written and before the catalog named it).
     fn remove_unnamed_runs(&self) -> Result<(), CampaignError> {
         let runs = self.dir.join("runs");
-        let named: std::collections::HashSet<String> = self
+        let generations: HashMap<String, u32> = self
             .lock()
             .campaigns
             .iter()
-            .flat_map(|c| c.runs.iter().map(move |r| format!("{}-{}", c.id, r.number)))
+            .flat_map(|c| {
+                c.runs
+                    .iter()
+                    .map(move |r| (format!("{}-{}", c.id, r.number), r.generation))
+            })
             .collect();
         let entries = std::fs::read_dir(&runs)
             .map_err(|e| segdb_storage_format::FormatError::io("read", &runs, e))?;
@@ -604,11 +627,14 @@ impl CampaignStore {
             let entry =
                 entry.map_err(|e| segdb_storage_format::FormatError::io("read", &runs, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !named.contains(&name) {
-                tracing::warn!(dir = %entry.path().display(), "removing a run the catalog does not name");
-                std::fs::remove_dir_all(entry.path()).map_err(|e| {
-                    segdb_storage_format::FormatError::io("remove", entry.path(), e)
-                })?;
+            match generations.get(&name) {
+                None => {
+                    tracing::warn!(dir = %entry.path().display(), "removing a run the catalog does not name");
+                    std::fs::remove_dir_all(entry.path()).map_err(|e| {
+                        segdb_storage_format::FormatError::io("remove", entry.path(), e)
+                    })?;
+                }
+                Some(&g) => fire::remove_other_generations(&entry.path(), g)?,
             }
         }
         Ok(())

@@ -107,16 +107,7 @@ impl CampaignStore {
                 }
                 other => other?,
             };
-            let mut touches = self.touches(&table_name, day)?;
-            if let Some(log) = log {
-                let on_table = next.campaigns.iter().filter(|c| c.def.table == table_name);
-                for c in on_table {
-                    for (d, rows) in log.pending_touches(c.id) {
-                        touches.table.add(d, &rows);
-                        touches.campaigns.entry(c.id).or_default().add(d, &rows);
-                    }
-                }
-            }
+            let touches = self.touches_with_log(&next, &table_name, day, log)?;
             let mut audiences = Vec::with_capacity(campaigns.len());
             // The campaigns as they stand before these runs: an audience
             // that names a campaign starting now reads its last run.
@@ -177,6 +168,7 @@ impl CampaignStore {
                         deadline,
                         decision: None,
                     }),
+                    generation: 0,
                 };
                 started.push(StartedRun {
                     name: c.def.name.clone(),
@@ -200,6 +192,28 @@ impl CampaignStore {
         Ok(started)
     }
 
+    /// The touches of `table` for caps on `day`: the touch files, and
+    /// those `log` holds that no checkpoint folded yet.
+    pub(super) fn touches_with_log(
+        &self,
+        catalog: &super::CatalogFile,
+        table: &str,
+        day: segdb_engine::date::Day,
+        log: Option<&DeliveryLog>,
+    ) -> Result<super::TableTouches, CampaignError> {
+        let mut touches = self.touches(table, day)?;
+        if let Some(log) = log {
+            let on_table = catalog.campaigns.iter().filter(|c| c.def.table == table);
+            for c in on_table {
+                for (d, rows) in log.pending_touches(c.id) {
+                    touches.table.add(d, &rows);
+                    touches.campaigns.entry(c.id).or_default().add(d, &rows);
+                }
+            }
+        }
+        Ok(touches)
+    }
+
     /// Writes a run's bitmaps into a fresh directory, each fsynced, and
     /// the directory's entry too.
     fn write_run(
@@ -217,6 +231,16 @@ impl CampaignStore {
         std::fs::create_dir_all(&dir)
             .map_err(|e| segdb_storage_format::FormatError::io("create", &dir, e))?;
         fsutil::fsync_dir(&dir)?;
+        self.write_groups(&dir, plan, rest)
+    }
+
+    /// Writes a run's groups into `dir` (which exists), each fsynced.
+    pub(super) fn write_groups(
+        &self,
+        dir: &std::path::Path,
+        plan: &RunPlan,
+        rest: Option<&RoaringBitmap>,
+    ) -> Result<(), CampaignError> {
         let fs = &*self.fs;
         checked::write_bitmap(fs, &dir.join("audience.roar"), &plan.audience)?;
         checked::write_bitmap(fs, &dir.join("holdout.roar"), &plan.holdout)?;
@@ -250,7 +274,7 @@ impl CampaignStore {
         let Some(record) = c.runs.iter().find(|r| r.number == number) else {
             return Err(CampaignError::NotFound(format!("{name} run {number}")));
         };
-        let dir = self.run_dir(c.id, number);
+        let dir = super::fire::generation_dir(&self.run_dir(c.id, number), record.generation);
         let read = |file: String, want: u64| {
             let path = dir.join(&file);
             let b = checked::read_bitmap(&path)?;
@@ -379,7 +403,7 @@ impl CampaignStore {
             Action::RunFailed
         } else {
             Action::RunFinished {
-                more: matches!(c.def.schedule, Schedule::Daily(_)),
+                more: matches!(c.def.schedule, Schedule::Daily(_) | Schedule::OnEvent(_)),
             }
         };
         apply(c, action, actor, now)?;

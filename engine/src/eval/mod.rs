@@ -283,6 +283,50 @@ impl Table {
         Ok(hit)
     }
 
+    /// The rows of `rows` (ascending, distinct) that match `expr`: only
+    /// the chunks holding them are evaluated, once each, so a few rows of
+    /// a large table cost a few chunks (what a trigger's condition checks
+    /// for the users of one ingest batch). Rows past the table's end match
+    /// nothing.
+    pub fn rows_matching(&self, rows: &[u32], expr: &Expr) -> Result<Vec<u32>> {
+        let mut out = Vec::new();
+        if rows.is_empty() {
+            return Ok(out);
+        }
+        let plan = compile_planned(self, expr)?;
+        let mut i = 0;
+        while i < rows.len() {
+            let chunk = rows[i] >> 16;
+            let j = i + rows[i..].partition_point(|r| r >> 16 == chunk);
+            let s = (chunk >> 4) as usize;
+            let key = (chunk & 0xF) as u16;
+            let ctx = resolve(&plan, self.part(s).map(|p| p.as_ref()), s as u32)
+                .map_err(|e| self.name_error(e))?;
+            with_scratch(|scratch| {
+                let mut uni = scratch.take();
+                let mut hits = scratch.take();
+                uni.fill(0);
+                for &r in &rows[i..j] {
+                    if u64::from(r) < self.num_rows {
+                        dense::set_range(&mut uni, r & 0xFFFF, r & 0xFFFF);
+                    }
+                }
+                eval(&plan.root, &ctx, key, &uni, &mut hits, scratch);
+                for &r in &rows[i..j] {
+                    let b = (r & 0xFFFF) as usize;
+                    if hits[b / 64] >> (b % 64) & 1 == 1 {
+                        out.push(r);
+                    }
+                }
+                scratch.give(uni);
+                scratch.give(hits);
+            });
+            crate::cancel::check()?;
+            i = j;
+        }
+        Ok(out)
+    }
+
     /// The external id of row `row`; an error if the dictionary lacks it
     /// (every row below `num_rows` has one).
     pub fn external_id(&self, row: u32) -> Result<&str> {
