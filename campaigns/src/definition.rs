@@ -260,8 +260,13 @@ pub struct AndNot {
     pub within_seconds: u32,
 }
 
+impl Trigger {
+    /// The re-entry interval when none is given: a day.
+    pub const DEFAULT_REENTRY_SECONDS: u32 = 86_400;
+}
+
 fn default_reentry() -> u32 {
-    86_400
+    Trigger::DEFAULT_REENTRY_SECONDS
 }
 
 /// Someone acting on campaigns: the creator, an approver, whoever starts,

@@ -15,14 +15,14 @@
 //! placed at the event's name or the number of days.
 
 use segdb_query_lang::ast::{
-    CampaignAudience, CreateCampaign, GoalClause, Literal, MessageKind, ScheduleClause,
-    SettingValue, Settings, Span, Value,
+    CampaignAudience, CreateCampaign, DurationLit, GoalClause, Literal, MessageKind,
+    ScheduleClause, SettingValue, Settings, Span, Value,
 };
 use segdb_query_lang::{did_you_mean, BoundCampaign, ErrorKind, QueryError};
 
 use crate::definition::{
-    Audience, CampaignDef, Cap, Channel, CopyRace, FileChannel, FileFormat, Kind, RaceMetric,
-    Schedule, Split, Variant, Webhook,
+    AndNot, Audience, CampaignDef, Cap, Channel, CopyRace, FileChannel, FileFormat, Kind,
+    RaceMetric, Schedule, Split, Trigger, Variant, Webhook,
 };
 use crate::error::{CampaignError, DefError};
 
@@ -93,10 +93,41 @@ pub fn definition(b: &BoundCampaign) -> Result<CampaignDef, QueryError> {
             )
         })?,
     };
+    let seconds = |d: &DurationLit, what: &str| {
+        u32::try_from(d.n.value)
+            .ok()
+            .and_then(|n| n.checked_mul(d.unit_seconds))
+            .ok_or_else(|| {
+                err(
+                    format!("{what} is too long ({} seconds at most)", u32::MAX),
+                    d.span,
+                )
+            })
+    };
     let schedule = match &c.schedule {
         ScheduleClause::Now(_) => Schedule::Now,
         ScheduleClause::At(t) => Schedule::At(t.text.clone()),
         ScheduleClause::Daily(t) => Schedule::Daily(t.text.clone()),
+        ScheduleClause::OnEvent(t) => Schedule::OnEvent(Trigger {
+            event: t.event.name.clone(),
+            and_not: match &t.and_not {
+                Some((b, d)) => Some(AndNot {
+                    event: b.name.clone(),
+                    within_seconds: seconds(d, "the window")?,
+                }),
+                None => None,
+            },
+            condition: t.condition.as_ref().map(|e| {
+                source
+                    .get(e.span.start..e.span.end)
+                    .unwrap_or("")
+                    .to_owned()
+            }),
+            reentry_seconds: match &t.reentry {
+                Some(d) => seconds(d, "the re-entry interval")?,
+                None => crate::definition::Trigger::DEFAULT_REENTRY_SECONDS,
+            },
+        }),
     };
     let rate_limit = match &c.rate {
         None => None,
@@ -432,6 +463,27 @@ fn place(d: &DefError, c: &CreateCampaign, source: &str) -> Span {
         "schedule" | "schedule.at" | "schedule.daily" => match &c.schedule {
             ScheduleClause::Now(s) => *s,
             ScheduleClause::At(t) | ScheduleClause::Daily(t) => inside(t.span),
+            ScheduleClause::OnEvent(t) => t.event.span,
+        },
+        p if p.starts_with("schedule.on_event") => match &c.schedule {
+            ScheduleClause::OnEvent(t) => match p {
+                "schedule.on_event.and_not.event" => {
+                    t.and_not.as_ref().map_or(t.event.span, |(b, _)| b.span)
+                }
+                "schedule.on_event.and_not.within_seconds" => {
+                    t.and_not.as_ref().map_or(t.event.span, |(_, d)| d.span)
+                }
+                "schedule.on_event.reentry_seconds" => t.reentry.map_or(t.event.span, |d| d.span),
+                "schedule.on_event.where" => match (&t.condition, &d.at) {
+                    (Some(e), Some(at)) => {
+                        Span::new(e.span.start + at.start, e.span.start + at.end)
+                    }
+                    (Some(e), None) => e.span,
+                    (None, _) => t.event.span,
+                },
+                _ => t.event.span,
+            },
+            _ => c.schedule.span(),
         },
         "approval_required" => c.approval_required.unwrap_or(c.name.span),
         "allow_sensitive" => c.allow_sensitive.unwrap_or(c.name.span),

@@ -780,8 +780,8 @@ mod campaign;
 mod clear_spans;
 mod tag;
 pub use campaign::{
-    CampaignAudience, CapClause, CreateCampaign, GoalClause, MessageKind, ScheduleClause, Setting,
-    SettingValue, Settings, StrLit, VariantClause,
+    CampaignAudience, CapClause, CreateCampaign, DurationLit, GoalClause, MessageKind,
+    ScheduleClause, Setting, SettingValue, Settings, StrLit, TriggerClause, VariantClause,
 };
 pub use clear_spans::ClearSpans;
 pub use tag::{CaseDef, CreateTag, TagDef};

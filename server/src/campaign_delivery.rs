@@ -150,6 +150,20 @@ impl Delivery {
         }
     }
 
+    /// A trigger's fire added users to run `run` of `name`: its worker is
+    /// nudged (or started if there is none).
+    pub fn nudge(&self, name: &str, run: u32) {
+        let alive = self
+            .lock()
+            .get(name)
+            .filter(|w| !w.handle.is_finished())
+            .map(|w| w.control.clone());
+        match alive {
+            Some(control) => control.nudge(),
+            None => self.start(name, run),
+        }
+    }
+
     /// Stops the worker of `name` (if any) and waits for it: it returns
     /// once the batch in flight is recorded.
     pub fn stop(&self, name: &str) {
@@ -350,6 +364,8 @@ fn work(
     let mut wait = first;
     loop {
         let Some(s) = weak.upgrade() else { return };
+        // Read before delivering: a fire's nudge during it is not lost.
+        let seen = control.nudges();
         let d = &s.campaigns.delivery;
         let store = &s.campaigns.store;
         let recorded =
@@ -369,6 +385,22 @@ fn work(
             )
         });
         match result {
+            Ok(report) if report.complete && trigger_day(&s, name, run).is_some() => {
+                // A trigger's run stays open for its day: it ends once the
+                // day is over and nothing was added since the delivery.
+                let today = segdb_campaigns::store::day_of(s.campaigns.clock.now());
+                if trigger_day(&s, name, run).is_some_and(|day| day < today)
+                    && control.nudges() == seen
+                {
+                    d.runs_delivered.fetch_add(1, Ordering::Relaxed);
+                    finish(&s, name, run, false, None);
+                    return;
+                }
+                drop(s);
+                if control.wait_nudge(seen, TRIGGER_POLL) {
+                    return;
+                }
+            }
             Ok(report) if report.complete => {
                 d.runs_delivered.fetch_add(1, Ordering::Relaxed);
                 finish(&s, name, run, false, None);
@@ -414,6 +446,19 @@ fn work(
             }
         }
     }
+}
+
+/// How often the worker of a trigger's run, all delivered, looks at the
+/// clock for the day's end (a fire's nudge wakes it at once).
+const TRIGGER_POLL: Duration = Duration::from_secs(1);
+
+/// The day of run `run` of `name` if the campaign is a trigger's.
+fn trigger_day(s: &AppState, name: &str, run: u32) -> Option<segdb_engine::date::Day> {
+    let c = s.campaigns.store.get(name).ok()?;
+    if !matches!(c.def.schedule, segdb_campaigns::Schedule::OnEvent(_)) {
+        return None;
+    }
+    c.runs.iter().find(|r| r.number == run).map(|r| r.day)
 }
 
 /// How often a worker waiting for a race's window to end looks at the

@@ -59,6 +59,17 @@ impl Clock {
             .map_or(0, |d| d.as_secs() as i64)
     }
 
+    /// Now, in milliseconds since 1970-01-01 UTC (a fixed clock's second
+    /// times 1,000).
+    pub fn now_ms(&self) -> i64 {
+        if self.set.load(Ordering::Acquire) {
+            return self.fixed.load(Ordering::Acquire).saturating_mul(1000);
+        }
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+
     /// Fixes the clock at `t` (tests).
     fn set(&self, t: i64) {
         self.fixed.store(t, Ordering::Release);
@@ -107,6 +118,8 @@ pub struct Campaigns {
     pub counters: CampaignCounters,
     /// The delivery log and the runs' delivery workers.
     pub delivery: crate::campaign_delivery::Delivery,
+    /// Event triggers: the timers and the thread that fires them.
+    pub triggers: crate::campaign_triggers::Triggers,
     /// One tick at a time (the scheduler's and a request's).
     tick_lock: Mutex<()>,
     /// The wait after a failed tick and the give-up time of a run that
@@ -164,9 +177,11 @@ impl Campaigns {
     pub fn open(data: &std::path::Path) -> Result<Campaigns, String> {
         let store = CampaignStore::open(data).map_err(|e| format!("opening the campaigns: {e}"))?;
         let delivery = crate::campaign_delivery::Delivery::open(data)?;
+        let triggers = crate::campaign_triggers::Triggers::open(data, &store.list())?;
         Ok(Campaigns {
             store,
             delivery,
+            triggers,
             clock: Clock::default(),
             counters: CampaignCounters::default(),
             tick_lock: Mutex::new(()),
@@ -196,11 +211,16 @@ impl Campaigns {
         *self.start_retry.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Wakes the scheduler: a campaign changed.
+    /// Wakes the scheduler and the trigger thread: a campaign changed
+    /// (the triggers follow the catalog).
     pub fn changed(&self) {
         self.wake.changes.fetch_add(1, Ordering::AcqRel);
-        let _g = self.wake.stop.lock().unwrap_or_else(|p| p.into_inner());
-        self.wake.cv.notify_all();
+        {
+            let _g = self.wake.stop.lock().unwrap_or_else(|p| p.into_inner());
+            self.wake.cv.notify_all();
+        }
+        self.triggers.set.refresh(&self.store.list());
+        self.triggers.wake();
     }
 
     /// Starts every due run now, together (priority decides between
@@ -350,6 +370,7 @@ impl Campaigns {
     /// reference: when the server's state is gone, it ends).
     pub fn start_scheduler(state: &Arc<crate::http::AppState>) {
         state.campaigns.delivery.attach(state);
+        crate::campaign_triggers::Triggers::start(state);
         let weak: Weak<crate::http::AppState> = Arc::downgrade(state);
         let wake = state.campaigns.wake.clone();
         let spawned = std::thread::Builder::new()
@@ -380,6 +401,7 @@ impl Campaigns {
                 tracing::error!("the campaign scheduler panicked");
             }
         }
+        self.triggers.stop();
         self.delivery.stop_all();
     }
 
@@ -471,6 +493,7 @@ impl Campaigns {
             );
         }
         self.delivery.render_metrics(o);
+        self.triggers.render_metrics(o);
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod campaign_delivery;
+pub mod campaign_triggers;
 pub mod campaigns;
 pub mod client;
 pub mod exec;

@@ -113,10 +113,17 @@ pub trait Sink {
 }
 
 /// Pause or cancel: a shared flag the executor and the channels' waits
-/// (backoff, rate limit) watch. Clones share it.
+/// (backoff, rate limit) watch. Clones share it. It also carries nudges:
+/// a trigger's fire tells the worker of its run that users were added.
 #[derive(Debug, Clone, Default)]
 pub struct Control {
-    inner: Arc<(Mutex<bool>, Condvar)>,
+    inner: Arc<(Mutex<ControlState>, Condvar)>,
+}
+
+#[derive(Debug, Default)]
+struct ControlState {
+    stopped: bool,
+    nudges: u64,
 }
 
 impl Control {
@@ -125,34 +132,61 @@ impl Control {
         Control::default()
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, ControlState> {
+        self.inner.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Asks every delivery watching it to stop at once (after the batch in
     /// flight is recorded); waits end early.
     pub fn stop(&self) {
-        *self.inner.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.lock().stopped = true;
         self.inner.1.notify_all();
     }
 
     /// Whether [`Control::stop`] was called.
     pub fn is_stopped(&self) -> bool {
-        *self.inner.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.lock().stopped
+    }
+
+    /// Tells the worker there is more to deliver; ends a
+    /// [`Control::wait_nudge`].
+    pub fn nudge(&self) {
+        self.lock().nudges += 1;
+        self.inner.1.notify_all();
+    }
+
+    /// Nudges so far (read before delivering, so that a nudge during the
+    /// delivery is not missed by the wait after it).
+    pub fn nudges(&self) -> u64 {
+        self.lock().nudges
     }
 
     /// Waits `d`, or less if stopped meanwhile. Returns whether stopped.
     pub fn wait(&self, d: Duration) -> bool {
+        self.wait_until(d, |_| false)
+    }
+
+    /// Waits `d`, or less if stopped or nudged since `seen` nudges.
+    /// Returns whether stopped.
+    pub fn wait_nudge(&self, seen: u64, d: Duration) -> bool {
+        self.wait_until(d, |s| s.nudges != seen)
+    }
+
+    fn wait_until(&self, d: Duration, done: impl Fn(&ControlState) -> bool) -> bool {
         let end = Instant::now() + d;
-        let mut stopped = self.inner.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.lock();
         loop {
-            if *stopped {
+            if s.stopped {
                 return true;
             }
             let now = Instant::now();
-            if now >= end {
+            if now >= end || done(&s) {
                 return false;
             }
-            stopped = self
+            s = self
                 .inner
                 .1
-                .wait_timeout(stopped, end - now)
+                .wait_timeout(s, end - now)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }

@@ -183,7 +183,11 @@ pub fn deliver(
         tracing::info!(campaign = %name, run, sent = done.sent.len(), "copy race: the test share is delivered");
     } else if complete {
         log.checkpoint(campaigns, &c, run)?;
-        counters.capped.fetch_add(record.capped, Ordering::Relaxed);
+        // A trigger's run is complete again after each fire; its fires
+        // count what they cap.
+        if !matches!(c.def.schedule, crate::definition::Schedule::OnEvent(_)) {
+            counters.capped.fetch_add(record.capped, Ordering::Relaxed);
+        }
         tracing::info!(campaign = %name, run, sent = done.sent.len(), failed = done.failed.len(), "campaign run delivered");
     } else {
         tracing::info!(campaign = %name, run, sent = done.sent.len(), "campaign delivery stopped");

@@ -298,3 +298,75 @@ fn goal_errors_point_into_the_clause() {
     );
     assert_eq!((e.0.as_str(), e.2.as_str()), ("syntax_error", "GOAL"));
 }
+
+#[test]
+fn a_trigger_schedule_is_the_jsons_on_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 10);
+    s.add_field(
+        "users",
+        segdb_engine::FieldDef::new("pay", segdb_engine::FieldKind::Event),
+    )
+    .unwrap();
+    let text = "CREATE CAMPAIGN remind ON users AUDIENCE WHERE age >= 0 \
+        CHANNEL file (dir => '/o', format => 'csv') VARIANT a WEIGHT 1 TEMPLATE 'pay now' \
+        SCHEDULE ON EVENT view AND NOT pay WITHIN 10 MINUTES REENTRY 2 DAYS WHERE city != 'c2' AND vip \
+        KIND transactional";
+    let def = definition(&bound(&s, text).unwrap()).unwrap();
+    let want: Schedule = serde_json::from_value(serde_json::json!({"on_event": {
+        "event": "view", "and_not": {"event": "pay", "within_seconds": 600},
+        "where": "city != 'c2' AND vip", "reentry_seconds": 172_800}}))
+    .unwrap();
+    assert_eq!(def.schedule, want);
+    validate(&s, &def, TODAY).unwrap();
+    // Without AND NOT, REENTRY or WHERE: due at once, re-entry a day.
+    let alone = text.replace(
+        "AND NOT pay WITHIN 10 MINUTES REENTRY 2 DAYS WHERE city != 'c2' AND vip",
+        "",
+    );
+    let def = definition(&bound(&s, &alone).unwrap()).unwrap();
+    let Schedule::OnEvent(t) = def.schedule else {
+        panic!()
+    };
+    assert_eq!(
+        (t.and_not, t.condition, t.reentry_seconds),
+        (None, None, 86_400)
+    );
+    // Errors are placed in the clause.
+    let base = "CREATE CAMPAIGN remind ON users AUDIENCE WHERE age >= 0 \
+        CHANNEL file (dir => '/o', format => 'csv') VARIANT a WEIGHT 1 TEMPLATE 'x' SCHEDULE ";
+    for (clause, message, under) in [
+        (
+            "ON EVENT veiw",
+            "unknown event `veiw` in table `users`",
+            "veiw",
+        ),
+        (
+            "ON EVENT view AND NOT city WITHIN 1 HOUR",
+            "`city` is an ENUM field; a trigger waits for an EVENT field",
+            "city",
+        ),
+        (
+            "ON EVENT view AND NOT pay WITHIN 8 DAYS",
+            "the window is 1 second to 7 days (604800 seconds), not 691200",
+            "8 DAYS",
+        ),
+        (
+            "ON EVENT view AND NOT pay WITHIN 5000000 DAYS",
+            "the window is too long (4294967295 seconds at most)",
+            "5000000 DAYS",
+        ),
+        (
+            "ON EVENT view REENTRY 400 DAYS",
+            "the re-entry interval is at most a year (31536000 seconds), not 34560000",
+            "400 DAYS",
+        ),
+        ("ON EVENT view WHERE age > 'x'", "", "'x'"),
+    ] {
+        let (_, got, at) = error(&s, &format!("{base}{clause}"));
+        if !message.is_empty() {
+            assert_eq!(got, message, "{clause}");
+        }
+        assert_eq!(at, under, "{clause}");
+    }
+}

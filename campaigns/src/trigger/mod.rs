@@ -412,12 +412,12 @@ impl TriggerSet {
     }
 
     /// Takes every campaign's timers due by `now_ms` for a fire (a
-    /// campaign with a fire in progress is skipped).
+    /// campaign with a fire in progress, or paused, is skipped).
     pub fn take_due(&self, now_ms: i64) -> Vec<DueFire> {
         let mut s = self.lock();
         let SetState { watches, timers } = &mut *s;
         let mut out = Vec::new();
-        for w in watches.iter() {
+        for w in watches.iter().filter(|w| w.active) {
             let Some(t) = timers.get_mut(&w.id) else {
                 continue;
             };
@@ -449,12 +449,15 @@ impl TriggerSet {
         }
     }
 
-    /// The earliest pending deadline of any campaign (ms).
+    /// The earliest pending deadline of a campaign that can fire (not
+    /// paused), in ms.
     pub fn next_deadline(&self) -> Option<i64> {
-        self.lock()
-            .timers
-            .values_mut()
-            .filter_map(Timers::next_deadline)
+        let mut s = self.lock();
+        let SetState { watches, timers } = &mut *s;
+        watches
+            .iter()
+            .filter(|w| w.active)
+            .filter_map(|w| timers.get_mut(&w.id).and_then(Timers::next_deadline))
             .min()
     }
 

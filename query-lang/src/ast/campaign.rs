@@ -158,6 +158,34 @@ pub enum ScheduleClause {
     At(StrLit),
     /// `SCHEDULE DAILY AT 'HH:MM'`.
     Daily(StrLit),
+    /// `SCHEDULE ON EVENT a [AND NOT b WITHIN n unit] [REENTRY n unit]
+    /// [WHERE condition]`.
+    OnEvent(Box<TriggerClause>),
+}
+
+/// A trigger schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggerClause {
+    /// The event that arms a user's timer.
+    pub event: Ident,
+    /// `AND NOT b WITHIN n unit`.
+    pub and_not: Option<(Ident, DurationLit)>,
+    /// `REENTRY n unit`.
+    pub reentry: Option<DurationLit>,
+    /// `WHERE condition`.
+    pub condition: Option<Expr>,
+}
+
+/// A length of time, `10 MINUTES`: the number and the unit's seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationLit {
+    /// The number.
+    pub n: IntLit,
+    /// Seconds per unit: 1 (SECONDS), 60 (MINUTES), 3,600 (HOURS) or
+    /// 86,400 (DAYS).
+    pub unit_seconds: u32,
+    /// From the number to the unit.
+    pub span: Span,
 }
 
 impl ScheduleClause {
@@ -166,6 +194,7 @@ impl ScheduleClause {
         match self {
             ScheduleClause::Now(s) => *s,
             ScheduleClause::At(t) | ScheduleClause::Daily(t) => t.span,
+            ScheduleClause::OnEvent(t) => t.event.span,
         }
     }
 }

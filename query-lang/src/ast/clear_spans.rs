@@ -337,6 +337,21 @@ impl ClearSpans for CreateCampaign {
         match &mut self.schedule {
             ScheduleClause::Now(s) => s.clear_spans(),
             ScheduleClause::At(t) | ScheduleClause::Daily(t) => t.clear_spans(),
+            ScheduleClause::OnEvent(t) => {
+                t.event.clear_spans();
+                if let Some((b, d)) = &mut t.and_not {
+                    b.clear_spans();
+                    d.n.clear_spans();
+                    d.span.clear_spans();
+                }
+                if let Some(d) = &mut t.reentry {
+                    d.n.clear_spans();
+                    d.span.clear_spans();
+                }
+                if let Some(e) = &mut t.condition {
+                    e.clear_spans();
+                }
+            }
         }
         self.approval_required.clear_spans();
         self.rate.clear_spans();

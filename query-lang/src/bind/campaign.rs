@@ -62,6 +62,19 @@ pub(super) fn bind_create_campaign(
             FilterBinder::new(&scope, today).bind(&in_segment)?
         }
     };
+    // A trigger's condition binds against the table as the audience does
+    // (its errors placed here); the campaign binds it again at each write.
+    if let ast::ScheduleClause::OnEvent(t) = &create.schedule {
+        if let Some(cond) = &t.condition {
+            let scope = TableScope {
+                catalog,
+                table: &create.table.name,
+                schema: table_schema(&create.table, src, catalog)?,
+                source: src,
+            };
+            FilterBinder::new(&scope, today).bind(cond)?;
+        }
+    }
     Ok(Statement::CreateCampaign(Box::new(BoundCampaign {
         stmt: create.clone(),
         source: Arc::clone(source),

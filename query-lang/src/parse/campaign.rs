@@ -8,8 +8,9 @@
 use super::lexer::TokenKind;
 use super::Parser;
 use crate::ast::{
-    CampaignAudience, CapClause, CreateCampaign, GoalClause, Ident, MessageKind, NumLit,
-    ScheduleClause, Setting, SettingValue, Settings, Span, StatementKind, StrLit, VariantClause,
+    CampaignAudience, CapClause, CreateCampaign, DurationLit, GoalClause, Ident, MessageKind,
+    NumLit, ScheduleClause, Setting, SettingValue, Settings, Span, StatementKind, StrLit,
+    TriggerClause, VariantClause,
 };
 use crate::error::QueryError;
 use crate::suggest;
@@ -63,6 +64,66 @@ impl Clauses {
 }
 
 impl Parser<'_> {
+    /// `trigger ::= "EVENT" name ["AND" "NOT" name "WITHIN" duration]
+    /// ["REENTRY" duration] ["WHERE" expr]`, after SCHEDULE ON.
+    fn parse_trigger(&mut self) -> Result<TriggerClause, QueryError> {
+        self.expect_keyword("EVENT", "EVENT after SCHEDULE ON")
+            .map_err(|e| {
+                e.with_hint("write SCHEDULE ON EVENT order AND NOT pay WITHIN 10 MINUTES")
+            })?;
+        let event = self.parse_ident("an EVENT field after ON EVENT")?;
+        let mut and_not = None;
+        if self.eat_keyword("AND").is_some() {
+            self.expect_keyword("NOT", "NOT after AND (AND NOT event WITHIN n MINUTES)")?;
+            let b = self.parse_ident("an EVENT field after AND NOT")?;
+            self.expect_keyword("WITHIN", "WITHIN and how long after the event")
+                .map_err(|e| e.with_hint(format!("write AND NOT {b} WITHIN 10 MINUTES")))?;
+            and_not = Some((b, self.parse_duration("WITHIN")?));
+        }
+        let reentry = match self.eat_keyword("REENTRY") {
+            Some(_) => Some(self.parse_duration("REENTRY")?),
+            None => None,
+        };
+        let condition = match self.eat_keyword("WHERE") {
+            Some(_) => Some(self.parse_expr()?),
+            None => None,
+        };
+        Ok(TriggerClause {
+            event,
+            and_not,
+            reentry,
+            condition,
+        })
+    }
+
+    /// `duration ::= int ("SECOND" | "SECONDS" | "MINUTE" | "MINUTES" |
+    /// "HOUR" | "HOURS" | "DAY" | "DAYS")`.
+    fn parse_duration(&mut self, after: &str) -> Result<DurationLit, QueryError> {
+        let n = self.parse_int(format!("a number after {after}, such as 10 MINUTES"))?;
+        let unit = match self.peek().kind {
+            TokenKind::Word(w) => match w.to_ascii_uppercase().as_str() {
+                "SECOND" | "SECONDS" => Some(1),
+                "MINUTE" | "MINUTES" => Some(60),
+                "HOUR" | "HOURS" => Some(3600),
+                "DAY" | "DAYS" => Some(86_400),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(unit_seconds) = unit else {
+            return Err(self.expected(format!(
+                "SECONDS, MINUTES, HOURS or DAYS after {after} {}",
+                n.value
+            )));
+        };
+        let end = self.advance().end;
+        Ok(DurationLit {
+            n,
+            unit_seconds,
+            span: Span::new(n.span.start, end),
+        })
+    }
+
     /// `create_campaign ::= "CREATE" "CAMPAIGN" name "ON" name campaign_clause+`,
     /// at CAMPAIGN.
     pub(super) fn parse_create_campaign(&mut self) -> Result<StatementKind, QueryError> {
@@ -214,8 +275,12 @@ impl Parser<'_> {
                         ScheduleClause::Daily(
                             self.parse_str("a time of day 'HH:MM' (UTC) after DAILY AT")?,
                         )
+                    } else if self.eat_keyword("ON").is_some() {
+                        let t = self.parse_trigger()?;
+                        c.after_where = t.condition.is_some();
+                        ScheduleClause::OnEvent(Box::new(t))
                     } else {
-                        return Err(self.expected("NOW, AT or DAILY after SCHEDULE"));
+                        return Err(self.expected("NOW, AT, DAILY or ON EVENT after SCHEDULE"));
                     });
             }
             "APPROVAL" => {

@@ -2,6 +2,7 @@
 //! (the parser takes them in any order, so the text parses back to the
 //! same tree).
 
+use crate::ast::DurationLit;
 use std::fmt::{self, Display, Formatter};
 
 use super::{write_param_name, write_quoted};
@@ -72,6 +73,18 @@ impl Display for CreateCampaign {
             ScheduleClause::Now(_) => f.write_str(" SCHEDULE NOW")?,
             ScheduleClause::At(t) => write!(f, " SCHEDULE AT {t}")?,
             ScheduleClause::Daily(t) => write!(f, " SCHEDULE DAILY AT {t}")?,
+            ScheduleClause::OnEvent(t) => {
+                write!(f, " SCHEDULE ON EVENT {}", t.event)?;
+                if let Some((b, d)) = &t.and_not {
+                    write!(f, " AND NOT {b} WITHIN {d}")?;
+                }
+                if let Some(d) = &t.reentry {
+                    write!(f, " REENTRY {d}")?;
+                }
+                if let Some(e) = &t.condition {
+                    write!(f, " WHERE {e}")?;
+                }
+            }
         }
         if self.approval_required.is_some() {
             f.write_str(" APPROVAL REQUIRED")?;
@@ -87,5 +100,18 @@ impl Display for CreateCampaign {
             write!(f, " GOAL did({}, {} {unit} AFTER SEND)", g.event, g.days)?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for DurationLit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = match self.unit_seconds {
+            1 => "SECOND",
+            60 => "MINUTE",
+            3600 => "HOUR",
+            _ => "DAY",
+        };
+        let s = if self.n.value == 1 { "" } else { "S" };
+        write!(f, "{} {unit}{s}", self.n)
     }
 }

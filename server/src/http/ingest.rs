@@ -95,7 +95,19 @@ pub async fn ingest(
         access.check_batch(&table, t.schema(), &batch)?;
         drop(t);
         batch.idempotency_key = key;
+        // A trigger watching the table needs the operations after the
+        // engine took the batch.
+        let triggers = &st.campaigns.triggers;
+        let ops = triggers.set.watches(&table).then(|| batch.ops.clone());
         let ack = st.store.ingest(&table, batch)?;
+        if let Some(ops) = ops {
+            // Timers armed before the answer: durable once it is sent. A
+            // retry acknowledged again (`duplicate`) arms too, in case the
+            // first answer was lost with its timers; a pending or
+            // recently fired user is not armed twice.
+            let now_ms = st.campaigns.clock.now_ms();
+            triggers.observe(&st.store, &table, &ops, now_ms)?;
+        }
         Ok((table, ack, new_values))
     })
     .await?;
