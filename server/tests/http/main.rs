@@ -14,6 +14,7 @@ mod campaign_predicates;
 mod campaign_race;
 mod campaign_scheduler;
 mod campaign_statements;
+mod campaign_triggers;
 mod campaigns;
 mod catalog;
 #[path = "../common/mod.rs"]
