@@ -59,6 +59,30 @@ use timers::Timers;
 /// The trigger log's directory and snapshot, under `campaigns.d/`.
 pub const TRIGGERS_DIR: &str = "triggers";
 
+/// Reads the timers' snapshot and checks every record of the trigger log
+/// of the store in `store_dir` (changing nothing): what `segdb check`
+/// runs. `None` if the store has no triggers yet.
+pub fn verify(store_dir: &Path) -> Result<Option<crate::deliver::log::LogCheck>, CampaignError> {
+    let dir = store_dir.join(CAMPAIGNS_DIR).join(TRIGGERS_DIR);
+    let wal_dir = dir.join("wal");
+    if !wal_dir.is_dir() {
+        return Ok(None);
+    }
+    let snapshot = dir.join("timers.camp");
+    let mut files = 0;
+    let mut seq = 0;
+    if snapshot.exists() {
+        files += 1;
+        let payload = checked::read(&snapshot, FileKind::Timers)?;
+        seq = log::decode_snapshot(&snapshot, &payload)?.0;
+    }
+    files += std::fs::read_dir(&wal_dir)
+        .map_err(|e| segdb_storage_format::FormatError::io("read", &wal_dir, e))?
+        .count() as u64;
+    let summary = segdb_storage_format::wal::verify(&wal_dir, seq)?;
+    Ok(Some(crate::deliver::log::LogCheck { files, summary }))
+}
+
 /// A trigger campaign as the set watches it.
 #[derive(Debug, Clone)]
 struct Watch {

@@ -428,3 +428,28 @@ fn trigger_definitions_are_checked() {
     .unwrap_err();
     assert_eq!(e.0, "split");
 }
+
+#[test]
+fn damage_to_the_snapshot_or_the_log_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, campaigns) = setup(dir.path());
+    let set = TriggerSet::open(dir.path(), &campaigns.list()).unwrap();
+    write(&store, &set, &[("view", 0), ("view", 1)], NOW * 1000);
+    set.checkpoint().unwrap();
+    write(&store, &set, &[("view", 4)], NOW * 1000);
+    drop(set);
+    assert_eq!(verify(dir.path()).unwrap().unwrap().files, 2);
+    let snapshot = dir.path().join("campaigns.d/triggers/timers.camp");
+    let mut bytes = std::fs::read(&snapshot).unwrap();
+    bytes[30] ^= 1;
+    std::fs::write(&snapshot, &bytes).unwrap();
+    for e in [
+        TriggerSet::open(dir.path(), &campaigns.list()).unwrap_err(),
+        verify(dir.path()).unwrap_err(),
+    ] {
+        match e {
+            CampaignError::Corrupt { path, .. } => assert_eq!(path, snapshot),
+            other => panic!("{other:?}"),
+        }
+    }
+}

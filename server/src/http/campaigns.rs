@@ -313,6 +313,10 @@ pub async fn describe(
 /// refused batches (`failures`: status, the answer's first bytes, users).
 fn with_delivery(s: &Shared, c: &Campaign, body: &mut Value) -> Result<(), CampaignError> {
     let progress = s.campaigns.delivery.progress(&s.campaigns.store, c)?;
+    if matches!(c.def.schedule, segdb_campaigns::Schedule::OnEvent(_)) {
+        // A trigger's timers waiting for their deadline.
+        body["pending_timers"] = s.campaigns.triggers.set.pending(Some(c.id)).into();
+    }
     let Some(runs) = body["runs"].as_array_mut() else {
         return Ok(());
     };

@@ -104,6 +104,7 @@ fn a_trigger_messages_those_who_did_not_do_b_in_time_once_each() {
     ingest(&s, &fav, today);
     assert_eq!(metric(&s, "segdb_trigger_timers_cancelled_total"), 500);
     assert_eq!(metric(&s, "segdb_trigger_timers_pending"), 500);
+    assert_eq!(show(&s, "remind")["pending_timers"], 500);
     // A second before the deadline: nothing is due.
     s.state.campaigns.set_clock(NOW + 599);
     assert_eq!(show(&s, "remind")["state"], "scheduled");

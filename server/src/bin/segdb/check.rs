@@ -96,4 +96,21 @@ fn check_campaigns(data: &Path, report: &mut CheckReport) {
         }
         Err(e) => report.problems.push(problem(e)),
     }
+    // The trigger timers: their snapshot and every record of their log.
+    match segdb_campaigns::trigger::verify(data) {
+        Ok(None) => {}
+        Ok(Some(log)) => {
+            report.files += log.files;
+            if let Some(t) = log.summary.torn_tail {
+                report.notes.push(format!(
+                    "{} at offset {}: a torn last trigger record ({}); the next open cuts its {} bytes, as after any crash",
+                    t.path.display(),
+                    t.offset,
+                    t.what,
+                    t.bytes_removed
+                ));
+            }
+        }
+        Err(e) => report.problems.push(problem(e)),
+    }
 }
