@@ -23,6 +23,9 @@ pub struct Due {
     pub through: i64,
 }
 
+/// (row, instant in ms) pairs.
+pub(crate) type Pairs = Vec<(u32, i64)>;
+
 /// A campaign's timers.
 #[derive(Debug, Default)]
 pub(crate) struct Timers {
@@ -223,7 +226,7 @@ impl Timers {
     }
 
     /// Every pending timer and remembered user (for a snapshot).
-    pub(crate) fn entries(&self) -> (Vec<(u32, i64)>, Vec<(u32, i64)>) {
+    pub(crate) fn entries(&self) -> (Pairs, Pairs) {
         let mut pending: Vec<(u32, i64)> = self.pending.iter().map(|(&r, &d)| (r, d)).collect();
         if let Some(f) = &self.in_flight {
             pending.extend(f.iter().map(|(&r, &d)| (r, d)));
