@@ -18,8 +18,10 @@ pub const W10_ID: &str = "u000000042";
 
 /// W7: insight of the W1 segment: count and share per value of gender,
 /// city, education, os, member_level, product and interests; age in 5-year
-/// bins; income statistics; TGI of each value against all users (the
-/// table-wide counts come with every value).
+/// bins; income statistics with the default quantiles (p25, p50, p75,
+/// p90, p99, as `POST /v1/insight` gives them unless asked otherwise);
+/// TGI of each value against all users (the table-wide counts come with
+/// every value).
 pub fn w7_options() -> segdb_engine::insight::InsightOptions {
     let today = segdb_engine::date::today();
     segdb_engine::insight::InsightOptions {
@@ -39,7 +41,7 @@ pub fn w7_options() -> segdb_engine::insight::InsightOptions {
         top: None,
         bucket_width: None,
         bucket_widths: vec![("age".into(), 5)],
-        quantiles: Vec::new(),
+        quantiles: segdb_engine::insight::InsightOptions::QUANTILES.to_vec(),
         window: segdb_engine::DayRange {
             first: today - 29,
             last: today,

@@ -5,8 +5,17 @@
 //! halves the interval; a quantile costs about log2(max - min) passes over
 //! the segment's chunks, whatever its size. Histograms extract each row's
 //! value bit by bit (a pass per slice) and count it in its bucket.
+//!
+//! Quantiles are chosen by cost: a segment of at most
+//! [`values_in_memory`] rows has its values extracted once (a pass per
+//! slice, in parallel over chunks), and the statistics, the histogram
+//! and the quantiles (by selection, `select_nth_unstable`, one shrinking
+//! range per quantile) all come from them; a larger one is walked for its
+//! statistics, searched for its quantiles and extracted chunk by chunk for
+//! its histogram, never holding more than a chunk's values.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use segdb_storage_format::dense::{self, Words};
@@ -19,8 +28,90 @@ use crate::eval::{chunk_int_stats, IntStats};
 use crate::table::Table;
 
 /// Segments of at most this many rows have an INT field's values
-/// extracted once (8 bytes each) rather than walked twice.
-const VALUES_IN_MEMORY: u64 = 4 << 20;
+/// extracted once (8 bytes each) rather than walked and searched.
+static VALUES_IN_MEMORY: AtomicU64 = AtomicU64::new(4 << 20);
+
+/// The most rows whose values insight and `QUANTILE` extract at once
+/// (4Mi: 32 MiB of values).
+pub fn values_in_memory() -> u64 {
+    VALUES_IN_MEMORY.load(Ordering::Relaxed)
+}
+
+/// Sets [`values_in_memory`]: tests set 0 to check the walking path
+/// against the extracting one.
+#[doc(hidden)]
+pub fn set_values_in_memory(rows: u64) {
+    VALUES_IN_MEMORY.store(rows, Ordering::Relaxed);
+}
+
+/// The values of `seg`'s rows per chunk (chunks in parallel), if the
+/// segment has at most [`values_in_memory`] rows.
+fn segment_values(ints: &[Option<IntCtx<'_>>], seg: &[SegChunk]) -> Result<Option<Vec<Vec<i64>>>> {
+    let rows: u64 = seg.iter().map(|c| c.count).sum();
+    if rows > values_in_memory() {
+        return Ok(None);
+    }
+    use rayon::prelude::*;
+    let cancel = crate::cancel::current();
+    seg.par_iter()
+        .map(|c| {
+            if let Some(cancel) = &cancel {
+                cancel.check()?;
+            }
+            Ok(ints[c.shard as usize]
+                .as_ref()
+                .map_or_else(Vec::new, |int| chunk_values(int, c)))
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// The statistics of extracted values.
+fn values_stats(values: &[Vec<i64>]) -> IntStats {
+    let mut count = 0u64;
+    let mut sum = 0i128;
+    let (mut min, mut max) = (i64::MAX, i64::MIN);
+    for &v in values.iter().flatten() {
+        count += 1;
+        sum += i128::from(v);
+        min = min.min(v);
+        max = max.max(v);
+    }
+    IntStats {
+        count,
+        sum,
+        min: (count > 0).then_some(min),
+        max: (count > 0).then_some(max),
+    }
+}
+
+/// Nearest-rank quantiles of extracted values (see [`quantiles`]) by
+/// selection: the ranks in ascending order, each selected in the part
+/// of the values at or above the one before.
+fn quantiles_of_values(values: &[Vec<i64>], count: u64, qs: &[f64]) -> Vec<(f64, i64)> {
+    if qs.is_empty() || count == 0 {
+        return Vec::new();
+    }
+    let mut all: Vec<i64> = Vec::with_capacity(count as usize);
+    for v in values {
+        all.extend_from_slice(v);
+    }
+    let index: Vec<usize> = qs
+        .iter()
+        .map(|q| ((q * count as f64).ceil() as u64).clamp(1, count) as usize - 1)
+        .collect();
+    let mut order: Vec<usize> = (0..qs.len()).collect();
+    order.sort_by_key(|&i| index[i]);
+    let mut found = vec![0i64; qs.len()];
+    let mut from = 0;
+    for i in order {
+        let r = index[i];
+        let (_, v, _) = all[from..].select_nth_unstable(r - from);
+        found[i] = *v;
+        from = r;
+    }
+    qs.iter().copied().zip(found).collect()
+}
 
 /// The most buckets a histogram may have.
 pub const MAX_BUCKETS: u64 = 1_000;
@@ -193,39 +284,14 @@ pub(super) fn field_ints(
     opts: &InsightOptions,
 ) -> Result<FieldInsight> {
     let ints = int_ctxs(table, fi)?;
-    // A segment of up to VALUES_IN_MEMORY rows has its values extracted
-    // once: statistics and buckets then come from them. A larger one walks
-    // the slices for the statistics and extracts values chunk by chunk for
-    // the buckets, holding one chunk's values at a time.
-    let rows: u64 = seg.iter().map(|c| c.count).sum();
-    let values: Option<Vec<Vec<i64>>> = (rows <= VALUES_IN_MEMORY)
-        .then(|| {
-            use rayon::prelude::*;
-            let cancel = crate::cancel::current();
-            seg.par_iter()
-                .map(|c| {
-                    if let Some(cancel) = &cancel {
-                        cancel.check()?;
-                    }
-                    Ok(ints[c.shard as usize]
-                        .as_ref()
-                        .map_or_else(Vec::new, |int| chunk_values(int, c)))
-                })
-                .collect::<Result<Vec<_>>>()
-        })
-        .transpose()?;
+    // A segment of up to `values_in_memory()` rows has its values
+    // extracted once: statistics, quantiles and buckets then come from
+    // them. A larger one walks the slices for the statistics, searches
+    // for the quantiles and extracts values chunk by chunk for the
+    // buckets, holding one chunk's values at a time.
+    let values = segment_values(&ints, seg)?;
     let stats = match &values {
-        Some(values) => values.iter().flatten().fold(IntStats::default(), |s, &v| {
-            IntStats::merge(
-                s,
-                IntStats {
-                    count: 1,
-                    sum: i128::from(v),
-                    min: Some(v),
-                    max: Some(v),
-                },
-            )
-        }),
+        Some(values) => values_stats(values),
         None => sum_chunks(
             seg,
             |c| {
@@ -244,7 +310,10 @@ pub(super) fn field_ints(
             buckets: Vec::new(),
         });
     };
-    let quantiles = quantiles(&ints, seg, stats.count, min, max, &opts.quantiles)?;
+    let quantiles = match &values {
+        Some(values) => quantiles_of_values(values, stats.count, &opts.quantiles),
+        None => quantiles(&ints, seg, stats.count, min, max, &opts.quantiles)?,
+    };
     let name = &table.schema.fields[fi].name;
     let (first, width, n) = histogram_layout(min, max, opts.width_of(name)).map_err(|n| {
         EngineError::InvalidArgument(format!(
@@ -322,6 +391,11 @@ pub(super) fn field_quantiles(
     qs: &[f64],
 ) -> Result<(IntStats, Vec<(f64, i64)>)> {
     let ints = int_ctxs(table, fi)?;
+    if let Some(values) = segment_values(&ints, seg)? {
+        let stats = values_stats(&values);
+        let found = quantiles_of_values(&values, stats.count, qs);
+        return Ok((stats, found));
+    }
     let stats = sum_chunks(
         seg,
         |c| {

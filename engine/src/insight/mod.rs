@@ -16,7 +16,7 @@ mod values;
 
 pub use compare::{CompareKey, CompareOptions, ComparedField, ComparedRow, Comparison};
 pub(crate) use ints::DerivedCache;
-pub use ints::{auto_width, histogram_layout, MAX_BUCKETS};
+pub use ints::{auto_width, histogram_layout, set_values_in_memory, values_in_memory, MAX_BUCKETS};
 
 use std::sync::Arc;
 

@@ -257,7 +257,6 @@ pub fn bench_url(
         "where": where_of(w1),
         "fields": ["gender", "city", "education", "os", "member_level", "product", "interests", "age", "income"],
         "bucket_width": {"age": 5},
-        "quantiles": [],
     })
     .to_string();
     let w8 = format!(
