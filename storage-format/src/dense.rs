@@ -196,6 +196,42 @@ pub fn and_count_with(words: &Words, c: Container<'_>) -> u64 {
     }
 }
 
+/// Calls `f(w, words[w] & c[w])` for each word `w` where the two share a
+/// bit, without loading `c` into words: an array container costs its
+/// values, a bitmap container one pass reading it in place (what
+/// extracting a segment's INT values does per bit slice).
+pub fn for_each_and(words: &Words, c: Container<'_>, mut f: impl FnMut(usize, u64)) {
+    match c {
+        Container::Array(b) => {
+            for v in b.chunks_exact(2) {
+                let v = u16::from_le_bytes([v[0], v[1]]);
+                let (w, bit) = (usize::from(v >> 6), 1u64 << (v & 63));
+                if words[w] & bit != 0 {
+                    f(w, bit);
+                }
+            }
+        }
+        Container::Bitmap(b) => {
+            for (w, &x) in words.iter().enumerate() {
+                let m = x & word_at(b, w);
+                if m != 0 {
+                    f(w, m);
+                }
+            }
+        }
+        Container::Run(_) => {
+            let mut tmp = [0u64; WORDS];
+            or_with(&mut tmp, c);
+            for (w, (&x, &y)) in words.iter().zip(tmp.iter()).enumerate() {
+                let m = x & y;
+                if m != 0 {
+                    f(w, m);
+                }
+            }
+        }
+    }
+}
+
 /// Whether no bit is set.
 #[inline]
 pub fn is_empty(words: &Words) -> bool {

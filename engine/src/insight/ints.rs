@@ -165,7 +165,6 @@ fn chunk_values(int: &IntCtx<'_>, c: &SegChunk) -> Vec<i64> {
     };
     with_scratch(|s| {
         let mut cand: Box<Words> = s.take();
-        let mut slice: Box<Words> = s.take();
         cand.copy_from_slice(&c.words[..]);
         dense::and_with(&mut cand, nn);
         let mut rank = vec![0u32; cand.len()];
@@ -179,19 +178,19 @@ fn chunk_values(int: &IntCtx<'_>, c: &SegChunk) -> Vec<i64> {
             let Some(cont) = sl.as_ref().and_then(|v| v.container(c.key)) else {
                 continue;
             };
-            dense::load(&mut slice, cont);
-            for (w, (&a, &b)) in cand.iter().zip(slice.iter()).enumerate() {
-                let mut m = a & b;
+            // The slice read in place: an array container costs its
+            // values, not a load of 1,024 words.
+            dense::for_each_and(&cand, cont, |w, mut m| {
+                let a = cand[w];
                 while m != 0 {
                     let bit = m.trailing_zeros();
                     let below = a & ((1u64 << bit) - 1);
                     offsets[(rank[w] + below.count_ones()) as usize] |= 1 << j;
                     m &= m - 1;
                 }
-            }
+            });
         }
         s.give(cand);
-        s.give(slice);
         offsets
             .into_iter()
             .map(|o| (i128::from(meta.base) + i128::from(o)) as i64)
