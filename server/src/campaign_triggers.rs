@@ -18,9 +18,8 @@
 //! - The log is checkpointed (a snapshot of the timers) once it holds
 //!   [`CHECKPOINT_BYTES`], and at shutdown.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use segdb_campaigns::store::Fired;
@@ -29,6 +28,7 @@ use segdb_campaigns::{Actor, Campaign, CampaignError, Role, StartedRun};
 use segdb_engine::write::Op;
 use segdb_engine::Store;
 
+use crate::background::{Background, Wake};
 use crate::campaigns::SCHEDULER;
 use crate::http::AppState;
 
@@ -41,27 +41,12 @@ pub const RETRY: Duration = Duration::from_millis(250);
 /// The trigger log is checkpointed once its segments hold this much.
 pub const CHECKPOINT_BYTES: u64 = 64 << 20;
 
-#[derive(Debug, Default)]
-struct Wake {
-    stop: Mutex<bool>,
-    cv: Condvar,
-    changes: AtomicU64,
-}
-
 /// The server's triggers.
 #[derive(Debug)]
 pub struct Triggers {
     /// The timers.
     pub set: TriggerSet,
-    wake: Arc<Wake>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Drop for Triggers {
-    fn drop(&mut self) {
-        *self.wake.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        self.wake.cv.notify_all();
-    }
+    thread: Background,
 }
 
 impl Triggers {
@@ -72,16 +57,13 @@ impl Triggers {
             .map_err(|e| format!("opening the trigger timers: {e}"))?;
         Ok(Triggers {
             set,
-            wake: Arc::default(),
-            thread: Mutex::new(None),
+            thread: Background::new("segdb-triggers"),
         })
     }
 
     /// Wakes the thread (a timer may be due sooner, a campaign changed).
     pub fn wake(&self) {
-        self.wake.changes.fetch_add(1, Ordering::AcqRel);
-        let _g = self.wake.stop.lock().unwrap_or_else(|p| p.into_inner());
-        self.wake.cv.notify_all();
+        self.thread.wake();
     }
 
     /// Arms and cancels the timers of an acknowledged batch (see
@@ -105,34 +87,17 @@ impl Triggers {
     /// it sleeps).
     pub fn start(state: &Arc<AppState>) {
         let weak = Arc::downgrade(state);
-        let wake = state.campaigns.triggers.wake.clone();
-        let spawned = std::thread::Builder::new()
-            .name("segdb-triggers".into())
-            .spawn(move || fire_loop(weak, wake));
-        match spawned {
-            Ok(h) => {
-                *state
-                    .campaigns
-                    .triggers
-                    .thread
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = Some(h)
-            }
-            Err(e) => tracing::error!("the trigger thread could not start: {e}"),
-        }
+        state
+            .campaigns
+            .triggers
+            .thread
+            .spawn(move |wake| fire_loop(weak, wake));
     }
 
     /// Stops the thread (a fire in progress finishes) and checkpoints the
     /// timers.
     pub fn stop(&self) {
-        *self.wake.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        self.wake.cv.notify_all();
-        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = handle {
-            if h.thread().id() != std::thread::current().id() && h.join().is_err() {
-                tracing::error!("the trigger thread panicked");
-            }
-        }
+        self.thread.stop();
         if let Err(e) = self.set.checkpoint() {
             tracing::error!(error = %e, "the trigger timers could not be checkpointed");
         }
@@ -299,10 +264,10 @@ fn fire(s: &AppState, d: DueFire) -> bool {
 fn fire_loop(state: Weak<AppState>, wake: Arc<Wake>) {
     tracing::info!("trigger thread started");
     loop {
-        if *wake.stop.lock().unwrap_or_else(|p| p.into_inner()) {
+        if wake.stopped() {
             break;
         }
-        let seen = wake.changes.load(Ordering::Acquire);
+        let seen = wake.changes();
         let wait = {
             let Some(s) = state.upgrade() else { break };
             let c = &s.campaigns;
@@ -328,18 +293,7 @@ fn fire_loop(state: Weak<AppState>, wake: Arc<Wake>) {
                 until_next
             }
         };
-        let stop = wake.stop.lock().unwrap_or_else(|p| p.into_inner());
-        if *stop {
-            break;
-        }
-        if wake.changes.load(Ordering::Acquire) != seen {
-            continue;
-        }
-        let (stop, _) = wake
-            .cv
-            .wait_timeout(stop, wait)
-            .unwrap_or_else(|p| p.into_inner());
-        if *stop {
+        if wake.sleep(seen, wait) {
             break;
         }
     }

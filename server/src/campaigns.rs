@@ -14,8 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use segdb_campaigns::{Actor, CampaignError, CampaignStore, Role, StartedRun};
@@ -23,6 +22,7 @@ use segdb_engine::Store;
 use serde_json::{json, Value};
 
 use crate::audit::{self, Action, Audit, Entry, Outcome};
+use crate::background::{Background, Wake};
 
 /// The longest the scheduler sleeps without looking again (a clock that
 /// jumps, a campaign made by another process: neither can happen today,
@@ -130,27 +130,9 @@ pub struct Campaigns {
     /// the instant given (a tick where one is not due, or starts, ends
     /// its streak).
     failing: Mutex<HashMap<String, Instant>>,
-    /// How the scheduler is woken and stopped (shared with its thread,
-    /// which holds no strong reference to the server's state while it
-    /// sleeps).
-    wake: Arc<Wake>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-#[derive(Debug, Default)]
-struct Wake {
-    /// `true` when the scheduler must stop.
-    stop: Mutex<bool>,
-    cv: Condvar,
-    /// Bumped on every change, so a wake-up between two looks is not lost.
-    changes: AtomicU64,
-}
-
-impl Drop for Campaigns {
-    fn drop(&mut self) {
-        *self.wake.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        self.wake.cv.notify_all();
-    }
+    /// The scheduler's thread (it holds no strong reference to the
+    /// server's state while it sleeps).
+    scheduler: Background,
 }
 
 impl std::fmt::Debug for Campaigns {
@@ -187,8 +169,7 @@ impl Campaigns {
             tick_lock: Mutex::new(()),
             start_retry: Mutex::new((RETRY_AFTER_FAILURE, START_GIVE_UP)),
             failing: Mutex::default(),
-            wake: Arc::default(),
-            thread: Mutex::new(None),
+            scheduler: Background::new("segdb-campaigns"),
         })
     }
 
@@ -214,11 +195,7 @@ impl Campaigns {
     /// Wakes the scheduler and the trigger thread: a campaign changed
     /// (the triggers follow the catalog).
     pub fn changed(&self) {
-        self.wake.changes.fetch_add(1, Ordering::AcqRel);
-        {
-            let _g = self.wake.stop.lock().unwrap_or_else(|p| p.into_inner());
-            self.wake.cv.notify_all();
-        }
+        self.scheduler.wake();
         self.triggers.set.refresh(&self.store.list());
         self.triggers.wake();
     }
@@ -372,20 +349,10 @@ impl Campaigns {
         state.campaigns.delivery.attach(state);
         crate::campaign_triggers::Triggers::start(state);
         let weak: Weak<crate::http::AppState> = Arc::downgrade(state);
-        let wake = state.campaigns.wake.clone();
-        let spawned = std::thread::Builder::new()
-            .name("segdb-campaigns".into())
-            .spawn(move || scheduler_loop(weak, wake));
-        match spawned {
-            Ok(h) => {
-                *state
-                    .campaigns
-                    .thread
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = Some(h)
-            }
-            Err(e) => tracing::error!("the campaign scheduler could not start: {e}"),
-        }
+        state
+            .campaigns
+            .scheduler
+            .spawn(move |wake| scheduler_loop(weak, wake));
     }
 
     /// Stops the scheduler and waits for it (a tick in progress finishes
@@ -393,25 +360,14 @@ impl Campaigns {
     /// delivery workers and waits for them (each records the batch in
     /// flight; the runs resume at the next start).
     pub fn stop(&self) {
-        *self.wake.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        self.wake.cv.notify_all();
-        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = handle {
-            if h.thread().id() != std::thread::current().id() && h.join().is_err() {
-                tracing::error!("the campaign scheduler panicked");
-            }
-        }
+        self.scheduler.stop();
         self.triggers.stop();
         self.delivery.stop_all();
     }
 
     /// Whether the scheduler thread is running.
     pub fn scheduler_running(&self) -> bool {
-        self.thread
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .is_some_and(|h| !h.is_finished())
+        self.scheduler.running()
     }
 
     /// How long to sleep before the next due run (bounded).
@@ -525,10 +481,10 @@ pub fn run_detail(run: &StartedRun) -> Value {
 fn scheduler_loop(state: Weak<crate::http::AppState>, wake: Arc<Wake>) {
     tracing::info!("campaign scheduler started");
     loop {
-        if *wake.stop.lock().unwrap_or_else(|p| p.into_inner()) {
+        if wake.stopped() {
             break;
         }
-        let seen = wake.changes.load(Ordering::Acquire);
+        let seen = wake.changes();
         let wait = {
             let Some(s) = state.upgrade() else { break };
             let c = &s.campaigns;
@@ -543,18 +499,7 @@ fn scheduler_loop(state: Weak<crate::http::AppState>, wake: Arc<Wake>) {
                 continue;
             }
         };
-        let stop = wake.stop.lock().unwrap_or_else(|p| p.into_inner());
-        if *stop {
-            break;
-        }
-        if wake.changes.load(Ordering::Acquire) != seen {
-            continue;
-        }
-        let (stop, _) = wake
-            .cv
-            .wait_timeout(stop, wait)
-            .unwrap_or_else(|p| p.into_inner());
-        if *stop {
+        if wake.sleep(seen, wait) {
             break;
         }
     }

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod background;
 pub mod campaign_delivery;
 pub mod campaign_triggers;
 pub mod campaigns;
