@@ -37,7 +37,7 @@ use crate::procedure::{ArgValue, BoundCall, ParamType, Signature};
 use crate::suggest;
 use filter::FilterBinder;
 use group_by::bind_group_by;
-pub use insight::{BoundCompare, BoundInsight, InsightSpec, INSIGHT_WINDOW_DAYS};
+pub use insight::{BoundCompare, BoundInsight, InsightSpec, TagField, INSIGHT_WINDOW_DAYS};
 use schema::{bind_alter_table, bind_create_table, schema_error};
 
 /// A named segment as the binder sees it.

@@ -1,0 +1,221 @@
+//! Derived tags where a field is used beyond WHERE and GROUP BY: in the
+//! field lists of INSIGHT and COMPARE (counts checked against a scan of
+//! the generated CSV and against `SELECT COUNT(*) … WHERE tag = 'v'`).
+
+use serde_json::{json, Value};
+
+use super::*;
+
+const AS_OF: &str = "AS OF '2026-11-22'";
+
+/// The same rule as `tags.rs`: the lifecycle of a row on 2026-11-22.
+fn lifecycle(r: &segdb_tests::generated::Row<'_>) -> &'static str {
+    let did30 = |event: &str| r.events(event, "2026-10-24", "2026-11-22") > 0;
+    if did30("book") {
+        "active"
+    } else if did30("view") {
+        "engaged"
+    } else if r.int("last_login_days").is_some_and(|d| d > 90) {
+        "churn_risk"
+    } else {
+        "dormant"
+    }
+}
+
+const LIFECYCLE: &str = "CREATE TAG lifecycle ON users AS CASE WHEN did(book, last 30 days) \
+    THEN 'active' WHEN did(view, last 30 days) THEN 'engaged' WHEN last_login_days > 90 \
+    THEN 'churn_risk' ELSE 'dormant' END";
+
+fn high_value(r: &segdb_tests::generated::Row<'_>) -> bool {
+    r.int("ltv").is_some_and(|l| l >= 5000)
+}
+
+/// The rows of `field` in an INSIGHT answer: value -> (count, table_count).
+fn field_rows(v: &Value, field: &str) -> Vec<(String, u64, u64)> {
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r[0] == json!(field))
+        .map(|r| {
+            (
+                r[1].as_str().unwrap().to_owned(),
+                r[2].as_u64().unwrap(),
+                r[4].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn tags_in_insight_and_compare_count_like_fields() {
+    let (_dir, store, data) = generated(2000);
+    let server = Server::start(&store, Settings::default());
+    let c = server.client(None);
+    c.query(LIFECYCLE).unwrap();
+    c.query("CREATE TAG high_value ON users AS ltv >= 5000")
+        .unwrap();
+    let all = data.rows().count() as u64;
+    let owners = data.count(|r| r.is("is_owner"));
+
+    // INSIGHT with a list: the tags' rows stand where the list names them,
+    // each value counted in the segment and in the table as a scan does.
+    let v = c
+        .query(&format!(
+            "INSIGHT lifecycle, gender, high_value FROM users WHERE is_owner {AS_OF}"
+        ))
+        .unwrap();
+    let order: Vec<&str> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap())
+        .collect();
+    let first_gender = order.iter().position(|f| *f == "gender").unwrap();
+    let last_lifecycle = order.iter().rposition(|f| *f == "lifecycle").unwrap();
+    let first_high = order.iter().position(|f| *f == "high_value").unwrap();
+    assert!(
+        last_lifecycle < first_gender && first_gender < first_high,
+        "{order:?}"
+    );
+    let mut want: Vec<(String, u64, u64)> = ["active", "engaged", "churn_risk", "dormant"]
+        .iter()
+        .map(|value| {
+            (
+                value.to_string(),
+                data.count(|r| r.is("is_owner") && lifecycle(r) == *value),
+                data.count(|r| lifecycle(r) == *value),
+            )
+        })
+        .filter(|(_, n, _)| *n > 0)
+        .collect();
+    want.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    assert_eq!(field_rows(&v, "lifecycle"), want);
+    // The same counts as the WHERE form of the tag.
+    for (value, n, table_n) in field_rows(&v, "lifecycle") {
+        let q =
+            format!("SELECT COUNT(*) FROM users WHERE is_owner AND lifecycle = '{value}' {AS_OF}");
+        assert_eq!(count(&c, &q), n, "{q}");
+        let q = format!("SELECT COUNT(*) FROM users WHERE lifecycle = '{value}' {AS_OF}");
+        assert_eq!(count(&c, &q), table_n, "{q}");
+    }
+    // Shares and TGI as for a field: share = count / segment rows.
+    let row = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[0] == json!("lifecycle"))
+        .unwrap();
+    let (n, table_n) = (row[2].as_u64().unwrap(), row[4].as_u64().unwrap());
+    assert_eq!(row[3].as_f64().unwrap(), n as f64 / owners as f64);
+    assert_eq!(row[5].as_f64().unwrap(), table_n as f64 / all as f64);
+    // A BOOL tag: true and false, every row holding one.
+    let high_owners = data.count(|r| r.is("is_owner") && high_value(r));
+    let high_all = data.count(high_value);
+    let mut want = vec![
+        ("true".to_owned(), high_owners, high_all),
+        ("false".to_owned(), owners - high_owners, all - high_all),
+    ];
+    want.retain(|w| w.1 > 0);
+    want.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    assert_eq!(field_rows(&v, "high_value"), want);
+
+    // TOP keeps the largest and sums the rest as `other`.
+    let v = c
+        .query(&format!(
+            "INSIGHT lifecycle FROM users WHERE is_owner TOP 1 {AS_OF}"
+        ))
+        .unwrap();
+    let rows = field_rows(&v, "lifecycle");
+    assert_eq!(rows.len(), 2, "{v}");
+    assert_eq!(rows[1].0, "other");
+    assert_eq!(rows[0].1 + rows[1].1, owners);
+
+    // INSIGHT without a list: every field, the derived tags after the
+    // stored ones, by name.
+    let v = c
+        .query(&format!("INSIGHT FROM users WHERE is_owner {AS_OF}"))
+        .unwrap();
+    let fields: Vec<&str> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap())
+        .collect();
+    let last_stored = fields.iter().rposition(|f| *f == "interests").unwrap();
+    let first_high = fields.iter().position(|f| *f == "high_value").unwrap();
+    let first_lifecycle = fields.iter().position(|f| *f == "lifecycle").unwrap();
+    assert!(
+        last_stored < first_high && first_high < first_lifecycle,
+        "{fields:?}"
+    );
+    assert_eq!(
+        field_rows(&v, "lifecycle").iter().map(|r| r.1).sum::<u64>(),
+        owners
+    );
+
+    // COMPARE: each value in A and in B, as the scan counts them.
+    let v = c
+        .query(&format!(
+            "COMPARE lifecycle, high_value FROM users WHERE is_owner VERSUS NOT is_owner {AS_OF}"
+        ))
+        .unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let mut want: Vec<(String, u64, u64)> = ["active", "engaged", "churn_risk", "dormant"]
+        .iter()
+        .map(|value| {
+            (
+                value.to_string(),
+                data.count(|r| r.is("is_owner") && lifecycle(r) == *value),
+                data.count(|r| !r.is("is_owner") && lifecycle(r) == *value),
+            )
+        })
+        .filter(|(_, a, b)| a + b > 0)
+        .collect();
+    want.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then_with(|| b.2.cmp(&a.2))
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    let got: Vec<(String, u64, u64)> = rows
+        .iter()
+        .filter(|r| r[0] == json!("lifecycle"))
+        .map(|r| {
+            (
+                r[1].as_str().unwrap().to_owned(),
+                r[2].as_u64().unwrap(),
+                r[4].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    let high: Vec<(&str, u64, u64)> = rows
+        .iter()
+        .filter(|r| r[0] == json!("high_value"))
+        .map(|r| {
+            (
+                r[1].as_str().unwrap(),
+                r[2].as_u64().unwrap(),
+                r[4].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let t = high.iter().find(|r| r.0 == "true").unwrap();
+    assert_eq!(
+        (t.1, t.2),
+        (
+            high_owners,
+            data.count(|r| !r.is("is_owner") && high_value(r))
+        )
+    );
+
+    // Mistakes are 400s with their place.
+    let r = post(
+        &c,
+        "/v1/query",
+        "text/plain",
+        "INSIGHT lifecycle, lifecycle FROM users",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"]["column"], json!(20));
+}
