@@ -23,7 +23,7 @@ pub use segment::bind_segment;
 pub(crate) use segment::segment_ref;
 use segment::{bind_create_segment, in_use, listing};
 use tag::bind_create_tag;
-pub use tag::{tag_values, BoundTag, TagRef};
+pub use tag::{bind_tag, tag_values, BoundTag, TagRef};
 pub use text::{bind_filter, bind_segment_definition, BoundFilter};
 
 use std::collections::HashSet;

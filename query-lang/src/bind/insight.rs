@@ -249,7 +249,7 @@ fn bind_spec(
 
 /// The derived tag `ident` names, bound on `as_of` as an insight field;
 /// `None` if it names no tag of the table.
-fn tag_field(
+pub(super) fn tag_field(
     ident: &Ident,
     scope: &TableScope<'_>,
     as_of: Day,

@@ -219,3 +219,67 @@ fn tags_in_insight_and_compare_count_like_fields() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.json()["error"]["column"], json!(20));
 }
+
+#[test]
+fn a_profile_shows_each_tags_value_for_the_row() {
+    let (_dir, store, data) = generated(500);
+    let server = Server::start(&store, Settings::default());
+    let c = server.client(None);
+    c.query(LIFECYCLE).unwrap();
+    c.query("CREATE TAG high_value ON users AS ltv >= 5000")
+        .unwrap();
+    // No ELSE: a row no WHEN holds for has no value.
+    c.query("CREATE TAG young ON users AS CASE WHEN age < 30 THEN 'yes' END")
+        .unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for r in data.rows().step_by(7) {
+        let id = r.id();
+        let v = get(
+            &c,
+            &format!("/v1/tables/users/profiles/{id}?as_of=2026-11-22"),
+        )
+        .json();
+        assert_eq!(
+            v["derived"],
+            json!(["high_value", "lifecycle", "young"]),
+            "{v}"
+        );
+        let fields = &v["fields"];
+        assert_eq!(fields["lifecycle"], json!(lifecycle(&r)), "{id}: {v}");
+        assert_eq!(fields["high_value"], json!(high_value(&r)), "{id}");
+        let young = r.int("age").is_some_and(|a| a < 30);
+        assert_eq!(
+            fields["young"],
+            if young { json!("yes") } else { Value::Null },
+            "{id}"
+        );
+        seen.insert(lifecycle(&r));
+
+        // CALL profile: a `TAG` row per tag, after the fields.
+        let v = c
+            .query(&format!(
+                "CALL profile('users', '{id}', as_of => '2026-11-22')"
+            ))
+            .unwrap();
+        let rows = v["rows"].as_array().unwrap();
+        let at = rows
+            .iter()
+            .position(|row| row[0] == json!("lifecycle"))
+            .unwrap();
+        assert_eq!(rows[at], json!(["lifecycle", "TAG", lifecycle(&r)]));
+        assert_eq!(rows[at - 1][0], json!("high_value"));
+        assert_eq!(rows[at - 1][1], json!("TAG"));
+        assert!(rows[..at - 1].iter().all(|row| row[1] != json!("TAG")));
+    }
+    assert!(seen.len() >= 2, "{seen:?}");
+
+    // The profile's day moves the tag's windows: long after the data no
+    // one is active any more.
+    let r = data.rows().find(|r| lifecycle(r) == "active").unwrap();
+    let v = get(
+        &c,
+        &format!("/v1/tables/users/profiles/{}?as_of=2027-06-01", r.id()),
+    )
+    .json();
+    assert_ne!(v["fields"]["lifecycle"], json!("active"), "{v}");
+}
