@@ -1,6 +1,7 @@
 //! Derived tags where a field is used beyond WHERE and GROUP BY: in the
 //! field lists of INSIGHT and COMPARE (counts checked against a scan of
-//! the generated CSV and against `SELECT COUNT(*) … WHERE tag = 'v'`).
+//! the generated CSV and against `SELECT COUNT(*) … WHERE tag = 'v'`), in
+//! profiles and in campaign templates (a run to the file channel).
 
 use serde_json::{json, Value};
 
@@ -10,7 +11,12 @@ const AS_OF: &str = "AS OF '2026-11-22'";
 
 /// The same rule as `tags.rs`: the lifecycle of a row on 2026-11-22.
 fn lifecycle(r: &segdb_tests::generated::Row<'_>) -> &'static str {
-    let did30 = |event: &str| r.events(event, "2026-10-24", "2026-11-22") > 0;
+    lifecycle_on(r, "2026-10-24", "2026-11-22")
+}
+
+/// The lifecycle of a row on `last`, 30 days from `first`.
+fn lifecycle_on(r: &segdb_tests::generated::Row<'_>, first: &str, last: &str) -> &'static str {
+    let did30 = |event: &str| r.events(event, first, last) > 0;
     if did30("book") {
         "active"
     } else if did30("view") {
@@ -282,4 +288,65 @@ fn a_profile_shows_each_tags_value_for_the_row() {
     )
     .json();
     assert_ne!(v["fields"]["lifecycle"], json!("active"), "{v}");
+}
+
+#[test]
+fn a_template_renders_each_users_tag_values_on_the_runs_day() {
+    use super::campaign_delivery::wait_state;
+    use super::campaigns::{act, create, def, server, status, ANN, LIMITED, NOW, ROOT};
+    let (dir, _store, data, s) = server(500);
+    let c = s.client(Some(ROOT));
+    c.query(LIFECYCLE).unwrap();
+    c.query("CREATE TAG high_value ON users AS ltv >= 5000")
+        .unwrap();
+    let out = dir.path().join("out");
+    let body = def(
+        "tagged",
+        "age > 25",
+        json!({
+            "channel": {"file": {"dir": out.to_str().unwrap(), "format": "jsonl"}},
+            "variants": [
+                {"name": "a", "weight": 1, "template": "{lifecycle}|{high_value}|{city}"},
+            ],
+        }),
+    );
+    // A key limited to `age` may not put a tag over other fields in a
+    // message.
+    let only_tag = def(
+        "limited_tag",
+        "age > 25",
+        json!({"variants": [{"name": "a", "weight": 1, "template": "{lifecycle}"}]}),
+    );
+    let r = create(&s, LIMITED, &only_tag);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("field `book`"), "{}", r.text());
+    status(&create(&s, ANN, &body), 201);
+    status(&act(&s, ANN, "tagged", "start"), 200);
+    wait_state(&s, "tagged", "done");
+    // The run's day is the campaigns' clock's: its 30 days end there.
+    let day = (NOW / 86_400) as i32;
+    let last = segdb_engine::date::format_iso_day(day);
+    let first = segdb_engine::date::format_iso_day(day - 29);
+    let text = std::fs::read_to_string(out.join("tagged-r1-a.jsonl")).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let mut lines = 0;
+    for line in text.lines() {
+        let m: Value = serde_json::from_str(line).unwrap();
+        let id = m["user_id"].as_str().unwrap();
+        let r = data.row(id).unwrap();
+        let want = format!(
+            "{}|{}|{}",
+            lifecycle_on(&r, &first, &last),
+            high_value(&r),
+            r.get("city")
+        );
+        assert_eq!(m["text"], json!(want), "{id}");
+        seen.insert(lifecycle_on(&r, &first, &last));
+        lines += 1;
+    }
+    assert!(lines > 100, "{lines} messages");
+    assert!(seen.len() >= 2, "{seen:?}");
+    // The template names the tag: it is in use.
+    let r = post(&c, "/v1/query", "text/plain", "DROP TAG lifecycle");
+    assert_eq!(r.status, 409, "{}", r.text());
 }
