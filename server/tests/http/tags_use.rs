@@ -350,3 +350,70 @@ fn a_template_renders_each_users_tag_values_on_the_runs_day() {
     let r = post(&c, "/v1/query", "text/plain", "DROP TAG lifecycle");
     assert_eq!(r.status, 409, "{}", r.text());
 }
+
+#[test]
+fn the_catalog_lists_the_tags_using_each_field() {
+    let (_dir, store, _data) = generated(200);
+    let server = Server::start(&store, Settings::default());
+    let c = server.client(None);
+    c.query(LIFECYCLE).unwrap();
+    c.query("CREATE TAG high_value ON users AS ltv >= 5000")
+        .unwrap();
+    // Through other tags: `hot` reads what they read, and `age`.
+    c.query("CREATE TAG hot ON users AS (lifecycle = 'active' OR high_value) AND age < 40")
+        .unwrap();
+    c.query("CREATE SEGMENT rich AS SELECT FROM users WHERE high_value")
+        .unwrap();
+    let field = |answer: &Value, name: &str| -> Value {
+        answer["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == json!(name))
+            .unwrap_or_else(|| panic!("no `{name}` in {answer}"))
+            .clone()
+    };
+    for path in ["/v1/tables/users", "/v1/tables/users/fields"] {
+        let r = get(&c, path);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let d = r.json();
+        assert_eq!(
+            field(&d, "book")["tags"],
+            json!(["hot", "lifecycle"]),
+            "{path}"
+        );
+        assert_eq!(
+            field(&d, "last_login_days")["tags"],
+            json!(["hot", "lifecycle"])
+        );
+        assert_eq!(field(&d, "ltv")["tags"], json!(["high_value", "hot"]));
+        assert_eq!(field(&d, "age")["tags"], json!(["hot"]));
+        assert_eq!(field(&d, "city")["tags"], json!([]));
+        // The segment over a tag uses the tag's fields.
+        assert_eq!(field(&d, "ltv")["segments"], json!(["rich"]));
+    }
+    let r = get(&c, "/v1/tables/users/fields?search=ltv");
+    assert_eq!(
+        field(&r.json(), "ltv")["tags"],
+        json!(["high_value", "hot"])
+    );
+
+    // SHOW FIELDS: a `tags` column; a tag's row lists who uses the tag.
+    let v = c.query("SHOW FIELDS FROM users").unwrap();
+    let columns = v["columns"].as_array().unwrap();
+    let at = |name: &str| columns.iter().position(|c| *c == json!(name)).unwrap();
+    let row = |name: &str| -> Value {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r[0] == json!(name))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row("ltv")[at("tags")], json!(["high_value", "hot"]));
+    assert_eq!(row("high_value")[at("tags")], json!(["hot"]));
+    assert_eq!(row("high_value")[at("segments")], json!(["rich"]));
+    assert_eq!(row("lifecycle")[at("tags")], json!(["hot"]));
+    assert_eq!(row("hot")[at("tags")], json!([]));
+}
