@@ -108,6 +108,8 @@ impl Display for ExplainExpr<'_> {
                 write_name(f, rows.name())?;
                 f.write_str(")")
             }
+            // Shown as what it caches: the cache changes no answer.
+            Expr::Cached(inner) => write!(f, "{}", ExplainExpr(inner)),
             Expr::RowSet(set) => {
                 f.write_str("(SET ")?;
                 write_name(f, set.label())?;

@@ -289,6 +289,21 @@ impl Compiler<'_> {
                 };
                 Node::Snapshot(i)
             }
+            Expr::Cached(inner) => match crate::expr_cache::key(inner) {
+                None => self.node(inner)?,
+                Some(key) => {
+                    let rows = match self.table.cached.get(&key) {
+                        Some(rows) => rows,
+                        None => {
+                            let rows: std::sync::Arc<[u32]> =
+                                std::sync::Arc::from(self.table.rows(inner)?);
+                            self.table.cached.put(key, std::sync::Arc::clone(&rows));
+                            rows
+                        }
+                    };
+                    Node::Set(rows, std::sync::Arc::from("cached"))
+                }
+            },
             Expr::RowSet(set) => {
                 if set.table() != self.table.name() {
                     return Err(EngineError::InvalidSegment(format!(
