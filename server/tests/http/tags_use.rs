@@ -353,9 +353,9 @@ fn a_template_renders_each_users_tag_values_on_the_runs_day() {
 
 #[test]
 fn the_catalog_lists_the_tags_using_each_field() {
-    let (_dir, store, _data) = generated(200);
-    let server = Server::start(&store, Settings::default());
-    let c = server.client(None);
+    use super::campaigns::{server, LIMITED, ROOT};
+    let (_dir, _store, _data, server) = server(200);
+    let c = server.client(Some(ROOT));
     c.query(LIFECYCLE).unwrap();
     c.query("CREATE TAG high_value ON users AS ltv >= 5000")
         .unwrap();
@@ -416,4 +416,24 @@ fn the_catalog_lists_the_tags_using_each_field() {
     assert_eq!(row("high_value")[at("segments")], json!(["rich"]));
     assert_eq!(row("lifecycle")[at("tags")], json!(["hot"]));
     assert_eq!(row("hot")[at("tags")], json!([]));
+
+    // A key limited to `age` sees `age`, and no tag among its users (`hot`
+    // reads fields it may not use), nor any tag's row.
+    c.query("CREATE TAG adult ON users AS age >= 18").unwrap();
+    let limited = server.client(Some(LIMITED));
+    let d = get(&limited, "/v1/tables/users").json();
+    assert_eq!(field(&d, "age")["tags"], json!(["adult"]), "{d}");
+    let v = limited.query("SHOW FIELDS FROM users").unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{v}");
+    assert_eq!(rows[0][at("tags")], json!(["adult"]));
+    assert_eq!(
+        get(&c, "/v1/tables/users").json()["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == json!("age"))
+            .unwrap()["tags"],
+        json!(["adult", "hot"])
+    );
 }
