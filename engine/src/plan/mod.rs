@@ -51,6 +51,8 @@ pub(crate) enum Node {
     Snapshot(usize),
     /// A named set of rows (sorted, distinct, shared) and its label.
     Set(std::sync::Arc<[u32]>, std::sync::Arc<str>),
+    /// The cached rows of an `Expr::Cached`, as dense chunks.
+    Cached(std::sync::Arc<crate::expr_cache::DenseRows>),
 }
 
 /// A compiled expression.
@@ -295,13 +297,17 @@ impl Compiler<'_> {
                     let rows = match self.table.cached.get(&key) {
                         Some(rows) => rows,
                         None => {
-                            let rows: std::sync::Arc<[u32]> =
-                                std::sync::Arc::from(self.table.rows(inner)?);
+                            let mut dense = crate::expr_cache::DenseRows::default();
+                            for c in self.table.segment_chunks(inner)? {
+                                dense.rows += c.count;
+                                dense.chunks.insert((c.shard, c.key), c.words);
+                            }
+                            let rows = std::sync::Arc::new(dense);
                             self.table.cached.put(key, std::sync::Arc::clone(&rows));
                             rows
                         }
                     };
-                    Node::Set(rows, std::sync::Arc::from("cached"))
+                    Node::Cached(rows)
                 }
             },
             Expr::RowSet(set) => {
