@@ -43,13 +43,41 @@ pub fn fields_read(def: &CampaignDef, catalog: &dyn Catalog) -> Vec<String> {
         };
         for p in t.pieces {
             match p {
-                Piece::Field { name, .. } => add(&def.table, name),
+                Piece::Field { name, .. } => {
+                    // A derived tag reads the fields of its definition.
+                    for f in tag_fields(&def.table, &name, catalog) {
+                        add(&def.table, f);
+                    }
+                    add(&def.table, name)
+                }
                 Piece::Count { event, .. } => add(&def.table, event),
                 Piece::Text(_) => {}
             }
         }
     }
     out
+}
+
+/// The fields derived tag `name` of `table` reads (recursively through
+/// the tags and segments of its definition); none if `name` is no tag of
+/// the table.
+pub fn tag_fields(table: &str, name: &str, catalog: &dyn Catalog) -> Vec<String> {
+    if catalog.tag(name).is_none_or(|t| t.table != table) {
+        return Vec::new();
+    }
+    let quoted = segdb_query_lang::ast::Ident {
+        name: name.to_owned(),
+        span: Default::default(),
+    }
+    .to_string();
+    match parse_filter_statement(table, &quoted) {
+        Ok(Some(stmt)) => fields_used(&stmt, catalog)
+            .into_iter()
+            .filter(|u| u.table == table && u.field != name)
+            .map(|u| u.field)
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 #[cfg(test)]

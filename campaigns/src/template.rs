@@ -3,7 +3,8 @@
 //! ```text
 //! template    = { text | "{{" | "}}" | placeholder }
 //! placeholder = "{" ws ( field | count ) ws "}"
-//! field       = name                          (an ENUM, SET, INT or TEXT field)
+//! field       = name                          (an ENUM, SET, INT or TEXT field,
+//!                                              or a derived tag of the table)
 //! count       = "count" ws "(" ws name ws "," ws "last" ws N ws ("day" | "days") ws ")"
 //! ```
 //!
@@ -14,9 +15,18 @@
 //! [`parse`] checks the syntax; [`Template::check`] checks the names
 //! against the table (unknown field, wrong kind, SENSITIVE without
 //! `allow_sensitive`). Errors carry the byte span of the placeholder.
+//!
+//! `{lifecycle}`, a derived tag, renders the row's value of the tag on the
+//! run's day (`true`/`false` for a BOOL tag, nothing where it has none):
+//! [`Template::bind_tags`] binds its values once per run, and
+//! [`Template::render_rows_tagged`] evaluates each value's rows once per
+//! batch (restricted to the batch's rows) and looks each row up.
+
+use std::collections::HashMap;
 
 use segdb_engine::date::Day;
-use segdb_engine::{DayRange, FieldKind, Profile, ProfileValue, Schema, Table};
+use segdb_engine::{DayRange, Expr, FieldKind, Profile, ProfileValue, Schema, Table};
+use segdb_query_lang::{bind_tag, Catalog, QueryError};
 
 use crate::error::DefError;
 
@@ -290,14 +300,52 @@ impl<'t> Cursor<'t> {
     }
 }
 
+/// The derived tags a template names, bound for one run: per tag, its
+/// values and their rows (see [`Template::bind_tags`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BoundTags {
+    tags: Vec<BoundTemplateTag>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct BoundTemplateTag {
+    name: String,
+    is_bool: bool,
+    values: Vec<(String, Expr)>,
+}
+
 impl Template {
     /// Checks the placeholders against `schema`: every field exists, a
     /// `{field}` is ENUM, SET, INT or TEXT, a `count` names an EVENT field,
-    /// and a SENSITIVE field is used only with `allow_sensitive`.
+    /// and a SENSITIVE field is used only with `allow_sensitive`. A derived
+    /// tag is unknown here: see [`Template::check_with_tags`].
     pub fn check(
         &self,
         table: &str,
         schema: &Schema,
+        allow_sensitive: bool,
+    ) -> Result<(), TemplateError> {
+        self.check_inner(table, schema, None, allow_sensitive)
+    }
+
+    /// [`Template::check`], a `{name}` that is no field of the table may
+    /// also be a derived tag of the table in `catalog` (its definition must
+    /// bind, and read no SENSITIVE field without `allow_sensitive`).
+    pub fn check_with_tags(
+        &self,
+        table: &str,
+        schema: &Schema,
+        catalog: &dyn Catalog,
+        allow_sensitive: bool,
+    ) -> Result<(), TemplateError> {
+        self.check_inner(table, schema, Some(catalog), allow_sensitive)
+    }
+
+    fn check_inner(
+        &self,
+        table: &str,
+        schema: &Schema,
+        catalog: Option<&dyn Catalog>,
         allow_sensitive: bool,
     ) -> Result<(), TemplateError> {
         for piece in &self.pieces {
@@ -306,6 +354,16 @@ impl Template {
                 Piece::Field { name, span } => (name, *span),
                 Piece::Count { event, span, .. } => (event, *span),
             };
+            let tag = match (piece, catalog) {
+                (Piece::Field { .. }, Some(c)) if schema.field(name).is_none() => {
+                    c.tag(name).filter(|t| t.table == table).map(|_| c)
+                }
+                _ => None,
+            };
+            if let Some(catalog) = tag {
+                check_tag(table, schema, name, span, catalog, allow_sensitive)?;
+                continue;
+            }
             // System fields (`#effects`) are no template's to show.
             let Some(def) = schema.user_field(name) else {
                 let e = TemplateError::new(
@@ -413,6 +471,38 @@ impl Template {
         out
     }
 
+    /// The derived tags of `table` in `catalog` this template names (a
+    /// `{name}` that is no field of the table), each bound on `day`: what
+    /// [`Template::render_rows_tagged`] renders them from. A definition
+    /// that no longer binds is an error.
+    pub fn bind_tags(
+        &self,
+        catalog: &dyn Catalog,
+        table: &str,
+        schema: &Schema,
+        day: Day,
+    ) -> Result<BoundTags, QueryError> {
+        let mut tags: Vec<BoundTemplateTag> = Vec::new();
+        for piece in &self.pieces {
+            let Piece::Field { name, .. } = piece else {
+                continue;
+            };
+            if schema.field(name).is_some()
+                || tags.iter().any(|t| t.name == *name)
+                || catalog.tag(name).is_none_or(|t| t.table != table)
+            {
+                continue;
+            }
+            let bound = bind_tag(name, catalog, day)?;
+            tags.push(BoundTemplateTag {
+                name: name.clone(),
+                is_bool: bound.is_bool,
+                values: bound.values,
+            });
+        }
+        Ok(BoundTags { tags })
+    }
+
     /// Reads row `row` of `table` and renders its message on `today`.
     pub fn render_row(&self, table: &Table, row: u32, today: Day) -> segdb_engine::Result<String> {
         let mut out = Vec::with_capacity(1);
@@ -429,6 +519,21 @@ impl Template {
         table: &Table,
         rows: &[u32],
         today: Day,
+        f: impl FnMut(u32, String),
+    ) -> segdb_engine::Result<()> {
+        self.render_rows_tagged(table, rows, today, &BoundTags::default(), f)
+    }
+
+    /// [`Template::render_rows`] with the derived tags of `tags` filled in:
+    /// each value's rows are evaluated once for the batch (within `rows`),
+    /// and each row looks its value up. A tag not in `tags` renders as
+    /// nothing, as a field the table lacks.
+    pub fn render_rows_tagged(
+        &self,
+        table: &Table,
+        rows: &[u32],
+        today: Day,
+        tags: &BoundTags,
         mut f: impl FnMut(u32, String),
     ) -> segdb_engine::Result<()> {
         let window = self.window(today).unwrap_or(DayRange {
@@ -457,15 +562,74 @@ impl Template {
                 profile.fields.push((name.clone(), ProfileValue::Null));
             }
         }
+        // Each tag's value per row of the batch: one evaluation per value,
+        // restricted to the batch's rows.
+        let batch = Expr::Rows(rows.to_vec());
+        let mut tag_values: Vec<HashMap<u32, ProfileValue>> = Vec::new();
+        for tag in &tags.tags {
+            let mut of_row = HashMap::new();
+            if !rows.is_empty() {
+                for (value, expr) in &tag.values {
+                    let v = if tag.is_bool {
+                        ProfileValue::Bool(value == "true")
+                    } else {
+                        ProfileValue::Enum(value.clone())
+                    };
+                    for row in table.rows(&Expr::And(vec![batch.clone(), expr.clone()]))? {
+                        of_row.entry(row).or_insert_with(|| v.clone());
+                    }
+                }
+            }
+            profile.fields.push((tag.name.clone(), ProfileValue::Null));
+            tag_values.push(of_row);
+        }
+        let stored = readers.len();
         for &row in rows {
             profile.row = row;
             for (reader, (_, value)) in readers.iter_mut().zip(&mut profile.fields) {
                 *value = reader.value(row)?;
             }
+            for (of_row, (_, value)) in tag_values.iter().zip(&mut profile.fields[stored..]) {
+                *value = of_row.get(&row).cloned().unwrap_or(ProfileValue::Null);
+            }
             f(row, self.render(&profile, today));
         }
         Ok(())
     }
+}
+
+/// `{name}` for a derived tag of `table`: its definition binds, and reads
+/// a SENSITIVE field only with `allow_sensitive`.
+fn check_tag(
+    table: &str,
+    schema: &Schema,
+    name: &str,
+    span: (usize, usize),
+    catalog: &dyn Catalog,
+    allow_sensitive: bool,
+) -> Result<(), TemplateError> {
+    if let Err(e) = bind_tag(name, catalog, segdb_engine::date::today()) {
+        return Err(
+            TemplateError::new(format!("tag `{name}`: {}", e.message()), span.0, span.1).hint(
+                format!("replace it: CREATE OR REPLACE TAG {name} ON … AS …"),
+            ),
+        );
+    }
+    if !allow_sensitive {
+        let fields = crate::fields::tag_fields(table, name, catalog);
+        if let Some(f) = fields
+            .iter()
+            .find(|f| schema.field(f).is_some_and(|d| d.sensitive))
+        {
+            return Err(TemplateError::new(
+                format!("tag `{name}` reads the SENSITIVE field `{f}`"),
+                span.0,
+                span.1,
+            )
+            .hint("set \"allow_sensitive\": true on the campaign to put it in messages"));
+        }
+    }
+    Ok(())
 }
 
 fn value<'p>(profile: &'p Profile, name: &str) -> Option<&'p ProfileValue> {
@@ -476,5 +640,7 @@ fn value<'p>(profile: &'p Profile, name: &str) -> Option<&'p ProfileValue> {
         .map(|(_, v)| v)
 }
 
+#[cfg(test)]
+mod tag_tests;
 #[cfg(test)]
 mod tests;

@@ -75,7 +75,8 @@ pub fn validate_among(
         let path = format!("variants[{i}].template");
         let t = template::parse(&v.template)
             .and_then(|t| {
-                t.check(&def.table, table.schema(), def.allow_sensitive)?;
+                let catalog = crate::audience::StoreCatalog(store, groups);
+                t.check_with_tags(&def.table, table.schema(), &catalog, def.allow_sensitive)?;
                 Ok(t)
             })
             .map_err(|e| e.into_def_error(&path, &v.template))?;

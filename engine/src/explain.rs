@@ -152,6 +152,7 @@ impl Estimator<'_> {
                 out.push_str(label);
                 Ok(())
             }
+            Node::Cached(rows) => write!(out, "cached rows ({})", rows.rows),
             Node::Snapshot(i) => write!(
                 out,
                 "IN SEGMENT {} (snapshot)",

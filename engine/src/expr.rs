@@ -170,6 +170,12 @@ pub enum Expr {
     /// A named set of rows of this table held in memory (a campaign
     /// group: `in_variant(spring, 'a')`), shared, shown by its label.
     RowSet(RowSet),
+    /// The rows of the expression, evaluated once per table snapshot and
+    /// kept (a derived tag's value): later statements on the same
+    /// snapshot read them from memory. Not kept when the expression reads
+    /// a campaign group or a snapshot segment (their rows change while the
+    /// table does not).
+    Cached(Box<Expr>),
 }
 
 impl Expr {

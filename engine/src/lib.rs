@@ -6,10 +6,12 @@
 
 pub mod aggregate;
 pub mod expr;
+mod expr_cache;
 pub mod schema;
 pub mod segment;
 
 pub use expr::{CmpOp, DayRange, Expr};
+pub use expr_cache::{ExprCacheStats, MAX_CACHED_BYTES};
 pub use schema::{
     is_system_name, CatalogChange, FieldCatalog, FieldDef, FieldKind, FieldSource, Schema,
     ID_COLUMN, MAX_FIELDS, MAX_VALUE_LEN, SYSTEM_FIELD_PREFIX,

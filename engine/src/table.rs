@@ -111,6 +111,8 @@ pub struct Table {
     /// Table-wide figures derived from this snapshot's immutable parts,
     /// computed on first use (see `insight`).
     pub(crate) derived: crate::insight::DerivedCache,
+    /// The rows of `Expr::Cached` expressions over this snapshot.
+    pub(crate) cached: crate::expr_cache::ExprCache,
 }
 
 impl Table {
@@ -216,7 +218,14 @@ impl Table {
             live_ids: c.live_ids,
             tallies: c.tallies,
             derived: Default::default(),
+            cached: Default::default(),
         }
+    }
+
+    /// What this snapshot's cache of `Expr::Cached` rows holds and has
+    /// done.
+    pub fn expr_cache_stats(&self) -> crate::expr_cache::ExprCacheStats {
+        self.cached.stats()
     }
 
     /// A later snapshot of the same table (same name, folder and instance)

@@ -23,7 +23,7 @@ pub use segment::bind_segment;
 pub(crate) use segment::segment_ref;
 use segment::{bind_create_segment, in_use, listing};
 use tag::bind_create_tag;
-pub use tag::{tag_values, BoundTag, TagRef};
+pub use tag::{bind_tag, tag_values, BoundTag, TagRef};
 pub use text::{bind_filter, bind_segment_definition, BoundFilter};
 
 use std::collections::HashSet;
@@ -37,7 +37,7 @@ use crate::procedure::{ArgValue, BoundCall, ParamType, Signature};
 use crate::suggest;
 use filter::FilterBinder;
 use group_by::bind_group_by;
-pub use insight::{BoundCompare, BoundInsight, InsightSpec, INSIGHT_WINDOW_DAYS};
+pub use insight::{BoundCompare, BoundInsight, InsightSpec, TagField, INSIGHT_WINDOW_DAYS};
 use schema::{bind_alter_table, bind_create_table, schema_error};
 
 /// A named segment as the binder sees it.

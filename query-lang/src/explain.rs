@@ -108,6 +108,8 @@ impl Display for ExplainExpr<'_> {
                 write_name(f, rows.name())?;
                 f.write_str(")")
             }
+            // Shown as what it caches: the cache changes no answer.
+            Expr::Cached(inner) => write!(f, "{}", ExplainExpr(inner)),
             Expr::RowSet(set) => {
                 f.write_str("(SET ")?;
                 write_name(f, set.label())?;
@@ -269,7 +271,7 @@ impl Display for BoundSegment {
 }
 
 impl Display for InsightSpec {
-    /// `users 2026-11-22 (fields a b) (top 5) (width 10) (window 2026-10-24 2026-11-22)`.
+    /// `users 2026-11-22 (fields a b) (tag b ('v' …) …) (top 5) (width 10) (window 2026-10-24 2026-11-22)`.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         write_name(f, &self.table)?;
         write!(f, " {} (fields", format_iso_day(self.as_of))?;
@@ -278,6 +280,19 @@ impl Display for InsightSpec {
             write_name(f, field)?;
         }
         f.write_str(")")?;
+        for tag in &self.tags {
+            f.write_str(" (tag ")?;
+            write_name(f, &tag.name)?;
+            for (value, rows) in &tag.values {
+                write!(
+                    f,
+                    " ('{}' {})",
+                    value.replace('\'', "''"),
+                    ExplainExpr(rows)
+                )?;
+            }
+            f.write_str(")")?;
+        }
         if let Some(top) = self.top {
             write!(f, " (top {top})")?;
         }

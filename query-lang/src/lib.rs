@@ -177,10 +177,10 @@ mod suggest;
 
 pub use ast::SortOrder;
 pub use bind::{
-    bind, bind_filter, bind_segment, bind_segment_definition, check_batch, parse_and_bind,
-    tag_values, Aggregate, BoundCampaign, BoundCompare, BoundFilter, BoundInsight, BoundSegment,
-    BoundSelect, BoundTag, CampaignRef, Catalog, InsightSpec, Projection, SegmentBody, SegmentRef,
-    Statement, TagRef, INSIGHT_WINDOW_DAYS,
+    bind, bind_filter, bind_segment, bind_segment_definition, bind_tag, check_batch,
+    parse_and_bind, tag_values, Aggregate, BoundCampaign, BoundCompare, BoundFilter, BoundInsight,
+    BoundSegment, BoundSelect, BoundTag, CampaignRef, Catalog, InsightSpec, Projection,
+    SegmentBody, SegmentRef, Statement, TagField, TagRef, INSIGHT_WINDOW_DAYS,
 };
 pub use error::{line_column, CatalogError, ErrorKind, QueryError, Warning};
 

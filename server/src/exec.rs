@@ -500,7 +500,7 @@ pub fn run_statement_as(
         Statement::Compare(stmt) => insight::compare(store, &stmt),
         Statement::ShowFields { table } => {
             let mut r = catalog::show_fields(store, &*store.table(&table)?)?;
-            tags::add_tag_fields(store, &table, &mut r);
+            tags::add_tag_fields(store, &table, &mut r)?;
             Ok(r)
         }
         Statement::Explain(sel) => explain(&*store.table(&sel.table)?, &sel.filter),

@@ -193,6 +193,20 @@ impl FieldAccess {
         self.check_uses(segment_fields(name, catalog), None, catalog)
     }
 
+    /// Whether the principal may use derived tag `name` of `table`: every
+    /// field its definition reads (through the tags and segments it names).
+    pub fn may_use_tag(&self, table: &str, name: &str, catalog: &dyn Catalog) -> bool {
+        if self.admin {
+            return true;
+        }
+        // The tag used alone in a WHERE: its definition's fields.
+        let Ok(Some(stmt)) = segdb_query_lang::parse_filter_statement(table, name) else {
+            return false;
+        };
+        let uses = fields_used(&stmt, catalog);
+        self.check_uses(uses, None, catalog).is_ok()
+    }
+
     /// `Ok` if the principal may use every field campaign `name` reads
     /// (its audience, recursively through segments, and its templates):
     /// what reading, listing or acting on the campaign checks. An unknown
@@ -528,9 +542,19 @@ impl Listing {
                         .and_then(|n| schema.field(&n).cloned())
                         .is_some_and(|def| access.shows(table, &def))
                 });
-                // The catalog's users of each field: only the segments and
-                // campaigns the principal may see.
+                // The catalog's users of each field: only the segments,
+                // campaigns and tags the principal may see.
                 let col = |c: &str| r.columns.iter().position(|n| n == c);
+                if let Some(c) = col("tags") {
+                    for row in &mut r.rows {
+                        if let Some(serde_json::Value::Array(users)) = row.get_mut(c) {
+                            users.retain(|u| {
+                                u.as_str()
+                                    .is_some_and(|n| access.may_use_tag(table, n, catalog))
+                            });
+                        }
+                    }
+                }
                 for (c, segments) in [(col("segments"), true), (col("campaigns"), false)] {
                     let Some(c) = c else { continue };
                     for row in &mut r.rows {
@@ -553,15 +577,7 @@ impl Listing {
                 .retain(|row| name(row).is_some_and(|n| access.check_segment(&n, catalog).is_ok())),
             Listing::Tags => r.rows.retain(|row| {
                 let table = row.get(1).and_then(|v| v.as_str()).unwrap_or_default();
-                name(row).is_some_and(|n| {
-                    // The tag used alone in a WHERE: its definition's
-                    // fields, through the tags it names.
-                    let Ok(Some(stmt)) = segdb_query_lang::parse_filter_statement(table, &n) else {
-                        return false;
-                    };
-                    let uses = segdb_query_lang::fields_used(&stmt, catalog);
-                    access.check_uses(uses, None, catalog).is_ok()
-                })
+                name(row).is_some_and(|n| access.may_use_tag(table, &n, catalog))
             }),
             Listing::Campaigns => r.rows.retain(|row| {
                 name(row).is_some_and(|n| access.check_campaign(&n, catalog).is_ok())

@@ -225,8 +225,9 @@ fn segment_info(store: &Store, call: &BoundCall, _: Access) -> Result<ResultSet,
 }
 
 /// `profile(table, id, days => 30, as_of => '')`: one row per field (`field, kind,
-/// value`; EVENT values as `{"total", "days"}`), then one per segment the
-/// row is in (`segment name, SEGMENT, dynamic|snapshot`). An unknown id is
+/// value`; EVENT values as `{"total", "days"}`), then one per derived tag
+/// of the table (`tag, TAG, value`, the value on `as_of`), then one per
+/// segment the row is in (`segment name, SEGMENT, dynamic|snapshot`). An unknown id is
 /// an error.
 fn profile(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet, ExecError> {
     let table = str_arg(call, "table")?;
@@ -255,6 +256,11 @@ fn profile(store: &Store, call: &BoundCall, access: Access) -> Result<ResultSet,
         .into_iter()
         .map(|(f, kind, v)| vec![json!(f), json!(kind), v])
         .collect();
+    rows.extend(
+        p.tags
+            .into_iter()
+            .map(|(tag, value)| vec![json!(tag), json!("TAG"), value]),
+    );
     rows.extend(
         p.segments
             .into_iter()

@@ -1,11 +1,13 @@
 //! One row's profile as the API and `CALL profile` show it: every field,
-//! EVENT counts per day over a window, and the named segments the row is
-//! in. A SENSITIVE field the caller may not use is redacted; a limited
+//! EVENT counts per day over a window, the value of each derived tag of
+//! the table on the window's last day (the first WHEN that holds for the
+//! row, found with `Table::row_matches`), and the named segments the row
+//! is in. A SENSITIVE field the caller may not use is redacted; a limited
 //! caller (see [`crate::permissions`]) sees neither the fields nor the
 //! segments it may not use.
 
 use segdb_engine::{date, DayRange, ProfileValue, SegmentKind, Store};
-use segdb_query_lang::bind_segment;
+use segdb_query_lang::{bind_segment, bind_tag};
 use serde_json::{json, Map, Value};
 
 use crate::exec::{Access, ExecError, StoreCatalog};
@@ -21,6 +23,10 @@ pub struct ProfileView {
     pub fields: Vec<(String, &'static str, Value)>,
     /// Fields shown as `[redacted]`.
     pub redacted: Vec<String>,
+    /// `(tag, value)` of the table's derived tags, by name: the value on
+    /// the window's last day (`null`: none; `true`/`false` for a BOOL
+    /// tag; `[redacted]` over a field the caller may not use).
+    pub tags: Vec<(String, Value)>,
     /// `(segment, kind)` of the segments of the table holding the row.
     pub segments: Vec<(String, SegmentKind)>,
     /// The window of the EVENT counts.
@@ -70,8 +76,43 @@ pub fn profile(
             (name.clone(), def.kind.as_str(), v)
         })
         .collect();
-    let mut segments = Vec::new();
     let catalog = StoreCatalog::new(store);
+    let mut tags = Vec::new();
+    for tag in store.tags() {
+        if tag.table != table {
+            continue;
+        }
+        // Bound against the fields the caller may use: a tag over another
+        // field would tell what the row holds in it.
+        let value = match bind_tag(&tag.name, &access.catalog(&catalog), window.last) {
+            Ok(bound) => {
+                let mut value = Value::Null;
+                for (v, rows) in &bound.values {
+                    if t.row_matches(p.row, rows)? {
+                        value = if bound.is_bool {
+                            json!(v == "true")
+                        } else {
+                            json!(v)
+                        };
+                        break;
+                    }
+                }
+                value
+            }
+            // A limited caller is not shown it; another is told it is
+            // there (over a SENSITIVE field), as a SENSITIVE field is.
+            Err(_) if access.is_limited() => continue,
+            Err(_) if bind_tag(&tag.name, &catalog, window.last).is_ok() => {
+                redacted.push(tag.name.clone());
+                json!("[redacted]")
+            }
+            // A definition that no longer binds has no value.
+            Err(_) => Value::Null,
+        };
+        tags.push((tag.name, value));
+    }
+    tags.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut segments = Vec::new();
     for s in store.segments() {
         // Membership of a segment the principal may not use would tell
         // what the row holds in a field it may not use.
@@ -88,20 +129,25 @@ pub fn profile(
         id: p.external_id,
         fields,
         redacted,
+        tags,
         segments,
         window,
     }))
 }
 
 impl ProfileView {
-    /// `{"id", "row", "window", "fields": {name: value}, "redacted",
-    /// "segments": [{"name", "kind"}]}`.
+    /// `{"id", "row", "window", "fields": {name: value}, "derived",
+    /// "redacted", "segments": [{"name", "kind"}]}`: the derived tags'
+    /// values stand in `fields` after the stored fields, and `derived`
+    /// names them.
     pub fn to_json(&self, table: &str) -> Value {
         let fields: Map<String, Value> = self
             .fields
             .iter()
             .map(|(n, _, v)| (n.clone(), v.clone()))
+            .chain(self.tags.iter().map(|(n, v)| (n.clone(), v.clone())))
             .collect();
+        let derived: Vec<&str> = self.tags.iter().map(|(n, _)| n.as_str()).collect();
         json!({
             "table": table,
             "id": self.id,
@@ -111,6 +157,7 @@ impl ProfileView {
                 "last": date::format_iso_day(self.window.last),
             },
             "fields": fields,
+            "derived": derived,
             "redacted": self.redacted,
             "segments": self.segments.iter().map(|(n, k)| json!({"name": n, "kind": k.as_str()})).collect::<Vec<_>>(),
         })

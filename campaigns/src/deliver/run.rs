@@ -90,6 +90,25 @@ pub fn deliver(
                 "a stored template does not parse: {e:?}"
             )))
         })?;
+    // The derived tags the templates name, bound on the run's day (among
+    // the campaigns, so a tag may use a campaign's groups).
+    let all = campaigns.list();
+    let groups = crate::audience::Groups {
+        store: campaigns,
+        campaigns: &all,
+        log: Some(log),
+    };
+    let catalog = crate::audience::StoreCatalog(store, Some(&groups));
+    let tags = templates
+        .iter()
+        .map(|t| t.bind_tags(&catalog, &c.def.table, table.schema(), record.day))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            CampaignError::Engine(segdb_engine::EngineError::InvalidArgument(format!(
+                "a template's tag: {}",
+                e.message()
+            )))
+        })?;
     let batch_size = match &c.def.channel {
         Channel::Webhook(w) => w.batch_size.max(1),
         Channel::File(_) => super::file::FILE_BATCH,
@@ -105,7 +124,15 @@ pub fn deliver(
             variant: c.def.variants[i].name.clone(),
         };
         let render = |rows: &[u32]| -> Result<Batch, CampaignError> {
-            render_batch(&table, &templates[i], c.id, &info, i, record.day, rows)
+            render_batch(
+                &table,
+                (&templates[i], &tags[i]),
+                c.id,
+                &info,
+                i,
+                record.day,
+                rows,
+            )
         };
         if control.is_stopped() {
             complete = false;
@@ -231,7 +258,7 @@ fn chunks(rows: &RoaringBitmap, n: usize) -> impl Iterator<Item = Vec<u32>> + '_
 /// The messages of `rows` (in row order).
 fn render_batch(
     table: &Table,
-    template: &Template,
+    (template, tags): (&Template, &template::BoundTags),
     campaign_id: u64,
     info: &VariantInfo,
     variant: usize,
@@ -252,7 +279,7 @@ fn render_batch(
     }
     let mut messages = Vec::with_capacity(rows.len());
     let mut ids = ids.into_iter();
-    template.render_rows(table, rows, day, |row, text| {
+    template.render_rows_tagged(table, rows, day, tags, |row, text| {
         messages.push(Message {
             row,
             message_id: message_id(campaign_id, info.run, row),

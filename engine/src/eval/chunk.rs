@@ -167,6 +167,13 @@ pub(crate) fn eval(
         },
         Node::Rows(rows) => sorted_rows(rows, ctx.shard, key, universe, out),
         Node::Set(rows, _) => sorted_rows(rows, ctx.shard, key, universe, out),
+        Node::Cached(rows) => match rows.chunks.get(&(ctx.shard, key)) {
+            Some(w) => {
+                out.copy_from_slice(&w[..]);
+                dense::and(out, universe);
+            }
+            None => out.fill(0),
+        },
     }
 }
 

@@ -144,6 +144,7 @@ fn walk<'a>(n: &Node, part: &'a Part, ctx: &mut ShardCtx<'a>) -> Result<()> {
         | Node::Leaf(_)
         | Node::Rows(_)
         | Node::Set(..)
+        | Node::Cached(_)
         | Node::Snapshot(_) => {}
     }
     Ok(())

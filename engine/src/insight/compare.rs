@@ -239,7 +239,11 @@ impl Table {
 /// Values of both segments joined: by `count_a` (descending), then
 /// `count_b` (descending), then value; with `top`, the first `k` and an
 /// `Other` row summing the rest on both sides. EVENT days in day order.
-fn join_plain(a: &FieldInsight, b: &FieldInsight, top: Option<usize>) -> Vec<ComparedRow> {
+pub(super) fn join_plain(
+    a: &FieldInsight,
+    b: &FieldInsight,
+    top: Option<usize>,
+) -> Vec<ComparedRow> {
     let row = |key, count_a, count_b| ComparedRow {
         key,
         count_a,

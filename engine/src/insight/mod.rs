@@ -10,6 +10,7 @@
 //! cached in the table snapshot, which never changes.
 
 mod compare;
+mod derived;
 mod ints;
 mod top;
 mod values;

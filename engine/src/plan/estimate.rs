@@ -151,6 +151,7 @@ impl Estimator<'_> {
             }
             Node::Rows(ids) => ids.len() as u64,
             Node::Set(ids, _) => ids.len() as u64,
+            Node::Cached(rows) => rows.rows,
             Node::Snapshot(i) => self.plan.snapshots[*i].num_rows(),
             Node::Nothing | Node::And(_) | Node::Or(_) | Node::Not(_) => 0,
         };

@@ -51,6 +51,8 @@ pub(crate) enum Node {
     Snapshot(usize),
     /// A named set of rows (sorted, distinct, shared) and its label.
     Set(std::sync::Arc<[u32]>, std::sync::Arc<str>),
+    /// The cached rows of an `Expr::Cached`, as dense chunks.
+    Cached(std::sync::Arc<crate::expr_cache::DenseRows>),
 }
 
 /// A compiled expression.
@@ -289,6 +291,25 @@ impl Compiler<'_> {
                 };
                 Node::Snapshot(i)
             }
+            Expr::Cached(inner) => match crate::expr_cache::key(inner) {
+                None => self.node(inner)?,
+                Some(key) => {
+                    let rows = match self.table.cached.get(&key) {
+                        Some(rows) => rows,
+                        None => {
+                            let mut dense = crate::expr_cache::DenseRows::default();
+                            for c in self.table.segment_chunks(inner)? {
+                                dense.rows += c.count;
+                                dense.chunks.insert((c.shard, c.key), c.words);
+                            }
+                            let rows = std::sync::Arc::new(dense);
+                            self.table.cached.put(key, std::sync::Arc::clone(&rows));
+                            rows
+                        }
+                    };
+                    Node::Cached(rows)
+                }
+            },
             Expr::RowSet(set) => {
                 if set.table() != self.table.name() {
                     return Err(EngineError::InvalidSegment(format!(

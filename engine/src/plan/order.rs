@@ -41,6 +41,7 @@ fn cost_class(n: &Node) -> u8 {
         | Node::Leaf(_)
         | Node::Rows(_)
         | Node::Set(..)
+        | Node::Cached(_)
         | Node::Snapshot(_) => 0,
         Node::IntRange { .. } | Node::And(_) | Node::Or(_) => 1,
         Node::Event { .. } => 2,

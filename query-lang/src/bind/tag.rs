@@ -173,3 +173,45 @@ pub(super) fn tag_groups(
         filter::TagRows::Values { values, .. } => values,
     }))
 }
+
+/// The derived tag `name` bound on `as_of`: each value and its rows
+/// (`true` and `false` for a BOOL tag), what a profile shows of a row and
+/// a campaign template renders. The error of an unknown tag or of a
+/// definition that no longer binds is placed on the name.
+pub fn bind_tag(name: &str, catalog: &dyn Catalog, as_of: Day) -> Result<TagField, QueryError> {
+    let text = ast::Ident {
+        name: name.to_owned(),
+        span: Span::default(),
+    }
+    .to_string();
+    let ident = Ident {
+        name: name.to_owned(),
+        span: Span::new(0, text.len()),
+    };
+    let unknown = || {
+        QueryError::new(
+            ErrorKind::UnknownTag {
+                tag: name.to_owned(),
+            },
+            ident.span,
+            &text,
+        )
+    };
+    let tag = catalog.tag(name).ok_or_else(unknown)?;
+    let schema = catalog.schema(&tag.table).ok_or_else(|| {
+        QueryError::new(
+            ErrorKind::UnknownTable {
+                table: tag.table.clone(),
+            },
+            ident.span,
+            &text,
+        )
+    })?;
+    let scope = TableScope {
+        catalog,
+        table: &tag.table,
+        schema,
+        source: &text,
+    };
+    insight::tag_field(&ident, &scope, as_of)?.ok_or_else(unknown)
+}

@@ -1,6 +1,7 @@
 //! The field catalog: per field its kind, catalog entries (description,
 //! category, owner, source), coverage, number of values, when it was last
-//! written, and the dynamic segments and campaigns that use it. `SHOW
+//! written, and the dynamic segments, derived tags and campaigns that use
+//! it. `SHOW
 //! FIELDS`, `GET /v1/tables/{t}` and `GET /v1/tables/{t}/fields` all read
 //! it from here.
 
@@ -14,7 +15,7 @@ use super::{ExecError, ResultSet, StoreCatalog};
 
 /// The columns of `SHOW FIELDS`: those it had before the catalog, then the
 /// catalog's.
-pub const COLUMNS: [&str; 14] = [
+pub const COLUMNS: [&str; 15] = [
     "field",
     "kind",
     "sensitive",
@@ -29,15 +30,18 @@ pub const COLUMNS: [&str; 14] = [
     "last_written",
     "segments",
     "campaigns",
+    "tags",
 ];
 
 /// Who uses each field of a table: dynamic segments (directly or through
-/// the segments they use) and campaigns (audience, goal, templates), each
-/// list in the store's order.
+/// the segments they use), derived tags (their definitions, directly or
+/// through the tags and segments they use) and campaigns (audience, goal,
+/// templates), each list in the store's order.
 #[derive(Debug, Default)]
 pub struct UsedBy {
     segments: BTreeMap<String, Vec<String>>,
     campaigns: BTreeMap<String, Vec<String>>,
+    tags: BTreeMap<String, Vec<String>>,
 }
 
 impl UsedBy {
@@ -63,6 +67,14 @@ impl UsedBy {
                 }
             }
         }
+        for t in store.tags() {
+            if t.table != table {
+                continue;
+            }
+            for f in segdb_campaigns::fields::tag_fields(table, &t.name, &catalog) {
+                add(&mut by.tags, f, &t.name);
+            }
+        }
         let campaigns = CampaignStore::open_read_only(store.dir())
             .map_err(|e| ExecError::DataCorruption(e.to_string()))?
             .map(|c| c.list())
@@ -82,6 +94,11 @@ impl UsedBy {
     fn campaigns(&self, field: &str) -> &[String] {
         self.campaigns.get(field).map_or(&[], Vec::as_slice)
     }
+
+    /// The derived tags whose definitions read `field`, by name.
+    pub fn tags(&self, field: &str) -> &[String] {
+        self.tags.get(field).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The catalog entry of `f` in `table` as a JSON object: `name`, `kind`,
@@ -89,7 +106,7 @@ impl UsedBy {
 /// `closed`, then `description`, `owner`, `source`, `coverage` (the share
 /// of rows with a value, null for a table without rows),
 /// `rows_with_value`, `last_written` (ISO time or null), `segments`,
-/// `campaigns`.
+/// `campaigns`, `tags`.
 pub fn entry(table: &Table, f: &FieldDef, used: &UsedBy) -> Result<Value, ExecError> {
     let with_value = table.rows_with_value(&f.name)?;
     let rows = table.num_rows();
@@ -118,6 +135,7 @@ pub fn entry(table: &Table, f: &FieldDef, used: &UsedBy) -> Result<Value, ExecEr
         .map(|ms| crate::audit::time::format_ms(i64::try_from(ms).unwrap_or(i64::MAX))));
     v["segments"] = json!(used.segments(&f.name));
     v["campaigns"] = json!(used.campaigns(&f.name));
+    v["tags"] = json!(used.tags(&f.name));
     Ok(v)
 }
 

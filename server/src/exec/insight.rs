@@ -7,15 +7,21 @@
 //! activity of each EVENT field named (`2026-11-20`; count = rows active
 //! that day; the table columns are null).
 //!
+//! A derived tag in the list is reported like an ENUM field (a BOOL tag
+//! like a BOOL field): its values are the tag's bound expressions, counted
+//! by [`Table::insight_exprs`] and [`Table::compare_exprs`], and its rows
+//! stand where the list names it.
+//!
 //! COMPARE answers `field, value, count_a, share_a, count_b, share_b,
 //! difference, tgi` for two segments, one row per row of
 //! [`Table::compare`] (which joins them by field and value).
 
 use segdb_engine::date::format_iso_day;
 use segdb_engine::insight::{
-    share, tgi, CompareKey, CompareOptions, FieldInsight, Insight, InsightOptions,
+    share, tgi, CompareKey, CompareOptions, ComparedField, FieldInsight, FieldReport, Insight,
+    InsightOptions,
 };
-use segdb_engine::Store;
+use segdb_engine::{FieldKind, Store};
 use segdb_query_lang::{BoundCompare, BoundInsight, InsightSpec};
 use serde_json::{json, Value};
 
@@ -72,13 +78,51 @@ pub fn insight(store: &Store, stmt: &BoundInsight) -> Result<ResultSet, ExecErro
     // No field to report (a table of TEXT and EVENT fields only): no rows;
     // an empty list would ask the engine for every field.
     if !spec.fields.is_empty() {
-        let found = table.insight(&stmt.filter, &options(spec, spec.fields.clone(), spec.top))?;
+        let stored = stored_fields(spec);
+        let mut found = if stored.is_empty() {
+            Insight {
+                segment_rows: table.count(&stmt.filter)?,
+                table_rows: table.num_rows(),
+                fields: Vec::new(),
+            }
+        } else {
+            table.insight(&stmt.filter, &options(spec, stored, spec.top))?
+        };
+        for tag in &spec.tags {
+            found.fields.push(FieldReport {
+                field: tag.name.clone(),
+                kind: if tag.is_bool {
+                    FieldKind::Bool
+                } else {
+                    FieldKind::Enum
+                },
+                insight: table.insight_exprs(&stmt.filter, &tag.values, spec.top)?,
+            });
+        }
+        found.fields.sort_by_key(|r| position(spec, &r.field));
         insight_rows(&found, &mut rows);
     }
     Ok(ResultSet {
         columns: INSIGHT_COLUMNS.map(String::from).to_vec(),
         rows,
     })
+}
+
+/// The stored fields of the list (its derived tags left out), in order.
+fn stored_fields(spec: &InsightSpec) -> Vec<String> {
+    spec.fields
+        .iter()
+        .filter(|f| !spec.tags.iter().any(|t| t.name == **f))
+        .cloned()
+        .collect()
+}
+
+/// Where the list names `field`.
+fn position(spec: &InsightSpec, field: &str) -> usize {
+    spec.fields
+        .iter()
+        .position(|f| f == field)
+        .unwrap_or(usize::MAX)
 }
 
 fn insight_rows(found: &Insight, rows: &mut Vec<Vec<Value>>) {
@@ -128,16 +172,23 @@ fn insight_rows(found: &Insight, rows: &mut Vec<Vec<Value>>) {
 pub fn compare(store: &Store, stmt: &BoundCompare) -> Result<ResultSet, ExecError> {
     let spec = &stmt.spec;
     let table = store.table(&spec.table)?;
-    let found = table.compare(
+    let mut found = table.compare(
         &stmt.a,
         &stmt.b,
         &CompareOptions {
-            fields: spec.fields.clone(),
+            fields: stored_fields(spec),
             top: spec.top,
             bucket_width: spec.bucket_width,
             window: spec.window,
         },
     )?;
+    for tag in &spec.tags {
+        found.fields.push(ComparedField {
+            field: tag.name.clone(),
+            rows: table.compare_exprs(&stmt.a, &stmt.b, &tag.values, spec.top)?,
+        });
+    }
+    found.fields.sort_by_key(|f| position(spec, &f.field));
     let (rows_a, rows_b) = (found.rows_a, found.rows_b);
     let mut rows = Vec::new();
     for f in &found.fields {

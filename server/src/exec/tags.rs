@@ -63,28 +63,49 @@ pub fn show_tags(store: &Store) -> ResultSet {
     }
 }
 
-/// What keeps tag `name` from being dropped, in words: other tags whose
-/// definition names it, dynamic segments of its table whose text names
-/// it, and campaigns whose audience WHERE or templates name it.
+/// Who uses a tag, each list by name in the store's order.
+#[derive(Debug, Default)]
+pub struct TagUsers {
+    /// Other tags whose definition names it.
+    pub tags: Vec<String>,
+    /// Dynamic segments of its table whose text names it.
+    pub segments: Vec<String>,
+    /// Campaigns whose audience WHERE or templates name it.
+    pub campaigns: Vec<String>,
+}
+
+/// What keeps tag `name` from being dropped, in words (see [`tag_users`]).
 pub fn users_of_tag(store: &Store, name: &str) -> Result<Vec<String>, ExecError> {
+    let u = tag_users(store, name)?;
+    let mut out: Vec<String> = u.tags.iter().map(|t| format!("tag `{t}`")).collect();
+    out.extend(u.segments.iter().map(|s| format!("segment `{s}`")));
+    out.extend(u.campaigns.iter().map(|c| format!("campaign `{c}`")));
+    Ok(out)
+}
+
+/// Who uses tag `name`: other tags whose definition names it, dynamic
+/// segments of its table whose text names it, and campaigns whose
+/// audience WHERE or templates name it.
+pub fn tag_users(store: &Store, name: &str) -> Result<TagUsers, ExecError> {
+    let mut out = TagUsers::default();
     let Some(tag) = store.tag(name) else {
-        return Ok(Vec::new());
+        return Ok(out);
     };
     let names_it = |text: &str| {
         segdb_query_lang::parse_expr(text).is_ok_and(|e| e.names().iter().any(|n| n == name))
     };
-    let mut out: Vec<String> = store
+    out.tags = store
         .tags()
         .into_iter()
         .filter(|t| t.name != name && t.uses.iter().any(|u| u == name))
-        .map(|t| format!("tag `{}`", t.name))
+        .map(|t| t.name)
         .collect();
     for s in store.segments() {
         if s.kind == segdb_engine::SegmentKind::Dynamic
             && s.table == tag.table
             && s.text.as_deref().is_some_and(names_it)
         {
-            out.push(format!("segment `{}`", s.name));
+            out.segments.push(s.name);
         }
     }
     for c in campaigns::list(store)? {
@@ -103,7 +124,7 @@ pub fn users_of_tag(store: &Store, name: &str) -> Result<Vec<String>, ExecError>
             })
         });
         if in_audience || in_template {
-            out.push(format!("campaign `{}`", c.def.name));
+            out.campaigns.push(c.def.name);
         }
     }
     Ok(out)
@@ -126,9 +147,11 @@ pub fn drop_tag(store: &Store, name: &str) -> Result<ResultSet, ExecError> {
 
 /// SHOW FIELDS lists the table's derived tags after its fields, each as a
 /// field of its kind: ENUM (its number of values; closed, as no other
-/// value can appear) or BOOL; never SENSITIVE, no category.
-pub fn add_tag_fields(store: &Store, table: &str, r: &mut ResultSet) {
+/// value can appear) or BOOL; never SENSITIVE, no category; used by the
+/// segments, campaigns and tags that name it.
+pub fn add_tag_fields(store: &Store, table: &str, r: &mut ResultSet) -> Result<(), ExecError> {
     for t in store.tags().into_iter().filter(|t| t.table == table) {
+        let users = tag_users(store, &t.name)?;
         let values = segdb_query_lang::parse_tag_definition(&t.text)
             .ok()
             .and_then(|d| segdb_query_lang::tag_values(&d));
@@ -144,15 +167,19 @@ pub fn add_tag_fields(store: &Store, table: &str, r: &mut ResultSet) {
             count,
             closed,
         ];
-        // The catalog's columns: a tag's source is `derived`; the rest is
-        // a field's (its coverage, writes and users are not kept for tags).
+        // The catalog's columns: a tag's source is `derived` and its users
+        // are listed; the rest is null (its coverage and writes are not
+        // kept for tags).
         for c in r.columns.iter().skip(row.len()) {
             row.push(match c.as_str() {
                 "source" => json!("derived"),
-                "segments" | "campaigns" => json!([]),
+                "segments" => json!(users.segments),
+                "campaigns" => json!(users.campaigns),
+                "tags" => json!(users.tags),
                 _ => Value::Null,
             });
         }
         r.rows.push(row);
     }
+    Ok(())
 }

@@ -204,6 +204,17 @@ pub(crate) fn check_fields(
             Piece::Text(_) => None,
         });
         access.check_fields(&def.table, table.schema(), names)?;
+        // A derived tag shows what the fields of its definition hold.
+        for p in &t.pieces {
+            if let Piece::Field { name, .. } = p {
+                let fields = segdb_campaigns::fields::tag_fields(&def.table, name, &catalog);
+                access.check_fields(
+                    &def.table,
+                    table.schema(),
+                    fields.iter().map(String::as_str),
+                )?;
+            }
+        }
     }
     if let Some(Ok(goal)) = def.goal.as_deref().map(segdb_campaigns::goal::Goal::parse) {
         access.check_fields(&def.table, table.schema(), [goal.event.as_str()])?;

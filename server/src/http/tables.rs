@@ -48,8 +48,8 @@ pub async fn list(
 }
 
 /// The catalog entries of `table`'s fields that the principal sees (a
-/// limited one: the fields it may use, and among their users the segments
-/// and campaigns it may see), computed off the async threads (a TEXT
+/// limited one: the fields it may use, and among their users the segments,
+/// campaigns and tags it may see), computed off the async threads (a TEXT
 /// field's coverage reads its column).
 async fn catalog_entries(
     s: &Shared,
@@ -63,6 +63,12 @@ async fn catalog_entries(
         let catalog = s.catalog();
         let mut entries = crate::exec::catalog::entries(&s.store, &t2, |f| access.shows(&name, f))?;
         for e in &mut entries {
+            if let Some(Value::Array(users)) = e.get_mut("tags") {
+                users.retain(|u| {
+                    u.as_str()
+                        .is_some_and(|n| access.may_use_tag(&name, n, &catalog))
+                });
+            }
             for (key, segment) in [("segments", true), ("campaigns", false)] {
                 if let Some(Value::Array(users)) = e.get_mut(key) {
                     users.retain(|u| {

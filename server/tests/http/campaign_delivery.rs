@@ -35,7 +35,7 @@ fn wait_until(s: &Server, name: &str, done: impl Fn(&Value) -> bool) -> Value {
 
 /// Polls the campaign until its state is `want`.
 #[track_caller]
-fn wait_state(s: &Server, name: &str, want: &str) -> Value {
+pub(super) fn wait_state(s: &Server, name: &str, want: &str) -> Value {
     wait_until(s, name, |c| c["state"] == want)
 }
 

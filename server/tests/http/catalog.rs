@@ -186,7 +186,8 @@ fn the_catalog_is_set_read_searched_counted_and_kept() {
                 "rows_with_value",
                 "last_written",
                 "segments",
-                "campaigns"
+                "campaigns",
+                "tags"
             ]
         );
         let row = &r["rows"][0];

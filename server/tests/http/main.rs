@@ -42,6 +42,7 @@ mod segments;
 mod slow_clients;
 mod system_fields;
 mod tags;
+mod tags_use;
 mod tls;
 
 use std::io::{Read, Write};

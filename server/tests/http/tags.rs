@@ -111,7 +111,7 @@ fn tags_are_made_listed_used_and_kept_while_used() {
     let rows = v["rows"].as_array().unwrap();
     // The catalog's columns after the six: description, owner, source
     // (`derived`), coverage, rows_with_value, last_written, segments,
-    // campaigns.
+    // campaigns, tags.
     let catalog = [
         json!(null),
         json!(null),
@@ -119,6 +119,7 @@ fn tags_are_made_listed_used_and_kept_while_used() {
         json!(null),
         json!(null),
         json!(null),
+        json!([]),
         json!([]),
         json!([]),
     ];

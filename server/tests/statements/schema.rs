@@ -31,7 +31,8 @@ pub(crate) fn schema_statements(store: &Path, data: &Data, dir: &Path) {
             "rows_with_value",
             "last_written",
             "segments",
-            "campaigns"
+            "campaigns",
+            "tags"
         ])
     );
     let v = pre_catalog(&full);

@@ -252,8 +252,16 @@ impl FilterBinder<'_, '_> {
         self.tags_expanding = std::mem::take(&mut inner.tags_expanding);
         self.expansions = inner.expansions;
         let conds = bound.map_err(|e| self.relocate_tag(ident, e))?;
+        // Each value's rows are cached per table snapshot (the engine
+        // evaluates them once for the snapshot and day, see `Expr::Cached`).
+        let cached = |e: Expr| match e {
+            Expr::Nothing | Expr::All => e,
+            e => Expr::Cached(Box::new(e)),
+        };
         Ok(match def {
-            TagDef::Bool(_) => TagRows::Bool(conds.into_iter().next().unwrap_or(Expr::Nothing)),
+            TagDef::Bool(_) => {
+                TagRows::Bool(cached(conds.into_iter().next().unwrap_or(Expr::Nothing)))
+            }
             TagDef::Case(case) => {
                 let mut values: Vec<(String, Vec<Expr>)> = Vec::new();
                 let mut add = |v: &ast::Literal, rows: Expr| {
@@ -280,8 +288,11 @@ impl FilterBinder<'_, '_> {
                     None => none,
                 };
                 TagRows::Values {
-                    values: values.into_iter().map(|(v, xs)| (v, any(xs))).collect(),
-                    null,
+                    values: values
+                        .into_iter()
+                        .map(|(v, xs)| (v, cached(any(xs))))
+                        .collect(),
+                    null: cached(null),
                 }
             }
         })
