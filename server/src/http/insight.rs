@@ -3,17 +3,24 @@
 //! Request: `{"table": "users", "where": "city = 'c000'", "fields":
 //! ["gender", "age"], "top": 10, "bucket_width": 5, "quantiles": [0.5],
 //! "as_of": "2026-11-22", "days": 30}` — every key but `table` optional
-//! (no `where`: every row; no `fields`: every field but TEXT; quantiles
-//! p25, p50, p75, p90, p99; EVENT fields over the `days` days ending
-//! `as_of`, today by default). The answer's shape is in the README.
+//! (no `where`: every row; no `fields`: every field but TEXT, then every
+//! derived tag of the table; quantiles p25, p50, p75, p90, p99; EVENT
+//! fields over the `days` days ending `as_of`, today by default). A
+//! derived tag in `fields` is reported like an ENUM field (a BOOL tag
+//! like a BOOL field), bound as the INSIGHT statement binds it. The
+//! answer's shape is in the README.
 
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::{Extension, Json};
-use segdb_engine::insight::{share, tgi, FieldInsight, Insight, InsightOptions, ValueCount};
+use segdb_engine::insight::{
+    share, tgi, FieldInsight, FieldReport, Insight, InsightOptions, ValueCount,
+};
 use segdb_engine::{date, DayRange, Expr, FieldKind};
+use segdb_query_lang::ast::{Ident, Span};
+use segdb_query_lang::{Statement, TagField};
 use serde_json::{json, Value};
 
 use super::api_error::ApiError;
@@ -42,6 +49,45 @@ fn bind_filter(
     }
     let bound = segdb_query_lang::bind_filter(&access.catalog(&catalog), table, text, as_of)?;
     Ok(bound.filter)
+}
+
+/// The derived tags a request reports: those of `table` named in `named`
+/// (every one the principal can use when `named` is empty), bound on
+/// `as_of` through an INSIGHT statement, as the language binds them.
+fn bind_tags(
+    s: &Shared,
+    access: &FieldAccess,
+    table: &str,
+    named: &[String],
+    as_of: i32,
+) -> Result<Vec<TagField>, ApiError> {
+    let tags: Vec<&String> = named
+        .iter()
+        .filter(|f| s.store.tag(f).is_some_and(|t| t.table == table))
+        .collect();
+    if !named.is_empty() && tags.is_empty() {
+        return Ok(Vec::new());
+    }
+    let quote = |name: &str| {
+        Ident {
+            name: name.to_owned(),
+            span: Span::default(),
+        }
+        .to_string()
+    };
+    let list: Vec<String> = tags.iter().map(|t| quote(t)).collect();
+    let text = format!(
+        "INSIGHT {} FROM {} AS OF '{}'",
+        list.join(", "),
+        quote(table),
+        date::format_iso_day(as_of)
+    );
+    let catalog = s.catalog();
+    let bound = segdb_query_lang::parse_and_bind(&text, &access.catalog(&catalog), as_of)?;
+    Ok(match bound.into_iter().next() {
+        Some(Statement::Insight(b)) => b.spec.tags,
+        _ => Vec::new(),
+    })
 }
 
 fn value_json(v: &ValueCount, segment_rows: u64, table_rows: u64) -> Value {
@@ -206,7 +252,15 @@ pub async fn insight(
     // The fields asked for must be ones the principal may use; none asked
     // for means every field it may use.
     let schema = s.store.table(&req.table)?.schema().clone();
-    let mut fields = req.fields;
+    let tags = bind_tags(&s, &access, &req.table, &req.fields, as_of)?;
+    let order = req.fields.clone();
+    let only_tags =
+        !req.fields.is_empty() && req.fields.iter().all(|f| tags.iter().any(|t| t.name == *f));
+    let mut fields: Vec<String> = req
+        .fields
+        .into_iter()
+        .filter(|f| !tags.iter().any(|t| t.name == *f))
+        .collect();
     access.check_fields(&req.table, &schema, fields.iter().map(String::as_str))?;
     if fields.is_empty() && schema.fields.iter().any(|f| !access.may_use(&req.table, f)) {
         fields = schema
@@ -263,7 +317,36 @@ pub async fn insight(
             });
         }
         let expr = bind_filter(&st, &access, &req.table, req.filter.as_deref(), as_of)?;
-        Ok(cancel.scope(|| t.insight(&expr, &opts))?)
+        cancel
+            .scope(|| {
+                let mut found = if only_tags {
+                    Insight {
+                        segment_rows: t.count(&expr)?,
+                        table_rows: t.num_rows(),
+                        fields: Vec::new(),
+                    }
+                } else {
+                    t.insight(&expr, &opts)?
+                };
+                for tag in &tags {
+                    found.fields.push(FieldReport {
+                        field: tag.name.clone(),
+                        kind: if tag.is_bool {
+                            FieldKind::Bool
+                        } else {
+                            FieldKind::Enum
+                        },
+                        insight: t.insight_exprs(&expr, &tag.values, opts.top)?,
+                    });
+                }
+                if !order.is_empty() {
+                    found
+                        .fields
+                        .sort_by_key(|r| order.iter().position(|f| *f == r.field));
+                }
+                Ok::<_, segdb_engine::EngineError>(found)
+            })
+            .map_err(ApiError::from)
     })
     .await?;
     drop(running);

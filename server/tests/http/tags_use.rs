@@ -437,3 +437,68 @@ fn the_catalog_lists_the_tags_using_each_field() {
         json!(["adult", "hot"])
     );
 }
+
+#[test]
+fn the_json_insight_endpoint_reports_tags_like_fields() {
+    let (_dir, store, data) = generated(2000);
+    let server = Server::start(&store, Settings::default());
+    let c = server.client(None);
+    c.query(LIFECYCLE).unwrap();
+    c.query("CREATE TAG high_value ON users AS ltv >= 5000")
+        .unwrap();
+    let body = json!({
+        "table": "users", "where": "is_owner", "as_of": "2026-11-22",
+        "fields": ["lifecycle", "gender", "high_value"],
+    });
+    let r = post(&c, "/v1/insight", "application/json", &body.to_string());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: Value = r.json();
+    let fields = v["fields"].as_array().unwrap();
+    let names: Vec<&str> = fields
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["lifecycle", "gender", "high_value"]);
+    assert_eq!(fields[0]["kind"], "ENUM");
+    assert_eq!(fields[2]["kind"], "BOOL");
+    // Each value as a scan counts it, in the segment and in the table.
+    for value in ["active", "engaged", "churn_risk", "dormant"] {
+        let n = data.count(|r| r.is("is_owner") && lifecycle(r) == value);
+        let table_n = data.count(|r| lifecycle(r) == value);
+        let got = fields[0]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["value"] == value);
+        match got {
+            Some(x) => {
+                assert_eq!(x["count"], n, "{value}");
+                assert_eq!(x["table_count"], table_n, "{value}");
+            }
+            None => assert_eq!(n, 0, "{value} missing"),
+        }
+    }
+    // Only tags named: the segment's size, and nothing else.
+    let body = json!({"table": "users", "where": "is_owner", "as_of": "2026-11-22", "fields": ["high_value"]});
+    let v: Value = post(&c, "/v1/insight", "application/json", &body.to_string()).json();
+    assert_eq!(v["fields"].as_array().unwrap().len(), 1);
+    assert_eq!(v["segment_rows"], data.count(|r| r.is("is_owner")));
+    // No list: every field, then the tags.
+    let body = json!({"table": "users", "as_of": "2026-11-22"});
+    let v: Value = post(&c, "/v1/insight", "application/json", &body.to_string()).json();
+    let names: Vec<&str> = v["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &names[names.len() - 2..],
+        ["high_value", "lifecycle"],
+        "{names:?}"
+    );
+    // An unknown name is still an unknown field.
+    let body = json!({"table": "users", "fields": ["lifecycel"]});
+    let r = post(&c, "/v1/insight", "application/json", &body.to_string());
+    assert_eq!(r.status, 400, "{}", r.text());
+}
