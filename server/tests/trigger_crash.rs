@@ -111,12 +111,22 @@ fn messages(accepted: &[(Request, Instant)]) -> (HashMap<String, Vec<(String, In
     (out, twice)
 }
 
+/// Waits until `done` holds, looking again at each request the receiver
+/// takes (`seen`), for at most `limit`.
 #[track_caller]
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+fn wait_for(
+    what: &str,
+    seen: &mpsc::Receiver<()>,
+    limit: Duration,
+    mut done: impl FnMut() -> bool,
+) {
     let deadline = Instant::now() + limit;
     while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            seen.recv_timeout(left).is_ok(),
+            "timed out waiting for {what}"
+        );
     }
 }
 
@@ -192,9 +202,12 @@ fn trigger_timers_fire_once_after_kill_9_and_late_not_never() {
     );
     common::kill9(server.take().unwrap());
     server = Some(serve(&store));
-    wait_for("the idle half messaged", Duration::from_secs(60), || {
-        messages(&arrivals.lock().unwrap()).0.len() >= 500
-    });
+    wait_for(
+        "the idle half messaged",
+        &seen,
+        Duration::from_secs(60),
+        || messages(&arrivals.lock().unwrap()).0.len() >= 500,
+    );
     let (got, twice) = messages(&arrivals.lock().unwrap());
     assert!(twice <= 2, "{twice} batches twice after 2 kills");
     let have: HashSet<String> = got.keys().cloned().collect();
@@ -217,6 +230,7 @@ fn trigger_timers_fire_once_after_kill_9_and_late_not_never() {
     let booked = ingest(&second, "book");
     wait_for(
         "the second thousand messaged",
+        &seen,
         Duration::from_secs(60),
         || messages(&arrivals.lock().unwrap()).0.len() >= 1000,
     );

@@ -167,6 +167,21 @@ fn write(store: &Store, set: &TriggerSet, events: &[(&str, u32)], at: i64) -> Ob
     set.observe(store, "users", &ops, at).unwrap()
 }
 
+/// `remind` fired by the scheduler for `due`, timers due through
+/// `through`, at `now`.
+fn fire(
+    campaigns: &CampaignStore,
+    store: &Store,
+    due: &RoaringBitmap,
+    through: i64,
+    now: i64,
+) -> Fired {
+    let scheduler = Actor::new("scheduler", Role::Admin);
+    campaigns
+        .fire(store, "remind", due, through, &scheduler, now, None)
+        .unwrap()
+}
+
 #[test]
 fn a_batch_arms_cancels_and_survives_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
@@ -210,19 +225,14 @@ fn a_batch_arms_cancels_and_survives_a_reopen() {
     let o = write(&store, &set, &[("pay", 0)], t0 + 10 * MIN + 1);
     assert_eq!(o.cancelled, 0);
     // The fire: a run started with the due users in the audience.
-    let scheduler = Actor::new("scheduler", Role::Admin);
     let now = NOW + 600;
-    let f = campaigns
-        .fire(
-            &store,
-            "remind",
-            &due[0].due.rows,
-            due[0].due.through,
-            &scheduler,
-            now,
-            None,
-        )
-        .unwrap();
+    let f = fire(
+        &campaigns,
+        &store,
+        &due[0].due.rows,
+        due[0].due.through,
+        now,
+    );
     let Fired::Done {
         run: 1,
         started: true,
@@ -258,17 +268,13 @@ fn a_batch_arms_cancels_and_survives_a_reopen() {
     // The second fire extends the day's run: 6 is in it already (a day's
     // run holds a user once); fired again (a crash before `fired`),
     // nobody is added twice.
-    let f = campaigns
-        .fire(
-            &store,
-            "remind",
-            &due[0].due.rows,
-            due[0].due.through,
-            &scheduler,
-            now + 3600,
-            None,
-        )
-        .unwrap();
+    let f = fire(
+        &campaigns,
+        &store,
+        &due[0].due.rows,
+        due[0].due.through,
+        now + 3600,
+    );
     let Fired::Done {
         run: 1,
         started: false,
@@ -282,17 +288,13 @@ fn a_batch_arms_cancels_and_survives_a_reopen() {
         panic!("{f:?}");
     };
     assert_eq!(holdout + sendable, 1);
-    let f = campaigns
-        .fire(
-            &store,
-            "remind",
-            &due[0].due.rows,
-            due[0].due.through,
-            &scheduler,
-            now + 3601,
-            None,
-        )
-        .unwrap();
+    let f = fire(
+        &campaigns,
+        &store,
+        &due[0].due.rows,
+        due[0].due.through,
+        now + 3601,
+    );
     assert!(
         matches!(
             f,
@@ -340,21 +342,16 @@ fn a_fire_waits_while_paused_and_is_gone_once_cancelled() {
     let dir = tempfile::tempdir().unwrap();
     let (store, campaigns) = setup(dir.path());
     let ann = Actor::new("ann", Role::Write);
-    let scheduler = Actor::new("scheduler", Role::Admin);
     let due: RoaringBitmap = [1u32, 2].into_iter().collect();
     campaigns.act("remind", Action::Pause, &ann, NOW).unwrap();
     let set = TriggerSet::open(dir.path(), &campaigns.list()).unwrap();
     assert!(!set.watches("users"), "a paused trigger arms nothing");
-    let f = campaigns
-        .fire(&store, "remind", &due, NOW * 1000, &scheduler, NOW, None)
-        .unwrap();
+    let f = fire(&campaigns, &store, &due, NOW * 1000, NOW);
     assert_eq!(f, Fired::Wait);
     campaigns.act("remind", Action::Resume, &ann, NOW).unwrap();
     set.refresh(&campaigns.list());
     assert!(set.watches("users"));
-    let f = campaigns
-        .fire(&store, "remind", &due, NOW * 1000, &scheduler, NOW, None)
-        .unwrap();
+    let f = fire(&campaigns, &store, &due, NOW * 1000, NOW);
     // Row 2 (c2) is still in the audience: the condition is checked when
     // the event is written, the audience when the timer fires.
     assert!(
@@ -370,22 +367,10 @@ fn a_fire_waits_while_paused_and_is_gone_once_cancelled() {
         "{f:?}"
     );
     // A run of an earlier day still delivering: wait.
-    let f = campaigns
-        .fire(
-            &store,
-            "remind",
-            &due,
-            NOW * 1000,
-            &scheduler,
-            NOW + 86_400,
-            None,
-        )
-        .unwrap();
+    let f = fire(&campaigns, &store, &due, NOW * 1000, NOW + 86_400);
     assert_eq!(f, Fired::Wait);
     campaigns.act("remind", Action::Cancel, &ann, NOW).unwrap();
-    let f = campaigns
-        .fire(&store, "remind", &due, NOW * 1000, &scheduler, NOW, None)
-        .unwrap();
+    let f = fire(&campaigns, &store, &due, NOW * 1000, NOW);
     assert_eq!(f, Fired::Gone);
     set.refresh(&campaigns.list());
     assert_eq!(set.pending(None), 0);
