@@ -301,15 +301,38 @@ pub fn split_record<'a>(
 /// (quotes doubled), and when it starts or ends with a space or a tab (so
 /// that readers that trim keep them).
 pub fn field(s: &str) -> Cow<'_, str> {
-    let edge_space = |c: Option<char>| matches!(c, Some(' ' | '\t'));
-    if s.contains([',', '"', '\n', '\r'])
-        || edge_space(s.chars().next())
-        || edge_space(s.chars().last())
-    {
+    if needs_quotes(s.as_bytes()) {
         format!("\"{}\"", s.replace('"', "\"\"")).into()
     } else {
         s.into()
     }
+}
+
+/// Appends [`field`]`(s)` to `out` without an allocation of its own (the
+/// id exports write millions of these).
+pub fn push_field(out: &mut Vec<u8>, s: &str) {
+    if needs_quotes(s.as_bytes()) {
+        out.push(b'"');
+        for &b in s.as_bytes() {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// Whether a field must be quoted: a comma, a quote or a line break in it,
+/// or a space or tab at either end. Bytes, not chars: every byte tested is
+/// ASCII, which never occurs inside a multi-byte UTF-8 sequence.
+fn needs_quotes(b: &[u8]) -> bool {
+    let edge_space = |c: Option<&u8>| matches!(c, Some(b' ' | b'\t'));
+    edge_space(b.first())
+        || edge_space(b.last())
+        || b.iter().any(|&c| matches!(c, b',' | b'"' | b'\n' | b'\r'))
 }
 
 #[cfg(test)]

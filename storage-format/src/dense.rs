@@ -2,6 +2,11 @@
 //! containers read in place. Expression evaluation works one chunk at a time
 //! so that every intermediate stays in the L1/L2 cache.
 
+// Index loops over fixed-size arrays on purpose: they have no bounds checks
+// and vectorize, also in the `multiversion!`ed kernels, where iterator
+// adapters (zip, enumerate, chunks_exact) were not inlined.
+#![allow(clippy::needless_range_loop)]
+
 use crate::bitmap::Container;
 
 /// Words in a chunk.
@@ -9,10 +14,36 @@ pub const WORDS: usize = 1024;
 /// A dense chunk: bit `i` of word `w` is row `64w + i` of the chunk.
 pub type Words = [u64; WORDS];
 
-#[inline]
-fn word_at(b: &[u8], w: usize) -> u64 {
-    let s = &b[w * 8..w * 8 + 8];
-    u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])
+/// Word `w` of a bitmap container's bytes: plain array indexing (`w <
+/// WORDS` has no bounds check). An iterator adapter over the bytes
+/// (`chunks_exact(8)` zipped with the words) was not inlined into the
+/// loops, in the [`multiversion!`]ed kernels or out of them, and cost a
+/// call per word.
+///
+/// [`multiversion!`]: crate::multiversion
+#[inline(always)]
+pub fn word(b: &[u8; WORDS * 8], w: usize) -> u64 {
+    let i = w * 8;
+    u64::from_le_bytes([
+        b[i],
+        b[i + 1],
+        b[i + 2],
+        b[i + 3],
+        b[i + 4],
+        b[i + 5],
+        b[i + 6],
+        b[i + 7],
+    ])
+}
+
+/// A bitmap container's bytes as a fixed-size array (they are always
+/// [`WORDS`]` * 8` bytes: the view checks it).
+#[inline(always)]
+pub fn bitmap_bytes(b: &[u8]) -> &[u8; WORDS * 8] {
+    match b.try_into() {
+        Ok(b) => b,
+        Err(_) => panic!("a bitmap container of {} bytes", b.len()),
+    }
 }
 
 #[inline]
@@ -37,6 +68,21 @@ pub fn set_range(dst: &mut Words, start: u32, end: u32) {
     }
 }
 
+/// Clears bits `start..=end` (inclusive, both < 65,536).
+#[inline]
+pub fn clear_range(dst: &mut Words, start: u32, end: u32) {
+    let (sw, ew) = ((start / 64) as usize, (end / 64) as usize);
+    let smask = !0u64 << (start % 64);
+    let emask = !0u64 >> (63 - end % 64);
+    if sw == ew {
+        dst[sw] &= !(smask & emask);
+    } else {
+        dst[sw] &= !smask;
+        dst[sw + 1..ew].fill(0);
+        dst[ew] &= !emask;
+    }
+}
+
 /// Sets the first `n` bits (n <= 65,536) and clears the rest.
 pub fn fill_prefix(dst: &mut Words, n: u32) {
     dst.fill(0);
@@ -49,8 +95,10 @@ pub fn fill_prefix(dst: &mut Words, n: u32) {
 pub fn load(dst: &mut Words, c: Container<'_>) {
     match c {
         Container::Bitmap(b) => {
+            let b = bitmap_bytes(b);
             for (w, d) in dst.iter_mut().enumerate() {
-                *d = word_at(b, w);
+                let x = word(b, w);
+                *d = x;
             }
         }
         _ => {
@@ -70,8 +118,10 @@ pub fn or_with(dst: &mut Words, c: Container<'_>) {
             }
         }
         Container::Bitmap(b) => {
+            let b = bitmap_bytes(b);
             for (w, d) in dst.iter_mut().enumerate() {
-                *d |= word_at(b, w);
+                let x = word(b, w);
+                *d |= x;
             }
         }
         Container::Run(b) => {
@@ -88,26 +138,50 @@ pub fn or_with(dst: &mut Words, c: Container<'_>) {
 pub fn and_with(dst: &mut Words, c: Container<'_>) {
     match c {
         Container::Array(b) => {
+            // Word by word of the values (sorted), clearing the words
+            // between them a run at a time: a sparse array costs its
+            // values and a memset, not a step per word.
             let n = b.len() / 2;
+            let mut next = 0;
             let mut i = 0;
-            for (w, d) in dst.iter_mut().enumerate() {
+            while i < n {
+                let w = usize::from(u16_at(b, i) >> 6);
                 let mut m = 0u64;
                 while i < n && usize::from(u16_at(b, i) >> 6) == w {
                     m |= 1 << (u16_at(b, i) & 63);
                     i += 1;
                 }
-                *d &= m;
+                if let Some(gap) = dst.get_mut(next..w) {
+                    gap.fill(0);
+                }
+                dst[w] &= m;
+                next = next.max(w + 1);
             }
+            dst[next..].fill(0);
         }
         Container::Bitmap(b) => {
+            let b = bitmap_bytes(b);
             for (w, d) in dst.iter_mut().enumerate() {
-                *d &= word_at(b, w);
+                let x = word(b, w);
+                *d &= x;
             }
         }
-        Container::Run(_) => {
-            let mut tmp = [0u64; WORDS];
-            or_with(&mut tmp, c);
-            and(dst, &tmp);
+        Container::Run(b) => {
+            // The gaps between the runs (sorted, disjoint) are cleared in
+            // place: a run over the whole chunk (a column without nulls)
+            // costs nothing.
+            let mut next = 0u32;
+            for r in b.chunks_exact(4) {
+                let start = u32::from(u16::from_le_bytes([r[0], r[1]]));
+                let len = u32::from(u16::from_le_bytes([r[2], r[3]]));
+                if start > next {
+                    clear_range(dst, next, start - 1);
+                }
+                next = next.max(start + len + 1);
+            }
+            if next < 65_536 {
+                clear_range(dst, next, 65_535);
+            }
         }
     }
 }
@@ -122,8 +196,10 @@ pub fn andnot_with(dst: &mut Words, c: Container<'_>) {
             }
         }
         Container::Bitmap(b) => {
+            let b = bitmap_bytes(b);
             for (w, d) in dst.iter_mut().enumerate() {
-                *d &= !word_at(b, w);
+                let x = word(b, w);
+                *d &= !x;
             }
         }
         Container::Run(_) => {
@@ -137,57 +213,69 @@ pub fn andnot_with(dst: &mut Words, c: Container<'_>) {
 /// `dst &= src`.
 #[inline]
 pub fn and(dst: &mut Words, src: &Words) {
-    for (d, s) in dst.iter_mut().zip(src.iter()) {
-        *d &= *s;
+    for w in 0..WORDS {
+        dst[w] &= src[w];
     }
 }
 
 /// `dst |= src`.
 #[inline]
 pub fn or(dst: &mut Words, src: &Words) {
-    for (d, s) in dst.iter_mut().zip(src.iter()) {
-        *d |= *s;
+    for w in 0..WORDS {
+        dst[w] |= src[w];
     }
 }
 
 /// `dst &= !src`.
 #[inline]
 pub fn andnot(dst: &mut Words, src: &Words) {
-    for (d, s) in dst.iter_mut().zip(src.iter()) {
-        *d &= !*s;
+    for w in 0..WORDS {
+        dst[w] &= !src[w];
     }
 }
 
+crate::multiversion! {
 /// The number of set bits.
-#[inline]
 pub fn count(words: &Words) -> u64 {
-    words.iter().map(|w| u64::from(w.count_ones())).sum()
+    let mut n = 0u64;
+    for w in 0..WORDS {
+        n += u64::from(words[w].count_ones());
+    }
+    n
+}
 }
 
+crate::multiversion! {
 /// The number of set bits of `a & b`, without writing anything.
-#[inline]
 pub fn and_count(a: &Words, b: &Words) -> u64 {
-    a.iter()
-        .zip(b.iter())
-        .map(|(x, y)| u64::from((x & y).count_ones()))
-        .sum()
+    let mut n = 0u64;
+    for w in 0..WORDS {
+        n += u64::from((a[w] & b[w]).count_ones());
+    }
+    n
+}
 }
 
+crate::multiversion! {
 /// The number of values of `c` that are set in `words`.
 pub fn and_count_with(words: &Words, c: Container<'_>) -> u64 {
     match c {
-        Container::Array(b) => b
-            .chunks_exact(2)
-            .filter(|v| {
-                let v = u16::from_le_bytes([v[0], v[1]]);
-                words[usize::from(v >> 6)] & (1 << (v & 63)) != 0
-            })
-            .count() as u64,
-        Container::Bitmap(b) => words
-            .iter()
-            .enumerate()
-            .map(|(w, x)| u64::from((x & word_at(b, w)).count_ones()))
-            .sum(),
+        Container::Array(b) => {
+            let mut n = 0u64;
+            for i in 0..b.len() / 2 {
+                let v = u16::from_le_bytes([b[2 * i], b[2 * i + 1]]);
+                n += (words[usize::from(v >> 6)] >> (v & 63)) & 1;
+            }
+            n
+        }
+        Container::Bitmap(b) => {
+            let b = bitmap_bytes(b);
+            let mut n = 0u64;
+            for w in 0..WORDS {
+                n += u64::from((words[w] & word(b, w)).count_ones());
+            }
+            n
+        }
         Container::Run(_) => {
             let mut tmp = [0u64; WORDS];
             or_with(&mut tmp, c);
@@ -195,16 +283,19 @@ pub fn and_count_with(words: &Words, c: Container<'_>) -> u64 {
         }
     }
 }
+}
 
+crate::multiversion! {
 /// Calls `f(w, words[w] & c[w])` for each word `w` where the two share a
 /// bit, without loading `c` into words: an array container costs its
 /// values, a bitmap container one pass reading it in place (what
 /// extracting a segment's INT values does per bit slice).
-pub fn for_each_and(words: &Words, c: Container<'_>, mut f: impl FnMut(usize, u64)) {
+pub fn for_each_and(words: &Words, c: Container<'_>, f: impl FnMut(usize, u64)) {
+    let mut f = f;
     match c {
         Container::Array(b) => {
-            for v in b.chunks_exact(2) {
-                let v = u16::from_le_bytes([v[0], v[1]]);
+            for i in 0..b.len() / 2 {
+                let v = u16::from_le_bytes([b[2 * i], b[2 * i + 1]]);
                 let (w, bit) = (usize::from(v >> 6), 1u64 << (v & 63));
                 if words[w] & bit != 0 {
                     f(w, bit);
@@ -212,8 +303,9 @@ pub fn for_each_and(words: &Words, c: Container<'_>, mut f: impl FnMut(usize, u6
             }
         }
         Container::Bitmap(b) => {
-            for (w, &x) in words.iter().enumerate() {
-                let m = x & word_at(b, w);
+            let b = bitmap_bytes(b);
+            for w in 0..WORDS {
+                let m = words[w] & word(b, w);
                 if m != 0 {
                     f(w, m);
                 }
@@ -222,14 +314,29 @@ pub fn for_each_and(words: &Words, c: Container<'_>, mut f: impl FnMut(usize, u6
         Container::Run(_) => {
             let mut tmp = [0u64; WORDS];
             or_with(&mut tmp, c);
-            for (w, (&x, &y)) in words.iter().zip(tmp.iter()).enumerate() {
-                let m = x & y;
+            for w in 0..WORDS {
+                let m = words[w] & tmp[w];
                 if m != 0 {
                     f(w, m);
                 }
             }
         }
     }
+}
+}
+
+crate::multiversion! {
+/// `out[w]` = the set bits of words `0..w` (`out` has [`WORDS`] entries):
+/// the rank of each word's first bit among the chunk's set bits. Returns
+/// the number of set bits.
+pub fn prefix_counts(words: &Words, out: &mut [u32; WORDS]) -> u32 {
+    let mut n = 0u32;
+    for w in 0..WORDS {
+        out[w] = n;
+        n += words[w].count_ones();
+    }
+    n
+}
 }
 
 /// Whether no bit is set.
@@ -275,11 +382,50 @@ mod tests {
         ];
         out.push((0..4096).map(|v| (v * 7) as u16).collect());
         out.push((0..4097).map(|v| (v * 7) as u16).collect());
+        // Several runs, touching both ends of the chunk.
+        out.push(
+            (0..10)
+                .chain(64..128)
+                .chain(500..600)
+                .chain(65_000..=65_535)
+                .collect(),
+        );
+        // Random sets of several densities (an LCG: no dependency).
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for per_mille in [2, 40, 300, 700] {
+            let mut set = BTreeSet::new();
+            for v in 0..=65535u16 {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                if (x >> 33) % 1000 < per_mille {
+                    set.insert(v);
+                }
+            }
+            out.push(set);
+        }
         out
     }
 
+    /// Both compilations of the [`multiversion!`](crate::multiversion)ed
+    /// kernels (and the plain ones) agree with a set model.
     #[test]
     fn ops_agree_with_btreeset_for_every_container_kind() {
+        for baseline in [true, false] {
+            crate::cpu::force_baseline(baseline);
+            ops_agree_with_btreeset();
+        }
+        crate::cpu::force_baseline(false);
+    }
+
+    fn ops_agree_with_btreeset() {
+        for a in sets() {
+            let mut ranks = [0u32; WORDS];
+            assert_eq!(prefix_counts(&words_of(&a), &mut ranks) as usize, a.len());
+            let mut below = 0;
+            for (w, &r) in ranks.iter().enumerate() {
+                assert_eq!(r, below, "word {w}");
+                below += a.range((w * 64) as u16..=(w * 64 + 63) as u16).count() as u32;
+            }
+        }
         for a in sets() {
             for b in sets() {
                 let bytes = serialize_sorted(b.iter().map(|&v| u32::from(v)));
@@ -301,6 +447,17 @@ mod tests {
                         let mut d = wa.clone();
                         load(&mut d, c);
                         assert_eq!(*d, *words_of(&b));
+                        let both: Vec<u16> = a.intersection(&b).copied().collect();
+                        let mut seen = Vec::new();
+                        for_each_and(&wa, c, |w, mut m| {
+                            assert_eq!(m & !wa[w], 0);
+                            while m != 0 {
+                                seen.push((w * 64) as u16 + m.trailing_zeros() as u16);
+                                m &= m - 1;
+                            }
+                        });
+                        assert_eq!(seen, both);
+                        assert_eq!(and_count(&wa, &words_of(&b)), both.len() as u64);
                     }
                     None => assert!(b.is_empty()),
                 }
@@ -321,5 +478,11 @@ mod tests {
         assert_eq!(count(&w), 65);
         fill_prefix(&mut w, 0);
         assert!(is_empty(&w));
+        fill_prefix(&mut w, 65536);
+        clear_range(&mut w, 3, 3);
+        clear_range(&mut w, 63, 200);
+        clear_range(&mut w, 65_000, 65_535);
+        assert_eq!(count(&w), 65_000 - 1 - 138);
+        assert_eq!(w[0], !(1u64 << 3) & !(1u64 << 63));
     }
 }

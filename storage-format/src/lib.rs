@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod bitmap;
+pub mod cpu;
 pub mod date;
 pub mod dense;
 pub mod error;

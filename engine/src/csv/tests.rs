@@ -108,6 +108,12 @@ fn what_field_writes_splits_back() {
     assert_eq!(field(" lead"), "\" lead\"");
     assert_eq!(field("a\"b"), "\"a\"\"b\"");
     assert_eq!(field("plain"), "plain");
+    // `push_field` (the streamed export's) writes what `field` does.
+    for s in AWKWARD.iter().chain(&["", "a", "é,", "x\t"]) {
+        let mut out = b"<".to_vec();
+        push_field(&mut out, s);
+        assert_eq!(out, format!("<{}", field(s)).into_bytes(), "{s:?}");
+    }
 }
 
 #[test]

@@ -120,9 +120,18 @@ pub(crate) fn eval(
             }
         }
         Node::Or(xs) => {
-            out.fill(0);
+            // A first stored child is loaded (one pass instead of a clear
+            // and an OR).
+            let first_stored = matches!(xs.first(), Some(Node::Leaf(_) | Node::Snapshot(_)));
+            match xs.first() {
+                Some(x) if first_stored => match container(view(x, ctx), key) {
+                    Some(c) => dense::load(out, c),
+                    None => out.fill(0),
+                },
+                _ => out.fill(0),
+            }
             let mut tmp: Option<Box<Words>> = None;
-            for x in xs {
+            for x in &xs[usize::from(first_stored)..] {
                 if crate::cancel::stopped() {
                     break;
                 }
@@ -190,14 +199,6 @@ fn sorted_rows(rows: &[u32], shard: u32, key: u16, universe: &Words, out: &mut W
     dense::and(out, universe);
 }
 
-/// Loads a slice's container (or zeros) into `buf`.
-fn load_slice(v: &Option<RoaringView<'_>>, key: u16, buf: &mut Words) {
-    match container(v, key) {
-        Some(c) => dense::load(buf, c),
-        None => buf.fill(0),
-    }
-}
-
 /// Rows of `int` whose value lies in `lo..=hi`.
 pub(crate) fn int_range(
     int: &IntCtx<'_>,
@@ -237,40 +238,43 @@ pub(crate) fn int_range(
     }
     // O'Neil & Quass: walk the slices from the most significant bit, keeping
     // the rows equal to the constant's prefix so far and those already
-    // known greater (for the low bound) or less (for the high bound).
+    // known greater (for the low bound) or less (for the high bound). A
+    // bitmap slice is read in place; only the bounds asked for are kept.
     let mut slice = s.take();
     let mut eq_hi = s.take();
     let mut lt_hi = s.take();
     let mut eq_lo = s.take();
     let mut gt_lo = s.take();
-    eq_hi.copy_from_slice(&out[..]);
-    eq_lo.copy_from_slice(&out[..]);
-    lt_hi.fill(0);
-    gt_lo.fill(0);
+    if need_hi {
+        eq_hi.copy_from_slice(&out[..]);
+        lt_hi.fill(0);
+    }
+    if need_lo {
+        eq_lo.copy_from_slice(&out[..]);
+        gt_lo.fill(0);
+    }
+    let mut st = RangeState {
+        eq_hi: &mut eq_hi,
+        lt_hi: &mut lt_hi,
+        eq_lo: &mut eq_lo,
+        gt_lo: &mut gt_lo,
+    };
     for j in (0..meta.bits as usize).rev() {
-        load_slice(&int.slices[j], key, &mut slice);
-        if need_hi {
-            if hi_u >> j & 1 == 1 {
-                for w in 0..WORDS {
-                    lt_hi[w] |= eq_hi[w] & !slice[w];
-                    eq_hi[w] &= slice[w];
-                }
-            } else {
-                for w in 0..WORDS {
-                    eq_hi[w] &= !slice[w];
-                }
+        let (hi_bit, lo_bit) = (
+            need_hi.then_some(hi_u >> j & 1 == 1),
+            need_lo.then_some(lo_u >> j & 1 == 1),
+        );
+        match container(&int.slices[j], key) {
+            Some(Container::Bitmap(b)) => {
+                let b = dense::bitmap_bytes(b);
+                st.step(|w| dense::word(b, w), hi_bit, lo_bit);
             }
-        }
-        if need_lo {
-            if lo_u >> j & 1 == 1 {
-                for w in 0..WORDS {
-                    eq_lo[w] &= slice[w];
+            c => {
+                match c {
+                    Some(c) => dense::load(&mut slice, c),
+                    None => slice.fill(0),
                 }
-            } else {
-                for w in 0..WORDS {
-                    gt_lo[w] |= eq_lo[w] & slice[w];
-                    eq_lo[w] &= !slice[w];
-                }
+                st.step(|w| slice[w], hi_bit, lo_bit);
             }
         }
     }
@@ -286,6 +290,52 @@ pub(crate) fn int_range(
     }
     for b in [slice, eq_hi, lt_hi, eq_lo, gt_lo] {
         s.give(b);
+    }
+}
+
+/// The running sets of [`int_range`]'s walk down the slices.
+struct RangeState<'a> {
+    eq_hi: &'a mut Words,
+    lt_hi: &'a mut Words,
+    eq_lo: &'a mut Words,
+    gt_lo: &'a mut Words,
+}
+
+impl RangeState<'_> {
+    /// One slice (word `w` by `slice(w)`): `hi_bit`/`lo_bit` are the
+    /// bounds' bits at this slice, `None` for a bound not asked for.
+    #[inline(always)]
+    fn step(&mut self, slice: impl Fn(usize) -> u64, hi_bit: Option<bool>, lo_bit: Option<bool>) {
+        match hi_bit {
+            Some(true) => {
+                for w in 0..WORDS {
+                    let x = slice(w);
+                    self.lt_hi[w] |= self.eq_hi[w] & !x;
+                    self.eq_hi[w] &= x;
+                }
+            }
+            Some(false) => {
+                for w in 0..WORDS {
+                    self.eq_hi[w] &= !slice(w);
+                }
+            }
+            None => {}
+        }
+        match lo_bit {
+            Some(true) => {
+                for w in 0..WORDS {
+                    self.eq_lo[w] &= slice(w);
+                }
+            }
+            Some(false) => {
+                for w in 0..WORDS {
+                    let x = slice(w);
+                    self.gt_lo[w] |= self.eq_lo[w] & x;
+                    self.eq_lo[w] &= !x;
+                }
+            }
+            None => {}
+        }
     }
 }
 

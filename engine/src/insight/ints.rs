@@ -167,12 +167,8 @@ fn chunk_values(int: &IntCtx<'_>, c: &SegChunk) -> Vec<i64> {
         let mut cand: Box<Words> = s.take();
         cand.copy_from_slice(&c.words[..]);
         dense::and_with(&mut cand, nn);
-        let mut rank = vec![0u32; cand.len()];
-        let mut n = 0u32;
-        for (r, w) in rank.iter_mut().zip(cand.iter()) {
-            *r = n;
-            n += w.count_ones();
-        }
+        let mut rank = Box::new([0u32; dense::WORDS]);
+        let n = dense::prefix_counts(&cand, &mut rank);
         let mut offsets = vec![0u64; n as usize];
         for (j, sl) in int.slices.iter().enumerate() {
             let Some(cont) = sl.as_ref().and_then(|v| v.container(c.key)) else {

@@ -1,0 +1,94 @@
+//! Kernels compiled twice: for the baseline x86-64 that the binary targets,
+//! and for the x86-64-v3 level (AVX2, BMI1/2, POPCNT, LZCNT: every x86 CPU
+//! since 2013–2015), chosen at run time by what the CPU has. The hot loops
+//! of evaluation and insight count bits (`count_ones` is a single POPCNT
+//! instead of a dozen shifts and masks, and vectorizes with AVX2) and walk
+//! them (`trailing_zeros`, `x & (x - 1)`): the binary stays portable and
+//! gets the fast instructions where they exist.
+//!
+//! [`multiversion!`](crate::multiversion) wraps a function; everything it
+//! calls that is `#[inline]` is compiled into both versions.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+const UNKNOWN: u8 = 0;
+const FAST: u8 = 1;
+const BASELINE: u8 = 2;
+
+static LEVEL: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+/// Whether the x86-64-v3 versions run (the CPU has their features and
+/// [`force_baseline`] is off).
+#[inline]
+pub fn fast() -> bool {
+    match LEVEL.load(Ordering::Relaxed) {
+        FAST => true,
+        BASELINE => false,
+        _ => {
+            // `SEGDB_CPU=baseline` keeps the baseline versions (to measure
+            // what the fast ones gain, or rule them out).
+            let fast = std::env::var("SEGDB_CPU").map_or(true, |v| v != "baseline") && detect();
+            LEVEL.store(if fast { FAST } else { BASELINE }, Ordering::Relaxed);
+            fast
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect() -> bool {
+    std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("bmi1")
+        && std::is_x86_feature_detected!("bmi2")
+        && std::is_x86_feature_detected!("popcnt")
+        && std::is_x86_feature_detected!("lzcnt")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect() -> bool {
+    false
+}
+
+/// Runs the baseline versions from now on (`true`), or the fast ones again
+/// where the CPU has them (`false`): for tests that check both give the
+/// same answers, and for measuring what the fast ones gain.
+#[doc(hidden)]
+pub fn force_baseline(on: bool) {
+    LEVEL.store(if on { BASELINE } else { UNKNOWN }, Ordering::Relaxed);
+}
+
+/// The CPU level the kernels run at, for logs and `segdb bench`.
+pub fn level() -> &'static str {
+    if fast() {
+        "x86-64-v3 (AVX2, BMI2, POPCNT)"
+    } else {
+        "baseline"
+    }
+}
+
+/// Defines a function compiled twice (see [the module](crate::cpu)): the
+/// body once as written and once with the x86-64-v3 target features, the
+/// latter called when [`fast`] says so. Arguments are plain identifiers
+/// (rebind with `let mut f = f;` inside for a closure that must be `mut`).
+#[macro_export]
+macro_rules! multiversion {
+    (
+        $(#[$m:meta])*
+        $vis:vis fn $name:ident $(<$($lt:lifetime),*>)? ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block
+    ) => {
+        $(#[$m])*
+        $vis fn $name $(<$($lt),*>)? ($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,bmi1,bmi2,popcnt,lzcnt")]
+                fn v3 $(<$($lt),*>)? ($($arg: $ty),*) $(-> $ret)? $body
+                if $crate::cpu::fast() {
+                    // SAFETY: `fast()` found every feature `v3` is compiled
+                    // for on this CPU.
+                    #[allow(unsafe_code)]
+                    return unsafe { v3($($arg),*) };
+                }
+            }
+            $body
+        }
+    };
+}
