@@ -21,7 +21,7 @@ use super::body::{read_body, Stopped, StreamWriter};
 use super::running::RunningQuery;
 use super::{blocking, elapsed_ms, RowCount, Shared};
 use crate::audit::{self, Action, Note, Notes};
-use crate::exec::{self, csv_field, ResultSet};
+use crate::exec::{self, ResultSet};
 use crate::permissions::Listing;
 use text::{json_without_type, query_text};
 
@@ -205,7 +205,7 @@ async fn query_noted(
     // answer: if the handler is dropped (its client left), the slot stays
     // taken until the work has stopped.
     let name = principal.name.clone();
-    let (answer, permit) = blocking(move || {
+    let work = move || {
         st.metrics.queries_running.fetch_add(1, Ordering::Relaxed);
         let exporter = Exporter {
             principal: &principal.name,
@@ -223,8 +223,8 @@ async fn query_noted(
         }
         .fetch_add(1, Ordering::Relaxed);
         r.map(|a| (a, permit))
-    })
-    .await?;
+    };
+    let (answer, permit) = blocking(work).await?;
     match answer {
         Answer::Stream {
             table,
@@ -658,7 +658,10 @@ pub(crate) fn stream_ids(
                 seen += n;
                 let page = &rows[from..to.max(from)];
                 let text = table.format_external_ids(page, |id, out| {
-                    out.extend_from_slice(csv_field(&String::from_utf8_lossy(id)).as_bytes());
+                    match std::str::from_utf8(id) {
+                        Ok(id) => segdb_engine::csv::push_field(out, id),
+                        Err(_) => segdb_engine::csv::push_field(out, &String::from_utf8_lossy(id)),
+                    }
                     out.push(b'\n');
                 })?;
                 if let Err(e) = w.write(&text) {
