@@ -86,39 +86,7 @@ pub(crate) fn eval(
         Node::Nothing => out.fill(0),
         Node::Leaf(i) => stored(&ctx.leaves[*i], key, universe, out),
         Node::Snapshot(i) => stored(&ctx.snapshots[*i], key, universe, out),
-        Node::And(xs) => {
-            out.copy_from_slice(universe);
-            for x in xs {
-                if dense::is_empty(out) || crate::cancel::stopped() {
-                    return;
-                }
-                match x {
-                    Node::Leaf(_) | Node::Snapshot(_) => match container(view(x, ctx), key) {
-                        Some(c) => dense::and_with(out, c),
-                        None => out.fill(0),
-                    },
-                    Node::Not(inner) => match inner.as_ref() {
-                        leaf @ (Node::Leaf(_) | Node::Snapshot(_)) => {
-                            if let Some(c) = container(view(leaf, ctx), key) {
-                                dense::andnot_with(out, c);
-                            }
-                        }
-                        inner => {
-                            let mut tmp = s.take();
-                            eval(inner, ctx, key, out, &mut tmp, s);
-                            dense::andnot(out, &tmp);
-                            s.give(tmp);
-                        }
-                    },
-                    x => {
-                        let mut tmp = s.take();
-                        eval(x, ctx, key, out, &mut tmp, s);
-                        out.copy_from_slice(&tmp[..]);
-                        s.give(tmp);
-                    }
-                }
-            }
-        }
+        Node::And(xs) => eval_and(xs, ctx, key, universe, out, s),
         Node::Or(xs) => {
             // A first stored child is loaded (one pass instead of a clear
             // and an OR).
@@ -183,6 +151,89 @@ pub(crate) fn eval(
             }
             None => out.fill(0),
         },
+    }
+}
+
+/// `out = universe ∩ every node of xs` (an AND's children).
+fn eval_and(
+    xs: &[Node],
+    ctx: &ShardCtx<'_>,
+    key: u16,
+    universe: &Words,
+    out: &mut Words,
+    s: &mut Scratch,
+) {
+    out.copy_from_slice(universe);
+    for x in xs {
+        if dense::is_empty(out) || crate::cancel::stopped() {
+            return;
+        }
+        match x {
+            Node::Leaf(_) | Node::Snapshot(_) => match container(view(x, ctx), key) {
+                Some(c) => dense::and_with(out, c),
+                None => out.fill(0),
+            },
+            Node::Not(inner) => match inner.as_ref() {
+                leaf @ (Node::Leaf(_) | Node::Snapshot(_)) => {
+                    if let Some(c) = container(view(leaf, ctx), key) {
+                        dense::andnot_with(out, c);
+                    }
+                }
+                inner => {
+                    let mut tmp = s.take();
+                    eval(inner, ctx, key, out, &mut tmp, s);
+                    dense::andnot(out, &tmp);
+                    s.give(tmp);
+                }
+            },
+            x => {
+                let mut tmp = s.take();
+                eval(x, ctx, key, out, &mut tmp, s);
+                out.copy_from_slice(&tmp[..]);
+                s.give(tmp);
+            }
+        }
+    }
+}
+
+/// The number of rows of `n ∩ universe` in chunk `key`: [`eval`] and a
+/// count, but a stored bitmap at the root, or as the last child of an AND
+/// (negated or not), is counted against the rest in place instead of
+/// being applied first (one pass over the chunk fewer; a COUNT of one
+/// stored bitmap writes nothing).
+pub(crate) fn count(
+    n: &Node,
+    ctx: &ShardCtx<'_>,
+    key: u16,
+    universe: &Words,
+    out: &mut Words,
+    s: &mut Scratch,
+) -> u64 {
+    let stored_count = |x: &Node, within: &Words| {
+        container(view(x, ctx), key).map_or(0, |c| dense::and_count_with(within, c))
+    };
+    match n {
+        Node::Leaf(_) | Node::Snapshot(_) => stored_count(n, universe),
+        Node::And(xs) => match xs.split_last() {
+            Some((last @ (Node::Leaf(_) | Node::Snapshot(_)), rest)) => {
+                eval_and(rest, ctx, key, universe, out, s);
+                stored_count(last, out)
+            }
+            Some((Node::Not(inner), rest))
+                if matches!(inner.as_ref(), Node::Leaf(_) | Node::Snapshot(_)) =>
+            {
+                eval_and(rest, ctx, key, universe, out, s);
+                dense::count(out) - stored_count(inner, out)
+            }
+            _ => {
+                eval_and(xs, ctx, key, universe, out, s);
+                dense::count(out)
+            }
+        },
+        _ => {
+            eval(n, ctx, key, universe, out, s);
+            dense::count(out)
+        }
     }
 }
 

@@ -78,6 +78,29 @@ impl Table {
         f: impl Fn(&ShardCtx<'_>, u16, &Words, &mut chunk::Scratch) -> Result<T> + Sync + Send,
         merge: impl Fn(T, T) -> T + Sync + Send,
     ) -> Result<T> {
+        self.fold_universes(
+            plan,
+            identity,
+            |ctx, key, uni, scratch| {
+                let mut out = scratch.take();
+                eval(&plan.root, ctx, key, uni, &mut out, scratch);
+                let r = f(ctx, key, &out, scratch);
+                scratch.give(out);
+                r
+            },
+            merge,
+        )
+    }
+
+    /// [`Table::fold_chunks`] where `f(ctx, chunk key, universe)` evaluates
+    /// the plan itself (the universe: the chunk's rows that exist).
+    fn fold_universes<T: Send>(
+        &self,
+        plan: &Plan,
+        identity: impl Fn() -> T + Sync + Send,
+        f: impl Fn(&ShardCtx<'_>, u16, &Words, &mut chunk::Scratch) -> Result<T> + Sync + Send,
+        merge: impl Fn(T, T) -> T + Sync + Send,
+    ) -> Result<T> {
         let cancel = crate::cancel::current();
         (0..self.num_shards())
             .into_par_iter()
@@ -85,8 +108,8 @@ impl Table {
             .try_reduce(&identity, |a, b| Ok(merge(a, b)))
     }
 
-    /// [`Table::fold_chunks`] over the chunks of shard `s` only; `cancel`
-    /// is checked before each chunk.
+    /// [`Table::fold_universes`] over the chunks of shard `s` only;
+    /// `cancel` is checked before each chunk.
     fn fold_shard<T: Send>(
         &self,
         plan: &Plan,
@@ -103,14 +126,14 @@ impl Table {
             .map(|key| {
                 crate::cancel::test_pause(cancel);
                 let Some(c) = cancel else {
-                    return self.eval_chunk(plan, &ctx, s, key, f);
+                    return self.eval_chunk(&ctx, s, key, f);
                 };
                 c.check()?;
                 // Installed on this worker too: `eval` asks between the
                 // children of an AND or an OR, and gives up early (with a
                 // meaningless bitmap) once it is stopped; the check after it
                 // turns that into the error.
-                let r = c.scope(|| self.eval_chunk(plan, &ctx, s, key, f));
+                let r = c.scope(|| self.eval_chunk(&ctx, s, key, f));
                 c.check()?;
                 r
             })
@@ -118,11 +141,10 @@ impl Table {
             .map_err(|e| self.name_error(e))
     }
 
-    /// Evaluates `plan` on chunk `key` of shard `s` and calls `f` with the
-    /// chunk's rows.
+    /// Calls `f` with chunk `key` of shard `s`'s universe (its rows that
+    /// exist).
     fn eval_chunk<T>(
         &self,
-        plan: &Plan,
         ctx: &ShardCtx<'_>,
         s: usize,
         key: u16,
@@ -130,12 +152,9 @@ impl Table {
     ) -> Result<T> {
         with_scratch(|scratch| {
             let mut uni = scratch.take();
-            let mut out = scratch.take();
             universe(self, s as u32, key, &mut uni);
-            eval(&plan.root, ctx, key, &uni, &mut out, scratch);
-            let r = f(ctx, key, &out, scratch);
+            let r = f(ctx, key, &uni, scratch);
             scratch.give(uni);
-            scratch.give(out);
             r
         })
     }
@@ -143,10 +162,15 @@ impl Table {
     /// The number of rows matching `expr`. Never builds the segment's bitmap.
     pub fn count(&self, expr: &Expr) -> Result<u64> {
         let plan = compile_planned(self, expr)?;
-        self.fold_chunks(
+        self.fold_universes(
             &plan,
             || 0u64,
-            |_, _, w, _| Ok(dense::count(w)),
+            |ctx, key, uni, scratch| {
+                let mut out = scratch.take();
+                let n = chunk::count(&plan.root, ctx, key, uni, &mut out, scratch);
+                scratch.give(out);
+                Ok(n)
+            },
             |a, b| a + b,
         )
     }
@@ -236,10 +260,13 @@ impl Table {
                 s,
                 cancel.as_ref(),
                 &Vec::new,
-                &|ctx, key, w, _| {
+                &|ctx, key, uni, scratch| {
+                    let mut w = scratch.take();
+                    eval(&plan.root, ctx, key, uni, &mut w, scratch);
                     let base = (ctx.shard << 20) | (u32::from(key) << 16);
-                    let mut v = Vec::with_capacity(dense::count(w) as usize);
-                    dense::for_each_set(w, |r| v.push(base | u32::from(r)));
+                    let mut v = Vec::with_capacity(dense::count(&w) as usize);
+                    dense::for_each_set(&w, |r| v.push(base | u32::from(r)));
+                    scratch.give(w);
                     Ok(v)
                 },
                 &|mut a: Vec<u32>, b| {
