@@ -60,6 +60,10 @@ pub fn bench(data: &std::path::Path, runs: usize, only: &[String]) -> Result<(),
     outln!("open: {open_ms:.2} ms");
     outln!("threads: {}", rayon::current_num_threads());
     outln!(
+        "kernels: {} (SEGDB_CPU=baseline for the other)",
+        segdb_storage_format::cpu::level()
+    );
+    outln!(
         "{:<4} {:>12} {:>10} {:>10} {:>10}",
         "id",
         "count",

@@ -116,6 +116,7 @@ pub fn serve(args: ServeArgs) -> Result<(), AnyError> {
     tracing::info!(
         data = %config.data.display(),
         tables = store.table_names().len(),
+        kernels = segdb_storage_format::cpu::level(),
         "serving"
     );
     // Scripts and tests read this line to learn where to connect:
