@@ -381,7 +381,13 @@ impl Table {
             .flatten()
             .map(|(_, b)| *b)
             .sum::<u64>()
-            + self.dictionary_files.iter().map(|(_, b)| *b).sum::<u64>()
+            + self.dictionary_bytes()
+    }
+
+    /// Bytes of the table's id dictionary parts on disk (part of
+    /// [`Table::bytes_on_disk`]).
+    pub fn dictionary_bytes(&self) -> u64 {
+        self.dictionary_files.iter().map(|(_, b)| *b).sum::<u64>()
     }
 
     /// The row id of an external id.

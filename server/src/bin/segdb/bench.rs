@@ -57,6 +57,12 @@ pub fn bench(data: &std::path::Path, runs: usize, only: &[String]) -> Result<(),
         t.num_shards(),
         t.bytes_on_disk()
     );
+    let dict = t.dictionary_bytes();
+    outln!(
+        "bytes: {} in parts (bitmaps), {dict} in the id dictionary ({:.2} bytes per id)",
+        t.bytes_on_disk() - dict,
+        dict as f64 / t.num_rows().max(1) as f64
+    );
     outln!("open: {open_ms:.2} ms");
     outln!("threads: {}", rayon::current_num_threads());
     outln!(
