@@ -1,0 +1,494 @@
+//! Dictionary parts, version 2 (written now). A block file:
+//!
+//! - `TAG_META` (32 bytes): `first_row: u64`, `num_ids: u32`, `flags: u32`
+//!   (bit 0: the ids strictly increase, bytewise, in row order), then for
+//!   the hash index `num_slots: u64`, `slot_bytes: u32` (both 0 when the ids
+//!   increase), `u32` 0.
+//! - `TAG_IDS`, key `p`: the ids of rows `first_row + p * IDS_PER_PAGE ..`,
+//!   front-coded: `u32` count, `u32` blocks (= ceil(count / 16)), a `u32`
+//!   offset (from the page's start) per block, then the blocks. A block
+//!   holds 16 ids (the last fewer): the first whole (LEB128 length, bytes),
+//!   each next one as a header byte (high nibble: bytes shared with the id
+//!   before, low nibble: bytes that follow; 15 = a LEB128 number follows,
+//!   shared first), then the bytes that follow.
+//! - Ids increasing: `TAG_FIRSTS`, key 0: the first id of every page and
+//!   the part's last id: `u32` k (pages + 1, or 0 for no ids), `k + 1`
+//!   `u32` offsets, the bytes. A lookup binary-searches these, then the
+//!   block first ids of one page, then scans at most 16 ids of one block.
+//! - Otherwise `TAG_SLOTS`, key `p`: the [hash index](super::hash_index).
+
+use std::cmp::Ordering;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::block_file::{BlockFile, BlockFileWriter, BlockKey};
+use crate::error::{FormatError, Result};
+use crate::wal::WalFs;
+
+use super::hash_index::{self, HashIndex};
+use super::{Base, DICT_MAGIC, IDS_PER_PAGE, MAX_ID_LEN, TAG_FIRSTS, TAG_IDS, TAG_META, TAG_SLOTS};
+
+/// Ids per restart block of a page.
+pub const BLOCK_IDS: u32 = 16;
+/// Flag bit: the ids strictly increase in row order.
+const SORTED: u32 = 1;
+
+fn put_varint(out: &mut Vec<u8>, mut v: usize) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+#[inline]
+fn get_varint(b: &[u8], pos: &mut usize) -> Option<usize> {
+    let mut v = 0usize;
+    for shift in (0..35).step_by(7) {
+        let x = *b.get(*pos)?;
+        *pos += 1;
+        v |= usize::from(x & 0x7f) << shift;
+        if x < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn get_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Front-codes one page of ids.
+pub(crate) fn encode_page(ids: &[&str]) -> Vec<u8> {
+    let nblocks = ids.len().div_ceil(BLOCK_IDS as usize);
+    let mut out = Vec::with_capacity(8 + 4 * nblocks + ids.len() * 4);
+    out.extend_from_slice(&(ids.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(nblocks as u32).to_le_bytes());
+    out.resize(8 + 4 * nblocks, 0);
+    for (b, block) in ids.chunks(BLOCK_IDS as usize).enumerate() {
+        let at = out.len() as u32;
+        out[8 + 4 * b..12 + 4 * b].copy_from_slice(&at.to_le_bytes());
+        let first = block[0].as_bytes();
+        put_varint(&mut out, first.len());
+        out.extend_from_slice(first);
+        let mut prev = first;
+        for id in &block[1..] {
+            let id = id.as_bytes();
+            let shared = prev.iter().zip(id).take_while(|(a, b)| a == b).count();
+            let suffix = id.len() - shared;
+            out.push(((shared.min(15) as u8) << 4) | suffix.min(15) as u8);
+            if shared >= 15 {
+                put_varint(&mut out, shared);
+            }
+            if suffix >= 15 {
+                put_varint(&mut out, suffix);
+            }
+            out.extend_from_slice(&id[shared..]);
+            prev = id;
+        }
+    }
+    out
+}
+
+/// Decodes the next id of a block into `buf` (`first`: the block's first
+/// id). `None` if the bytes are malformed.
+#[inline]
+fn next_entry(block: &[u8], pos: &mut usize, buf: &mut Vec<u8>, first: bool) -> Option<()> {
+    if first {
+        let len = get_varint(block, pos)?;
+        if len > MAX_ID_LEN {
+            return None;
+        }
+        let s = block.get(*pos..*pos + len)?;
+        buf.clear();
+        buf.extend_from_slice(s);
+        *pos += len;
+    } else {
+        let h = *block.get(*pos)?;
+        *pos += 1;
+        let mut shared = usize::from(h >> 4);
+        if shared == 15 {
+            shared = get_varint(block, pos)?;
+        }
+        let mut suffix = usize::from(h & 15);
+        if suffix == 15 {
+            suffix = get_varint(block, pos)?;
+        }
+        if shared > buf.len() || suffix > MAX_ID_LEN - shared {
+            return None;
+        }
+        let s = block.get(*pos..*pos + suffix)?;
+        buf.truncate(shared);
+        buf.extend_from_slice(s);
+        *pos += suffix;
+    }
+    Some(())
+}
+
+/// The first id of a block, read in place.
+fn block_first(block: &[u8]) -> Option<&[u8]> {
+    let mut pos = 0;
+    let len = get_varint(block, &mut pos)?;
+    block.get(pos..pos.checked_add(len)?)
+}
+
+/// A validated page.
+struct Page<'a> {
+    b: &'a [u8],
+    count: u32,
+    nblocks: usize,
+}
+
+impl<'a> Page<'a> {
+    fn block(&self, i: usize) -> &'a [u8] {
+        let s = get_u32(self.b, 8 + 4 * i) as usize;
+        let e = if i + 1 < self.nblocks {
+            get_u32(self.b, 12 + 4 * i) as usize
+        } else {
+            self.b.len()
+        };
+        &self.b[s..e]
+    }
+}
+
+/// Checks a page's structure: its count, block offsets, and that every
+/// block decodes to exactly its ids, none longer than [`MAX_ID_LEN`].
+fn validate_page(b: &[u8], count: u32) -> std::result::Result<(), (usize, String)> {
+    if b.len() < 8 {
+        return Err((0, "ids page truncated".into()));
+    }
+    if get_u32(b, 0) != count {
+        return Err((0, format!("ids page of {} ids, not {count}", get_u32(b, 0))));
+    }
+    let nblocks = count.div_ceil(BLOCK_IDS) as usize;
+    if get_u32(b, 4) as usize != nblocks || b.len() < 8 + 4 * nblocks {
+        return Err((4, "ids page block count wrong or truncated".into()));
+    }
+    let mut prev = 8 + 4 * nblocks;
+    for i in 0..nblocks {
+        let o = get_u32(b, 8 + 4 * i) as usize;
+        if o != prev {
+            return Err((
+                8 + 4 * i,
+                "block offset out of order or past the end".into(),
+            ));
+        }
+        let end = if i + 1 < nblocks {
+            get_u32(b, 12 + 4 * i) as usize
+        } else {
+            b.len()
+        };
+        if end < o || end > b.len() {
+            return Err((
+                12 + 4 * i,
+                "block offset out of order or past the end".into(),
+            ));
+        }
+        let block = &b[o..end];
+        let n = (count - i as u32 * BLOCK_IDS).min(BLOCK_IDS);
+        let (mut pos, mut buf) = (0, Vec::new());
+        for k in 0..n {
+            if next_entry(block, &mut pos, &mut buf, k == 0).is_none() {
+                return Err((o + pos, format!("id {k} of block {i} malformed")));
+            }
+        }
+        if pos != block.len() {
+            return Err((o + pos, format!("block {i} longer than its ids")));
+        }
+        prev = end;
+    }
+    Ok(())
+}
+
+/// Checks the `TAG_FIRSTS` block: `k` strings.
+fn validate_firsts(b: &[u8], k: usize) -> std::result::Result<(), (usize, String)> {
+    if b.len() < 4 || get_u32(b, 0) as usize != k {
+        return Err((0, format!("first-ids block does not hold {k} ids")));
+    }
+    let data = 4 + 4 * (k + 1);
+    if b.len() < data {
+        return Err((0, "first-ids block truncated".into()));
+    }
+    let mut prev = 0;
+    for j in 0..=k {
+        let o = get_u32(b, 4 + 4 * j) as usize;
+        if o < prev || data + o > b.len() {
+            return Err((4 + 4 * j, "id offset out of order or past the end".into()));
+        }
+        prev = o;
+    }
+    Ok(())
+}
+
+/// Writes a version 2 part (see the module's documentation).
+pub(crate) fn write(
+    fs: Arc<dyn WalFs>,
+    path: &Path,
+    first_row: u64,
+    ids: &[&str],
+    hashes: &[u64],
+) -> Result<u64> {
+    let n = ids.len();
+    let sorted = ids.windows(2).all(|w| w[0].as_bytes() < w[1].as_bytes());
+    let (num_slots, slot_bytes) = if sorted { (0, 0) } else { hash_index::shape(n) };
+    let mut w = BlockFileWriter::create_with(fs, path, DICT_MAGIC, 2)?;
+    let mut meta = Vec::with_capacity(32);
+    meta.extend_from_slice(&first_row.to_le_bytes());
+    meta.extend_from_slice(&(n as u32).to_le_bytes());
+    meta.extend_from_slice(&(if sorted { SORTED } else { 0 }).to_le_bytes());
+    meta.extend_from_slice(&num_slots.to_le_bytes());
+    meta.extend_from_slice(&slot_bytes.to_le_bytes());
+    meta.extend_from_slice(&0u32.to_le_bytes());
+    w.add(BlockKey::new(0, TAG_META, 0, 0), &meta)?;
+    let mut firsts: Vec<&str> = Vec::new();
+    for (p, page) in ids.chunks(IDS_PER_PAGE as usize).enumerate() {
+        firsts.push(page[0]);
+        w.add(BlockKey::new(0, TAG_IDS, p as u32, 0), &encode_page(page))?;
+    }
+    if sorted {
+        if let Some(last) = ids.last() {
+            firsts.push(last);
+        }
+        let mut out = Vec::new();
+        out.extend_from_slice(&(firsts.len() as u32).to_le_bytes());
+        let mut at = 0u32;
+        for id in &firsts {
+            out.extend_from_slice(&at.to_le_bytes());
+            at += id.len() as u32;
+        }
+        out.extend_from_slice(&at.to_le_bytes());
+        for id in &firsts {
+            out.extend_from_slice(id.as_bytes());
+        }
+        w.add(BlockKey::new(0, TAG_FIRSTS, 0, 0), &out)?;
+    } else {
+        let table = hash_index::build(&hashes[..n], num_slots, slot_bytes);
+        let page = hash_index::SLOTS_PER_PAGE as usize * slot_bytes as usize;
+        for (p, chunk) in table.chunks(page).enumerate() {
+            w.add(BlockKey::new(0, TAG_SLOTS, p as u32, 0), chunk)?;
+        }
+    }
+    w.finish(2, first_row)
+}
+
+/// A version 2 part's layout.
+#[derive(Debug)]
+pub(crate) struct V2 {
+    ids_blocks: Vec<usize>,
+    /// The `TAG_FIRSTS` block when the ids increase.
+    firsts: Option<usize>,
+    /// The hash index otherwise.
+    hash: Option<HashIndex>,
+}
+
+impl V2 {
+    pub(crate) fn open(file: BlockFile) -> Result<(Base, V2)> {
+        let path = file.path().to_path_buf();
+        let corrupt = |what: &str| FormatError::corrupt(&path, 0, what);
+        let meta_i = file
+            .find(BlockKey::new(0, TAG_META, 0, 0))
+            .ok_or_else(|| corrupt("dictionary part has no metadata block"))?;
+        let meta = file.block_validated(meta_i, |b| {
+            if b.len() != 32 {
+                return Err((0, "metadata block is not 32 bytes".into()));
+            }
+            let n = u64::from(get_u32(b, 8));
+            let flags = get_u32(b, 12);
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[16..24]);
+            let slots = u64::from_le_bytes(x);
+            let slot_bytes = get_u32(b, 24);
+            if flags & !SORTED != 0 || get_u32(b, 28) != 0 {
+                return Err((12, format!("unknown flags {flags:#x}")));
+            }
+            let ok = if flags & SORTED != 0 {
+                slots == 0 && slot_bytes == 0
+            } else {
+                slots > n
+                    && slots <= 2 * n + 16
+                    && slot_bytes == hash_index::slot_bytes_for(hash_index::row_bits(n))
+            };
+            if !ok {
+                return Err((
+                    16,
+                    format!("hash index of {slots} slots of {slot_bytes} bytes for {n} ids"),
+                ));
+            }
+            Ok(())
+        })?;
+        let mut fr = [0u8; 8];
+        fr.copy_from_slice(&meta[..8]);
+        let first_row = u64::from_le_bytes(fr);
+        let num_ids = get_u32(meta, 8);
+        let sorted = get_u32(meta, 12) & SORTED != 0;
+        let mut x = [0u8; 8];
+        x.copy_from_slice(&meta[16..24]);
+        let num_slots = u64::from_le_bytes(x);
+        let slot_bytes = get_u32(meta, 24);
+        let num_pages = num_ids.div_ceil(IDS_PER_PAGE) as usize;
+        let ids_blocks = super::find_all(&file, TAG_IDS, num_pages, "ids")?;
+        let (firsts, hash) = if sorted {
+            let i = super::find_all(&file, TAG_FIRSTS, 1, "first-ids")?[0];
+            (Some(i), None)
+        } else {
+            let pages = num_slots.div_ceil(hash_index::SLOTS_PER_PAGE) as usize;
+            let blocks = super::find_all(&file, TAG_SLOTS, pages, "hash index")?;
+            let index = HashIndex {
+                num_slots,
+                slot_bytes,
+                row_bits: hash_index::row_bits(u64::from(num_ids)),
+                blocks,
+            };
+            (None, Some(index))
+        };
+        let base = Base {
+            file,
+            first_row,
+            num_ids,
+        };
+        Ok((
+            base,
+            V2 {
+                ids_blocks,
+                firsts,
+                hash,
+            },
+        ))
+    }
+
+    /// Page `p`, validated the first time it is used.
+    fn page<'a>(&self, base: &'a Base, p: usize) -> Result<Page<'a>> {
+        let count = (base.num_ids - p as u32 * IDS_PER_PAGE).min(IDS_PER_PAGE);
+        let b = base
+            .file
+            .block_validated(self.ids_blocks[p], |b| validate_page(b, count))?;
+        Ok(Page {
+            b,
+            count,
+            nblocks: count.div_ceil(BLOCK_IDS) as usize,
+        })
+    }
+
+    fn malformed(&self, base: &Base, p: usize) -> FormatError {
+        base.corrupt(
+            base.file.entry(self.ids_blocks[p]).offset,
+            format!("ids page {p} malformed"),
+        )
+    }
+
+    /// Calls `f` with the id of each of `locals` (increasing, each below
+    /// `num_ids`). Ids in one block are decoded once, in order.
+    pub(crate) fn for_each_local(
+        &self,
+        base: &Base,
+        locals: &[u32],
+        mut f: impl FnMut(u32, &[u8]) -> bool,
+    ) -> Result<bool> {
+        let mut buf = Vec::with_capacity(64);
+        let mut page: Option<(usize, Page<'_>)> = None;
+        // The block being decoded, the next id's index in it, the position.
+        let (mut cur, mut next, mut pos) = (usize::MAX, 0u32, 0usize);
+        let mut block: &[u8] = &[];
+        for &l in locals {
+            let (p, i) = ((l / IDS_PER_PAGE) as usize, l % IDS_PER_PAGE);
+            if page.as_ref().is_none_or(|(q, _)| *q != p) {
+                page = Some((p, self.page(base, p)?));
+                cur = usize::MAX;
+            }
+            let Some((_, pg)) = &page else { unreachable!() };
+            if i >= pg.count {
+                return Err(self.malformed(base, p));
+            }
+            let (b, k) = ((i / BLOCK_IDS) as usize, i % BLOCK_IDS);
+            if b != cur || next > k + 1 {
+                cur = b;
+                next = 0;
+                pos = 0;
+                block = pg.block(b);
+            }
+            while next <= k {
+                next_entry(block, &mut pos, &mut buf, next == 0)
+                    .ok_or_else(|| self.malformed(base, p))?;
+                next += 1;
+            }
+            if !f(l, &buf) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The local row of `id`, if this part has it.
+    pub(crate) fn row_of_hashed(&self, base: &Base, id: &[u8], h: u64) -> Result<Option<u32>> {
+        if let Some(index) = &self.hash {
+            return index.lookup(base, h, |local| {
+                let mut same = false;
+                self.for_each_local(base, &[local], |_, b| {
+                    same = b == id;
+                    false
+                })?;
+                Ok(same)
+            });
+        }
+        let Some(fi) = self.firsts else {
+            return Ok(None);
+        };
+        if base.num_ids == 0 {
+            return Ok(None);
+        }
+        let pages = self.ids_blocks.len();
+        let fb = base
+            .file
+            .block_validated(fi, |b| validate_firsts(b, pages + 1))?;
+        let data = 4 + 4 * (pages + 2);
+        let first = |j: usize| {
+            let s = get_u32(fb, 4 + 4 * j) as usize;
+            let e = get_u32(fb, 8 + 4 * j) as usize;
+            &fb[data + s..data + e]
+        };
+        if id < first(0) || id > first(pages) {
+            return Ok(None);
+        }
+        // The last page whose first id is not past `id` (page 0's is not).
+        let (mut lo, mut hi) = (1, pages);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if first(mid) <= id {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let p = lo - 1;
+        let pg = self.page(base, p)?;
+        let (mut lo, mut hi) = (0, pg.nblocks);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let f = block_first(pg.block(mid)).ok_or_else(|| self.malformed(base, p))?;
+            if f <= id {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo == 0 {
+            return Ok(None);
+        }
+        let b = lo - 1;
+        let block = pg.block(b);
+        let n = (pg.count - b as u32 * BLOCK_IDS).min(BLOCK_IDS);
+        let (mut pos, mut buf) = (0, Vec::with_capacity(64));
+        for k in 0..n {
+            next_entry(block, &mut pos, &mut buf, k == 0).ok_or_else(|| self.malformed(base, p))?;
+            match buf.as_slice().cmp(id) {
+                Ordering::Equal => {
+                    return Ok(Some(p as u32 * IDS_PER_PAGE + b as u32 * BLOCK_IDS + k));
+                }
+                Ordering::Greater => return Ok(None),
+                Ordering::Less => {}
+            }
+        }
+        Ok(None)
+    }
+}
