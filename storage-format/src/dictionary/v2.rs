@@ -5,16 +5,16 @@
 //!   the hash index `num_slots: u64`, `slot_bytes: u32` (both 0 when the ids
 //!   increase), `u32` 0.
 //! - `TAG_IDS`, key `p`: the ids of rows `first_row + p * IDS_PER_PAGE ..`,
-//!   front-coded: `u32` count, `u32` blocks (= ceil(count / 16)), a `u32`
+//!   front-coded: `u32` count, `u32` blocks (= ceil(count / 8)), a `u32`
 //!   offset (from the page's start) per block, then the blocks. A block
-//!   holds 16 ids (the last fewer): the first whole (LEB128 length, bytes),
+//!   holds 8 ids (the last fewer): the first whole (LEB128 length, bytes),
 //!   each next one as a header byte (high nibble: bytes shared with the id
 //!   before, low nibble: bytes that follow; 15 = a LEB128 number follows,
 //!   shared first), then the bytes that follow.
 //! - Ids increasing: `TAG_FIRSTS`, key 0: the first id of every page and
 //!   the part's last id: `u32` k (pages + 1, or 0 for no ids), `k + 1`
 //!   `u32` offsets, the bytes. A lookup binary-searches these, then the
-//!   block first ids of one page, then scans at most 16 ids of one block.
+//!   block first ids of one page, then scans at most 8 ids of one block.
 //! - Otherwise `TAG_SLOTS`, key `p`: the [hash index](super::hash_index).
 
 use std::cmp::Ordering;
@@ -29,7 +29,9 @@ use super::hash_index::{self, HashIndex};
 use super::{Base, DICT_MAGIC, IDS_PER_PAGE, MAX_ID_LEN, TAG_FIRSTS, TAG_IDS, TAG_META, TAG_SLOTS};
 
 /// Ids per restart block of a page.
-pub const BLOCK_IDS: u32 = 16;
+pub const BLOCK_IDS: u32 = 8;
+/// Rows whose blocks `for_each_id` touches before decoding them.
+const BATCH: usize = 64;
 /// Flag bit: the ids strictly increase in row order.
 const SORTED: u32 = 1;
 
@@ -41,7 +43,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: usize) {
     out.push(v as u8);
 }
 
-#[inline]
+#[inline(always)]
 fn get_varint(b: &[u8], pos: &mut usize) -> Option<usize> {
     let mut v = 0usize;
     for shift in (0..35).step_by(7) {
@@ -59,17 +61,53 @@ fn get_u32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// Front-codes one page of ids.
-pub(crate) fn encode_page(ids: &[&str]) -> Vec<u8> {
+/// The bytes all of `ids` start with, in length.
+fn common_prefix(ids: &[&str]) -> usize {
+    let first = ids.first().map_or(&b""[..], |i| i.as_bytes());
+    ids.iter().fold(first.len(), |cp, id| {
+        first[..cp]
+            .iter()
+            .zip(id.as_bytes())
+            .take_while(|(a, b)| a == b)
+            .count()
+    })
+}
+
+/// The search key of an id in a page whose ids share `cp` bytes: the 8
+/// bytes after them, big-endian, zero-padded. Keys in order => ids in order.
+#[inline]
+fn key_of(id: &[u8], cp: usize) -> u64 {
+    let t = id.get(cp..).unwrap_or(&[]);
+    let n = t.len().min(8);
+    let mut x = [0u8; 8];
+    x[..n].copy_from_slice(&t[..n]);
+    u64::from_be_bytes(x)
+}
+
+/// Front-codes one page of ids (`keyed`: with each block's search key,
+/// for parts whose ids increase).
+pub(crate) fn encode_page(ids: &[&str], keyed: bool) -> Vec<u8> {
     let nblocks = ids.len().div_ceil(BLOCK_IDS as usize);
-    let mut out = Vec::with_capacity(8 + 4 * nblocks + ids.len() * 4);
+    let cp = common_prefix(ids);
+    let header = header_len(nblocks, keyed);
+    let mut out = Vec::with_capacity(header + ids.len() * 4);
     out.extend_from_slice(&(ids.len() as u32).to_le_bytes());
     out.extend_from_slice(&(nblocks as u32).to_le_bytes());
-    out.resize(8 + 4 * nblocks, 0);
+    out.extend_from_slice(&(cp as u32).to_le_bytes());
+    out.resize(header, 0);
     for (b, block) in ids.chunks(BLOCK_IDS as usize).enumerate() {
         let at = out.len() as u32;
-        out[8 + 4 * b..12 + 4 * b].copy_from_slice(&at.to_le_bytes());
+        let o = off_at(b, keyed);
+        out[o..o + 4].copy_from_slice(&at.to_le_bytes());
         let first = block[0].as_bytes();
+        if keyed {
+            let key = key_of(first, cp).to_be_bytes();
+            out[12 + 12 * b..20 + 12 * b].copy_from_slice(&key);
+            if b % TOP == 0 {
+                let t = 12 + 12 * nblocks + 8 * (b / TOP);
+                out[t..t + 8].copy_from_slice(&key);
+            }
+        }
         put_varint(&mut out, first.len());
         out.extend_from_slice(first);
         let mut prev = first;
@@ -91,39 +129,123 @@ pub(crate) fn encode_page(ids: &[&str]) -> Vec<u8> {
     out
 }
 
+/// Blocks per entry of a keyed page's top-level keys.
+const TOP: usize = 8;
+
+/// Bytes before a page's first block: 12, then per block its offset
+/// (keyed: its key, then its offset), then (keyed) the key of every
+/// [`TOP`]th block.
+fn header_len(nblocks: usize, keyed: bool) -> usize {
+    if keyed {
+        12 + 12 * nblocks + 8 * nblocks.div_ceil(TOP)
+    } else {
+        12 + 4 * nblocks
+    }
+}
+
+/// Where block `i`'s offset is.
+#[inline]
+fn off_at(i: usize, keyed: bool) -> usize {
+    if keyed {
+        20 + 12 * i
+    } else {
+        12 + 4 * i
+    }
+}
+
+fn get_u64_be(b: &[u8], at: usize) -> u64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[at..at + 8]);
+    u64::from_be_bytes(x)
+}
+
+/// Reads the next id's header: `(shared, suffix length)`.
+#[inline(always)]
+fn entry_header(block: &[u8], pos: &mut usize, first: bool) -> Option<(usize, usize)> {
+    if first {
+        return Some((0, get_varint(block, pos)?));
+    }
+    let h = *block.get(*pos)?;
+    *pos += 1;
+    if h & 0x0f != 0x0f && h < 0xf0 {
+        return Some((usize::from(h >> 4), usize::from(h & 15)));
+    }
+    let mut shared = usize::from(h >> 4);
+    if shared == 15 {
+        shared = get_varint(block, pos)?;
+    }
+    let mut suffix = usize::from(h & 15);
+    if suffix == 15 {
+        suffix = get_varint(block, pos)?;
+    }
+    Some((shared, suffix))
+}
+
 /// Decodes the next id of a block into `buf` (`first`: the block's first
 /// id). `None` if the bytes are malformed.
 #[inline]
 fn next_entry(block: &[u8], pos: &mut usize, buf: &mut Vec<u8>, first: bool) -> Option<()> {
-    if first {
-        let len = get_varint(block, pos)?;
-        if len > MAX_ID_LEN {
-            return None;
-        }
-        let s = block.get(*pos..*pos + len)?;
-        buf.clear();
-        buf.extend_from_slice(s);
-        *pos += len;
-    } else {
-        let h = *block.get(*pos)?;
-        *pos += 1;
-        let mut shared = usize::from(h >> 4);
-        if shared == 15 {
-            shared = get_varint(block, pos)?;
-        }
-        let mut suffix = usize::from(h & 15);
-        if suffix == 15 {
-            suffix = get_varint(block, pos)?;
-        }
-        if shared > buf.len() || suffix > MAX_ID_LEN - shared {
-            return None;
-        }
-        let s = block.get(*pos..*pos + suffix)?;
-        buf.truncate(shared);
-        buf.extend_from_slice(s);
-        *pos += suffix;
+    let (shared, suffix) = entry_header(block, pos, first)?;
+    if shared > buf.len() || suffix > MAX_ID_LEN - shared.min(MAX_ID_LEN) {
+        return None;
     }
+    let s = block.get(*pos..*pos + suffix)?;
+    buf.truncate(shared);
+    buf.extend_from_slice(s);
+    *pos += suffix;
     Some(())
+}
+
+/// Decodes id `k` of a block into `buf` without copying the ids before
+/// it: their headers are walked, then id `k` is put together from the
+/// back (its suffix, then the part of the previous ids' suffixes it
+/// shares). Returns the position after id `k`.
+#[inline]
+fn decode_at(block: &[u8], k: usize, buf: &mut Vec<u8>) -> Option<usize> {
+    // (shared, suffix start) of ids 0..=k.
+    let mut at = [(0u32, 0u32); BLOCK_IDS as usize];
+    let mut pos = 0;
+    let mut len = 0;
+    for (j, slot) in at.iter_mut().enumerate().take(k + 1) {
+        let (shared, suffix) = entry_header(block, &mut pos, j == 0)?;
+        if shared > len
+            || suffix > MAX_ID_LEN - shared.min(MAX_ID_LEN)
+            || pos + suffix > block.len()
+        {
+            return None;
+        }
+        *slot = (shared as u32, pos as u32);
+        pos += suffix;
+        len = shared + suffix;
+    }
+    // Only grown (no fill of bytes about to be overwritten).
+    if buf.len() < len {
+        buf.resize(len, 0);
+    } else {
+        buf.truncate(len);
+    }
+    let mut need = len;
+    let mut j = k;
+    loop {
+        let (shared, start) = (at[j].0 as usize, at[j].1 as usize);
+        if need > shared {
+            let (to, from) = (&mut buf[shared..need], &block[start..start + need - shared]);
+            if to.len() <= 16 {
+                // Short: a loop beats a call to memcpy.
+                for (t, f) in to.iter_mut().zip(from) {
+                    *t = *f;
+                }
+            } else {
+                to.copy_from_slice(from);
+            }
+            need = shared;
+        }
+        if need == 0 || j == 0 {
+            break;
+        }
+        j -= 1;
+    }
+    Some(pos)
 }
 
 /// The first id of a block, read in place.
@@ -138,50 +260,95 @@ struct Page<'a> {
     b: &'a [u8],
     count: u32,
     nblocks: usize,
+    /// Bytes all the page's ids share.
+    cp: usize,
+    /// Whether blocks have search keys.
+    keyed: bool,
 }
 
 impl<'a> Page<'a> {
+    #[inline]
     fn block(&self, i: usize) -> &'a [u8] {
-        let s = get_u32(self.b, 8 + 4 * i) as usize;
+        let s = get_u32(self.b, off_at(i, self.keyed)) as usize;
         let e = if i + 1 < self.nblocks {
-            get_u32(self.b, 12 + 4 * i) as usize
+            get_u32(self.b, off_at(i + 1, self.keyed)) as usize
         } else {
             self.b.len()
         };
         &self.b[s..e]
     }
+
+    /// Block `i`'s search key (keyed pages).
+    #[inline]
+    fn key(&self, i: usize) -> u64 {
+        get_u64_be(self.b, 12 + 12 * i)
+    }
+
+    /// The first block whose key fails `pred` (true of a prefix of the
+    /// blocks): found among the top-level keys (every [`TOP`]th block's,
+    /// dense, so that searches keep them in the cache), then among at
+    /// most [`TOP`] keys side by side.
+    #[inline]
+    fn partition(&self, pred: impl Fn(u64) -> bool) -> usize {
+        let top = 12 + 12 * self.nblocks;
+        let (mut lo, mut hi) = (0, self.nblocks.div_ceil(TOP));
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if pred(get_u64_be(self.b, top + 8 * mid)) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        // Top-level entry `lo` (block lo * TOP) fails, lo - 1 holds.
+        let (mut i, end) = if lo == 0 {
+            return 0;
+        } else {
+            ((lo - 1) * TOP + 1, (lo * TOP).min(self.nblocks))
+        };
+        while i < end && pred(self.key(i)) {
+            i += 1;
+        }
+        i
+    }
 }
 
-/// Checks a page's structure: its count, block offsets, and that every
-/// block decodes to exactly its ids, none longer than [`MAX_ID_LEN`].
-fn validate_page(b: &[u8], count: u32) -> std::result::Result<(), (usize, String)> {
-    if b.len() < 8 {
+/// Checks a page's structure: its count, block offsets, that every block
+/// decodes to exactly its ids, none longer than [`MAX_ID_LEN`], all with
+/// the page's common prefix; keyed, that the keys are the blocks' and the
+/// ids increase.
+fn validate_page(b: &[u8], count: u32, keyed: bool) -> std::result::Result<(), (usize, String)> {
+    if b.len() < 12 {
         return Err((0, "ids page truncated".into()));
     }
     if get_u32(b, 0) != count {
         return Err((0, format!("ids page of {} ids, not {count}", get_u32(b, 0))));
     }
     let nblocks = count.div_ceil(BLOCK_IDS) as usize;
-    if get_u32(b, 4) as usize != nblocks || b.len() < 8 + 4 * nblocks {
+    let header = header_len(nblocks, keyed);
+    if get_u32(b, 4) as usize != nblocks || b.len() < header {
         return Err((4, "ids page block count wrong or truncated".into()));
     }
-    let mut prev = 8 + 4 * nblocks;
+    let cp = get_u32(b, 8) as usize;
+    let mut prefix: Option<Vec<u8>> = None;
+    let mut prev_id: Vec<u8> = Vec::new();
+    let mut prev = header;
     for i in 0..nblocks {
-        let o = get_u32(b, 8 + 4 * i) as usize;
+        let o = get_u32(b, off_at(i, keyed)) as usize;
         if o != prev {
             return Err((
-                8 + 4 * i,
+                off_at(i, keyed),
                 "block offset out of order or past the end".into(),
             ));
         }
         let end = if i + 1 < nblocks {
-            get_u32(b, 12 + 4 * i) as usize
+            get_u32(b, off_at(i + 1, keyed)) as usize
         } else {
             b.len()
         };
         if end < o || end > b.len() {
             return Err((
-                12 + 4 * i,
+                off_at(i, keyed),
                 "block offset out of order or past the end".into(),
             ));
         }
@@ -191,6 +358,25 @@ fn validate_page(b: &[u8], count: u32) -> std::result::Result<(), (usize, String
         for k in 0..n {
             if next_entry(block, &mut pos, &mut buf, k == 0).is_none() {
                 return Err((o + pos, format!("id {k} of block {i} malformed")));
+            }
+            let p = prefix.get_or_insert_with(|| buf[..cp.min(buf.len())].to_vec());
+            if p.len() != cp || !buf.starts_with(p) {
+                return Err((8, "ids do not share the page's common prefix".into()));
+            }
+            if keyed {
+                if k == 0 {
+                    let key = key_of(&buf, cp);
+                    let top = 12 + 12 * nblocks + 8 * (i / TOP);
+                    if get_u64_be(b, 12 + 12 * i) != key
+                        || (i % TOP == 0 && get_u64_be(b, top) != key)
+                    {
+                        return Err((12 + 12 * i, format!("block {i}'s key wrong")));
+                    }
+                }
+                if (i > 0 || k > 0) && buf <= prev_id {
+                    return Err((o + pos, "ids out of order".into()));
+                }
+                prev_id.clone_from(&buf);
             }
         }
         if pos != block.len() {
@@ -244,7 +430,10 @@ pub(crate) fn write(
     let mut firsts: Vec<&str> = Vec::new();
     for (p, page) in ids.chunks(IDS_PER_PAGE as usize).enumerate() {
         firsts.push(page[0]);
-        w.add(BlockKey::new(0, TAG_IDS, p as u32, 0), &encode_page(page))?;
+        w.add(
+            BlockKey::new(0, TAG_IDS, p as u32, 0),
+            &encode_page(page, sorted),
+        )?;
     }
     if sorted {
         if let Some(last) = ids.last() {
@@ -360,13 +549,16 @@ impl V2 {
     /// Page `p`, validated the first time it is used.
     fn page<'a>(&self, base: &'a Base, p: usize) -> Result<Page<'a>> {
         let count = (base.num_ids - p as u32 * IDS_PER_PAGE).min(IDS_PER_PAGE);
+        let keyed = self.firsts.is_some();
         let b = base
             .file
-            .block_validated(self.ids_blocks[p], |b| validate_page(b, count))?;
+            .block_validated(self.ids_blocks[p], |b| validate_page(b, count, keyed))?;
         Ok(Page {
             b,
             count,
             nblocks: count.div_ceil(BLOCK_IDS) as usize,
+            cp: get_u32(b, 8) as usize,
+            keyed,
         })
     }
 
@@ -390,31 +582,63 @@ impl V2 {
         // The block being decoded, the next id's index in it, the position.
         let (mut cur, mut next, mut pos) = (usize::MAX, 0u32, 0usize);
         let mut block: &[u8] = &[];
-        for &l in locals {
-            let (p, i) = ((l / IDS_PER_PAGE) as usize, l % IDS_PER_PAGE);
+        let mut blocks: [&[u8]; BATCH] = [&[]; BATCH];
+        let mut at = 0;
+        while at < locals.len() {
+            let p = (locals[at] / IDS_PER_PAGE) as usize;
             if page.as_ref().is_none_or(|(q, _)| *q != p) {
                 page = Some((p, self.page(base, p)?));
                 cur = usize::MAX;
             }
             let Some((_, pg)) = &page else { unreachable!() };
-            if i >= pg.count {
-                return Err(self.malformed(base, p));
+            // A batch of rows of this page: their blocks are found, then
+            // touched, then decoded in turn, so that the cache misses of
+            // each pass overlap (one row at a time waits for each in turn).
+            let mut end = at;
+            while end < locals.len()
+                && end - at < BATCH
+                && (locals[end] / IDS_PER_PAGE) as usize == p
+            {
+                let i = locals[end] % IDS_PER_PAGE;
+                blocks[end - at] = if i < pg.count {
+                    pg.block((i / BLOCK_IDS) as usize)
+                } else {
+                    &[]
+                };
+                end += 1;
             }
-            let (b, k) = ((i / BLOCK_IDS) as usize, i % BLOCK_IDS);
-            if b != cur || next > k + 1 {
-                cur = b;
-                next = 0;
-                pos = 0;
-                block = pg.block(b);
+            let mut touch = 0u8;
+            for b in &blocks[..end - at] {
+                for x in b.iter().step_by(64) {
+                    touch ^= x;
+                }
             }
-            while next <= k {
-                next_entry(block, &mut pos, &mut buf, next == 0)
-                    .ok_or_else(|| self.malformed(base, p))?;
-                next += 1;
+            std::hint::black_box(touch);
+            for &l in &locals[at..end] {
+                let i = l % IDS_PER_PAGE;
+                if i >= pg.count {
+                    return Err(self.malformed(base, p));
+                }
+                let (b, k) = ((i / BLOCK_IDS) as usize, i % BLOCK_IDS);
+                if b != cur || next > k + 1 {
+                    // Another block, or back in this one: straight to id `k`.
+                    cur = b;
+                    block = pg.block(b);
+                    pos = decode_at(block, k as usize, &mut buf)
+                        .ok_or_else(|| self.malformed(base, p))?;
+                    next = k + 1;
+                }
+                // Further in the block being read: decode on.
+                while next <= k {
+                    next_entry(block, &mut pos, &mut buf, next == 0)
+                        .ok_or_else(|| self.malformed(base, p))?;
+                    next += 1;
+                }
+                if !f(l, &buf) {
+                    return Ok(false);
+                }
             }
-            if !f(l, &buf) {
-                return Ok(false);
-            }
+            at = end;
         }
         Ok(true)
     }
@@ -462,19 +686,31 @@ impl V2 {
         }
         let p = lo - 1;
         let pg = self.page(base, p)?;
-        let (mut lo, mut hi) = (0, pg.nblocks);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            let f = block_first(pg.block(mid)).ok_or_else(|| self.malformed(base, p))?;
-            if f <= id {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        if lo == 0 {
+        let malformed = || self.malformed(base, p);
+        let cp = pg.cp;
+        if !id.starts_with(&block_first(pg.block(0)).ok_or_else(malformed)?[..cp]) {
+            // Every id of the page starts with these bytes.
             return Ok(None);
         }
+        // Blocks whose key is below the id's start below it; above, above.
+        let key = key_of(id, cp);
+        let below = |mut lo: usize, mut hi: usize, f: &dyn Fn(usize) -> Result<bool>| {
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if f(mid)? {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            Ok::<usize, FormatError>(lo)
+        };
+        let lo = pg.partition(|k| k < key);
+        let hi = pg.partition(|k| k <= key);
+        // Blocks of the same key: compared whole.
+        let lo = below(lo, hi, &|i| {
+            Ok(block_first(pg.block(i)).ok_or_else(malformed)? <= id)
+        })?;
         let b = lo - 1;
         let block = pg.block(b);
         let n = (pg.count - b as u32 * BLOCK_IDS).min(BLOCK_IDS);
