@@ -108,7 +108,10 @@ fn damage_is_a_clear_error_or_detected_on_use() {
 }
 
 /// Both writers: v2 (written now) and v1 (old stores).
-fn writers() -> [(u32, fn(&std::path::Path, u64, &[&str]) -> Result<u64>); 2] {
+/// A dictionary part writer.
+type Writer = fn(&std::path::Path, u64, &[&str]) -> Result<u64>;
+
+fn writers() -> [(u32, Writer); 2] {
     [(2, write_dictionary_part), (1, v1::write_v1_part)]
 }
 
