@@ -1,6 +1,8 @@
 //! The id dictionary's size and speed, version 2 (written now) against
 //! version 1 (old stores): bytes per id for 10M standard ids
-//! (`u000000000`… in row order), the same ids shuffled, and random UUIDs;
+//! (`u000000000`… in row order: a counter), the same ids shuffled (the
+//! hash index), increasing ids that are not a counter (`u0000000000`,
+//! `u0000000003`…: the keyed pages), and random UUIDs (the hash index);
 //! then 100,000 `row_of` lookups (half present, half absent, random order)
 //! and `for_each_id` over 58,000 increasing rows spread over the part (W8's
 //! read), in ns per id, the median of 7 runs after one warm-up run.
@@ -305,6 +307,15 @@ fn run(dir: &Path, n: usize) -> Result<(), String> {
             shuffled.swap(i, rng.below(i as u64 + 1) as usize);
         }
         measure(dir, "shuffled standard", &shuffled, &q)?;
+    }
+    {
+        // Increasing, not a counter: every third standard number.
+        let spaced = Ids::new(n, |i, s| {
+            let _ = write!(s, "u{:010}", 3 * i);
+        });
+        let ids = spaced.slices();
+        let q = queries(&ids, &mut rng, |x| format!("u{:010}", 3 * (x % n as u64) + 1));
+        measure(dir, "increasing", &ids, &q)?;
     }
     let uuids = Ids::new(n, |i, s| uuid(i as u64, s));
     let ids = uuids.slices();

@@ -10,7 +10,9 @@
 //!   pages of [`IDS_PER_PAGE`] and restart blocks of 16. When the part's ids
 //!   strictly increase in row order (the standard `u000000000`… ids, any
 //!   import in id order) the pages are their own search index; otherwise a
-//!   compact hash index ([`hash_index`]) finds an id's row.
+//!   compact hash index ([`hash_index`]) finds an id's row. A part whose
+//!   ids are a counter (a prefix and consecutive fixed-width numbers, as
+//!   the standard ids) stores only that rule.
 //! - version 1 (read only, [`v1`]): `u32` offsets, raw bytes and a
 //!   power-of-two hash table of 8-byte slots.
 //!
@@ -25,6 +27,7 @@ use crate::block_file::BlockFile;
 use crate::error::{FormatError, Result};
 use crate::wal::{RealFs, WalFs};
 
+mod counter;
 pub mod hash_index;
 pub mod v1;
 pub mod v2;
@@ -48,6 +51,8 @@ pub(crate) const TAG_IDS: u8 = 2;
 pub(crate) const TAG_SLOTS: u8 = 3;
 /// Version 2: the first id of every page and the part's last id.
 pub(crate) const TAG_FIRSTS: u8 = 4;
+/// Version 2: the rule of a part whose ids are a counter.
+pub(crate) const TAG_COUNTER: u8 = 5;
 
 /// The dictionary's hash of an external id (FNV-1a 64 finished with the
 /// murmur3 mixer). Part of the format: never change it.

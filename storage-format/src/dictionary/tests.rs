@@ -68,12 +68,18 @@ fn damage_is_a_clear_error_or_detected_on_use() {
     // Not increasing ("id10" < "id2"): the hash index (v2) is used.
     let owned: Vec<String> = (0..300).map(|i| format!("id{i}")).collect();
     let ids: Vec<&str> = owned.iter().map(String::as_str).collect();
-    let sorted_owned: Vec<String> = (0..300).map(|i| format!("id{i:03}")).collect();
+    // Increasing but not a counter (every other number).
+    let sorted_owned: Vec<String> = (0..300).map(|i| format!("id{:03}", 2 * i)).collect();
     let sorted: Vec<&str> = sorted_owned.iter().map(String::as_str).collect();
+    // A counter: the rule only.
+    let counter_owned: Vec<String> = (0..300).map(|i| format!("u{:09}", 7 + i)).collect();
+    let counter: Vec<&str> = counter_owned.iter().map(String::as_str).collect();
+    assert!(counter::detect(&counter).is_some() && counter::detect(&sorted).is_none());
     for (ids, (_, write)) in [
         (&ids, writers()[0]),
         (&sorted, writers()[0]),
         (&ids, writers()[1]),
+        (&counter, writers()[0]),
     ] {
         write(&path, 0, ids).unwrap();
         let full = std::fs::read(&path).unwrap();
@@ -263,8 +269,66 @@ mod prop {
         assert_eq!(got, want);
     }
 
+    /// Counter ids (a prefix, consecutive numbers of a fixed width), maybe
+    /// with one id changed so that they are not a counter any more; and
+    /// absent ids next to them (just outside the range, a digit short or
+    /// long, a letter for a digit, another prefix).
+    fn counter_case() -> impl Strategy<Value = (Vec<String>, Vec<String>, u64)> {
+        (
+            prop_oneof![Just(""), Just("u"), Just("user-"), Just("é1")],
+            1usize..12,
+            any::<u64>(),
+            0usize..300,
+            proptest::option::of(any::<proptest::sample::Index>()),
+        )
+            .prop_map(|(prefix, width, seed, n, broken)| {
+                let end = 10u64.pow(width as u32);
+                let n = (n as u64).min(end) as usize;
+                let start = seed % (end - n as u64 + 1);
+                let id = |k: u64| format!("{prefix}{k:0width$}");
+                let mut ids: Vec<String> = (0..n as u64).map(|i| id(start + i)).collect();
+                if let (Some(b), false) = (broken, ids.is_empty()) {
+                    let i = b.index(ids.len());
+                    ids[i] = format!("{}x", ids[i]);
+                }
+                let mut absent = vec![
+                    format!("{prefix}{}", "1".repeat(width + 1)),
+                    format!("{prefix}a{}", "0".repeat(width - 1)),
+                    format!("v{prefix}{}", "0".repeat(width)),
+                ];
+                if width > 1 {
+                    absent.push(format!("{prefix}{}", "0".repeat(width - 1)));
+                }
+                if start > 0 {
+                    absent.push(id(start - 1));
+                }
+                if start + (n as u64) < end {
+                    absent.push(id(start + n as u64));
+                }
+                let absent = absent.into_iter().filter(|a| !ids.contains(a)).collect();
+                (ids, absent, 1000)
+            })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn counter_ids_both_ways(
+            (owned, absent, first_row) in counter_case(),
+            step in 1usize..20,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let ids: Vec<&str> = owned.iter().map(String::as_str).collect();
+            let path = dir.path().join("ids-c.seg");
+            let len = write_dictionary_part(&path, first_row, &ids).unwrap();
+            let d = DictionaryPart::open_mapped(&path).unwrap();
+            check(&d, &ids, &absent, first_row, step);
+            if counter::detect(&ids).is_some() {
+                // The rule only: a few hundred bytes whatever the count.
+                prop_assert!(len < 400, "{} bytes", len);
+            }
+        }
 
         #[test]
         fn lookups_both_ways_in_both_versions(
@@ -313,5 +377,37 @@ mod prop {
                 }
             }
         }
+    }
+}
+
+/// Increasing ids that are not a counter, over several pages: the keyed
+/// pages and FIRSTS are the index.
+#[test]
+fn increasing_ids_over_several_pages_are_their_own_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let owned: Vec<String> = (0..150_000u64).map(|i| format!("u{:09}", 3 * i)).collect();
+    let ids: Vec<&str> = owned.iter().map(String::as_str).collect();
+    assert!(counter::detect(&ids).is_none());
+    let path = dir.path().join("ids-inc.seg");
+    write_dictionary_part(&path, 9, &ids).unwrap();
+    let d = DictionaryPart::open_mapped(&path).unwrap();
+    for i in (0..150_000u64)
+        .step_by(211)
+        .chain([0, 65_535, 65_536, 131_071, 131_072, 149_999])
+    {
+        assert_eq!(d.row_of(ids[i as usize]).unwrap(), Some(9 + i));
+        assert_eq!(d.id_of(9 + i).unwrap().as_deref(), Some(ids[i as usize]));
+        // Between two ids, before the first, after the last: absent.
+        assert_eq!(d.row_of(&format!("u{:09}", 3 * i + 1)).unwrap(), None);
+    }
+    for absent in [
+        "",
+        "u",
+        "t999999999",
+        "u999999999",
+        "v000000000",
+        "u0000000000",
+    ] {
+        assert_eq!(d.row_of(absent).unwrap(), None, "{absent}");
     }
 }

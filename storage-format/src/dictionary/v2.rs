@@ -16,6 +16,8 @@
 //!   `u32` offsets, the bytes. A lookup binary-searches these, then the
 //!   block first ids of one page, then scans at most 8 ids of one block.
 //! - Otherwise `TAG_SLOTS`, key `p`: the [hash index](super::hash_index).
+//! - Flags bit 1 instead: the ids are a counter, `TAG_COUNTER` holds its
+//!   rule and there are no pages (`counter.rs`).
 
 use std::cmp::Ordering;
 use std::path::Path;
@@ -25,7 +27,9 @@ use crate::block_file::{BlockFile, BlockFileWriter, BlockKey};
 use crate::error::{FormatError, Result};
 use crate::wal::WalFs;
 
+use super::counter::{self, Counter};
 use super::hash_index::{self, HashIndex};
+use super::TAG_COUNTER;
 use super::{Base, DICT_MAGIC, IDS_PER_PAGE, MAX_ID_LEN, TAG_FIRSTS, TAG_IDS, TAG_META, TAG_SLOTS};
 
 /// Ids per restart block of a page.
@@ -34,6 +38,8 @@ pub const BLOCK_IDS: u32 = 8;
 const BATCH: usize = 64;
 /// Flag bit: the ids strictly increase in row order.
 const SORTED: u32 = 1;
+/// Flag bit: the ids are a counter (a `TAG_COUNTER` block, no pages).
+const COUNTER: u32 = 2;
 
 fn put_varint(out: &mut Vec<u8>, mut v: usize) {
     while v >= 0x80 {
@@ -416,6 +422,17 @@ pub(crate) fn write(
     hashes: &[u64],
 ) -> Result<u64> {
     let n = ids.len();
+    if let Some(c) = counter::detect(ids) {
+        let mut w = BlockFileWriter::create_with(fs, path, DICT_MAGIC, 2)?;
+        let mut meta = Vec::with_capacity(32);
+        meta.extend_from_slice(&first_row.to_le_bytes());
+        meta.extend_from_slice(&(n as u32).to_le_bytes());
+        meta.extend_from_slice(&COUNTER.to_le_bytes());
+        meta.extend_from_slice(&[0u8; 16]);
+        w.add(BlockKey::new(0, TAG_META, 0, 0), &meta)?;
+        w.add(BlockKey::new(0, TAG_COUNTER, 0, 0), &c.encode())?;
+        return w.finish(2, first_row);
+    }
     let sorted = ids.windows(2).all(|w| w[0].as_bytes() < w[1].as_bytes());
     let (num_slots, slot_bytes) = if sorted { (0, 0) } else { hash_index::shape(n) };
     let mut w = BlockFileWriter::create_with(fs, path, DICT_MAGIC, 2)?;
@@ -469,6 +486,8 @@ pub(crate) struct V2 {
     firsts: Option<usize>,
     /// The hash index otherwise.
     hash: Option<HashIndex>,
+    /// The rule of a part whose ids are a counter (no pages).
+    counter: Option<Counter>,
 }
 
 impl V2 {
@@ -488,10 +507,11 @@ impl V2 {
             x.copy_from_slice(&b[16..24]);
             let slots = u64::from_le_bytes(x);
             let slot_bytes = get_u32(b, 24);
-            if flags & !SORTED != 0 || get_u32(b, 28) != 0 {
+            if flags & !(SORTED | COUNTER) != 0 || flags == SORTED | COUNTER || get_u32(b, 28) != 0
+            {
                 return Err((12, format!("unknown flags {flags:#x}")));
             }
-            let ok = if flags & SORTED != 0 {
+            let ok = if flags != 0 {
                 slots == 0 && slot_bytes == 0
             } else {
                 slots > n
@@ -511,6 +531,25 @@ impl V2 {
         let first_row = u64::from_le_bytes(fr);
         let num_ids = get_u32(meta, 8);
         let sorted = get_u32(meta, 12) & SORTED != 0;
+        if get_u32(meta, 12) & COUNTER != 0 {
+            let i = super::find_all(&file, TAG_COUNTER, 1, "counter")?[0];
+            let b = file.block_validated(i, |b| Counter::decode(b, num_ids).map(|_| ()))?;
+            let rule = Counter::decode(b, num_ids).map_err(|(_, what)| corrupt(&what))?;
+            let base = Base {
+                file,
+                first_row,
+                num_ids,
+            };
+            return Ok((
+                base,
+                V2 {
+                    ids_blocks: Vec::new(),
+                    firsts: None,
+                    hash: None,
+                    counter: Some(rule),
+                },
+            ));
+        }
         let mut x = [0u8; 8];
         x.copy_from_slice(&meta[16..24]);
         let num_slots = u64::from_le_bytes(x);
@@ -542,6 +581,7 @@ impl V2 {
                 ids_blocks,
                 firsts,
                 hash,
+                counter: None,
             },
         ))
     }
@@ -578,6 +618,15 @@ impl V2 {
         mut f: impl FnMut(u32, &[u8]) -> bool,
     ) -> Result<bool> {
         let mut buf = Vec::with_capacity(64);
+        if let Some(c) = &self.counter {
+            for &l in locals {
+                c.id(l, &mut buf);
+                if !f(l, &buf) {
+                    return Ok(false);
+                }
+            }
+            return Ok(true);
+        }
         let mut page: Option<(usize, Page<'_>)> = None;
         // The block being decoded, the next id's index in it, the position.
         let (mut cur, mut next, mut pos) = (usize::MAX, 0u32, 0usize);
@@ -645,6 +694,9 @@ impl V2 {
 
     /// The local row of `id`, if this part has it.
     pub(crate) fn row_of_hashed(&self, base: &Base, id: &[u8], h: u64) -> Result<Option<u32>> {
+        if let Some(c) = &self.counter {
+            return Ok(c.local_of(id, base.num_ids));
+        }
         if let Some(index) = &self.hash {
             return index.lookup(base, h, |local| {
                 let mut same = false;
