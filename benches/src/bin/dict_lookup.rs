@@ -314,7 +314,9 @@ fn run(dir: &Path, n: usize) -> Result<(), String> {
             let _ = write!(s, "u{:010}", 3 * i);
         });
         let ids = spaced.slices();
-        let q = queries(&ids, &mut rng, |x| format!("u{:010}", 3 * (x % n as u64) + 1));
+        let q = queries(&ids, &mut rng, |x| {
+            format!("u{:010}", 3 * (x % n as u64) + 1)
+        });
         measure(dir, "increasing", &ids, &q)?;
     }
     let uuids = Ids::new(n, |i, s| uuid(i as u64, s));
