@@ -408,11 +408,15 @@ impl Table {
             .and_then(|l| l.row_of(external_id, self.num_rows)))
     }
 
-    /// The external id of a row id.
-    pub fn id_of(&self, row: u32) -> Result<Option<&str>> {
+    /// The external id of a row id (decoded: dictionary pages are
+    /// front-coded, so an id is not one slice of the file).
+    pub fn id_of(&self, row: u32) -> Result<Option<String>> {
         let row = u64::from(row);
         if let Some(l) = self.live_ids.as_ref().filter(|l| row >= l.first_row) {
-            return Ok(l.id_of(row).filter(|_| row < self.num_rows));
+            return Ok(l
+                .id_of(row)
+                .filter(|_| row < self.num_rows)
+                .map(str::to_owned));
         }
         let i = self.dictionary.partition_point(|d| d.first_row() <= row);
         if i == 0 {

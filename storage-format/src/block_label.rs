@@ -99,6 +99,8 @@ impl BlockLabel {
                 crate::dictionary::TAG_META => "the dictionary's metadata".to_owned(),
                 crate::dictionary::TAG_IDS => format!("ids page {}", k.key),
                 crate::dictionary::TAG_SLOTS => format!("hash table page {}", k.key),
+                crate::dictionary::TAG_FIRSTS => "the first id of every ids page".to_owned(),
+                crate::dictionary::TAG_COUNTER => "the rule of the part's ids".to_owned(),
                 tag => format!("dictionary block of unknown tag {tag}"),
             },
             FileKind::Snapshot => format!("rows of shard {}", k.key),

@@ -83,7 +83,7 @@ fn read_dictionary(path: &Path, bytes: Bytes) {
     let n = u64::from(d.num_ids()).min(4096);
     for row in first..first.saturating_add(n) {
         if let Ok(Some(id)) = d.id_of(row) {
-            let _ = d.row_of(id);
+            let _ = d.row_of(&id);
         }
     }
     let rows: Vec<u64> = (first..first.saturating_add(n)).collect();

@@ -356,7 +356,7 @@ impl Table {
 
     /// The external id of row `row`; an error if the dictionary lacks it
     /// (every row below `num_rows` has one).
-    pub fn external_id(&self, row: u32) -> Result<&str> {
+    pub fn external_id(&self, row: u32) -> Result<String> {
         self.id_of(row)?.ok_or_else(|| {
             EngineError::Storage(segdb_storage_format::FormatError::corrupt(
                 &self.dir,

@@ -8,6 +8,7 @@ mod builder;
 mod input;
 mod new_ids;
 pub(crate) mod parse;
+mod upgrade;
 
 use std::collections::BTreeMap;
 
@@ -425,6 +426,13 @@ impl Session<'_> {
         }
         let mut dictionary = old.dictionary.clone();
         let mut dictionary_files = old.dictionary_files.clone();
+        upgrade::upgrade_v1_parts(
+            self.store,
+            &dir,
+            &mut self.file_counter,
+            &mut dictionary,
+            &mut dictionary_files,
+        )?;
         for (name, bytes, part) in std::mem::take(&mut self.staged_ids) {
             dictionary.push(part);
             dictionary_files.push((name, bytes));

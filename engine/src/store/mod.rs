@@ -321,7 +321,14 @@ impl Store {
                 .map(|(f, _)| f.as_str())
                 .chain(table.dictionary_files.iter().map(|(f, _)| f.as_str()))
                 .collect();
-            for (f, _) in old_table.part_files.iter().flatten() {
+            // Parts replaced, and dictionary parts rewritten (an import
+            // upgrades version 1 parts).
+            for (f, _) in old_table
+                .part_files
+                .iter()
+                .flatten()
+                .chain(&old_table.dictionary_files)
+            {
                 if !live.contains(f.as_str()) {
                     let _ = std::fs::remove_file(table.dir.join(f));
                 }

@@ -18,6 +18,7 @@ fn damage_dictionary(store: &Path) -> String {
         })
         .collect();
     assert_eq!(parts.len(), 1, "{parts:?}");
+    as_version_1(store, &parts[0]);
     let mut bytes = std::fs::read(&parts[0]).unwrap();
     let mid = bytes.len() / 2;
     for b in &mut bytes[mid..mid + 8] {
@@ -25,6 +26,35 @@ fn damage_dictionary(store: &Path) -> String {
     }
     std::fs::write(&parts[0], bytes).unwrap();
     parts[0].file_name().unwrap().to_string_lossy().into_owned()
+}
+
+/// The generated ids (`u000000000`…) are a counter, whose version 2 part
+/// holds only the rule, read whole at open (damage there fails the open).
+/// The part is written again as version 1, as an old store has it: an ids
+/// page and hash pages that only some lookups read; the manifest follows.
+fn as_version_1(store: &Path, part: &Path) {
+    use segdb_storage_format::dictionary::{v1::write_v1_part, DictionaryPart};
+    use segdb_storage_format::manifest::Manifest;
+    let d = DictionaryPart::open_mapped(part).unwrap();
+    let first = d.first_row();
+    let rows: Vec<u64> = (first..first + u64::from(d.num_ids())).collect();
+    let mut ids = Vec::new();
+    d.for_each_id(&rows, |_, b| {
+        ids.push(String::from_utf8(b.to_vec()).unwrap());
+        true
+    })
+    .unwrap();
+    drop(d);
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let len = write_v1_part(part, first, &refs).unwrap();
+    let name = part.file_name().unwrap().to_string_lossy().into_owned();
+    let mut m = Manifest::load(store).unwrap().unwrap();
+    for d in &mut m.tables.get_mut("users").unwrap().dictionary {
+        if d.file == name {
+            d.bytes = len;
+        }
+    }
+    m.store(store).unwrap();
 }
 
 /// Asserts a 500 `data_corruption` answer naming `file`.
