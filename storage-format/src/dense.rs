@@ -261,9 +261,12 @@ crate::multiversion! {
 pub fn and_count_with(words: &Words, c: Container<'_>) -> u64 {
     match c {
         Container::Array(b) => {
+            // Pairs of bytes indexed within their own length: no bounds
+            // check per value (indexing the bytes had two).
+            let (values, _) = b.as_chunks::<2>();
             let mut n = 0u64;
-            for i in 0..b.len() / 2 {
-                let v = u16::from_le_bytes([b[2 * i], b[2 * i + 1]]);
+            for i in 0..values.len() {
+                let v = u16::from_le_bytes(values[i]);
                 n += (words[usize::from(v >> 6)] >> (v & 63)) & 1;
             }
             n
@@ -294,8 +297,9 @@ pub fn for_each_and(words: &Words, c: Container<'_>, f: impl FnMut(usize, u64)) 
     let mut f = f;
     match c {
         Container::Array(b) => {
-            for i in 0..b.len() / 2 {
-                let v = u16::from_le_bytes([b[2 * i], b[2 * i + 1]]);
+            let (values, _) = b.as_chunks::<2>();
+            for i in 0..values.len() {
+                let v = u16::from_le_bytes(values[i]);
                 let (w, bit) = (usize::from(v >> 6), 1u64 << (v & 63));
                 if words[w] & bit != 0 {
                     f(w, bit);
