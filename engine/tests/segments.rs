@@ -361,3 +361,64 @@ fn a_damaged_snapshot_file_is_an_error_naming_it() {
     let e = s.snapshot_expr("s").unwrap();
     assert_eq!(s.table("users").unwrap().count(&e).unwrap(), 34);
 }
+
+/// Shards are evaluated in groups (1, 2, 4… at once, in parallel) and
+/// handed over in order: with six shards, every group size is used, and the
+/// rows come back whole, in order, and stop where the caller stops.
+#[test]
+fn shard_groups_hand_rows_over_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    s.create_table(
+        "users",
+        &Schema {
+            fields: vec![FieldDef::new("flag", FieldKind::Bool)],
+        },
+    )
+    .unwrap();
+    let n = 5 * (1u32 << 20) + 1000;
+    let mut csv = String::with_capacity(n as usize * 14);
+    csv.push_str("user_id,flag\n");
+    for i in 0..n {
+        // Shard 2 has no flagged row at all: an empty shard is skipped.
+        let shard = i >> 20;
+        csv.push_str(&format!("u{i},{}\n", u8::from(shard != 2 && i % 997 == 5)));
+    }
+    import(&s, &csv);
+    let t = s.table("users").unwrap();
+    assert_eq!(t.num_shards(), 6);
+    let flag = Expr::Bool {
+        field: "flag".into(),
+        value: true,
+    };
+    let want: Vec<u32> = (0..n).filter(|i| i >> 20 != 2 && i % 997 == 5).collect();
+    let mut calls = Vec::new();
+    t.for_each_shard_rows(&flag, |rows| {
+        calls.push(rows.to_vec());
+        Ok(std::ops::ControlFlow::Continue(()))
+    })
+    .unwrap();
+    assert_eq!(calls.len(), 5, "one call per shard with rows");
+    assert!(calls.iter().all(|c| c.iter().all(|r| r >> 20 == c[0] >> 20)));
+    assert_eq!(calls.concat(), want);
+    // Stopping after the third call hands over nothing more.
+    let mut seen = 0;
+    t.for_each_shard_rows(&flag, |_| {
+        seen += 1;
+        Ok(if seen == 3 {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        })
+    })
+    .unwrap();
+    assert_eq!(seen, 3);
+    for (offset, limit) in [(0, Some(3)), (1000, Some(2500)), (4000, None), (5300, Some(10))] {
+        let end = want.len().min(limit.map_or(usize::MAX, |l| offset + l));
+        assert_eq!(
+            t.rows_range(&flag, offset as u64, limit.map(|l| l as u64)).unwrap(),
+            want[offset.min(want.len())..end],
+            "offset {offset}, limit {limit:?}"
+        );
+    }
+}

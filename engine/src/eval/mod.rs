@@ -245,8 +245,9 @@ impl Table {
 
     /// Calls `f` with the row ids matching `expr` shard after shard (each
     /// slice in increasing order, at most 2^20 rows), until `f` breaks.
-    /// Shards are evaluated in order (the chunks of each in parallel), so an
-    /// export holds one shard's rows at a time, whatever the segment's size.
+    /// Shards are evaluated in groups of at most twice the workers (the
+    /// shards of a group, and the chunks of each, in parallel), so an export
+    /// holds a few shards' rows at a time, whatever the segment's size.
     pub fn for_each_shard_rows(
         &self,
         expr: &Expr,
@@ -254,8 +255,8 @@ impl Table {
     ) -> Result<()> {
         let plan = compile_planned(self, expr)?;
         let cancel = crate::cancel::current();
-        for s in 0..self.num_shards() {
-            let rows = self.fold_shard(
+        let shard_rows = |s: usize| {
+            self.fold_shard(
                 &plan,
                 s,
                 cancel.as_ref(),
@@ -273,13 +274,36 @@ impl Table {
                     a.extend(b);
                     a
                 },
-            )?;
-            if rows.is_empty() {
-                continue;
+            )
+        };
+        // Shards are evaluated a group at a time, in parallel, and handed
+        // over in order: groups of 1, 2, 4… shards up to twice the
+        // workers, so that a LIMIT met in the first shard costs one shard,
+        // and a long export takes a few rounds of parallel work instead of
+        // one per shard (each round wakes the workers). At most that many
+        // shards' rows are held at once.
+        let most = (2 * rayon::current_num_threads()).max(2);
+        let (mut next, mut size) = (0, 1);
+        while next < self.num_shards() {
+            let end = (next + size).min(self.num_shards());
+            let group: Vec<Vec<u32>> = if end - next == 1 {
+                vec![shard_rows(next)?]
+            } else {
+                (next..end)
+                    .into_par_iter()
+                    .map(shard_rows)
+                    .collect::<Result<_>>()?
+            };
+            for rows in group {
+                if rows.is_empty() {
+                    continue;
+                }
+                if f(&rows)?.is_break() {
+                    return Ok(());
+                }
             }
-            if f(&rows)?.is_break() {
-                break;
-            }
+            next = end;
+            size = (size * 2).min(most);
         }
         Ok(())
     }
