@@ -399,7 +399,9 @@ fn shard_groups_hand_rows_over_in_order() {
     })
     .unwrap();
     assert_eq!(calls.len(), 5, "one call per shard with rows");
-    assert!(calls.iter().all(|c| c.iter().all(|r| r >> 20 == c[0] >> 20)));
+    assert!(calls
+        .iter()
+        .all(|c| c.iter().all(|r| r >> 20 == c[0] >> 20)));
     assert_eq!(calls.concat(), want);
     // Stopping after the third call hands over nothing more.
     let mut seen = 0;
@@ -413,10 +415,16 @@ fn shard_groups_hand_rows_over_in_order() {
     })
     .unwrap();
     assert_eq!(seen, 3);
-    for (offset, limit) in [(0, Some(3)), (1000, Some(2500)), (4000, None), (5300, Some(10))] {
+    for (offset, limit) in [
+        (0, Some(3)),
+        (1000, Some(2500)),
+        (4000, None),
+        (5300, Some(10)),
+    ] {
         let end = want.len().min(limit.map_or(usize::MAX, |l| offset + l));
         assert_eq!(
-            t.rows_range(&flag, offset as u64, limit.map(|l| l as u64)).unwrap(),
+            t.rows_range(&flag, offset as u64, limit.map(|l| l as u64))
+                .unwrap(),
             want[offset.min(want.len())..end],
             "offset {offset}, limit {limit:?}"
         );
