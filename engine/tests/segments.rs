@@ -51,6 +51,26 @@ fn dynamic(text: &str, uses: &[&str]) -> SegmentDef {
     }
 }
 
+/// `users` with `n` rows `u0..` and one BOOL field, `flag`, set where
+/// `flagged(row)`.
+fn flag_store(dir: &Path, n: u32, flagged: impl Fn(u32) -> bool) -> Store {
+    let s = Store::open(dir).unwrap();
+    s.create_table(
+        "users",
+        &Schema {
+            fields: vec![FieldDef::new("flag", FieldKind::Bool)],
+        },
+    )
+    .unwrap();
+    let mut csv = String::with_capacity(n as usize * 14);
+    csv.push_str("user_id,flag\n");
+    for i in 0..n {
+        csv.push_str(&format!("u{i},{}\n", u8::from(flagged(i))));
+    }
+    import(&s, &csv);
+    s
+}
+
 fn snapshot(rows: Vec<u32>) -> SegmentDef {
     SegmentDef::Snapshot { rows, text: None }
 }
@@ -99,21 +119,8 @@ fn a_snapshot_evaluates_like_its_rows_in_every_combination() {
 #[test]
 fn snapshots_span_shards() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path()).unwrap();
-    s.create_table(
-        "users",
-        &Schema {
-            fields: vec![FieldDef::new("flag", FieldKind::Bool)],
-        },
-    )
-    .unwrap();
     let n = (1u32 << 20) + 70_000;
-    let mut csv = String::with_capacity(n as usize * 12);
-    csv.push_str("user_id,flag\n");
-    for i in 0..n {
-        csv.push_str(&format!("u{i},{}\n", u8::from(i % 2 == 0)));
-    }
-    import(&s, &csv);
+    let s = flag_store(dir.path(), n, |i| i % 2 == 0);
     let rows: Vec<u32> = (0..n).filter(|i| i % 1000 == 3).chain([n - 1]).collect();
     s.create_segment("spread", "users", snapshot(rows.clone()), false)
         .unwrap();
@@ -368,23 +375,9 @@ fn a_damaged_snapshot_file_is_an_error_naming_it() {
 #[test]
 fn shard_groups_hand_rows_over_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path()).unwrap();
-    s.create_table(
-        "users",
-        &Schema {
-            fields: vec![FieldDef::new("flag", FieldKind::Bool)],
-        },
-    )
-    .unwrap();
     let n = 5 * (1u32 << 20) + 1000;
-    let mut csv = String::with_capacity(n as usize * 14);
-    csv.push_str("user_id,flag\n");
-    for i in 0..n {
-        // Shard 2 has no flagged row at all: an empty shard is skipped.
-        let shard = i >> 20;
-        csv.push_str(&format!("u{i},{}\n", u8::from(shard != 2 && i % 997 == 5)));
-    }
-    import(&s, &csv);
+    // Shard 2 has no flagged row at all: an empty shard is skipped.
+    let s = flag_store(dir.path(), n, |i| i >> 20 != 2 && i % 997 == 5);
     let t = s.table("users").unwrap();
     assert_eq!(t.num_shards(), 6);
     let flag = Expr::Bool {
