@@ -143,24 +143,11 @@ fn delivery_survives_kill_9_at_random_moments() {
         - run["capped"].as_u64().unwrap();
     assert!(sendable > 1_000, "{run}");
     let accepted = rx.accepted();
-    let mut bodies: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut twice = 0;
-    let mut ids: HashMap<String, HashSet<String>> = HashMap::new();
-    for r in &accepted {
-        let key = r.key.clone().expect("an Idempotency-Key");
-        if let Some(first) = bodies.get(&key) {
-            assert_eq!(first, &r.body, "a batch sent again differs");
-            twice += 1;
-            continue;
-        }
-        bodies.insert(key, r.body.clone());
-        let b: Value = serde_json::from_slice(&r.body).unwrap();
-        for m in b["messages"].as_array().unwrap() {
-            ids.entry(m["user_id"].as_str().unwrap().to_owned())
-                .or_default()
-                .insert(m["message_id"].as_str().unwrap().to_owned());
-        }
-    }
+    let (by_user, twice) = common::messages_by_user(accepted.iter().map(|r| (r, ())));
+    let ids: HashMap<String, HashSet<String>> = by_user
+        .into_iter()
+        .map(|(u, m)| (u, m.into_iter().map(|(id, ())| id).collect()))
+        .collect();
     assert!(twice <= kills, "{twice} batches twice after {kills} kills");
     assert_eq!(ids.len() as u64, sendable, "every sendable user, once");
     let mut all = HashSet::new();

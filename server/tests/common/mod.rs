@@ -125,3 +125,33 @@ pub fn generated_store(rows: u64, seed: u64) -> (tempfile::TempDir, PathBuf, Pat
     assert!(ok, "{err}");
     (dir, store, csv, out)
 }
+
+/// Per user, the message ids a webhook receiver got for it, each with the
+/// `tag` of the request that carried it (when it arrived, say), counting
+/// each distinct batch once (by its Idempotency-Key); asserts that a batch
+/// sent again is the same body. Returns them and how many batches came
+/// again.
+pub fn messages_by_user<'a, T: Copy>(
+    requests: impl IntoIterator<Item = (&'a segdb_campaigns::deliver::receiver::Request, T)>,
+) -> (std::collections::HashMap<String, Vec<(String, T)>>, u32) {
+    use std::collections::HashMap;
+    let mut bodies: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut out: HashMap<String, Vec<(String, T)>> = HashMap::new();
+    let mut twice = 0;
+    for (r, tag) in requests {
+        let key = r.key.clone().expect("an Idempotency-Key");
+        if let Some(first) = bodies.get(&key) {
+            assert_eq!(first, &r.body, "a batch sent again differs");
+            twice += 1;
+            continue;
+        }
+        bodies.insert(key, r.body.clone());
+        let b: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        for m in b["messages"].as_array().unwrap() {
+            out.entry(m["user_id"].as_str().unwrap().to_owned())
+                .or_default()
+                .push((m["message_id"].as_str().unwrap().to_owned(), tag));
+        }
+    }
+    (out, twice)
+}
