@@ -18,7 +18,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use segdb_campaigns::deliver::receiver::{Answer, Receiver, Request};
@@ -87,28 +87,10 @@ fn ingest(users: &[String], event: &str) -> HashMap<String, Instant> {
     sent
 }
 
-/// Per distinct batch (by key): its (user, message id)s and when it first
-/// arrived; asserts a batch seen twice is the same body.
+/// Per user, the message ids and when each first arrived; how many
+/// batches came again.
 fn messages(accepted: &[(Request, Instant)]) -> (HashMap<String, Vec<(String, Instant)>>, u32) {
-    let mut bodies: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut out: HashMap<String, Vec<(String, Instant)>> = HashMap::new();
-    let mut twice = 0;
-    for (r, at) in accepted {
-        let key = r.key.clone().expect("an Idempotency-Key");
-        if let Some(first) = bodies.get(&key) {
-            assert_eq!(first, &r.body, "a batch sent again differs");
-            twice += 1;
-            continue;
-        }
-        bodies.insert(key, r.body.clone());
-        let b: Value = serde_json::from_slice(&r.body).unwrap();
-        for m in b["messages"].as_array().unwrap() {
-            out.entry(m["user_id"].as_str().unwrap().to_owned())
-                .or_default()
-                .push((m["message_id"].as_str().unwrap().to_owned(), *at));
-        }
-    }
-    (out, twice)
+    common::messages_by_user(accepted.iter().map(|(r, at)| (r, *at)))
 }
 
 /// Waits until `done` holds, looking again at each request the receiver
@@ -145,13 +127,24 @@ fn trigger_timers_fire_once_after_kill_9_and_late_not_never() {
     let (seen_tx, seen) = mpsc::channel::<()>();
     let seen_tx = Mutex::new(seen_tx);
     let log = arrivals.clone();
-    // A receiver taking 0 to 4 ms an answer, so a kill lands mid-delivery.
+    // The receiver holds its answers until the test lets them go (after
+    // the second kill), so that kill lands mid-delivery: the first
+    // batch is in flight, unanswered.
+    let held = Arc::new((Mutex::new(true), Condvar::new()));
+    let gate = held.clone();
     let rx = Receiver::start(move |r| {
         log.lock().unwrap().push((r.clone(), Instant::now()));
         let _ = seen_tx.lock().unwrap().send(());
-        std::thread::sleep(Duration::from_millis(r.number % 5));
+        let (lock, cv) = &*gate;
+        let _held = cv
+            .wait_timeout_while(lock.lock().unwrap(), Duration::from_secs(60), |h| *h)
+            .unwrap();
         Answer::Status(200, "ok".into())
     });
+    let release = || {
+        *held.0.lock().unwrap() = false;
+        held.1.notify_all();
+    };
     let mut server = Some(serve(&store));
     let def = json!({
         "name": "remind",
@@ -182,11 +175,14 @@ fn trigger_timers_fire_once_after_kill_9_and_late_not_never() {
     ingest(&payers, "favorite");
     assert_eq!(metric("segdb_trigger_timers_pending"), 500.0);
     common::kill9(server.take().unwrap());
-    // Down past every deadline (plus a second).
+    // Down past every deadline (plus a second): the receiver is watched
+    // until then, and hears nothing.
     let latest = booked.values().max().copied().unwrap() + WINDOW + Duration::from_secs(1);
-    while Instant::now() < latest {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        seen.recv_timeout(latest.saturating_duration_since(Instant::now()))
+            .is_err(),
+        "a message while the server was down"
+    );
     assert!(
         arrivals.lock().unwrap().is_empty(),
         "nothing fired while down"
@@ -201,6 +197,7 @@ fn trigger_timers_fire_once_after_kill_9_and_late_not_never() {
         "the timers fired {late} s late, after a second down"
     );
     common::kill9(server.take().unwrap());
+    release();
     server = Some(serve(&store));
     wait_for(
         "the idle half messaged",
