@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use super::api_error::ApiError;
 use super::auth::{self, Principal, Role};
 use super::body::read_body;
-use super::{blocking, elapsed_ms, Shared};
+use super::{elapsed_ms, Shared};
 use crate::permissions::FieldAccess;
 
 mod request;
@@ -294,7 +294,7 @@ pub async fn insight(
     let st = s.clone();
     let running = s.start_query();
     let cancel = running.cancel().clone();
-    let insight = blocking(move || {
+    let insight = super::query_pool::read(move || {
         let _permit = permit;
         let t = st.store.table(&req.table)?;
         let schema = t.schema();

@@ -20,6 +20,7 @@ mod keys;
 mod listen;
 pub mod metrics;
 mod query;
+mod query_pool;
 mod rejection;
 pub mod running;
 pub mod secret_hash;

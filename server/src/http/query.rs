@@ -205,6 +205,7 @@ async fn query_noted(
     // answer: if the handler is dropped (its client left), the slot stays
     // taken until the work has stopped.
     let name = principal.name.clone();
+    let reads = kinds::reads_only(&stmts);
     let work = move || {
         st.metrics.queries_running.fetch_add(1, Ordering::Relaxed);
         let exporter = Exporter {
@@ -224,7 +225,11 @@ async fn query_noted(
         .fetch_add(1, Ordering::Relaxed);
         r.map(|a| (a, permit))
     };
-    let (answer, permit) = blocking(work).await?;
+    let (answer, permit) = if reads {
+        super::query_pool::read(work).await?
+    } else {
+        blocking(work).await?
+    };
     match answer {
         Answer::Stream {
             table,

@@ -350,7 +350,7 @@ pub async fn profile(
     let permit = s.query_slot().await?;
     let st = s.clone();
     let access = principal.access();
-    let v = blocking(move || {
+    let v = super::query_pool::read(move || {
         let _permit = permit;
         crate::profile::profile(&st.store, &table, &id, window, &access)?
             .map(|p| p.to_json(&table))

@@ -41,6 +41,26 @@ pub(crate) fn required_role_with(
     }
 }
 
+/// Whether every statement only reads (and so may run on the query pool:
+/// see `query_pool`). CALLs are not counted as reads: procedures may
+/// write.
+pub(crate) fn reads_only(stmts: &[segdb_query_lang::ast::Statement]) -> bool {
+    stmts.iter().all(|st| {
+        matches!(
+            st.kind,
+            StatementKind::Select(_)
+                | StatementKind::Explain(_)
+                | StatementKind::ShowTables
+                | StatementKind::ShowFields(_)
+                | StatementKind::ShowSegments
+                | StatementKind::ShowTags
+                | StatementKind::ShowCampaigns
+                | StatementKind::Insight(_)
+                | StatementKind::Compare(_)
+        )
+    })
+}
+
 /// A statement as a 403 names it: "a DROP TABLE statement", "CALL
 /// `segment_ids`".
 pub(crate) fn statement_what(kind: &StatementKind) -> String {
