@@ -95,11 +95,13 @@ fn a_copy_race_survives_kill_9_in_its_window_and_after() {
     let (_dir, store, _csv, _) = common::generated_store(2_000, 11);
     let (seen_tx, seen) = mpsc::channel::<u64>();
     let seen_tx = Mutex::new(seen_tx);
-    // A receiver taking 0 to 4 ms an answer, so the kills during the rest's
-    // delivery land mid-run.
+    // The test closes the gate before each kill during the rest's
+    // delivery, so the kill lands with a batch in flight, unanswered.
+    let gate = common::Gate::new(false);
+    let held = gate.clone();
     let rx = Receiver::start(move |r| {
         let _ = seen_tx.lock().unwrap().send(r.number);
-        std::thread::sleep(Duration::from_millis(r.number % 5));
+        held.pass();
         Answer::Status(200, "ok".into())
     });
     let mut server = Some(serve(&store));
@@ -172,17 +174,20 @@ fn a_copy_race_survives_kill_9_in_its_window_and_after() {
     // Three kills in the window.
     let mut kills = 0;
     for _ in 0..3 {
-        std::thread::sleep(Duration::from_millis(300));
         common::kill9(server.take().unwrap());
         kills += 1;
         server = Some(serve(&store));
         assert!(show()["runs"][0]["race"]["decision"].is_null());
     }
-    // Then two during the rest's delivery: after 5 and 25 more requests.
+    // Then two during the rest's delivery: after 5 and 25 more requests,
+    // each with the next batch held in flight.
     while seen.try_recv().is_ok() {}
     for want in [5, 20] {
         let mut got = 0;
-        while got < want {
+        while got <= want {
+            if got == want {
+                gate.close();
+            }
             match seen.recv_timeout(Duration::from_secs(90)) {
                 Ok(_) => got += 1,
                 Err(_) => panic!("the rest's delivery did not go on"),
@@ -190,6 +195,7 @@ fn a_copy_race_survives_kill_9_in_its_window_and_after() {
         }
         common::kill9(server.take().unwrap());
         kills += 1;
+        gate.open();
         while seen.try_recv().is_ok() {}
         server = Some(serve(&store));
     }

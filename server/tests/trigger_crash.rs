@@ -18,7 +18,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use segdb_campaigns::deliver::receiver::{Answer, Receiver, Request};
@@ -130,21 +130,15 @@ fn trigger_timers_fire_once_after_kill_9_and_late_not_never() {
     // The receiver holds its answers until the test lets them go (after
     // the second kill), so that kill lands mid-delivery: the first
     // batch is in flight, unanswered.
-    let held = Arc::new((Mutex::new(true), Condvar::new()));
+    let held = common::Gate::new(true);
     let gate = held.clone();
     let rx = Receiver::start(move |r| {
         log.lock().unwrap().push((r.clone(), Instant::now()));
         let _ = seen_tx.lock().unwrap().send(());
-        let (lock, cv) = &*gate;
-        let _held = cv
-            .wait_timeout_while(lock.lock().unwrap(), Duration::from_secs(60), |h| *h)
-            .unwrap();
+        gate.pass();
         Answer::Status(200, "ok".into())
     });
-    let release = || {
-        *held.0.lock().unwrap() = false;
-        held.1.notify_all();
-    };
+    let release = || held.open();
     let mut server = Some(serve(&store));
     let def = json!({
         "name": "remind",

@@ -155,3 +155,43 @@ pub fn messages_by_user<'a, T: Copy>(
     }
     (out, twice)
 }
+
+/// A gate a webhook receiver's handler waits at, so that a test can hold
+/// a delivery in flight (sent, unanswered) while it kills the server.
+/// Waits are bounded (60 s), so a test that forgets to open it fails
+/// rather than hangs.
+#[derive(Clone)]
+pub struct Gate(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl Gate {
+    /// A gate, closed (holding) or open.
+    pub fn new(closed: bool) -> Gate {
+        Gate(std::sync::Arc::new((
+            std::sync::Mutex::new(closed),
+            std::sync::Condvar::new(),
+        )))
+    }
+
+    /// Waits while the gate is closed (at most 60 s).
+    pub fn pass(&self) {
+        let (lock, cv) = &*self.0;
+        let _held = cv
+            .wait_timeout_while(
+                lock.lock().unwrap(),
+                std::time::Duration::from_secs(60),
+                |closed| *closed,
+            )
+            .unwrap();
+    }
+
+    /// Closes the gate: handlers arriving from now on wait.
+    pub fn close(&self) {
+        *self.0 .0.lock().unwrap() = true;
+    }
+
+    /// Opens the gate and lets every waiting handler go.
+    pub fn open(&self) {
+        *self.0 .0.lock().unwrap() = false;
+        self.0 .1.notify_all();
+    }
+}
