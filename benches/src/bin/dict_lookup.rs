@@ -6,6 +6,10 @@
 //! then 100,000 `row_of` lookups (half present, half absent, random order)
 //! and `for_each_id` over 58,000 increasing rows spread over the part (W8's
 //! read), in ns per id, the median of 7 runs after one warm-up run.
+//! Beside them, the same ids in an FST (the `fst` crate's `Map`, id ->
+//! row, built in memory from the sorted ids): bytes per id and `get` over
+//! the same lookups. An FST answers only that direction; row -> id would
+//! still need pages.
 //! With `--store DIR` it also times the lookups through a table (`Table`
 //! row lookups and `for_each_external_id`) on a real store.
 //!
@@ -168,6 +172,38 @@ fn measure(dir: &Path, name: &str, ids: &[&str], queries: &[String]) -> Result<(
         drop(d);
         std::fs::remove_file(&path).map_err(|e| e.to_string())?;
     }
+    measure_fst(name, ids, queries)
+}
+
+/// The ids in an FST map (id -> row): its bytes per id, build time and
+/// lookups.
+fn measure_fst(name: &str, ids: &[&str], queries: &[String]) -> Result<(), String> {
+    let mut pairs: Vec<(&str, u64)> = ids
+        .iter()
+        .enumerate()
+        .map(|(r, id)| (*id, r as u64))
+        .collect();
+    pairs.sort_unstable();
+    let t = Instant::now();
+    let map = fst::Map::from_iter(pairs.iter().map(|(k, v)| (k.as_bytes(), *v)))
+        .map_err(|e| e.to_string())?;
+    let build_s = t.elapsed().as_secs_f64();
+    drop(pairs);
+    let len = map.as_fst().as_bytes().len();
+    let mut found = 0;
+    let lookup = time(queries.len(), || {
+        found = 0;
+        for q in queries {
+            if map.get(q.as_bytes()).is_some() {
+                found += 1;
+            }
+        }
+        found
+    });
+    println!(
+        "{name:<18} fst {:>6.2} bytes/id  {len:>12} bytes  build {build_s:>5.1} s (sorted, in memory)  get {lookup:>6.0} ns ({found} found)  (id -> row only)",
+        len as f64 / ids.len() as f64,
+    );
     Ok(())
 }
 
