@@ -117,14 +117,20 @@ export async function render(root) {
     if (c.kind === "ENUM" || c.kind === "SET") {
       if (c.kind === "SET") el.append(h("select", { class: "mode", onchange: (e) => ((c.mode = e.target.value), changed()) }, ["ANY", "ALL"].map((m) => h("option", { value: m, selected: c.mode === m }, "has " + m.toLowerCase()))));
       const box = h("div", { class: "values" }, "loading values…");
+      const filter = h("input", { class: "value-filter", type: "search", placeholder: "filter values", size: 16 });
+      filter.addEventListener("input", () => {
+        const q = filter.value.trim().toLowerCase();
+        for (const l of box.children) l.hidden = !!q && !l.dataset.value.toLowerCase().includes(q);
+      });
       el.append(box);
       valuesOf(c.field).then(
-        (vs) =>
+        (vs) => {
+          if (vs.length > 12) box.before(filter);
           box.replaceChildren(
             ...vs.map((v) =>
               h(
                 "label",
-                {},
+                { "data-value": v.value },
                 h("input", {
                   type: "checkbox",
                   "data-value": v.value,
@@ -138,7 +144,8 @@ export async function render(root) {
                 h("span", { class: "muted" }, num(v.table_count))
               )
             )
-          ),
+          );
+        },
         (e) => fail(box, e)
       );
     } else if (c.kind === "BOOL") {

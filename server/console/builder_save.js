@@ -54,7 +54,7 @@ export function uploadBox() {
           "div",
           {},
           h("div", { class: "notice uploaded" }, `snapshot segment ${s.name}: ${num(s.rows)} users`),
-          s.unknown_ids ? errorView({ code: "unknown_ids", message: `${num(s.unknown_ids)} ids are not in the table, e.g. ${(s.unknown || []).slice(0, 5).join(", ")}` }) : null
+          s.unknown_ids ? errorView({ code: "unknown_ids", message: `ids not in the table: ${num(s.unknown_ids)} (e.g. ${(s.unknown || []).slice(0, 5).join(", ")})` }) : null
         )
       );
     } catch (e) {

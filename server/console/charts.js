@@ -12,6 +12,11 @@ function s(tag, attrs, ...children) {
   return el;
 }
 
+// An SVG of its natural size that shrinks to fit a narrower column.
+function svgOf(width, height, cls) {
+  return s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: cls, role: "img" });
+}
+
 function text(x, y, str, attrs = {}) {
   return s("text", Object.assign({ x, y }, attrs), str);
 }
@@ -29,7 +34,7 @@ export function shareBars(rows, opts = {}) {
   const labelW = 110, barW = opts.width || 300, tgiW = 90, rowH = 30;
   const width = labelW + barW + 70 + tgiW;
   const max = Math.max(0.0001, ...rows.map((r) => Math.max(r.share || 0, r.table_share || 0)));
-  const svg = s("svg", { width, height: rows.length * rowH + 24, class: "chart bars", role: "img" });
+  const svg = svgOf(width, rows.length * rowH + 24, "chart bars");
   svg.append(text(labelW + barW + 70, 14, "TGI", { class: "axis" }));
   rows.forEach((r, i) => {
     const y = 20 + i * rowH;
@@ -51,7 +56,7 @@ export function histogram(bins, opts = {}) {
   const width = opts.width || 520, height = 170, pad = 28;
   const max = Math.max(0.0001, ...bins.map((b) => Math.max(b.share || 0, b.table_share || 0)));
   const bw = (width - pad) / Math.max(1, bins.length);
-  const svg = s("svg", { width, height: height + 30, class: "chart hist", role: "img" });
+  const svg = svgOf(width, height + 30, "chart hist");
   svg.append(s("line", { x1: pad, y1: height, x2: width, y2: height, class: "axis-line" }));
   svg.append(text(0, 12, pct(max, 0), { class: "axis" }));
   bins.forEach((b, i) => {
@@ -74,7 +79,7 @@ export function line(points, opts = {}) {
   const n = Math.max(1, points.length - 1);
   const xs = (i) => pad + ((width - pad - 6) * i) / n;
   const ys = (v) => height - 4 - ((height - 16) * v) / max;
-  const svg = s("svg", { width, height: height + (opts.small ? 14 : 22), class: "chart line" + (opts.small ? " small" : ""), role: "img" });
+  const svg = svgOf(width, height + (opts.small ? 14 : 22), "chart line" + (opts.small ? " small" : ""));
   svg.append(s("line", { x1: pad, y1: height - 4, x2: width, y2: height - 4, class: "axis-line" }));
   if (!opts.small) svg.append(text(0, 14, num(max), { class: "axis" }));
   svg.append(s("polyline", { points: points.map((p, i) => `${xs(i)},${ys(p.y)}`).join(" "), class: "stroke" }));
@@ -90,5 +95,5 @@ export function line(points, opts = {}) {
 
 // A legend for the share charts.
 export function legend(a = "segment", b = "whole table") {
-  return h("div", { class: "legend" }, h("span", { class: "key seg" }), a, h("span", { class: "key base" }), b, h("span", { class: "tgi" }, " TGI = share ÷ table share × 100"));
+  return h("div", { class: "legend" }, h("span", { class: "key seg" }), a, h("span", { class: "key base" }), b, h("span", { class: "key outline" }), "whole table (histograms)", h("span", { class: "tgi" }, " · TGI = share ÷ table share × 100"));
 }

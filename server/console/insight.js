@@ -81,8 +81,10 @@ export async function render(root, params) {
     const wa = whereOf(segA.value, whereA.value);
     const wb = whereOf(segB.value, whereB.value);
     out.textContent = "…";
+    let sent = wa;
     try {
       const a = await post("/v1/insight", wa ? Object.assign({ where: wa }, body) : body);
+      sent = wb;
       const b = wb ? await post("/v1/insight", Object.assign({ where: wb }, body)) : null;
       if (n !== seq) return;
       const nameA = segA.value || wa || "every row";
@@ -90,7 +92,7 @@ export async function render(root, params) {
       if (b) out.append(h("div", { class: "cols compare" }, column(nameA, a), column(segB.value || wb, b)));
       else out.append(column(nameA, a));
     } catch (e) {
-      if (n === seq) fail(out, e, wa);
+      if (n === seq) fail(out, e, sent);
     }
   }
 

@@ -56,6 +56,21 @@ async fn roles_see_only_their_actions_and_campaigns_show_their_funnel() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["state"], "pending_approval", "{}", r.text());
 
+    // A SENSITIVE field, which a reader's profile shows redacted.
+    let admin = Client::new(&url, Some("a-secret".into()));
+    admin
+        .query("ALTER TABLE users ADD phone TEXT SENSITIVE CATEGORY contact")
+        .unwrap();
+    let r = admin
+        .request(
+            "POST",
+            "/v1/tables/users/ingest",
+            &[("content-type", "application/x-ndjson")],
+            Some(br#"{"id": "u000000001", "set": {"phone": "555-0100"}}"#),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+
     let b = Browser::start(&url).await;
     // No token: the login box, saying why.
     b.client.goto(&format!("{url}/")).await.unwrap();
@@ -83,6 +98,13 @@ async fn roles_see_only_their_actions_and_campaigns_show_their_funnel() {
         .await;
     b.wait_text("#q-result .error-head", |t| t.starts_with("forbidden"))
         .await;
+    b.open("profile?id=u000000001").await;
+    b.wait_text(".profile-fields", |t| {
+        t.lines().any(|l| l == "phone [redacted]")
+    })
+    .await;
+    b.wait_text(".redacted-note", |t| t.contains("phone")).await;
+    b.screenshot("profile-redacted").await;
     b.open("campaigns?name=spring").await;
     b.wait_text("#c-title", |t| t.contains("pending_approval"))
         .await;
@@ -114,7 +136,6 @@ async fn roles_see_only_their_actions_and_campaigns_show_their_funnel() {
     b.click(".act-approve").await;
     b.wait_text("#c-title", |t| !t.contains("pending_approval"))
         .await;
-    let admin = Client::new(&url, Some("a-secret".into()));
     let deadline = std::time::Instant::now() + super::browser::DEADLINE;
     let report = loop {
         let r = super::api_get(&admin, "/v1/campaigns/spring/report");

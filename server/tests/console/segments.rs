@@ -28,7 +28,7 @@ async fn count_reads(b: &Browser, want: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builder_makes_w1_and_saves_it_and_insight_shows_it() {
-    let (_dir, store, _csv, _) = common::generated_store(30_000, 9);
+    let (dir, store, _csv, _) = common::generated_store(30_000, 9);
     let (_server, url) = common::serve_store(&store);
     let api = Client::new(&url, None);
     let b = Browser::start(&url).await;
@@ -99,6 +99,32 @@ async fn builder_makes_w1_and_saves_it_and_insight_shows_it() {
         w1
     );
 
+    // A file of ids uploaded as a snapshot segment, with the ids the
+    // table lacks counted.
+    let ids = dir.path().join("picked.txt");
+    std::fs::write(&ids, "u000000001\nu000000002\nnobody\n").unwrap();
+    b.type_into("#u-name", "picked").await;
+    b.client
+        .find(fantoccini::Locator::Css("#u-file"))
+        .await
+        .unwrap()
+        .send_keys(ids.to_str().unwrap())
+        .await
+        .unwrap();
+    b.click("#u-go").await;
+    b.wait_text("#u-result", |t| {
+        t.starts_with("snapshot segment picked: 2 users")
+    })
+    .await;
+    b.wait_text("#u-result .error-head", |t| {
+        t.contains("ids not in the table: 1 (e.g. nobody)")
+    })
+    .await;
+    assert_eq!(
+        api_count(&api, "SELECT COUNT(*) FROM users WHERE IN SEGMENT picked"),
+        2
+    );
+
     // A nested OR group with NOT: NOT (is_owner OR member_level >= 3).
     b.click("#b-tree .add-group").await;
     b.click("#b-fields .pick[data-field=is_owner]").await;
@@ -133,14 +159,14 @@ async fn builder_makes_w1_and_saves_it_and_insight_shows_it() {
             "/v1/insight",
             &[("content-type", "application/json")],
             Some(
-                json!({"table": "users", "where": "IN SEGMENT w1", "fields": ["gender", "age", "search"], "top": 10, "as_of": "2026-11-22"})
+                json!({"table": "users", "where": "IN SEGMENT w1", "fields": ["gender", "education", "age", "search"], "top": 10, "as_of": "2026-11-22"})
                     .to_string()
                     .as_bytes(),
             ),
         )
         .unwrap()
         .json();
-    b.open("insight?segment=w1&fields=gender,age,search&as_of=2026-11-22")
+    b.open("insight?segment=w1&fields=gender,education,age,search&as_of=2026-11-22")
         .await;
     b.wait_text(".insight-col .seg-rows", |t| t == grouped(w1))
         .await;
@@ -156,7 +182,7 @@ async fn builder_makes_w1_and_saves_it_and_insight_shows_it() {
         assert!(close(&bar[1], &v["share"]), "{bar} {v}");
         assert!(close(&bar[2], &v["table_share"]), "{bar} {v}");
     }
-    let hist = ins["fields"][1]["histogram"].as_array().unwrap().len();
+    let hist = ins["fields"][2]["histogram"].as_array().unwrap().len();
     assert_eq!(
         b.js("return document.querySelectorAll('.insight-field[data-field=age] .bin').length")
             .await,
@@ -165,7 +191,7 @@ async fn builder_makes_w1_and_saves_it_and_insight_shows_it() {
     assert_eq!(
         b.js("return document.querySelectorAll('.insight-field[data-field=search] circle').length")
             .await,
-        json!(ins["fields"][2]["days"].as_array().unwrap().len())
+        json!(ins["fields"][3]["days"].as_array().unwrap().len())
     );
     b.screenshot("insight").await;
 
