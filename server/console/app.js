@@ -24,6 +24,7 @@ function showLogin(why) {
   document.getElementById("page").replaceChildren();
   document.getElementById("who").textContent = "";
   document.getElementById("signout").hidden = !token();
+  document.querySelector(".table-pick").hidden = true;
 }
 
 async function signIn() {
@@ -36,6 +37,7 @@ async function signIn() {
     return false;
   }
   document.getElementById("login").hidden = true;
+  document.querySelector(".table-pick").hidden = false;
   document.getElementById("who").textContent = `${state.me.name} (${state.me.role})`;
   document.getElementById("who").dataset.role = state.me.role;
   document.getElementById("signout").hidden = !token();

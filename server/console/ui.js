@@ -72,17 +72,18 @@ export function banner(msg, kind = "error") {
 }
 
 // What to say for an error of the API: 401 and 403 are said plainly.
-export function explain(e) {
-  if (e.status === 401) return `Not signed in or the token is not valid (${e.message}). Paste a token above.`;
+// (The hint is left to the caller with `withHint` false.)
+export function explain(e, withHint = true) {
+  if (e.status === 401) return `Not signed in or the token is not valid (${e.message}). Paste a token to sign in.`;
   if (e.status === 403) return `Your token may not do this: ${e.message}`;
-  return e.message + (e.hint ? ` (${e.hint})` : "");
+  return e.message + (withHint && e.hint ? ` (${e.hint})` : "");
 }
 
 // An error box; with `source` (the text sent) and a line and column, the
 // line quoted with a caret under the column.
 export function errorView(e, source) {
   const box = h("div", { class: "error", role: "alert" });
-  box.append(h("div", { class: "error-head" }, h("code", {}, e.code || "error"), " ", explain(e)));
+  box.append(h("div", { class: "error-head" }, h("code", {}, e.code || "error"), " ", explain(e, false)));
   if (source && e.line && e.column) {
     const line = source.split("\n")[e.line - 1];
     if (line !== undefined) {
