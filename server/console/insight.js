@@ -36,7 +36,8 @@ function fieldCard(f) {
   } else if (f.days) {
     card.append(
       h("div", { class: "muted" }, `${num(f.active_rows)} active (${pct(f.active_share)}) · ${num(f.total)} events · ${num(f.avg_per_active_row)} per active user · ${f.window.first} to ${f.window.last}`),
-      line(f.days.map((d) => ({ label: d.day, y: d.rows })), { width: 480 })
+      line(f.days.map((d) => ({ label: d.day, y: d.rows })), { width: 480 }),
+      f.total === 0 ? h("div", { class: "muted" }, "no events in this window: the data may end earlier (pick a day under \"events as of\")") : null
     );
   }
   return card;

@@ -73,6 +73,8 @@ fn free_port() -> u16 {
 pub struct Browser {
     pub client: Client,
     pub base: String,
+    /// Where the browser saves downloads.
+    pub downloads: tempfile::TempDir,
     _driver: Driver,
 }
 
@@ -90,10 +92,15 @@ impl Browser {
                 .expect("chromedriver starts"),
         );
         let url = format!("http://127.0.0.1:{port}");
+        let downloads = tempfile::tempdir().unwrap();
         let caps = json!({
             "goog:chromeOptions": {
                 "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                          "--disable-gpu", "--window-size=1280,1000", "--lang=en-US"],
+                "prefs": {
+                    "download.default_directory": downloads.path().to_str().unwrap(),
+                    "download.prompt_for_download": false,
+                },
             },
         });
         let caps = match caps {
@@ -121,6 +128,7 @@ impl Browser {
         Browser {
             client,
             base: base.trim_end_matches('/').to_owned(),
+            downloads,
             _driver: driver,
         }
     }
@@ -243,6 +251,25 @@ impl Browser {
             "const i = document.querySelector({css:?}); i.value = {value:?}; i.dispatchEvent(new Event('change')); return true"
         ))
         .await;
+    }
+
+    /// Waits until the browser has saved the download `name` (complete:
+    /// Chromium writes a `.crdownload` first and renames it); its bytes.
+    pub async fn downloaded(&self, name: &str) -> Vec<u8> {
+        let path = self.downloads.path().join(name);
+        let start = Instant::now();
+        loop {
+            if let Ok(bytes) = std::fs::read(&path) {
+                return bytes;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "no download {name} after {DEADLINE:?}; the folder holds {:?}",
+                std::fs::read_dir(self.downloads.path())
+                    .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Whether an element matches `css` now.

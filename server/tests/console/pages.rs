@@ -70,12 +70,24 @@ async fn query_page_counts_shows_errors_with_a_caret_and_keeps_history() {
         q
     );
 
-    // CSV of ids, streamed with progress.
-    b.type_into("#q-editor", "SELECT user_id FROM users WHERE gender = 'u'")
-        .await;
+    // CSV of ids, streamed with progress, saved as the API answers it.
+    let ids = "SELECT user_id FROM users WHERE gender = 'u'";
+    b.type_into("#q-editor", ids).await;
     b.click("#q-csv").await;
     b.wait_text("#q-progress", |t| t.starts_with("downloaded "))
         .await;
+    let csv = api
+        .request(
+            "POST",
+            "/v1/query",
+            &[("accept", "text/csv")],
+            Some(ids.as_bytes()),
+        )
+        .unwrap();
+    assert_eq!(csv.status, 200);
+    assert!(csv.text().starts_with("user_id\n"), "{}", csv.text());
+    let saved = b.downloaded("segdb-export.csv").await;
+    assert_eq!(String::from_utf8(saved).unwrap(), csv.text());
 
     b.type_into("#q-editor", q).await;
     b.click("#q-run").await;

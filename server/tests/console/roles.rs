@@ -132,6 +132,11 @@ async fn roles_see_only_their_actions_and_campaigns_show_their_funnel() {
     b.click("#login-form button").await;
     b.wait_text("#who", |t| t == "ops (admin)").await;
     b.open("campaigns").await;
+    b.wait_text("#c-body tbody", |t| {
+        t.starts_with("spring pending_approval")
+    })
+    .await;
+    b.screenshot("campaigns-list").await;
     b.click("a.c-link").await;
     b.click(".act-approve").await;
     b.wait_text("#c-title", |t| !t.contains("pending_approval"))
