@@ -210,3 +210,69 @@ async fn builder_makes_w1_and_saves_it_and_insight_shows_it() {
     b.screenshot("insight-compare").await;
     b.close().await;
 }
+
+/// The live count never shows an older answer over a newer one: the
+/// first count's answer is held back in the page (its `fetch` wrapped)
+/// until after a newer count has been shown, and must not replace it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builder_never_shows_a_stale_count_over_a_fresh_one() {
+    let (_dir, store, _csv, _) = common::generated_store(5_000, 11);
+    let (_server, url) = common::serve_store(&store);
+    let api = Client::new(&url, None);
+    let b = Browser::start(&url).await;
+    b.open("builder").await;
+    count_reads(&b, 5_000).await;
+    b.click("#b-fields .pick[data-field=gender]").await;
+    // From now on, the first count asked is answered only once the test
+    // releases it; later ones go through.
+    b.js(r#"
+        const orig = window.fetch;
+        let first = true;
+        window.__release = null;
+        window.__staleSettled = false;
+        window.fetch = async (url, opts) => {
+          if (!(first && url === "/v1/query")) return orig(url, opts);
+          first = false;
+          const held = new Promise((resolve) => (window.__release = resolve));
+          try {
+            const r = await orig(url, Object.assign({}, opts, { signal: undefined }));
+            await held;
+            return r;
+          } finally {
+            setTimeout(() => (window.__staleSettled = true), 0);
+          }
+        };
+        return true;
+    "#)
+        .await;
+    tick(&b, "gender", "f").await;
+    b.wait_js(
+        "return window.__release !== null",
+        "the first count to be asked",
+    )
+    .await;
+    tick(&b, "gender", "m").await;
+    let fresh = api_count(
+        &api,
+        "SELECT COUNT(*) FROM users WHERE gender IN ('f', 'm')",
+    );
+    count_reads(&b, fresh).await;
+    b.js("window.__release(); return true").await;
+    b.wait_js(
+        "return window.__staleSettled === true",
+        "the stale answer to arrive",
+    )
+    .await;
+    // The page has had the stale answer; the count is still the fresh one.
+    b.wait_js(
+        "return new Promise((r) => setTimeout(() => r(true), 0))",
+        "a turn of the event loop",
+    )
+    .await;
+    count_reads(&b, fresh).await;
+    assert_ne!(
+        fresh,
+        api_count(&api, "SELECT COUNT(*) FROM users WHERE gender = 'f'")
+    );
+    b.close().await;
+}
