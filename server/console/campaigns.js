@@ -57,7 +57,9 @@ async function detail(root, name, back) {
   root.textContent = "…";
   try {
     const [c, r] = await Promise.all([get("/v1/campaigns/" + encodeURIComponent(name)), get(`/v1/campaigns/${encodeURIComponent(name)}/report`)]);
-    const buttons = ACTIONS.filter((a) => a.states.includes(c.state) && may(a.role)).map((a) =>
+    // The creator may not approve their own campaign.
+    const mayDo = (a) => may(a.role) && !(a.action === "approve" && state.me.name === c.created_by);
+    const buttons = ACTIONS.filter((a) => a.states.includes(c.state) && mayDo(a)).map((a) =>
       h(
         "button",
         {

@@ -180,5 +180,27 @@ async fn roles_see_only_their_actions_and_campaigns_show_their_funnel() {
         }
     }
     b.screenshot("campaigns").await;
+
+    // An admin is not offered the approval of a campaign they made.
+    let mut autumn = def.clone();
+    autumn["name"] = json!("autumn");
+    let r = admin
+        .request(
+            "POST",
+            "/v1/campaigns",
+            &[("content-type", "application/json")],
+            Some(autumn.to_string().as_bytes()),
+        )
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = admin
+        .request("POST", "/v1/campaigns/autumn/start", &[], None)
+        .unwrap();
+    assert_eq!(r.json()["state"], "pending_approval", "{}", r.text());
+    b.open("campaigns?name=autumn").await;
+    b.wait_text("#c-title", |t| t.contains("pending_approval"))
+        .await;
+    b.wait_text("#c-actions", |t| t == "cancel").await;
+    assert!(!b.exists(".act-approve").await);
     b.close().await;
 }
