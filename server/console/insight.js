@@ -61,7 +61,7 @@ export async function render(root, params) {
     fail(root, e);
     return;
   }
-  const pick = (id, v) => h("select", { id }, h("option", { value: "" }, "(WHERE below)"), segments.map((s) => h("option", { value: s.name, selected: s.name === v }, s.name)));
+  const pick = (id, v) => h("select", { id }, h("option", { value: "" }, "(none: the WHERE)"), segments.map((s) => h("option", { value: s.name, selected: s.name === v }, s.name)));
   const segA = pick("ins-seg", params.get("segment"));
   const whereA = h("input", { id: "ins-where", size: 50, placeholder: "WHERE, e.g. city = 'c000' (empty: every row)", value: params.get("where") || "" });
   const segB = pick("ins-seg-b", params.get("versus"));
