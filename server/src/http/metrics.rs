@@ -57,6 +57,9 @@ pub fn route_label(m: Option<&MatchedPath>) -> &'static str {
     const ROUTES: &[&str] = &[
         "/healthz",
         "/metrics",
+        "/",
+        "/console/{asset}",
+        "/v1/whoami",
         "/v1/query",
         "/v1/insight",
         "/v1/tables",

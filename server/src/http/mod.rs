@@ -9,6 +9,7 @@ pub mod auth;
 mod body;
 mod campaigns;
 pub mod config;
+mod console;
 mod effects;
 pub mod export_limit;
 mod frequency_cap;
@@ -171,6 +172,9 @@ pub(crate) struct RowCount(pub u64);
 pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/healthz", get(health))
+        .route("/", get(console::index))
+        .route("/console/{asset}", get(console::asset))
+        .route("/v1/whoami", get(console::whoami))
         .route("/metrics", get(metrics))
         .route("/v1/query", post(query::query))
         .route("/v1/insight", post(insight::insight))
@@ -242,7 +246,8 @@ async fn not_found(req: Request) -> ApiError {
     .with_hint("see the HTTP API in the README")
 }
 
-/// Around every request: authenticates (except `/healthz`), then logs one
+/// Around every request: authenticates (except `/healthz` and the
+/// console's files), then logs one
 /// line and counts the request once the answer is ready.
 async fn observe(
     State(s): State<Shared>,
@@ -258,7 +263,8 @@ async fn observe(
     let path = metrics::shorten(req.uri().path());
     let route = metrics::route_label(req.extensions().get::<MatchedPath>());
     let mut principal = None;
-    let response = if path == "/healthz" {
+    // The console's files hold no data: served to anyone, as /healthz.
+    let response = if path == "/healthz" || console::is_console_path(&path) {
         next.run(req).await
     } else {
         let keys = s.keys.snapshot();

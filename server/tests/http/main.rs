@@ -19,6 +19,7 @@ mod campaigns;
 mod catalog;
 #[path = "../common/mod.rs"]
 mod common;
+mod console;
 mod csv_ids;
 mod damage;
 mod error_golden;
