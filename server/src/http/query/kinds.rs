@@ -42,22 +42,12 @@ pub(crate) fn required_role_with(
 }
 
 /// Whether every statement only reads (and so may run on the query pool:
-/// see `query_pool`). CALLs are not counted as reads: procedures may
-/// write.
+/// see `query_pool`): those a read role may run, but CALLs, since
+/// procedures may write.
 pub(crate) fn reads_only(stmts: &[segdb_query_lang::ast::Statement]) -> bool {
     stmts.iter().all(|st| {
-        matches!(
-            st.kind,
-            StatementKind::Select(_)
-                | StatementKind::Explain(_)
-                | StatementKind::ShowTables
-                | StatementKind::ShowFields(_)
-                | StatementKind::ShowSegments
-                | StatementKind::ShowTags
-                | StatementKind::ShowCampaigns
-                | StatementKind::Insight(_)
-                | StatementKind::Compare(_)
-        )
+        !matches!(st.kind, StatementKind::Call(_))
+            && required_role_with(&st.kind, |_| None) == Role::Read
     })
 }
 
@@ -96,5 +86,30 @@ pub fn kind_name(kind: &StatementKind) -> &'static str {
         StatementKind::Call(_) => "call",
         StatementKind::Insight(_) => "insight",
         StatementKind::Compare(_) => "compare",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reads_only;
+
+    fn reads(text: &str) -> bool {
+        reads_only(&segdb_query_lang::parse(text).unwrap())
+    }
+
+    #[test]
+    fn only_statements_that_read_go_to_the_query_pool() {
+        assert!(reads("SELECT COUNT(*) FROM users WHERE age > 3"));
+        assert!(reads(
+            "EXPLAIN SELECT COUNT(*) FROM users; SHOW TABLES; SHOW SEGMENTS; INSIGHT gender FROM users"
+        ));
+        assert!(reads(
+            "COMPARE gender FROM users WHERE age > 3 VERSUS age < 3"
+        ));
+        assert!(!reads(
+            "SELECT COUNT(*) FROM users; CREATE SEGMENT s AS SELECT FROM users WHERE age > 3"
+        ));
+        assert!(!reads("CALL profile('users', 'u1')"));
+        assert!(!reads("DROP TAG t"));
     }
 }
