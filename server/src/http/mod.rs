@@ -19,7 +19,7 @@ pub mod key_store;
 mod keys;
 mod listen;
 pub mod metrics;
-mod query;
+pub(crate) mod query;
 mod rejection;
 pub mod running;
 pub mod secret_hash;
