@@ -314,12 +314,18 @@ impl StartupHandler for Startup {
                 ));
                 Ok(())
             }
+            Err(PgWireError::InvalidPassword(_)) => {
+                self.state.metrics.auth_failure("unknown");
+                // Postgres's own words, with the name the client gave.
+                let user = client.metadata().get("user").cloned().unwrap_or_default();
+                Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                    "FATAL".to_owned(),
+                    "28P01".to_owned(),
+                    format!("password authentication failed for user \"{user}\""),
+                ))))
+            }
             Err(e) => {
-                let reason = match &e {
-                    PgWireError::InvalidPassword(_) => "unknown",
-                    _ => "missing",
-                };
-                self.state.metrics.auth_failure(reason);
+                self.state.metrics.auth_failure("missing");
                 Err(e)
             }
         }

@@ -193,17 +193,27 @@ fn response(outcome: Outcome, format: Option<&Format>) -> Response {
                     Response::Query(QueryResponse::new(fields, data))
                 }
                 Rows::Stream(rx) => {
-                    let data =
-                        stream::unfold(
-                            rx,
-                            |mut rx| async move { rx.recv().await.map(|b| (b, rx)) },
-                        )
-                        .flat_map(|batch| {
-                            stream::iter(match batch {
-                                Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
-                                Err(e) => vec![Err(wire(&e, None))],
-                            })
-                        });
+                    // Until the end marker; a channel closed before it was
+                    // cut short.
+                    let data = stream::unfold(Some(rx), |rx| async move {
+                        let mut rx = rx?;
+                        let item = match rx.recv().await {
+                            Some(Ok(Some(rows))) => Ok(rows),
+                            Some(Ok(None)) => return None,
+                            Some(Err(e)) => Err(e),
+                            None => Err(ApiError::internal(
+                                "a streamed answer stopped before its end",
+                            )),
+                        };
+                        let next = item.is_ok().then_some(rx);
+                        Some((item, next))
+                    })
+                    .flat_map(|batch| {
+                        stream::iter(match batch {
+                            Ok(rows) => rows.into_iter().map(Ok).collect::<Vec<_>>(),
+                            Err(e) => vec![Err(wire(&e, None))],
+                        })
+                    });
                     Response::Query(QueryResponse::new(fields, data))
                 }
             }

@@ -11,6 +11,7 @@
 //! client that stops reading stops the evaluation.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use pgwire::messages::data::DataRow;
@@ -51,9 +52,13 @@ pub enum Outcome {
 pub enum Rows {
     /// All of them.
     Done(Vec<Vec<Value>>),
-    /// Ids as they are read, in batches.
-    Stream(mpsc::Receiver<Result<Vec<DataRow>, ApiError>>),
+    /// Ids as they are read, in batches; `None` after the last (a channel
+    /// that closes without it was cut short).
+    Stream(mpsc::Receiver<Batch>),
 }
+
+/// A batch of a streamed answer: rows, the end, or why it stopped.
+pub type Batch = Result<Option<Vec<DataRow>>, ApiError>;
 
 /// The command tag of a statement that answers no rows, or `None` for one
 /// that answers rows.
@@ -219,19 +224,22 @@ pub async fn run_one(s: &Shared, session: &Arc<Session>, stmt: Ast) -> Result<Ou
 
 /// Sends the ids of `filter`'s rows from `offset` (at most `limit`), in
 /// batches, until the end, an error (sent too), or the receiver leaving
-/// (which cancels the query). Returns how many were sent.
+/// (which cancels the query). A client that does not read holds the
+/// evaluation until it reads, the query times out, or a CancelRequest
+/// comes. Returns how many were sent.
 fn stream_ids(
     running: &crate::http::running::RunningQuery,
     table: &Table,
     filter: &Expr,
     offset: u64,
     limit: Option<u64>,
-    tx: &mpsc::Sender<Result<Vec<DataRow>, ApiError>>,
+    tx: &mpsc::Sender<Batch>,
 ) -> u64 {
     const BATCH: usize = 1 << 16;
     let end = offset.saturating_add(limit.unwrap_or(u64::MAX));
     let mut seen = 0u64;
     let mut sent = 0u64;
+    let handle = tokio::runtime::Handle::current();
     let r = running.cancel().scope(|| {
         table.for_each_shard_rows(filter, |rows| {
             let n = rows.len() as u64;
@@ -244,11 +252,23 @@ fn stream_ids(
                     out.extend_from_slice(id);
                 })?;
                 let batch = split_rows(BytesMut::from(&text[..]));
-                if tx.blocking_send(Ok(batch)).is_err() {
-                    // The client left: stop here.
-                    running.cancel().cancel();
-                    return Ok(std::ops::ControlFlow::Break(()));
-                }
+                // Wait for room (a client that reads slowly holds the
+                // evaluation), but no longer than the query may run, and
+                // not past a cancel.
+                let room = loop {
+                    running.cancel().check()?;
+                    let wait = tokio::time::timeout(Duration::from_millis(50), tx.reserve());
+                    match handle.block_on(wait) {
+                        Ok(Ok(room)) => break room,
+                        Ok(Err(_)) => {
+                            // The client left: stop here.
+                            running.cancel().cancel();
+                            return Ok(std::ops::ControlFlow::Break(()));
+                        }
+                        Err(_) => continue,
+                    }
+                };
+                room.send(Ok(Some(batch)));
                 sent += page.len() as u64;
             }
             Ok(if seen >= end {
@@ -258,13 +278,16 @@ fn stream_ids(
             })
         })
     });
-    match r {
-        Ok(()) => {}
-        Err(EngineError::Cancelled) if tx.is_closed() => {}
-        Err(e) => {
-            let _ = tx.blocking_send(Err(ApiError::from(e)));
-        }
-    }
+    let last = match r {
+        Ok(()) => Ok(None),
+        Err(EngineError::Cancelled) if tx.is_closed() => return sent,
+        Err(e) => Err(ApiError::from(e)),
+    };
+    // Undelivered (the client stalls past the deadline), the channel
+    // closes without its end: the client gets an error, not a short
+    // answer taken for whole.
+    let until = tokio::time::Instant::from_std(running.deadline());
+    let _ = handle.block_on(tokio::time::timeout_at(until, tx.send(last)));
     sent
 }
 
