@@ -65,19 +65,22 @@ impl Startup {
             .iter()
             .filter(|k| k.name == user)
             .max_by_key(|k| k.role);
-        if s.config.tokens.is_empty() && (keys.is_empty() || key.is_none()) {
-            return if loopback {
-                Box::new(Trust(Principal {
+        // As over HTTP: without tokens, a loopback client that is not
+        // logging in as an API key is `local`; a remote one needs a key.
+        if s.config.tokens.is_empty() && key.is_none() {
+            if loopback {
+                return Box::new(Trust(Principal {
                     name: LOCAL_PRINCIPAL.to_owned(),
                     role: Role::Admin,
                     limits: Limits::default(),
-                }))
-            } else {
-                refuse(
+                }));
+            }
+            if keys.is_empty() {
+                return refuse(
                     "28000",
                     "this server has no tokens configured and accepts only loopback clients",
-                )
-            };
+                );
+            }
         }
         let token = s
             .config

@@ -225,7 +225,7 @@ fn rust_client_types_params_and_sqlstates() {
             let db = e.as_db_error().unwrap_or_else(|| panic!("{sql}: {e}"));
             assert_eq!(db.code().code(), code, "{sql}: {db:?}");
             if code == "42703" {
-                assert_eq!(db.position().is_some(), true, "{db:?}");
+                assert!(db.position().is_some(), "{db:?}");
             }
         }
         let msgs = c.simple_query("SELECT COUNT(*) FROM users").await.unwrap();
