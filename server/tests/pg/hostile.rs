@@ -125,8 +125,25 @@ fn garbled_messages_never_harm_the_server() {
     // query handlers.
     let pg = Pg::start_with(&data, &[]);
     assert_eq!(count(&pg), "500");
+    // What the property test found in pgwire: a frame length below 4, and
+    // a Bind whose parameter length passes the end of its frame.
+    let mut bind = vec![b'B'];
+    let body: Vec<u8> = [
+        &b"\0\0"[..],
+        &0u16.to_be_bytes(),
+        &1u16.to_be_bytes(),
+        &1_000_000i32.to_be_bytes(),
+        b"x",
+    ]
+    .concat();
+    bind.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    bind.extend(body);
+    for frames in [vec![vec![b'Q', 0, 0, 0, 0]], vec![bind]] {
+        send(pg.pg, &Opening::LoggedIn(frames));
+        assert_eq!(count(&pg), "500");
+    }
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-        cases: 48,
+        cases: 96,
         failure_persistence: None,
         ..ProptestConfig::default()
     });
