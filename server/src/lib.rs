@@ -13,6 +13,7 @@ pub mod exec;
 pub mod gen;
 pub mod http;
 pub mod permissions;
+pub mod pg;
 pub mod procedures;
 pub mod profile;
 pub mod workload;

@@ -136,6 +136,12 @@ impl ApiError {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// Where in the statements' text it is: line and column (from 1, in
+    /// characters), if it is anywhere.
+    pub fn place(&self) -> Option<(usize, usize)> {
+        self.line.zip(self.column)
+    }
 }
 
 impl From<QueryError> for ApiError {

@@ -69,6 +69,9 @@ pub struct Token {
     pub secret_hash: SecretHash,
     /// The fields and categories it is limited to, if any.
     pub limits: Limits,
+    /// Its SCRAM-SHA-256 verifier, for Postgres clients: made at start
+    /// from a `secret` given in clear; none for a `secret_hash`.
+    pub scram: Option<crate::pg::scram::ScramVerifier>,
 }
 
 impl std::fmt::Debug for Token {
@@ -261,12 +264,14 @@ mod tests {
                 role: Role::Read,
                 secret_hash: SecretHash::new("r"),
                 limits: Limits::default(),
+                scram: None,
             },
             Token {
                 name: "bo".into(),
                 role: Role::Admin,
                 secret_hash: SecretHash::new("a"),
                 limits: Limits::default(),
+                scram: None,
             },
         ];
         assert_eq!(
@@ -338,6 +343,7 @@ mod tests {
             expires_at,
             secret_hint: "0000".into(),
             limits: Limits::default(),
+            scram: None,
         };
         let keys = vec![key("k1", "s1", None), key("k2", "s2", Some(100))];
         let tokens = vec![Token {
@@ -345,6 +351,7 @@ mod tests {
             role: Role::Read,
             secret_hash: SecretHash::new("t"),
             limits: Limits::default(),
+            scram: None,
         }];
         let auth =
             |h: &HeaderMap, peer, tokens: &[Token], now| authenticate(h, peer, tokens, &keys, now);

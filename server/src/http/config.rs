@@ -51,6 +51,8 @@ pub struct Settings {
     pub tls_key: Option<PathBuf>,
     /// With TLS, also serve plain HTTP on this address (off unless given).
     pub plain_http_listen: Option<String>,
+    /// Serve the Postgres wire protocol on this address (off unless given).
+    pub pg_listen: Option<String>,
     /// `human` or `json`.
     pub log_format: Option<LogFormat>,
     /// A query running longer is stopped (408).
@@ -149,8 +151,12 @@ impl TokenSetting {
     fn resolve(self) -> Result<Token, String> {
         let name = self.name.unwrap_or_else(|| self.role.to_string());
         check_principal_name(&name)?;
+        let mut scram = None;
         let secret_hash = match (self.secret, self.secret_hash) {
-            (Some(s), None) if !s.is_empty() => SecretHash::new(&s),
+            (Some(s), None) if !s.is_empty() => {
+                scram = Some(crate::pg::scram::ScramVerifier::new(&s));
+                SecretHash::new(&s)
+            }
             (None, Some(h)) => {
                 SecretHash::parse(&h).map_err(|e| format!("token `{name}`: {e}"))?
             }
@@ -182,6 +188,7 @@ impl TokenSetting {
             role: self.role,
             secret_hash,
             limits,
+            scram,
         })
     }
 }
@@ -197,6 +204,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Plain HTTP beside TLS, only when asked (and only with `tls`).
     pub plain_http_listen: Option<SocketAddr>,
+    /// The Postgres wire protocol, only when asked (TLS offered with `tls`).
+    pub pg_listen: Option<SocketAddr>,
     /// How log lines are written.
     pub log_format: LogFormat,
     /// A query running longer is stopped.
@@ -309,6 +318,7 @@ impl Settings {
             tls_cert: var("SEGDB_TLS_CERT").map(PathBuf::from),
             tls_key: var("SEGDB_TLS_KEY").map(PathBuf::from),
             plain_http_listen: var("SEGDB_PLAIN_HTTP_LISTEN"),
+            pg_listen: var("SEGDB_PG_LISTEN"),
             log_format: var("SEGDB_LOG_FORMAT")
                 .map(|v| v.parse())
                 .transpose()
@@ -364,6 +374,7 @@ impl Settings {
             tls_cert,
             tls_key,
             plain_http_listen,
+            pg_listen,
             log_format,
             query_timeout_ms,
             max_concurrent_queries,
@@ -398,6 +409,14 @@ impl Settings {
             .parse()
             .map_err(|_| format!("listen address `{listen}` is not IP:PORT"))?;
         let (tls, plain_http_listen) = super::tls::resolve(&self, listen)?;
+        let pg_listen = self
+            .pg_listen
+            .as_deref()
+            .map(|a| {
+                a.parse::<SocketAddr>()
+                    .map_err(|_| format!("pg_listen address `{a}` is not IP:PORT"))
+            })
+            .transpose()?;
         let data = self.data.ok_or(
             "no store: give --data DIR (or `data` in the config, or SEGDB_DATA), or --demo",
         )?;
@@ -446,6 +465,7 @@ impl Settings {
             listen,
             tls,
             plain_http_listen,
+            pg_listen,
             log_format: self.log_format.unwrap_or_default(),
             query_timeout: Duration::from_millis(positive(
                 "query_timeout_ms",

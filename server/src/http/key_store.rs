@@ -40,6 +40,9 @@ pub struct ApiKey {
     pub secret_hint: String,
     /// The fields and categories it is limited to, if any.
     pub limits: Limits,
+    /// Its SCRAM-SHA-256 verifier, for Postgres clients (made with the
+    /// key; none for keys made before the Postgres protocol).
+    pub scram: Option<crate::pg::scram::ScramVerifier>,
 }
 
 /// Why a change of keys failed.
@@ -88,6 +91,9 @@ struct KeyRecord {
     allowed_fields: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     allowed_categories: Option<Vec<String>>,
+    /// Absent in files written before the Postgres protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scram_verifier: Option<String>,
 }
 
 impl KeyStore {
@@ -178,6 +184,7 @@ impl KeyStore {
             expires_at,
             secret_hint: secret[secret.len() - 4..].to_owned(),
             limits,
+            scram: Some(crate::pg::scram::ScramVerifier::new(&secret)),
         };
         let mut keys = old.as_ref().clone();
         keys.push(key.clone());
@@ -226,6 +233,7 @@ fn record(k: &ApiKey) -> KeyRecord {
         secret_hint: k.secret_hint.clone(),
         allowed_fields: k.limits.allowed_fields.clone(),
         allowed_categories: k.limits.allowed_categories.clone(),
+        scram_verifier: k.scram.as_ref().map(ToString::to_string),
     }
 }
 
@@ -244,6 +252,12 @@ fn parse_file(bytes: &[u8]) -> Result<Vec<ApiKey>, String> {
                 parse_timestamp(t).map_err(|e| format!("key `{}`: {what}: {e}", r.name))
             };
             Ok(ApiKey {
+                scram: r
+                    .scram_verifier
+                    .as_deref()
+                    .map(crate::pg::scram::ScramVerifier::parse)
+                    .transpose()
+                    .map_err(|e| format!("key `{}`: {e}", r.name))?,
                 secret_hash: SecretHash::parse(&r.secret_hash)
                     .map_err(|e| format!("key `{}`: {e}", r.name))?,
                 created_at: at("created_at", &r.created_at)?,

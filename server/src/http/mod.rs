@@ -20,7 +20,7 @@ pub mod key_store;
 mod keys;
 mod listen;
 pub mod metrics;
-mod query;
+pub(crate) mod query;
 mod query_pool;
 mod rejection;
 pub mod running;

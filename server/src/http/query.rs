@@ -31,7 +31,7 @@ mod text;
 
 #[cfg(test)]
 use kinds::required_role_with;
-use kinds::statement_what;
+pub(crate) use kinds::statement_what;
 pub use kinds::{kind_name, required_role};
 
 /// Whether the client asked for CSV.
@@ -43,7 +43,7 @@ pub(crate) fn wants(headers: &HeaderMap, mime: &str) -> bool {
 }
 
 /// What the blocking part of a query hands back.
-enum Answer {
+pub(crate) enum Answer {
     /// Every statement's answer and warnings.
     Done(Vec<(ResultSet, Vec<Warning>)>),
     /// A SELECT of ids answered as streamed CSV.
@@ -86,7 +86,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The audit notes of statements known before they run: schema and
 /// segment changes, profile reads.
-fn statement_notes(s: &Shared, stmts: &[segdb_query_lang::ast::Statement]) -> Vec<Note> {
+pub(crate) fn statement_notes(s: &Shared, stmts: &[segdb_query_lang::ast::Statement]) -> Vec<Note> {
     let mut notes = Vec::new();
     for st in stmts {
         let stmt_text = audit::cut(st.source.get(st.span.start..st.span.end).unwrap_or(""));
@@ -411,10 +411,10 @@ fn collect_ids(
 
 /// Who is running the statements (and exporting), and where the export
 /// and campaign notes go.
-struct Exporter<'a> {
-    principal: &'a str,
-    who: &'a Principal,
-    notes: &'a Mutex<Vec<Note>>,
+pub(crate) struct Exporter<'a> {
+    pub(crate) principal: &'a str,
+    pub(crate) who: &'a Principal,
+    pub(crate) notes: &'a Mutex<Vec<Note>>,
 }
 
 impl Exporter<'_> {
@@ -481,7 +481,7 @@ impl Exporter<'_> {
 /// make: `check_batch`), then binds and runs each in turn, under one
 /// answer budget. A mistake anywhere runs nothing; an error at run time
 /// says which statements before it took effect.
-fn run_all(
+pub(crate) fn run_all(
     s: &Shared,
     stmts: &[segdb_query_lang::ast::Statement],
     csv: bool,

@@ -76,6 +76,12 @@ pub(super) fn resolve(
 /// (the key must belong to the first certificate). The error names the
 /// setting and the file, and never shows a byte of the key.
 pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, String> {
+    acceptor_for(files, b"http/1.1")
+}
+
+/// As [`acceptor`], for the application protocol `alpn` (`postgresql`
+/// for the Postgres listener).
+pub fn acceptor_for(files: &TlsFiles, alpn: &[u8]) -> Result<TlsAcceptor, String> {
     let certs = read_certs(&files.cert)?;
     let key = read_key(&files.key)?;
     // ring rather than aws-lc-rs: no C library build (cmake) on the way.
@@ -97,7 +103,7 @@ pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, String> {
                 files.key.display()
             )
         })?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

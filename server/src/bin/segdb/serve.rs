@@ -39,6 +39,10 @@ pub struct ServeArgs {
     /// for a local health check); only with --tls-cert and --tls-key.
     #[arg(long = "plain-listen")]
     plain_http_listen: Option<String>,
+    /// Also serve the Postgres wire protocol on this address (e.g.
+    /// 127.0.0.1:5433; port 0 picks a free one): psql, psycopg, JDBC.
+    #[arg(long)]
+    pg_listen: Option<String>,
     /// A TOML config file (see the README).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -80,6 +84,7 @@ pub fn serve(args: ServeArgs) -> Result<(), AnyError> {
         tls_cert: args.tls_cert.clone(),
         tls_key: args.tls_key.clone(),
         plain_http_listen: args.plain_http_listen.clone(),
+        pg_listen: args.pg_listen.clone(),
         log_format: args.log_format,
         query_timeout_ms: args.query_timeout_ms,
         max_concurrent_queries: args.max_concurrent_queries,
@@ -107,6 +112,14 @@ pub fn serve(args: ServeArgs) -> Result<(), AnyError> {
     // The TLS files are read before the store is opened: a bad certificate
     // stops the start at once, naming the file.
     let listeners = runtime.block_on(Listeners::bind(&config))?;
+    let pg_listener = match config.pg_listen {
+        Some(addr) => Some(
+            runtime
+                .block_on(tokio::net::TcpListener::bind(addr))
+                .map_err(|e| format!("listening on {addr} (pg_listen): {e}"))?,
+        ),
+        None => None,
+    };
     let store = open_store(&config, args.truncate_wal_at_corruption)?;
     if config.tokens.is_empty() {
         tracing::warn!(
@@ -119,6 +132,10 @@ pub fn serve(args: ServeArgs) -> Result<(), AnyError> {
         kernels = segdb_storage_format::cpu::level(),
         "serving"
     );
+    if let Some(l) = &pg_listener {
+        // Printed before the HTTP line, which scripts wait for.
+        outln!("segdb postgres listening on {}", l.local_addr()?);
+    }
     // Scripts and tests read this line to learn where to connect:
     // `segdb listening on http://IP:PORT`, or `https://` with TLS.
     outln!("segdb listening on {}", listeners.url()?);
@@ -129,11 +146,23 @@ pub fn serve(args: ServeArgs) -> Result<(), AnyError> {
     let state = AppState::new(store, config)?;
     // Flushes and compactions, off the reactor, until shutdown.
     let maintenance = Maintenance::start(state.clone());
-    let served = runtime.block_on(http::serve(
-        state.clone(),
-        listeners,
-        http::shutdown_signal(),
-    ));
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let pg = pg_listener.map(|l| {
+        runtime.spawn(segdb_server::pg::serve(state.clone(), l, async move {
+            let _ = stop_rx.changed().await;
+        }))
+    });
+    let served = runtime.block_on(http::serve(state.clone(), listeners, async move {
+        http::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    }));
+    if let Some(pg) = pg {
+        match runtime.block_on(pg) {
+            Ok(Err(e)) => tracing::error!("the Postgres listener: {e}"),
+            Err(e) => tracing::error!("the Postgres listener: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
     maintenance.stop();
     // Every acknowledged batch is in the WAL already; flushing now only
     // spares the next start its replay.
