@@ -21,7 +21,7 @@ mod keys;
 mod listen;
 pub mod metrics;
 pub(crate) mod query;
-mod query_pool;
+pub(crate) mod query_pool;
 mod rejection;
 pub mod running;
 pub mod secret_hash;

@@ -29,6 +29,7 @@ mod campaign;
 mod kinds;
 mod text;
 
+pub(crate) use kinds::reads_only;
 #[cfg(test)]
 use kinds::required_role_with;
 pub(crate) use kinds::statement_what;

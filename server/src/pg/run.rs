@@ -1,7 +1,8 @@
 //! Statements run for a Postgres client exactly as `POST /v1/query` runs
 //! them: parsed, each checked against the principal's field access and
 //! role, the batch checked as a whole (a mistake anywhere runs nothing),
-//! then each run in turn through `http::query::run_all` on the blocking
+//! then each run in turn through `http::query::run_all` on the query pool
+//! (reads, as over HTTP) or the blocking
 //! pool, in a query slot, under the query timeout and a handle that a
 //! CancelRequest cancels. Audit notes go to the audit log as HTTP's do.
 //!
@@ -26,7 +27,7 @@ use crate::audit::{self, Action, Entry, Note, Outcome as AuditOutcome};
 use crate::http::query::{
     required_role, run_all, statement_notes, statement_what, Answer, Exporter,
 };
-use crate::http::{auth, blocking, ApiError, Shared};
+use crate::http::{auth, blocking, query_pool, ApiError, Shared};
 
 /// A statement's answer.
 pub enum Outcome {
@@ -125,7 +126,7 @@ pub async fn run_statements(
     // The batch as a whole first: a mistake anywhere runs nothing.
     let check = {
         let (s, session, stmts) = (s.clone(), session.clone(), stmts.clone());
-        blocking(move || {
+        query_pool::read(move || {
             let catalog = s.catalog();
             let access = session.principal.access();
             segdb_query_lang::check_batch(&stmts, &access.catalog(&catalog), date::today())
@@ -155,6 +156,7 @@ pub async fn run_one(s: &Shared, session: &Arc<Session>, stmt: Ast) -> Result<Ou
     let cancel = running.cancel().clone();
     let notes = Arc::new(Mutex::new(statement_notes(s, std::slice::from_ref(&stmt))));
     let tag = command_tag(&stmt.kind);
+    let reads = crate::http::query::reads_only(std::slice::from_ref(&stmt));
     let work = {
         let (st, session, notes) = (s.clone(), session.clone(), notes.clone());
         move || {
@@ -171,7 +173,12 @@ pub async fn run_one(s: &Shared, session: &Arc<Session>, stmt: Ast) -> Result<Ou
             r.map(|a| (a, columns, permit))
         }
     };
-    let r = blocking(work).await;
+    // Reads on the query pool, as over HTTP (`http::query_pool`).
+    let r = if reads {
+        query_pool::read(work).await
+    } else {
+        blocking(work).await
+    };
     record(s, session, &notes, r.as_ref().err()).await;
     let (answer, columns, permit) = r?;
     match answer {
