@@ -83,6 +83,31 @@ fn console_files_need_no_token_and_the_api_still_does() {
         b"GET /console/app.js HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"other\"\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(code, 200);
+    // The page's policy: scripts from this server only (no inline
+    // script, none from elsewhere), no framing; and the page has no
+    // inline script for it to block.
+    let (code, answer) = exchange(
+        server.addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(code, 200);
+    let policy = header(&answer, "content-security-policy").expect("a policy");
+    let directive = |name: &str| {
+        policy
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} in {policy}"))
+            .to_owned()
+    };
+    assert_eq!(directive("script-src"), "script-src 'self'");
+    assert_eq!(directive("frame-ancestors"), "frame-ancestors 'none'");
+    assert_eq!(directive("object-src"), "object-src 'none'");
+    assert!(
+        !answer.contains("<script>"),
+        "an inline script in the page: {answer}"
+    );
+    assert_eq!(header(&answer, "x-content-type-options"), Some("nosniff"));
     // Another method on a console file: 405 as on any route.
     let r = post(&anon, "/console/app.js", "text/plain", "x");
     assert_eq!(r.status, 405, "{}", r.text());
