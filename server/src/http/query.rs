@@ -19,7 +19,7 @@ use super::api_error::ApiError;
 use super::auth::{self, Principal};
 use super::body::{read_body, Stopped, StreamWriter};
 use super::running::RunningQuery;
-use super::{blocking, elapsed_ms, RowCount, Shared};
+use super::{elapsed_ms, RowCount, Shared};
 use crate::audit::{self, Action, Note, Notes};
 use crate::exec::{self, ResultSet};
 use crate::permissions::Listing;
@@ -226,11 +226,7 @@ async fn query_noted(
         .fetch_add(1, Ordering::Relaxed);
         r.map(|a| (a, permit))
     };
-    let (answer, permit) = if reads {
-        super::query_pool::read(work).await?
-    } else {
-        blocking(work).await?
-    };
+    let (answer, permit) = super::query_pool::run(reads, work).await?;
     match answer {
         Answer::Stream {
             table,

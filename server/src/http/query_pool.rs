@@ -54,16 +54,34 @@ pub(crate) async fn read<T: Send + 'static>(
     });
     match rx.await {
         Ok(Ok(r)) => r,
-        Ok(Err(panic)) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic".to_owned());
-            Err(ApiError::internal(format!("a query thread failed: {what}")))
-        }
+        Ok(Err(panic)) => Err(ApiError::internal(format!(
+            "a query thread failed: {}",
+            panic_text(&*panic)
+        ))),
         Err(_) => Err(ApiError::internal("a query thread stopped")),
     }
+}
+
+/// Runs `f` on the query pool when it only reads (`reads`), else on the
+/// blocking pool: how both protocols run a statement.
+pub(crate) async fn run<T: Send + 'static>(
+    reads: bool,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    if reads {
+        read(f).await
+    } else {
+        super::blocking(f).await
+    }
+}
+
+/// A panic's message (`&str` or `String` payloads), or "a panic".
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned())
 }
 
 #[cfg(test)]

@@ -133,12 +133,7 @@ fn contain_connection_panics() {
             if !IN_CONNECTION.with(|c| c.get()) {
                 return previous(info);
             }
-            let what = info
-                .payload()
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let what = crate::http::query_pool::panic_text(info.payload());
             tracing::error!(
                 place = %info.location().map(|l| l.to_string()).unwrap_or_default(),
                 "a Postgres connection's task failed on a malformed message ({what}); the connection is closed, the server goes on"

@@ -27,7 +27,7 @@ use crate::audit::{self, Action, Entry, Note, Outcome as AuditOutcome};
 use crate::http::query::{
     required_role, run_all, statement_notes, statement_what, Answer, Exporter,
 };
-use crate::http::{auth, blocking, query_pool, ApiError, Shared};
+use crate::http::{auth, query_pool, ApiError, Shared};
 
 /// A statement's answer.
 pub enum Outcome {
@@ -174,11 +174,7 @@ pub async fn run_one(s: &Shared, session: &Arc<Session>, stmt: Ast) -> Result<Ou
         }
     };
     // Reads on the query pool, as over HTTP (`http::query_pool`).
-    let r = if reads {
-        query_pool::read(work).await
-    } else {
-        blocking(work).await
-    };
+    let r = query_pool::run(reads, work).await;
     record(s, session, &notes, r.as_ref().err()).await;
     let (answer, columns, permit) = r?;
     match answer {
