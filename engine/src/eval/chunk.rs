@@ -282,112 +282,54 @@ pub(crate) fn int_range(
     if dense::is_empty(out) {
         return;
     }
-    let need_hi = u128::from(hi_u) < max_u;
-    let need_lo = lo_u > 0;
-    if !need_hi && !need_lo {
+    if u128::from(hi_u) >= max_u && lo_u == 0 {
         return;
     }
-    // O'Neil & Quass: walk the slices from the most significant bit, keeping
-    // the rows equal to the constant's prefix so far and those already
-    // known greater (for the low bound) or less (for the high bound). A
-    // bitmap slice is read in place; only the bounds asked for are kept.
-    let mut slice = s.take();
-    let mut eq_hi = s.take();
-    let mut lt_hi = s.take();
-    let mut eq_lo = s.take();
-    let mut gt_lo = s.take();
-    if need_hi {
-        eq_hi.copy_from_slice(&out[..]);
-        lt_hi.fill(0);
-    }
-    if need_lo {
-        eq_lo.copy_from_slice(&out[..]);
-        gt_lo.fill(0);
-    }
-    let mut st = RangeState {
-        eq_hi: &mut eq_hi,
-        lt_hi: &mut lt_hi,
-        eq_lo: &mut eq_lo,
-        gt_lo: &mut gt_lo,
-    };
-    for j in (0..meta.bits as usize).rev() {
-        let (hi_bit, lo_bit) = (
-            need_hi.then_some(hi_u >> j & 1 == 1),
-            need_lo.then_some(lo_u >> j & 1 == 1),
-        );
-        match container(&int.slices[j], key) {
-            Some(Container::Bitmap(b)) => {
-                let b = dense::bitmap_bytes(b);
-                st.step(|w| dense::word(b, w), hi_bit, lo_bit);
-            }
-            c => {
-                match c {
-                    Some(c) => dense::load(&mut slice, c),
-                    None => slice.fill(0),
-                }
-                st.step(|w| slice[w], hi_bit, lo_bit);
-            }
-        }
-    }
-    for w in 0..WORDS {
-        let mut m = out[w];
-        if need_hi {
-            m &= lt_hi[w] | eq_hi[w];
-        }
-        if need_lo {
-            m &= gt_lo[w] | eq_lo[w];
-        }
-        out[w] = m;
-    }
-    for b in [slice, eq_hi, lt_hi, eq_lo, gt_lo] {
-        s.give(b);
-    }
+    // O'Neil & Quass, block by block in the kernel.
+    with_slices(int, meta.bits, key, s, |slices| {
+        dense::bsi_range(out, slices, lo_u, hi_u)
+    });
 }
 
-/// The running sets of [`int_range`]'s walk down the slices.
-struct RangeState<'a> {
-    eq_hi: &'a mut Words,
-    lt_hi: &'a mut Words,
-    eq_lo: &'a mut Words,
-    gt_lo: &'a mut Words,
-}
-
-impl RangeState<'_> {
-    /// One slice (word `w` by `slice(w)`): `hi_bit`/`lo_bit` are the
-    /// bounds' bits at this slice, `None` for a bound not asked for.
-    #[inline(always)]
-    fn step(&mut self, slice: impl Fn(usize) -> u64, hi_bit: Option<bool>, lo_bit: Option<bool>) {
-        match hi_bit {
-            Some(true) => {
-                for w in 0..WORDS {
-                    let x = slice(w);
-                    self.lt_hi[w] |= self.eq_hi[w] & !x;
-                    self.eq_hi[w] &= x;
-                }
+/// Runs `f` with chunk `key`'s bit slices of an INT field (`bits` of
+/// them, least significant first): bitmap containers read in place, the
+/// others loaded into scratch words.
+pub(crate) fn with_slices<T>(
+    int: &IntCtx<'_>,
+    bits: u32,
+    key: u16,
+    s: &mut Scratch,
+    f: impl FnOnce(&[dense::Slice<'_>]) -> T,
+) -> T {
+    let bits = (bits as usize).min(int.slices.len());
+    let mut loaded: Vec<Box<Words>> = Vec::new();
+    for v in &int.slices[..bits] {
+        match container(v, key) {
+            Some(Container::Bitmap(_)) | None => {}
+            Some(c) => {
+                let mut w = s.take();
+                dense::load(&mut w, c);
+                loaded.push(w);
             }
-            Some(false) => {
-                for w in 0..WORDS {
-                    self.eq_hi[w] &= !slice(w);
-                }
-            }
-            None => {}
-        }
-        match lo_bit {
-            Some(true) => {
-                for w in 0..WORDS {
-                    self.eq_lo[w] &= slice(w);
-                }
-            }
-            Some(false) => {
-                for w in 0..WORDS {
-                    let x = slice(w);
-                    self.gt_lo[w] |= self.eq_lo[w] & x;
-                    self.eq_lo[w] &= !x;
-                }
-            }
-            None => {}
         }
     }
+    let mut next_loaded = loaded.iter();
+    let slices: Vec<dense::Slice<'_>> = int.slices[..bits]
+        .iter()
+        .map(|v| match container(v, key) {
+            Some(Container::Bitmap(b)) => dense::Slice::Bitmap(dense::bitmap_bytes(b)),
+            Some(_) => next_loaded
+                .next()
+                .map_or(dense::Slice::Zero, |w| dense::Slice::Words(w)),
+            None => dense::Slice::Zero,
+        })
+        .collect();
+    let answer = f(&slices);
+    drop(slices);
+    for w in loaded {
+        s.give(w);
+    }
+    answer
 }
 
 /// Rows whose summed count over `days` satisfies `op n` (0 for rows

@@ -152,10 +152,10 @@ fn count_range(int: &IntCtx<'_>, c: &SegChunk, lo: i64, hi: i64) -> u64 {
     })
 }
 
-/// The values of the rows of chunk `c` that have one, in row order. Each
-/// slice is loaded once and ANDed with the rows; each set bit adds `2^j`
-/// to its row's value, found by rank (prefix popcounts), so the cost is
-/// about `bits x (1,024 words + rows)`, whatever the number of buckets.
+/// The values of the rows of chunk `c` that have one, in row order, by
+/// [`dense::slice_values`]: word by word, each of the rows' words reading
+/// its word of every slice once, so the cost is about `words with a row x
+/// bits + rows x bits`, whatever the number of buckets.
 fn chunk_values(int: &IntCtx<'_>, c: &SegChunk) -> Vec<i64> {
     let (Some(meta), Some(nn)) = (
         int.meta,
@@ -167,25 +167,10 @@ fn chunk_values(int: &IntCtx<'_>, c: &SegChunk) -> Vec<i64> {
         let mut cand: Box<Words> = s.take();
         cand.copy_from_slice(&c.words[..]);
         dense::and_with(&mut cand, nn);
-        let mut rank = Box::new([0u32; dense::WORDS]);
-        let n = dense::prefix_counts(&cand, &mut rank);
-        let mut offsets = vec![0u64; n as usize];
-        for (j, sl) in int.slices.iter().enumerate() {
-            let Some(cont) = sl.as_ref().and_then(|v| v.container(c.key)) else {
-                continue;
-            };
-            // The slice read in place: an array container costs its
-            // values, not a load of 1,024 words.
-            dense::for_each_and(&cand, cont, |w, mut m| {
-                let a = cand[w];
-                while m != 0 {
-                    let bit = m.trailing_zeros();
-                    let below = a & ((1u64 << bit) - 1);
-                    offsets[(rank[w] + below.count_ones()) as usize] |= 1 << j;
-                    m &= m - 1;
-                }
-            });
-        }
+        let mut offsets = vec![0u64; dense::count(&cand) as usize];
+        crate::eval::chunk::with_slices(int, meta.bits, c.key, s, |slices| {
+            dense::slice_values(&cand, slices, &mut offsets)
+        });
         s.give(cand);
         offsets
             .into_iter()
