@@ -539,7 +539,7 @@ fn event_count_small(
             // from `lo` up satisfies the comparison (counts only grow).
             let decides = hi == 255 && (j >= 8 || 1u32 << j >= u32::from(lo));
             let k = match c {
-                Container::Array(b) => filter_array(b, universe, buf),
+                Container::Array(b) => dense::filter_array(b, universe, buf),
                 c if decides => {
                     dense::or_with(out, c);
                     whole = true;
@@ -575,36 +575,9 @@ fn event_count_small(
     }
 }
 
-/// Writes the values of array container `b` that are set in `universe` to
-/// the start of `buf`; returns how many. Every value is written and the
-/// position advances by its universe bit: no jump on an unpredictable bit.
-/// `buf` has room for any container; indexing it with a `u16` needs no
-/// bounds check.
-#[inline]
-fn filter_array(b: &[u8], universe: &Words, buf: &mut [u16; 65_536]) -> usize {
-    let mut k = 0u16;
-    let bit = |r: u16| ((universe[usize::from(r >> 6)] >> (r & 63)) & 1) as u16;
-    let mut quads = b.chunks_exact(8);
-    for q in &mut quads {
-        // Four values per load.
-        let q = u64::from_le_bytes([q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]]);
-        for i in 0..4 {
-            let r = (q >> (16 * i)) as u16;
-            buf[usize::from(k)] = r;
-            k = k.wrapping_add(bit(r));
-        }
-    }
-    for v in quads.remainder().chunks_exact(2) {
-        let r = u16::from_le_bytes([v[0], v[1]]);
-        buf[usize::from(k)] = r;
-        k = k.wrapping_add(bit(r));
-    }
-    usize::from(k)
-}
-
 /// Writes the values of `c` that are set in `universe` to the start of
 /// `buf` and returns how many (for bitmap and run containers; arrays go
-/// through [`filter_array`]).
+/// through [`dense::filter_array`]).
 fn universe_rows(c: Container<'_>, universe: &Words, buf: &mut [u16; 65_536]) -> usize {
     let mut k = 0usize;
     match c {
