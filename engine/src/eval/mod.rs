@@ -183,8 +183,8 @@ impl Table {
             Vec::new,
             |ctx, key, w, _| {
                 let base = (ctx.shard << 20) | (u32::from(key) << 16);
-                let mut v = Vec::with_capacity(dense::count(w) as usize);
-                dense::for_each_set(w, |r| v.push(base | u32::from(r)));
+                let mut v = Vec::new();
+                dense::push_rows(w, base, &mut v);
                 Ok(v)
             },
             |mut a, b| {
@@ -265,8 +265,8 @@ impl Table {
                     let mut w = scratch.take();
                     eval(&plan.root, ctx, key, uni, &mut w, scratch);
                     let base = (ctx.shard << 20) | (u32::from(key) << 16);
-                    let mut v = Vec::with_capacity(dense::count(&w) as usize);
-                    dense::for_each_set(&w, |r| v.push(base | u32::from(r)));
+                    let mut v = Vec::new();
+                    dense::push_rows(&w, base, &mut v);
                     scratch.give(w);
                     Ok(v)
                 },
