@@ -8,11 +8,12 @@ use std::process::{Command, Stdio};
 use segdb_server::client::Client;
 use serde_json::json;
 
-use super::browser::Browser;
+use super::browser::{Browser, Kind};
 use super::common;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn roles_see_only_their_actions_and_campaigns_show_their_funnel() {
+both!(roles_see_only_their_actions_and_campaigns_show_their_funnel);
+
+async fn roles_see_only_their_actions_and_campaigns_show_their_funnel(kind: Kind) {
     let (dir, store, _csv, _) = common::generated_store(5_000, 10);
     let (child, url) = common::listening(
         Command::new(env!("CARGO_BIN_EXE_segdb"))
@@ -72,7 +73,7 @@ async fn roles_see_only_their_actions_and_campaigns_show_their_funnel() {
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
 
-    let b = Browser::start(&url).await;
+    let b = Browser::start(kind, &url).await;
     // No token: the login box, saying why.
     b.client.goto(&format!("{url}/")).await.unwrap();
     b.wait_text("#login-why", |t| t.starts_with("Not signed in"))
@@ -184,6 +185,9 @@ async fn roles_see_only_their_actions_and_campaigns_show_their_funnel() {
 
     // A sent user's profile shows the campaign's row (variant, send day,
     // the effects reported), a hold-out user's the hold-out, as the API.
+    // The effects name their run: their time, the run's day's midnight,
+    // is before the run started (the real clock), so without it they
+    // would be nobody's.
     let first = |q: &str| {
         let v = admin.query(q).unwrap();
         v["rows"][0][0]
@@ -199,8 +203,8 @@ async fn roles_see_only_their_actions_and_campaigns_show_their_funnel() {
         .unwrap()
         .to_owned();
     let effects = format!(
-        "{{\"id\": \"{sent_b}\", \"effect\": \"delivered\", \"at\": \"{day}T00:00:00Z\"}}\n\
-         {{\"id\": \"{sent_b}\", \"effect\": \"clicked\", \"at\": \"{day}T00:00:00Z\"}}"
+        "{{\"id\": \"{sent_b}\", \"effect\": \"delivered\", \"at\": \"{day}T00:00:00Z\", \"run\": 1}}\n\
+         {{\"id\": \"{sent_b}\", \"effect\": \"clicked\", \"at\": \"{day}T00:00:00Z\", \"run\": 1}}"
     );
     let r = admin
         .request(
@@ -211,6 +215,7 @@ async fn roles_see_only_their_actions_and_campaigns_show_their_funnel() {
         )
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["attributed"], 2, "{}", r.text());
     let c = super::api_get(&admin, &path)["campaigns"][0].clone();
     assert_eq!(c["group"], "b", "{c}");
     b.open(&format!("profile?id={sent_b}")).await;
@@ -224,6 +229,8 @@ async fn roles_see_only_their_actions_and_campaigns_show_their_funnel() {
             c["sent_day"].as_str().unwrap()
         )
     );
+    b.js("document.querySelector('.profile-campaigns').scrollIntoView(); return true")
+        .await;
     b.screenshot("profile-campaigns").await;
     let held = first("SELECT user_id FROM users WHERE in_holdout(spring) LIMIT 1");
     b.open(&format!("profile?id={held}")).await;
