@@ -83,7 +83,7 @@ pub struct UserView {
 }
 
 impl CampaignStore {
-    /// The campaigns of `table_name` (`table`) that held row `row`, among
+    /// The campaigns of `table` that held row `row`, among
     /// the campaigns `shown` accepts (the caller's permissions): the most
     /// recent `max_runs` runs, newest first (by start, then number).
     /// `log` adds the batches delivered since the runs' checkpoints;
@@ -92,12 +92,12 @@ impl CampaignStore {
         &self,
         log: Option<&DeliveryLog>,
         table: &Table,
-        table_name: &str,
         row: u32,
         today: Day,
         max_runs: usize,
         shown: impl Fn(&Campaign) -> bool,
     ) -> Result<UserView, CampaignError> {
+        let table_name = table.name();
         let campaigns: Vec<Campaign> = self
             .list()
             .into_iter()

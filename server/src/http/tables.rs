@@ -369,7 +369,6 @@ pub async fn profile(
         let view = st.campaigns.store.user_view(
             Some(&st.campaigns.delivery.log),
             &t,
-            &table,
             p.row,
             segdb_campaigns::effects::day_of(st.campaigns.clock.now()),
             limit,

@@ -91,7 +91,7 @@ fn every_row_equals_its_runs_delivery_and_effects() {
 
     for row in 0..ROWS {
         let v = c
-            .user_view(Some(&log), &table, "users", row, TODAY + 1, 50, |_| true)
+            .user_view(Some(&log), &table, row, TODAY + 1, 50, |_| true)
             .unwrap();
         assert_eq!((v.runs_read, v.runs_total), (2, 2));
         let mut want = Vec::new();
@@ -135,13 +135,13 @@ fn every_row_equals_its_runs_delivery_and_effects() {
 
     // The bound: the newest run only, and the count of all of them.
     let v = c
-        .user_view(Some(&log), &table, "users", a[0], TODAY, 1, |_| true)
+        .user_view(Some(&log), &table, a[0], TODAY, 1, |_| true)
         .unwrap();
     assert_eq!((v.runs_read, v.runs_total), (1, 2));
     assert!(v.runs.iter().all(|r| r.campaign == "later"));
     // The campaigns the caller may not see are not read at all.
     let v = c
-        .user_view(Some(&log), &table, "users", a[0], TODAY, 50, |c| {
+        .user_view(Some(&log), &table, a[0], TODAY, 50, |c| {
             c.def.name != "spring"
         })
         .unwrap();
@@ -149,7 +149,7 @@ fn every_row_equals_its_runs_delivery_and_effects() {
     assert!(v.runs.iter().all(|r| r.campaign == "later"));
     // Without the log, nothing checkpointed is sent yet.
     let v = c
-        .user_view(None, &table, "users", a[0], TODAY, 50, |_| true)
+        .user_view(None, &table, a[0], TODAY, 50, |_| true)
         .unwrap();
     assert!(v.runs.iter().all(|r| r.sent_day.is_none()));
 }
