@@ -25,7 +25,9 @@
 //! - [`trigger`]: event triggers (`ON EVENT a AND NOT b WITHIN n`): the
 //!   users' timers, their log, and what a fire hands to the store.
 //! - [`store`]: campaigns, runs' frozen bitmaps and touches on disk, in
-//!   checked files replaced atomically ([`checked`]).
+//!   checked files replaced atomically ([`checked`]); one user's runs,
+//!   groups, send day and effects for a profile
+//!   ([`CampaignStore::user_view`]).
 //!
 //! A definition (every key but `name`, `table`, `audience`, `channel`,
 //! `variants` and `schedule` may be left out; the defaults are in
@@ -100,7 +102,10 @@ pub use definition::{
 };
 pub use error::{CampaignError, DefError, TextSpan};
 pub use lifecycle::{Action, State, TransitionError};
-pub use store::{Campaign, CampaignStore, RunBitmaps, RunRecord, StartedRun};
+pub use store::{
+    Campaign, CampaignStore, RunBitmaps, RunRecord, StartedRun, UserGroup, UserRun, UserView,
+    USER_VIEW_RUNS,
+};
 pub use validate::{validate, Checked};
 
 /// The example definition of the crate docs (also read by a unit test).

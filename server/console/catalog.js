@@ -1,8 +1,10 @@
 // The Tag catalog: every field of the table (GET /v1/tables/{t}/fields,
 // ?search= as you type) with its kind, description, category, coverage
-// and number of values.
+// and number of values; for a writer, an import into the table with its
+// progress (import.js).
 
 import { get } from "./api.js";
+import { importBox } from "./import.js";
 import { debounce, fail, h, num, pct, state, table } from "./ui.js";
 
 // A field's name with its badges.
@@ -46,6 +48,6 @@ export async function render(root) {
   }
 
   search.addEventListener("input", debounce(load, 200));
-  root.append(h("h1", {}, "Tag catalog"), h("div", { class: "actions" }, search, count), out);
+  root.append(h("h1", {}, "Tag catalog"), h("div", { class: "actions" }, search, count), out, importBox(load));
   await load();
 }

@@ -1,9 +1,11 @@
 // The Insight page: POST /v1/insight of a segment or a WHERE; ENUM, SET
 // and BOOL fields as bars of the segment's share beside the table's with
 // the TGI, INT fields as histograms with quantiles, EVENT fields as a line
-// of active users per day; and a second segment side by side (compare).
+// of active users per day; and a second segment beside it: the
+// language's COMPARE (POST /v1/query), its counts, shares, difference and
+// TGI per value, drawn as it answers them.
 
-import { get, ident, post } from "./api.js";
+import { get, ident, lit, post, query } from "./api.js";
 import { histogram, legend, line, shareBars } from "./charts.js";
 import { fail, field, h, num, pct, state, table } from "./ui.js";
 
@@ -53,6 +55,62 @@ function column(title, a) {
   );
 }
 
+// The COMPARE statement of the form's choices.
+function compareText(tableName, list, wa, wb, top, asOf) {
+  let t = "COMPARE " + (list.length ? list.map(ident).join(", ") + " " : "");
+  t += `FROM ${ident(tableName)} WHERE (${wa}) VERSUS (${wb})`;
+  if (top) t += ` TOP ${top}`;
+  if (asOf) t += ` AS OF ${lit(asOf)}`;
+  return t;
+}
+
+// COMPARE's answer, one card per field: its rows as it gives them.
+function compared(nameA, nameB, text, a) {
+  const col = Object.fromEntries((a.columns || []).map((c, i) => [c, i]));
+  const byField = new Map();
+  for (const r of a.rows || []) {
+    const f = r[col.field];
+    if (!byField.has(f)) byField.set(f, []);
+    byField.get(f).push(r);
+  }
+  const signed = (d) => (d === null || d === undefined ? "–" : (d > 0 ? "+" : "") + (d * 100).toFixed(2) + " pp");
+  return h(
+    "div",
+    { class: "compare" },
+    h("h2", {}, h("span", { class: "side-a" }, nameA), " versus ", h("span", { class: "side-b" }, nameB)),
+    h("pre", { class: "statement muted" }, text),
+    [...byField].map(([f, rows]) =>
+      h(
+        "div",
+        { class: "card compare-field", "data-field": f },
+        h("h3", {}, f),
+        h(
+          "table",
+          { class: "grid" },
+          h("thead", {}, h("tr", {}, ["value", "count A", "share A", "count B", "share B", "difference", "TGI"].map((c) => h("th", {}, c)))),
+          h(
+            "tbody",
+            {},
+            rows.map((r) =>
+              h(
+                "tr",
+                { "data-value": String(r[col.value]) },
+                h("td", {}, String(r[col.value])),
+                h("td", { class: "n count-a" }, num(r[col.count_a])),
+                h("td", { class: "n" }, pct(r[col.share_a])),
+                h("td", { class: "n count-b" }, num(r[col.count_b])),
+                h("td", { class: "n" }, pct(r[col.share_b])),
+                h("td", { class: "n difference" }, signed(r[col.difference])),
+                h("td", { class: "n tgi" }, r[col.tgi] === null ? "–" : r[col.tgi].toFixed(1))
+              )
+            )
+          )
+        )
+      )
+    )
+  );
+}
+
 export async function render(root, params) {
   let segments = [];
   try {
@@ -82,16 +140,24 @@ export async function render(root, params) {
     const wa = whereOf(segA.value, whereA.value);
     const wb = whereOf(segB.value, whereB.value);
     out.textContent = "…";
+    const nameA = segA.value || wa || "every row";
     let sent = wa;
     try {
+      if (wb) {
+        // Both sides: the language's COMPARE, in one statement.
+        if (!wa) {
+          out.replaceChildren(h("p", { class: "muted", id: "ins-need-a" }, "COMPARE needs a first segment or WHERE to compare the second with"));
+          return;
+        }
+        sent = compareText(state.table, list, wa, wb, body.top, body.as_of);
+        const c = await query(sent);
+        if (n !== seq) return;
+        out.replaceChildren(compared(nameA, segB.value || wb, sent, c));
+        return;
+      }
       const a = await post("/v1/insight", wa ? Object.assign({ where: wa }, body) : body);
-      sent = wb;
-      const b = wb ? await post("/v1/insight", Object.assign({ where: wb }, body)) : null;
       if (n !== seq) return;
-      const nameA = segA.value || wa || "every row";
-      out.replaceChildren(legend());
-      if (b) out.append(h("div", { class: "cols compare" }, column(nameA, a), column(segB.value || wb, b)));
-      else out.append(column(nameA, a));
+      out.replaceChildren(legend(), column(nameA, a));
     } catch (e) {
       if (n === seq) fail(out, e, sent);
     }

@@ -1,6 +1,7 @@
 // The Profile page: one external id (GET /v1/tables/{t}/profiles/{id}),
-// every field, its events per day as small charts, its segments; fields
-// the role may not see come back "[redacted]" and are shown so.
+// every field, its events per day as small charts, its segments and the
+// campaigns it was in; fields the role may not see come back
+// "[redacted]" and are shown so.
 
 import { get } from "./api.js";
 import { line } from "./charts.js";
@@ -24,6 +25,33 @@ function value(name, v, p) {
   if (Array.isArray(v)) return v.length ? v.join(", ") : h("span", { class: "muted" }, "(none)");
   if (typeof v === "number") return num(v);
   return String(v);
+}
+
+// The runs of the campaigns (that the role may read) which held the
+// user, newest first: the group the run put them in, when the message
+// left, what they did with it.
+function campaigns(p) {
+  const runs = p.campaigns || [];
+  const more = p.campaign_runs && p.campaign_runs.total > p.campaign_runs.read;
+  return h(
+    "div",
+    {},
+    h("h3", {}, "Campaigns"),
+    runs.length
+      ? table(
+          ["campaign", "run", "variant", "sent", "effects"],
+          runs.map((c) => [
+            h("a", { href: "#/campaigns?name=" + encodeURIComponent(c.campaign) }, c.campaign),
+            `${c.run} (${c.run_day})`,
+            c.holdout ? h("span", { class: "badge" }, "hold-out") : c.group,
+            c.sent ? c.sent_day : h("span", { class: "muted" }, c.holdout ? "no (held out)" : "no"),
+            c.effects.length ? c.effects.join(", ") : h("span", { class: "muted" }, "none"),
+          ]),
+          { class: "profile-campaigns" }
+        )
+      : h("p", { class: "muted" }, "in no campaign's audience"),
+    more ? h("p", { class: "muted" }, `only the newest ${p.campaign_runs.read} of ${p.campaign_runs.total} campaign runs were read`) : null
+  );
 }
 
 export async function render(root, params) {
@@ -68,7 +96,7 @@ export async function render(root, params) {
             p.segments && p.segments.length
               ? h("ul", { id: "prof-segments" }, p.segments.map((s) => h("li", {}, h("a", { href: "#/insight?segment=" + encodeURIComponent(s.name) }, s.name), h("span", { class: "badge" }, s.kind))))
               : h("p", { class: "muted" }, "in no named segment"),
-            p.campaigns ? h("div", {}, h("h3", {}, "Campaigns"), table(["campaign", "what"], p.campaigns.map((c) => [c.name || "", JSON.stringify(c)]))) : null
+            campaigns(p)
           )
         )
       ));

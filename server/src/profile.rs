@@ -163,3 +163,39 @@ impl ProfileView {
         })
     }
 }
+
+/// The `campaigns` part of a profile's answer: the runs that held the
+/// user, newest first (`{"campaign", "state", "run", "run_day", "group",
+/// "holdout", "sent", "sent_day", "effects"}`), and `campaign_runs`:
+/// `{"read", "total", "limit"}` (only the newest `limit` runs of the
+/// table's campaigns are read).
+pub fn campaigns_json(view: &segdb_campaigns::UserView, limit: usize) -> (Value, Value) {
+    use segdb_campaigns::UserGroup;
+    let runs: Vec<Value> = view
+        .runs
+        .iter()
+        .map(|r| {
+            let group = match &r.group {
+                UserGroup::Variant { name, .. } => name.as_str(),
+                UserGroup::Holdout => "holdout",
+                UserGroup::Capped => "capped",
+                UserGroup::Waiting => "waiting",
+            };
+            json!({
+                "campaign": r.campaign,
+                "state": r.state.as_str(),
+                "run": r.run,
+                "run_day": date::format_iso_day(r.run_day),
+                "group": group,
+                "holdout": r.group == UserGroup::Holdout,
+                "sent": r.sent_day.is_some(),
+                "sent_day": r.sent_day.map(date::format_iso_day),
+                "effects": r.effects.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    (
+        json!(runs),
+        json!({"read": view.runs_read, "total": view.runs_total, "limit": limit}),
+    )
+}

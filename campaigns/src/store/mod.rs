@@ -27,6 +27,7 @@ mod fire;
 mod groups;
 mod race;
 mod runs;
+mod user_view;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 pub use fire::Fired;
 pub use runs::{RunBitmaps, StartedRun};
+pub use user_view::{UserGroup, UserRun, UserView, USER_VIEW_RUNS};
 
 use crate::checked::{self, FileKind};
 use crate::definition::{Actor, CampaignDef, Cap, Kind, Role};

@@ -48,6 +48,7 @@ const ASSETS: &[Asset] = &[
     asset!("insight.js", JS),
     asset!("builder.js", JS),
     asset!("builder_save.js", JS),
+    asset!("import.js", JS),
     asset!("campaigns.js", JS),
 ];
 

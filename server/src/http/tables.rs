@@ -308,7 +308,8 @@ pub async fn import(
 /// `GET /v1/tables/{t}/profiles/{id}`: every field of one row; EVENT
 /// counts per day over `?days=N` days (30 by default) ending `?as_of=`
 /// (today by default). SENSITIVE fields are redacted unless the role is
-/// admin.
+/// admin. `campaigns`: the runs that held the row, of the campaigns the
+/// principal may read (see [`crate::profile::campaigns_json`]).
 pub async fn profile(
     State(s): State<Shared>,
     Extension(principal): Extension<Principal>,
@@ -352,14 +353,31 @@ pub async fn profile(
     let access = principal.access();
     let v = super::query_pool::read(move || {
         let _permit = permit;
-        crate::profile::profile(&st.store, &table, &id, window, &access)?
-            .map(|p| p.to_json(&table))
-            .ok_or_else(|| {
+        let p =
+            crate::profile::profile(&st.store, &table, &id, window, &access)?.ok_or_else(|| {
                 ApiError::not_found(
                     "unknown_id",
                     format!("table `{table}` has no row with id `{id}`"),
                 )
-            })
+            })?;
+        let mut v = p.to_json(&table);
+        // The campaigns the principal may read (as `GET /v1/campaigns`
+        // lists them) that held this row.
+        let catalog = st.catalog();
+        let t = st.store.table(&table)?;
+        let limit = segdb_campaigns::USER_VIEW_RUNS;
+        let view = st.campaigns.store.user_view(
+            Some(&st.campaigns.delivery.log),
+            &t,
+            p.row,
+            segdb_campaigns::effects::day_of(st.campaigns.clock.now()),
+            limit,
+            |c| access.check_campaign(&c.def.name, &catalog).is_ok(),
+        )?;
+        let (runs, read) = crate::profile::campaigns_json(&view, limit);
+        v["campaigns"] = runs;
+        v["campaign_runs"] = read;
+        Ok::<_, ApiError>(v)
     })
     .await?;
     s.metrics.rows_returned.fetch_add(1, Ordering::Relaxed);

@@ -1,6 +1,7 @@
-//! A headless Chromium driven over WebDriver (chromedriver on a free port
-//! of 127.0.0.1, killed when dropped), against a `segdb serve` of the
-//! test's; waits are polls of the page with a bounded deadline.
+//! A headless browser driven over WebDriver (chromedriver for Chromium,
+//! geckodriver for Firefox, on a free port of 127.0.0.1, killed when
+//! dropped), against a `segdb serve` of the test's; waits are polls of the
+//! page with a bounded deadline.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,11 +13,38 @@ use serde_json::{json, Value};
 /// How long anything is waited for: generous, for a loaded 2-core machine.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
-const PACKAGES: &str = "chromium chromium-driver";
+/// The browsers the console is tested in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Debian's `chromium`, with `chromedriver`.
+    Chromium,
+    /// Debian's `firefox-esr`, with geckodriver (a crate, built once).
+    Firefox,
+}
+
+impl Kind {
+    /// Its name, for screenshots' folders.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Chromium => "chromium",
+            Kind::Firefox => "firefox",
+        }
+    }
+}
+
+/// The geckodriver version installed when missing.
+const GECKODRIVER: &str = "0.37.1";
 
 fn on_path(cmd: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+    which(cmd).is_some()
+}
+
+fn which(cmd: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(cmd))
+            .find(|f| f.is_file())
+    })
 }
 
 fn is_root() -> bool {
@@ -26,32 +54,84 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// chromedriver and chromium, installed with apt-get if missing and this
-/// runs as root (one install at a time across test processes: a lock
-/// file); else the test fails saying what to install.
-fn ensure_installed() {
-    if on_path("chromedriver") && on_path("chromium") {
+/// `packages` installed with apt-get unless `cmds` are all on the path,
+/// if this runs as root (one install at a time across test processes: a
+/// lock file); else the test fails saying what to install.
+fn apt_install(cmds: &[&str], packages: &str) {
+    if cmds.iter().all(|c| on_path(c)) {
         return;
     }
     assert!(
         is_root(),
-        "the console's browser tests need Chromium and chromedriver: install the Debian packages `{PACKAGES}` (apt-get install {PACKAGES})"
+        "the console's browser tests need the Debian packages `{packages}` (apt-get install {packages})"
     );
+    let have: Vec<String> = cmds
+        .iter()
+        .map(|c| format!("command -v {c} >/dev/null"))
+        .collect();
     let script = format!(
-        "command -v chromedriver >/dev/null && command -v chromium >/dev/null || \
-         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {PACKAGES})"
+        "{} || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {packages})",
+        have.join(" && ")
     );
     let status = Command::new("flock")
         .args(["/tmp/segdb-console-tests-apt.lock", "sh", "-c", &script])
         .status()
         .expect("flock (util-linux) runs the install");
     assert!(
-        status.success() && on_path("chromedriver") && on_path("chromium"),
-        "installing `{PACKAGES}` with apt-get failed"
+        status.success() && cmds.iter().all(|c| on_path(c)),
+        "installing `{packages}` with apt-get failed"
     );
 }
 
-/// chromedriver, killed when dropped.
+/// geckodriver: on the path, else in `target/geckodriver/bin/`, built
+/// there with `cargo install` if missing (once, under a lock).
+fn geckodriver() -> PathBuf {
+    if let Some(p) = which("geckodriver") {
+        return p;
+    }
+    let root = target_dir().join("geckodriver");
+    let bin = root.join("bin").join("geckodriver");
+    if bin.is_file() {
+        return bin;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let script = format!(
+        "test -x '{bin}' || '{cargo}' install --locked geckodriver@{GECKODRIVER} --root '{root}'",
+        bin = bin.display(),
+        root = root.display()
+    );
+    let status = Command::new("flock")
+        .args([
+            "/tmp/segdb-console-tests-geckodriver.lock",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .env("CARGO_INCREMENTAL", "0")
+        .status()
+        .expect("flock (util-linux) runs cargo install");
+    assert!(
+        status.success() && bin.is_file(),
+        "`cargo install --locked geckodriver@{GECKODRIVER}` failed"
+    );
+    bin
+}
+
+/// The driver's program and the browser's own, installed if missing.
+fn ensure_installed(kind: Kind) -> (PathBuf, Option<PathBuf>) {
+    match kind {
+        Kind::Chromium => {
+            apt_install(&["chromedriver", "chromium"], "chromium chromium-driver");
+            (which("chromedriver").unwrap(), None)
+        }
+        Kind::Firefox => {
+            apt_install(&["firefox-esr"], "firefox-esr");
+            (geckodriver(), which("firefox-esr"))
+        }
+    }
+}
+
+/// The WebDriver server, killed when dropped.
 struct Driver(Child);
 
 impl Drop for Driver {
@@ -72,6 +152,7 @@ fn free_port() -> u16 {
 /// A browser session on the console at `base`.
 pub struct Browser {
     pub client: Client,
+    pub kind: Kind,
     pub base: String,
     /// Where the browser saves downloads.
     pub downloads: tempfile::TempDir,
@@ -79,30 +160,48 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Starts chromedriver and a headless Chromium session.
-    pub async fn start(base: &str) -> Browser {
-        ensure_installed();
+    /// Starts a WebDriver server and a headless session of `kind`.
+    pub async fn start(kind: Kind, base: &str) -> Browser {
+        let (program, binary) = ensure_installed(kind);
         let port = free_port();
         let driver = Driver(
-            Command::new("chromedriver")
+            Command::new(&program)
                 .arg(format!("--port={port}"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .expect("chromedriver starts"),
+                .unwrap_or_else(|e| panic!("{} starts: {e}", program.display())),
         );
         let url = format!("http://127.0.0.1:{port}");
         let downloads = tempfile::tempdir().unwrap();
-        let caps = json!({
-            "goog:chromeOptions": {
-                "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                         "--disable-gpu", "--window-size=1280,1000", "--lang=en-US"],
-                "prefs": {
-                    "download.default_directory": downloads.path().to_str().unwrap(),
-                    "download.prompt_for_download": false,
+        let dir = downloads.path().to_str().unwrap();
+        let caps = match kind {
+            Kind::Chromium => json!({
+                "goog:chromeOptions": {
+                    "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                             "--disable-gpu", "--window-size=1280,1000", "--lang=en-US"],
+                    "prefs": {
+                        "download.default_directory": dir,
+                        "download.prompt_for_download": false,
+                    },
                 },
-            },
-        });
+            }),
+            Kind::Firefox => json!({
+                "moz:firefoxOptions": {
+                    "binary": binary.unwrap().to_str().unwrap(),
+                    "args": ["-headless", "--width=1280", "--height=1000"],
+                    "prefs": {
+                        "intl.accept_languages": "en-US",
+                        "browser.download.folderList": 2,
+                        "browser.download.dir": dir,
+                        "browser.download.useDownloadDir": true,
+                        "browser.download.always_ask_before_handling_new_types": false,
+                        "browser.helperApps.neverAsk.saveToDisk": "text/csv",
+                        "browser.download.alwaysOpenPanel": false,
+                    },
+                },
+            }),
+        };
         let caps = match caps {
             Value::Object(m) => m,
             _ => unreachable!(),
@@ -119,14 +218,20 @@ impl Browser {
                 Err(e) => {
                     assert!(
                         start.elapsed() < DEADLINE,
-                        "no WebDriver session from chromedriver at {url}: {e}"
+                        "no WebDriver session from {} at {url}: {e}",
+                        program.display()
                     );
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         };
+        if kind == Kind::Firefox {
+            // Its window's size (the flags size the screen).
+            client.set_window_size(1280, 1000).await.unwrap();
+        }
         Browser {
             client,
+            kind,
             base: base.trim_end_matches('/').to_owned(),
             downloads,
             _driver: driver,
@@ -254,12 +359,19 @@ impl Browser {
     }
 
     /// Waits until the browser has saved the download `name` (complete:
-    /// Chromium writes a `.crdownload` first and renames it); its bytes.
+    /// Chromium writes a `.crdownload` first and renames it; Firefox
+    /// writes an empty `name` and a `.part` it moves over it); its bytes.
     pub async fn downloaded(&self, name: &str) -> Vec<u8> {
         let path = self.downloads.path().join(name);
         let start = Instant::now();
         loop {
-            if let Ok(bytes) = std::fs::read(&path) {
+            let partial = std::fs::read_dir(self.downloads.path()).is_ok_and(|d| {
+                d.flatten().any(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.ends_with(".part") || n.ends_with(".crdownload")
+                })
+            });
+            if let (false, Ok(bytes)) = (partial, std::fs::read(&path)) {
                 return bytes;
             }
             assert!(
@@ -318,25 +430,30 @@ impl Browser {
         );
     }
 
-    /// A PNG of the window in target/console-screenshots/`name`.png.
+    /// A PNG of the window in
+    /// target/console-screenshots/`browser`/`name`.png.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
-        let dir = screenshot_dir();
+        let dir = screenshot_dir().join(self.kind.name());
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
-    /// Ends the session (chromedriver is killed when dropped).
+    /// Ends the session (the driver is killed when dropped).
     pub async fn close(self) {
         self.assert_no_errors().await;
         let _ = self.client.close().await;
     }
 }
 
+/// The workspace's `target`.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
 /// Where screenshots go: `target/console-screenshots` of the workspace.
 pub fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("console-screenshots")
+    target_dir().join("console-screenshots")
 }

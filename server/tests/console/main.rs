@@ -1,8 +1,28 @@
-//! The web console in a real headless Chromium (over WebDriver, with
-//! chromedriver), against `segdb serve` on a generated store: each test
-//! drives pages as a person would and checks what they show against the
-//! HTTP API's own answers; no script error may happen on any page. Each
-//! page is saved as a PNG in target/console-screenshots/.
+//! The web console in real headless browsers, Chromium and Firefox (over
+//! WebDriver: chromedriver, geckodriver), against `segdb serve` on a
+//! generated store: each test drives pages as a person would and checks
+//! what they show against the HTTP API's own answers; no script error may
+//! happen on any page. Every test runs in both browsers (`…::chromium`,
+//! `…::firefox`); each page is saved as a PNG in
+//! target/console-screenshots/{chromium,firefox}/.
+
+/// Runs the browser test `async fn $name(kind: Kind)` as two tests,
+/// `$name::chromium` and `$name::firefox`.
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn chromium() {
+                super::$name(crate::browser::Kind::Chromium).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn firefox() {
+                super::$name(crate::browser::Kind::Firefox).await
+            }
+        }
+    };
+}
 
 mod browser;
 #[path = "../common/mod.rs"]

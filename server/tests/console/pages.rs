@@ -2,16 +2,17 @@
 
 use segdb_server::client::Client;
 
-use super::browser::Browser;
+use super::browser::{Browser, Kind};
 use super::common;
 use super::{api_count, api_get, grouped};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn query_page_counts_shows_errors_with_a_caret_and_keeps_history() {
+both!(query_page_counts_shows_errors_with_a_caret_and_keeps_history);
+
+async fn query_page_counts_shows_errors_with_a_caret_and_keeps_history(kind: Kind) {
     let (_dir, store, _csv, _) = common::generated_store(20_000, 7);
     let (_server, url) = common::serve_store(&store);
     let api = Client::new(&url, None);
-    let b = Browser::start(&url).await;
+    let b = Browser::start(kind, &url).await;
     b.open("query").await;
 
     let q = "SELECT COUNT(*) FROM users WHERE gender = 'f'";
@@ -96,12 +97,13 @@ async fn query_page_counts_shows_errors_with_a_caret_and_keeps_history() {
     b.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn catalog_and_profile_pages_show_the_apis_fields() {
+both!(catalog_and_profile_pages_show_the_apis_fields);
+
+async fn catalog_and_profile_pages_show_the_apis_fields(kind: Kind) {
     let (_dir, store, _csv, _) = common::generated_store(20_000, 8);
     let (_server, url) = common::serve_store(&store);
     let api = Client::new(&url, None);
-    let b = Browser::start(&url).await;
+    let b = Browser::start(kind, &url).await;
 
     b.open("catalog").await;
     let fields = api_get(&api, "/v1/tables/users")["fields"].clone();
@@ -129,6 +131,33 @@ async fn catalog_and_profile_pages_show_the_apis_fields() {
     let coverage = format!("{:.1}%", interests["coverage"].as_f64().unwrap() * 100.0);
     assert!(row.contains(&coverage), "{row} lacks {coverage}");
     assert!(row.contains(&format!(" {} ", interests["values"])), "{row}");
+
+    // An import from a file, with its progress and the server's answer;
+    // the rows are then in the table.
+    let rows = api_get(&api, "/v1/tables/users")["rows"].as_u64().unwrap();
+    let file = _dir.path().join("new.csv");
+    std::fs::write(&file, "user_id,city\nnew-000001,c000\nnew-000002,c001\n").unwrap();
+    b.client
+        .find(fantoccini::Locator::Css("#imp-file"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    b.click("#imp-go").await;
+    b.wait_text("#imp-result .imported", |t| {
+        t == "imported new.csv: 2 of 2 lines applied, 2 new rows, 0 skipped"
+    })
+    .await;
+    assert_eq!(
+        api_get(&api, "/v1/tables/users")["rows"].as_u64().unwrap(),
+        rows + 2
+    );
+    assert_eq!(
+        api_get(&api, "/v1/tables/users/profiles/new-000002")["fields"]["city"],
+        "c001"
+    );
+    b.screenshot("catalog-import").await;
 
     // A profile: its fields as the API gives them, a chart per EVENT
     // field, and an unknown id said clearly.

@@ -1,17 +1,19 @@
 //! Tokens: the login box, 401 and 403 said plainly, and only the actions
 //! a role may take offered (no save for a reader, no approve but for an
-//! admin); the Campaigns page's funnel after a run.
+//! admin); the Campaigns page's funnel after a run, and the run's row
+//! on the Profile page of a sent user and of a held-out one.
 
 use std::process::{Command, Stdio};
 
 use segdb_server::client::Client;
 use serde_json::json;
 
-use super::browser::Browser;
+use super::browser::{Browser, Kind};
 use super::common;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn roles_see_only_their_actions_and_campaigns_show_their_funnel() {
+both!(roles_see_only_their_actions_and_campaigns_show_their_funnel);
+
+async fn roles_see_only_their_actions_and_campaigns_show_their_funnel(kind: Kind) {
     let (dir, store, _csv, _) = common::generated_store(5_000, 10);
     let (child, url) = common::listening(
         Command::new(env!("CARGO_BIN_EXE_segdb"))
@@ -71,7 +73,7 @@ async fn roles_see_only_their_actions_and_campaigns_show_their_funnel() {
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
 
-    let b = Browser::start(&url).await;
+    let b = Browser::start(kind, &url).await;
     // No token: the login box, saying why.
     b.client.goto(&format!("{url}/")).await.unwrap();
     b.wait_text("#login-why", |t| t.starts_with("Not signed in"))
@@ -180,6 +182,62 @@ async fn roles_see_only_their_actions_and_campaigns_show_their_funnel() {
         }
     }
     b.screenshot("campaigns").await;
+
+    // A sent user's profile shows the campaign's row (variant, send day,
+    // the effects reported), a hold-out user's the hold-out, as the API.
+    // The effects name their run: their time, the run's day's midnight,
+    // is before the run started (the real clock), so without it they
+    // would be nobody's.
+    let first = |q: &str| {
+        let v = admin.query(q).unwrap();
+        v["rows"][0][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("{q}: {v}"))
+            .to_owned()
+    };
+    let sent_b =
+        first("SELECT user_id FROM users WHERE in_variant(spring, 'b') AND sent(spring) LIMIT 1");
+    let path = format!("/v1/tables/users/profiles/{sent_b}");
+    let day = super::api_get(&admin, &path)["campaigns"][0]["run_day"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let effects = format!(
+        "{{\"id\": \"{sent_b}\", \"effect\": \"delivered\", \"at\": \"{day}T00:00:00Z\", \"run\": 1}}\n\
+         {{\"id\": \"{sent_b}\", \"effect\": \"clicked\", \"at\": \"{day}T00:00:00Z\", \"run\": 1}}"
+    );
+    let r = admin
+        .request(
+            "POST",
+            "/v1/campaigns/spring/effects",
+            &[("content-type", "application/x-ndjson")],
+            Some(effects.as_bytes()),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["attributed"], 2, "{}", r.text());
+    let c = super::api_get(&admin, &path)["campaigns"][0].clone();
+    assert_eq!(c["group"], "b", "{c}");
+    b.open(&format!("profile?id={sent_b}")).await;
+    let row = b
+        .wait_text(".profile-campaigns tbody tr", |t| !t.is_empty())
+        .await;
+    assert_eq!(
+        row,
+        format!(
+            "spring 1 ({day}) b {} delivered, clicked",
+            c["sent_day"].as_str().unwrap()
+        )
+    );
+    b.js("document.querySelector('.profile-campaigns').scrollIntoView(); return true")
+        .await;
+    b.screenshot("profile-campaigns").await;
+    let held = first("SELECT user_id FROM users WHERE in_holdout(spring) LIMIT 1");
+    b.open(&format!("profile?id={held}")).await;
+    let row = b
+        .wait_text(".profile-campaigns tbody tr", |t| !t.is_empty())
+        .await;
+    assert_eq!(row, format!("spring 1 ({day}) hold-out no (held out) none"));
 
     // An admin is not offered the approval of a campaign they made.
     let mut autumn = def.clone();

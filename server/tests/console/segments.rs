@@ -5,7 +5,7 @@
 use segdb_server::client::Client;
 use serde_json::{json, Value};
 
-use super::browser::Browser;
+use super::browser::{Browser, Kind};
 use super::common;
 use super::{api_count, api_get, grouped};
 
@@ -26,12 +26,13 @@ async fn count_reads(b: &Browser, want: u64) {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn builder_makes_w1_and_saves_it_and_insight_shows_it() {
+both!(builder_makes_w1_and_saves_it_and_insight_shows_it);
+
+async fn builder_makes_w1_and_saves_it_and_insight_shows_it(kind: Kind) {
     let (dir, store, _csv, _) = common::generated_store(30_000, 9);
     let (_server, url) = common::serve_store(&store);
     let api = Client::new(&url, None);
-    let b = Browser::start(&url).await;
+    let b = Browser::start(kind, &url).await;
     b.open("builder").await;
     count_reads(&b, 30_000).await;
 
@@ -152,7 +153,7 @@ async fn builder_makes_w1_and_saves_it_and_insight_shows_it() {
     count_reads(&b, want).await;
 
     // Insight of the saved segment: one bar per gender value, with the
-    // API's shares; INT histogram; EVENT line; and a comparison.
+    // API's shares; INT histogram; EVENT line; and a COMPARE.
     let ins = api
         .request(
             "POST",
@@ -195,31 +196,77 @@ async fn builder_makes_w1_and_saves_it_and_insight_shows_it() {
     );
     b.screenshot("insight").await;
 
+    // A second side: the page runs the language's COMPARE and shows its
+    // own figures.
     b.type_into("#ins-where-b", "gender = 'm'").await;
     b.click("#ins-go").await;
-    b.wait_js(
-        "return document.querySelectorAll('.compare .insight-col').length === 2",
-        "two columns side by side",
-    )
-    .await;
+    let text = "COMPARE gender, education, age, search FROM users WHERE (IN SEGMENT w1) VERSUS (gender = 'm') TOP 10 AS OF '2026-11-22'";
+    b.wait_text(".compare pre.statement", |t| t == text).await;
+    let c = api.query(text).unwrap();
+    let col = |name: &str| {
+        c["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|x| x == name)
+            .unwrap_or_else(|| panic!("no column {name}: {c}"))
+    };
+    let gender: Vec<&Value> = c["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r[col("field")] == "gender")
+        .collect();
+    assert!(gender.len() >= 2, "{c}");
+    for r in gender {
+        let value = r[col("value")].as_str().unwrap();
+        let css = format!(".compare-field[data-field=gender] tr[data-value={value:?}]");
+        let row = b.wait_text(&css, |t| !t.is_empty()).await;
+        let cell = |class: &str| format!("{css} .{class}");
+        assert_eq!(
+            b.text(&cell("count-a")).await,
+            grouped(r[col("count_a")].as_u64().unwrap()),
+            "{row}"
+        );
+        assert_eq!(
+            b.text(&cell("count-b")).await,
+            grouped(r[col("count_b")].as_u64().unwrap()),
+            "{row}"
+        );
+        let d = r[col("difference")].as_f64().unwrap() * 100.0;
+        let sign = if d > 0.0 { "+" } else { "" };
+        assert_eq!(
+            b.text(&cell("difference")).await,
+            format!("{sign}{d:.2} pp"),
+            "{row}"
+        );
+        let tgi = match r[col("tgi")].as_f64() {
+            Some(t) => format!("{t:.1}"),
+            None => "–".to_owned(),
+        };
+        assert_eq!(b.text(&cell("tgi")).await, tgi, "{row}");
+    }
+    // `m` itself: every `m` of the table on side B.
     let m = api_count(&api, "SELECT COUNT(*) FROM users WHERE gender = 'm'");
-    b.wait_text(".compare .insight-col:nth-child(2) .seg-rows", |t| {
-        t == grouped(m)
-    })
-    .await;
+    assert_eq!(
+        b.text(".compare-field[data-field=gender] tr[data-value=\"m\"] .count-b")
+            .await,
+        grouped(m)
+    );
     b.screenshot("insight-compare").await;
     b.close().await;
 }
 
+both!(builder_never_shows_a_stale_count_over_a_fresh_one);
+
 /// The live count never shows an older answer over a newer one: the
 /// first count's answer is held back in the page (its `fetch` wrapped)
 /// until after a newer count has been shown, and must not replace it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn builder_never_shows_a_stale_count_over_a_fresh_one() {
+async fn builder_never_shows_a_stale_count_over_a_fresh_one(kind: Kind) {
     let (_dir, store, _csv, _) = common::generated_store(5_000, 11);
     let (_server, url) = common::serve_store(&store);
     let api = Client::new(&url, None);
-    let b = Browser::start(&url).await;
+    let b = Browser::start(kind, &url).await;
     b.open("builder").await;
     count_reads(&b, 5_000).await;
     b.click("#b-fields .pick[data-field=gender]").await;

@@ -37,6 +37,7 @@ mod language;
 mod limits;
 mod new_values;
 mod permissions;
+mod profile_campaigns;
 mod queries;
 mod rejections;
 mod segments;
