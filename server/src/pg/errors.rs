@@ -24,6 +24,7 @@ pub fn sqlstate(code: &str, status: u16) -> &'static str {
         "in_use" => "2BP01",
         "invalid_argument" | "bad_input" | "bad_parameter" => "22023",
         "out_of_range" => "22003",
+        "null_parameter" => "22004",
         "invalid_schema" | "segment_cycle" | "tag_cycle" | "invalid_segment" => "42P17",
         "result_too_large" | "limit_exceeded" | "table_full" => "54000",
         "busy" | "overloaded" => "53000",
