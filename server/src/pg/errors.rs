@@ -53,6 +53,22 @@ pub fn error_info(e: &ApiError, bound: Option<&Bound>) -> ErrorInfo {
     info
 }
 
+/// A statement's warning as a NoticeResponse's fields: severity WARNING,
+/// SQLSTATE 01000, the message, the hint, the place as in [`error_info`].
+pub fn notice_info(w: &segdb_query_lang::Warning, bound: Option<&Bound>) -> ErrorInfo {
+    let mut info = ErrorInfo::new(
+        "WARNING".to_owned(),
+        "01000".to_owned(),
+        w.message().to_owned(),
+    );
+    info.hint = w.hint().map(str::to_owned);
+    if let Some(b) = bound {
+        let pos = position(&b.text, w.line(), w.column());
+        info.position = Some(b.original_position(pos).to_string());
+    }
+    info
+}
+
 /// `e` as a PgWireError (sent as an ErrorResponse; the connection stays).
 pub fn wire(e: &ApiError, bound: Option<&Bound>) -> PgWireError {
     PgWireError::UserError(Box::new(error_info(e, bound)))

@@ -47,6 +47,9 @@ pub struct Session {
     _registered: cancel::Registered,
     /// An answer computed by a Describe, for the Execute that follows.
     described: Mutex<Option<handler::Described>>,
+    /// Warnings of the statements run, to send as NoticeResponses
+    /// before their answers.
+    notices: Mutex<Vec<segdb_query_lang::Warning>>,
 }
 
 impl Session {
@@ -62,6 +65,7 @@ impl Session {
             slot,
             _registered: registered,
             described: Mutex::new(None),
+            notices: Mutex::new(Vec::new()),
         }
     }
 }
