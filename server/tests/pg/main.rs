@@ -11,6 +11,7 @@ mod catalog;
 #[path = "../common/mod.rs"]
 mod common;
 mod hostile;
+mod jdbc;
 mod params;
 mod psycopg;
 mod stream;
