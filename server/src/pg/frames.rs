@@ -36,8 +36,9 @@ pub enum Expect {
 }
 
 /// The first message of `buf` when it is complete and well formed: its
-/// length in bytes and what is due after it. `Ok(None)`: more bytes are
-/// needed (with the frame's full length when known, to reserve it).
+/// length in bytes and what is due after it ([`Next::Message`]), or
+/// [`Next::More`] when more bytes are needed; an error says what is
+/// malformed.
 pub fn check_next(buf: &[u8], expect: Expect) -> Result<Next, String> {
     match expect {
         Expect::Startup => startup(buf),
