@@ -155,7 +155,48 @@ fn scram(
         verifier,
         principal,
     };
-    ScramAuth::new(Arc::new(source) as Arc<dyn AuthSource<Principal>>).create()
+    Box::new(SaslChecked {
+        inner: ScramAuth::new(Arc::new(source) as Arc<dyn AuthSource<Principal>>).create(),
+        first: true,
+    })
+}
+
+/// SCRAM, its first message's layout checked: pgwire reads a
+/// SASLInitialResponse's length and takes that many bytes without looking
+/// (`frames::check_sasl_initial`). A malformed one is a protocol
+/// violation (FATAL 08P01), as in Postgres.
+struct SaslChecked {
+    inner: Box<dyn AuthMechanism<Principal>>,
+    first: bool,
+}
+
+#[async_trait]
+impl AuthMechanism<Principal> for SaslChecked {
+    async fn begin(
+        &mut self,
+        client: &(dyn ClientInfo + Send + Sync),
+    ) -> PgWireResult<AuthState<Principal>> {
+        self.inner.begin(client).await
+    }
+
+    async fn next(
+        &mut self,
+        client: &(dyn ClientInfo + Send + Sync),
+        message: PasswordMessageFamily,
+    ) -> PgWireResult<AuthState<Principal>> {
+        if std::mem::take(&mut self.first) {
+            if let PasswordMessageFamily::Raw(body) = &message {
+                if let Err(why) = super::frames::check_sasl_initial(body) {
+                    return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                        "FATAL".to_owned(),
+                        "08P01".to_owned(),
+                        format!("invalid message: {why}"),
+                    ))));
+                }
+            }
+        }
+        self.inner.next(client, message).await
+    }
 }
 
 /// One login's SCRAM verifier and whose it is.

@@ -4,7 +4,8 @@
 //! effect as it runs), `SHOW name` of the usual settings, a SELECT without
 //! FROM of constants and `version()`, `current_setting(…)`,
 //! `current_user`, `current_schema()`, `current_database()`, and the
-//! pg_catalog queries of psql's `\dt` and `\d table` (in `pg_tables`).
+//! pg_catalog queries of psql's `\dt` and `\d table` (in `pg_tables`)
+//! and of pgjdbc's DatabaseMetaData (in `jdbc`).
 
 use serde_json::{json, Value};
 
@@ -13,6 +14,7 @@ use super::types::{Column, Kind};
 use super::Session;
 use crate::http::{ApiError, Shared};
 
+mod jdbc;
 mod pg_tables;
 
 /// The answer to `text` if it is one of those, else `None` (segdb's

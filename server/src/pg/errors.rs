@@ -24,6 +24,7 @@ pub fn sqlstate(code: &str, status: u16) -> &'static str {
         "in_use" => "2BP01",
         "invalid_argument" | "bad_input" | "bad_parameter" => "22023",
         "out_of_range" => "22003",
+        "null_parameter" => "22004",
         "invalid_schema" | "segment_cycle" | "tag_cycle" | "invalid_segment" => "42P17",
         "result_too_large" | "limit_exceeded" | "table_full" => "54000",
         "busy" | "overloaded" => "53000",
@@ -47,6 +48,22 @@ pub fn error_info(e: &ApiError, bound: Option<&Bound>) -> ErrorInfo {
     info.hint = e.hint().map(str::to_owned);
     if let (Some((line, column)), Some(b)) = (e.place(), bound) {
         let pos = position(&b.text, line, column);
+        info.position = Some(b.original_position(pos).to_string());
+    }
+    info
+}
+
+/// A statement's warning as a NoticeResponse's fields: severity WARNING,
+/// SQLSTATE 01000, the message, the hint, the place as in [`error_info`].
+pub fn notice_info(w: &segdb_query_lang::Warning, bound: Option<&Bound>) -> ErrorInfo {
+    let mut info = ErrorInfo::new(
+        "WARNING".to_owned(),
+        "01000".to_owned(),
+        w.message().to_owned(),
+    );
+    info.hint = w.hint().map(str::to_owned);
+    if let Some(b) = bound {
+        let pos = position(&b.text, w.line(), w.column());
         info.position = Some(b.original_position(pos).to_string());
     }
     info

@@ -249,12 +249,35 @@ impl SimpleQueryHandler for Queries {
             Err(e) => return Ok(vec![error(&e)]),
         };
         let (outcomes, failed) = run::run_statements(&self.state, &session, stmts).await;
+        send_notices(client, &session, Some(&bound)).await?;
         let mut out: Vec<Response> = outcomes.into_iter().map(|o| response(o, None)).collect();
         if let Some(e) = failed {
             out.push(error(&e));
         }
         Ok(out)
     }
+}
+
+/// Sends the warnings of the statements just run (HTTP's `"warnings"`)
+/// as NoticeResponses, severity WARNING, before their answers.
+async fn send_notices<C>(
+    client: &mut C,
+    session: &Session,
+    bound: Option<&Bound>,
+) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let notices = std::mem::take(&mut *lock(&session.notices));
+    for w in &notices {
+        client
+            .feed(PgWireBackendMessage::NoticeResponse(
+                super::errors::notice_info(w, bound).into(),
+            ))
+            .await?;
+    }
+    Ok(())
 }
 
 /// `portal`'s text with its parameters bound.
@@ -456,6 +479,7 @@ impl ExtendedQueryHandler for Queries {
         let bound = bound_text(portal).map_err(|e| wire(&e, None))?;
         let described = lock(&session.described).take();
         if let Some(d) = described.filter(|d| d.text == bound.text) {
+            send_notices(client, &session, Some(&bound)).await?;
             return Ok(response(
                 Outcome::Rows {
                     columns: d.columns,
@@ -474,6 +498,7 @@ impl ExtendedQueryHandler for Queries {
         let stmt = one_statement(&self.state, &session, &bound.text)
             .map_err(|e| wire(&e, Some(&bound)))?;
         let (mut outcomes, failed) = run::run_statements(&self.state, &session, vec![stmt]).await;
+        send_notices(client, &session, Some(&bound)).await?;
         if let Some(e) = failed {
             return Err(wire(&e, Some(&bound)));
         }

@@ -2,6 +2,8 @@
 //! crate: psql, psycopg, JDBC and the rest reach segdb's language with
 //! the tokens and roles of the HTTP API.
 //!
+//! - `conn`: one connection: TLS negotiated, then each message checked by
+//!   `frames` before pgwire decodes it (a malformed one: FATAL 08P01).
 //! - `auth`: startup, SCRAM-SHA-256 / cleartext-over-TLS / loopback trust.
 //! - `handler`: the simple and extended query protocols (Parse, Bind,
 //!   Describe, Execute), over `run`.
@@ -15,7 +17,9 @@
 mod auth;
 mod cancel;
 mod catalog;
+mod conn;
 mod errors;
+mod frames;
 mod handler;
 mod params;
 mod run;
@@ -43,6 +47,9 @@ pub struct Session {
     _registered: cancel::Registered,
     /// An answer computed by a Describe, for the Execute that follows.
     described: Mutex<Option<handler::Described>>,
+    /// Warnings of the statements run, to send as NoticeResponses
+    /// before their answers.
+    notices: Mutex<Vec<segdb_query_lang::Warning>>,
 }
 
 impl Session {
@@ -58,6 +65,7 @@ impl Session {
             slot,
             _registered: registered,
             described: Mutex::new(None),
+            notices: Mutex::new(Vec::new()),
         }
     }
 }
@@ -114,17 +122,16 @@ impl<F: Future> Future for Marked<F> {
 }
 
 /// Makes a panic in a Postgres connection's task an error in the log
-/// rather than a crash report.
+/// rather than a crash report: the last line of defence.
 ///
-/// pgwire 0.42.1 (the newest release) decodes a few messages trusting the
-/// lengths and counts a client sends: a frame whose length is below 4, or
-/// a Bind whose parameter length runs past its frame, panics inside its
-/// decoder (`server/tests/pg/hostile.rs` found both). The panic unwinds that
-/// connection's task only: the connection is closed (without an
-/// ErrorResponse) and the server goes on. pgwire's code is not ours to
-/// patch (no third-party code is copied into this repository), so the
-/// report names the place instead, and the test checks that no such place
-/// is in segdb's code. Panics on other threads are reported as before.
+/// pgwire 0.42.1 (the newest release) decodes messages trusting the
+/// lengths and counts a client sends; `frames` checks every message's
+/// layout before pgwire sees it (`conn`), so a malformed one is answered
+/// with an ErrorResponse (08P01) instead. Should a panic still happen in a
+/// connection's task, it unwinds that task only: the connection is closed
+/// and the server goes on, and the report names the place
+/// (`server/tests/pg/hostile.rs` fails if any is logged). Panics on other
+/// threads are reported as before.
 fn contain_connection_panics() {
     static HOOK: std::sync::Once = std::sync::Once::new();
     HOOK.call_once(|| {
@@ -192,7 +199,7 @@ pub async fn serve(
         let handlers = handlers.clone();
         let acceptor = acceptor.clone();
         connections.spawn(Marked(Box::pin(async move {
-            if let Err(e) = pgwire::tokio::process_socket(tcp, acceptor, handlers).await {
+            if let Err(e) = conn::serve(tcp, acceptor, handlers).await {
                 tracing::debug!("a Postgres connection ended: {e}");
             }
         })));

@@ -157,8 +157,13 @@ pub fn quote(s: &str) -> String {
 fn literal(v: &Value<'_>, n: usize) -> Result<String, ApiError> {
     let bad = |why: String| ApiError::bad_request("bad_parameter", format!("${n}: {why}"));
     let Some(bytes) = v.bytes else {
-        return Err(bad("NULL is not a value segdb compares with".into())
-            .with_hint("leave the condition out instead of binding NULL"));
+        // segdb's language has no NULL value (only `IS [NOT] NULL`):
+        // refused, never bound as something else (22004).
+        return Err(ApiError::bad_request(
+            "null_parameter",
+            format!("${n}: NULL is not a value segdb compares with"),
+        )
+        .with_hint("leave the condition out, or write `field IS NULL`, instead of binding NULL"));
     };
     let ty = v.ty;
     if v.binary {

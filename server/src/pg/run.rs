@@ -182,9 +182,14 @@ pub async fn run_one(s: &Shared, session: &Arc<Session>, stmt: Ast) -> Result<Ou
             session.slot.clear();
             drop(running);
             drop(permit);
-            let (rs, _warnings) = results
+            let (rs, warnings) = results
                 .pop()
                 .ok_or_else(|| ApiError::internal("a statement gave no answer"))?;
+            session
+                .notices
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(warnings);
             s.metrics
                 .rows_returned
                 .fetch_add(rs.rows.len() as u64, std::sync::atomic::Ordering::Relaxed);

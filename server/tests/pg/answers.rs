@@ -244,3 +244,63 @@ fn rust_client_types_params_and_sqlstates() {
             .any(|m| matches!(m, SimpleQueryMessage::CommandComplete(_))));
     });
 }
+
+#[test]
+fn warnings_come_as_notices() {
+    let (_dir, data) = store(1_000);
+    let pg = Pg::start(&data, &[]);
+    let sql = "SELECT COUNT(*) FROM users WHERE city = 'nowhere'";
+    let http = pg.http().query(sql).unwrap();
+    let message = http["warnings"][0]["message"].as_str().unwrap().to_owned();
+    // The simple protocol: psql prints the notice.
+    let (ok, out, err) = pg.psql(READER, &["-c", sql]);
+    assert!(ok, "{err}");
+    assert!(out.contains('0'), "{out}");
+    assert!(err.contains(&format!("WARNING:  {message}")), "{err}");
+    // The extended protocol: tokio-postgres's notices, before the answer.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, mut conn) =
+            tokio_postgres::connect(&pg.conninfo(READER.0, READER.1), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+                if let tokio_postgres::AsyncMessage::Notice(n) = m {
+                    let _ = tx.send((
+                        n.severity().to_owned(),
+                        n.code().code().to_owned(),
+                        n.message().to_owned(),
+                    ));
+                }
+            }
+        });
+        let n: i64 = client
+            .query_one("SELECT COUNT(*) FROM users WHERE city = $1", &[&"nowhere"])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0);
+        let notice = tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            notice,
+            ("WARNING".to_owned(), "01000".to_owned(), message.clone())
+        );
+        client
+            .query_one("SELECT COUNT(*) FROM users", &[])
+            .await
+            .unwrap();
+        assert!(rx.try_recv().is_err(), "a notice without a warning");
+    });
+    // No warning, no notice.
+    let (ok, _, err) = pg.psql(READER, &["-c", "SELECT COUNT(*) FROM users"]);
+    assert!(ok && !err.contains("WARNING"), "{err}");
+}

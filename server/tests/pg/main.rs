@@ -11,6 +11,8 @@ mod catalog;
 #[path = "../common/mod.rs"]
 mod common;
 mod hostile;
+mod jdbc;
+mod params;
 mod psycopg;
 mod stream;
 

@@ -74,6 +74,14 @@ with psycopg.connect(conninfo, autocommit=True) as c:
         out["error"] = [e.sqlstate, e.diag.statement_position]
     cur.execute("SELECT COUNT(*) FROM users")
     out["after_error"] = cur.fetchone()[0]
+    # Binary parameters (%b) and binary answers.
+    bcur = c.cursor(binary=True)
+    bcur.execute("SELECT COUNT(*) FROM users WHERE city = %b AND age > %b AND is_owner = %b", ("c001", 30, True))
+    out["binary"] = bcur.fetchone()[0]
+    try:
+        cur.execute("SELECT COUNT(*) FROM users WHERE city = %s", (None,))
+    except psycopg.Error as e:
+        out["null"] = e.sqlstate
 print(json.dumps(out))
 "#;
 
@@ -136,4 +144,10 @@ fn psycopg_binds_parameters_and_answers_as_http() {
         json!(["42703", (sent.find("agee").unwrap() + 1).to_string()])
     );
     assert_eq!(got["after_error"], json!(10_000));
+    assert_eq!(
+        got["binary"],
+        http("SELECT COUNT(*) FROM users WHERE city = 'c001' AND age > 30 AND is_owner = TRUE")[0]
+            [0]
+    );
+    assert_eq!(got["null"], json!("22004"));
 }

@@ -16,9 +16,12 @@ use crate::http::{ApiError, Shared};
 
 const FIRST_OID: usize = 16_384;
 
+/// Tables with their fields (name, kind).
+pub type Tables = Vec<(String, Vec<(String, &'static str)>)>;
+
 /// The tables `session` sees, in name order, each with its fields (name,
 /// kind) that it may see.
-fn tables(s: &Shared, session: &Session) -> Vec<(String, Vec<(String, &'static str)>)> {
+fn tables(s: &Shared, session: &Session) -> Tables {
     let access = session.principal.access();
     let mut names = s.store.table_names();
     names.sort();
@@ -38,7 +41,7 @@ fn tables(s: &Shared, session: &Session) -> Vec<(String, Vec<(String, &'static s
         .collect()
 }
 
-fn rows(columns: &[(&str, Kind)], rows: Vec<Vec<Value>>) -> Outcome {
+pub fn rows(columns: &[(&str, Kind)], rows: Vec<Vec<Value>>) -> Outcome {
     Outcome::Rows {
         columns: columns.iter().map(|(n, k)| Column::new(*n, *k)).collect(),
         rows: Rows::Done(rows),
@@ -46,7 +49,7 @@ fn rows(columns: &[(&str, Kind)], rows: Vec<Vec<Value>>) -> Outcome {
 }
 
 /// The quoted literal after `marker` in `lower`: `'…'`.
-fn literal_after<'a>(lower: &'a str, marker: &str) -> Option<&'a str> {
+pub fn literal_after<'a>(lower: &'a str, marker: &str) -> Option<&'a str> {
     let at = lower.find(marker)? + marker.len();
     let rest = lower[at..].trim_start().strip_prefix('\'')?;
     Some(&rest[..rest.find('\'')?])
@@ -68,6 +71,9 @@ pub fn answer(
     lower: &str,
 ) -> Option<Result<Vec<Outcome>, ApiError>> {
     let tables = tables(s, session);
+    if let Some(o) = super::jdbc::answer(&tables, lower) {
+        return Some(Ok(vec![o]));
+    }
     let owner = json!("segdb");
     // psql `\dt`, `\d`: Schema, Name, Type, Owner.
     if lower.contains("c.relkind in (") && lower.contains("as \"schema\"") {
