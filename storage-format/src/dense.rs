@@ -480,61 +480,6 @@ fn and_count_with_any(words: &Words, c: Container<'_>) -> u64 {
 }
 }
 
-crate::multiversion! {
-/// Calls `f(w, words[w] & c[w])` for each word `w` where the two share a
-/// bit, without loading `c` into words: an array container costs its
-/// values, a bitmap container one pass reading it in place (what
-/// extracting a segment's INT values does per bit slice).
-pub fn for_each_and(words: &Words, c: Container<'_>, f: impl FnMut(usize, u64)) {
-    let mut f = f;
-    match c {
-        Container::Array(b) => {
-            let (values, _) = b.as_chunks::<2>();
-            for i in 0..values.len() {
-                let v = u16::from_le_bytes(values[i]);
-                let (w, bit) = (usize::from(v >> 6), 1u64 << (v & 63));
-                if words[w] & bit != 0 {
-                    f(w, bit);
-                }
-            }
-        }
-        Container::Bitmap(b) => {
-            let b = bitmap_bytes(b);
-            for w in 0..WORDS {
-                let m = words[w] & word(b, w);
-                if m != 0 {
-                    f(w, m);
-                }
-            }
-        }
-        Container::Run(_) => {
-            let mut tmp = [0u64; WORDS];
-            or_with(&mut tmp, c);
-            for w in 0..WORDS {
-                let m = words[w] & tmp[w];
-                if m != 0 {
-                    f(w, m);
-                }
-            }
-        }
-    }
-}
-}
-
-crate::multiversion! {
-/// `out[w]` = the set bits of words `0..w` (`out` has [`WORDS`] entries):
-/// the rank of each word's first bit among the chunk's set bits. Returns
-/// the number of set bits.
-pub fn prefix_counts(words: &Words, out: &mut [u32; WORDS]) -> u32 {
-    let mut n = 0u32;
-    for w in 0..WORDS {
-        out[w] = n;
-        n += words[w].count_ones();
-    }
-    n
-}
-}
-
 /// Whether no bit is set.
 #[inline]
 pub fn is_empty(words: &Words) -> bool {
@@ -756,15 +701,6 @@ mod tests {
 
     fn ops_agree_with_btreeset() {
         for a in sets() {
-            let mut ranks = [0u32; WORDS];
-            assert_eq!(prefix_counts(&words_of(&a), &mut ranks) as usize, a.len());
-            let mut below = 0;
-            for (w, &r) in ranks.iter().enumerate() {
-                assert_eq!(r, below, "word {w}");
-                below += a.range((w * 64) as u16..=(w * 64 + 63) as u16).count() as u32;
-            }
-        }
-        for a in sets() {
             for b in sets() {
                 let bytes = serialize_sorted(b.iter().map(|&v| u32::from(v)));
                 let view = RoaringView::new(&bytes).unwrap();
@@ -786,15 +722,6 @@ mod tests {
                         load(&mut d, c);
                         assert_eq!(*d, *words_of(&b));
                         let both: Vec<u16> = a.intersection(&b).copied().collect();
-                        let mut seen = Vec::new();
-                        for_each_and(&wa, c, |w, mut m| {
-                            assert_eq!(m & !wa[w], 0);
-                            while m != 0 {
-                                seen.push((w * 64) as u16 + m.trailing_zeros() as u16);
-                                m &= m - 1;
-                            }
-                        });
-                        assert_eq!(seen, both);
                         assert_eq!(and_count(&wa, &words_of(&b)), both.len() as u64);
                     }
                     None => assert!(b.is_empty()),

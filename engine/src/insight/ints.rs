@@ -4,11 +4,12 @@
 //! the rows at or below a candidate value with the O'Neil range walk, and
 //! halves the interval; a quantile costs about log2(max - min) passes over
 //! the segment's chunks, whatever its size. Histograms extract each row's
-//! value bit by bit (a pass per slice) and count it in its bucket.
+//! value ([`dense::slice_values`]: word by word, every slice's word read
+//! once) and count it in its bucket.
 //!
 //! Quantiles are chosen by cost: a segment of at most
-//! [`values_in_memory`] rows has its values extracted once (a pass per
-//! slice, in parallel over chunks), and the statistics, the histogram
+//! [`values_in_memory`] rows has its values extracted once (in parallel
+//! over chunks), and the statistics, the histogram
 //! and the quantiles (by selection, `select_nth_unstable`, one shrinking
 //! range per quantile) all come from them; a larger one is walked for its
 //! statistics, searched for its quantiles and extracted chunk by chunk for
