@@ -9,6 +9,12 @@
 
 use crate::bitmap::Container;
 
+mod bsi;
+#[cfg(target_arch = "x86_64")]
+mod gather;
+
+pub use bsi::{bsi_range, slice_values, Slice};
+
 /// Words in a chunk.
 pub const WORDS: usize = 1024;
 /// A dense chunk: bit `i` of word `w` is row `64w + i` of the chunk.
@@ -315,50 +321,10 @@ pub fn and_count_with(words: &Words, c: Container<'_>) -> u64 {
         if crate::cpu::fast() {
             // SAFETY: `fast()` found AVX2 on this CPU.
             #[allow(unsafe_code)]
-            return unsafe { array_count_avx2(words, b) };
+            return unsafe { gather::array_count_avx2(words, b) };
         }
     }
     and_count_with_any(words, c)
-}
-
-/// [`and_count_with`] for an array container's bytes (little-endian
-/// `u16` values), eight values per gather of the words they fall in.
-///
-/// # Safety
-/// The CPU must have AVX2.
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-#[target_feature(enable = "avx2")]
-unsafe fn array_count_avx2(words: &Words, b: &[u8]) -> u64 {
-    use std::arch::x86_64::{
-        __m128i, __m256i, _mm256_add_epi32, _mm256_and_si256, _mm256_cvtepu16_epi32,
-        _mm256_i32gather_epi32, _mm256_set1_epi32, _mm256_setzero_si256, _mm256_srli_epi32,
-        _mm256_srlv_epi32, _mm256_storeu_si256, _mm_loadu_si128,
-    };
-    let (values, _) = b.as_chunks::<2>();
-    let n = values.len();
-    let base = words.as_ptr().cast::<i32>();
-    let (one, low5) = (_mm256_set1_epi32(1), _mm256_set1_epi32(31));
-    // An array container has at most 4,096 values: no lane overflows.
-    let mut acc = _mm256_setzero_si256();
-    let mut i = 0;
-    while i + 8 <= n {
-        // SAFETY: `i + 8 <= n`: the 16 bytes of values i..i+8 are in `b`;
-        // each index `v >> 5` is below 2,048, the `i32`s of `words`.
-        let v = _mm256_cvtepu16_epi32(_mm_loadu_si128(b.as_ptr().add(2 * i).cast::<__m128i>()));
-        let g = _mm256_i32gather_epi32::<4>(base, _mm256_srli_epi32::<5>(v));
-        let bit = _mm256_and_si256(_mm256_srlv_epi32(g, _mm256_and_si256(v, low5)), one);
-        acc = _mm256_add_epi32(acc, bit);
-        i += 8;
-    }
-    let mut lanes = [0u32; 8];
-    _mm256_storeu_si256(lanes.as_mut_ptr().cast::<__m256i>(), acc);
-    let mut total: u64 = lanes.iter().map(|&x| u64::from(x)).sum();
-    for v in &values[i..] {
-        let v = u16::from_le_bytes(*v);
-        total += (words[usize::from(v >> 6)] >> (v & 63)) & 1;
-    }
-    total
 }
 
 /// Writes the values of array container `b` (its bytes) that are set in
@@ -371,78 +337,13 @@ pub fn filter_array(b: &[u8], words: &Words, buf: &mut [u16; 65_536]) -> usize {
     if crate::cpu::fast() && b.len() <= 2 * 4096 {
         // SAFETY: `fast()` found AVX2 on this CPU.
         #[allow(unsafe_code)]
-        return unsafe { filter_array_avx2(b, words, buf) };
+        return unsafe { gather::filter_array_avx2(b, words, buf) };
     }
     let mut k = 0usize;
     let (values, _) = b.as_chunks::<2>();
     for v in values {
         let r = u16::from_le_bytes(*v);
         buf[k & 0xffff] = r;
-        k += ((words[usize::from(r >> 6)] >> (r & 63)) & 1) as usize;
-    }
-    k
-}
-
-/// For each 8-bit mask, the `pshufb` control that moves the 16-bit lanes
-/// whose bit is set to the front, in order.
-#[cfg(target_arch = "x86_64")]
-const PACK16: [[u8; 16]; 256] = {
-    let mut t = [[0x80u8; 16]; 256];
-    let mut m = 0;
-    while m < 256 {
-        let (mut lane, mut out) = (0, 0);
-        while lane < 8 {
-            if m >> lane & 1 == 1 {
-                t[m][2 * out] = 2 * lane as u8;
-                t[m][2 * out + 1] = 2 * lane as u8 + 1;
-                out += 1;
-            }
-            lane += 1;
-        }
-        m += 1;
-    }
-    t
-};
-
-/// [`filter_array`] by AVX2: an array of at most 4,096 values.
-///
-/// # Safety
-/// The CPU must have AVX2, and `b` at most 8,192 bytes.
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-#[target_feature(enable = "avx2")]
-unsafe fn filter_array_avx2(b: &[u8], words: &Words, buf: &mut [u16; 65_536]) -> usize {
-    use std::arch::x86_64::{
-        __m128i, _mm256_and_si256, _mm256_castsi256_ps, _mm256_cvtepu16_epi32,
-        _mm256_i32gather_epi32, _mm256_movemask_ps, _mm256_set1_epi32, _mm256_slli_epi32,
-        _mm256_srli_epi32, _mm256_srlv_epi32, _mm_loadu_si128, _mm_shuffle_epi8, _mm_storeu_si128,
-    };
-    let (values, _) = b.as_chunks::<2>();
-    let n = values.len();
-    let base = words.as_ptr().cast::<i32>();
-    let (one, low5) = (_mm256_set1_epi32(1), _mm256_set1_epi32(31));
-    let mut k = 0usize;
-    let mut i = 0;
-    while i + 8 <= n {
-        // SAFETY: `i + 8 <= n`: values i..i+8 are in `b`; each index
-        // `v >> 5` is below 2,048, the `i32`s of `words`; `k <= i < 4,096`,
-        // so the 16 bytes stored at `k` are inside `buf`.
-        let raw = _mm_loadu_si128(b.as_ptr().add(2 * i).cast::<__m128i>());
-        let v = _mm256_cvtepu16_epi32(raw);
-        let g = _mm256_i32gather_epi32::<4>(base, _mm256_srli_epi32::<5>(v));
-        let bit = _mm256_and_si256(_mm256_srlv_epi32(g, _mm256_and_si256(v, low5)), one);
-        let mask = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_slli_epi32::<31>(bit))) as usize;
-        let control = _mm_loadu_si128(PACK16[mask].as_ptr().cast::<__m128i>());
-        _mm_storeu_si128(
-            buf.as_mut_ptr().add(k).cast::<__m128i>(),
-            _mm_shuffle_epi8(raw, control),
-        );
-        k += mask.count_ones() as usize;
-        i += 8;
-    }
-    for v in &values[i..] {
-        let r = u16::from_le_bytes(*v);
-        buf[k] = r;
         k += ((words[usize::from(r >> 6)] >> (r & 63)) & 1) as usize;
     }
     k
@@ -526,109 +427,6 @@ pub fn push_rows(words: &Words, base: u32, out: &mut Vec<u32>) {
         k += n;
     }
     out.truncate(start + total);
-}
-
-/// One bit slice of a bit-sliced integer for [`bsi_range`]: a bitmap
-/// container read in place, words loaded from another container, or no
-/// rows with the bit.
-#[derive(Debug, Clone, Copy)]
-pub enum Slice<'a> {
-    /// A bitmap container's bytes.
-    Bitmap(&'a [u8; WORDS * 8]),
-    /// Words (an array or run container loaded with [`load`]).
-    Words(&'a Words),
-    /// No row has this bit.
-    Zero,
-}
-
-/// Words of a block that [`bsi_range`] keeps in registers.
-const BLOCK: usize = 8;
-
-crate::multiversion! {
-/// `out &= {rows whose value is in lo..=hi}`, the value's bit `j` being
-/// `slices[j]` (O'Neil & Quass: from the most significant bit, the rows
-/// equal to each bound's prefix so far and those already below the high
-/// bound or above the low one). The walk goes block by block (8 words)
-/// with every slice inside, so the four running sets of a block stay in
-/// registers instead of four chunks read and written once per slice; a
-/// block with no row of `out` is skipped.
-pub fn bsi_range(out: &mut Words, slices: &[Slice<'_>], lo: u64, hi: u64) {
-    for blk in 0..WORDS / BLOCK {
-        let base = blk * BLOCK;
-        let mut m = [0u64; BLOCK];
-        m.copy_from_slice(&out[base..base + BLOCK]);
-        if m.iter().fold(0, |a, &x| a | x) == 0 {
-            continue;
-        }
-        let (mut eq_hi, mut lt_hi, mut eq_lo, mut gt_lo) = (m, [0u64; BLOCK], m, [0u64; BLOCK]);
-        for j in (0..slices.len()).rev() {
-            let mut x = [0u64; BLOCK];
-            match slices[j] {
-                Slice::Bitmap(b) => {
-                    for i in 0..BLOCK {
-                        x[i] = word(b, base + i);
-                    }
-                }
-                Slice::Words(w) => {
-                    x.copy_from_slice(&w[base..base + BLOCK]);
-                }
-                Slice::Zero => {}
-            }
-            // All ones where the bound's bit is set.
-            let hb = 0u64.wrapping_sub(hi.checked_shr(j as u32).unwrap_or(0) & 1);
-            let lb = 0u64.wrapping_sub(lo.checked_shr(j as u32).unwrap_or(0) & 1);
-            for i in 0..BLOCK {
-                lt_hi[i] |= eq_hi[i] & !x[i] & hb;
-                eq_hi[i] &= !(x[i] ^ hb);
-                gt_lo[i] |= eq_lo[i] & x[i] & !lb;
-                eq_lo[i] &= !(x[i] ^ lb);
-            }
-        }
-        for i in 0..BLOCK {
-            out[base + i] = m[i] & (lt_hi[i] | eq_hi[i]) & (gt_lo[i] | eq_lo[i]);
-        }
-    }
-}
-}
-
-crate::multiversion! {
-/// The values of the rows of `rows` from their bit slices (bit `j` from
-/// `slices[j]`, at most 64), in row order: `out[i]` gets the value of
-/// the `i`-th row (ORed in: `out` starts at zero; rows past its end are
-/// not written). Word by word: each word's slice words are read once,
-/// and only words with a row of `rows` are read at all, so a sparse set
-/// of rows costs its rows times the slices, not the slices' words.
-pub fn slice_values(rows: &Words, slices: &[Slice<'_>], out: &mut [u64]) {
-    let n = slices.len().min(64);
-    let mut xs = [0u64; 64];
-    let mut i = 0usize;
-    for w in 0..WORDS {
-        let a = rows[w];
-        if a == 0 {
-            continue;
-        }
-        for j in 0..n {
-            xs[j] = a & match slices[j] {
-                Slice::Bitmap(b) => word(b, w),
-                Slice::Words(x) => x[w],
-                Slice::Zero => 0,
-            };
-        }
-        let mut m = a;
-        while m != 0 {
-            let p = m.trailing_zeros();
-            let mut v = 0u64;
-            for j in 0..n {
-                v |= (xs[j] >> p & 1) << j;
-            }
-            if let Some(o) = out.get_mut(i) {
-                *o |= v;
-            }
-            i += 1;
-            m &= m - 1;
-        }
-    }
-}
 }
 
 #[cfg(test)]
