@@ -96,6 +96,33 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The principal of a configured token.
+    pub fn of_token(t: &Token) -> Principal {
+        Principal {
+            name: t.name.clone(),
+            role: t.role,
+            limits: t.limits.clone(),
+        }
+    }
+
+    /// The principal of an API key.
+    pub fn of_key(k: &ApiKey) -> Principal {
+        Principal {
+            name: k.name.clone(),
+            role: k.role,
+            limits: k.limits.clone(),
+        }
+    }
+
+    /// `local`: a loopback client of a server without tokens, every role.
+    pub fn local() -> Principal {
+        Principal {
+            name: LOCAL_PRINCIPAL.to_owned(),
+            role: Role::Admin,
+            limits: Limits::default(),
+        }
+    }
+
     /// What it may use and see.
     pub fn access(&self) -> crate::permissions::FieldAccess {
         crate::permissions::FieldAccess::new(self.role, &self.limits)
@@ -169,11 +196,7 @@ pub fn authenticate(
     let header = headers.get(axum::http::header::AUTHORIZATION);
     if tokens.is_empty() && (keys.is_empty() || header.is_none()) {
         return if peer.ip().is_loopback() {
-            Ok(Principal {
-                name: LOCAL_PRINCIPAL.to_owned(),
-                role: Role::Admin,
-                limits: Limits::default(),
-            })
+            Ok(Principal::local())
         } else if keys.is_empty() {
             Err(AuthError::RemoteWithoutTokens)
         } else {
@@ -209,21 +232,13 @@ pub fn authenticate(
         .filter(|k| k.secret_hash.matches(secret))
         .max_by_key(|k| k.role);
     match (token, key) {
-        (Some(t), _) => Ok(Principal {
-            name: t.name.clone(),
-            role: t.role,
-            limits: t.limits.clone(),
-        }),
+        (Some(t), _) => Ok(Principal::of_token(t)),
         (None, Some(k)) => match k.expires_at {
             Some(at) if now >= at => Err(AuthError::Expired {
                 name: k.name.clone(),
                 at,
             }),
-            _ => Ok(Principal {
-                name: k.name.clone(),
-                role: k.role,
-                limits: k.limits.clone(),
-            }),
+            _ => Ok(Principal::of_key(k)),
         },
         (None, None) => Err(AuthError::Unknown),
     }

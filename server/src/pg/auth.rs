@@ -31,10 +31,9 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use super::cancel::Cancels;
 use super::scram::ScramVerifier;
 use super::Session;
-use crate::http::auth::{Principal, LOCAL_PRINCIPAL};
+use crate::http::auth::Principal;
 use crate::http::secret_hash::SecretHash;
-use crate::http::{Role, Shared};
-use crate::permissions::Limits;
+use crate::http::Shared;
 
 /// The startup handler of every connection.
 pub struct Startup {
@@ -69,11 +68,7 @@ impl Startup {
         // logging in as an API key is `local`; a remote one needs a key.
         if s.config.tokens.is_empty() && key.is_none() {
             if loopback {
-                return Box::new(Trust(Principal {
-                    name: LOCAL_PRINCIPAL.to_owned(),
-                    role: Role::Admin,
-                    limits: Limits::default(),
-                }));
+                return Box::new(Trust(Principal::local()));
             }
             if keys.is_empty() {
                 return refuse(
@@ -92,11 +87,7 @@ impl Startup {
             (Some(t), _) => Some((
                 t.secret_hash.clone(),
                 t.scram.clone(),
-                Principal {
-                    name: t.name.clone(),
-                    role: t.role,
-                    limits: t.limits.clone(),
-                },
+                Principal::of_token(t),
                 "its secret is configured as `secret_hash`",
             )),
             (None, Some(k)) => {
@@ -113,11 +104,7 @@ impl Startup {
                 Some((
                     k.secret_hash.clone(),
                     k.scram.clone(),
-                    Principal {
-                        name: k.name.clone(),
-                        role: k.role,
-                        limits: k.limits.clone(),
-                    },
+                    Principal::of_key(k),
                     "the key was made before segdb spoke the Postgres protocol",
                 ))
             }
