@@ -61,6 +61,9 @@ pub struct Settings {
     pub max_concurrent_queries: Option<usize>,
     /// How long an excess query waits for a slot before a 503.
     pub queue_wait_ms: Option<u64>,
+    /// How long a query thread stays awake after answering, in µs (0:
+    /// it sleeps at once).
+    pub query_spin_us: Option<u64>,
     /// The largest request body, except imports.
     pub max_body_bytes: Option<u64>,
     /// The largest import body.
@@ -214,6 +217,8 @@ pub struct Config {
     pub max_concurrent_queries: usize,
     /// How long an excess query waits for a slot.
     pub queue_wait: Duration,
+    /// How long a query thread stays awake after answering.
+    pub query_spin: Duration,
     /// The largest request body, except imports.
     pub max_body_bytes: u64,
     /// The largest import body.
@@ -326,6 +331,7 @@ impl Settings {
             query_timeout_ms: num(&var, "SEGDB_QUERY_TIMEOUT_MS")?,
             max_concurrent_queries: num(&var, "SEGDB_MAX_CONCURRENT_QUERIES")?,
             queue_wait_ms: num(&var, "SEGDB_QUEUE_WAIT_MS")?,
+            query_spin_us: num(&var, "SEGDB_QUERY_SPIN_US")?,
             max_body_bytes: num(&var, "SEGDB_MAX_BODY_BYTES")?,
             max_import_bytes: num(&var, "SEGDB_MAX_IMPORT_BYTES")?,
             max_json_rows: num(&var, "SEGDB_MAX_JSON_ROWS")?,
@@ -379,6 +385,7 @@ impl Settings {
             query_timeout_ms,
             max_concurrent_queries,
             queue_wait_ms,
+            query_spin_us,
             max_body_bytes,
             max_import_bytes,
             max_json_rows,
@@ -478,6 +485,7 @@ impl Settings {
                 16,
             )? as usize,
             queue_wait: Duration::from_millis(self.queue_wait_ms.unwrap_or(2_000)),
+            query_spin: Duration::from_micros(self.query_spin_us.unwrap_or(500)),
             max_body_bytes: positive("max_body_bytes", self.max_body_bytes, 16 << 20)?,
             max_import_bytes: positive("max_import_bytes", self.max_import_bytes, 64 << 30)?,
             max_json_rows: positive("max_json_rows", self.max_json_rows, 1_000_000)?,

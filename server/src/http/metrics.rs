@@ -378,6 +378,17 @@ impl Metrics {
         }
         head(
             &mut o,
+            "segdb_query_spin_seconds_total",
+            "counter",
+            "Time the query threads spent awake without work after answering (query_spin_us), waiting for the next query.",
+        );
+        let _ = writeln!(
+            o,
+            "segdb_query_spin_seconds_total {}",
+            super::query_pool::spun_micros().load(Ordering::Relaxed) as f64 / 1e6
+        );
+        head(
+            &mut o,
             "segdb_keys",
             "gauge",
             "API keys stored (made with POST /v1/keys, not yet revoked; expired ones included).",

@@ -92,6 +92,7 @@ impl AppState {
                 );
             }
         }
+        query_pool::set_spin(config.query_spin);
         let metrics = Metrics::default();
         metrics
             .api_keys

@@ -16,9 +16,22 @@
 //! safe, where a writer holding the store's writer lock could meet itself.
 //! Writes, imports and flushes keep their own threads and the global pool,
 //! so they never wait for this pool and it never waits for them.
+//!
+//! After answering, a pool thread stays awake for `query_spin_us` (500 µs
+//! by default), looking for the next query or a piece of one, and so does
+//! one more thread (if the pool has more), so that the next query of a client finds its threads
+//! running. A thread that sleeps is woken at a cost: on a virtual machine
+//! whose idle processors halt, about 50 µs per wake-up, twice per query
+//! (the pool thread, then the other half of its parallel loop). Spinning
+//! gives way to any other thread that wants the processor (a
+//! `sched_yield` per turn), and the time spent is in `/metrics`
+//! (`segdb_query_spin_seconds_total`).
 
+use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use super::api_error::ApiError;
 
@@ -51,6 +64,7 @@ pub(crate) async fn read<T: Send + 'static>(
         let r = std::panic::catch_unwind(AssertUnwindSafe(f));
         // The handler may be gone (its client left): nobody to tell.
         let _ = tx.send(r);
+        spin(pool, true);
     });
     match rx.await {
         Ok(Ok(r)) => r,
@@ -73,6 +87,94 @@ pub(crate) async fn run<T: Send + 'static>(
     } else {
         super::blocking(f).await
     }
+}
+
+/// How long a pool thread stays awake after its work, in µs (0: it
+/// sleeps at once, as Rayon's threads do).
+static SPIN_MICROS: AtomicU64 = AtomicU64::new(500);
+
+/// Microseconds spent spinning without work, for `/metrics`.
+static SPUN_MICROS: AtomicU64 = AtomicU64::new(0);
+
+/// Pool threads spinning now.
+static SPINNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether a job asking another thread to spin is queued.
+static HELPER_QUEUED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Whether this thread is spinning (work it runs meanwhile must not
+    /// start a spin of its own on the same stack).
+    static IN_SPIN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Sets how long pool threads stay awake after their work (the server's
+/// `query_spin_us`; one pool per process, so the last server started
+/// decides).
+pub(crate) fn set_spin(d: Duration) {
+    SPIN_MICROS.store(
+        u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+}
+
+/// Microseconds the pool's threads have spent spinning without work.
+pub(crate) fn spun_micros() -> &'static AtomicU64 {
+    &SPUN_MICROS
+}
+
+/// Threads that spin at once: the one that answered and one more, for
+/// the other half of the next query's parallel loops.
+const SPINNERS: usize = 2;
+
+/// Keeps this pool thread awake for the spin time, running any work that
+/// comes meanwhile (each piece of work starts the time again). `first`: the
+/// thread that has just answered a query, which also asks another thread
+/// to spin while fewer than [`SPINNERS`] do. (A job it spawned would sit in
+/// its own queue and be taken by itself, so the request is broadcast; the
+/// copy that reaches a spinning thread returns at once.)
+fn spin(pool: &'static rayon::ThreadPool, first: bool) {
+    let span = Duration::from_micros(SPIN_MICROS.load(Ordering::Relaxed));
+    if span.is_zero() || IN_SPIN.with(Cell::get) {
+        return;
+    }
+    let most = SPINNERS.min(pool.current_num_threads());
+    if SPINNING.fetch_add(1, Ordering::AcqRel) >= most {
+        SPINNING.fetch_sub(1, Ordering::AcqRel);
+        return;
+    }
+    if first
+        && SPINNING.load(Ordering::Acquire) < most
+        && !HELPER_QUEUED.swap(true, Ordering::AcqRel)
+    {
+        pool.spawn_broadcast(move |_| {
+            HELPER_QUEUED.store(false, Ordering::Release);
+            spin(pool, false);
+        });
+    }
+    IN_SPIN.with(|s| s.set(true));
+    let mut idle = Duration::ZERO;
+    let mut last = Instant::now();
+    let mut until = last + span;
+    while last < until {
+        let found = pool.yield_now() == Some(rayon::Yield::Executed);
+        if !found {
+            std::thread::yield_now();
+        }
+        let now = Instant::now();
+        if found {
+            until = now + span;
+        } else {
+            idle += now - last;
+        }
+        last = now;
+    }
+    IN_SPIN.with(|s| s.set(false));
+    SPINNING.fetch_sub(1, Ordering::AcqRel);
+    SPUN_MICROS.fetch_add(
+        u64::try_from(idle.as_micros()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
 }
 
 /// A panic's message (`&str` or `String` payloads), or "a panic".
@@ -104,6 +206,42 @@ mod tests {
         assert!(e.message().contains("boom"), "{}", e.message());
         // The pool still answers after the panic.
         assert_eq!(read(|| Ok(7)).await.unwrap(), 7);
+    }
+
+    /// A thread that has answered stays awake for the spin time, and
+    /// another with it, running what comes meanwhile; then both sleep. The
+    /// time spent is counted. With no spin time nobody stays awake.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn answering_threads_stay_awake_for_the_spin_time_only() {
+        let threads = pool().unwrap().current_num_threads();
+        let wait_for = |want: &dyn Fn(usize) -> bool| {
+            let start = Instant::now();
+            while !want(SPINNING.load(Ordering::Acquire)) {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "spinning {SPINNING:?}"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        set_spin(Duration::ZERO);
+        assert_eq!(read(|| Ok(1)).await.unwrap(), 1);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(SPINNING.load(Ordering::Acquire), 0);
+
+        set_spin(Duration::from_millis(300));
+        let spun = SPUN_MICROS.load(Ordering::Relaxed);
+        assert_eq!(read(|| Ok(2)).await.unwrap(), 2);
+        wait_for(&|n| n == threads.min(SPINNERS));
+        // Work that comes meanwhile is run by a spinning thread, and a
+        // query with parallel loops still gets its whole answer.
+        let sum = read(|| Ok((0..100_000u64).into_par_iter().sum::<u64>()))
+            .await
+            .unwrap();
+        assert_eq!(sum, 4_999_950_000);
+        wait_for(&|n| n == 0);
+        assert!(SPUN_MICROS.load(Ordering::Relaxed) >= spun + 300_000);
+        set_spin(Duration::ZERO);
     }
 
     /// Many more queries than threads, each with parallel loops that

@@ -281,4 +281,12 @@ fn queries_tables_profiles_and_metrics() {
     assert!(m.contains("segdb_queries_total{kind=\"insight\"}"), "{m}");
     assert!(m.contains("segdb_heap_bytes "));
     assert!(m.contains("segdb_mapped_bytes "));
+    // The query threads stayed awake after answering (query_spin_us is
+    // 500 by default), and say for how long.
+    let spun: f64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("segdb_query_spin_seconds_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no segdb_query_spin_seconds_total in {m}"));
+    assert!(spun > 0.0, "{spun}");
 }

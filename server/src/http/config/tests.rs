@@ -74,6 +74,19 @@ fn later_sources_override_earlier_ones() {
     let roles: Vec<Role> = c.tokens.iter().map(|t| t.role).collect();
     assert_eq!(roles, [Role::Read, Role::Admin, Role::Write]);
     assert_eq!(c.max_concurrent_queries, 16);
+    assert_eq!(c.query_spin, Duration::from_micros(500));
+}
+
+#[test]
+fn query_spin_from_the_file_and_the_environment() {
+    let file: Settings = toml::from_str("data = \"/a\"\nquery_spin_us = 0\n").unwrap();
+    assert_eq!(file.clone().resolve().unwrap().query_spin, Duration::ZERO);
+    let env = Settings::from_env(|k| (k == "SEGDB_QUERY_SPIN_US").then(|| "2000".into())).unwrap();
+    let c = file.overridden_by(env).resolve().unwrap();
+    assert_eq!(c.query_spin, Duration::from_micros(2000));
+    let e =
+        Settings::from_env(|k| (k == "SEGDB_QUERY_SPIN_US").then(|| "soon".into())).unwrap_err();
+    assert!(e.contains("SEGDB_QUERY_SPIN_US"), "{e}");
 }
 
 #[test]
