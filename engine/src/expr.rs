@@ -176,6 +176,9 @@ pub enum Expr {
     /// a campaign group or a snapshot segment (their rows change while the
     /// table does not).
     Cached(Box<Expr>),
+    /// Rows of this table evaluated before ([`Table::evaluate`]
+    /// (crate::Table::evaluate)), read back a chunk at a time.
+    Evaluated(crate::Evaluated),
 }
 
 impl Expr {

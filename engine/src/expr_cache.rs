@@ -72,7 +72,7 @@ pub struct ExprCacheStats {
 pub(crate) fn key(e: &Expr) -> Option<String> {
     fn cacheable(e: &Expr) -> bool {
         match e {
-            Expr::RowSet(_) | Expr::Snapshot(_) => false,
+            Expr::RowSet(_) | Expr::Snapshot(_) | Expr::Evaluated(_) => false,
             Expr::And(xs) | Expr::Or(xs) => xs.iter().all(cacheable),
             Expr::Not(x) | Expr::Cached(x) => cacheable(x),
             _ => true,

@@ -24,6 +24,7 @@ mod coverage;
 pub mod csv;
 pub mod error;
 pub mod eval;
+pub mod evaluated;
 pub mod explain;
 pub mod field_reader;
 #[doc(hidden)]
@@ -44,6 +45,7 @@ pub use aggregate::{Aggregate, AggregateValue};
 pub use cancel::Cancel;
 pub use error::{EngineError, Result};
 pub use eval::IntStats;
+pub use evaluated::Evaluated;
 pub use explain::PlanNode;
 pub use field_reader::FieldReader;
 pub use group_by::GroupOrder;

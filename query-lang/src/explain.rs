@@ -110,6 +110,7 @@ impl Display for ExplainExpr<'_> {
             }
             // Shown as what it caches: the cache changes no answer.
             Expr::Cached(inner) => write!(f, "{}", ExplainExpr(inner)),
+            Expr::Evaluated(e) => write!(f, "(EVALUATED {})", e.len()),
             Expr::RowSet(set) => {
                 f.write_str("(SET ")?;
                 write_name(f, set.label())?;

@@ -163,6 +163,7 @@ impl Model {
             }
             Expr::Rows(rows) => rows.contains(&row),
             Expr::RowSet(set) => set.rows().contains(&row),
+            Expr::Evaluated(e) => e.contains(row),
             Expr::Cached(inner) => self.matches(inner, row),
             // Naive: the snapshot's whole file, read for every row.
             Expr::Snapshot(s) => s

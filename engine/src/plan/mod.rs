@@ -310,6 +310,16 @@ impl Compiler<'_> {
                     Node::Cached(rows)
                 }
             },
+            Expr::Evaluated(e) => {
+                if e.table() != self.table.name() {
+                    return Err(EngineError::InvalidSegment(format!(
+                        "evaluated rows of table `{}` used on `{}`",
+                        e.table(),
+                        self.table.name()
+                    )));
+                }
+                Node::Cached(std::sync::Arc::clone(&e.rows))
+            }
             Expr::RowSet(set) => {
                 if set.table() != self.table.name() {
                     return Err(EngineError::InvalidSegment(format!(

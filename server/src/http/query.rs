@@ -441,8 +441,9 @@ impl Exporter<'_> {
     /// if the principal's bucket holds as many ids as the table could
     /// give, they are reserved and the stream starts at once (noted with
     /// `rows_at_most`; what it does not send is given back at its end);
-    /// else the ids are counted first and charged exactly, or refused.
-    /// Answers the ids reserved.
+    /// else the ids are counted first and charged exactly, or refused,
+    /// and the stream reads the rows so counted (evaluated once).
+    /// Answers the ids reserved and the filter to stream.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn stream(
         &self,
@@ -453,7 +454,7 @@ impl Exporter<'_> {
         filter: &Expr,
         offset: u64,
         limit: Option<u64>,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<(u64, Expr), ApiError> {
         let page = |n: u64| n.saturating_sub(offset).min(limit.unwrap_or(u64::MAX));
         let bound = page(table.num_rows());
         if s.export_limit.reserve(self.principal, bound) {
@@ -466,11 +467,13 @@ impl Exporter<'_> {
                 target,
                 json!({ "rows_at_most": bound, "format": "csv", "statement": audit::cut(text) }),
             ));
-            return Ok(bound);
+            return Ok((bound, filter.clone()));
         }
-        let n = page(table.count(filter)?);
+        // Evaluated once: counted here, streamed from the same rows.
+        let rows = table.evaluate(filter)?;
+        let n = page(rows.len());
         self.charge(s, stmt, target, n, "csv")?;
-        Ok(0)
+        Ok((0, Expr::Evaluated(rows)))
     }
 }
 
@@ -526,7 +529,7 @@ fn run_each(
             if let Projection::Ids { limit, offset } = sel.projection {
                 let table = s.store.table(&sel.table)?;
                 if csv && stmts.len() == 1 {
-                    let reserved = exporter.stream(
+                    let (reserved, filter) = exporter.stream(
                         s,
                         stmt,
                         json!({ "table": sel.table }),
@@ -537,7 +540,7 @@ fn run_each(
                     )?;
                     return Ok(Answer::Stream {
                         table,
-                        filter: sel.filter.clone(),
+                        filter,
                         offset,
                         limit,
                         reserved,

@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use segdb_engine::{date, EngineError, SegmentDef, SegmentInfo};
+use segdb_engine::{date, EngineError, Expr, SegmentDef, SegmentInfo};
 use serde_json::{json, Value};
 
 use super::api_error::ApiError;
@@ -275,6 +275,7 @@ pub async fn ids(
         .saturating_sub(offset)
         .min(limit.unwrap_or(u64::MAX));
     let reserved = !roaring && s.export_limit.reserve(&principal.name, bound);
+    let mut expr = expr;
     let note = if reserved {
         Note::new(
             Action::Export,
@@ -282,9 +283,13 @@ pub async fn ids(
             json!({ "rows_at_most": bound, "format": format }),
         )
     } else {
+        // Evaluated once: the count, then the stream or the bitmap, read
+        // from the same rows.
         let (t, e) = (table.clone(), expr.clone());
         let cancel = running.cancel().clone();
-        let count = blocking(move || Ok(cancel.scope(|| t.count(&e))?)).await?;
+        let rows = blocking(move || Ok(cancel.scope(|| t.evaluate(&e))?)).await?;
+        let count = rows.len();
+        expr = Expr::Evaluated(rows);
         let rows = if roaring {
             count
         } else {
