@@ -642,6 +642,28 @@ proptest! {
             (Err(segdb_engine::EngineError::InvalidArgument(_)), Err(_)) => {}
             (got, want) => prop_assert!(false, "{:?} but the model says {:?}", got, want),
         }
+        // Pages shard by shard, mapped on a pool of its own and handed over
+        // in order, make the same page; a break stops at once.
+        let want = model.rows_matching(&e);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        for (o, l) in [(0, None), (off as u64, Some(lim as u64)), (want.len() as u64, None)] {
+            let (mut got, mut pages) = (Vec::new(), 0);
+            t.for_each_shard_page(Some(&pool), &e, o, l, |p| Ok(p.to_vec()), |rows, n| {
+                assert_eq!(rows.len(), n);
+                got.extend(rows);
+                pages += 1;
+                Ok(std::ops::ControlFlow::Continue(()))
+            }).unwrap();
+            let page: Vec<u32> = want.iter().skip(o as usize).take(l.map_or(usize::MAX, |l| l as usize)).copied().collect();
+            prop_assert_eq!(got, page);
+            prop_assert!(pages <= 2);
+        }
+        let mut first = Vec::new();
+        t.for_each_shard_page(None, &e, 0, None, |p| Ok(p.to_vec()), |rows, _| {
+            first = rows;
+            Ok(std::ops::ControlFlow::Break(()))
+        }).unwrap();
+        prop_assert_eq!(&first[..], &want[..first.len()]);
         // Evaluated once, the rows read back like the filter, alone, in
         // a page across the shard boundary and under a NOT; each row is
         // in it as the model says.

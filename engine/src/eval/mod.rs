@@ -251,7 +251,113 @@ impl Table {
     pub fn for_each_shard_rows(
         &self,
         expr: &Expr,
+        f: impl FnMut(&[u32]) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        self.for_each_shard_rows_on(None, expr, f)
+    }
+
+    /// [`Table::for_each_shard_rows`] with the shards evaluated on `pool`
+    /// (the calling thread's pool if `None`), while `f` runs on the calling
+    /// thread.
+    pub fn for_each_shard_rows_on(
+        &self,
+        pool: Option<&rayon::ThreadPool>,
+        expr: &Expr,
         mut f: impl FnMut(&[u32]) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        self.for_each_group(pool, expr, Ok, |group| {
+            for rows in group {
+                if !rows.is_empty() && f(&rows)?.is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+            Ok(ControlFlow::Continue(()))
+        })
+    }
+
+    /// The rows of `expr` from `offset` (at most `limit`) shard after shard,
+    /// each shard's page (its rows in that range, in order) turned into a
+    /// `T` by `map` on `pool` (the calling thread's pool if `None`), then
+    /// handed to `f` with its number of rows, in order, on the calling
+    /// thread, until `f` breaks. A group of shards is evaluated, and its
+    /// first [`PAGE_ROWS_AT_ONCE`] rows mapped, in one hand-over to the
+    /// pool; the rest of a large group is mapped a page at a time as `f`
+    /// takes them, so that few `T`s are held at once. A server's export
+    /// formats its ids this way on threads already awake, and waits for its
+    /// client in `f` on a thread of its own.
+    pub fn for_each_shard_page<T: Send>(
+        &self,
+        pool: Option<&rayon::ThreadPool>,
+        expr: &Expr,
+        offset: u64,
+        limit: Option<u64>,
+        map: impl Fn(&[u32]) -> Result<T> + Sync,
+        mut f: impl FnMut(T, usize) -> Result<ControlFlow<()>>,
+    ) -> Result<()> {
+        let end = offset.saturating_add(limit.unwrap_or(u64::MAX));
+        let seen = std::sync::atomic::AtomicU64::new(0);
+        // Pages are cut in shard order (each shard's place in the answer
+        // is the rows of the shards before it); those within the budget
+        // are mapped at once, in parallel.
+        let pages = |group: Vec<Vec<u32>>| -> Result<MappedGroup<T>> {
+            let mut cut = Vec::with_capacity(group.len());
+            let mut taken = 0usize;
+            for (i, rows) in group.iter().enumerate() {
+                let n = rows.len() as u64;
+                let at = seen.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                let from = offset.saturating_sub(at).min(n) as usize;
+                let to = end.saturating_sub(at).min(n) as usize;
+                if to > from {
+                    let now = taken + (to - from) <= PAGE_ROWS_AT_ONCE || taken == 0;
+                    taken += to - from;
+                    cut.push((i, from..to, now));
+                }
+            }
+            let mapped = cut
+                .into_par_iter()
+                .map(|(i, range, now)| {
+                    let t = if now {
+                        Some(map(&group[i][range.clone()])?)
+                    } else {
+                        None
+                    };
+                    Ok(PageCut { shard: i, range, t })
+                })
+                .collect::<Result<_>>()?;
+            Ok((group, mapped))
+        };
+        self.for_each_group(pool, expr, pages, |(group, cut)| {
+            for page in cut {
+                let rows = &group[page.shard][page.range];
+                let t = match page.t {
+                    Some(t) => t,
+                    None => match pool {
+                        Some(p) => p.install(|| map(rows))?,
+                        None => map(rows)?,
+                    },
+                };
+                if f(t, rows.len())?.is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+            Ok(if seen.load(std::sync::atomic::Ordering::Relaxed) >= end {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        })
+    }
+
+    /// Evaluates `expr` a group of shards at a time on `pool` (the calling
+    /// thread's if `None`): each group's rows (one sorted list per shard,
+    /// in shard order) go through `then` on the pool, and its answer to `f`
+    /// on the calling thread, until `f` breaks.
+    fn for_each_group<G: Send>(
+        &self,
+        pool: Option<&rayon::ThreadPool>,
+        expr: &Expr,
+        then: impl Fn(Vec<Vec<u32>>) -> Result<G> + Sync,
+        mut f: impl FnMut(G) -> Result<ControlFlow<()>>,
     ) -> Result<()> {
         let plan = compile_planned(self, expr)?;
         let cancel = crate::cancel::current();
@@ -278,29 +384,32 @@ impl Table {
         };
         // Shards are evaluated a group at a time, in parallel, and handed
         // over in order: groups of 1, 2, 4… shards up to twice the
-        // workers, so that a LIMIT met in the first shard costs one shard,
-        // and a long export takes a few rounds of parallel work instead of
-        // one per shard (each round wakes the workers). At most that many
-        // shards' rows are held at once.
-        let most = (2 * rayon::current_num_threads()).max(2);
+        // workers (at most 8), so that a LIMIT met in the first shard costs
+        // one shard, and a long export takes a few rounds of parallel work
+        // instead of one per shard (each round wakes the workers). At most
+        // that many shards' rows are held at once.
+        let workers = pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
+        let most = (2 * workers).clamp(2, 8);
         let (mut next, mut size) = (0, 1);
         while next < self.num_shards() {
             let end = (next + size).min(self.num_shards());
-            let group: Vec<Vec<u32>> = if end - next == 1 {
-                vec![shard_rows(next)?]
-            } else {
-                (next..end)
-                    .into_par_iter()
-                    .map(shard_rows)
-                    .collect::<Result<_>>()?
+            let evaluate = || -> Result<G> {
+                let group = if end - next == 1 {
+                    vec![shard_rows(next)?]
+                } else {
+                    (next..end)
+                        .into_par_iter()
+                        .map(shard_rows)
+                        .collect::<Result<_>>()?
+                };
+                then(group)
             };
-            for rows in group {
-                if rows.is_empty() {
-                    continue;
-                }
-                if f(&rows)?.is_break() {
-                    return Ok(());
-                }
+            let group = match pool {
+                Some(p) => p.install(evaluate)?,
+                None => evaluate()?,
+            };
+            if f(group)?.is_break() {
+                return Ok(());
             }
             next = end;
             size = (size * 2).min(most);
@@ -610,4 +719,20 @@ pub(crate) fn chunk_int_stats(
     s.give(cand);
     s.give(slice);
     stats
+}
+
+/// Rows of an export's pages mapped in the same hand-over to the pool as
+/// their evaluation (see [`Table::for_each_shard_page`]); the pages past
+/// them are mapped one at a time.
+pub const PAGE_ROWS_AT_ONCE: usize = 1 << 18;
+
+/// A group's rows by shard and its pages.
+type MappedGroup<T> = (Vec<Vec<u32>>, Vec<PageCut<T>>);
+
+/// One shard's page of a group: its rows in the answer's range, and what
+/// `map` made of them if it already ran.
+struct PageCut<T> {
+    shard: usize,
+    range: std::ops::Range<usize>,
+    t: Option<T>,
 }

@@ -651,35 +651,37 @@ pub(crate) fn stream_ids(
         let _done = done_tx;
         let _permit = permit;
         s.metrics.queries_running.fetch_add(1, Ordering::Relaxed);
-        let end = offset.saturating_add(limit.unwrap_or(u64::MAX));
-        let mut seen = 0u64;
         let mut sent = 0u64;
         let mut stopped = w.write(b"user_id\n").err();
         let r = query.cancel().scope(|| {
-            table.for_each_shard_rows(&filter, |rows| {
-                let n = rows.len() as u64;
-                let from = offset.saturating_sub(seen).min(n) as usize;
-                let to = end.saturating_sub(seen).min(n) as usize;
-                seen += n;
-                let page = &rows[from..to.max(from)];
-                let text = table.format_external_ids(page, |id, out| {
-                    match std::str::from_utf8(id) {
-                        Ok(id) => segdb_engine::csv::push_field(out, id),
-                        Err(_) => segdb_engine::csv::push_field(out, &String::from_utf8_lossy(id)),
+            // Evaluated and formatted on the query pool, whose threads are
+            // awake (one hand-over per group of shards); this thread only
+            // waits for the client.
+            table.for_each_shard_page(
+                super::query_pool::shared(),
+                &filter,
+                offset,
+                limit,
+                |page| {
+                    table.format_external_ids(page, |id, out| {
+                        match std::str::from_utf8(id) {
+                            Ok(id) => segdb_engine::csv::push_field(out, id),
+                            Err(_) => {
+                                segdb_engine::csv::push_field(out, &String::from_utf8_lossy(id))
+                            }
+                        }
+                        out.push(b'\n');
+                    })
+                },
+                |text, n| {
+                    if let Err(e) = w.write(&text) {
+                        stopped = Some(e);
+                        return Ok(std::ops::ControlFlow::Break(()));
                     }
-                    out.push(b'\n');
-                })?;
-                if let Err(e) = w.write(&text) {
-                    stopped = Some(e);
-                    return Ok(std::ops::ControlFlow::Break(()));
-                }
-                sent += page.len() as u64;
-                Ok(if seen >= end {
-                    std::ops::ControlFlow::Break(())
-                } else {
-                    std::ops::ControlFlow::Continue(())
-                })
-            })
+                    sent += n as u64;
+                    Ok(std::ops::ControlFlow::Continue(()))
+                },
+            )
         });
         s.metrics.queries_running.fetch_sub(1, Ordering::Relaxed);
         s.metrics.rows_returned.fetch_add(sent, Ordering::Relaxed);

@@ -76,6 +76,13 @@ pub(crate) async fn read<T: Send + 'static>(
     }
 }
 
+/// The query pool, for work that a thread outside it hands over and waits
+/// for (an export's evaluation, while its own thread waits for the client);
+/// `None` if its threads could not be started.
+pub(crate) fn shared() -> Option<&'static rayon::ThreadPool> {
+    pool()
+}
+
 /// Runs `f` on the query pool when it only reads (`reads`), else on the
 /// blocking pool: how both protocols run a statement.
 pub(crate) async fn run<T: Send + 'static>(

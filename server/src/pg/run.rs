@@ -249,7 +249,9 @@ fn stream_ids(
     let mut sent = 0u64;
     let handle = tokio::runtime::Handle::current();
     let r = running.cancel().scope(|| {
-        table.for_each_shard_rows(filter, |rows| {
+        // Evaluated on the query pool, whose threads are awake; each
+        // batch is formatted as it is sent, so that one is held at a time.
+        table.for_each_shard_rows_on(crate::http::query_pool::shared(), filter, |rows| {
             let n = rows.len() as u64;
             let from = offset.saturating_sub(seen).min(n) as usize;
             let to = end.saturating_sub(seen).min(n) as usize;

@@ -99,21 +99,29 @@ pub fn bench(data: &std::path::Path, runs: usize, only: &[String]) -> Result<(),
         time("W7", runs, || Ok(t.insight(&filter, &opts)?.segment_rows))?;
     }
     // W8: every id of the W3 segment, formatted as CSV lines shard by shard
-    // (as `GET /v1/segments/{name}/ids` streams them).
+    // (as `GET /v1/segments/{name}/ids` streams them, each group of shards
+    // evaluated and formatted in one round of the pool).
     if wanted("W8") {
         let filter = filter_of(workload::COUNT_WORKLOADS[2].1)?;
         time("W8", runs, || {
-            let mut out: Vec<u8> = Vec::with_capacity(1 << 16);
             let mut n = 0u64;
-            t.for_each_shard_rows(&filter, |rows| {
-                out = t.format_external_ids(rows, |id, out| {
-                    out.extend_from_slice(id);
-                    out.push(b'\n');
-                })?;
-                std::hint::black_box(&out);
-                n += rows.len() as u64;
-                Ok(std::ops::ControlFlow::Continue(()))
-            })?;
+            t.for_each_shard_page(
+                None,
+                &filter,
+                0,
+                None,
+                |rows| {
+                    t.format_external_ids(rows, |id, out| {
+                        out.extend_from_slice(id);
+                        out.push(b'\n');
+                    })
+                },
+                |text, rows| {
+                    std::hint::black_box(&text);
+                    n += rows as u64;
+                    Ok(std::ops::ControlFlow::Continue(()))
+                },
+            )?;
             Ok(n)
         })?;
     }
