@@ -48,6 +48,31 @@ fn detect() -> bool {
     false
 }
 
+/// Whether the AVX-512 kernels run: the x86-64-v3 ones do ([`fast`]),
+/// the CPU has AVX-512 F, BW, VL and VBMI2, and `SEGDB_CPU` is not `avx2`
+/// (which keeps the AVX2 kernels, to measure what these gain).
+#[inline]
+pub fn avx512() -> bool {
+    static AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    fast()
+        && *AVX512.get_or_init(|| {
+            std::env::var("SEGDB_CPU").map_or(true, |v| v != "avx2") && detect_avx512()
+        })
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect_avx512() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vl")
+        && std::is_x86_feature_detected!("avx512vbmi2")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect_avx512() -> bool {
+    false
+}
+
 /// Runs the baseline versions from now on (`true`), or the fast ones again
 /// where the CPU has them (`false`): for tests that check both give the
 /// same answers, and for measuring what the fast ones gain.
@@ -58,7 +83,9 @@ pub fn force_baseline(on: bool) {
 
 /// The CPU level the kernels run at, for logs and `segdb bench`.
 pub fn level() -> &'static str {
-    if fast() {
+    if avx512() {
+        "x86-64-v3 (AVX2, BMI2, POPCNT) and AVX-512 (VBMI2) array filters"
+    } else if fast() {
         "x86-64-v3 (AVX2, BMI2, POPCNT)"
     } else {
         "baseline"

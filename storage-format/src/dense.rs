@@ -335,6 +335,11 @@ pub fn and_count_with(words: &Words, c: Container<'_>) -> u64 {
 pub fn filter_array(b: &[u8], words: &Words, buf: &mut [u16; 65_536]) -> usize {
     #[cfg(target_arch = "x86_64")]
     if crate::cpu::fast() && b.len() <= 2 * 4096 {
+        if crate::cpu::avx512() {
+            // SAFETY: `avx512()` found AVX-512 F, BW, VL and VBMI2.
+            #[allow(unsafe_code)]
+            return unsafe { gather::filter_array_avx512(b, words, buf) };
+        }
         // SAFETY: `fast()` found AVX2 on this CPU.
         #[allow(unsafe_code)]
         return unsafe { gather::filter_array_avx2(b, words, buf) };
@@ -510,6 +515,15 @@ mod tests {
                         and_with(&mut d, c);
                         assert_eq!(*d, *words_of(&a.intersection(&b).copied().collect()));
                         assert_eq!(and_count_with(&wa, c), a.intersection(&b).count() as u64);
+                        // Each vector kernel the CPU has, called directly.
+                        #[cfg(target_arch = "x86_64")]
+                        #[allow(unsafe_code)]
+                        if let (Container::Array(bytes), true) = (c, crate::cpu::fast()) {
+                            let want = a.intersection(&b).count() as u64;
+                            // SAFETY: called only where `fast()` and
+                            // `avx512()` found the features.
+                            assert_eq!(unsafe { gather::array_count_avx2(&wa, bytes) }, want);
+                        }
                         let mut d = wa.clone();
                         or_with(&mut d, c);
                         assert_eq!(*d, *words_of(&a.union(&b).copied().collect()));
@@ -648,6 +662,19 @@ mod tests {
                     let k = filter_array(&bytes, &wb, &mut buf);
                     let want: Vec<u16> = a.intersection(&b).copied().collect();
                     assert_eq!(&buf[..k], &want[..], "baseline {baseline}");
+                    // Each vector kernel the CPU has, called directly.
+                    #[cfg(target_arch = "x86_64")]
+                    #[allow(unsafe_code)]
+                    if !baseline && crate::cpu::fast() {
+                        // SAFETY: called only where `fast()` and
+                        // `avx512()` found the features.
+                        let k = unsafe { gather::filter_array_avx2(&bytes, &wb, &mut buf) };
+                        assert_eq!(&buf[..k], &want[..], "avx2");
+                        if crate::cpu::avx512() {
+                            let k = unsafe { gather::filter_array_avx512(&bytes, &wb, &mut buf) };
+                            assert_eq!(&buf[..k], &want[..], "avx512");
+                        }
+                    }
                 }
             }
         }

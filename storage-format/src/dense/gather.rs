@@ -106,3 +106,49 @@ pub(super) unsafe fn filter_array_avx2(b: &[u8], words: &Words, buf: &mut [u16; 
     }
     k
 }
+
+/// [`filter_array_avx2`] sixteen values at a time, the survivors packed by
+/// `vpcompressw` instead of a shuffle table.
+///
+/// # Safety
+/// The CPU must have AVX-512 F, BW, VL and VBMI2 (see
+/// [`cpu::avx512`](crate::cpu::avx512)).
+#[allow(unsafe_code)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi2")]
+pub(super) unsafe fn filter_array_avx512(
+    b: &[u8],
+    words: &Words,
+    buf: &mut [u16; 65_536],
+) -> usize {
+    use std::arch::x86_64::{
+        __m256i, _mm256_loadu_si256, _mm256_mask_compressstoreu_epi16, _mm512_and_si512,
+        _mm512_cvtepu16_epi32, _mm512_i32gather_epi32, _mm512_set1_epi32, _mm512_srli_epi32,
+        _mm512_srlv_epi32, _mm512_test_epi32_mask,
+    };
+    let (values, _) = b.as_chunks::<2>();
+    let n = values.len();
+    let base = words.as_ptr().cast::<i32>();
+    let (one, low5) = (_mm512_set1_epi32(1), _mm512_set1_epi32(31));
+    let mut k = 0usize;
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: `i + 16 <= n`: values i..i+16 are in `b`; each index
+        // `v >> 5` is below 2,048, the `i32`s of `words`; the compressed
+        // store writes `k + popcount(mask) <= i + 16 <= 4,096` values,
+        // inside `buf`.
+        let raw = _mm256_loadu_si256(b.as_ptr().add(2 * i).cast::<__m256i>());
+        let v = _mm512_cvtepu16_epi32(raw);
+        let g = _mm512_i32gather_epi32::<4>(_mm512_srli_epi32::<5>(v), base);
+        let bit = _mm512_srlv_epi32(g, _mm512_and_si512(v, low5));
+        let mask = _mm512_test_epi32_mask(bit, one);
+        _mm256_mask_compressstoreu_epi16(buf.as_mut_ptr().add(k).cast::<i16>(), mask, raw);
+        k += mask.count_ones() as usize;
+        i += 16;
+    }
+    for v in &values[i..] {
+        let r = u16::from_le_bytes(*v);
+        buf[k] = r;
+        k += ((words[usize::from(r >> 6)] >> (r & 63)) & 1) as usize;
+    }
+    k
+}

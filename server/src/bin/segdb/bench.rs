@@ -66,7 +66,7 @@ pub fn bench(data: &std::path::Path, runs: usize, only: &[String]) -> Result<(),
     outln!("open: {open_ms:.2} ms");
     outln!("threads: {}", rayon::current_num_threads());
     outln!(
-        "kernels: {} (SEGDB_CPU=baseline for the other)",
+        "kernels: {} (SEGDB_CPU=baseline or avx2 for the others)",
         segdb_storage_format::cpu::level()
     );
     outln!(
