@@ -151,6 +151,8 @@ fn spin(pool: &'static rayon::ThreadPool, first: bool) {
         SPINNING.fetch_sub(1, Ordering::AcqRel);
         return;
     }
+    #[cfg(test)]
+    tests::spinning_changed();
     if first
         && SPINNING.load(Ordering::Acquire) < most
         && !HELPER_QUEUED.swap(true, Ordering::AcqRel)
@@ -178,11 +180,15 @@ fn spin(pool: &'static rayon::ThreadPool, first: bool) {
         last = now;
     }
     IN_SPIN.with(|s| s.set(false));
-    SPINNING.fetch_sub(1, Ordering::AcqRel);
+    // Counted before the spin is seen to end, so that whoever sees no
+    // thread spinning sees all the time spent.
     SPUN_MICROS.fetch_add(
         u64::try_from(idle.as_micros()).unwrap_or(u64::MAX),
         Ordering::Relaxed,
     );
+    SPINNING.fetch_sub(1, Ordering::AcqRel);
+    #[cfg(test)]
+    tests::spinning_changed();
 }
 
 /// A panic's message (`&str` or `String` payloads), or "a panic".
@@ -219,18 +225,31 @@ mod tests {
     /// A thread that has answered stays awake for the spin time, and
     /// another with it, running what comes meanwhile; then both sleep. The
     /// time spent is counted. With no spin time nobody stays awake.
+    /// Signalled whenever the number of spinning threads changes.
+    static SPIN_EVENTS: std::sync::LazyLock<(std::sync::Mutex<()>, std::sync::Condvar)> =
+        std::sync::LazyLock::new(Default::default);
+
+    /// Wakes the tests waiting for the number of spinning threads.
+    pub(super) fn spinning_changed() {
+        // Taken so that a waiter between its check and its wait cannot
+        // miss the signal.
+        let _g = SPIN_EVENTS.0.lock().unwrap_or_else(|p| p.into_inner());
+        SPIN_EVENTS.1.notify_all();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn answering_threads_stay_awake_for_the_spin_time_only() {
         let threads = pool().unwrap().current_num_threads();
+        // Woken by each change of the count (see `spinning_changed`).
         let wait_for = |want: &dyn Fn(usize) -> bool| {
-            let start = Instant::now();
-            while !want(SPINNING.load(Ordering::Acquire)) {
-                assert!(
-                    start.elapsed() < Duration::from_secs(10),
-                    "spinning {SPINNING:?}"
-                );
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            let (lock, changed) = &*SPIN_EVENTS;
+            let guard = lock.lock().unwrap();
+            let (_guard, timeout) = changed
+                .wait_timeout_while(guard, Duration::from_secs(10), |_| {
+                    !want(SPINNING.load(Ordering::Acquire))
+                })
+                .unwrap();
+            assert!(!timeout.timed_out(), "spinning {SPINNING:?}");
         };
         // With no spin time the count never rises, so no wait is needed to
         // see it stay at zero.
