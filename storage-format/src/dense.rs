@@ -614,12 +614,16 @@ mod tests {
                             _ => 0,
                         };
                     }
-                    for _ in 0..12 {
+                    for _ in 0..24 {
                         let (a, b) = (next() & mask, next() & mask);
-                        let (lo, hi) = match next() % 4 {
+                        // Random bounds, and bounds with a long common
+                        // prefix (one value; a block of 16 values).
+                        let (lo, hi) = match next() % 6 {
                             0 => (0, a.max(b)),
                             1 => (a.min(b), mask),
                             2 => (a.max(b), a.min(b)),
+                            3 => (a, a),
+                            4 => (a & !15, (a | 15) & mask),
                             _ => (a.min(b), a.max(b)),
                         };
                         let mut out = universe.clone();

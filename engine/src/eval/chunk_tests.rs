@@ -1,14 +1,16 @@
 //! `event_count` on one chunk against a per-row sum, with day slices of
 //! every container kind (arrays, bitmaps, runs), counts whose sums
-//! overflow small counters, and universes from empty to full.
+//! overflow small counters, and universes from empty to full; and an OR
+//! of stored bitmaps against the union of their rows.
 
 use proptest::prelude::*;
 use segdb_storage_format::bitmap::{RoaringView, RoaringWriter};
 use segdb_storage_format::dense::{self, Words, WORDS};
 
-use super::{event_count, Scratch};
-use crate::eval::shard::EventDay;
+use super::{eval, event_count, Scratch};
+use crate::eval::shard::{EventDay, ShardCtx};
 use crate::expr::CmpOp;
+use crate::plan::Node;
 
 /// A day's active bitmap and bit slices, serialized.
 type DayBlocks = (Option<Vec<u8>>, Vec<Option<Vec<u8>>>);
@@ -227,6 +229,76 @@ proptest! {
         let zero_holds = op.holds(0, n);
         for w in 0..WORDS {
             prop_assert_eq!(out[w], if zero_holds { uni[w] } else { 0 });
+        }
+    }
+}
+
+/// A stored bitmap's rows in the chunk, by `mode`: 0 none (no container),
+/// 1 a small array, 2 a large one, 3 a bitmap, 4 runs.
+fn stored_rows(rng: &mut Rng, mode: u8) -> Vec<bool> {
+    let mut rows = vec![false; 65_536];
+    let mut scatter = |n: u64, rng: &mut Rng| {
+        for _ in 0..n {
+            rows[rng.below(65_536) as usize] = true;
+        }
+    };
+    match mode {
+        1 => scatter(1 + rng.below(500), rng),
+        2 => scatter(600 + rng.below(3_400), rng),
+        3 => scatter(5_000 + rng.below(40_000), rng),
+        4 => {
+            for _ in 0..1 + rng.below(10) {
+                let start = rng.below(65_536) as usize;
+                let len = rng.below(8_000) as usize;
+                rows[start..(start + len).min(65_536)].fill(true);
+            }
+        }
+        _ => {}
+    }
+    rows
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    /// An OR of stored bitmaps of every container kind, within universes
+    /// from empty to full, against the union of their rows; both kernel
+    /// versions, and dirty output words.
+    #[test]
+    fn or_of_stored_bitmaps_is_the_union_within_the_universe(
+        seed in 1u64..u64::MAX,
+        modes in prop::collection::vec(0u8..5, 1..6),
+        umode in 0u8..6,
+        baseline in any::<bool>(),
+    ) {
+        let mut rng = Rng(seed);
+        let rows: Vec<Vec<bool>> = modes.iter().map(|&m| stored_rows(&mut rng, m)).collect();
+        let blocks: Vec<Option<Vec<u8>>> = rows
+            .iter()
+            .map(|r| bitmap(&r.iter().map(|&x| u64::from(x)).collect::<Vec<_>>(), |x| x == 1))
+            .collect();
+        let ctx = ShardCtx {
+            leaves: blocks.iter().map(view).collect(),
+            ..ShardCtx::default()
+        };
+        let uni = if umode == 5 {
+            // About a fifth of the rows.
+            let mut u = Box::new([0u64; WORDS]);
+            for w in u.iter_mut() {
+                *w = rng.next() & rng.next() & (rng.next() | rng.next());
+            }
+            u
+        } else {
+            universe(&mut rng, umode)
+        };
+        let or = Node::Or((0..rows.len()).map(Node::Leaf).collect());
+        segdb_storage_format::cpu::force_baseline(baseline);
+        let mut out = Box::new([!0u64; WORDS]);
+        let mut s = Scratch::default();
+        eval(&or, &ctx, KEY, &uni, &mut out, &mut s);
+        segdb_storage_format::cpu::force_baseline(false);
+        for r in 0..65_536usize {
+            let want = uni[r / 64] >> (r % 64) & 1 == 1 && rows.iter().any(|x| x[r]);
+            prop_assert_eq!(out[r / 64] >> (r % 64) & 1 == 1, want, "row {}", r);
         }
     }
 }

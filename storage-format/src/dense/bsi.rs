@@ -17,18 +17,89 @@ pub enum Slice<'a> {
     Zero,
 }
 
+/// What [`bsi_range`] does with one slice, from the bounds' bits there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Above the first bit where the bounds differ, both have this bit:
+    /// every row must have it too (`m &= x`, or `m &= !x` for a 0).
+    Prefix(bool),
+    /// Below it, the bits of (hi, lo): the O'Neil & Quass updates of
+    /// that case, written out (each is 2 to 6 operations a word instead
+    /// of the general 10).
+    Bits(bool, bool),
+}
+
 /// Words of a block that [`bsi_range`] keeps in registers.
 const BLOCK: usize = 8;
 
-crate::multiversion! {
+/// The words `base..base + BLOCK` of a slice.
+#[inline(always)]
+fn block_of(s: Slice<'_>, base: usize) -> [u64; BLOCK] {
+    let mut x = [0u64; BLOCK];
+    match s {
+        Slice::Bitmap(b) => {
+            for i in 0..BLOCK {
+                x[i] = word(b, base + i);
+            }
+        }
+        Slice::Words(w) => x.copy_from_slice(&w[base..base + BLOCK]),
+        Slice::Zero => {}
+    }
+    x
+}
+
 /// `out &= {rows whose value is in lo..=hi}`, the value's bit `j` being
-/// `slices[j]` (O'Neil & Quass: from the most significant bit, the rows
-/// equal to each bound's prefix so far and those already below the high
-/// bound or above the low one). The walk goes block by block (8 words)
-/// with every slice inside, so the four running sets of a block stay in
-/// registers instead of four chunks read and written once per slice; a
-/// block with no row of `out` is skipped.
+/// `slices[j]` (at most 64 slices; bits above them are zero). O'Neil &
+/// Quass, from the most significant bit: the rows equal to each bound's
+/// prefix so far, and those already below the high bound or above the
+/// low one.
+///
+/// - The slices above the first bit where the bounds differ only keep
+///   the rows that have the bounds' bits there (one operation a word).
+/// - Below it, each slice's update is the one for its pair of bound bits,
+///   chosen once per slice rather than computed from the bounds per word.
+/// - Low slices where both bounds end in their neutral bits (the high one
+///   in 1s, the low one in 0s) cannot change the answer and are not read.
+/// - The walk goes block by block (8 words) with every slice inside, so
+///   the running sets of a block stay in registers; a block with no row of
+///   `out` is skipped.
 pub fn bsi_range(out: &mut Words, slices: &[Slice<'_>], lo: u64, hi: u64) {
+    let n = slices.len().min(64);
+    let top = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+    if lo > hi || lo > top {
+        out.fill(0);
+        return;
+    }
+    let hi = hi.min(top);
+    if lo == 0 && hi == top {
+        return;
+    }
+    // Slices below `last` change nothing: the high bound's bits there are
+    // all 1 and the low bound's all 0.
+    let last = (hi.trailing_ones().min(lo.trailing_zeros()) as usize).min(n);
+    let mut steps = [(Slice::Zero, Step::Prefix(false)); 64];
+    let mut len = 0;
+    let mut differed = false;
+    for j in (last..n).rev() {
+        let (h, l) = (hi >> j & 1 == 1, lo >> j & 1 == 1);
+        steps[len] = (
+            slices[j],
+            if differed {
+                Step::Bits(h, l)
+            } else if h == l {
+                Step::Prefix(h)
+            } else {
+                differed = true;
+                Step::Bits(h, l)
+            },
+        );
+        len += 1;
+    }
+    range_blocks(out, &steps[..len]);
+}
+
+crate::multiversion! {
+fn range_blocks(out: &mut Words, steps: &[(Slice<'_>, Step)]) {
     for blk in 0..WORDS / BLOCK {
         let base = blk * BLOCK;
         let mut m = [0u64; BLOCK];
@@ -36,28 +107,49 @@ pub fn bsi_range(out: &mut Words, slices: &[Slice<'_>], lo: u64, hi: u64) {
         if m.iter().fold(0, |a, &x| a | x) == 0 {
             continue;
         }
+        let mut rest = steps;
+        while let Some(&(s, Step::Prefix(bit))) = rest.first() {
+            let x = block_of(s, base);
+            let flip = 0u64.wrapping_sub(u64::from(!bit));
+            for i in 0..BLOCK {
+                m[i] &= x[i] ^ flip;
+            }
+            rest = &rest[1..];
+        }
         let (mut eq_hi, mut lt_hi, mut eq_lo, mut gt_lo) = (m, [0u64; BLOCK], m, [0u64; BLOCK]);
-        for j in (0..slices.len()).rev() {
-            let mut x = [0u64; BLOCK];
-            match slices[j] {
-                Slice::Bitmap(b) => {
+        for &(s, step) in rest {
+            let x = block_of(s, base);
+            match step {
+                Step::Bits(true, true) => {
                     for i in 0..BLOCK {
-                        x[i] = word(b, base + i);
+                        lt_hi[i] |= eq_hi[i] & !x[i];
+                        eq_hi[i] &= x[i];
+                        eq_lo[i] &= x[i];
                     }
                 }
-                Slice::Words(w) => {
-                    x.copy_from_slice(&w[base..base + BLOCK]);
+                Step::Bits(true, false) => {
+                    for i in 0..BLOCK {
+                        lt_hi[i] |= eq_hi[i] & !x[i];
+                        eq_hi[i] &= x[i];
+                        gt_lo[i] |= eq_lo[i] & x[i];
+                        eq_lo[i] &= !x[i];
+                    }
                 }
-                Slice::Zero => {}
-            }
-            // All ones where the bound's bit is set.
-            let hb = 0u64.wrapping_sub(hi.checked_shr(j as u32).unwrap_or(0) & 1);
-            let lb = 0u64.wrapping_sub(lo.checked_shr(j as u32).unwrap_or(0) & 1);
-            for i in 0..BLOCK {
-                lt_hi[i] |= eq_hi[i] & !x[i] & hb;
-                eq_hi[i] &= !(x[i] ^ hb);
-                gt_lo[i] |= eq_lo[i] & x[i] & !lb;
-                eq_lo[i] &= !(x[i] ^ lb);
+                Step::Bits(false, true) => {
+                    for i in 0..BLOCK {
+                        eq_hi[i] &= !x[i];
+                        eq_lo[i] &= x[i];
+                    }
+                }
+                Step::Bits(false, false) => {
+                    for i in 0..BLOCK {
+                        eq_hi[i] &= !x[i];
+                        gt_lo[i] |= eq_lo[i] & x[i];
+                        eq_lo[i] &= !x[i];
+                    }
+                }
+                // Only the first steps are prefixes.
+                Step::Prefix(_) => {}
             }
         }
         for i in 0..BLOCK {
