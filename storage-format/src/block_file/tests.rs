@@ -165,3 +165,106 @@ fn offsets_near_2_pow_64_are_corrupt_not_a_panic() {
     let err = BlockFile::open(&path, reseal(bad), MAGIC, 1).unwrap_err();
     assert!(err.to_string().contains("outside the blocks"), "{err}");
 }
+
+/// The operating system's file system, recording the size of every write.
+#[derive(Debug, Default)]
+struct RecordingFs {
+    writes: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+#[derive(Debug)]
+struct RecordingFile {
+    file: Box<dyn WalFile>,
+    writes: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl WalFile for RecordingFile {
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.writes.lock().unwrap().push(buf.len());
+        self.file.write_all(buf)
+    }
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.file.sync()
+    }
+}
+
+impl WalFs for RecordingFs {
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        RealFs.create_dir_all(dir)
+    }
+    fn list_dir(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        RealFs.list_dir(dir)
+    }
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        RealFs.read(path)
+    }
+    fn create_new(&self, path: &Path) -> std::io::Result<Box<dyn WalFile>> {
+        Ok(Box::new(RecordingFile {
+            file: RealFs.create_new(path)?,
+            writes: self.writes.clone(),
+        }))
+    }
+    fn open_append(&self, path: &Path) -> std::io::Result<Box<dyn WalFile>> {
+        RealFs.open_append(path)
+    }
+    fn truncate(&self, path: &Path, len: u64) -> std::io::Result<()> {
+        RealFs.truncate(path, len)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        RealFs.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        RealFs.sync_dir(dir)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        RealFs.rename(from, to)
+    }
+}
+
+/// A file of several huge pages is written in pieces of exactly
+/// `WRITE_SIZE` bytes (so each lands at a multiple of it), the last one
+/// shorter, and reads back whole; a file smaller than one piece is one
+/// write.
+#[test]
+fn writes_are_whole_huge_pages_at_multiples_of_their_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Arc::new(RecordingFs::default());
+    let path = dir.path().join("big.seg");
+    let mut w = BlockFileWriter::create_with(fs.clone(), &path, MAGIC, 1).unwrap();
+    // Blocks of odd sizes, one larger than a piece.
+    let sizes: Vec<usize> = (0..700u32)
+        .map(|i| {
+            if i == 350 {
+                WRITE_SIZE + 12_345
+            } else {
+                1 + (i as usize * 7_919) % 20_000
+            }
+        })
+        .collect();
+    for (i, &n) in sizes.iter().enumerate() {
+        w.add(BlockKey::new(1, 1, i as u32, 0), &vec![(i % 251) as u8; n])
+            .unwrap();
+    }
+    let len = w.finish(1, 0).unwrap() as usize;
+    let writes = fs.writes.lock().unwrap().clone();
+    assert!(len > 3 * WRITE_SIZE, "{len} bytes");
+    assert_eq!(writes.iter().sum::<usize>(), len);
+    let (last, whole) = writes.split_last().unwrap();
+    assert!(whole.iter().all(|&n| n == WRITE_SIZE), "{writes:?}");
+    assert!(*last > 0 && *last <= WRITE_SIZE);
+    let f = open(&path).unwrap();
+    for (i, &n) in sizes.iter().enumerate() {
+        let b = f.get(BlockKey::new(1, 1, i as u32, 0)).unwrap().unwrap();
+        assert_eq!(b, &vec![(i % 251) as u8; n][..]);
+    }
+
+    fs.writes.lock().unwrap().clear();
+    write_sample_with(fs.clone(), &dir.path().join("small.seg"));
+    assert_eq!(fs.writes.lock().unwrap().len(), 1);
+}
+
+fn write_sample_with(fs: Arc<dyn WalFs>, path: &Path) {
+    let mut w = BlockFileWriter::create_with(fs, path, MAGIC, 1).unwrap();
+    w.add(BlockKey::new(2, 1, 7, 0), b"seven").unwrap();
+    w.finish(1, 42).unwrap();
+}
