@@ -61,6 +61,22 @@ fn view<'c, 'a>(n: &Node, ctx: &'c ShardCtx<'a>) -> &'c Option<RoaringView<'a>> 
     }
 }
 
+/// The bitmap container of chunk `key` of `n`, if `n` is a stored bitmap
+/// and its container there is a bitmap.
+fn stored_bitmap<'a>(
+    n: Option<&Node>,
+    ctx: &ShardCtx<'a>,
+    key: u16,
+) -> Option<&'a [u8; dense::WORDS * 8]> {
+    match n? {
+        x @ (Node::Leaf(_) | Node::Snapshot(_)) => match container(view(x, ctx), key)? {
+            Container::Bitmap(b) => Some(dense::bitmap_bytes(b)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// `out = bitmap ∩ universe` for chunk `key`.
 fn stored(v: &Option<RoaringView<'_>>, key: u16, universe: &Words, out: &mut Words) {
     match container(v, key) {
@@ -89,17 +105,26 @@ pub(crate) fn eval(
         Node::And(xs) => eval_and(xs, ctx, key, universe, out, s),
         Node::Or(xs) => {
             // A first stored child is loaded (one pass instead of a clear
-            // and an OR).
+            // and an OR), with the second in the same pass if both are
+            // bitmaps.
             let first_stored = matches!(xs.first(), Some(Node::Leaf(_) | Node::Snapshot(_)));
+            let mut done = usize::from(first_stored);
             match xs.first() {
                 Some(x) if first_stored => match container(view(x, ctx), key) {
+                    Some(Container::Bitmap(a)) => match stored_bitmap(xs.get(1), ctx, key) {
+                        Some(b) => {
+                            dense::load_or_bitmaps(out, dense::bitmap_bytes(a), b);
+                            done = 2;
+                        }
+                        None => dense::load(out, Container::Bitmap(a)),
+                    },
                     Some(c) => dense::load(out, c),
                     None => out.fill(0),
                 },
                 _ => out.fill(0),
             }
             let mut tmp: Option<Box<Words>> = None;
-            for x in &xs[usize::from(first_stored)..] {
+            for x in &xs[done..] {
                 if crate::cancel::stopped() {
                     break;
                 }
@@ -164,12 +189,22 @@ fn eval_and(
     s: &mut Scratch,
 ) {
     out.copy_from_slice(universe);
-    for x in xs {
+    let mut i = 0;
+    while let Some(x) = xs.get(i) {
+        i += 1;
         if dense::is_empty(out) || crate::cancel::stopped() {
             return;
         }
         match x {
             Node::Leaf(_) | Node::Snapshot(_) => match container(view(x, ctx), key) {
+                // Two bitmaps in a row are applied in one pass.
+                Some(Container::Bitmap(a)) => match stored_bitmap(xs.get(i), ctx, key) {
+                    Some(b) => {
+                        dense::and_with_bitmaps(out, dense::bitmap_bytes(a), b);
+                        i += 1;
+                    }
+                    None => dense::and_with(out, Container::Bitmap(a)),
+                },
                 Some(c) => dense::and_with(out, c),
                 None => out.fill(0),
             },

@@ -260,13 +260,14 @@ fn stored_rows(rng: &mut Rng, mode: u8) -> Vec<bool> {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
-    /// An OR of stored bitmaps of every container kind, within universes
-    /// from empty to full, against the union of their rows; both kernel
-    /// versions, and dirty output words.
+    /// An OR and an AND of stored bitmaps of every container kind (two
+    /// bitmaps in a row go in one pass), within universes from empty to
+    /// full, against the union and the intersection of their rows; both
+    /// kernel versions, and dirty output words.
     #[test]
-    fn or_of_stored_bitmaps_is_the_union_within_the_universe(
+    fn or_and_and_of_stored_bitmaps_agree_with_their_rows(
         seed in 1u64..u64::MAX,
-        modes in prop::collection::vec(0u8..5, 1..6),
+        modes in prop::collection::vec(prop_oneof![1 => 0u8..5, 2 => Just(3u8)], 1..6),
         umode in 0u8..6,
         baseline in any::<bool>(),
     ) {
@@ -290,15 +291,19 @@ proptest! {
         } else {
             universe(&mut rng, umode)
         };
-        let or = Node::Or((0..rows.len()).map(Node::Leaf).collect());
+        let leaves = || (0..rows.len()).map(Node::Leaf).collect();
         segdb_storage_format::cpu::force_baseline(baseline);
-        let mut out = Box::new([!0u64; WORDS]);
+        let mut or = Box::new([!0u64; WORDS]);
+        let mut and = Box::new([!0u64; WORDS]);
         let mut s = Scratch::default();
-        eval(&or, &ctx, KEY, &uni, &mut out, &mut s);
+        eval(&Node::Or(leaves()), &ctx, KEY, &uni, &mut or, &mut s);
+        eval(&Node::And(leaves()), &ctx, KEY, &uni, &mut and, &mut s);
         segdb_storage_format::cpu::force_baseline(false);
         for r in 0..65_536usize {
-            let want = uni[r / 64] >> (r % 64) & 1 == 1 && rows.iter().any(|x| x[r]);
-            prop_assert_eq!(out[r / 64] >> (r % 64) & 1 == 1, want, "row {}", r);
+            let inside = uni[r / 64] >> (r % 64) & 1 == 1;
+            let bit = |w: &Words| w[r / 64] >> (r % 64) & 1 == 1;
+            prop_assert_eq!(bit(&or), inside && rows.iter().any(|x| x[r]), "OR row {}", r);
+            prop_assert_eq!(bit(&and), inside && rows.iter().all(|x| x[r]), "AND row {}", r);
         }
     }
 }
