@@ -290,6 +290,14 @@ pub fn load_or_bitmaps(dst: &mut Words, a: &[u8; WORDS * 8], b: &[u8; WORDS * 8]
     }
 }
 
+/// `dst &= src | a | b` for two bitmap containers, in one pass.
+#[inline]
+pub fn and_with_union(dst: &mut Words, src: &Words, a: &[u8; WORDS * 8], b: &[u8; WORDS * 8]) {
+    for w in 0..WORDS {
+        dst[w] &= src[w] | word(a, w) | word(b, w);
+    }
+}
+
 /// `dst |= src`.
 #[inline]
 pub fn or(dst: &mut Words, src: &Words) {

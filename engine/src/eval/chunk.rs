@@ -221,6 +221,13 @@ fn eval_and(
                     s.give(tmp);
                 }
             },
+            Node::Or(ys)
+                if ys
+                    .iter()
+                    .all(|y| matches!(y, Node::Leaf(_) | Node::Snapshot(_))) =>
+            {
+                and_with_stored_union(ys, ctx, key, out, s);
+            }
             x => {
                 let mut tmp = s.take();
                 eval(x, ctx, key, out, &mut tmp, s);
@@ -229,6 +236,45 @@ fn eval_and(
             }
         }
     }
+}
+
+/// `out &= the union of the stored bitmaps ys` (an OR of them in an AND):
+/// the containers but two bitmaps are gathered in a scratch chunk, and
+/// one pass ANDs `out` with it and the two bitmaps. Evaluating the OR
+/// first (loaded, ORed, cut to `out`, copied back) took four passes more.
+fn and_with_stored_union(
+    ys: &[Node],
+    ctx: &ShardCtx<'_>,
+    key: u16,
+    out: &mut Words,
+    s: &mut Scratch,
+) {
+    let mut bitmaps: [Option<&[u8; dense::WORDS * 8]>; 2] = [None, None];
+    let mut rest = s.take();
+    let mut loaded = false;
+    for y in ys {
+        match container(view(y, ctx), key) {
+            None => {}
+            Some(Container::Bitmap(b)) if bitmaps[1].is_none() => {
+                let slot = usize::from(bitmaps[0].is_some());
+                bitmaps[slot] = Some(dense::bitmap_bytes(b));
+            }
+            Some(c) if !loaded => {
+                dense::load(&mut rest, c);
+                loaded = true;
+            }
+            Some(c) => dense::or_with(&mut rest, c),
+        }
+    }
+    if !loaded {
+        rest.fill(0);
+    }
+    match bitmaps {
+        [Some(a), Some(b)] => dense::and_with_union(out, &rest, a, b),
+        [Some(a), None] => dense::and_with_union(out, &rest, a, a),
+        _ => dense::and(out, &rest),
+    }
+    s.give(rest);
 }
 
 /// The number of rows of `n ∩ universe` in chunk `key`: [`eval`] and a

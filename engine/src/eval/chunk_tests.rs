@@ -260,10 +260,11 @@ fn stored_rows(rng: &mut Rng, mode: u8) -> Vec<bool> {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
-    /// An OR and an AND of stored bitmaps of every container kind (two
-    /// bitmaps in a row go in one pass), within universes from empty to
-    /// full, against the union and the intersection of their rows; both
-    /// kernel versions, and dirty output words.
+    /// An OR, an AND, and an AND of one with an OR of the others, of
+    /// stored bitmaps of every container kind (two bitmaps in a row go in
+    /// one pass), within universes from empty to full, against the union
+    /// and the intersection of their rows; both kernel versions, and
+    /// dirty output words.
     #[test]
     fn or_and_and_of_stored_bitmaps_agree_with_their_rows(
         seed in 1u64..u64::MAX,
@@ -295,15 +296,23 @@ proptest! {
         segdb_storage_format::cpu::force_baseline(baseline);
         let mut or = Box::new([!0u64; WORDS]);
         let mut and = Box::new([!0u64; WORDS]);
+        // The first leaf AND the OR of the others (which is applied in one
+        // pass with the first).
+        let mut first_and_or = Box::new([!0u64; WORDS]);
         let mut s = Scratch::default();
         eval(&Node::Or(leaves()), &ctx, KEY, &uni, &mut or, &mut s);
         eval(&Node::And(leaves()), &ctx, KEY, &uni, &mut and, &mut s);
+        let others = Node::Or((1..rows.len()).map(Node::Leaf).collect());
+        let n = Node::And(vec![Node::Leaf(0), others]);
+        eval(&n, &ctx, KEY, &uni, &mut first_and_or, &mut s);
         segdb_storage_format::cpu::force_baseline(false);
         for r in 0..65_536usize {
             let inside = uni[r / 64] >> (r % 64) & 1 == 1;
             let bit = |w: &Words| w[r / 64] >> (r % 64) & 1 == 1;
             prop_assert_eq!(bit(&or), inside && rows.iter().any(|x| x[r]), "OR row {}", r);
             prop_assert_eq!(bit(&and), inside && rows.iter().all(|x| x[r]), "AND row {}", r);
+            let want = inside && rows[0][r] && rows[1..].iter().any(|x| x[r]);
+            prop_assert_eq!(bit(&first_and_or), want, "AND-OR row {}", r);
         }
     }
 }
