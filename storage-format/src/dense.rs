@@ -273,29 +273,32 @@ pub fn and(dst: &mut Words, src: &Words) {
     }
 }
 
+crate::multiversion! {
 /// `dst &= a & b` for two bitmap containers, in one pass: both streams
 /// are read at once, where two passes wait for each in turn.
-#[inline]
 pub fn and_with_bitmaps(dst: &mut Words, a: &[u8; WORDS * 8], b: &[u8; WORDS * 8]) {
     for w in 0..WORDS {
         dst[w] &= word(a, w) & word(b, w);
     }
 }
+}
 
+crate::multiversion! {
 /// `dst = a | b` for two bitmap containers, in one pass.
-#[inline]
 pub fn load_or_bitmaps(dst: &mut Words, a: &[u8; WORDS * 8], b: &[u8; WORDS * 8]) {
     for w in 0..WORDS {
         dst[w] = word(a, w) | word(b, w);
     }
 }
+}
 
+crate::multiversion! {
 /// `dst &= src | a | b` for two bitmap containers, in one pass.
-#[inline]
 pub fn and_with_union(dst: &mut Words, src: &Words, a: &[u8; WORDS * 8], b: &[u8; WORDS * 8]) {
     for w in 0..WORDS {
         dst[w] &= src[w] | word(a, w) | word(b, w);
     }
+}
 }
 
 /// `dst |= src`.
