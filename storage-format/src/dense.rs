@@ -114,18 +114,51 @@ const SCATTER_AND_FROM: usize = 64;
 /// are sorted, so the last store to a word holds all of its bits). A
 /// read-modify-write per value (`out[w] |= bit`) waits for the previous
 /// one to the same word, and a full array has four values to a word.
+/// The values go in two halves split where a word ends, a value of each
+/// per step: each half's bits so far are a chain of dependent operations,
+/// and two chains keep the core twice as busy.
 #[inline(always)]
 fn scatter_array(b: &[u8], out: &mut Words) {
     let (values, _) = b.as_chunks::<2>();
-    let mut w = usize::MAX;
-    let mut m = 0u64;
-    for i in 0..values.len() {
-        let v = u16::from_le_bytes(values[i]);
+    if values.len() < 128 {
+        // One chain: the split costs 64 values 13% more.
+        let (mut w, mut m) = (usize::MAX, 0u64);
+        for v in values {
+            let v = u16::from_le_bytes(*v);
+            let vw = usize::from(v >> 6);
+            let kept = if vw == w { m } else { 0 };
+            m = kept | (1u64 << (v & 63));
+            out[vw] = m;
+            w = vw;
+        }
+        return;
+    }
+    let word_of = |v: &[u8; 2]| usize::from(u16::from_le_bytes(*v) >> 6);
+    let mut mid = values.len() / 2;
+    while mid > 0 && mid < values.len() && word_of(&values[mid]) == word_of(&values[mid - 1]) {
+        mid += 1;
+    }
+    let (a, b) = values.split_at(mid);
+    let mut chains = [(usize::MAX, 0u64); 2];
+    let mut step = |c: usize, v: &[u8; 2], out: &mut Words| {
+        let v = u16::from_le_bytes(*v);
+        let (w, m) = &mut chains[c];
         let vw = usize::from(v >> 6);
-        let kept = if vw == w { m } else { 0 };
-        m = kept | (1u64 << (v & 63));
-        out[vw] = m;
-        w = vw;
+        let kept = if vw == *w { *m } else { 0 };
+        *m = kept | (1u64 << (v & 63));
+        out[vw] = *m;
+        *w = vw;
+    };
+    let both = a.len().min(b.len());
+    for i in 0..both {
+        step(0, &a[i], out);
+        step(1, &b[i], out);
+    }
+    for v in &a[both..] {
+        step(0, v, out);
+    }
+    for v in &b[both..] {
+        step(1, v, out);
     }
 }
 
