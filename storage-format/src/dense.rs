@@ -120,16 +120,11 @@ const SCATTER_AND_FROM: usize = 64;
 #[inline(always)]
 fn scatter_array(b: &[u8], out: &mut Words) {
     let (values, _) = b.as_chunks::<2>();
+    let mut chains = [(usize::MAX, 0u64); 2];
     if values.len() < 128 {
         // One chain: the split costs 64 values 13% more.
-        let (mut w, mut m) = (usize::MAX, 0u64);
         for v in values {
-            let v = u16::from_le_bytes(*v);
-            let vw = usize::from(v >> 6);
-            let kept = if vw == w { m } else { 0 };
-            m = kept | (1u64 << (v & 63));
-            out[vw] = m;
-            w = vw;
+            scatter_step(&mut chains[0], v, out);
         }
         return;
     }
@@ -139,27 +134,30 @@ fn scatter_array(b: &[u8], out: &mut Words) {
         mid += 1;
     }
     let (a, b) = values.split_at(mid);
-    let mut chains = [(usize::MAX, 0u64); 2];
-    let mut step = |c: usize, v: &[u8; 2], out: &mut Words| {
-        let v = u16::from_le_bytes(*v);
-        let (w, m) = &mut chains[c];
-        let vw = usize::from(v >> 6);
-        let kept = if vw == *w { *m } else { 0 };
-        *m = kept | (1u64 << (v & 63));
-        out[vw] = *m;
-        *w = vw;
-    };
     let both = a.len().min(b.len());
     for i in 0..both {
-        step(0, &a[i], out);
-        step(1, &b[i], out);
+        scatter_step(&mut chains[0], &a[i], out);
+        scatter_step(&mut chains[1], &b[i], out);
     }
     for v in &a[both..] {
-        step(0, v, out);
+        scatter_step(&mut chains[0], v, out);
     }
     for v in &b[both..] {
-        step(1, v, out);
+        scatter_step(&mut chains[1], v, out);
     }
+}
+
+/// One value of [`scatter_array`]: `chain` is the word written last and
+/// its bits so far.
+#[inline(always)]
+fn scatter_step(chain: &mut (usize, u64), v: &[u8; 2], out: &mut Words) {
+    let v = u16::from_le_bytes(*v);
+    let (w, m) = chain;
+    let vw = usize::from(v >> 6);
+    let kept = if vw == *w { *m } else { 0 };
+    *m = kept | (1u64 << (v & 63));
+    out[vw] = *m;
+    *w = vw;
 }
 
 /// The values of the array container `b` as a chunk.

@@ -78,11 +78,20 @@ impl Table {
         &self,
         f: impl Fn(&Part) -> Result<T> + Sync + Send,
     ) -> Result<Vec<T>> {
+        let per_shard = self.map_shards(|s| self.part(s).map(|p| f(p)).transpose())?;
+        Ok(per_shard.into_iter().flatten().collect())
+    }
+
+    /// `f` of every shard number, in parallel as [`Table::map_parts`], the
+    /// answers in shard order.
+    pub(crate) fn map_shards<T: Send>(
+        &self,
+        f: impl Fn(usize) -> Result<T> + Sync + Send,
+    ) -> Result<Vec<T>> {
         (0..self.num_shards())
             .into_par_iter()
             .with_min_len(PARTS_PER_TASK)
-            .filter_map(|s| self.part(s))
-            .map(|p| f(p))
+            .map(f)
             .collect()
     }
 
@@ -167,15 +176,11 @@ impl Estimator<'_> {
                 op,
                 n,
             } => {
-                let per_shard: Vec<u64> = (0..self.table.num_shards())
-                    .into_par_iter()
-                    .with_min_len(PARTS_PER_TASK)
-                    .map(|s| {
-                        let part = self.table.part(s).map(|p| p.as_ref());
-                        let shard_rows = self.table.shard_rows(s);
-                        event_estimate(part, shard_rows, *field, (*first, *last), *op, *n)
-                    })
-                    .collect::<Result<_>>()?;
+                let per_shard = self.table.map_shards(|s| {
+                    let part = self.table.part(s).map(|p| p.as_ref());
+                    let shard_rows = self.table.shard_rows(s);
+                    event_estimate(part, shard_rows, *field, (*first, *last), *op, *n)
+                })?;
                 per_shard.iter().sum()
             }
             Node::Rows(ids) => ids.len() as u64,
