@@ -218,22 +218,47 @@ async fn query_noted(
         st.metrics.queries_running.fetch_sub(1, Ordering::Relaxed);
         // Counted here, not by the handler: a handler whose client left is
         // dropped before the answer (and its guard cancels the query).
-        match r.as_ref().map_err(ApiError::code) {
-            Err("query_timeout") => &st.metrics.queries_timed_out,
-            Err("cancelled") => &st.metrics.queries_cancelled,
-            _ => return r.map(|a| (a, permit)),
+        if let Err(e) = &r {
+            match e.code() {
+                "query_timeout" => st.metrics.queries_timed_out.fetch_add(1, Ordering::Relaxed),
+                "cancelled" => st.metrics.queries_cancelled.fetch_add(1, Ordering::Relaxed),
+                _ => 0,
+            };
         }
-        .fetch_add(1, Ordering::Relaxed);
-        r.map(|a| (a, permit))
+        match r? {
+            // Rendered here, on the query thread, not by the HTTP thread: a
+            // large answer takes its time from the query's threads, not
+            // from the other connections'.
+            Answer::Done(results) => {
+                let response = answer_response(&st, &results, csv, start);
+                drop(permit);
+                Ok(Ready::Body(response?))
+            }
+            Answer::Stream {
+                table,
+                filter,
+                offset,
+                limit,
+                reserved,
+            } => Ok(Ready::Stream {
+                table,
+                filter,
+                offset,
+                limit,
+                reserved,
+                permit,
+            }),
+        }
     };
-    let (answer, permit) = super::query_pool::run(reads, work).await?;
-    match answer {
-        Answer::Stream {
+    match super::query_pool::run(reads, work).await? {
+        Ready::Body(response) => Ok(response),
+        Ready::Stream {
             table,
             filter,
             offset,
             limit,
             reserved,
+            permit,
         } => {
             let st = s.clone();
             let refund =
@@ -242,26 +267,48 @@ async fn query_noted(
                 s, permit, running, table, filter, offset, limit, refund,
             ))
         }
-        Answer::Done(results) => {
-            drop(permit);
-            let rows: u64 = results.iter().map(|(r, _)| r.rows.len() as u64).sum();
-            s.metrics.rows_returned.fetch_add(rows, Ordering::Relaxed);
-            let Some((last, _)) = results.last() else {
-                return Err(ApiError::internal("a query gave no answer"));
-            };
-            let mut response = if csv {
-                (
-                    [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-                    exec::to_csv(last),
-                )
-                    .into_response()
-            } else {
-                axum::Json(json_answer(&results, elapsed_ms(start))).into_response()
-            };
-            response.extensions_mut().insert(RowCount(rows));
-            Ok(response)
-        }
     }
+}
+
+/// What a statement's thread hands back to the HTTP thread: a response
+/// whose body is already rendered, or an export to stream (with the query
+/// slot, which the stream holds until its last byte).
+enum Ready {
+    Body(Response),
+    Stream {
+        table: Arc<Table>,
+        filter: Expr,
+        offset: u64,
+        limit: Option<u64>,
+        reserved: u64,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    },
+}
+
+/// The JSON (or, asked for, CSV) response of finished statements, counted
+/// in `/metrics`.
+fn answer_response(
+    s: &Shared,
+    results: &[(ResultSet, Vec<Warning>)],
+    csv: bool,
+    start: Instant,
+) -> Result<Response, ApiError> {
+    let rows: u64 = results.iter().map(|(r, _)| r.rows.len() as u64).sum();
+    s.metrics.rows_returned.fetch_add(rows, Ordering::Relaxed);
+    let Some((last, _)) = results.last() else {
+        return Err(ApiError::internal("a query gave no answer"));
+    };
+    let mut response = if csv {
+        (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            exec::to_csv(last),
+        )
+            .into_response()
+    } else {
+        axum::Json(json_answer(results, elapsed_ms(start))).into_response()
+    };
+    response.extensions_mut().insert(RowCount(rows));
+    Ok(response)
 }
 
 /// What is left of one request's answer budget (`max_answer_rows`,

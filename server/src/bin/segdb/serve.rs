@@ -106,6 +106,7 @@ pub fn serve(args: ServeArgs) -> Result<(), AnyError> {
     }
     let config = settings.resolve()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.http_threads)
         .enable_all()
         .thread_name("segdb-http")
         .build()?;
@@ -130,6 +131,8 @@ pub fn serve(args: ServeArgs) -> Result<(), AnyError> {
         data = %config.data.display(),
         tables = store.table_names().len(),
         kernels = segdb_storage_format::cpu::level(),
+        http_threads = config.http_threads,
+        query_threads = rayon::current_num_threads(),
         "serving"
     );
     if let Some(l) = &pg_listener {

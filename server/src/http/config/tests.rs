@@ -89,6 +89,25 @@ fn query_spin_from_the_file_and_the_environment() {
     assert!(e.contains("SEGDB_QUERY_SPIN_US"), "{e}");
 }
 
+/// One connection thread per four cores by default (at least one); the
+/// file and the environment may say otherwise, but never none.
+#[test]
+fn http_threads_from_the_cores_the_file_and_the_environment() {
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let file: Settings = toml::from_str("data = \"/a\"\n").unwrap();
+    assert_eq!(
+        file.clone().resolve().unwrap().http_threads,
+        (cores / 4).max(1)
+    );
+    let file: Settings = toml::from_str("data = \"/a\"\nhttp_threads = 3\n").unwrap();
+    assert_eq!(file.clone().resolve().unwrap().http_threads, 3);
+    let env = Settings::from_env(|k| (k == "SEGDB_HTTP_THREADS").then(|| "5".into())).unwrap();
+    assert_eq!(file.overridden_by(env).resolve().unwrap().http_threads, 5);
+    let none: Settings = toml::from_str("data = \"/a\"\nhttp_threads = 0\n").unwrap();
+    let e = none.resolve().unwrap_err();
+    assert!(e.contains("http_threads must be at least 1"), "{e}");
+}
+
 #[test]
 fn limits_of_answers_values_and_slow_clients() {
     let base = || Settings {
