@@ -61,6 +61,16 @@ impl Table {
             .and_then(|e| e.rows(&plan.root))
             .map_err(|e| self.name_error(e))
     }
+
+    /// The most rows `expr` can match, never fewer than it does, read from
+    /// headers and directories only: what a stream of its rows may reserve
+    /// before it starts (see `Estimator::upper_bound`).
+    pub fn upper_bound(&self, expr: &Expr) -> Result<u64> {
+        let plan = compile(self, expr)?;
+        self.estimator(&plan)
+            .and_then(|e| e.upper_bound(&plan.root))
+            .map_err(|e| self.name_error(e))
+    }
 }
 
 /// Writes `'text'` with quotes doubled.

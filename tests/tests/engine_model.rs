@@ -185,6 +185,14 @@ fn check(store: &Store, model: &Model, e: &Expr) -> Result<(), TestCaseError> {
     prop_assert_eq!(t.num_rows(), model.rows.len() as u64);
     let want = model.rows_matching(e);
     prop_assert_eq!(t.count(e).unwrap(), want.len() as u64, "count of {:?}", e);
+    let bound = t.upper_bound(e).unwrap();
+    prop_assert!(
+        bound >= want.len() as u64 && bound <= t.num_rows(),
+        "upper bound {} of {:?}: {} rows",
+        bound,
+        e,
+        want.len()
+    );
     let got = t.rows(e).unwrap();
     prop_assert_eq!(&got, &want, "rows of {:?}", e);
     let ids = t.ids(e, 1, Some(3)).unwrap();

@@ -258,6 +258,14 @@ fn check(store: &Store, model: &Model, exprs: &[Expr]) -> Result<(), TestCaseErr
     for e in exprs {
         let want = model.rows_matching(e);
         prop_assert_eq!(t.count(e).unwrap(), want.len() as u64, "count of {:?}", e);
+        // Exports reserve it: never below the count, over live layers too.
+        let bound = t.upper_bound(e).unwrap();
+        prop_assert!(
+            bound >= want.len() as u64,
+            "upper bound {} of {:?}",
+            bound,
+            e
+        );
         prop_assert_eq!(&t.rows(e).unwrap(), &want, "rows of {:?}", e);
         let ids = t.ids(e, 0, Some(3)).unwrap();
         let want_ids: Vec<String> = want

@@ -193,6 +193,58 @@ impl Estimator<'_> {
     }
 }
 
+impl Estimator<'_> {
+    /// The most rows `n` can match (never fewer than it does): a stored
+    /// bitmap's rows and explicit rows exactly, an INT range its field's
+    /// not-null rows, an EVENT window the bound its estimate already is;
+    /// `AND` the least of its operands, `OR` their sum, `NOT` every row.
+    /// What an export reserves from its principal's limit before it
+    /// streams (a bound too small would let ids out uncharged).
+    pub(crate) fn upper_bound(&self, n: &Node) -> Result<u64> {
+        let rows = self.table.num_rows;
+        let bound = match n {
+            Node::And(xs) => {
+                let mut least = rows;
+                for x in xs {
+                    least = least.min(self.upper_bound(x)?);
+                    if least == 0 {
+                        break;
+                    }
+                }
+                least
+            }
+            Node::Or(xs) => {
+                let mut sum = 0u64;
+                for x in xs {
+                    sum = sum.saturating_add(self.upper_bound(x)?);
+                    if sum >= rows {
+                        break;
+                    }
+                }
+                sum
+            }
+            Node::Not(_) => rows,
+            Node::IntRange { field, lo, hi } => {
+                let per_part = self
+                    .table
+                    .map_parts(|part| int_bound(part, *field, *lo, *hi))?;
+                per_part.iter().sum()
+            }
+            // Exact (stored bitmaps, explicit rows, snapshots, cached rows)
+            // or, for EVENT windows, already a bound.
+            Node::All
+            | Node::Nothing
+            | Node::Leaf(_)
+            | Node::Event { .. }
+            | Node::Rows(_)
+            | Node::Set(..)
+            | Node::Cached(_)
+            | Node::Snapshot(_) => self.predicate_rows(n)?,
+        };
+        Ok(bound.min(rows))
+    }
+}
+
 /// The first entry of `f` at or after `from` whose key is not less than
 /// `key`: a galloping search, quick when the key is near `from`.
 pub(crate) fn seek(f: &Part, from: usize, key: BlockKey) -> usize {
@@ -273,6 +325,23 @@ fn int_estimate(part: &Part, field: u32, lo: i64, hi: i64) -> Result<f64> {
     let p = &p[..bits as usize];
     let fraction = (cdf(p, hi) - cdf(p, lo - 1)).clamp(0.0, 1.0);
     Ok(not_null as f64 * fraction)
+}
+
+/// The most rows of one part whose INT `field` can be in `lo..=hi`: its
+/// not-null rows, or none if the range misses every value the part's
+/// slices can hold.
+fn int_bound(part: &Part, field: u32, lo: i64, hi: i64) -> Result<u64> {
+    let Some(meta) = part.int_meta(field)? else {
+        return Ok(0);
+    };
+    let top: i128 = (1i128 << meta.bits.min(64)) - 1;
+    let lo = (i128::from(lo) - i128::from(meta.base)).max(0);
+    let hi = (i128::from(hi) - i128::from(meta.base)).min(top);
+    if lo > hi {
+        return Ok(0);
+    }
+    let not_null = part.bitmap(BlockKey::new(field, TAG_NOT_NULL, 0, 0))?;
+    Ok(not_null.map_or(0, |b| b.cardinality()))
 }
 
 /// The estimated rows of one shard (`part`, if it has one, holding

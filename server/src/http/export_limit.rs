@@ -58,6 +58,11 @@ impl ExportLimit {
             .fetch_add(d.as_millis() as u64, Ordering::Relaxed);
     }
 
+    /// Whether exports are limited at all (`export_ids_per_minute` > 0).
+    pub fn is_on(&self) -> bool {
+        self.per_minute > 0
+    }
+
     /// Takes `bound` ids from `principal`'s bucket if it holds them all
     /// (always, with no limit): a stream that sends at most `bound` ids
     /// starts at once, without counting them first, and gives back what

@@ -485,8 +485,8 @@ impl Exporter<'_> {
     }
 
     /// Before a stream of `filter`'s ids from `offset` (at most `limit`):
-    /// if the principal's bucket holds as many ids as the table could
-    /// give, they are reserved and the stream starts at once (noted with
+    /// if the principal's bucket holds as many ids as the filter could
+    /// match (`Table::upper_bound`), they are reserved and the stream starts at once (noted with
     /// `rows_at_most`; what it does not send is given back at its end);
     /// else the ids are counted first and charged exactly, or refused,
     /// and the stream reads the rows so counted (evaluated once).
@@ -503,7 +503,13 @@ impl Exporter<'_> {
         limit: Option<u64>,
     ) -> Result<(u64, Expr), ApiError> {
         let page = |n: u64| n.saturating_sub(offset).min(limit.unwrap_or(u64::MAX));
-        let bound = page(table.num_rows());
+        // With a limit, the most rows the filter can match (read from
+        // headers): a bucket that holds them need not wait for a count.
+        let bound = if s.export_limit.is_on() {
+            page(table.upper_bound(filter)?)
+        } else {
+            page(table.num_rows())
+        };
         if s.export_limit.reserve(self.principal, bound) {
             let text = stmt
                 .source

@@ -267,16 +267,31 @@ pub async fn ids(
     let format = if roaring { "roaring" } else { "csv" };
     let target = json!({ "segment": name, "table": table.name() });
     // A CSV stream starts at once if the principal's export bucket holds
-    // as many ids as the table could give (reserved; what is not sent is
-    // given back at the end); else, and for a bitmap, the ids are counted
-    // first and charged exactly (or refused) before any leaves.
-    let bound = table
-        .num_rows()
-        .saturating_sub(offset)
-        .min(limit.unwrap_or(u64::MAX));
-    let reserved = !roaring && s.export_limit.reserve(&principal.name, bound);
+    // as many ids as the segment could match (`Table::upper_bound`, read
+    // from headers; reserved, and what is not sent is given back at the
+    // end); else, and for a bitmap, the ids are counted first and charged
+    // exactly (or refused) before any leaves.
+    let page = move |n: u64| n.saturating_sub(offset).min(limit.unwrap_or(u64::MAX));
+    let reservation = if roaring {
+        None
+    } else if !s.export_limit.is_on() {
+        Some(page(table.num_rows()))
+    } else {
+        let (st, t, e, who) = (
+            s.clone(),
+            table.clone(),
+            expr.clone(),
+            principal.name.clone(),
+        );
+        let cancel = running.cancel().clone();
+        blocking(move || {
+            let bound = page(cancel.scope(|| t.upper_bound(&e))?);
+            Ok(st.export_limit.reserve(&who, bound).then_some(bound))
+        })
+        .await?
+    };
     let mut expr = expr;
-    let note = if reserved {
+    let note = if let Some(bound) = reservation {
         Note::new(
             Action::Export,
             target,
@@ -290,11 +305,7 @@ pub async fn ids(
         let rows = blocking(move || Ok(cancel.scope(|| t.evaluate(&e))?)).await?;
         let count = rows.len();
         expr = Expr::Evaluated(rows);
-        let rows = if roaring {
-            count
-        } else {
-            count.saturating_sub(offset).min(limit.unwrap_or(u64::MAX))
-        };
+        let rows = if roaring { count } else { page(count) };
         let note = Note::new(
             Action::Export,
             target,
@@ -323,7 +334,7 @@ pub async fn ids(
         return Ok(noted(r, note));
     }
     let st = s.clone();
-    let to_give_back = if reserved { bound } else { 0 };
+    let to_give_back = reservation.unwrap_or(0);
     let refund = move |sent: u64| {
         st.export_limit
             .refund(&principal.name, to_give_back.saturating_sub(sent))

@@ -41,8 +41,9 @@ fn export(server: &Server, token: &str, how: &str) -> RawResponse {
 fn export_limit_refuses_past_the_bucket_per_principal_and_refills() {
     let (_dir, store, data) = generated(2_000);
     let c000 = data.count(|r| r.get("city") == "c000");
-    // The limit (1.5 times the export) is below the table's rows, so no
-    // stream can start on a reservation: every export is counted first.
+    // The limit is 1.5 times the export, below the table's rows: a CSV
+    // stream starts on a reservation of the filter's bound (exactly the
+    // export here), and a second one no longer fits.
     assert!(c000 > 10 && c000 + c000 / 2 < 2_000, "{c000}");
     let mut want: Vec<String> = data
         .rows()
@@ -81,8 +82,8 @@ fn export_limit_refuses_past_the_bucket_per_principal_and_refills() {
             .advance_clock(Duration::from_secs(60));
         let first = export(&server, "r", how);
         assert_eq!(first.status, 200, "{how}: {}", first.text());
-        // Counted first, then sent from the rows so counted: exactly the
-        // segment's ids.
+        // Exactly the segment's ids (streamed on a reservation, or counted
+        // first and sent from the rows so counted).
         if how == "csv" || how == "query_csv" {
             let mut got: Vec<String> = first.text().lines().skip(1).map(String::from).collect();
             got.sort();
@@ -119,6 +120,17 @@ fn export_limit_refuses_past_the_bucket_per_principal_and_refills() {
         assert_eq!(e["outcome"], "error");
         assert_eq!(e["error"], "rate_limited");
         assert_eq!(e["detail"]["rows"], c000, "{e}");
+    }
+    // The CSV streams were reserved by their bound, the others counted.
+    let ok: Vec<&Value> = entries.iter().filter(|e| e["status"] == 200).collect();
+    assert_eq!(ok.len(), 10);
+    for e in ok {
+        let key = if e["detail"]["format"] == "csv" {
+            "rows_at_most"
+        } else {
+            "rows"
+        };
+        assert_eq!(e["detail"][key], c000, "{e}");
     }
     let m = get(&server.client(Some("a")), "/metrics").text();
     assert!(
