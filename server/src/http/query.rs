@@ -48,15 +48,19 @@ pub(crate) enum Answer {
     /// Every statement's answer and warnings.
     Done(Vec<(ResultSet, Vec<Warning>)>),
     /// A SELECT of ids answered as streamed CSV.
-    Stream {
-        table: Arc<Table>,
-        filter: Expr,
-        offset: u64,
-        limit: Option<u64>,
-        /// Ids reserved from the export limit, less those sent to be
-        /// given back at the end.
-        reserved: u64,
-    },
+    Stream(IdStream),
+}
+
+/// A SELECT of ids to stream: its rows, where the page starts and ends,
+/// and what it reserved from the export limit.
+pub(crate) struct IdStream {
+    pub(crate) table: Arc<Table>,
+    pub(crate) filter: Expr,
+    pub(crate) offset: u64,
+    pub(crate) limit: Option<u64>,
+    /// Ids reserved from the export limit, less those sent to be given
+    /// back at the end.
+    pub(crate) reserved: u64,
 }
 
 /// `POST /v1/query`. Its audit entries (one per schema change, segment
@@ -234,32 +238,21 @@ async fn query_noted(
                 drop(permit);
                 Ok(Ready::Body(response?))
             }
-            Answer::Stream {
-                table,
-                filter,
-                offset,
-                limit,
-                reserved,
-            } => Ok(Ready::Stream {
-                table,
-                filter,
-                offset,
-                limit,
-                reserved,
-                permit,
-            }),
+            Answer::Stream(ids) => Ok(Ready::Stream(ids, permit)),
         }
     };
     match super::query_pool::run(reads, work).await? {
         Ready::Body(response) => Ok(response),
-        Ready::Stream {
-            table,
-            filter,
-            offset,
-            limit,
-            reserved,
+        Ready::Stream(
+            IdStream {
+                table,
+                filter,
+                offset,
+                limit,
+                reserved,
+            },
             permit,
-        } => {
+        ) => {
             let st = s.clone();
             let refund =
                 move |sent: u64| st.export_limit.refund(&name, reserved.saturating_sub(sent));
@@ -275,14 +268,7 @@ async fn query_noted(
 /// slot, which the stream holds until its last byte).
 enum Ready {
     Body(Response),
-    Stream {
-        table: Arc<Table>,
-        filter: Expr,
-        offset: u64,
-        limit: Option<u64>,
-        reserved: u64,
-        permit: tokio::sync::OwnedSemaphorePermit,
-    },
+    Stream(IdStream, tokio::sync::OwnedSemaphorePermit),
 }
 
 /// The JSON (or, asked for, CSV) response of finished statements, counted
@@ -591,13 +577,13 @@ fn run_each(
                         offset,
                         limit,
                     )?;
-                    return Ok(Answer::Stream {
+                    return Ok(Answer::Stream(IdStream {
                         table,
                         filter,
                         offset,
                         limit,
                         reserved,
-                    });
+                    }));
                 }
                 let r = collect_ids(&table, &sel.filter, offset, limit, max, &mut budget)?;
                 let format = if csv { "csv" } else { "json" };

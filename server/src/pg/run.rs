@@ -25,7 +25,7 @@ use super::types::{self, Column};
 use super::Session;
 use crate::audit::{self, Action, Entry, Note, Outcome as AuditOutcome};
 use crate::http::query::{
-    required_role, run_all, statement_notes, statement_what, Answer, Exporter,
+    required_role, run_all, statement_notes, statement_what, Answer, Exporter, IdStream,
 };
 use crate::http::{auth, query_pool, ApiError, Shared};
 
@@ -204,13 +204,13 @@ pub async fn run_one(s: &Shared, session: &Arc<Session>, stmt: Ast) -> Result<Ou
                 rows: Rows::Done(rs.rows),
             })
         }
-        Answer::Stream {
+        Answer::Stream(IdStream {
             table,
             filter,
             offset,
             limit,
             reserved,
-        } => {
+        }) => {
             let (tx, rx) = mpsc::channel(2);
             let st = s.clone();
             let name = session.principal.name.clone();
