@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 
+use segdb_engine::{Expr, Table};
+
 use super::api_error::ApiError;
 
 /// One principal's bucket.
@@ -80,6 +82,28 @@ impl ExportLimit {
         } else {
             false
         }
+    }
+
+    /// Reserves what a stream of `filter`'s ids from `offset` (at most
+    /// `limit`) can send: with a limit, the filter's upper bound (read
+    /// from the parts' headers), without one the table's rows (nothing
+    /// read). The ids reserved, or `None` if the bucket cannot hold them
+    /// (then count the export and [`ExportLimit::charge`] it).
+    pub fn reserve_stream(
+        &self,
+        principal: &str,
+        table: &Table,
+        filter: &Expr,
+        offset: u64,
+        limit: Option<u64>,
+    ) -> segdb_engine::Result<Option<u64>> {
+        let most = if self.is_on() {
+            table.upper_bound(filter)?
+        } else {
+            table.num_rows()
+        };
+        let bound = most.saturating_sub(offset).min(limit.unwrap_or(u64::MAX));
+        Ok(self.reserve(principal, bound).then_some(bound))
     }
 
     /// Gives back `ids` reserved but not sent.

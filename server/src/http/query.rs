@@ -222,12 +222,13 @@ async fn query_noted(
         st.metrics.queries_running.fetch_sub(1, Ordering::Relaxed);
         // Counted here, not by the handler: a handler whose client left is
         // dropped before the answer (and its guard cancels the query).
-        if let Err(e) = &r {
-            match e.code() {
-                "query_timeout" => st.metrics.queries_timed_out.fetch_add(1, Ordering::Relaxed),
-                "cancelled" => st.metrics.queries_cancelled.fetch_add(1, Ordering::Relaxed),
-                _ => 0,
-            };
+        let stopped = match r.as_ref().map_err(ApiError::code) {
+            Err("query_timeout") => Some(&st.metrics.queries_timed_out),
+            Err("cancelled") => Some(&st.metrics.queries_cancelled),
+            _ => None,
+        };
+        if let Some(count) = stopped {
+            count.fetch_add(1, Ordering::Relaxed);
         }
         match r? {
             // Rendered here, on the query thread, not by the HTTP thread: a
@@ -488,15 +489,10 @@ impl Exporter<'_> {
         offset: u64,
         limit: Option<u64>,
     ) -> Result<(u64, Expr), ApiError> {
-        let page = |n: u64| n.saturating_sub(offset).min(limit.unwrap_or(u64::MAX));
-        // With a limit, the most rows the filter can match (read from
-        // headers): a bucket that holds them need not wait for a count.
-        let bound = if s.export_limit.is_on() {
-            page(table.upper_bound(filter)?)
-        } else {
-            page(table.num_rows())
-        };
-        if s.export_limit.reserve(self.principal, bound) {
+        let reserved =
+            s.export_limit
+                .reserve_stream(self.principal, table, filter, offset, limit)?;
+        if let Some(bound) = reserved {
             let text = stmt
                 .source
                 .get(stmt.span.start..stmt.span.end)
@@ -510,7 +506,10 @@ impl Exporter<'_> {
         }
         // Evaluated once: counted here, streamed from the same rows.
         let rows = table.evaluate(filter)?;
-        let n = page(rows.len());
+        let n = rows
+            .len()
+            .saturating_sub(offset)
+            .min(limit.unwrap_or(u64::MAX));
         self.charge(s, stmt, target, n, "csv")?;
         Ok((0, Expr::Evaluated(rows)))
     }

@@ -271,11 +271,13 @@ pub async fn ids(
     // from headers; reserved, and what is not sent is given back at the
     // end); else, and for a bitmap, the ids are counted first and charged
     // exactly (or refused) before any leaves.
-    let page = move |n: u64| n.saturating_sub(offset).min(limit.unwrap_or(u64::MAX));
     let reservation = if roaring {
         None
     } else if !s.export_limit.is_on() {
-        Some(page(table.num_rows()))
+        // Nothing to read: the table's rows.
+        let who = &principal.name;
+        s.export_limit
+            .reserve_stream(who, &table, &expr, offset, limit)?
     } else {
         let (st, t, e, who) = (
             s.clone(),
@@ -285,8 +287,7 @@ pub async fn ids(
         );
         let cancel = running.cancel().clone();
         blocking(move || {
-            let bound = page(cancel.scope(|| t.upper_bound(&e))?);
-            Ok(st.export_limit.reserve(&who, bound).then_some(bound))
+            Ok(cancel.scope(|| st.export_limit.reserve_stream(&who, &t, &e, offset, limit))?)
         })
         .await?
     };
@@ -305,7 +306,11 @@ pub async fn ids(
         let rows = blocking(move || Ok(cancel.scope(|| t.evaluate(&e))?)).await?;
         let count = rows.len();
         expr = Expr::Evaluated(rows);
-        let rows = if roaring { count } else { page(count) };
+        let rows = if roaring {
+            count
+        } else {
+            count.saturating_sub(offset).min(limit.unwrap_or(u64::MAX))
+        };
         let note = Note::new(
             Action::Export,
             target,
