@@ -119,3 +119,25 @@ macro_rules! multiversion {
         }
     };
 }
+
+/// Asks the CPU to start bringing the cache line of `b[at]` into its
+/// caches, without waiting for it (nothing if `at` is outside `b`, or on
+/// another architecture). Lookups in batches use it: unlike a load, a
+/// prefetch retires at once, so the misses of a whole batch are in flight
+/// together instead of as many as the out-of-order window holds.
+#[inline(always)]
+pub fn prefetch(b: &[u8], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(p) = b.get(at) {
+        // SAFETY: a prefetch is a hint: it never faults and changes nothing
+        // the program can see, and the pointer is into `b` anyway.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                (p as *const u8).cast::<i8>(),
+            );
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (b, at);
+}

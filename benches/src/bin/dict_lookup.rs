@@ -3,8 +3,9 @@
 //! (`u000000000`… in row order: a counter), the same ids shuffled (the
 //! hash index), increasing ids that are not a counter (`u0000000000`,
 //! `u0000000003`…: the keyed pages), and random UUIDs (the hash index);
-//! then 100,000 `row_of` lookups (half present, half absent, random order)
-//! and `for_each_id` over 58,000 increasing rows spread over the part (W8's
+//! then 100,000 `row_of` lookups (half present, half absent, random order),
+//! the same lookups in one `rows_of_hashed` batch (an IN list's way), and
+//! `for_each_id` over 58,000 increasing rows spread over the part (W8's
 //! read), in ns per id, the median of 7 runs after one warm-up run.
 //! Beside them, the same ids in an FST (the `fst` crate's `Map`, id ->
 //! row, built in memory from the sorted ids): bytes per id and `get` over
@@ -13,7 +14,9 @@
 //! With `--store DIR` it also times the lookups through a table (`Table`
 //! row lookups and `for_each_external_id`) on a real store.
 //!
-//! `cargo run --release -p segdb-benches --bin dict_lookup -- [--n 10000000] [--tmp DIR] [--store DIR [--table users]]`
+//! `cargo run --release -p segdb-benches --bin dict_lookup -- [--n 10000000] [--tmp DIR] [--no-fst] [--store DIR [--table users]]`
+//! (`--no-fst`: without the FST, whose build takes minutes for UUIDs;
+//! `DICT_ONLY=uuid` and the like: one kind of ids only)
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -124,7 +127,16 @@ fn queries(ids: &[&str], rng: &mut Rng, mut absent: impl FnMut(u64) -> String) -
     q
 }
 
-fn measure(dir: &Path, name: &str, ids: &[&str], queries: &[String]) -> Result<(), String> {
+fn measure(
+    dir: &Path,
+    name: &str,
+    ids: &[&str],
+    queries: &[String],
+    fst: bool,
+) -> Result<(), String> {
+    if std::env::var("DICT_ONLY").is_ok_and(|o| o != name) {
+        return Ok(());
+    }
     let n = ids.len() as u64;
     let step = (n / SCAN_ROWS).max(1);
     let rows: Vec<u64> = (0..n)
@@ -155,6 +167,14 @@ fn measure(dir: &Path, name: &str, ids: &[&str], queries: &[String]) -> Result<(
             }
             found
         });
+        let qs: Vec<&str> = queries.iter().map(String::as_str).collect();
+        let mut out = vec![None; qs.len()];
+        let batched = time(qs.len(), || {
+            out.iter_mut().for_each(|o| *o = None);
+            d.rows_of_hashed(&qs, &hashes, &mut out).expect("lookups");
+            out.iter().filter(|o| o.is_some()).count() as u64
+        });
+        assert_eq!(out.iter().filter(|o| o.is_some()).count(), found as usize);
         let scan = time(rows.len(), || {
             let mut acc = 0u64;
             d.for_each_id(&rows, |_, b| {
@@ -165,14 +185,17 @@ fn measure(dir: &Path, name: &str, ids: &[&str], queries: &[String]) -> Result<(
             acc
         });
         println!(
-            "{name:<18} v{version}  {:>6.2} bytes/id  {:>12} bytes  open {open_us:>7.1} us  write {write_s:>5.1} s  row_of {lookup:>6.0} ns ({found} found)  for_each_id {scan:>5.0} ns/id",
+            "{name:<18} v{version}  {:>6.2} bytes/id  {:>12} bytes  open {open_us:>7.1} us  write {write_s:>5.1} s  row_of {lookup:>6.0} ns ({found} found)  rows_of {batched:>6.0} ns  for_each_id {scan:>5.0} ns/id",
             len as f64 / n as f64,
             len,
         );
         drop(d);
         std::fs::remove_file(&path).map_err(|e| e.to_string())?;
     }
-    measure_fst(name, ids, queries)
+    if fst {
+        measure_fst(name, ids, queries)?;
+    }
+    Ok(())
 }
 
 /// The ids in an FST map (id -> row): its bytes per id, build time and
@@ -286,8 +309,13 @@ fn main() -> ExitCode {
     let mut tmp: Option<PathBuf> = None;
     let mut store: Option<PathBuf> = None;
     let mut table = "users".to_owned();
+    let mut fst = true;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        if a == "--no-fst" {
+            fst = false;
+            continue;
+        }
         let v = args.next();
         match (a.as_str(), v) {
             ("--n", Some(v)) if v.parse::<usize>().is_ok() => n = v.parse().unwrap_or(n),
@@ -295,7 +323,9 @@ fn main() -> ExitCode {
             ("--store", Some(v)) => store = Some(v.into()),
             ("--table", Some(v)) => table = v,
             _ => {
-                eprintln!("usage: dict_lookup [--n N] [--tmp DIR] [--store DIR [--table T]]");
+                eprintln!(
+                    "usage: dict_lookup [--n N] [--tmp DIR] [--no-fst] [--store DIR [--table T]]"
+                );
                 return ExitCode::FAILURE;
             }
         }
@@ -314,7 +344,7 @@ fn main() -> ExitCode {
         eprintln!("error: {}: {e}", dir.display());
         return ExitCode::FAILURE;
     }
-    let result = run(&dir, n);
+    let result = run(&dir, n, fst);
     let _ = std::fs::remove_dir_all(&dir);
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -325,7 +355,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(dir: &Path, n: usize) -> Result<(), String> {
+fn run(dir: &Path, n: usize, fst: bool) -> Result<(), String> {
     use std::fmt::Write;
     println!("{n} ids per part; {LOOKUPS} row_of lookups (half absent); for_each_id over {SCAN_ROWS} rows; median of {RUNS} runs");
     let mut rng = Rng(0x1234_5678_9abc_def1);
@@ -337,12 +367,12 @@ fn run(dir: &Path, n: usize) -> Result<(), String> {
         let q = queries(&ids, &mut rng, |x| {
             format!("u{:09}", n as u64 + x % (1_000_000_000 - n as u64))
         });
-        measure(dir, "standard", &ids, &q)?;
+        measure(dir, "standard", &ids, &q, fst)?;
         let mut shuffled = ids.clone();
         for i in (1..shuffled.len()).rev() {
             shuffled.swap(i, rng.below(i as u64 + 1) as usize);
         }
-        measure(dir, "shuffled standard", &shuffled, &q)?;
+        measure(dir, "shuffled standard", &shuffled, &q, fst)?;
     }
     {
         // Increasing, not a counter: every third standard number.
@@ -353,7 +383,7 @@ fn run(dir: &Path, n: usize) -> Result<(), String> {
         let q = queries(&ids, &mut rng, |x| {
             format!("u{:010}", 3 * (x % n as u64) + 1)
         });
-        measure(dir, "increasing", &ids, &q)?;
+        measure(dir, "increasing", &ids, &q, fst)?;
     }
     let uuids = Ids::new(n, |i, s| uuid(i as u64, s));
     let ids = uuids.slices();
@@ -362,6 +392,6 @@ fn run(dir: &Path, n: usize) -> Result<(), String> {
         uuid(x | (1 << 63), &mut s);
         s
     });
-    measure(dir, "uuid", &ids, &q)?;
+    measure(dir, "uuid", &ids, &q, fst)?;
     Ok(())
 }

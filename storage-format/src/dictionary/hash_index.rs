@@ -84,30 +84,52 @@ impl HashIndex {
         ((self.num_slots - first).min(SLOTS_PER_PAGE) * u64::from(self.slot_bytes)) as usize
     }
 
-    /// The local row of the id with hash `h`, if `same(local)` says a
-    /// candidate (same fingerprint) is it.
-    pub(crate) fn lookup(
+    /// The bytes of page `p`, validated the first time.
+    fn page<'a>(&self, base: &'a super::Base, p: usize) -> Result<&'a [u8]> {
+        let want = self.page_len(p);
+        base.file.block_validated(self.blocks[p], |b| {
+            if b.len() != want {
+                return Err((0, format!("hash page of {} bytes, not {want}", b.len())));
+            }
+            Ok(())
+        })
+    }
+
+    /// The first slot probed for `h`.
+    #[inline]
+    pub(crate) fn home(&self, h: u64) -> u64 {
+        home_slot(h, self.num_slots)
+    }
+
+    /// Prefetches the cache line of slot `s` (so that the slots of a batch
+    /// of lookups are fetched together, before any is probed).
+    pub(crate) fn prefetch(&self, base: &super::Base, s: u64) -> Result<()> {
+        let b = self.page(base, (s / SLOTS_PER_PAGE) as usize)?;
+        crate::cpu::prefetch(b, (s % SLOTS_PER_PAGE) as usize * self.slot_bytes as usize);
+        Ok(())
+    }
+
+    /// Probes from slot `s` (taking at most `*budget` slots, which it
+    /// decreases) for the next slot with `h`'s fingerprint: the candidate's
+    /// local row and its slot, or `None` at an empty slot (or once every
+    /// slot has been probed).
+    pub(crate) fn probe(
         &self,
         base: &super::Base,
         h: u64,
-        mut same: impl FnMut(u32) -> Result<bool>,
-    ) -> Result<Option<u32>> {
+        mut s: u64,
+        budget: &mut u64,
+    ) -> Result<Option<(u32, u64)>> {
         let fp = fingerprint(h, self.slot_bytes * 8 - self.row_bits);
         let row_mask = (1u64 << self.row_bits) - 1;
         let w = self.slot_bytes as usize;
-        let mut s = home_slot(h, self.num_slots);
         let mut page = usize::MAX;
         let mut b: &[u8] = &[];
-        for _ in 0..self.num_slots {
+        while *budget > 0 {
+            *budget -= 1;
             let p = (s / SLOTS_PER_PAGE) as usize;
             if p != page {
-                let want = self.page_len(p);
-                b = base.file.block_validated(self.blocks[p], |b| {
-                    if b.len() != want {
-                        return Err((0, format!("hash page of {} bytes, not {want}", b.len())));
-                    }
-                    Ok(())
-                })?;
+                b = self.page(base, p)?;
                 page = p;
             }
             let at = (s % SLOTS_PER_PAGE) as usize * w;
@@ -125,15 +147,31 @@ impl HashIndex {
                         "hash slot names a row past the part's end",
                     ));
                 }
-                let local = row as u32 - 1;
-                if same(local)? {
-                    return Ok(Some(local));
-                }
+                return Ok(Some((row as u32 - 1, s)));
             }
             s += 1;
             if s == self.num_slots {
                 s = 0;
             }
+        }
+        Ok(None)
+    }
+
+    /// The local row of the id with hash `h`, if `same(local)` says a
+    /// candidate (same fingerprint) is it.
+    pub(crate) fn lookup(
+        &self,
+        base: &super::Base,
+        h: u64,
+        mut same: impl FnMut(u32) -> Result<bool>,
+    ) -> Result<Option<u32>> {
+        let mut budget = self.num_slots;
+        let mut s = self.home(h);
+        while let Some((local, at)) = self.probe(base, h, s, &mut budget)? {
+            if same(local)? {
+                return Ok(Some(local));
+            }
+            s = if at + 1 == self.num_slots { 0 } else { at + 1 };
         }
         Ok(None)
     }

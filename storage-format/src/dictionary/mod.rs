@@ -7,7 +7,7 @@
 //! are read behind one API ([`DictionaryPart`]):
 //!
 //! - version 2 (written now, [`v2`]): the ids front-coded in row order, in
-//!   pages of [`IDS_PER_PAGE`] and restart blocks of 16. When the part's ids
+//!   pages of [`IDS_PER_PAGE`] and restart blocks of 8. When the part's ids
 //!   strictly increase in row order (the standard `u000000000`… ids, any
 //!   import in id order) the pages are their own search index; otherwise a
 //!   compact hash index ([`hash_index`]) finds an id's row. A part whose
@@ -293,4 +293,60 @@ impl DictionaryPart {
         };
         Ok(local.map(|l| self.base.first_row + u64::from(l)))
     }
+
+    /// The rows of many ids at once (with their [`hash_id`]es): `out[i]`
+    /// becomes the row of `ids[i]` if this part has it. An `out[i]` that is
+    /// `Some` already (an id found in another part) is not looked up. The
+    /// answers are [`DictionaryPart::row_of_hashed`]'s; in version 2 parts
+    /// the lookups of a batch overlap their cache misses (`v2/batch.rs`).
+    pub fn rows_of_hashed(
+        &self,
+        ids: &[&str],
+        hashes: &[u64],
+        out: &mut [Option<u64>],
+    ) -> Result<()> {
+        assert!(
+            ids.len() == hashes.len() && ids.len() == out.len(),
+            "rows_of_hashed: {} ids, {} hashes, {} answers",
+            ids.len(),
+            hashes.len(),
+            out.len()
+        );
+        let v = match &self.layout {
+            Layout::V1(v) => {
+                for ((o, id), &h) in out.iter_mut().zip(ids).zip(hashes) {
+                    if o.is_none() {
+                        *o = v
+                            .row_of_hashed(&self.base, id.as_bytes(), h)?
+                            .map(|l| self.base.first_row + u64::from(l));
+                    }
+                }
+                return Ok(());
+            }
+            Layout::V2(v) => v,
+        };
+        let pending: Vec<usize> = (0..ids.len()).filter(|&i| out[i].is_none()).collect();
+        let mut locals = vec![None; PENDING.min(pending.len())];
+        let (mut pids, mut phs) = (
+            Vec::with_capacity(locals.len()),
+            Vec::with_capacity(locals.len()),
+        );
+        for chunk in pending.chunks(PENDING) {
+            pids.clear();
+            phs.clear();
+            for &i in chunk {
+                pids.push(ids[i].as_bytes());
+                phs.push(hashes[i]);
+            }
+            let locals = &mut locals[..chunk.len()];
+            v.rows_of_batch(&self.base, &pids, &phs, locals)?;
+            for (&i, l) in chunk.iter().zip(locals.iter()) {
+                out[i] = l.map(|l| self.base.first_row + u64::from(l));
+            }
+        }
+        Ok(())
+    }
 }
+
+/// Ids gathered at a time by [`DictionaryPart::rows_of_hashed`].
+const PENDING: usize = 4096;

@@ -154,6 +154,56 @@ fn unsorted_ids_over_several_pages_use_the_hash_index() {
     }
 }
 
+/// Many ids over several pages looked up in one batch, present and
+/// absent, answer as one at a time: through the hash index (with enough
+/// absent ids that some meet a slot of the same fingerprint, which the
+/// batch hands back to the one-at-a-time probe), the keyed pages, the
+/// counter and version 1.
+#[test]
+fn batched_lookups_over_several_pages_answer_as_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 150_000u64;
+    let shapes: [(&str, Vec<String>); 3] = [
+        (
+            "shuffled",
+            (0..n).map(|i| format!("u{:09}", (i * 7919) % n)).collect(),
+        ),
+        (
+            "increasing",
+            (0..n).map(|i| format!("u{:09}", 3 * i)).collect(),
+        ),
+        ("counter", (0..n).map(|i| format!("u{i:09}")).collect()),
+    ];
+    for (shape, owned) in &shapes {
+        let ids: Vec<&str> = owned.iter().map(String::as_str).collect();
+        // Every id, and ids between them, before and after them.
+        let absent: Vec<String> = (0..2 * n)
+            .map(|i| format!("u{:09}", 3 * i + 1))
+            .chain(["".into(), "u".into(), "v".into(), format!("u{:09}", 3 * n)])
+            .collect();
+        let mut qs: Vec<&str> = ids
+            .iter()
+            .copied()
+            .chain(absent.iter().map(String::as_str))
+            .collect();
+        qs.sort_by_key(|q| hash_id(q.as_bytes()));
+        let hashes: Vec<u64> = qs.iter().map(|q| hash_id(q.as_bytes())).collect();
+        for (version, write) in writers() {
+            let path = dir.path().join(format!("ids-{shape}-v{version}.seg"));
+            write(&path, 5, &ids).unwrap();
+            let d = DictionaryPart::open_mapped(&path).unwrap();
+            let mut out = vec![None; qs.len()];
+            d.rows_of_hashed(&qs, &hashes, &mut out).unwrap();
+            let mut found = 0;
+            for (q, got) in qs.iter().zip(&out) {
+                assert_eq!(*got, d.row_of(q).unwrap(), "{shape} v{version}: {q:?}");
+                found += usize::from(got.is_some());
+            }
+            assert!(found as u64 >= n, "{shape} v{version}: {found} found");
+        }
+    }
+}
+
 #[test]
 fn standard_ids_cost_under_8_bytes_each() {
     let dir = tempfile::tempdir().unwrap();
@@ -251,6 +301,8 @@ mod prop {
             assert_eq!(d.row_of(a).unwrap(), None, "{a:?}");
         }
         assert_eq!(d.id_of(first_row + ids.len() as u64).unwrap(), None);
+        let (qs, want) = batch_case(ids, absent, first_row);
+        assert_eq!(batch(d, &qs).unwrap(), want);
         let rows: Vec<u64> = (0..ids.len())
             .step_by(step)
             .map(|i| first_row + i as u64)
@@ -267,6 +319,43 @@ mod prop {
             .map(|&r| (r, ids[(r - first_row) as usize].as_bytes().to_vec()))
             .collect();
         assert_eq!(got, want);
+    }
+
+    /// An id looked up and its row.
+    type Query<'a> = (&'a str, Option<u64>);
+
+    /// Present and absent ids mixed (ordered by hash), and the answers of
+    /// [`DictionaryPart::rows_of_hashed`]: their rows, except every 7th,
+    /// answered already (`u64::MAX`, which it must leave alone).
+    fn batch_case<'a>(
+        ids: &[&'a str],
+        absent: &'a [String],
+        first_row: u64,
+    ) -> (Vec<Query<'a>>, Vec<Option<u64>>) {
+        let mut qs: Vec<(&str, Option<u64>)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, Some(first_row + i as u64)))
+            .chain(absent.iter().map(|a| (a.as_str(), None)))
+            .collect();
+        qs.sort_by_key(|(id, _)| hash_id(id.as_bytes()));
+        let want = qs
+            .iter()
+            .enumerate()
+            .map(|(i, (_, r))| if i % 7 == 3 { Some(u64::MAX) } else { *r })
+            .collect();
+        (qs, want)
+    }
+
+    /// [`DictionaryPart::rows_of_hashed`] of [`batch_case`]'s ids.
+    fn batch(d: &DictionaryPart, qs: &[Query<'_>]) -> crate::Result<Vec<Option<u64>>> {
+        let ids: Vec<&str> = qs.iter().map(|(id, _)| *id).collect();
+        let hashes: Vec<u64> = ids.iter().map(|id| hash_id(id.as_bytes())).collect();
+        let mut out: Vec<Option<u64>> = (0..ids.len())
+            .map(|i| (i % 7 == 3).then_some(u64::MAX))
+            .collect();
+        d.rows_of_hashed(&ids, &hashes, &mut out)?;
+        Ok(out)
     }
 
     /// Counter ids (a prefix, consecutive numbers of a fixed width), maybe
@@ -373,6 +462,11 @@ mod prop {
                                 Err(e) => prop_assert!(named(&e), "{}", e),
                             }
                         }
+                        let (qs, want) = batch_case(&ids, &absent, first_row);
+                        match batch(&d, &qs) {
+                            Ok(got) => prop_assert_eq!(got, want, "byte {} bit {}", at, bit),
+                            Err(e) => prop_assert!(named(&e), "{}", e),
+                        }
                     }
                 }
             }
@@ -409,5 +503,40 @@ fn increasing_ids_over_several_pages_are_their_own_index() {
         "u0000000000",
     ] {
         assert_eq!(d.row_of(absent).unwrap(), None, "{absent}");
+    }
+}
+
+/// Increasing ids whose search keys (the 8 bytes after the page's common
+/// prefix) are equal over runs of many blocks: found by comparing the
+/// blocks' first ids, one at a time and in batches.
+#[test]
+fn equal_keys_over_many_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let owned: Vec<String> = (0..5u32)
+        .flat_map(|g| (0..(1 + 997 * g)).map(move |i| format!("{g}AAAAAAAAAA{i:05}")))
+        .collect();
+    let ids: Vec<&str> = owned.iter().map(String::as_str).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let path = dir.path().join("ids-eq.seg");
+    write_dictionary_part(&path, 0, &ids).unwrap();
+    let d = DictionaryPart::open_mapped(&path).unwrap();
+    let absent: Vec<String> = owned
+        .iter()
+        .map(|id| format!("{id}x"))
+        .chain(["0AAAAAAAAA".into(), "4AAAAAAAAAB".into(), "2".into()])
+        .collect();
+    let mut qs: Vec<&str> = ids
+        .iter()
+        .copied()
+        .chain(absent.iter().map(String::as_str))
+        .collect();
+    qs.sort_by_key(|q| hash_id(q.as_bytes()));
+    let hashes: Vec<u64> = qs.iter().map(|q| hash_id(q.as_bytes())).collect();
+    let mut out = vec![None; qs.len()];
+    d.rows_of_hashed(&qs, &hashes, &mut out).unwrap();
+    for (q, got) in qs.iter().zip(&out) {
+        let want = ids.iter().position(|i| i == q).map(|r| r as u64);
+        assert_eq!(*got, want, "{q}");
+        assert_eq!(d.row_of(q).unwrap(), want, "{q}");
     }
 }

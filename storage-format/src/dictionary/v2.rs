@@ -19,13 +19,15 @@
 //! - Flags bit 1 instead: the ids are a counter, `TAG_COUNTER` holds its
 //!   rule and there are no pages (`counter.rs`).
 
-use std::cmp::Ordering;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::block_file::{BlockFile, BlockFileWriter, BlockKey};
 use crate::error::{FormatError, Result};
 use crate::wal::WalFs;
+
+mod batch;
+mod sorted;
 
 use super::counter::{self, Counter};
 use super::hash_index::{self, HashIndex};
@@ -291,21 +293,11 @@ impl<'a> Page<'a> {
     }
 
     /// The first block whose key fails `pred` (true of a prefix of the
-    /// blocks): found among the top-level keys (every [`TOP`]th block's,
-    /// dense, so that searches keep them in the cache), then among at
-    /// most [`TOP`] keys side by side.
+    /// blocks), once [`Page::top_partition`] found `lo` among the top-level
+    /// keys (every [`TOP`]th block's, dense, so that searches keep them in
+    /// the cache): found among at most [`TOP`] keys side by side.
     #[inline]
-    fn partition(&self, pred: impl Fn(u64) -> bool) -> usize {
-        let top = 12 + 12 * self.nblocks;
-        let (mut lo, mut hi) = (0, self.nblocks.div_ceil(TOP));
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if pred(get_u64_be(self.b, top + 8 * mid)) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
+    fn partition_run(&self, lo: usize, pred: impl Fn(u64) -> bool) -> usize {
         // Top-level entry `lo` (block lo * TOP) fails, lo - 1 holds.
         let (mut i, end) = if lo == 0 {
             return 0;
@@ -316,6 +308,27 @@ impl<'a> Page<'a> {
             i += 1;
         }
         i
+    }
+
+    /// Where top-level key `i` (block `i * TOP`'s) is.
+    #[inline]
+    fn top_at(&self, i: usize) -> usize {
+        12 + 12 * self.nblocks + 8 * i
+    }
+
+    /// The first top-level key that fails `pred`.
+    #[inline]
+    fn top_partition(&self, pred: &impl Fn(u64) -> bool) -> usize {
+        let (mut lo, mut hi) = (0, self.nblocks.div_ceil(TOP));
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if pred(get_u64_be(self.b, self.top_at(mid))) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 }
 
@@ -640,29 +653,31 @@ impl V2 {
                 cur = usize::MAX;
             }
             let Some((_, pg)) = &page else { unreachable!() };
-            // A batch of rows of this page: their blocks are found, then
-            // touched, then decoded in turn, so that the cache misses of
-            // each pass overlap (one row at a time waits for each in turn).
+            // A batch of rows of this page: their block offsets are
+            // prefetched, then their blocks, then the blocks are decoded in
+            // turn, so that the cache misses of each pass overlap (one row
+            // at a time waits for each in turn).
             let mut end = at;
             while end < locals.len()
                 && end - at < BATCH
                 && (locals[end] / IDS_PER_PAGE) as usize == p
             {
                 let i = locals[end] % IDS_PER_PAGE;
-                blocks[end - at] = if i < pg.count {
+                crate::cpu::prefetch(pg.b, off_at((i / BLOCK_IDS) as usize, pg.keyed));
+                end += 1;
+            }
+            for (b, &l) in blocks.iter_mut().zip(&locals[at..end]) {
+                let i = l % IDS_PER_PAGE;
+                *b = if i < pg.count {
                     pg.block((i / BLOCK_IDS) as usize)
                 } else {
                     &[]
                 };
-                end += 1;
+                // Id `k` of the block needs the bytes up to its end: about
+                // `k + 1` eighths of the block, and a line for the rest.
+                let need = b.len() * (i % BLOCK_IDS + 1) as usize / BLOCK_IDS as usize + 64;
+                batch::prefetch_all(&b[..need.min(b.len())]);
             }
-            let mut touch = 0u8;
-            for b in &blocks[..end - at] {
-                for x in b.iter().step_by(64) {
-                    touch ^= x;
-                }
-            }
-            std::hint::black_box(touch);
             for &l in &locals[at..end] {
                 let i = l % IDS_PER_PAGE;
                 if i >= pg.count {
@@ -707,76 +722,13 @@ impl V2 {
                 Ok(same)
             });
         }
-        let Some(fi) = self.firsts else {
+        let Some(p) = self.sorted_page(base, id)? else {
             return Ok(None);
         };
-        if base.num_ids == 0 {
-            return Ok(None);
-        }
-        let pages = self.ids_blocks.len();
-        let fb = base
-            .file
-            .block_validated(fi, |b| validate_firsts(b, pages + 1))?;
-        let data = 4 + 4 * (pages + 2);
-        let first = |j: usize| {
-            let s = get_u32(fb, 4 + 4 * j) as usize;
-            let e = get_u32(fb, 8 + 4 * j) as usize;
-            &fb[data + s..data + e]
-        };
-        if id < first(0) || id > first(pages) {
-            return Ok(None);
-        }
-        // The last page whose first id is not past `id` (page 0's is not).
-        let (mut lo, mut hi) = (1, pages);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if first(mid) <= id {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        let p = lo - 1;
         let pg = self.page(base, p)?;
-        let malformed = || self.malformed(base, p);
-        let cp = pg.cp;
-        if !id.starts_with(&block_first(pg.block(0)).ok_or_else(malformed)?[..cp]) {
-            // Every id of the page starts with these bytes.
-            return Ok(None);
+        match self.sorted_block(base, p, &pg, id, None)? {
+            Some(b) => self.scan_block(base, p, &pg, b, id),
+            None => Ok(None),
         }
-        // Blocks whose key is below the id's start below it; above, above.
-        let key = key_of(id, cp);
-        let below = |mut lo: usize, mut hi: usize, f: &dyn Fn(usize) -> Result<bool>| {
-            while lo < hi {
-                let mid = (lo + hi) / 2;
-                if f(mid)? {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
-            Ok::<usize, FormatError>(lo)
-        };
-        let lo = pg.partition(|k| k < key);
-        let hi = pg.partition(|k| k <= key);
-        // Blocks of the same key: compared whole.
-        let lo = below(lo, hi, &|i| {
-            Ok(block_first(pg.block(i)).ok_or_else(malformed)? <= id)
-        })?;
-        let b = lo - 1;
-        let block = pg.block(b);
-        let n = (pg.count - b as u32 * BLOCK_IDS).min(BLOCK_IDS);
-        let (mut pos, mut buf) = (0, Vec::with_capacity(64));
-        for k in 0..n {
-            next_entry(block, &mut pos, &mut buf, k == 0).ok_or_else(|| self.malformed(base, p))?;
-            match buf.as_slice().cmp(id) {
-                Ordering::Equal => {
-                    return Ok(Some(p as u32 * IDS_PER_PAGE + b as u32 * BLOCK_IDS + k));
-                }
-                Ordering::Greater => return Ok(None),
-                Ordering::Less => {}
-            }
-        }
-        Ok(None)
     }
 }
