@@ -77,18 +77,15 @@ impl Catalog for StoreCatalog<'_> {
         let Ok(t) = self.0.table(table) else {
             return Ok(Vec::new());
         };
-        let mut rows = Vec::with_capacity(ids.len());
-        for id in ids {
-            match t.row_of(id) {
-                Ok(Some(r)) => rows.push(r),
-                Ok(None) => {}
-                Err(EngineError::Storage(e)) if e.corrupt_at().is_some() => {
-                    return Err(CatalogError::Corrupt(e.to_string()))
-                }
-                Err(e) => return Err(CatalogError::Failed(e.to_string())),
+        // In one batch: an IN list of many ids is one batched lookup.
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        match t.rows_of(&ids) {
+            Ok(rows) => Ok(rows.into_iter().flatten().collect()),
+            Err(EngineError::Storage(e)) if e.corrupt_at().is_some() => {
+                Err(CatalogError::Corrupt(e.to_string()))
             }
+            Err(e) => Err(CatalogError::Failed(e.to_string())),
         }
-        Ok(rows)
     }
     fn segment(&self, name: &str) -> Option<SegmentRef> {
         let info = self.0.segment(name)?;

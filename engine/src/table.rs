@@ -408,6 +408,41 @@ impl Table {
             .and_then(|l| l.row_of(external_id, self.num_rows)))
     }
 
+    /// The row ids of many external ids at once (`None`: no such id):
+    /// [`Table::row_of`]'s answers, each dictionary part taking the ids
+    /// not found in an earlier one in batches whose cache misses overlap
+    /// (an IN list, an uploaded id list, a batch of real-time writes).
+    pub fn rows_of(&self, external_ids: &[&str]) -> Result<Vec<Option<u32>>> {
+        // Hashed only for a part with a hash index (not a counter's).
+        let mut hashes = Vec::new();
+        let mut found = vec![None; external_ids.len()];
+        for d in &self.dictionary {
+            let hashes: &[u64] = if d.uses_hash() {
+                if hashes.is_empty() {
+                    hashes = external_ids
+                        .iter()
+                        .map(|id| hash_id(id.as_bytes()))
+                        .collect();
+                }
+                &hashes
+            } else {
+                &[]
+            };
+            d.rows_of_hashed(external_ids, hashes, &mut found)?;
+        }
+        Ok(found
+            .into_iter()
+            .zip(external_ids)
+            .map(|(r, id)| match r {
+                Some(r) => Some(r as u32),
+                None => self
+                    .live_ids
+                    .as_ref()
+                    .and_then(|l| l.row_of(id, self.num_rows)),
+            })
+            .collect())
+    }
+
     /// The external id of a row id (decoded: dictionary pages are
     /// front-coded, so an id is not one slice of the file).
     pub fn id_of(&self, row: u32) -> Result<Option<String>> {

@@ -275,6 +275,19 @@ fn check(store: &Store, model: &Model, exprs: &[Expr]) -> Result<(), TestCaseErr
             .collect();
         prop_assert_eq!(ids, want_ids);
     }
+    // Every id and a few absent ones, looked up in one batch and one at a
+    // time: their rows.
+    let mut lookups: Vec<&str> = model.ids.iter().map(String::as_str).collect();
+    lookups.extend(["", "absent", "u", "u999999"]);
+    lookups.reverse();
+    let want: Vec<Option<u32>> = lookups
+        .iter()
+        .map(|id| model.index.get(*id).copied())
+        .collect();
+    prop_assert_eq!(&t.rows_of(&lookups).unwrap(), &want);
+    for (id, w) in lookups.iter().zip(&want) {
+        prop_assert_eq!(t.row_of(id).unwrap(), *w, "row of {:?}", id);
+    }
     let window = DayRange {
         first: DAY0,
         last: DAY0 + 11,

@@ -259,6 +259,14 @@ fn measure_store(dir: &Path, table: &str) -> Result<(), String> {
         }
         found
     });
+    let qs: Vec<&str> = q.iter().map(String::as_str).collect();
+    let batched = time(qs.len(), || {
+        t.rows_of(&qs)
+            .expect("lookups")
+            .iter()
+            .filter(|r| r.is_some())
+            .count() as u64
+    });
     let step = (n / SCAN_ROWS).max(1);
     let rows: Vec<u32> = (0..n)
         .step_by(step as usize)
@@ -275,7 +283,7 @@ fn measure_store(dir: &Path, table: &str) -> Result<(), String> {
         acc
     });
     println!(
-        "store {} table {table}: {n} rows, dictionary [{}]: row_of {lookup:.0} ns, for_each_external_id {scan:.0} ns/id",
+        "store {} table {table}: {n} rows, dictionary [{}]: row_of {lookup:.0} ns, rows_of {batched:.0} ns, for_each_external_id {scan:.0} ns/id",
         dir.display(),
         versions.join(", "),
     );

@@ -402,11 +402,8 @@ impl Store {
         // (a damaged dictionary) refuses the batch before the WAL: written,
         // it would make a second row for an existing id, or fail the
         // applier and with it every later write.
-        let rows = rec
-            .ops()
-            .iter()
-            .map(|op| t.row_of(op.id()))
-            .collect::<Result<Vec<_>>>()?;
+        let ids: Vec<&str> = rec.ops().iter().map(|op| op.id()).collect();
+        let rows = t.rows_of(&ids)?;
         rec.rows = Some((t.instance, rows));
         self.ingest_keyed(table, rec, |rec| match &rec.rows {
             Some((_, rows)) => day_counts::check_day_counts(&t, rec.ops(), rows),

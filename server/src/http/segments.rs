@@ -190,18 +190,32 @@ pub async fn put(
                 ApiError::bad_request("bad_body", format!("reading the id list: {e}"))
             }
         };
-        read_ids(reader, format, io_error, |id| {
-            match table.row_of(id)? {
-                Some(r) => rows.push(r),
-                None => {
-                    unknown_ids += 1;
-                    if unknown.len() < 100 {
-                        unknown.push(id.to_owned());
+        // Looked up a batch at a time (`Table::rows_of`).
+        let mut batch = IdBatch::default();
+        let mut resolve = |batch: &mut IdBatch| -> Result<(), ApiError> {
+            let ids = batch.ids();
+            for (id, row) in ids.iter().zip(table.rows_of(&ids)?) {
+                match row {
+                    Some(r) => rows.push(r),
+                    None => {
+                        unknown_ids += 1;
+                        if unknown.len() < 100 {
+                            unknown.push((*id).to_owned());
+                        }
                     }
                 }
             }
+            batch.clear();
+            Ok(())
+        };
+        read_ids(reader, format, io_error, |id| {
+            batch.push(id);
+            if batch.len() == IdBatch::LEN {
+                resolve(&mut batch)?;
+            }
             Ok(())
         })?;
+        resolve(&mut batch)?;
         rows.sort_unstable();
         rows.dedup();
         let info = st.store.create_segment(
@@ -348,4 +362,42 @@ pub async fn ids(
         stream_ids(s, permit, running, table, expr, offset, limit, refund),
         note,
     ))
+}
+
+/// Ids of an uploaded list waiting to be looked up together.
+#[derive(Default)]
+struct IdBatch {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl IdBatch {
+    /// Ids looked up at a time.
+    const LEN: usize = 4096;
+
+    fn push(&mut self, id: &str) {
+        self.text.push_str(id);
+        self.ends.push(self.text.len());
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn ids(&self) -> Vec<&str> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let id = &self.text[start..end];
+                start = end;
+                id
+            })
+            .collect()
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
 }

@@ -71,6 +71,30 @@ fn segments_defined_uploaded_and_exported() {
     );
     let r = get(&c, "/v1/segments/picked/ids");
     assert_eq!(r.text(), "user_id\nu000000001\nu000000003\nu000000010\n");
+    // A list longer than a lookup batch (4,096): every id and two unknown
+    // ones after each, in order.
+    let mut list = String::new();
+    for i in 0..3000 {
+        list.push_str(&format!("u{i:09}\nghost{i}a\nghost{i}b\n"));
+    }
+    let r = put(&c, "/v1/segments/bulk?table=users", "text/plain", &list);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(
+        (v["rows"].clone(), v["unknown_ids"].clone()),
+        (json!(3000), json!(6000))
+    );
+    let first_unknown: Vec<String> = (0..50)
+        .flat_map(|i| [format!("ghost{i}a"), format!("ghost{i}b")])
+        .collect();
+    assert_eq!(v["unknown"], json!(first_unknown));
+    assert_eq!(
+        count(&c, "SELECT COUNT(*) FROM users WHERE IN SEGMENT bulk"),
+        3000
+    );
+    let r = c.request("DELETE", "/v1/segments/bulk", &[], None).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+
     // Plain text, one id per line, replaces it.
     let r = put(
         &c,

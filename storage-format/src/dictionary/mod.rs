@@ -294,36 +294,47 @@ impl DictionaryPart {
         Ok(local.map(|l| self.base.first_row + u64::from(l)))
     }
 
-    /// The rows of many ids at once (with their [`hash_id`]es): `out[i]`
-    /// becomes the row of `ids[i]` if this part has it. An `out[i]` that is
-    /// `Some` already (an id found in another part) is not looked up. The
-    /// answers are [`DictionaryPart::row_of_hashed`]'s; in version 2 parts
-    /// the lookups of a batch overlap their cache misses (`v2/batch.rs`).
+    /// Whether lookups in this part use the ids' [`hash_id`] (a hash
+    /// index); a counter or increasing ids do not.
+    pub fn uses_hash(&self) -> bool {
+        match &self.layout {
+            Layout::V1(_) => true,
+            Layout::V2(v) => v.uses_hash(),
+        }
+    }
+
+    /// The rows of many ids at once (with their [`hash_id`]es, or none if
+    /// not [`DictionaryPart::uses_hash`]): `out[i]` becomes the row of
+    /// `ids[i]` if this part has it. An `out[i]` that is `Some` already (an
+    /// id found in another part) is not looked up. The answers are
+    /// [`DictionaryPart::row_of_hashed`]'s; in version 2 parts the lookups
+    /// of a batch overlap their cache misses (`v2/batch.rs`).
     pub fn rows_of_hashed(
         &self,
         ids: &[&str],
         hashes: &[u64],
         out: &mut [Option<u64>],
     ) -> Result<()> {
+        let hashed = hashes.len() == ids.len() || (hashes.is_empty() && !self.uses_hash());
         assert!(
-            ids.len() == hashes.len() && ids.len() == out.len(),
+            hashed && ids.len() == out.len(),
             "rows_of_hashed: {} ids, {} hashes, {} answers",
             ids.len(),
             hashes.len(),
             out.len()
         );
         let v = match &self.layout {
-            Layout::V1(v) => {
-                for ((o, id), &h) in out.iter_mut().zip(ids).zip(hashes) {
+            Layout::V2(v) if v.batches() => v,
+            // One at a time: a counter computes, v1 is read as it was.
+            _ => {
+                for (i, (o, id)) in out.iter_mut().zip(ids).enumerate() {
                     if o.is_none() {
-                        *o = v
-                            .row_of_hashed(&self.base, id.as_bytes(), h)?
-                            .map(|l| self.base.first_row + u64::from(l));
+                        let h = hashes.get(i).copied().unwrap_or(0);
+                        *o = self.row_of_hashed(id, h)?;
                     }
                 }
                 return Ok(());
             }
-            Layout::V2(v) => v,
         };
         let pending: Vec<usize> = (0..ids.len()).filter(|&i| out[i].is_none()).collect();
         let mut locals = vec![None; PENDING.min(pending.len())];
@@ -336,7 +347,7 @@ impl DictionaryPart {
             phs.clear();
             for &i in chunk {
                 pids.push(ids[i].as_bytes());
-                phs.push(hashes[i]);
+                phs.push(hashes.get(i).copied().unwrap_or(0));
             }
             let locals = &mut locals[..chunk.len()];
             v.rows_of_batch(&self.base, &pids, &phs, locals)?;

@@ -27,7 +27,18 @@ pub(super) fn prefetch_all(b: &[u8]) {
 }
 
 impl V2 {
-    /// The local row of each of `ids` (their hashes `hs`) into `out`.
+    /// Whether lookups gain from batches (pages to read: not a counter).
+    pub(crate) fn batches(&self) -> bool {
+        self.counter.is_none()
+    }
+
+    /// Whether lookups use the ids' hashes (the hash index).
+    pub(crate) fn uses_hash(&self) -> bool {
+        self.hash.is_some()
+    }
+
+    /// The local row of each of `ids` (their hashes `hs`) into `out`; a
+    /// part with pages ([`V2::batches`]).
     pub(crate) fn rows_of_batch(
         &self,
         base: &Base,
@@ -35,12 +46,6 @@ impl V2 {
         hs: &[u64],
         out: &mut [Option<u32>],
     ) -> Result<()> {
-        if let Some(c) = &self.counter {
-            for (o, id) in out.iter_mut().zip(ids) {
-                *o = c.local_of(id, base.num_ids);
-            }
-            return Ok(());
-        }
         for start in (0..ids.len()).step_by(LOOKUPS) {
             let end = (start + LOOKUPS).min(ids.len());
             let (ids, hs, out) = (&ids[start..end], &hs[start..end], &mut out[start..end]);
