@@ -512,8 +512,13 @@ fn increasing_ids_over_several_pages_are_their_own_index() {
 #[test]
 fn equal_keys_over_many_blocks() {
     let dir = tempfile::tempdir().unwrap();
-    let owned: Vec<String> = (0..5u32)
-        .flat_map(|g| (0..(1 + 997 * g)).map(move |i| format!("{g}AAAAAAAAAA{i:05}")))
+    // Groups of 1 to 140,000 ids: runs of equal keys within a page, and
+    // pages whose first ids have equal keys (found in FIRSTS the same way).
+    let sizes = [1, 998, 70_000, 3, 140_000, 2_000];
+    let owned: Vec<String> = sizes
+        .iter()
+        .enumerate()
+        .flat_map(|(g, &n)| (0..n).map(move |i| format!("{g}AAAAAAAAAA{i:06}")))
         .collect();
     let ids: Vec<&str> = owned.iter().map(String::as_str).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
@@ -534,8 +539,13 @@ fn equal_keys_over_many_blocks() {
     let hashes: Vec<u64> = qs.iter().map(|q| hash_id(q.as_bytes())).collect();
     let mut out = vec![None; qs.len()];
     d.rows_of_hashed(&qs, &hashes, &mut out).unwrap();
+    let index: std::collections::HashMap<&str, u64> = ids
+        .iter()
+        .enumerate()
+        .map(|(r, i)| (*i, r as u64))
+        .collect();
     for (q, got) in qs.iter().zip(&out) {
-        let want = ids.iter().position(|i| i == q).map(|r| r as u64);
+        let want = index.get(q).copied();
         assert_eq!(*got, want, "{q}");
         assert_eq!(d.row_of(q).unwrap(), want, "{q}");
     }

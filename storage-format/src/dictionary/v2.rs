@@ -20,7 +20,7 @@
 //!   rule and there are no pages (`counter.rs`).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::block_file::{BlockFile, BlockFileWriter, BlockKey};
 use crate::error::{FormatError, Result};
@@ -501,6 +501,9 @@ pub(crate) struct V2 {
     hash: Option<HashIndex>,
     /// The rule of a part whose ids are a counter (no pages).
     counter: Option<Counter>,
+    /// When the ids increase: the bytes all ids share, and the search key
+    /// (`key_of`) of each FIRSTS id; made by the first lookup (`sorted.rs`).
+    first_keys: OnceLock<(usize, Vec<u64>)>,
 }
 
 impl V2 {
@@ -560,6 +563,7 @@ impl V2 {
                     firsts: None,
                     hash: None,
                     counter: Some(rule),
+                    first_keys: OnceLock::new(),
                 },
             ));
         }
@@ -595,6 +599,7 @@ impl V2 {
                 firsts,
                 hash,
                 counter: None,
+                first_keys: OnceLock::new(),
             },
         ))
     }

@@ -31,8 +31,19 @@ impl V2 {
         if id < first(0) || id > first(pages) {
             return Ok(None);
         }
-        // The last page whose first id is not past `id` (page 0's is not).
-        let (mut lo, mut hi) = (1, pages);
+        // The last page whose first id is not past `id` (page 0's is not):
+        // found by the ids' keys (8 bytes after the prefix all ids share,
+        // as numbers: no call to compare bytes, kept after the first
+        // lookup), then among pages of the same key by their first ids.
+        let (cp, keys) = self.first_keys.get_or_init(|| {
+            let (a, b) = (first(0), first(pages));
+            let cp = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+            (cp, (0..=pages).map(|j| key_of(first(j), cp)).collect())
+        });
+        let key = key_of(id, *cp);
+        let mid_keys = &keys[1..pages];
+        let mut lo = 1 + mid_keys.partition_point(|&k| k < key);
+        let mut hi = 1 + mid_keys.partition_point(|&k| k <= key);
         while lo < hi {
             let mid = (lo + hi) / 2;
             if first(mid) <= id {
