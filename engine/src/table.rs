@@ -413,20 +413,47 @@ impl Table {
     /// not found in an earlier one in batches whose cache misses overlap
     /// (an IN list, an uploaded id list, a batch of real-time writes).
     pub fn rows_of(&self, external_ids: &[&str]) -> Result<Vec<Option<u32>>> {
+        self.rows_of_maybe_hashed(external_ids, None)
+    }
+
+    /// [`Table::rows_of`] with the ids' dictionary hashes computed already.
+    pub fn rows_of_hashed(
+        &self,
+        external_ids: &[&str],
+        hashes: &[u64],
+    ) -> Result<Vec<Option<u32>>> {
+        assert_eq!(external_ids.len(), hashes.len(), "an id's hash each");
+        self.rows_of_maybe_hashed(external_ids, Some(hashes))
+    }
+
+    /// Whether some dictionary part of the table looks ids up faster in
+    /// batches ([`Table::rows_of`]) than one at a time (pages to read: not
+    /// a counter, not a version 1 part).
+    pub fn looks_up_in_batches(&self) -> bool {
+        self.dictionary.iter().any(|d| d.looks_up_in_batches())
+    }
+
+    fn rows_of_maybe_hashed(
+        &self,
+        external_ids: &[&str],
+        given: Option<&[u64]>,
+    ) -> Result<Vec<Option<u32>>> {
         // Hashed only for a part with a hash index (not a counter's).
-        let mut hashes = Vec::new();
+        let mut computed = Vec::new();
         let mut found = vec![None; external_ids.len()];
         for d in &self.dictionary {
-            let hashes: &[u64] = if d.uses_hash() {
-                if hashes.is_empty() {
-                    hashes = external_ids
-                        .iter()
-                        .map(|id| hash_id(id.as_bytes()))
-                        .collect();
+            let hashes: &[u64] = match given {
+                Some(h) => h,
+                None if d.uses_hash() => {
+                    if computed.is_empty() {
+                        computed = external_ids
+                            .iter()
+                            .map(|id| hash_id(id.as_bytes()))
+                            .collect();
+                    }
+                    &computed
                 }
-                &hashes
-            } else {
-                &[]
+                None => &[],
             };
             d.rows_of_hashed(external_ids, hashes, &mut found)?;
         }

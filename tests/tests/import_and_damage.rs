@@ -277,3 +277,99 @@ fn damaged_files_give_errors_naming_the_file() {
         "{err}"
     );
 }
+
+/// Ids that are not a counter (a hash index) are looked up a block at a
+/// time by an import: existing ids keep their rows (set, cleared and
+/// counted again), new ones get rows in order, an id twice in a file is
+/// one row, and a bad line is skipped without a row.
+#[test]
+fn an_import_of_existing_and_new_ids_reuses_and_creates_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    s.create_table("users", &schema()).unwrap();
+    // 6,000 ids in no order: a hash index.
+    let ids: Vec<String> = (0..6000u64)
+        .map(|i| format!("id-{:x}", (i * 7919 + 13) % 6007))
+        .collect();
+    let mut csv = String::from("user_id,city,age\n");
+    for (i, id) in ids.iter().enumerate() {
+        csv.push_str(&format!("{id},c{},{i}\n", i % 3));
+    }
+    let opts = ImportOptions::default();
+    s.import("users", ImportFormat::Csv, csv.as_bytes(), &opts)
+        .unwrap();
+    let t = s.table("users").unwrap();
+    assert!(t.looks_up_in_batches());
+    let before: Vec<u32> = ids
+        .iter()
+        .map(|id| t.row_of(id).unwrap().unwrap())
+        .collect();
+
+    // Every third id moves to city cx, then 500 new ids, each twice, then
+    // the first 100 ids again, and a bad line.
+    let mut csv = String::from("user_id,city,age\n");
+    for id in ids.iter().step_by(3) {
+        csv.push_str(&format!("{id},cx,\n"));
+    }
+    for i in 0..500 {
+        csv.push_str(&format!("new-{i},cn,1\nnew-{i},cn,2\n"));
+    }
+    for id in &ids[..100] {
+        csv.push_str(&format!("{id},cy,\n"));
+    }
+    csv.push_str("id-zz,c1,notanumber\n");
+    let skip = ImportOptions {
+        on_error: OnError::Skip,
+        ..ImportOptions::default()
+    };
+    let r = s
+        .import("users", ImportFormat::Csv, csv.as_bytes(), &skip)
+        .unwrap();
+    assert_eq!((r.new_rows, r.skipped, r.num_rows), (500, 1, 6500));
+    let t = s.table("users").unwrap();
+    for (id, row) in ids.iter().zip(&before) {
+        assert_eq!(t.row_of(id).unwrap(), Some(*row), "{id}");
+    }
+    for i in 0..500u32 {
+        assert_eq!(t.row_of(&format!("new-{i}")).unwrap(), Some(6000 + i));
+    }
+    assert_eq!(t.row_of("id-zz").unwrap(), None);
+    let cx = (0..6000).step_by(3).filter(|i| *i >= 100).count() as u64;
+    assert_eq!(
+        (city(&s, "cx"), city(&s, "cy"), city(&s, "cn")),
+        (cx, 100, 500)
+    );
+    assert_eq!(city(&s, "c0"), 0);
+    assert_eq!(
+        city(&s, "c1"),
+        (0..6000)
+            .filter(|&i: &usize| i % 3 == 1 && i >= 100)
+            .count() as u64
+    );
+
+    // Events for existing and new ids add up on their rows.
+    let mut ev = String::from("user_id,event,day,count\n");
+    for id in ids.iter().take(50).chain(["new-7".to_string()].iter()) {
+        ev.push_str(&format!(
+            "{id},search,2026-11-20,2\n{id},search,2026-11-20,3\n"
+        ));
+    }
+    let r = s
+        .import("users", ImportFormat::Events, ev.as_bytes(), &opts)
+        .unwrap();
+    assert_eq!(r.new_rows, 0);
+    let t = s.table("users").unwrap();
+    let day = segdb_engine::date::parse_iso_day("2026-11-20").unwrap();
+    let five = Expr::EventCount {
+        field: "search".into(),
+        days: segdb_engine::DayRange {
+            first: day,
+            last: day,
+        },
+        op: segdb_engine::CmpOp::Eq,
+        n: 5,
+    };
+    let mut want: Vec<u32> = before[..50].iter().copied().chain([6007]).collect();
+    want.sort_unstable();
+    assert_eq!(t.rows(&five).unwrap(), want);
+}

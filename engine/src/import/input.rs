@@ -418,6 +418,8 @@ fn apply_block(
     // Row ids first (in order: bad lines are reported as they come), then
     // the block's columns one at a time.
     let mut rows = vec![NO_ROW; block.rows.len()];
+    let known = s.table_rows(block)?;
+    let in_table = |k: usize| known.as_ref().map(|rows| rows[k]);
     for (k, row) in block.rows.iter().enumerate() {
         match row {
             PRow::Bad { line, bad } => on_bad(opts, report, *line, bad.clone())?,
@@ -430,12 +432,13 @@ fn apply_block(
                 ..
             } => {
                 if *count > 0 {
-                    s.add_event(block.str(*id), *hash, *field as usize, *day, *count)?;
+                    let (field, in_table) = (*field as usize, in_table(k));
+                    s.add_event(block.str(*id), *hash, in_table, field, *day, *count)?;
                 }
                 report.applied += 1;
             }
             PRow::Cells { id, hash, .. } => {
-                rows[k] = s.row_for(block.str(*id), *hash)?;
+                rows[k] = s.row_for(block.str(*id), *hash, in_table(k))?;
                 report.applied += 1;
             }
         }

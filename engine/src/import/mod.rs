@@ -158,13 +158,19 @@ struct Session<'s> {
 type Sealed = Result<(u32, String, u64, Arc<Part>)>;
 
 impl Session<'_> {
-    fn row_for(&mut self, id: &str, hash: u64) -> Result<u32> {
+    /// The row of `id`, created if it is new. `in_table`: its row in the
+    /// table as the import found it, if looked up already
+    /// ([`Session::table_rows`]).
+    fn row_for(&mut self, id: &str, hash: u64, in_table: Option<Option<u32>>) -> Result<u32> {
         if let (last, Some(r)) = &self.last_id {
             if parse::same_bytes(last.as_bytes(), id.as_bytes()) {
                 return Ok(*r);
             }
         }
-        let r = self.lookup_or_create(id, hash)?;
+        let r = match in_table {
+            Some(Some(r)) => r,
+            _ => self.lookup_or_create(id, hash, in_table.is_none())?,
+        };
         self.last_id.0.clear();
         self.last_id.0.push_str(id);
         self.last_id.1 = Some(r);
@@ -176,7 +182,36 @@ impl Session<'_> {
         self.table.num_rows() + self.staged_rows
     }
 
-    fn lookup_or_create(&mut self, id: &str, hash: u64) -> Result<u32> {
+    /// The table's rows of a block's ids, looked up together (`Table::rows_of_hashed`)
+    /// when the table's dictionary gains from it; `None` otherwise, and
+    /// each id is looked up when its line is applied. The table's ids do
+    /// not change during the import, and an id found there is never one
+    /// of the import's new ids.
+    fn table_rows(&self, block: &parse::Block) -> Result<Option<Vec<Option<u32>>>> {
+        if !self.table.looks_up_in_batches() {
+            return Ok(None);
+        }
+        let mut ids = Vec::with_capacity(block.rows.len());
+        let mut hashes = Vec::with_capacity(block.rows.len());
+        for row in &block.rows {
+            match row {
+                parse::PRow::Cells { id, hash, .. } | parse::PRow::Event { id, hash, .. } => {
+                    ids.push(block.str(*id));
+                    hashes.push(*hash);
+                }
+                // Never used: a bad line has no row.
+                parse::PRow::Bad { .. } => {
+                    ids.push("");
+                    hashes.push(0);
+                }
+            }
+        }
+        Ok(Some(self.table.rows_of_hashed(&ids, &hashes)?))
+    }
+
+    /// `id`'s row: one of this import's new ids, one of the table's
+    /// (looked up if `in_table`; else known to be absent), or a new one.
+    fn lookup_or_create(&mut self, id: &str, hash: u64, in_table: bool) -> Result<u32> {
         let first_new = self.first_new_row();
         if let Some(i) = self.new_ids.get(id, hash) {
             return Ok((first_new + u64::from(i)) as u32);
@@ -188,8 +223,10 @@ impl Session<'_> {
                 }
             }
         }
-        if let Some(r) = self.table.row_of_hashed(id, hash)? {
-            return Ok(r);
+        if in_table {
+            if let Some(r) = self.table.row_of_hashed(id, hash)? {
+                return Ok(r);
+            }
         }
         let r = u32::try_from(first_new + self.new_ids.len() as u64)
             .map_err(|_| EngineError::TableFull(self.table.name().to_owned()))?;
@@ -271,8 +308,16 @@ impl Session<'_> {
     }
 
     /// Adds an event count.
-    fn add_event(&mut self, id: &str, hash: u64, field: usize, day: i32, count: u64) -> Result<()> {
-        let row = self.row_for(id, hash)?;
+    fn add_event(
+        &mut self,
+        id: &str,
+        hash: u64,
+        in_table: Option<Option<u32>>,
+        field: usize,
+        day: i32,
+        count: u64,
+    ) -> Result<()> {
+        let row = self.row_for(id, hash, in_table)?;
         self.wrote.insert(field);
         self.builder(row)
             .add_event(field, row % SHARD_ROWS, day, count);

@@ -294,6 +294,13 @@ impl DictionaryPart {
         Ok(local.map(|l| self.base.first_row + u64::from(l)))
     }
 
+    /// Whether [`DictionaryPart::rows_of_hashed`] looks ids up in batches
+    /// (a version 2 part with pages); a counter or a version 1 part looks
+    /// them up one at a time.
+    pub fn looks_up_in_batches(&self) -> bool {
+        matches!(&self.layout, Layout::V2(v) if v.batches())
+    }
+
     /// Whether lookups in this part use the ids' [`hash_id`] (a hash
     /// index); a counter or increasing ids do not.
     pub fn uses_hash(&self) -> bool {
