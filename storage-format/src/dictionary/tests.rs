@@ -154,6 +154,25 @@ fn unsorted_ids_over_several_pages_use_the_hash_index() {
     }
 }
 
+/// `ids` and `absent` mixed (ordered by hash), each with its row from one
+/// [`DictionaryPart::rows_of_hashed`] batch.
+fn batch_lookups<'a>(
+    d: &DictionaryPart,
+    ids: &[&'a str],
+    absent: &'a [String],
+) -> Vec<(&'a str, Option<u64>)> {
+    let mut qs: Vec<&str> = ids
+        .iter()
+        .copied()
+        .chain(absent.iter().map(String::as_str))
+        .collect();
+    qs.sort_by_key(|q| hash_id(q.as_bytes()));
+    let hashes: Vec<u64> = qs.iter().map(|q| hash_id(q.as_bytes())).collect();
+    let mut out = vec![None; qs.len()];
+    d.rows_of_hashed(&qs, &hashes, &mut out).unwrap();
+    qs.into_iter().zip(out).collect()
+}
+
 /// Many ids over several pages looked up in one batch, present and
 /// absent, answer as one at a time: through the hash index (with enough
 /// absent ids that some meet a slot of the same fingerprint, which the
@@ -181,22 +200,13 @@ fn batched_lookups_over_several_pages_answer_as_one_at_a_time() {
             .map(|i| format!("u{:09}", 3 * i + 1))
             .chain(["".into(), "u".into(), "v".into(), format!("u{:09}", 3 * n)])
             .collect();
-        let mut qs: Vec<&str> = ids
-            .iter()
-            .copied()
-            .chain(absent.iter().map(String::as_str))
-            .collect();
-        qs.sort_by_key(|q| hash_id(q.as_bytes()));
-        let hashes: Vec<u64> = qs.iter().map(|q| hash_id(q.as_bytes())).collect();
         for (version, write) in writers() {
             let path = dir.path().join(format!("ids-{shape}-v{version}.seg"));
             write(&path, 5, &ids).unwrap();
             let d = DictionaryPart::open_mapped(&path).unwrap();
-            let mut out = vec![None; qs.len()];
-            d.rows_of_hashed(&qs, &hashes, &mut out).unwrap();
             let mut found = 0;
-            for (q, got) in qs.iter().zip(&out) {
-                assert_eq!(*got, d.row_of(q).unwrap(), "{shape} v{version}: {q:?}");
+            for (q, got) in batch_lookups(&d, &ids, &absent) {
+                assert_eq!(got, d.row_of(q).unwrap(), "{shape} v{version}: {q:?}");
                 found += usize::from(got.is_some());
             }
             assert!(found as u64 >= n, "{shape} v{version}: {found} found");
@@ -530,23 +540,14 @@ fn equal_keys_over_many_blocks() {
         .map(|id| format!("{id}x"))
         .chain(["0AAAAAAAAA".into(), "4AAAAAAAAAB".into(), "2".into()])
         .collect();
-    let mut qs: Vec<&str> = ids
-        .iter()
-        .copied()
-        .chain(absent.iter().map(String::as_str))
-        .collect();
-    qs.sort_by_key(|q| hash_id(q.as_bytes()));
-    let hashes: Vec<u64> = qs.iter().map(|q| hash_id(q.as_bytes())).collect();
-    let mut out = vec![None; qs.len()];
-    d.rows_of_hashed(&qs, &hashes, &mut out).unwrap();
     let index: std::collections::HashMap<&str, u64> = ids
         .iter()
         .enumerate()
         .map(|(r, i)| (*i, r as u64))
         .collect();
-    for (q, got) in qs.iter().zip(&out) {
+    for (q, got) in batch_lookups(&d, &ids, &absent) {
         let want = index.get(q).copied();
-        assert_eq!(*got, want, "{q}");
+        assert_eq!(got, want, "{q}");
         assert_eq!(d.row_of(q).unwrap(), want, "{q}");
     }
 }
