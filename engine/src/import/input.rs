@@ -11,7 +11,9 @@ use rayon::prelude::*;
 
 use super::builder::Cell;
 use super::parse::{bad, suggest, Bad, Block, LineParser, PCell, PRow};
-use super::{ImportFormat, ImportOptions, ImportProgress, ImportReport, OnError, Session, NO_ROW};
+use super::{
+    ImportFormat, ImportOptions, ImportProgress, ImportReport, InTable, OnError, Session, NO_ROW,
+};
 use crate::csv::{read_record, split_record, RecordScanner, MAX_RECORD_BYTES};
 use crate::error::{EngineError, Result};
 use crate::schema::{FieldKind, ID_COLUMN};
@@ -419,7 +421,6 @@ fn apply_block(
     // the block's columns one at a time.
     let mut rows = vec![NO_ROW; block.rows.len()];
     let known = s.table_rows(block)?;
-    let in_table = |k: usize| known.as_ref().map(|rows| rows[k]);
     for (k, row) in block.rows.iter().enumerate() {
         match row {
             PRow::Bad { line, bad } => on_bad(opts, report, *line, bad.clone())?,
@@ -432,13 +433,13 @@ fn apply_block(
                 ..
             } => {
                 if *count > 0 {
-                    let (field, in_table) = (*field as usize, in_table(k));
-                    s.add_event(block.str(*id), *hash, in_table, field, *day, *count)?;
+                    let known = InTable::of(&known, k);
+                    s.add_event(block.str(*id), *hash, known, *field as usize, *day, *count)?;
                 }
                 report.applied += 1;
             }
             PRow::Cells { id, hash, .. } => {
-                rows[k] = s.row_for(block.str(*id), *hash, in_table(k))?;
+                rows[k] = s.row_for(block.str(*id), *hash, InTable::of(&known, k))?;
                 report.applied += 1;
             }
         }

@@ -154,22 +154,43 @@ struct Session<'s> {
     wrote: std::collections::BTreeSet<usize>,
 }
 
+/// What an import knows of an id's row in the table before it applies the
+/// id's line.
+#[derive(Debug, Clone, Copy)]
+enum InTable {
+    /// Not looked up yet: it is, after the import's own new ids.
+    Unknown,
+    /// Looked up with its block ([`Session::table_rows`]): not there.
+    Absent,
+    /// Looked up with its block: this row.
+    Row(u32),
+}
+
+impl InTable {
+    /// What [`Session::table_rows`] found of line `k` of a block.
+    fn of(known: &Option<Vec<Option<u32>>>, k: usize) -> InTable {
+        match known {
+            None => InTable::Unknown,
+            Some(rows) => rows[k].map_or(InTable::Absent, InTable::Row),
+        }
+    }
+}
+
 /// A shard builder written as an uncommitted part: shard, file name, bytes, part.
 type Sealed = Result<(u32, String, u64, Arc<Part>)>;
 
 impl Session<'_> {
-    /// The row of `id`, created if it is new. `in_table`: its row in the
-    /// table as the import found it, if looked up already
-    /// ([`Session::table_rows`]).
-    fn row_for(&mut self, id: &str, hash: u64, in_table: Option<Option<u32>>) -> Result<u32> {
+    /// The row of `id`, created if it is new; `in_table` is what is known
+    /// of it in the table ([`Session::table_rows`]).
+    fn row_for(&mut self, id: &str, hash: u64, in_table: InTable) -> Result<u32> {
         if let (last, Some(r)) = &self.last_id {
             if parse::same_bytes(last.as_bytes(), id.as_bytes()) {
                 return Ok(*r);
             }
         }
         let r = match in_table {
-            Some(Some(r)) => r,
-            _ => self.lookup_or_create(id, hash, in_table.is_none())?,
+            InTable::Row(r) => r,
+            _ => self.lookup_or_create(id, hash, in_table)?,
         };
         self.last_id.0.clear();
         self.last_id.0.push_str(id);
@@ -210,8 +231,8 @@ impl Session<'_> {
     }
 
     /// `id`'s row: one of this import's new ids, one of the table's
-    /// (looked up if `in_table`; else known to be absent), or a new one.
-    fn lookup_or_create(&mut self, id: &str, hash: u64, in_table: bool) -> Result<u32> {
+    /// (looked up unless `in_table` says it is absent), or a new one.
+    fn lookup_or_create(&mut self, id: &str, hash: u64, in_table: InTable) -> Result<u32> {
         let first_new = self.first_new_row();
         if let Some(i) = self.new_ids.get(id, hash) {
             return Ok((first_new + u64::from(i)) as u32);
@@ -223,7 +244,7 @@ impl Session<'_> {
                 }
             }
         }
-        if in_table {
+        if let InTable::Unknown = in_table {
             if let Some(r) = self.table.row_of_hashed(id, hash)? {
                 return Ok(r);
             }
@@ -312,7 +333,7 @@ impl Session<'_> {
         &mut self,
         id: &str,
         hash: u64,
-        in_table: Option<Option<u32>>,
+        in_table: InTable,
         field: usize,
         day: i32,
         count: u64,
