@@ -395,11 +395,11 @@ pub fn filter_array(b: &[u8], words: &Words, buf: &mut [u16; 65_536]) -> usize {
     #[cfg(target_arch = "x86_64")]
     if crate::cpu::fast() && b.len() <= 2 * 4096 {
         if crate::cpu::avx512() {
-            // SAFETY: `avx512()` found AVX-512 F, BW, VL and VBMI2.
+            // SAFETY: `avx512()` found AVX-512 F, BW, VL and VBMI2, `fast()` POPCNT.
             #[allow(unsafe_code)]
             return unsafe { gather::filter_array_avx512(b, words, buf) };
         }
-        // SAFETY: `fast()` found AVX2 on this CPU.
+        // SAFETY: `fast()` found AVX2 and POPCNT on this CPU.
         #[allow(unsafe_code)]
         return unsafe { gather::filter_array_avx2(b, words, buf) };
     }

@@ -67,9 +67,10 @@ const PACK16: [[u8; 16]; 256] = {
 /// [`filter_array`](super::filter_array) by AVX2: an array of at most 4,096 values.
 ///
 /// # Safety
-/// The CPU must have AVX2, and `b` at most 8,192 bytes.
+/// The CPU must have AVX2 and POPCNT (the survivors are counted by
+/// `popcnt`, not by shifts and masks), and `b` at most 8,192 bytes.
 #[allow(unsafe_code)]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,popcnt")]
 pub(super) unsafe fn filter_array_avx2(b: &[u8], words: &Words, buf: &mut [u16; 65_536]) -> usize {
     use std::arch::x86_64::{
         __m128i, _mm256_and_si256, _mm256_castsi256_ps, _mm256_cvtepu16_epi32,
@@ -117,10 +118,11 @@ pub(super) unsafe fn filter_array_avx2(b: &[u8], words: &Words, buf: &mut [u16; 
 /// on Intel.
 ///
 /// # Safety
-/// The CPU must have AVX-512 F, BW, VL and VBMI2 (see
-/// [`cpu::avx512`](crate::cpu::avx512)).
+/// The CPU must have AVX-512 F, BW, VL and VBMI2, and POPCNT (see
+/// [`cpu::avx512`](crate::cpu::avx512), called only where
+/// [`cpu::fast`](crate::cpu::fast) found POPCNT).
 #[allow(unsafe_code)]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi2")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi2,popcnt")]
 pub(super) unsafe fn filter_array_avx512(
     b: &[u8],
     words: &Words,
