@@ -195,6 +195,15 @@ impl DictionaryPart {
         DictionaryPart::open(path, crate::mmap::map_sealed_file(path)?)
     }
 
+    /// How many of the part's pages are fixed-width (tests).
+    #[cfg(test)]
+    pub(crate) fn fixed_pages(&self) -> Result<usize> {
+        match &self.layout {
+            Layout::V1(_) => Ok(0),
+            Layout::V2(v) => v.fixed_pages(&self.base),
+        }
+    }
+
     /// The block file (for `segdb check`, which verifies every block).
     pub fn block_file(&self) -> &BlockFile {
         &self.base.file

@@ -134,6 +134,8 @@ fn unsorted_ids_over_several_pages_use_the_hash_index() {
         write(&path, 5, &ids).unwrap();
         let d = DictionaryPart::open_mapped(&path).unwrap();
         assert_eq!(d.version(), version);
+        // Ids of one length in no order: fixed-width pages, all three.
+        assert_eq!(d.fixed_pages().unwrap(), if version == 2 { 3 } else { 0 });
         for i in (0..150_000u64)
             .step_by(331)
             .chain([0, 65_535, 65_536, 149_999])
@@ -176,16 +178,20 @@ fn batch_lookups<'a>(
 /// Many ids over several pages looked up in one batch, present and
 /// absent, answer as one at a time: through the hash index (with enough
 /// absent ids that some meet a slot of the same fingerprint, which the
-/// batch hands back to the one-at-a-time probe), the keyed pages, the
-/// counter and version 1.
+/// batch hands back to the one-at-a-time probe) over fixed-width and
+/// front-coded pages, the keyed pages, the counter and version 1.
 #[test]
 fn batched_lookups_over_several_pages_answer_as_one_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let n = 150_000u64;
-    let shapes: [(&str, Vec<String>); 3] = [
+    let shapes: [(&str, Vec<String>); 4] = [
         (
             "shuffled",
             (0..n).map(|i| format!("u{:09}", (i * 7919) % n)).collect(),
+        ),
+        (
+            "shuffled, lengths 2 to 7",
+            (0..n).map(|i| format!("u{}", (i * 7919) % n)).collect(),
         ),
         (
             "increasing",
@@ -204,6 +210,8 @@ fn batched_lookups_over_several_pages_answer_as_one_at_a_time() {
             let path = dir.path().join(format!("ids-{shape}-v{version}.seg"));
             write(&path, 5, &ids).unwrap();
             let d = DictionaryPart::open_mapped(&path).unwrap();
+            let fixed = d.fixed_pages().unwrap();
+            assert_eq!(fixed > 0, version == 2 && *shape == "shuffled", "{shape}");
             let mut found = 0;
             for (q, got) in batch_lookups(&d, &ids, &absent) {
                 assert_eq!(got, d.row_of(q).unwrap(), "{shape} v{version}: {q:?}");
@@ -409,6 +417,112 @@ mod prop {
             })
     }
 
+    /// Both directions in both versions ([`check`]), then one flipped bit:
+    /// an error naming the file, or right answers.
+    fn both_ways(
+        owned: &[String],
+        absent: &[String],
+        first_row: u64,
+        step: usize,
+        flip: proptest::sample::Index,
+        bit: u8,
+    ) -> Result<(), TestCaseError> {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<&str> = owned.iter().map(String::as_str).collect();
+        for (version, write) in writers() {
+            let path = dir.path().join(format!("ids-{version}.seg"));
+            write(&path, first_row, &ids).unwrap();
+            let d = DictionaryPart::open_mapped(&path).unwrap();
+            prop_assert_eq!(d.version(), version);
+            prop_assert_eq!(d.num_ids() as usize, ids.len());
+            check(&d, &ids, absent, first_row, step);
+
+            // One flipped bit: an error naming the file, or right answers.
+            let mut b = std::fs::read(&path).unwrap();
+            let at = flip.index(b.len());
+            b[at] ^= 1 << bit;
+            let name = format!("ids-{version}.seg");
+            let named = |e: &crate::FormatError| e.to_string().contains(&name);
+            match DictionaryPart::open(&path, Bytes::from(b)) {
+                Err(e) => prop_assert!(named(&e), "{}", e),
+                Ok(d) => {
+                    for (i, id) in ids.iter().enumerate() {
+                        let r = first_row + i as u64;
+                        match d.row_of(id) {
+                            Ok(x) => {
+                                prop_assert_eq!(x, Some(r), "byte {} bit {}: {:?}", at, bit, id)
+                            }
+                            Err(e) => prop_assert!(named(&e), "{}", e),
+                        }
+                        match d.id_of(r) {
+                            Ok(x) => prop_assert_eq!(x.as_deref(), Some(*id)),
+                            Err(e) => prop_assert!(named(&e), "{}", e),
+                        }
+                    }
+                    for a in absent {
+                        match d.row_of(a) {
+                            Ok(x) => prop_assert_eq!(x, None),
+                            Err(e) => prop_assert!(named(&e), "{}", e),
+                        }
+                    }
+                    let (qs, want) = batch_case(&ids, absent, first_row);
+                    match batch(&d, &qs) {
+                        Ok(got) => prop_assert_eq!(got, want, "byte {} bit {}", at, bit),
+                        Err(e) => prop_assert!(named(&e), "{}", e),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Distinct ids of one length (a prefix, then characters of one
+    /// width: hex digits, two-byte or four-byte letters), in a random
+    /// order or sorted; and absent ids of that length and others.
+    fn one_length_case() -> impl Strategy<Value = (Vec<String>, Vec<String>, u64)> {
+        let alphabet = prop_oneof![
+            Just("0123456789abcdef".chars().collect::<Vec<_>>()),
+            Just(vec!['é', 'ü', 'ß']),
+            Just(vec!['🙂', '𝄞']),
+        ];
+        let prefix = prop_oneof![Just(""), Just("u00"), Just("user-")];
+        (
+            prefix,
+            alphabet,
+            1usize..40,
+            any::<u64>(),
+            0usize..400,
+            0u8..4,
+            0u64..3_000_000_000,
+        )
+            .prop_map(|(prefix, alphabet, chars, seed, n, sort, first_row)| {
+                let mut x = seed | 1;
+                let mut id = |len: usize| {
+                    let mut s = prefix.to_owned();
+                    for _ in 0..len {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        s.push(alphabet[(x % alphabet.len() as u64) as usize]);
+                    }
+                    s
+                };
+                let mut seen = std::collections::HashSet::new();
+                let mut ids: Vec<String> = (0..n)
+                    .map(|_| id(chars))
+                    .filter(|i| seen.insert(i.clone()))
+                    .collect();
+                if sort == 0 {
+                    ids.sort();
+                }
+                let absent = (0..10)
+                    .map(|k| id(chars + k % 3 - 1))
+                    .filter(|a| !seen.contains(a))
+                    .collect();
+                (ids, absent, first_row)
+            })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(96))]
 
@@ -436,51 +550,20 @@ mod prop {
             flip in any::<proptest::sample::Index>(),
             bit in 0u8..8,
         ) {
-            let dir = tempfile::tempdir().unwrap();
-            let ids: Vec<&str> = owned.iter().map(String::as_str).collect();
-            for (version, write) in writers() {
-                let path = dir.path().join(format!("ids-{version}.seg"));
-                write(&path, first_row, &ids).unwrap();
-                let d = DictionaryPart::open_mapped(&path).unwrap();
-                prop_assert_eq!(d.version(), version);
-                prop_assert_eq!(d.num_ids() as usize, ids.len());
-                check(&d, &ids, &absent, first_row, step);
-
-                // One flipped bit: an error naming the file, or right answers.
-                let mut b = std::fs::read(&path).unwrap();
-                let at = flip.index(b.len());
-                b[at] ^= 1 << bit;
-                let name = format!("ids-{version}.seg");
-                let named = |e: &crate::FormatError| e.to_string().contains(&name);
-                match DictionaryPart::open(&path, Bytes::from(b)) {
-                    Err(e) => prop_assert!(named(&e), "{}", e),
-                    Ok(d) => {
-                        for (i, id) in ids.iter().enumerate() {
-                            let r = first_row + i as u64;
-                            match d.row_of(id) {
-                                Ok(x) => prop_assert_eq!(x, Some(r), "byte {} bit {}: {:?}", at, bit, id),
-                                Err(e) => prop_assert!(named(&e), "{}", e),
-                            }
-                            match d.id_of(r) {
-                                Ok(x) => prop_assert_eq!(x.as_deref(), Some(*id)),
-                                Err(e) => prop_assert!(named(&e), "{}", e),
-                            }
-                        }
-                        for a in &absent {
-                            match d.row_of(a) {
-                                Ok(x) => prop_assert_eq!(x, None),
-                                Err(e) => prop_assert!(named(&e), "{}", e),
-                            }
-                        }
-                        let (qs, want) = batch_case(&ids, &absent, first_row);
-                        match batch(&d, &qs) {
-                            Ok(got) => prop_assert_eq!(got, want, "byte {} bit {}", at, bit),
-                            Err(e) => prop_assert!(named(&e), "{}", e),
-                        }
-                    }
-                }
-            }
+            both_ways(&owned, &absent, first_row, step, flip, bit)?;
         }
+
+        /// Ids of one length (fixed-width pages when in no order).
+        #[test]
+        fn ids_of_one_length_both_ways(
+            (owned, absent, first_row) in one_length_case(),
+            step in 1usize..20,
+            flip in any::<proptest::sample::Index>(),
+            bit in 0u8..8,
+        ) {
+            both_ways(&owned, &absent, first_row, step, flip, bit)?;
+        }
+
     }
 }
 

@@ -18,6 +18,8 @@
 //! - Otherwise `TAG_SLOTS`, key `p`: the [hash index](super::hash_index).
 //! - Flags bit 1 instead: the ids are a counter, `TAG_COUNTER` holds its
 //!   rule and there are no pages (`counter.rs`).
+//! - Flags bit 2 (with the hash index only): the ids all have one length,
+//!   and a page may be fixed-width instead of front-coded (`fixed.rs`).
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -27,6 +29,7 @@ use crate::error::{FormatError, Result};
 use crate::wal::WalFs;
 
 mod batch;
+mod fixed;
 mod sorted;
 
 use super::counter::{self, Counter};
@@ -42,6 +45,9 @@ const BATCH: usize = 64;
 const SORTED: u32 = 1;
 /// Flag bit: the ids are a counter (a `TAG_COUNTER` block, no pages).
 const COUNTER: u32 = 2;
+/// Flag bit: the ids all have one length, and pages may be fixed-width
+/// (`fixed.rs`); only with the hash index.
+const FIXED: u32 = 4;
 
 fn put_varint(out: &mut Vec<u8>, mut v: usize) {
     while v >= 0x80 {
@@ -272,6 +278,10 @@ struct Page<'a> {
     cp: usize,
     /// Whether blocks have search keys.
     keyed: bool,
+    /// A fixed-width page (`fixed.rs`): no blocks, id `i` at a known place.
+    fixed: bool,
+    /// A fixed-width page's bytes per id after `cp`.
+    width: usize,
 }
 
 impl<'a> Page<'a> {
@@ -451,11 +461,21 @@ pub(crate) fn write(
     }
     let sorted = ids.windows(2).all(|w| w[0].as_bytes() < w[1].as_bytes());
     let (num_slots, slot_bytes) = if sorted { (0, 0) } else { hash_index::shape(n) };
+    // Fixed-width pages: ids in no order (a lookup reads id `i` in place,
+    // which only the hash index needs), all of one length.
+    let fixed = !sorted && n > 0 && ids.iter().all(|id| id.len() == ids[0].len());
+    let flags = if sorted {
+        SORTED
+    } else if fixed {
+        FIXED
+    } else {
+        0
+    };
     let mut w = BlockFileWriter::create_with(fs, path, DICT_MAGIC, 2)?;
     let mut meta = Vec::with_capacity(32);
     meta.extend_from_slice(&first_row.to_le_bytes());
     meta.extend_from_slice(&(n as u32).to_le_bytes());
-    meta.extend_from_slice(&(if sorted { SORTED } else { 0 }).to_le_bytes());
+    meta.extend_from_slice(&flags.to_le_bytes());
     meta.extend_from_slice(&num_slots.to_le_bytes());
     meta.extend_from_slice(&slot_bytes.to_le_bytes());
     meta.extend_from_slice(&0u32.to_le_bytes());
@@ -463,10 +483,14 @@ pub(crate) fn write(
     let mut firsts: Vec<&str> = Vec::new();
     for (p, page) in ids.chunks(IDS_PER_PAGE as usize).enumerate() {
         firsts.push(page[0]);
-        w.add(
-            BlockKey::new(0, TAG_IDS, p as u32, 0),
-            &encode_page(page, sorted),
-        )?;
+        let mut bytes = encode_page(page, sorted);
+        // Fixed-width when that is no larger (it is faster to read).
+        if let Some(f) = fixed.then(|| fixed::encode(page)).flatten() {
+            if f.len() <= bytes.len() {
+                bytes = f;
+            }
+        }
+        w.add(BlockKey::new(0, TAG_IDS, p as u32, 0), &bytes)?;
     }
     if sorted {
         if let Some(last) = ids.last() {
@@ -504,6 +528,8 @@ pub(crate) struct V2 {
     hash: Option<HashIndex>,
     /// The rule of a part whose ids are a counter (no pages).
     counter: Option<Counter>,
+    /// Whether pages may be fixed-width (flags bit 2).
+    fixed: bool,
     /// When the ids increase: the bytes all ids share, and the search key
     /// (`key_of`) of each FIRSTS id; made by the first lookup (`sorted.rs`).
     first_keys: OnceLock<(usize, Vec<u64>)>,
@@ -526,11 +552,10 @@ impl V2 {
             x.copy_from_slice(&b[16..24]);
             let slots = u64::from_le_bytes(x);
             let slot_bytes = get_u32(b, 24);
-            if flags & !(SORTED | COUNTER) != 0 || flags == SORTED | COUNTER || get_u32(b, 28) != 0
-            {
+            if ![0, SORTED, COUNTER, FIXED].contains(&flags) || get_u32(b, 28) != 0 {
                 return Err((12, format!("unknown flags {flags:#x}")));
             }
-            let ok = if flags != 0 {
+            let ok = if flags & (SORTED | COUNTER) != 0 {
                 slots == 0 && slot_bytes == 0
             } else {
                 slots > n
@@ -550,6 +575,7 @@ impl V2 {
         let first_row = u64::from_le_bytes(fr);
         let num_ids = get_u32(meta, 8);
         let sorted = get_u32(meta, 12) & SORTED != 0;
+        let fixed = get_u32(meta, 12) & FIXED != 0;
         if get_u32(meta, 12) & COUNTER != 0 {
             let i = super::find_all(&file, TAG_COUNTER, 1, "counter")?[0];
             let b = file.block_validated(i, |b| Counter::decode(b, num_ids).map(|_| ()))?;
@@ -566,6 +592,7 @@ impl V2 {
                     firsts: None,
                     hash: None,
                     counter: Some(rule),
+                    fixed: false,
                     first_keys: OnceLock::new(),
                 },
             ));
@@ -602,6 +629,7 @@ impl V2 {
                 firsts,
                 hash,
                 counter: None,
+                fixed,
                 first_keys: OnceLock::new(),
             },
         ))
@@ -611,15 +639,28 @@ impl V2 {
     fn page<'a>(&self, base: &'a Base, p: usize) -> Result<Page<'a>> {
         let count = (base.num_ids - p as u32 * IDS_PER_PAGE).min(IDS_PER_PAGE);
         let keyed = self.firsts.is_some();
-        let b = base
-            .file
-            .block_validated(self.ids_blocks[p], |b| validate_page(b, count, keyed))?;
+        let may_be_fixed = self.fixed;
+        let is_fixed = |b: &[u8]| may_be_fixed && b.len() >= 8 && fixed::is_fixed(b);
+        let b = base.file.block_validated(self.ids_blocks[p], |b| {
+            if is_fixed(b) {
+                fixed::validate(b, count)
+            } else {
+                validate_page(b, count, keyed)
+            }
+        })?;
+        let fixed = is_fixed(b);
         Ok(Page {
             b,
             count,
-            nblocks: count.div_ceil(BLOCK_IDS) as usize,
+            nblocks: if fixed {
+                0
+            } else {
+                count.div_ceil(BLOCK_IDS) as usize
+            },
             cp: get_u32(b, 8) as usize,
             keyed,
+            fixed,
+            width: if fixed { get_u32(b, 12) as usize } else { 0 },
         })
     }
 
@@ -670,9 +711,32 @@ impl V2 {
                 && end - at < BATCH
                 && (locals[end] / IDS_PER_PAGE) as usize == p
             {
-                let i = locals[end] % IDS_PER_PAGE;
-                crate::cpu::prefetch(pg.b, off_at((i / BLOCK_IDS) as usize, pg.keyed));
                 end += 1;
+            }
+            if pg.fixed {
+                // Each id in place: prefetched, then read.
+                for &l in &locals[at..end] {
+                    pg.prefetch_fixed(l % IDS_PER_PAGE);
+                }
+                buf.clear();
+                buf.extend_from_slice(pg.prefix());
+                for &l in &locals[at..end] {
+                    let i = l % IDS_PER_PAGE;
+                    if i >= pg.count {
+                        return Err(self.malformed(base, p));
+                    }
+                    buf.truncate(pg.cp);
+                    buf.extend_from_slice(pg.suffix(i));
+                    if !f(l, &buf) {
+                        return Ok(false);
+                    }
+                }
+                at = end;
+                continue;
+            }
+            for &l in &locals[at..end] {
+                let i = l % IDS_PER_PAGE;
+                crate::cpu::prefetch(pg.b, off_at((i / BLOCK_IDS) as usize, pg.keyed));
             }
             for (b, &l) in blocks.iter_mut().zip(&locals[at..end]) {
                 let i = l % IDS_PER_PAGE;
@@ -722,6 +786,16 @@ impl V2 {
         }
         if let Some(index) = &self.hash {
             return index.lookup(base, h, |local| {
+                let p = (local / IDS_PER_PAGE) as usize;
+                let pg = self.page(base, p)?;
+                if pg.fixed {
+                    // In place: no buffer, no decoding.
+                    let i = local % IDS_PER_PAGE;
+                    if i >= pg.count {
+                        return Err(self.malformed(base, p));
+                    }
+                    return Ok(pg.fixed_is(i, id));
+                }
                 let mut same = false;
                 self.for_each_local(base, &[local], |_, b| {
                     same = b == id;

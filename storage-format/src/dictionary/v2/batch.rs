@@ -81,7 +81,11 @@ impl V2 {
                 let pg = self.page(base, (l / IDS_PER_PAGE) as usize)?;
                 let i = l % IDS_PER_PAGE;
                 if i < pg.count {
-                    prefetch(pg.b, off_at((i / BLOCK_IDS) as usize, false));
+                    if pg.fixed {
+                        pg.prefetch_fixed(i);
+                    } else {
+                        prefetch(pg.b, off_at((i / BLOCK_IDS) as usize, false));
+                    }
                 }
             }
         }
@@ -94,8 +98,10 @@ impl V2 {
                 if i >= pg.count {
                     return Err(self.malformed(base, p));
                 }
-                *b = pg.block((i / BLOCK_IDS) as usize);
-                prefetch_all(b);
+                if !pg.fixed {
+                    *b = pg.block((i / BLOCK_IDS) as usize);
+                    prefetch_all(b);
+                }
             }
         }
         let mut buf = Vec::with_capacity(64);
@@ -104,9 +110,15 @@ impl V2 {
                 None => None,
                 Some(l) => {
                     let p = (l / IDS_PER_PAGE) as usize;
-                    decode_at(blocks[k], (l % BLOCK_IDS) as usize, &mut buf)
-                        .ok_or_else(|| self.malformed(base, p))?;
-                    if buf == ids[k] {
+                    let pg = self.page(base, p)?;
+                    let same = if pg.fixed {
+                        pg.fixed_is(l % IDS_PER_PAGE, ids[k])
+                    } else {
+                        decode_at(blocks[k], (l % BLOCK_IDS) as usize, &mut buf)
+                            .ok_or_else(|| self.malformed(base, p))?;
+                        buf == ids[k]
+                    };
+                    if same {
                         Some(l)
                     } else {
                         // Another id with the same fingerprint: probed on
