@@ -127,17 +127,23 @@ macro_rules! multiversion {
 /// together instead of as many as the out-of-order window holds.
 #[inline(always)]
 pub fn prefetch(b: &[u8], at: usize) {
+    prefetch_at(b, at);
+}
+
+/// [`prefetch`] of the cache line of element `s[i]` of any slice.
+#[inline(always)]
+pub fn prefetch_at<T>(s: &[T], i: usize) {
     #[cfg(target_arch = "x86_64")]
-    if let Some(p) = b.get(at) {
+    if let Some(p) = s.get(i) {
         // SAFETY: a prefetch is a hint: it never faults and changes nothing
-        // the program can see, and the pointer is into `b` anyway.
+        // the program can see, and the pointer is into `s` anyway.
         #[allow(unsafe_code)]
         unsafe {
             std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                (p as *const u8).cast::<i8>(),
+                (p as *const T).cast::<i8>(),
             );
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (b, at);
+    let _ = (s, i);
 }

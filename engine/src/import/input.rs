@@ -380,6 +380,10 @@ fn check_num_values(
 }
 
 /// Applies a parsed block to the session, mapping its local value ids.
+/// Lines between the one whose id is looked up and the one whose lookup
+/// is prefetched ([`Session::prefetch_new`]).
+const AHEAD: usize = 16;
+
 fn apply_block(
     s: &mut Session<'_>,
     block: &Block,
@@ -391,11 +395,18 @@ fn apply_block(
         // the whole input may create.
         if let Some(total) = opts.size_hint {
             let per_line = block.bytes / block.lines;
-            let lines = (total / per_line.max(1)) as usize;
             let avg_id = block.text.len() / block.rows.len().max(1);
-            s.new_ids
-                .reserve(lines.min(s.ids_in_memory), avg_id.clamp(1, 64));
+            s.expected = Some((total / per_line.max(1), avg_id.clamp(1, 64)));
+            s.spilled = true;
         }
+    }
+    if let (true, Some((lines, avg_id))) = (s.spilled, s.expected) {
+        // At the start, and after new ids were spilled: room for as many
+        // as the rest of the input may create, up to the spill (instead of
+        // growing the table by doubling, rebuilding it each time).
+        let rest = lines.saturating_sub(report.lines) as usize;
+        s.new_ids.reserve(rest.min(s.ids_in_memory), avg_id);
+        s.spilled = false;
     }
     report.lines += block.lines;
     report.bytes += block.bytes;
@@ -421,7 +432,24 @@ fn apply_block(
     // the block's columns one at a time.
     let mut rows = vec![NO_ROW; block.rows.len()];
     let known = s.table_rows(block)?;
+    // The hash line `j` will look up among the new ids, if it will.
+    let looks_up = |j: usize| match block.rows.get(j) {
+        Some(PRow::Cells { hash, .. } | PRow::Event { hash, .. })
+            if !matches!(InTable::of(&known, j), InTable::Row(_)) =>
+        {
+            Some(*hash)
+        }
+        _ => None,
+    };
+    for j in 0..AHEAD {
+        if let Some(h) = looks_up(j) {
+            s.prefetch_new(h);
+        }
+    }
     for (k, row) in block.rows.iter().enumerate() {
+        if let Some(h) = looks_up(k + AHEAD) {
+            s.prefetch_new(h);
+        }
         match row {
             PRow::Bad { line, bad } => on_bad(opts, report, *line, bad.clone())?,
             PRow::Event {

@@ -141,6 +141,12 @@ struct Session<'s> {
     staged_filters: Vec<new_ids::IdFilter>,
     /// The number of ids in `staged_ids`.
     staged_rows: u64,
+    /// The lines the input holds, estimated from its size and its first
+    /// block, and the average id's bytes (room for new ids is made from
+    /// them at the start and after each spill).
+    expected: Option<(u64, usize)>,
+    /// Whether ids were spilled since room was last made for new ones.
+    spilled: bool,
     /// Column buffers for new shard builders.
     spares: builder::Spares,
     /// Shard builders being sealed in the background.
@@ -196,6 +202,17 @@ impl Session<'_> {
         self.last_id.0.push_str(id);
         self.last_id.1 = Some(r);
         Ok(r)
+    }
+
+    /// Starts bringing into the cache what looking up an id of `hash`
+    /// among this import's new ids reads: the new ids' slot and the filters
+    /// of those already written. The lines some way ahead of the one being
+    /// applied are prefetched, so that their misses overlap.
+    fn prefetch_new(&self, hash: u64) {
+        self.new_ids.prefetch(hash);
+        for f in &self.staged_filters {
+            f.prefetch(hash);
+        }
     }
 
     /// The row id of the first id in `new_ids`.
@@ -283,6 +300,7 @@ impl Session<'_> {
             .push(new_ids::IdFilter::of(&self.new_ids));
         self.staged_ids.push((name, bytes, part));
         self.new_ids = new_ids::NewIds::default();
+        self.spilled = true;
         Ok(())
     }
 
@@ -553,6 +571,8 @@ impl Store {
             staged_ids: Vec::new(),
             staged_filters: Vec::new(),
             staged_rows: 0,
+            expected: None,
+            spilled: false,
             pending: Vec::new(),
             spares: builder::Spares::default(),
             last_new_shard: None,
