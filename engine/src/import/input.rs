@@ -379,11 +379,11 @@ fn check_num_values(
     .into_error(&opts.source_name, line))
 }
 
-/// Applies a parsed block to the session, mapping its local value ids.
 /// Lines between the one whose id is looked up and the one whose lookup
 /// is prefetched ([`Session::prefetch_new`]).
 const AHEAD: usize = 16;
 
+/// Applies a parsed block to the session, mapping its local value ids.
 fn apply_block(
     s: &mut Session<'_>,
     block: &Block,
