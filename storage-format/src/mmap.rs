@@ -8,6 +8,11 @@ use bytes::Bytes;
 
 use crate::error::{FormatError, Result};
 
+/// Bytes at a mapped file's end asked for ahead of opening it: a part's
+/// footer and directory (32 bytes a block: 94.5 KB for a part of the
+/// 100M-user store) fit in them.
+const OPEN_TAIL: usize = 256 * 1024;
+
 /// Maps a sealed file read-only and wraps the map in `Bytes`, so that readers
 /// work the same on mapped and on heap bytes. An empty file gives empty bytes.
 pub fn map_sealed_file(path: &Path) -> Result<Bytes> {
@@ -32,5 +37,18 @@ pub fn map_sealed_file(path: &Path) -> Result<Bytes> {
     // works the same.
     #[cfg(target_os = "linux")]
     let _ = map.advise(memmap2::Advice::HugePage);
+    // Opening reads the header at the file's start, then the footer and
+    // the directory at its end. On a cold page cache, the first touch of
+    // each would fault in the disk's whole read-around window (8 MiB here)
+    // of mostly blocks; asking for those bytes alone first makes them two
+    // small reads, and their pages are then in the cache (a 100M-user
+    // store's cold open read 509 MB and took 213–292 ms). Only hints, like
+    // the one above.
+    #[cfg(unix)]
+    {
+        let tail = map.len().min(OPEN_TAIL);
+        let _ = map.advise_range(memmap2::Advice::WillNeed, 0, map.len().min(4096));
+        let _ = map.advise_range(memmap2::Advice::WillNeed, map.len() - tail, tail);
+    }
     Ok(Bytes::from_owner(map))
 }
