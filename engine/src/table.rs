@@ -115,6 +115,41 @@ pub struct Table {
     pub(crate) cached: crate::expr_cache::ExprCache,
 }
 
+/// Threads that open a table's part files: each open waits on the disk
+/// for its footer and directory when they are not in the page cache, so
+/// more of them than cores keep the disk busy (a cold open of the 100M
+/// users store: 96 files).
+const OPEN_THREADS: usize = 8;
+
+/// `f` of each of `items`, in order, on up to [`OPEN_THREADS`] threads
+/// (on this one for a few items).
+fn open_in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() < 2 * OPEN_THREADS {
+        return items.iter().map(f).collect();
+    }
+    let per = items.len().div_ceil(OPEN_THREADS);
+    std::thread::scope(|scope| {
+        let f = &f;
+        // A chunk whose thread could not start is opened here instead.
+        let started: Vec<_> = items
+            .chunks(per)
+            .map(|chunk| {
+                std::thread::Builder::new()
+                    .name("segdb-open".into())
+                    .spawn_scoped(scope, move || chunk.iter().map(f).collect::<Vec<R>>())
+                    .map_err(|_| chunk)
+            })
+            .collect();
+        started
+            .into_iter()
+            .flat_map(|s| match s {
+                Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                Err(chunk) => chunk.iter().map(f).collect(),
+            })
+            .collect()
+    })
+}
+
 impl Table {
     /// Opens the files of a table as its manifest lists them. Parts are
     /// mapped, not read: only footers and directories are checked.
@@ -156,8 +191,7 @@ impl Table {
         let mut part_files: Vec<Vec<(String, u64)>> = vec![Vec::new(); num_shards];
         let mut layers: Vec<Vec<Layer>> = vec![Vec::new(); num_shards];
         for p in &m.parts {
-            let s = p.shard as usize;
-            if s >= num_shards {
+            if p.shard as usize >= num_shards {
                 return Err(EngineError::Storage(
                     segdb_storage_format::FormatError::corrupt(
                         dir.join(&p.file),
@@ -166,7 +200,11 @@ impl Table {
                     ),
                 ));
             }
-            layers[s].push(Part::open_layer(&dir.join(&p.file), p.shard)?);
+        }
+        let opened = open_in_parallel(&m.parts, |p| Part::open_layer(&dir.join(&p.file), p.shard));
+        for (p, layer) in m.parts.iter().zip(opened) {
+            let s = p.shard as usize;
+            layers[s].push(layer?);
             part_files[s].push((p.file.clone(), p.bytes));
         }
         for (s, l) in layers.into_iter().enumerate() {
@@ -592,5 +630,56 @@ pub(crate) fn field_manifest(f: &FieldDef, values: Vec<String>) -> FieldManifest
         source: (c.source != crate::schema::FieldSource::Imported)
             .then(|| c.source.as_str().to_owned()),
         last_written_ms: c.last_written_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Results come back in the items' order, whether the items are opened
+    /// on this thread (a few) or on several (many), and an item's error
+    /// stays with that item.
+    #[test]
+    fn open_in_parallel_keeps_the_order() {
+        for n in [0, 1, 2 * OPEN_THREADS - 1, 2 * OPEN_THREADS, 97, 1000] {
+            let items: Vec<usize> = (0..n).collect();
+            let got = open_in_parallel(&items, |&i| {
+                if i % 31 == 5 {
+                    Err(format!("item {i}"))
+                } else {
+                    Ok(i * 3)
+                }
+            });
+            let want: Vec<std::result::Result<usize, String>> = items
+                .iter()
+                .map(|&i| {
+                    if i % 31 == 5 {
+                        Err(format!("item {i}"))
+                    } else {
+                        Ok(i * 3)
+                    }
+                })
+                .collect();
+            assert_eq!(got, want, "{n} items");
+        }
+        // The threads really run at once: each waits until all have started.
+        let started = std::sync::atomic::AtomicUsize::new(0);
+        let items: Vec<usize> = (0..4 * OPEN_THREADS).collect();
+        let per = items.len().div_ceil(OPEN_THREADS);
+        let got = open_in_parallel(&items, |&i| {
+            if i % per == 0 {
+                started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // Bounded: a sequential open would never see them all.
+                let mut spins = 0u64;
+                while started.load(std::sync::atomic::Ordering::SeqCst) < OPEN_THREADS {
+                    spins += 1;
+                    assert!(spins < 1 << 26, "the chunks were not opened at once");
+                    std::thread::yield_now();
+                }
+            }
+            i
+        });
+        assert_eq!(got, items);
     }
 }
