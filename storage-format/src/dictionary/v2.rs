@@ -218,6 +218,7 @@ fn block_first(block: &[u8]) -> Option<&[u8]> {
 }
 
 /// A validated page.
+#[derive(Clone, Copy)]
 struct Page<'a> {
     b: &'a [u8],
     count: u32,

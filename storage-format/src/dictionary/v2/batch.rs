@@ -70,52 +70,43 @@ impl V2 {
         for &h in hs {
             index.prefetch(base, index.home(h))?;
         }
-        // The first candidate of each (the slot with its fingerprint).
-        let mut cand = [None::<u32>; LOOKUPS];
+        // The first candidate of each (the slot with its fingerprint), and
+        // its page (found once, used by every step after).
+        let mut cand = [None::<(u32, Page<'_>)>; LOOKUPS];
         for (c, &h) in cand.iter_mut().zip(hs) {
             let mut budget = index.num_slots;
-            *c = index
-                .probe(base, h, index.home(h), &mut budget)?
-                .map(|(l, _)| l);
-            if let Some(l) = *c {
-                let pg = self.page(base, (l / IDS_PER_PAGE) as usize)?;
-                let i = l % IDS_PER_PAGE;
-                if i < pg.count {
-                    if pg.fixed {
-                        pg.prefetch_fixed(i);
-                    } else {
-                        prefetch(pg.b, off_at((i / BLOCK_IDS) as usize, false));
-                    }
-                }
-            }
-        }
-        let mut blocks: [&[u8]; LOOKUPS] = [&[]; LOOKUPS];
-        for (b, c) in blocks.iter_mut().zip(&cand) {
-            if let Some(l) = *c {
+            if let Some((l, _)) = index.probe(base, h, index.home(h), &mut budget)? {
                 let p = (l / IDS_PER_PAGE) as usize;
                 let pg = self.page(base, p)?;
                 let i = l % IDS_PER_PAGE;
                 if i >= pg.count {
                     return Err(self.malformed(base, p));
                 }
-                if !pg.fixed {
-                    *b = pg.block((i / BLOCK_IDS) as usize);
-                    prefetch_all(b);
+                if pg.fixed {
+                    pg.prefetch_fixed(i);
+                } else {
+                    prefetch(pg.b, off_at((i / BLOCK_IDS) as usize, false));
                 }
+                *c = Some((l, pg));
+            }
+        }
+        let mut blocks: [&[u8]; LOOKUPS] = [&[]; LOOKUPS];
+        for (b, c) in blocks.iter_mut().zip(&cand) {
+            if let Some((l, pg)) = c.filter(|(_, pg)| !pg.fixed) {
+                *b = pg.block(((l % IDS_PER_PAGE) / BLOCK_IDS) as usize);
+                prefetch_all(b);
             }
         }
         let mut buf = Vec::with_capacity(64);
         for (k, o) in out.iter_mut().enumerate() {
             *o = match cand[k] {
                 None => None,
-                Some(l) => {
-                    let p = (l / IDS_PER_PAGE) as usize;
-                    let pg = self.page(base, p)?;
+                Some((l, pg)) => {
                     let same = if pg.fixed {
                         pg.fixed_is(l % IDS_PER_PAGE, ids[k])
                     } else {
                         decode_at(blocks[k], (l % BLOCK_IDS) as usize, &mut buf)
-                            .ok_or_else(|| self.malformed(base, p))?;
+                            .ok_or_else(|| self.malformed(base, (l / IDS_PER_PAGE) as usize))?;
                         buf == ids[k]
                     };
                     if same {
