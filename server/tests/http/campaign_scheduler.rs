@@ -56,13 +56,23 @@ fn a_campaign_that_never_starts_fails_after_the_give_up_time() {
     );
     let reason = last["reason"].as_str().unwrap();
     assert!(reason.contains("t2"), "{reason}");
-    // Audited.
-    let r = get(&admin, "/v1/audit?action=campaign&limit=10000");
-    let entries = status(&r, 200)["entries"].as_array().unwrap().clone();
-    let e = entries
-        .iter()
-        .find(|e| e["detail"]["transition"] == "start_failed")
-        .unwrap_or_else(|| panic!("no start_failed entry: {entries:#?}"));
+    // Audited: the scheduler records the entry just after it commits the
+    // state, so the entry may land a moment after `failed` shows.
+    let e = loop {
+        let r = get(&admin, "/v1/audit?action=campaign&limit=10000");
+        let entries = status(&r, 200)["entries"].as_array().unwrap().clone();
+        if let Some(e) = entries
+            .iter()
+            .find(|e| e["detail"]["transition"] == "start_failed")
+        {
+            break e.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no start_failed entry: {entries:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
     assert_eq!(e["principal"], "scheduler", "{e}");
     assert_eq!(e["outcome"], "ok", "{e}");
     assert_eq!(e["target"], json!({"campaign": "doomed"}), "{e}");
